@@ -1,0 +1,98 @@
+"""The delivery backend contract, and the loader that finds backends by name."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from digest.exceptions import BackendError
+
+ENTRY_POINT_GROUP = "digest.backends"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One message ready for the wire: SMTP envelope plus the serialised bytes (CRLF)."""
+
+    sender: str
+    recipient: str
+    data: bytes
+    message_id: str
+
+
+class Backend(ABC):
+    """Delivers serialised messages, one at a time, over a connection it manages.
+
+    Contract:
+    - The constructor takes keyword options only and raises BackendError for an unknown
+      option or a conflict (so a typo fails at start-up, not on send day). It must not
+      connect: ``open()`` does.
+    - ``send()`` returns normally only when the message was accepted (SMTP 250). It raises
+      TemporaryFailure when it may succeed later (4xx, connection refused or dropped before
+      the data was sent), PermanentFailure when it never will (5xx), and InDoubtFailure when
+      the connection was lost after the data was sent, so the server may have it.
+      After any of these the backend stays usable: the next ``send()`` reconnects if needed.
+    - ``open()``/``close()`` may be called repeatedly; the backend is a context manager.
+    - Backends never log secrets.
+    """
+
+    name: ClassVar[str] = ""
+    options: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - self.options)
+        if unknown:
+            valid = ", ".join(sorted(self.options)) or "none"
+            raise BackendError(
+                f"backend {self.name!r}: unknown option(s) {', '.join(unknown)}; valid: {valid}"
+            )
+
+    def open(self) -> None:  # noqa: B027 - optional hook, most backends need no connection
+        """Prepare to send (connect, create folders)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what ``open()`` took."""
+
+    @abstractmethod
+    def send(self, envelope: Envelope) -> None:
+        """Deliver one message or raise one of the failures in the contract above."""
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def available_backends() -> dict[str, type[Backend]]:
+    """Every backend registered under the ``digest.backends`` entry point group."""
+    found: dict[str, type[Backend]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found[ep.name] = ep.load()
+    return found
+
+
+def backend_names() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+
+
+def load_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
+    """Build the backend registered as ``name``; an unknown name lists the valid ones."""
+    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if name not in eps:
+        raise BackendError(
+            f"unknown backend {name!r}; valid backends: {', '.join(sorted(eps)) or 'none'}"
+        )
+    cls = eps[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise BackendError(f"backend {name!r} ({eps[name].value}) is not a digest Backend")
+    return cls(**(options or {}))

@@ -1,0 +1,270 @@
+"""SMTP delivery over stdlib smtplib, with replies mapped exactly onto the send contract."""
+
+from __future__ import annotations
+
+import os
+import re
+import smtplib
+import ssl
+from typing import Any, ClassVar, NoReturn
+
+from digest.backends.base import Backend, Envelope
+from digest.exceptions import BackendError, InDoubtFailure, PermanentFailure, TemporaryFailure
+
+_SECURITY_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
+
+
+class SMTPBackend(Backend):
+    """Send each message in its own MAIL/RCPT/DATA transaction over a reused connection.
+
+    Secrets are read from the environment variables *named* by ``username_env`` and
+    ``password_env`` at connection time; they are never stored on the instance, logged or
+    put into an exception message. Failures that retrying cannot fix (bad credentials, a
+    certificate that does not verify, no STARTTLS offered) raise plain BackendError.
+    """
+
+    name: ClassVar[str] = "smtp"
+    options: ClassVar[frozenset[str]] = frozenset(
+        {
+            "host",
+            "port",
+            "security",
+            "username_env",
+            "password_env",
+            "allow_insecure_auth",
+            "timeout",
+            "local_hostname",
+            "max_messages_per_connection",
+            "tls_verify",
+        }
+    )
+
+    def __init__(
+        self,
+        *,
+        host: str = "localhost",
+        port: int | None = None,
+        security: str = "none",
+        username_env: str | None = None,
+        password_env: str | None = None,
+        allow_insecure_auth: bool = False,
+        timeout: float = 30.0,
+        local_hostname: str | None = None,
+        max_messages_per_connection: int = 100,
+        tls_verify: bool = True,
+        **unknown: Any,
+    ) -> None:
+        super().__init__(**unknown)
+        flags = {"allow_insecure_auth": allow_insecure_auth, "tls_verify": tls_verify}
+        for flag, value in flags.items():
+            if not isinstance(value, bool):
+                self._fail(f"{flag} must be true or false, not {value!r}")
+        if not isinstance(host, str) or not host:
+            self._fail(f"host must be a host name or address, not {host!r}")
+        if security not in _SECURITY_PORTS:
+            self._fail(f"security must be one of none, starttls, tls, not {security!r}")
+        if port is None:
+            port = _SECURITY_PORTS[security]
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            self._fail(f"port must be an integer between 1 and 65535, not {port!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            self._fail(f"timeout must be a positive number of seconds, not {timeout!r}")
+        limit = max_messages_per_connection
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            self._fail(f"max_messages_per_connection must be a positive integer, not {limit!r}")
+        if (username_env is None) != (password_env is None):
+            self._fail("set both username_env and password_env, or neither")
+        if username_env is not None and security == "none" and not allow_insecure_auth:
+            self._fail(
+                "credentials are configured but security is 'none', so the password would "
+                "cross the network in clear; set security to starttls or tls "
+                "(or allow_insecure_auth: true for a trusted local relay)"
+            )
+        self.host = host
+        self.port = port
+        self.security = security
+        self.username_env = username_env
+        self.password_env = password_env
+        self.timeout = float(timeout)
+        self.local_hostname = local_hostname
+        self.max_messages_per_connection = limit
+        self.tls_verify = tls_verify
+        self._conn: smtplib.SMTP | None = None
+        self._transactions = 0
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _fail(self, problem: str) -> NoReturn:
+        raise BackendError(f"backend 'smtp': {problem}")
+
+    def open(self) -> None:
+        """Connect now, so a wrong host or password shows before the first message."""
+        if self._conn is not None:
+            return
+        try:
+            self._conn = self._connect()
+        except TemporaryFailure as exc:
+            raise BackendError(str(exc)) from exc
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except OSError:
+            conn.close()
+
+    def send(self, envelope: Envelope) -> None:
+        if self._conn is not None and self._transactions >= self.max_messages_per_connection:
+            self.close()
+        if self._conn is None:
+            self._conn = self._connect()
+        conn = self._conn
+        self._transactions += 1
+        rcpt = envelope.recipient
+        try:
+            self._expect(conn.mail(envelope.sender, self._mail_options(conn, envelope)), rcpt)
+            self._expect(conn.rcpt(rcpt), rcpt)
+            conn.putcmd("data")
+            self._expect(conn.getreply(), rcpt, ok=354)
+            payload = _DOT_AT_LINE_START.sub(b"..", envelope.data)
+            if not payload.endswith(b"\r\n"):
+                payload += b"\r\n"
+            conn.send(payload + b".\r\n")
+        except OSError as exc:  # smtplib's errors are OSErrors too
+            self._drop()
+            raise TemporaryFailure(
+                f"smtp {self.address}: connection lost before the message to {rcpt} was sent "
+                f"({exc}); it will be retried on a new connection"
+            ) from exc
+        try:
+            reply = conn.getreply()
+        except OSError as exc:  # smtplib's errors are OSErrors too
+            self._drop()
+            raise InDoubtFailure(
+                f"smtp {self.address}: connection lost after the message to {rcpt} was sent "
+                f"({exc}); the server may have accepted it, check before resending"
+            ) from exc
+        self._expect(reply, rcpt)
+
+    def _connect(self) -> smtplib.SMTP:
+        where = f"smtp {self.address}"
+        try:
+            conn = self._dial()
+        except BackendError:
+            raise
+        except smtplib.SMTPNotSupportedError as exc:
+            raise BackendError(f"{where}: {exc}; check the security option") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise BackendError(
+                f"{where}: TLS certificate rejected ({exc.verify_message}); "
+                "fix the certificate or the host name"
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            code = exc.smtp_code if isinstance(exc, smtplib.SMTPResponseException) else None
+            raise TemporaryFailure(
+                f"{where}: cannot connect ({exc}); check host/port and that the server is up",
+                code=code,
+            ) from exc
+        self._transactions = 0
+        return conn
+
+    def _dial(self) -> smtplib.SMTP:
+        """Connect, say EHLO, secure and log in; close the socket on any failure."""
+        context = ssl.create_default_context()
+        if not self.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.security == "tls":
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, self.local_hostname, timeout=self.timeout, context=context
+            )
+        else:
+            conn = smtplib.SMTP(self.host, self.port, self.local_hostname, self.timeout)
+        try:
+            conn.ehlo_or_helo_if_needed()
+            if self.security == "starttls":
+                conn.starttls(context=context)
+                conn.ehlo()
+            if self.username_env is not None and self.password_env is not None:
+                self._login(conn, self.username_env, self.password_env)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _login(self, conn: smtplib.SMTP, username_env: str, password_env: str) -> None:
+        try:
+            conn.login(
+                self._secret(username_env, "username_env"),
+                self._secret(password_env, "password_env"),
+            )
+        except smtplib.SMTPAuthenticationError as exc:
+            # The server's reply text is left out: it may echo what we sent.
+            code = exc.smtp_code
+            where = f"smtp {self.address}: login"
+            if 400 <= code < 500:
+                raise TemporaryFailure(
+                    f"{where} deferred ({code}); retry later", code=code
+                ) from None
+            raise BackendError(
+                f"{where} refused ({code}); check the credentials in "
+                f"${username_env} and ${password_env}"
+            ) from None
+
+    def _secret(self, variable: str, option: str) -> str:
+        value = os.environ.get(variable)
+        if not value:
+            self._fail(f"environment variable {variable} (named by {option}) is not set")
+        return value
+
+    def _mail_options(self, conn: smtplib.SMTP, envelope: Envelope) -> list[str]:
+        options = []
+        if not (envelope.sender + envelope.recipient).isascii():
+            if not conn.has_extn("smtputf8"):
+                raise PermanentFailure(
+                    f"smtp {self.address}: address {envelope.recipient} or {envelope.sender} "
+                    "is not ASCII and the server does not offer SMTPUTF8"
+                )
+            options.append("SMTPUTF8")
+        if conn.has_extn("size"):
+            options.append(f"SIZE={len(envelope.data)}")
+        if conn.has_extn("8bitmime") and not envelope.data.isascii():
+            options.append("BODY=8BITMIME")
+        return options
+
+    def _expect(self, reply: tuple[int, bytes], recipient: str, ok: int | None = None) -> None:
+        """Return if ``reply`` is the success reply, else raise the failure it stands for."""
+        code, text = reply
+        if code == ok or (ok is None and 200 <= code < 300):
+            return
+        said = text.decode("utf-8", "replace").replace("\n", " ")
+        where = f"smtp {self.address}: message to {recipient}"
+        if 500 <= code < 600:
+            self._reset()
+            raise PermanentFailure(f"{where} rejected: {code} {said}", code=code)
+        if 400 <= code < 500 and code != 421:
+            self._reset()
+            raise TemporaryFailure(f"{where} deferred: {code} {said}", code=code)
+        # 421 means the server is closing; anything else means we lost track of the dialogue.
+        self._drop()
+        raise TemporaryFailure(f"{where} deferred: {code} {said}", code=code)
+
+    def _reset(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            code, _ = self._conn.rset()
+        except OSError:
+            code = -1
+        if code != 250:
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()

@@ -1,0 +1,83 @@
+"""`digest demo`: one unattended cycle on the bundled example, fully offline."""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from digest.app import App
+from digest.exceptions import DigestError
+from digest.pipeline import build_edition, make_fetcher
+from digest.preview import write_preview
+from digest.send import send_edition
+
+DEMO_URL_ENV = "DIGEST_DEMO_URL"
+NETWORK_BACKENDS = frozenset({"smtp"})
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the demo's output to what the user needs."""
+
+
+@contextmanager
+def serve_folder(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` on a free loopback port; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_demo(app: App, folder: Path, *, echo: Callable[[str], None]) -> None:
+    with serve_folder(folder) as base:
+        os.environ[DEMO_URL_ENV] = base
+        echo(f"serving {folder} at {base} (the example sources)")
+        settings = app.settings
+        if settings.backend.name in NETWORK_BACKENDS:
+            raise DigestError(
+                f"{settings.path}: the demo never sends real mail, but backend is "
+                f"{settings.backend.name!r}; use the outbox backend"
+            )
+        if not settings.approval.auto_approve:
+            raise DigestError(
+                f"{settings.path}: the demo needs approval.auto_approve: true to run unattended"
+            )
+        if not os.environ.get(settings.secret_env):
+            # Links in demo messages only need to look right, so a throwaway key will do.
+            os.environ[settings.secret_env] = secrets.token_urlsafe(32)
+            echo(f"{settings.secret_env} is not set: using a throwaway key for this demo")
+        # A fresh state each run, so the demo always has stories that were never mailed.
+        state = settings.state_path
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{state}{suffix}").unlink(missing_ok=True)
+        with make_fetcher(settings) as fetcher:
+            edition = build_edition(settings, store=app.store, fetcher=fetcher, now=app.now())
+    for warning in edition.warnings:
+        echo(f"warning: {warning}")
+    echo(
+        f"built edition {edition.id}: {len(edition.stories)} stories, {edition.rendered.subject!r}"
+    )
+    echo("approved automatically: the example config sets approval.auto_approve: true")
+    preview = write_preview(app, edition.id, email=None, out_dir=None)
+    report = send_edition(
+        app.store, edition.id, subscribers=app.subscribers, backend=app.backend(),
+        make=app.personaliser, clock=app.now,
+    )  # fmt: skip
+    echo(report.summary())
+    echo(f"preview: {preview.files['html']} (HTML), {preview.files['text']} (text)")
+    outbox = settings.backend.options.get("path")
+    if outbox:
+        echo(f"delivered messages: {settings.path.resolve().parent / str(outbox)}")

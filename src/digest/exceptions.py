@@ -1,0 +1,80 @@
+"""The one exception tree of digest; every error a user can see derives from DigestError.
+
+DigestError
+├── ConfigError        config, subscribers or templates are invalid (names file:line)
+├── SourceError        a source could not be fetched or parsed (names the source)
+│   └── FetchError     the HTTP layer refused or failed (scheme, address, size, timeout)
+├── RenderError        a template failed to render or compile
+├── StoreError         the state database failed
+├── StateError         an edition is not in a state that allows the requested action
+│   └── LockedError    another process holds the edition's send lock
+└── BackendError       a delivery backend failed as a whole (cannot connect, bad options)
+    ├── TemporaryFailure   one message was refused for now (4xx, dropped connection)
+    └── PermanentFailure   one message was refused for good (5xx)
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Root of every error digest raises on purpose; the CLI prints it as one line."""
+
+
+class ConfigError(DigestError):
+    """Configuration, subscriber list or template is invalid."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+        self.file = file
+        self.line = line
+        where = ""
+        if file is not None:
+            where = f"{file}:{line}: " if line is not None else f"{file}: "
+        super().__init__(f"{where}{message}")
+
+
+class SourceError(DigestError):
+    """A source failed; the message names the source."""
+
+
+class FetchError(SourceError):
+    """The hardened HTTP client refused a URL or the transfer failed."""
+
+
+class RenderError(DigestError):
+    """A template could not be rendered, or MJML could not be compiled."""
+
+
+class StoreError(DigestError):
+    """The state database could not be read or written."""
+
+
+class StateError(DigestError):
+    """The edition's state does not allow the requested action."""
+
+
+class LockedError(StateError):
+    """Another live process holds the lock for this edition."""
+
+
+class BackendError(DigestError):
+    """A delivery backend failed as a whole or was configured wrongly."""
+
+
+class TemporaryFailure(BackendError):
+    """A single message was deferred (4xx reply, dropped connection); retry later."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class PermanentFailure(BackendError):
+    """A single message was rejected for good (5xx reply); do not retry."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class InDoubtFailure(BackendError):
+    """The connection dropped after the message data was sent: the server may have it."""

@@ -1,0 +1,317 @@
+"""The one hardened HTTP client: schemes, private addresses, redirects, size caps, retries."""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import random
+import socket
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+
+import httpx
+
+from digest import __version__
+from digest.exceptions import FetchError
+
+ALLOWED_SCHEMES = ("http", "https")
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+RETRY_CODES = frozenset({429, 500, 502, 503, 504})
+# Cloud metadata endpoints; most are also link-local, listed so intent survives stdlib changes.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+RETRY_AFTER_CAP = 5.0
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
+)
+
+Resolver = Callable[[str], list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """Limits for every fetch; the lead's config maps onto this."""
+
+    timeout: float = 10.0  # connect and read timeout, seconds
+    max_bytes: int = 5_000_000  # decoded body cap; bigger bodies raise FetchError
+    max_redirects: int = 5
+    user_agent: str = f"digest/{__version__} (+https://github.com/digest-mailer/digest)"
+    retries: int = 2  # on connection errors, 5xx and 429
+    total_timeout: float = 60.0  # whole transfer, so a server trickling bytes cannot stall us
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A successful answer: 2xx with the decoded body, or 304 with an empty one."""
+
+    url: str
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+
+def system_resolver(host: str) -> list[str]:
+    """Every address ``host`` resolves to through the system resolver."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def is_public_address(value: str) -> bool:
+    """True when ``value`` is a globally routable unicast address we may connect to."""
+    try:
+        addr = ipaddress.ip_address(value.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if addr in METADATA_ADDRESSES:
+        return False
+    return not (
+        addr.is_loopback
+        or addr.is_private
+        or addr.is_link_local
+        or addr.is_reserved
+        or addr.is_multicast
+        or addr.is_unspecified
+        or not addr.is_global
+    )
+
+
+class _Decoder:
+    """Content-Encoding decoding with a bounded output, so a gzip bomb cannot inflate."""
+
+    def __init__(self, encoding: str, url: str) -> None:
+        self._url = url
+        self._raw = encoding in ("", "identity")
+        self._obj: zlib._Decompress | None = None
+        self._deflate = encoding == "deflate"
+        if encoding in ("gzip", "x-gzip"):
+            self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif not (self._raw or self._deflate):
+            raise FetchError(f"{url}: unsupported Content-Encoding {encoding!r}")
+
+    def feed(self, chunk: bytes, room: int) -> bytes:
+        """Decode ``chunk``, producing at most ``room`` bytes (more means over the cap)."""
+        if self._raw:
+            return chunk
+        if self._obj is None:
+            # "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
+            wrapped = (
+                len(chunk) >= 2 and chunk[0] & 0x0F == 8 and (chunk[0] << 8 | chunk[1]) % 31 == 0
+            )
+            self._obj = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+        try:
+            out = self._obj.decompress(chunk, room)
+            while self._obj.unconsumed_tail and len(out) < room:
+                out += self._obj.decompress(self._obj.unconsumed_tail, room - len(out))
+        except zlib.error as exc:
+            raise FetchError(f"{self._url}: corrupt compressed body ({exc})") from exc
+        if self._obj.unconsumed_tail:
+            out += b"\x00"  # more output is pending: signal "over the cap" without inflating it
+        return out
+
+
+class Fetcher:
+    """Fetches http(s) URLs safely; share one instance between threads."""
+
+    def __init__(
+        self,
+        *,
+        settings: FetchSettings = FetchSettings(),
+        transport: httpx.BaseTransport | None = None,
+        resolver: Resolver | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self._resolver = resolver or system_resolver
+        self._sleep = sleep
+        self._client = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(settings.timeout),
+            follow_redirects=False,
+            trust_env=False,
+            headers={
+                "User-Agent": settings.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": "gzip, deflate",
+            },
+        )
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        allow_private: bool = False,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> Response:
+        """GET ``url``, following redirects ourselves so every hop is checked."""
+        headers: dict[str, str] = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        seen: set[str] = set()
+        current = url
+        for _hop in range(self.settings.max_redirects + 1):
+            try:
+                target = self._check_url(current, allow_private=allow_private)
+            except _Refused as exc:
+                hop = "" if current == url else f"redirect to {current}: "
+                raise FetchError(f"{url}: {hop}{exc}") from exc.__cause__
+            seen.add(str(target))
+            result = self._get_with_retries(target, headers)
+            if isinstance(result, Response):
+                return result
+            try:
+                nxt = str(target.join(result))
+            except (httpx.InvalidURL, ValueError) as exc:
+                raise FetchError(f"{url}: bad redirect Location {result!r} ({exc})") from exc
+            if nxt in seen:
+                raise FetchError(f"{url}: redirect loop at {nxt}")
+            current = nxt
+        raise FetchError(f"{url}: too many redirects (more than {self.settings.max_redirects})")
+
+    def _check_url(self, url: str, *, allow_private: bool) -> httpx.URL:
+        """``url`` parsed, or _Refused: wrong scheme, no host, or a non-public address."""
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise _Refused(f"invalid URL ({exc})") from exc
+        if parsed.scheme not in ALLOWED_SCHEMES:
+            raise _Refused(
+                f"scheme {parsed.scheme or '(none)'!r} is not allowed (only http, https)"
+            )
+        host = parsed.host
+        if not host:
+            raise _Refused("no host in URL")
+        if allow_private:
+            return parsed
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                addresses = self._resolver(host)
+            except (OSError, UnicodeError) as exc:
+                raise _Refused(f"cannot resolve host {host!r} ({exc})") from exc
+        if not addresses:
+            raise _Refused(f"host {host!r} has no address")
+        bad = [a for a in addresses if not is_public_address(a)]
+        if bad:
+            raise _Refused(
+                f"host {host!r} resolves to non-public address {bad[0]};"
+                " set allow_private for this source if that is intended"
+            )
+        return parsed
+
+    def _get_with_retries(self, url: httpx.URL, headers: dict[str, str]) -> Response | str:
+        """A Response, or the Location of a redirect; retries transient failures."""
+        attempt = 0
+        while True:
+            try:
+                return self._get_once(url, headers)
+            except _Retryable as exc:
+                if attempt >= self.settings.retries:
+                    raise FetchError(f"{url}: {exc.reason}") from exc.__cause__
+                delay = exc.retry_after
+                if delay is None:
+                    # Exponential backoff with jitter, so many sources do not retry in step.
+                    delay = min(0.5 * 2**attempt, RETRY_AFTER_CAP) + random.uniform(0, 0.25)
+            attempt += 1
+            self._sleep(delay)
+
+    def _get_once(self, url: httpx.URL, headers: dict[str, str]) -> Response | str:
+        try:
+            with self._client.stream("GET", url, headers=headers) as resp:
+                status = resp.status_code
+                if status in REDIRECT_CODES:
+                    location: str = resp.headers.get("location", "")
+                    if not location:
+                        raise FetchError(f"{url}: HTTP {status} redirect without Location")
+                    return location
+                if status in RETRY_CODES:
+                    raise _Retryable(f"HTTP {status} {resp.reason_phrase}", _retry_after(resp))
+                if status == 304:
+                    return Response(str(url), 304, b"", _headers(resp))
+                if not 200 <= status < 300:
+                    raise FetchError(f"{url}: HTTP {status} {resp.reason_phrase}")
+                body = self._read_body(url, resp)
+                return Response(str(url), status, body, _headers(resp))
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"timed out after {self.settings.timeout:g}s", None) from exc
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})", None) from exc
+
+    def _read_body(self, url: httpx.URL, resp: httpx.Response) -> bytes:
+        cap = self.settings.max_bytes
+        encoding = resp.headers.get("content-encoding", "").strip().lower()
+        declared = resp.headers.get("content-length", "")
+        if encoding in ("", "identity") and declared.isdigit() and int(declared) > cap:
+            raise FetchError(f"{url}: body of {declared} bytes is over the {cap} byte limit")
+        decoder = _Decoder(encoding, str(url))
+        deadline = time.monotonic() + self.settings.total_timeout
+        parts: list[bytes] = []
+        size = 0
+        for chunk in resp.iter_raw():
+            out = decoder.feed(chunk, cap - size + 1)
+            size += len(out)
+            if size > cap:
+                raise FetchError(f"{url}: body is over the {cap} byte limit (after decoding)")
+            parts.append(out)
+            if time.monotonic() > deadline:
+                raise FetchError(
+                    f"{url}: transfer took longer than {self.settings.total_timeout:g}s"
+                )
+        return b"".join(parts)
+
+
+class _Refused(Exception):
+    """Internal: the URL may not be fetched; the caller adds which URL."""
+
+
+class _Retryable(Exception):
+    """Internal: a failure worth another attempt."""
+
+    def __init__(self, reason: str, retry_after: float | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _headers(resp: httpx.Response) -> dict[str, str]:
+    # The body is handed over decoded, so its encoding and length headers would now lie.
+    drop = {"content-encoding", "content-length", "transfer-encoding"}
+    return {k.lower(): v for k, v in resp.headers.items() if k.lower() not in drop}
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """Retry-After in seconds, capped; an HTTP date is measured against the Date header."""
+    value = resp.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return min(float(value), RETRY_AFTER_CAP)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        sent = email.utils.parsedate_to_datetime(resp.headers.get("date", ""))
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, min((when - sent).total_seconds(), RETRY_AFTER_CAP))

@@ -1,0 +1,191 @@
+"""Pure normalisers: canonical URLs, text repair and sanitising, teaser cutting, dates."""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import re
+import time
+import unicodedata
+from datetime import UTC, datetime
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
+
+import ftfy
+import nh3
+from feedparser.datetimes import _parse_date as _feedparser_date
+
+# Query parameters that only identify a campaign or a click, never the content.
+TRACKING_PARAMS: tuple[str, ...] = (
+    "fbclid",
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "msclkid",
+    "yclid",
+    "igshid",
+    "mc_cid",
+    "mc_eid",
+    "ref",
+    "ref_src",
+    "cmpid",
+    "ocid",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "wt.mc_id",
+    "cid_source",
+)
+TRACKING_PREFIXES: tuple[str, ...] = ("utm_",)
+DEFAULT_PORTS = {"http": 80, "https": 443}
+ELLIPSIS = "…"
+
+_BLOCK_TAG = re.compile(
+    r"<\s*/?\s*(?:br|p|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|section|article|hr|figure"
+    r"|figcaption)\b[^>]*>",
+    re.IGNORECASE,
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\u200b\ufeff]")
+_SPACE = re.compile(r"\s+")
+_CUT_MARKER = re.compile(r"\s*\[(?:\.\.\.|…)\]\s*$")
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(?=\s)")
+_TRAILING_JUNK = " ,;:-–—([{\"'“‘"
+
+
+def canonical_url(url: str, base: str | None = None) -> str:
+    """``url`` resolved against ``base``, with case, default port, fragment and tracking cleaned.
+
+    Unparseable input is returned stripped, unchanged; safe_http_url rejects it later.
+    """
+    url = url.strip()
+    if base:
+        try:
+            url = urljoin(base.strip(), url)
+        except ValueError:
+            return url
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    netloc = parts.netloc
+    if parts.hostname is not None:
+        host = parts.hostname.lower()
+        if ":" in host:
+            host = f"[{host}]"
+        userinfo = netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@{host}" if userinfo else host
+        if port is not None and port != DEFAULT_PORTS.get(scheme):
+            netloc = f"{netloc}:{port}"
+    path = parts.path or ("/" if netloc else "")
+    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _is_tracking(pair: str) -> bool:
+    key = unquote_plus(pair.partition("=")[0]).lower()
+    return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
+
+
+def safe_http_url(url: str) -> str | None:
+    """``url`` stripped if it is an absolute http(s) URL with a host, else None."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
+        return None
+    return url
+
+
+def clean_text(value: str) -> str:
+    """Plain text from an HTML fragment: tags stripped, entities decoded, mojibake repaired."""
+    text = value
+    # Decoding entities can reveal markup that was escaped twice, so strip until stable.
+    for _ in range(4):
+        stripped = html.unescape(nh3.clean(_BLOCK_TAG.sub(" ", text), tags=set()))
+        if stripped == text:
+            break
+        text = stripped
+    else:
+        text = text.replace("<", "").replace(">", "")  # escaped too deep to be honest text
+    text = ftfy.fix_text(text, uncurl_quotes=False, unescape_html=False)
+    text = _CONTROL.sub("", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def cut_teaser(text: str, limit: int) -> str:
+    """``text`` shortened to at most ``limit`` chars at a sentence or word boundary.
+
+    A cut text ends with "…"; a text that arrives already cut ("[...]" or "[…]") gets "…" too.
+    """
+    text = text.strip()
+    marked = _CUT_MARKER.search(text)
+    if marked:
+        text = text[: marked.start()].rstrip(_TRAILING_JUNK)
+        if len(text) + 1 <= limit:
+            return text + ELLIPSIS
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return ELLIPSIS[:limit]
+    budget = limit - 1
+    # Prefer ending on a whole sentence when that keeps most of the room.
+    sentences = [m.end() for m in _SENTENCE_END.finditer(text[:budget])]
+    if sentences and sentences[-1] >= budget * 0.6:
+        return text[: sentences[-1]] + " " + ELLIPSIS
+    if text[budget].isspace():
+        head = text[:budget]
+    else:
+        space = max(text.rfind(" ", 0, budget), text.rfind("\n", 0, budget))
+        head = text[:space] if space > 0 else text[:budget]
+    return head.rstrip(_TRAILING_JUNK) + ELLIPSIS
+
+
+def parse_date(
+    value: str | time.struct_time | None, *, fallback: datetime
+) -> tuple[datetime, bool]:
+    """``value`` as aware UTC, and whether ``fallback`` was used because it was missing or bad.
+
+    A struct_time is taken as UTC (feedparser's ``*_parsed`` fields are); a naive string is
+    taken as UTC too.
+    """
+    parsed: datetime | None = None
+    if isinstance(value, time.struct_time):
+        parsed = _from_struct(value)
+    elif isinstance(value, str) and value.strip():
+        parsed = _from_string(value.strip())
+    if parsed is None:
+        return _as_utc(fallback), True
+    return _as_utc(parsed), False
+
+
+def _from_struct(value: time.struct_time) -> datetime | None:
+    try:
+        return datetime(*value[:6], tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _from_string(value: str) -> datetime | None:
+    try:
+        return email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        pass
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        pass
+    struct = _feedparser_date(value)  # the many dialects feeds use in the wild
+    return _from_struct(struct) if struct else None
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -1,0 +1,3 @@
+"""Rendering: Jinja2 + MJML + premailer once per variant, then MIME assembly."""
+
+from __future__ import annotations

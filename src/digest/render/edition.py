@@ -1,0 +1,191 @@
+"""Render an edition once: subject, preheader, MJML -> HTML, CSS inlining, text part."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from email.utils import parseaddr
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+import mjml
+import premailer
+
+from digest.exceptions import RenderError
+from digest.models import RenderedEdition, Story
+from digest.render.placeholders import recipient_tokens
+
+HTML_TEMPLATE = "digest.mjml.j2"
+TEXT_TEMPLATE = "digest.txt.j2"
+SUBJECT_MAX = 200
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July",
+    "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """Who publishes the digest; ``domain`` and ``list_id`` default from the sender."""
+
+    name: str
+    sender: str
+    base_url: str
+    postal_address: str
+    reply_to: str = ""
+    domain: str = ""
+    list_id: str = ""
+    language: str = "en"
+
+    @property
+    def sender_domain(self) -> str:
+        """The Message-ID domain: ``domain`` if set, else the sender's domain."""
+        if self.domain:
+            return self.domain
+        return parseaddr(self.sender)[1].rpartition("@")[2].lower()
+
+    @property
+    def effective_list_id(self) -> str:
+        """``list_id`` if set, else "<slug of name>.<domain>" (RFC 2919)."""
+        if self.list_id:
+            return self.list_id
+        slug = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "digest"
+        return f"{slug}.{self.sender_domain}"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """Stories sharing a section, in ranked order; ``title`` may be empty."""
+
+    title: str
+    stories: tuple[Story, ...]
+
+
+def group_sections(stories: Sequence[Story]) -> tuple[Section, ...]:
+    """Group stories by section in order of first appearance, keeping their order."""
+    groups: dict[str, list[Story]] = {}
+    for story in stories:
+        groups.setdefault(story.section, []).append(story)
+    return tuple(Section(title=t, stories=tuple(s)) for t, s in groups.items())
+
+
+def date_label(day: date) -> str:
+    """English long date, e.g. "Wednesday, 25 November 2026" (independent of the locale)."""
+    return f"{_DAYS[day.weekday()]}, {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _where(exc: BaseException, fallback: str) -> str:
+    name = getattr(exc, "filename", None) or getattr(exc, "name", None) or fallback
+    line = getattr(exc, "lineno", None)
+    if line is None:
+        # Runtime errors carry the template position only in the traceback.
+        tb = exc.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if code.co_filename.endswith(".j2") or code.co_filename == "<template>":
+                name, line = code.co_filename, tb.tb_lineno
+            tb = tb.tb_next
+    return f"{name}:{line}" if line is not None else str(name)
+
+
+def _render_string(source: str, what: str, context: Mapping[str, Any]) -> str:
+    env = jinja2.sandbox.SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
+    try:
+        return _one_line(env.from_string(source).render(context))
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"{what} template {source!r}: {exc}; fix the setting") from exc
+
+
+def _render_file(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"template {exc.name} not found; add it to the templates folder") from exc
+    except jinja2.TemplateError as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        raise RenderError(f"{_where(exc, name)}: {_one_line(message)}; fix the template") from exc
+
+
+def compile_mjml(source: str) -> str:
+    """MJML -> HTML with mjml-python; no web fonts are linked (privacy, no remote fetch)."""
+    try:
+        return mjml.mjml2html(source, fonts={})
+    except (ValueError, RuntimeError) as exc:
+        raise RenderError(
+            f"{HTML_TEMPLATE}: MJML does not compile: {exc}; fix the template"
+        ) from exc
+
+
+# MJML's reset block (table/td mso-* spacing) is already applied where needed; inlining it
+# again on every cell would add ~15 KB to a 15-story edition.
+_MJML_RESET = re.compile(r"<style(?= type=\"text/css\">\s*#outlook a)")
+
+
+def inline_css(html: str) -> str:
+    """Inline CSS once per variant; style blocks (media queries, dark mode) are kept."""
+    html = _MJML_RESET.sub('<style data-premailer="ignore"', html)
+    # cssutils warns for every mso-/-webkit- property; those are intended for mail clients.
+    logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
+    try:
+        out: str = premailer.Premailer(
+            html,
+            keep_style_tags=True,
+            strip_important=False,
+            disable_validation=True,
+            allow_network=False,
+            disable_link_rewrites=True,
+            # MJML sets pixel widths on images; premailer would rewrite them to "100%".
+            disable_basic_attributes=["width", "height"],
+            cssutils_logging_level=logging.CRITICAL,
+        ).transform(pretty_print=False)
+    except Exception as exc:  # premailer surfaces lxml/cssutils errors of many types
+        raise RenderError(f"CSS inlining failed: {exc}; check the mj-style blocks") from exc
+    # lxml drops a lowercase doctype; mail clients need it for standards mode.
+    if not out.lstrip().lower().startswith("<!doctype"):
+        out = "<!doctype html>\n" + out
+    return out
+
+
+def render_edition(
+    env: jinja2.Environment,
+    *,
+    stories: Sequence[Story],
+    publication: Publication,
+    edition_date: date,
+    subject_template: str = "{{ publication.name }}: {{ lead.title }}",
+    preheader_template: str = "{{ lead.teaser }}",
+    extra: Mapping[str, Any] | None = None,
+) -> RenderedEdition:
+    """Render one edition variant; the first story is the lead, the rest go by section."""
+    if not stories:
+        raise RenderError(f"edition of {edition_date.isoformat()} has no stories; nothing to send")
+    lead, rest = stories[0], tuple(stories[1:])
+    context: dict[str, Any] = {
+        "publication": publication,
+        "edition_date": edition_date,
+        "date_label": date_label(edition_date),
+        "lead": lead,
+        "stories": tuple(stories),
+        "sections": group_sections(rest),
+        "extra": dict(extra or {}),
+    }
+    subject = _render_string(subject_template, "subject", context)
+    if len(subject) > SUBJECT_MAX:
+        subject = subject[: SUBJECT_MAX - 1].rstrip() + "…"
+    preheader = _render_string(preheader_template, "preheader", context)
+    context.update(subject=subject, preheader=preheader, recipient=recipient_tokens())
+    html = inline_css(compile_mjml(_render_file(env, HTML_TEMPLATE, context)))
+    text = _render_file(env, TEXT_TEMPLATE, context)
+    if not text.endswith("\n"):
+        text += "\n"
+    return RenderedEdition(subject=subject, preheader=preheader, html=html, text=text)

@@ -1,0 +1,221 @@
+"""Assemble MIME bytes: built once per rendered variant, personalised per recipient cheaply."""
+
+from __future__ import annotations
+
+import binascii
+import html
+import re
+import secrets
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+
+from digest.exceptions import ConfigError
+from digest.models import RenderedEdition
+from digest.render import placeholders
+from digest.render.edition import Publication
+
+CRLF = b"\r\n"
+MAX_LINE = 78
+NAME_MAX = 100
+# Headers this module owns; extra_headers may not replace them.
+_OWN = frozenset(
+    h.lower()
+    for h in (
+        "From", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version",
+        "Content-Type", "Content-Transfer-Encoding", "List-Id", "List-Unsubscribe",
+        "List-Unsubscribe-Post", "Content-Language",
+    )
+)  # fmt: skip
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except ":"
+_ADDR = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_MSGID = re.compile(r"<[!-;=?-~]+@[A-Za-z0-9.-]+>")
+_URL = re.compile(r"[!-~]+")  # printable ASCII, no spaces
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One addressee; ``unsubscribe_url`` is the per-subscriber signed https URL."""
+
+    email: str
+    name: str
+    unsubscribe_url: str
+
+
+def clean_name(name: str) -> str:
+    """Display name safe for a header and a greeting: no control or separator characters."""
+    kept = "".join(
+        " " if unicodedata.category(ch)[0] in "CZ" else ch for ch in name
+    )  # CR, LF, NUL, bidi overrides, U+2028 ... all become spaces, then collapse.
+    return " ".join(kept.split())[:NAME_MAX].strip()
+
+
+def _check_addr(addr: str, what: str) -> str:
+    if not _ADDR.fullmatch(addr):
+        raise ConfigError(f"{what} {addr!r} is not a plain ASCII e-mail address; correct it")
+    return addr
+
+
+def sender_address(publication: Publication) -> str:
+    """The bare addr-spec of the publication's sender, for the SMTP envelope."""
+    return _check_addr(parseaddr(publication.sender)[1], "sender address")
+
+
+def make_message_id(domain: str, *, unique: str | None = None) -> str:
+    """A Message-ID "<unique@domain>"; ``unique`` defaults to 128 random bits."""
+    left = unique if unique is not None else secrets.token_hex(16)
+    value = f"<{left}@{domain}>"
+    if not _MSGID.fullmatch(value):
+        raise ConfigError(f"cannot build a Message-ID from {left!r} and domain {domain!r}")
+    return value
+
+
+def _fold_words(name: str, words: list[str]) -> bytes:
+    """Join words with single spaces, folding before a word that would pass 78 columns."""
+    lines = [f"{name}:"]
+    for word in words:
+        if len(lines[-1]) + 1 + len(word) > MAX_LINE and lines[-1] != f"{name}:":
+            lines.append("")
+        lines[-1] += " " + word
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def _phrase_words(text: str, name: str) -> list[str]:
+    """Words of an unstructured value; RFC 2047 encoded words when it is not ASCII."""
+    if text.isascii():
+        return text.split()
+    return Header(text, "utf-8", header_name=name).encode(linesep="\n", maxlinelen=76).split()
+
+
+def _address_header(name: str, display: str, addr: str) -> bytes:
+    display = clean_name(display)
+    if display and not display.isascii():
+        words = [*_phrase_words(display, name), f"<{addr}>"]
+    else:
+        words = formataddr((display, addr)).split(" ")
+    return _fold_words(name, words)
+
+
+def _plain_header(name: str, value: str) -> bytes:
+    if not _HEADER_NAME.fullmatch(name):
+        raise ConfigError(f"header name {name!r} is not valid; use printable ASCII without ':'")
+    if "\r" in value or "\n" in value:
+        raise ConfigError(f"header {name} contains a line break; remove it")
+    return _fold_words(name, _phrase_words(" ".join(value.split()), name))
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF, ending on a line break so chunks concatenate exactly."""
+    if not text:
+        return b""
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", CRLF)
+    return encoded if encoded.endswith(CRLF) else encoded + b"=" + CRLF
+
+
+def _normalise(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class PreparedMessage:
+    """The constant bytes of one variant's message, with slots for per-recipient values."""
+
+    __slots__ = ("_head", "_html", "_mailto", "_part_html", "_part_text", "_tail", "_text")
+
+    def __init__(
+        self, *, head: bytes, text: str, html_body: str, boundary: str, mailto: str
+    ) -> None:
+        b = boundary.encode("ascii")
+        self._head = head
+        self._mailto = mailto
+        self._part_text = (
+            CRLF + b"--" + b + CRLF + b'Content-Type: text/plain; charset="utf-8"' + CRLF
+            + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
+        )  # fmt: skip
+        self._part_html = (
+            CRLF + b"--" + b + CRLF + b'Content-Type: text/html; charset="utf-8"' + CRLF
+            + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
+        )  # fmt: skip
+        self._tail = CRLF + b"--" + b + b"--" + CRLF
+        self._text = self._chunks(text)
+        self._html = self._chunks(html_body)
+
+    @staticmethod
+    def _chunks(body: str) -> tuple[bytes | str, ...]:
+        # Static pieces are encoded now; tokens stay as str slots for personalise().
+        pieces = placeholders.split(_normalise(body))
+        return tuple(_qp(p) if i % 2 == 0 else p for i, p in enumerate(pieces))
+
+    def personalise(self, recipient: Recipient, *, date: datetime, message_id: str) -> bytes:
+        """The complete message for one recipient, CRLF line endings, ready for SMTP."""
+        addr = _check_addr(recipient.email, "recipient address")
+        url = recipient.unsubscribe_url
+        if not url.startswith("https://") or not _URL.fullmatch(url) or "<" in url or ">" in url:
+            raise ConfigError(f"unsubscribe URL for {addr} must be one https URL without spaces")
+        if not _MSGID.fullmatch(message_id):
+            raise ConfigError(f"Message-ID {message_id!r} is not '<unique@domain>'")
+        name = clean_name(recipient.name)
+        values = placeholders.values_for(name=name, email=addr, unsubscribe_url=url)
+        text_values = {k: _qp(v) for k, v in values.items()}
+        html_values = {k: _qp(html.escape(v, quote=True)) for k, v in values.items()}
+        unsubscribe = [f"<{url}>" + ("," if self._mailto else "")]
+        if self._mailto:
+            unsubscribe.append(f"<{self._mailto}>")
+        out = [
+            _address_header("To", name, addr),
+            b"Date: " + format_datetime(date).encode("ascii") + CRLF,
+            b"Message-ID: " + message_id.encode("ascii") + CRLF,
+            _fold_words("List-Unsubscribe", unsubscribe),
+            self._head,
+            self._part_text,
+        ]
+        out.extend(c if isinstance(c, bytes) else text_values[c] for c in self._text)
+        out.append(self._part_html)
+        out.extend(c if isinstance(c, bytes) else html_values[c] for c in self._html)
+        out.append(self._tail)
+        return b"".join(out)
+
+
+def prepare_message(
+    rendered: RenderedEdition,
+    publication: Publication,
+    *,
+    unsubscribe_mailto: str = "",
+    extra_headers: Mapping[str, str] | None = None,
+) -> PreparedMessage:
+    """Build the shared part of every recipient's message for one rendered variant."""
+    display, addr = parseaddr(publication.sender)
+    _check_addr(addr, "sender address")
+    if unsubscribe_mailto and not (
+        unsubscribe_mailto.startswith("mailto:") and _URL.fullmatch(unsubscribe_mailto)
+    ):
+        raise ConfigError(f"unsubscribe mailto {unsubscribe_mailto!r} must be 'mailto:addr'")
+    # QP output never contains "=_" ("=" is always followed by hex or CRLF), so this
+    # boundary cannot occur inside either part.
+    boundary = f"=_digest_{rendered.content_hash[:32]}"
+    head = [_address_header("From", display, addr)]
+    if publication.reply_to:
+        r_display, r_addr = parseaddr(publication.reply_to)
+        head.append(_address_header("Reply-To", r_display, _check_addr(r_addr, "reply-to")))
+    head += [
+        _plain_header("Subject", rendered.subject),
+        b"MIME-Version: 1.0" + CRLF,
+        _fold_words("Content-Type", ["multipart/alternative;", f'boundary="{boundary}"']),
+        _plain_header("Content-Language", publication.language),
+        _fold_words("List-Id", [*_phrase_words(clean_name(publication.name), "List-Id"),
+                                f"<{publication.effective_list_id}>"]),
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF,
+    ]  # fmt: skip
+    for name, value in (extra_headers or {}).items():
+        if name.lower() in _OWN:
+            raise ConfigError(f"extra header {name} would replace digest's own; remove it")
+        head.append(_plain_header(name, value))
+    return PreparedMessage(
+        head=b"".join(head),
+        text=rendered.text,
+        html_body=rendered.html,
+        boundary=boundary,
+        mailto=unsubscribe_mailto,
+    )

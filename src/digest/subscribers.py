@@ -1,0 +1,85 @@
+"""Load and validate the subscriber list; errors name file, line and entry."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.models import Subscriber
+from digest.yamlsrc import load_yaml
+
+_KEYS = frozenset({"email", "name", "timezone", "topics"})
+# Deliberately strict: an address we cannot hand to an SMTP server as-is is a typo.
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+def valid_address(address: str) -> bool:
+    """True for a plain addr-spec we are willing to send to."""
+    local = address.rpartition("@")[0]
+    return bool(_ADDRESS.match(address)) and len(address) <= 254 and len(local) <= 64
+
+
+def load_subscribers(path: Path) -> list[Subscriber]:
+    """Read ``path`` (a list, or a mapping with a ``subscribers`` list)."""
+    doc = load_yaml(path, interpolate=False, hint="; check the 'subscribers' key of the config")
+    entries = doc.value
+    prefix: tuple[str | int, ...] = ()
+    if isinstance(entries, dict) and set(entries) == {"subscribers"}:
+        entries, prefix = entries["subscribers"], ("subscribers",)
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise doc.error(prefix, "expected a list of subscribers (- email: ...)")
+    seen: dict[str, int] = {}
+    out: list[Subscriber] = []
+    for i, entry in enumerate(entries):
+        where = (*prefix, i)
+        line = doc.line(where)
+        if isinstance(entry, str):
+            entry = {"email": entry}
+        if not isinstance(entry, dict):
+            raise doc.error(where, f"entry {i + 1}: expected a mapping with an email key")
+        unknown = sorted(set(entry) - _KEYS)
+        if unknown:
+            raise doc.error(
+                (*where, unknown[0]),
+                f"entry {i + 1}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(_KEYS))})",
+            )
+        email = entry.get("email")
+        if not isinstance(email, str) or not valid_address(email.strip()):
+            raise doc.error(
+                (*where, "email"),
+                f"entry {i + 1}: invalid email address {email!r}; fix or remove it",
+            )
+        email = email.strip()
+        key = email.lower()
+        if key in seen:
+            raise doc.error(
+                (*where, "email"),
+                f"entry {i + 1}: duplicate subscriber {email} (first at line {seen[key]})",
+            )
+        seen[key] = line or 0
+        name = entry.get("name") or ""
+        if not isinstance(name, str) or any(ord(c) < 32 for c in name):
+            raise doc.error((*where, "name"), f"entry {i + 1}: name must be one line of text")
+        tz = entry.get("timezone") or ""
+        if tz:
+            try:
+                ZoneInfo(str(tz))
+            except (ZoneInfoNotFoundError, ValueError):
+                raise doc.error(
+                    (*where, "timezone"), f"entry {i + 1}: unknown time zone {tz!r}"
+                ) from None
+        topics = entry.get("topics") or []
+        if isinstance(topics, str):
+            topics = [topics]
+        if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+            raise doc.error((*where, "topics"), f"entry {i + 1}: topics must be a list of names")
+        out.append(
+            Subscriber(email=email, name=name.strip(), timezone=str(tz), topics=tuple(topics))
+        )
+    return out

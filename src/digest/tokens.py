@@ -1,0 +1,59 @@
+"""Signed, URL-safe tokens for links that trigger actions (unsubscribe, approval)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from digest.exceptions import ConfigError, DigestError
+
+UNSUBSCRIBE_SALT = "digest.unsubscribe.v1"
+APPROVAL_SALT = "digest.approval.v1"
+# Unsubscribe links must keep working long after the edition (RFC 8058 practice: >= 30 days).
+UNSUBSCRIBE_MAX_AGE = 400 * 24 * 3600
+
+
+class TokenError(DigestError):
+    """A token is tampered with, expired or signed with an unknown key."""
+
+
+def secrets_from_env(name: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Signing keys from the environment variable ``name``: the first signs, all verify.
+
+    Several keys (separated by commas or whitespace) allow rotation without breaking links.
+    """
+    raw = (environ if environ is not None else os.environ).get(name, "")
+    keys = [k for k in raw.replace(",", " ").split() if k]
+    if not keys:
+        raise ConfigError(
+            f"environment variable {name} is not set; set it to a long random string, e.g. "
+            "`export " + name + "=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')`"
+        )
+    if any(len(k) < 16 for k in keys):
+        raise ConfigError(f"environment variable {name}: each key must be at least 16 characters")
+    return keys
+
+
+class Signer:
+    """Signs and checks payloads for one purpose (salt)."""
+
+    def __init__(self, keys: list[str], *, salt: str) -> None:
+        # itsdangerous signs with the last key and verifies with all of them.
+        self._serializer = URLSafeTimedSerializer(list(reversed(keys)), salt=salt)
+
+    def sign(self, payload: object) -> str:
+        return str(self._serializer.dumps(payload))
+
+    def verify(self, token: str, *, max_age: int) -> object:
+        try:
+            return self._serializer.loads(token, max_age=max_age)
+        except SignatureExpired as exc:
+            raise TokenError("this link has expired") from exc
+        except BadSignature as exc:
+            raise TokenError("this link is not valid (tampered with or from another site)") from exc
+
+
+def unsubscribe_url(base_url: str, signer: Signer, email: str) -> str:
+    return f"{base_url.rstrip('/')}/u/{signer.sign({'e': email.lower()})}"

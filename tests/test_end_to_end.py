@@ -1,0 +1,146 @@
+"""The whole path through the CLI: feeds on a local HTTP server, delivery to a real SMTP server."""
+
+from __future__ import annotations
+
+import json
+import re
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from urllib.parse import urlsplit
+
+from digest.tokens import UNSUBSCRIBE_MAX_AGE, UNSUBSCRIBE_SALT, Signer
+
+from conftest import SECRET, Project
+from smtpfixture import SMTPSink
+
+
+def _smtp_config(project: Project, smtp: SMTPSink) -> None:
+    project.write_config("smtp", {"host": smtp.host, "port": smtp.port, "security": "none"})
+
+
+def _build(project: Project) -> int:
+    result = project.cli("build", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["state"] == "pending_approval"
+    return int(data["id"])
+
+
+def test_build_approve_send_delivers_valid_messages(
+    project: Project, smtp_server: SMTPSink
+) -> None:
+    _smtp_config(project, smtp_server)
+    edition = _build(project)
+    assert project.cli("approve", str(edition), "--by", "Editor").exit_code == 0
+    result = project.cli("send", str(edition))
+    assert result.exit_code == 0, result.output
+    assert "sent 3" in result.stdout
+
+    received = {m.rcpt_tos[0]: m for m in smtp_server.messages}
+    assert sorted(received) == ["anna@example.org", "ben@example.net", "dmitri@example.org"]
+    signer = Signer([SECRET], salt=UNSUBSCRIBE_SALT)
+    message_ids = set()
+    for rcpt, raw in received.items():
+        assert raw.mail_from == "brief@news.example.org"
+        # CRLF on the wire, no bare LF, no line over 998 octets (RFC 5322 2.1.1).
+        assert b"\n" not in raw.data.replace(b"\r\n", b"")
+        assert max(len(line) for line in raw.data.split(b"\r\n")) <= 998
+        msg = BytesParser(policy=policy.default).parsebytes(raw.data)
+        assert isinstance(msg, EmailMessage)
+        assert not msg.defects
+        assert msg["From"] == "The Morning Brief <brief@news.example.org>"
+        assert rcpt in msg["To"]
+        assert msg["Subject"].startswith("The Morning Brief: ")
+        assert msg["Date"]
+        assert re.fullmatch(r"<[^@<>]+@news\.example\.org>", msg["Message-ID"])
+        message_ids.add(msg["Message-ID"])
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert msg.get_content_type() == "multipart/alternative"
+        parts = list(msg.iter_parts())
+        assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+        text, html = (p.get_content() for p in parts)
+        # The unsubscribe URL is this subscriber's own, signed, and in both parts.
+        url = re.search(r"<(https://[^>]+)>", msg["List-Unsubscribe"]).group(1)  # type: ignore[union-attr]
+        assert urlsplit(url).netloc == "news.example.org"
+        token = urlsplit(url).path.rsplit("/", 1)[1]
+        assert signer.verify(token, max_age=UNSUBSCRIBE_MAX_AGE) == {"e": rcpt}
+        assert url in text
+        assert url.replace("&", "&amp;") in html
+        # Both parts carry the stories, in the same order, and the tracking params are gone.
+        assert "Putin poaches the neighbors" in text
+        assert "Putin poaches the neighbors" in html
+        assert "utm_source" not in html
+        assert "Chipmakers race" in text
+    assert len(message_ids) == 3
+    dmitri = BytesParser(policy=policy.default).parsebytes(received["dmitri@example.org"].data)
+    assert "Дмитрий Иванов" in str(dmitri["To"])
+
+    status = json.loads(project.cli("status", str(edition), "--json").stdout)
+    assert status["state"] == "sent"
+    assert status["deliveries"] == {"sent": 3}
+    assert [a["to"] for a in status["audit"]] == [
+        "pending_approval", "approved", "sending", "sent",
+    ]  # fmt: skip
+
+
+def test_send_refuses_unapproved_and_rejected(project: Project, smtp_server: SMTPSink) -> None:
+    _smtp_config(project, smtp_server)
+    draft = _build(project)
+    result = project.cli("send", str(draft))
+    assert result.exit_code == 1
+    assert "pending_approval" in result.output
+    assert "digest approve" in result.output
+    reject = project.cli("reject", str(draft), "--by", "Editor", "--reason", "typo in lead")
+    assert reject.exit_code == 0, reject.output
+    result = project.cli("send", str(draft))
+    assert result.exit_code == 1
+    assert "rejected" in result.output
+    assert smtp_server.messages == []
+    assert json.loads(project.cli("status", str(draft), "--json").stdout)["deliveries"] == {}
+
+
+def test_second_send_of_sent_edition_sends_nothing(project: Project, smtp_server: SMTPSink) -> None:
+    _smtp_config(project, smtp_server)
+    edition = _build(project)
+    project.cli("approve", str(edition), "--by", "Editor")
+    assert project.cli("send", str(edition)).exit_code == 0
+    assert len(smtp_server.messages) == 3
+    again = project.cli("send", str(edition))
+    assert again.exit_code == 0
+    assert "sent 0" in again.stdout
+    assert len(smtp_server.messages) == 3
+
+
+def test_next_edition_skips_stories_already_mailed(project: Project) -> None:
+    edition = _build(project)
+    project.cli("approve", str(edition), "--by", "Editor")
+    assert project.cli("send", str(edition)).exit_code == 0
+    result = project.cli("build")
+    assert result.exit_code == 1
+    assert "no stories to send" in result.output
+
+
+def test_unsubscribed_address_is_skipped(project: Project) -> None:
+    from digest.backends import memory
+    from digest.store import Store
+
+    edition = _build(project)
+    project.cli("approve", str(edition), "--by", "Editor")
+    store = Store(project.state)
+    from datetime import UTC, datetime
+
+    store.suppress("Ben@example.net", reason="unsubscribed", now=datetime.now(UTC))
+    store.close()
+    result = project.cli("send", str(edition))
+    assert "sent 2" in result.stdout
+    assert "skipped 1" in result.stdout
+    assert sorted(e.recipient for e in memory.outbox) == ["anna@example.org", "dmitri@example.org"]
+
+
+def test_send_without_secret_refuses(project: Project) -> None:
+    edition = _build(project)
+    project.cli("approve", str(edition), "--by", "Editor")
+    result = project.cli("send", str(edition), env={"DIGEST_SECRET": ""})
+    assert result.exit_code == 1
+    assert "DIGEST_SECRET is not set" in result.output

@@ -241,6 +241,15 @@ def run(app: App) -> None:
 
 
 @cli.command()
+@pass_app
+def tick(app: App) -> None:
+    """Do whatever the schedule says is due now (build, send or expire), then exit."""
+    from digest.scheduler import tick as do_tick
+
+    do_tick(app, echo=click.echo)
+
+
+@cli.command()
 @click.option(
     "--serve",
     "serve_dir",

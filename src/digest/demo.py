@@ -8,6 +8,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from digest.preview import write_preview
 from digest.send import send_edition
 
 DEMO_URL_ENV = "DIGEST_DEMO_URL"
+# The example feeds are a snapshot of one morning; the demo runs as of that morning so that
+# their stories are fresh whatever today's date is (DIGEST_NOW still wins).
+DEMO_NOW = datetime(2026, 11, 24, 6, 30, tzinfo=UTC)
 NETWORK_BACKENDS = frozenset({"smtp"})
 
 
@@ -46,6 +50,9 @@ def run_demo(app: App, folder: Path, *, echo: Callable[[str], None]) -> None:
         os.environ[DEMO_URL_ENV] = base
         echo(f"serving {folder} at {base} (the example sources)")
         settings = app.settings
+        if not os.environ.get("DIGEST_NOW"):
+            app.clock = lambda: DEMO_NOW
+            echo(f"demo clock: {DEMO_NOW.isoformat()} (the morning of the example feeds)")
         if settings.backend.name in NETWORK_BACKENDS:
             raise DigestError(
                 f"{settings.path}: the demo never sends real mail, but backend is "

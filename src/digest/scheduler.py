@@ -20,12 +20,23 @@ from digest.send import send_edition
 Echo = Callable[[str], None]
 
 
+def slot_times(app: App, now: datetime) -> tuple[datetime, datetime]:
+    """(build_at, send_at) of the slot on ``now``'s local date, as aware datetimes."""
+    sched = app.settings.schedule
+    tz = ZoneInfo(sched.timezone)
+    send_at = datetime.combine(now.astimezone(tz).date(), sched.time, tzinfo=tz)
+    return send_at - timedelta(minutes=sched.lead_minutes), send_at
+
+
 def build_job(app: App, echo: Echo) -> None:
     """Build the edition for the coming slot, unless one exists already."""
     now = app.now()
     # The build runs lead_minutes before the slot; the slot's date is the send time's date.
     send_at = now + timedelta(minutes=app.settings.schedule.lead_minutes)
-    slot = slot_for(app.settings, send_at)
+    _build_slot(app, echo, slot_for(app.settings, send_at), now)
+
+
+def _build_slot(app: App, echo: Echo, slot: str, now: datetime) -> None:
     existing = app.store.latest_for_slot(slot)
     if existing is not None and existing.state is not EditionState.REJECTED:
         echo(f"slot {slot}: edition {existing.id} exists ({existing.state}); not building again")
@@ -38,7 +49,10 @@ def build_job(app: App, echo: Echo) -> None:
 def send_job(app: App, echo: Echo) -> None:
     """Send the slot's edition if approved; expire it if nobody approved it in time."""
     now = app.now()
-    slot = slot_for(app.settings, now)
+    _send_slot(app, echo, slot_for(app.settings, now), now)
+
+
+def _send_slot(app: App, echo: Echo, slot: str, now: datetime) -> None:
     edition = app.store.latest_for_slot(slot)
     if edition is None:
         echo(f"slot {slot}: no edition was built; nothing to send")
@@ -56,6 +70,24 @@ def send_job(app: App, echo: Echo) -> None:
         make=app.personaliser, clock=app.now, actor="schedule",
     )  # fmt: skip
     echo(report.summary())
+
+
+def tick(app: App, *, echo: Echo) -> None:
+    """Do whatever today's slot needs now (build, send or expire), then return.
+
+    Idempotent: cron may call it every few minutes; the store decides what is left to do.
+    """
+    now = app.now()
+    build_at, send_at = slot_times(app, now)
+    slot = slot_for(app.settings, send_at)
+    if now < build_at:
+        echo(f"slot {slot}: nothing due until {build_at.isoformat()}")
+        return
+    _build_slot(app, echo, slot, now)
+    if now >= send_at:
+        _send_slot(app, echo, slot, now)
+    else:
+        echo(f"slot {slot}: sending at {send_at.isoformat()}")
 
 
 def _guarded(job: Callable[[App, Echo], None], app: App, echo: Echo) -> Callable[[], None]:

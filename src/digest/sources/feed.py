@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
@@ -28,8 +29,9 @@ class FeedSource(Source):
         headers = {k.lower(): v for k, v in fetched.headers.items()}
         # feedparser resolves relative links inside content against Content-Location.
         headers.setdefault("content-location", fetched.url)
-        # Bytes plus headers only: given a string, feedparser may open a URL or a local file.
-        result = feedparser.parse(fetched.body, response_headers=headers)
+        # A stream, never str or bytes: feedparser fetches a str URL and open()s a str or
+        # bytes that name a local file, so a body reading "/etc/passwd" would be read from disk.
+        result = feedparser.parse(io.BytesIO(fetched.body), response_headers=headers)
         entries = result.get("entries", [])
         if not entries:
             if not result.get("version"):

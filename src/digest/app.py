@@ -14,7 +14,7 @@ from digest.config import Settings, load_settings
 from digest.exceptions import ConfigError
 from digest.models import Edition, Subscriber
 from digest.pipeline import publication
-from digest.send import Personaliser, personaliser
+from digest.send import EnvelopeFactory, Personaliser, personaliser
 from digest.store import Store
 from digest.subscribers import load_subscribers
 from digest.tokens import UNSUBSCRIBE_SALT, Signer, secrets_from_env
@@ -85,6 +85,11 @@ class App:
             unsubscribe_mailto=email.unsubscribe_mailto,
             headers=dict(email.headers),
         )
+
+    def envelopes(self, edition: Edition) -> EnvelopeFactory:
+        """The send engine's per-subscriber hook: one message for everyone (no variants yet)."""
+        maker = self.personaliser(edition)
+        return lambda subscriber, now: maker.envelope(subscriber, now=now)
 
     def close(self) -> None:
         if self._store is not None:

@@ -171,7 +171,7 @@ def send(app: App, edition_id: int, dry_run: bool) -> None:
         edition_id,
         subscribers=app.subscribers,
         backend=app.backend(),
-        make=app.personaliser,
+        make=app.envelopes,
         clock=app.now,
         dry_run=dry_run,
     )

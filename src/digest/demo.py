@@ -81,7 +81,7 @@ def run_demo(app: App, folder: Path, *, echo: Callable[[str], None]) -> None:
     preview = write_preview(app, edition.id, email=None, out_dir=None)
     report = send_edition(
         app.store, edition.id, subscribers=app.subscribers, backend=app.backend(),
-        make=app.personaliser, clock=app.now,
+        make=app.envelopes, clock=app.now,
     )  # fmt: skip
     echo(report.summary())
     echo(f"preview: {preview.files['html']} (HTML), {preview.files['text']} (text)")

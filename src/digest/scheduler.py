@@ -67,7 +67,7 @@ def _send_slot(app: App, echo: Echo, slot: str, now: datetime) -> None:
         return
     report = send_edition(
         app.store, edition.id, subscribers=app.subscribers, backend=app.backend(),
-        make=app.personaliser, clock=app.now, actor="schedule",
+        make=app.envelopes, clock=app.now, actor="schedule",
     )  # fmt: skip
     echo(report.summary())
 

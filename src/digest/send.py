@@ -97,13 +97,18 @@ def personaliser(
     return Personaliser(prepared, publication, signer)
 
 
+# Given an edition, returns the function that turns one subscriber into wire bytes, or None
+# when that subscriber gets nothing from this edition (an empty topic variant).
+EnvelopeFactory = Callable[[Subscriber, datetime], Envelope | None]
+
+
 def send_edition(
     store: Store,
     edition_id: int,
     *,
     subscribers: Sequence[Subscriber],
     backend: Backend,
-    make: Callable[[Edition], Personaliser],
+    make: Callable[[Edition], EnvelopeFactory],
     clock: Callable[[], datetime],
     actor: str = "cli",
     dry_run: bool = False,
@@ -130,7 +135,7 @@ def send_edition(
         report.skipped = sum(1 for s in todo if s.email.lower() in suppressed)
         report.would_send = len(todo) - report.skipped
         if todo:
-            make(edition).envelope(todo[0], now=clock())
+            make(edition)(todo[0], clock())
         return report
     # Built before the state changes, so a missing secret or bad template changes nothing.
     maker = make(edition)
@@ -148,7 +153,11 @@ def send_edition(
                 store.set_delivery(edition_id, email, D.SKIPPED, now=now, error=why)
                 report.skipped += 1
                 continue
-            envelope = maker.envelope(subscriber, now=now)
+            envelope = maker(subscriber, now)
+            if envelope is None:
+                store.set_delivery(edition_id, email, D.SKIPPED, now=now, error="nothing in topics")
+                report.skipped += 1
+                continue
             store.set_delivery(
                 edition_id, email, D.IN_FLIGHT, now=now, message_id=envelope.message_id,
                 attempt=True,

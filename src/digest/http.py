@@ -6,9 +6,11 @@ import email.utils
 import ipaddress
 import random
 import socket
+import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -26,7 +28,8 @@ METADATA_ADDRESSES = frozenset(
 )
 RETRY_AFTER_CAP = 5.0
 ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
+    "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9,"
+    " text/xml;q=0.9, application/json;q=0.9, text/html;q=0.8, */*;q=0.5"
 )
 
 Resolver = Callable[[str], list[str]]
@@ -42,6 +45,8 @@ class FetchSettings:
     user_agent: str = f"digest/{__version__} (+https://github.com/digest-mailer/digest)"
     retries: int = 2  # on connection errors, 5xx and 429
     total_timeout: float = 60.0  # whole transfer, so a server trickling bytes cannot stall us
+    concurrency: int = 32  # requests in flight at once, over all hosts
+    per_host: int = 4  # requests in flight at once to one host, to be a polite client
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +134,14 @@ class Fetcher:
         self.settings = settings
         self._resolver = resolver or system_resolver
         self._sleep = sleep
+        self._global = threading.BoundedSemaphore(max(1, settings.concurrency))
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._hosts_lock = threading.Lock()
         self._client = httpx.Client(
+            limits=httpx.Limits(
+                max_connections=max(1, settings.concurrency),
+                max_keepalive_connections=max(1, settings.concurrency),
+            ),
             transport=transport,
             timeout=httpx.Timeout(settings.timeout),
             follow_redirects=False,
@@ -227,7 +239,8 @@ class Fetcher:
         attempt = 0
         while True:
             try:
-                return self._get_once(url, headers)
+                with self._slot(url.host):
+                    return self._get_once(url, headers)
             except _Retryable as exc:
                 if attempt >= self.settings.retries:
                     raise FetchError(f"{url}: {exc.reason}") from exc.__cause__
@@ -237,6 +250,18 @@ class Fetcher:
                     delay = min(0.5 * 2**attempt, RETRY_AFTER_CAP) + random.uniform(0, 0.25)
             attempt += 1
             self._sleep(delay)
+
+    @contextmanager
+    def _slot(self, host: str) -> Iterator[None]:
+        """Hold one of the global and one of ``host``'s request slots (not while backing off)."""
+        with self._hosts_lock:
+            per_host = self._hosts.get(host)
+            if per_host is None:
+                per_host = self._hosts[host] = threading.BoundedSemaphore(
+                    max(1, self.settings.per_host)
+                )
+        with per_host, self._global:
+            yield
 
     def _get_once(self, url: httpx.URL, headers: dict[str, str]) -> Response | str:
         try:

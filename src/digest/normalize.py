@@ -14,6 +14,8 @@ import ftfy
 import nh3
 from feedparser.datetimes import _parse_date as _feedparser_date
 
+from digest.render.placeholders import TOKEN_RE
+
 # Query parameters that only identify a campaign or a click, never the content.
 TRACKING_PARAMS: tuple[str, ...] = (
     "fbclid",
@@ -116,7 +118,40 @@ def clean_text(value: str) -> str:
         text = text.replace("<", "").replace(">", "")  # escaped too deep to be honest text
     text = ftfy.fix_text(text, uncurl_quotes=False, unescape_html=False)
     text = _CONTROL.sub("", text)
-    return _SPACE.sub(" ", text).strip()
+    return _SPACE.sub(" ", strip_tokens(text)).strip()
+
+
+def strip_tokens(text: str) -> str:
+    """``text`` without per-recipient placeholder tokens, so a feed cannot inject them.
+
+    Removing one token can join the halves of another ("__DIGEST___DIGEST_EMAIL__EMAIL__"),
+    so this repeats until nothing changes.
+    """
+    while True:
+        stripped = TOKEN_RE.sub("", text)
+        if stripped == text:
+            return text
+        text = stripped
+
+
+def drop_leading(text: str, *prefixes: str) -> str:
+    """``text`` without a leading repeat of any of ``prefixes`` (an image caption or alt text
+    that a page or feed puts again as the first line of its teaser)."""
+    for prefix in prefixes:
+        prefix = prefix.strip()
+        if len(prefix) >= 8 and text.startswith(prefix) and len(text) > len(prefix):
+            return text[len(prefix) :].lstrip(" .:-–—|")
+    return text
+
+
+_WORD = re.compile(r"\w+")
+
+
+def headline_words(title: str) -> frozenset[str]:
+    """The lower-cased words of a headline, for near-duplicate detection across sources."""
+    folded = unicodedata.normalize("NFKD", title.casefold())
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return frozenset(_WORD.findall(folded.replace("'", "").replace("’", "")))
 
 
 def cut_teaser(text: str, limit: int) -> str:

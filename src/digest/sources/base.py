@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -31,11 +32,12 @@ class Source(ABC):
 
     Contract:
     - The constructor is keyword-only: ``name``, ``url`` and the common options
-      (weight, section, max_items, allow_private) plus the kind's own ``options``; an unknown
-      option raises ConfigError naming the source.
+      (weight, section, max_items, allow_private, include, exclude) plus the kind's own
+      ``options``; an unknown option raises ConfigError naming the source.
     - ``parse()`` is pure: it gets the response and returns at most ``max_items`` stories,
-      normalised (canonical URL, plain-text title and teaser, aware UTC time). It never does
-      I/O; fetching belongs to the collector and the hardened client in digest.http.
+      normalised (canonical URL, plain-text title and teaser, aware UTC time), passed through
+      ``select()`` (include/exclude patterns, then max_items). It never does I/O; fetching
+      belongs to the collector and the hardened client in digest.http.
     - It raises SourceError (naming the source and what is wrong) when the body is not
       something this kind understands. It must never let hostile markup into a story.
     """
@@ -53,6 +55,8 @@ class Source(ABC):
         max_items: int = 20,
         allow_private: bool = False,
         teaser_length: int = 300,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
         **options: Any,
     ) -> None:
         unknown = sorted(set(options) - self.options)
@@ -68,6 +72,26 @@ class Source(ABC):
         self.allow_private = allow_private
         self.teaser_length = teaser_length
         self.extra: dict[str, Any] = dict(options)
+        self.include = _patterns(name, "include", include)
+        self.exclude = _patterns(name, "exclude", exclude)
+
+    def select(self, stories: Iterable[Story]) -> list[Story]:
+        """Stories matching an include pattern (if any) and no exclude one, at most max_items.
+
+        Patterns are case-insensitive regular expressions searched in title, teaser and
+        section, so a plain keyword works as it is.
+        """
+        kept: list[Story] = []
+        for story in stories:
+            text = f"{story.title}\n{story.teaser}\n{story.section}"
+            if self.include and not any(p.search(text) for p in self.include):
+                continue
+            if any(p.search(text) for p in self.exclude):
+                continue
+            kept.append(story)
+            if len(kept) >= self.max_items:
+                break
+        return kept
 
     @abstractmethod
     def parse(self, fetched: Fetched) -> list[Story]:
@@ -75,6 +99,20 @@ class Source(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.url}>"
+
+
+def _patterns(name: str, key: str, values: Sequence[str]) -> tuple[re.Pattern[str], ...]:
+    if isinstance(values, str):
+        values = [values]
+    out = []
+    for value in values:
+        try:
+            out.append(re.compile(str(value), re.IGNORECASE))
+        except re.error as exc:
+            raise ConfigError(
+                f"source {name!r}: {key} pattern {value!r} is invalid ({exc})"
+            ) from exc
+    return tuple(out)
 
 
 def source_kinds() -> list[str]:

@@ -10,7 +10,14 @@ import feedparser
 
 from digest.exceptions import SourceError
 from digest.models import Image, Story
-from digest.normalize import canonical_url, clean_text, cut_teaser, parse_date, safe_http_url
+from digest.normalize import (
+    canonical_url,
+    clean_text,
+    cut_teaser,
+    drop_leading,
+    parse_date,
+    safe_http_url,
+)
 from digest.sources.base import Fetched, Source
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
@@ -42,14 +49,7 @@ class FeedSource(Source):
             if result.get("bozo") and not result.get("feed", {}).get("title"):
                 reason = result.get("bozo_exception", "unreadable XML")
                 raise SourceError(f"{self.name}: malformed feed at {fetched.url} ({reason})")
-        stories: list[Story] = []
-        for entry in entries:
-            story = self._story(entry, fetched)
-            if story is not None:
-                stories.append(story)
-                if len(stories) >= self.max_items:
-                    break
-        return stories
+        return self.select(s for e in entries if (s := self._story(e, fetched)) is not None)
 
     def _story(self, entry: Any, fetched: Fetched) -> Story | None:
         link = _entry_link(entry)
@@ -57,7 +57,8 @@ class FeedSource(Source):
         if url is None:
             return None
         caption = _media_caption(entry)
-        teaser = cut_teaser(clean_text(_summary(entry, caption)), self.teaser_length)
+        teaser = drop_leading(clean_text(_summary(entry, caption)), caption)
+        teaser = cut_teaser(teaser, self.teaser_length)
         title = clean_text(entry.get("title", ""))
         if not title:
             title = cut_teaser(teaser, TITLE_FROM_TEASER)

@@ -1,0 +1,95 @@
+"""The "jsonfeed" source kind: JSON Feed 1.0 and 1.1 (jsonfeed.org); feedparser lacks it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from digest.exceptions import SourceError
+from digest.models import Image, Story
+from digest.normalize import canonical_url, clean_text, cut_teaser, parse_date, safe_http_url
+from digest.sources.base import Fetched, Source
+
+VERSION_PREFIX = "https://jsonfeed.org/version/1"
+TITLE_FROM_TEASER = 100
+
+
+def looks_like_jsonfeed(body: bytes) -> bool:
+    """True when ``body`` is a JSON object naming a JSON Feed version."""
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:4096]
+    return head.startswith(b"{") and b"jsonfeed.org/version/" in head.replace(b"\\/", b"/")
+
+
+class JsonFeedSource(Source):
+    """Stories from a JSON Feed; no options beyond the common ones."""
+
+    kind: ClassVar[str] = "jsonfeed"
+    options: ClassVar[frozenset[str]] = frozenset()
+
+    def parse(self, fetched: Fetched) -> list[Story]:
+        if not fetched.body.strip():
+            raise SourceError(f"{self.name}: empty response from {fetched.url}")
+        try:
+            doc = json.loads(fetched.body.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SourceError(f"{self.name}: {fetched.url} is not JSON ({exc})") from exc
+        version = doc.get("version") if isinstance(doc, dict) else None
+        if not (isinstance(version, str) and version.startswith(VERSION_PREFIX)):
+            raise SourceError(
+                f"{self.name}: {fetched.url} is not a JSON Feed (no jsonfeed.org version)"
+            )
+        items = doc.get("items")
+        if not isinstance(items, list):
+            raise SourceError(f"{self.name}: JSON Feed at {fetched.url} has no items list")
+        base = _str(doc.get("home_page_url")) or fetched.url
+        return self.select(
+            s
+            for item in items
+            if isinstance(item, dict) and (s := self._story(item, fetched, base)) is not None
+        )
+
+    def _story(self, item: dict[str, Any], fetched: Fetched, base: str) -> Story | None:
+        link = _str(item.get("url")) or _str(item.get("external_url"))
+        if not link and _str(item.get("id")).startswith(("http://", "https://")):
+            link = _str(item.get("id"))  # ids are often permalinks; the spec allows it
+        url = safe_http_url(canonical_url(link, base=fetched.url)) if link else None
+        if url is None:
+            return None
+        text = (
+            _str(item.get("summary"))
+            or _str(item.get("content_text"))
+            or _str(item.get("content_html"))
+        )
+        teaser = cut_teaser(clean_text(text), self.teaser_length)
+        title = clean_text(_str(item.get("title"))) or cut_teaser(teaser, TITLE_FROM_TEASER)
+        if not title:
+            return None
+        published, undated = parse_date(
+            _str(item.get("date_published")) or _str(item.get("date_modified")) or None,
+            fallback=fetched.fetched_at,
+        )
+        tags = item.get("tags")
+        section = ""
+        if isinstance(tags, list):
+            section = next((clean_text(t) for t in tags if isinstance(t, str) and t.strip()), "")
+        image = None
+        for key in ("image", "banner_image"):
+            src = safe_http_url(canonical_url(_str(item.get(key)), base=base))
+            if _str(item.get(key)) and src:
+                image = Image(url=src)
+                break
+        return Story(
+            url=url,
+            title=title,
+            teaser=teaser,
+            source=self.name,
+            published=published,
+            section=self.section or section,
+            image=image,
+            undated=undated,
+            weight=self.weight,
+        )
+
+
+def _str(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""

@@ -1,0 +1,195 @@
+"""The "page" source kind: an article page (one story) or a front page of teaser cards.
+
+Options (all optional): ``mode`` (``auto``, ``article`` or ``front``) and CSS selectors
+``item`` (one per teaser card; setting it means ``front``), then, inside each item,
+``link``, ``title``, ``teaser``, ``image``, ``caption`` and ``credit``. In ``auto`` mode a
+page marked as an article (JSON-LD or og:type) is one story; otherwise ``<article>`` cards
+with a headline link are teasers; otherwise the page's title and description are one story.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from cssselect import SelectorError
+from lxml.cssselect import CSSSelector
+
+from digest.exceptions import ConfigError, SourceError
+from digest.models import Image, Story
+from digest.normalize import (
+    canonical_url,
+    clean_text,
+    cut_teaser,
+    drop_leading,
+    parse_date,
+    safe_http_url,
+)
+from digest.sources.base import Fetched, Source
+from digest.sources.htmlmeta import ArticleMeta, article_meta, drop_unsafe, json_ld, parse_html
+
+SELECTORS = ("item", "link", "title", "teaser", "image", "caption", "credit")
+MODES = ("auto", "article", "front")
+# Defaults inside an item when its selector is not configured, tried in this order (a
+# selector list would match in document order, finding a thumbnail's link before the
+# headline's).
+DEFAULTS = {
+    "link": ("h1 a[href], h2 a[href], h3 a[href], h4 a[href]", "a[href]"),
+    "title": ("h1", "h2", "h3", "h4"),
+    "teaser": ("p",),
+    "image": ("img",),
+    "caption": ("figcaption",),
+    "credit": (".credit", "[class*=credit]", "[itemprop=copyrightHolder]"),
+}
+AUTO_ITEM = "article"
+
+
+class PageSource(Source):
+    """Stories from an HTML page; see the module docstring for the options."""
+
+    kind: ClassVar[str] = "page"
+    options: ClassVar[frozenset[str]] = frozenset({"mode", *SELECTORS})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mode = str(self.extra.get("mode", "auto"))
+        if self.mode not in MODES:
+            raise ConfigError(
+                f"source {self.name!r} (page): mode must be one of {', '.join(MODES)}"
+            )
+        self.selectors: dict[str, list[CSSSelector]] = {}
+        for key in SELECTORS:
+            values = (self.extra[key],) if key in self.extra else DEFAULTS.get(key, (AUTO_ITEM,))
+            try:
+                self.selectors[key] = [CSSSelector(str(v)) for v in values]
+            except SelectorError as exc:
+                raise ConfigError(
+                    f"source {self.name!r} (page): {key} selector {values[0]!r} is invalid ({exc})"
+                ) from exc
+        if "item" in self.extra and self.mode == "auto":
+            self.mode = "front"
+
+    def parse(self, fetched: Fetched) -> list[Story]:
+        if not fetched.body.strip():
+            raise SourceError(f"{self.name}: empty response from {fetched.url}")
+        doc = parse_html(fetched.body, fetched.headers, f"{self.name}: {fetched.url}")
+        meta = article_meta(doc, json_ld(doc))
+        drop_unsafe(doc)
+        mode = self.mode
+        cards: list[Any] = []
+        if mode != "article":
+            cards = [c for c in self._find(doc, "item") if self._links(c)]
+            if mode == "auto":
+                mode = "front" if len(cards) >= 2 and not meta.is_article else "article"
+        if mode == "front":
+            stories = [s for c in cards if (s := self._card(c, fetched)) is not None]
+            if not stories:
+                raise SourceError(
+                    f"{self.name}: no teaser items with a link found at {fetched.url}"
+                    f" (item selector {self.extra.get('item', AUTO_ITEM)!r})"
+                )
+            return self.select(stories)
+        story = self._article(meta, fetched)
+        if story is None:
+            raise SourceError(
+                f"{self.name}: {fetched.url} has no article title (JSON-LD, OpenGraph or"
+                " <title>) and no teaser cards; set the page source's item selector"
+            )
+        return self.select([story])
+
+    def _article(self, meta: ArticleMeta, fetched: Fetched) -> Story | None:
+        title = clean_text(meta.title)
+        if not title:
+            return None
+        url = safe_http_url(canonical_url(meta.url, base=fetched.url)) if meta.url else None
+        url = url or canonical_url(fetched.url)
+        image = None
+        src = safe_http_url(canonical_url(meta.image, base=fetched.url)) if meta.image else None
+        if src:
+            caption = clean_text(meta.caption)
+            image = Image(src, clean_text(meta.image_alt), caption, clean_text(meta.credit))
+        published, undated = parse_date(meta.published or None, fallback=fetched.fetched_at)
+        return Story(
+            url=url,
+            title=title,
+            teaser=cut_teaser(clean_text(meta.teaser), self.teaser_length),
+            source=self.name,
+            published=published,
+            section=self.section or clean_text(meta.section),
+            image=image,
+            undated=undated,
+            weight=self.weight,
+        )
+
+    def _find(self, el: Any, key: str) -> list[Any]:
+        """Matches of the first of ``key``'s selectors that matches anything in ``el``."""
+        for selector in self.selectors[key]:
+            found: list[Any] = selector(el)
+            if found:
+                return found
+        return []
+
+    def _links(self, card: Any) -> list[Any]:
+        return [el for el in self._find(card, "link") if el.get("href")]
+
+    def _card(self, card: Any, fetched: Fetched) -> Story | None:
+        links = self._links(card)
+        href = str(links[0].get("href")) if links else ""
+        url = safe_http_url(canonical_url(href, base=fetched.url)) if href else None
+        if url is None:
+            return None
+        title = self._text(card, "title") or clean_text(links[0].text_content())
+        if not title:
+            return None
+        credit = self._text(card, "credit")
+        caption = self._text(card, "caption")
+        if credit and caption.endswith(credit) and caption != credit:
+            caption = caption[: -len(credit)].rstrip(" ,;:|/–—-")  # a credit inside figcaption
+        image = None
+        for el in self._find(card, "image"):
+            # Lazy-loading pages put the real image in data-src and a placeholder in src.
+            srcset = (el.get("srcset") or "").strip().split(" ")[0]
+            for src in (el.get("data-src"), el.get("src"), srcset):
+                absolute = safe_http_url(canonical_url(src, base=fetched.url)) if src else None
+                if absolute:
+                    image = Image(absolute, clean_text(el.get("alt") or ""), caption, credit)
+                    break
+            if image:
+                break
+        teaser = self._text(card, "teaser", skip_in=("figure", "figcaption", "header"))
+        teaser = drop_leading(drop_leading(teaser, title), *(x for x in (
+            image.alt if image else "", caption) if x))  # fmt: skip
+        times = card.xpath(".//time/@datetime")
+        published, undated = parse_date(times[0] if times else None, fallback=fetched.fetched_at)
+        return Story(
+            url=url,
+            title=title,
+            teaser=cut_teaser(teaser, self.teaser_length),
+            source=self.name,
+            published=published,
+            section=self.section,
+            image=image,
+            undated=undated,
+            weight=self.weight,
+        )
+
+    def _text(self, card: Any, key: str, skip_in: tuple[str, ...] = ()) -> str:
+        """Text of the ``key`` selector's matches in ``card``: the first for short fields,
+        all of them joined for the teaser (a body of several paragraphs)."""
+        matches = [
+            el
+            for el in self._find(card, key)
+            if key in self.extra or not _inside(el, card, skip_in)
+        ]
+        if key != "teaser":
+            matches = matches[:1]
+        return clean_text(" ".join(el.text_content() for el in matches))
+
+
+def _inside(el: Any, card: Any, tags: tuple[str, ...]) -> bool:
+    """Whether ``el`` sits in one of ``tags`` below ``card`` (a default selector's noise)."""
+    for ancestor in el.iterancestors():
+        if ancestor is card:
+            return False
+        if ancestor.tag in tags:
+            return True
+    return False

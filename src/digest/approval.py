@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from digest.exceptions import StateError
-from digest.models import Edition, EditionState
+from digest.exceptions import DigestError, StateError
+from digest.models import Edition, EditionState, Story
 from digest.store import AuditEntry
 
 S = EditionState
@@ -13,7 +15,8 @@ S = EditionState
 # Every allowed move. Anything else is refused with a message that states the current state.
 TRANSITIONS: dict[EditionState, frozenset[EditionState]] = {
     S.DRAFT: frozenset({S.PENDING_APPROVAL}),
-    S.PENDING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED}),
+    # pending -> pending records a new revision (an edit) or one of several approvals needed.
+    S.PENDING_APPROVAL: frozenset({S.PENDING_APPROVAL, S.APPROVED, S.REJECTED, S.EXPIRED}),
     S.APPROVED: frozenset({S.SENDING, S.EXPIRED}),
     S.REJECTED: frozenset(),
     # sending -> sending is a resume after a crash; failed -> sending is a retry.
@@ -64,3 +67,58 @@ def transition(
         content_hash=edition.content_hash,
         note=note,
     )
+
+
+def check_revision(edition: Edition, revision: int | None) -> None:
+    """StateError unless ``revision`` (what the editor looked at) is the edition's current one."""
+    if revision is not None and revision != edition.revision:
+        raise StateError(
+            f"edition {edition.id} has changed: you looked at revision {revision}, it is now "
+            f"revision {edition.revision}; review the new revision (the latest proof or "
+            f"`digest status {edition.id}`)"
+        )
+
+
+def edit_stories(
+    stories: Sequence[Story],
+    *,
+    edition_id: int,
+    remove: Sequence[str] = (),
+    pin: str | None = None,
+    position: int = 1,
+) -> tuple[Story, ...]:
+    """The stories after removing ``remove`` and moving ``pin`` to ``position`` (1 = lead)."""
+    by_url = {s.url: s for s in stories}
+    for url in [*remove, *([pin] if pin else [])]:
+        if url not in by_url:
+            raise DigestError(
+                f"edition {edition_id} has no story with URL {url}; "
+                f"`digest status {edition_id}` lists its stories"
+            )
+    if pin is not None and pin in remove:
+        raise DigestError(f"edition {edition_id}: cannot both remove and pin {pin}")
+    kept = [s for s in stories if s.url not in set(remove)]
+    if not kept:
+        raise DigestError(
+            f"edition {edition_id}: removing every story leaves nothing to send; "
+            "reject the edition instead"
+        )
+    if pin is not None:
+        if not 1 <= position <= len(kept):
+            raise DigestError(
+                f"edition {edition_id}: position {position} is outside 1..{len(kept)}"
+            )
+        story = by_url[pin]
+        kept.remove(story)
+        kept.insert(position - 1, story)
+    return tuple(kept)
+
+
+def deadline_for(slot: str, *, timezone: str, minutes_before: int) -> datetime:
+    """The approval deadline of a slot ("YYYY-MM-DDTHH:MM" in ``timezone``)."""
+    try:
+        day, hhmm = slot.split("T", 1)
+        send_at = datetime.combine(date.fromisoformat(day), time.fromisoformat(hhmm))
+    except ValueError:
+        raise DigestError(f"edition slot {slot!r} is not YYYY-MM-DDTHH:MM") from None
+    return send_at.replace(tzinfo=ZoneInfo(timezone)) - timedelta(minutes=minutes_before)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from digest.exceptions import ConfigError, DigestError
 
 UNSUBSCRIBE_SALT = "digest.unsubscribe.v1"
 APPROVAL_SALT = "digest.approval.v1"
+SESSION_SALT = "digest.session.v1"
 # Unsubscribe links must keep working long after the edition (RFC 8058 practice: >= 30 days).
 UNSUBSCRIBE_MAX_AGE = 400 * 24 * 3600
 
@@ -39,9 +42,13 @@ def secrets_from_env(name: str, environ: Mapping[str, str] | None = None) -> lis
 class Signer:
     """Signs and checks payloads for one purpose (salt)."""
 
-    def __init__(self, keys: list[str], *, salt: str) -> None:
+    def __init__(
+        self, keys: list[str], *, salt: str, clock: Callable[[], datetime] | None = None
+    ) -> None:
         # itsdangerous signs with the last key and verifies with all of them.
-        self._serializer = URLSafeTimedSerializer(list(reversed(keys)), salt=salt)
+        self._serializer = URLSafeTimedSerializer(
+            list(reversed(keys)), salt=salt, signer=_clocked(clock) if clock else TimestampSigner
+        )
 
     def sign(self, payload: object) -> str:
         return str(self._serializer.dumps(payload))
@@ -57,3 +64,47 @@ class Signer:
 
 def unsubscribe_url(base_url: str, signer: Signer, email: str) -> str:
     return f"{base_url.rstrip('/')}/u/{signer.sign({'e': email.lower()})}"
+
+
+def _clocked(clock: Callable[[], datetime]) -> type[TimestampSigner]:
+    """A TimestampSigner whose "now" (for signing and for max_age) is ``clock``."""
+
+    class ClockedSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(clock().timestamp())
+
+    return ClockedSigner
+
+
+def read_unsubscribe_token(signer: Signer, token: str) -> str:
+    """The address an unsubscribe token was made for; TokenError if it is not valid."""
+    payload = signer.verify(token, max_age=UNSUBSCRIBE_MAX_AGE)
+    if not (isinstance(payload, dict) and isinstance(payload.get("e"), str) and payload["e"]):
+        raise TokenError("this link is not valid (it is not an unsubscribe link)")
+    return str(payload["e"])
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalClaim:
+    """What a proof's Review or Approve link vouches for: one editor, one revision."""
+
+    edition_id: int
+    revision: int
+    editor: str  # the editor's e-mail address, lower case
+
+
+def approval_token(signer: Signer, *, edition_id: int, revision: int, editor: str) -> str:
+    return signer.sign({"ed": edition_id, "r": revision, "by": editor.lower()})
+
+
+def read_approval_token(signer: Signer, token: str, *, max_age: int) -> ApprovalClaim:
+    """The claim in a proof link; TokenError if tampered with, expired or not a proof link."""
+    payload = signer.verify(token, max_age=max_age)
+    if not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("ed"), int)
+        and isinstance(payload.get("r"), int)
+        and isinstance(payload.get("by"), str)
+    ):
+        raise TokenError("this link is not valid (it is not a proof link)")
+    return ApprovalClaim(edition_id=payload["ed"], revision=payload["r"], editor=payload["by"])

@@ -104,6 +104,8 @@ class DeliveryState(enum.StrEnum):
     DEFERRED = "deferred"
     FAILED = "failed"
     SKIPPED = "skipped"
+    # An interrupted run left the row in flight and `in_doubt: skip` chose not to resend it.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from digest.exceptions import ConfigError
 from digest.models import Subscriber
 from digest.yamlsrc import load_yaml
 
@@ -24,7 +27,10 @@ def valid_address(address: str) -> bool:
 
 
 def load_subscribers(path: Path) -> list[Subscriber]:
-    """Read ``path`` (a list, or a mapping with a ``subscribers`` list)."""
+    """Read and fully validate ``path``: YAML (a list, or a mapping with a ``subscribers``
+    list) or CSV (see iter_subscribers)."""
+    if path.suffix.lower() == ".csv":
+        return list(_csv(path, seen={}))
     doc = load_yaml(path, interpolate=False, hint="; check the 'subscribers' key of the config")
     entries = doc.value
     prefix: tuple[str | int, ...] = ()
@@ -83,3 +89,67 @@ def load_subscribers(path: Path) -> list[Subscriber]:
             Subscriber(email=email, name=name.strip(), timezone=str(tz), topics=tuple(topics))
         )
     return out
+
+
+def iter_subscribers(path: Path) -> Iterator[Subscriber]:
+    """Subscribers one at a time: a CSV file is streamed (memory stays flat for millions).
+
+    CSV files have a header row with ``email`` and optionally ``name``, ``timezone`` and
+    ``topics`` (topics separated by ``;``). Duplicates in a CSV are checked by `digest
+    check` (which loads the whole file); a send keeps the first row per address.
+    """
+    if path.suffix.lower() != ".csv":
+        yield from load_subscribers(path)
+        return
+    yield from _csv(path, seen=None)
+
+
+def _csv(path: Path, *, seen: dict[str, int] | None) -> Iterator[Subscriber]:
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read: {exc}; check the 'subscribers' key", file=str(path)
+        ) from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        fields = set(reader.fieldnames or ())
+        if "email" not in fields or fields - _KEYS:
+            bad = ", ".join(sorted(fields - _KEYS)) or "no email column"
+            raise ConfigError(
+                f"CSV header must name email and optionally name, timezone, topics ({bad})",
+                file=str(path), line=1,
+            )  # fmt: skip
+        for i, row in enumerate(reader):
+            line = reader.line_num
+            email = (row.get("email") or "").strip()
+            if not valid_address(email):
+                raise ConfigError(
+                    f"entry {i + 1}: invalid email address {email!r}", file=str(path), line=line
+                )
+            if seen is not None:
+                first = seen.setdefault(email.lower(), line)
+                if first != line:
+                    raise ConfigError(
+                        f"entry {i + 1}: duplicate subscriber {email} (first at line {first})",
+                        file=str(path), line=line,
+                    )  # fmt: skip
+            name = (row.get("name") or "").strip()
+            if any(ord(c) < 32 for c in name):
+                raise ConfigError(
+                    f"entry {i + 1}: name must be one line of text", file=str(path), line=line
+                )
+            tz = (row.get("timezone") or "").strip()
+            if tz:
+                _zone(tz, path, line, i)
+            topics = tuple(t.strip() for t in (row.get("topics") or "").split(";") if t.strip())
+            yield Subscriber(email=email, name=name, timezone=tz, topics=topics)
+
+
+def _zone(name: str, path: Path, line: int, i: int) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"entry {i + 1}: unknown time zone {name!r}", file=str(path), line=line
+        ) from None

@@ -41,6 +41,9 @@ class Backend(ABC):
 
     name: ClassVar[str] = ""
     options: ClassVar[frozenset[str]] = frozenset()
+    # True when several instances may send at once (one connection each); the engine then
+    # opens `send.connections` of them. Local backends keep one.
+    parallel: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - self.options)

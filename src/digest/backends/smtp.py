@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import smtplib
 import ssl
 from typing import Any, ClassVar, NoReturn
@@ -12,7 +11,6 @@ from digest.backends.base import Backend, Envelope
 from digest.exceptions import BackendError, InDoubtFailure, PermanentFailure, TemporaryFailure
 
 _SECURITY_PORTS = {"none": 25, "starttls": 587, "tls": 465}
-_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 
 
 class SMTPBackend(Backend):
@@ -25,6 +23,7 @@ class SMTPBackend(Backend):
     """
 
     name: ClassVar[str] = "smtp"
+    parallel: ClassVar[bool] = True
     options: ClassVar[frozenset[str]] = frozenset(
         {
             "host",
@@ -127,11 +126,18 @@ class SMTPBackend(Backend):
         self._transactions += 1
         rcpt = envelope.recipient
         try:
-            self._expect(conn.mail(envelope.sender, self._mail_options(conn, envelope)), rcpt)
-            self._expect(conn.rcpt(rcpt), rcpt)
-            conn.putcmd("data")
-            self._expect(conn.getreply(), rcpt, ok=354)
-            payload = _DOT_AT_LINE_START.sub(b"..", envelope.data)
+            if conn.has_extn("pipelining"):
+                self._envelope_pipelined(conn, envelope)
+            else:
+                self._expect(conn.mail(envelope.sender, self._mail_options(conn, envelope)), rcpt)
+                self._expect(conn.rcpt(rcpt), rcpt)
+                conn.putcmd("data")
+                self._expect(conn.getreply(), rcpt, ok=354)
+            # Dot-stuffing (RFC 5321 4.5.2); bytes.replace is several times faster than a regex
+            # on a 70 KB message, and every line but the first starts after a "\n".
+            payload = envelope.data.replace(b"\n.", b"\n..")
+            if payload.startswith(b"."):
+                payload = b"." + payload
             if not payload.endswith(b"\r\n"):
                 payload += b"\r\n"
             conn.send(payload + b".\r\n")
@@ -150,6 +156,26 @@ class SMTPBackend(Backend):
                 f"({exc}); the server may have accepted it, check before resending"
             ) from exc
         self._expect(reply, rcpt)
+
+    def _envelope_pipelined(self, conn: smtplib.SMTP, envelope: Envelope) -> None:
+        """MAIL, RCPT and DATA in one write (RFC 2920), then their three replies in order."""
+        rcpt = envelope.recipient
+        for address in (envelope.sender, rcpt):
+            if any(c in address for c in "\r\n<> "):
+                raise PermanentFailure(f"smtp {self.address}: invalid address {address!r}")
+        options = self._mail_options(conn, envelope)
+        extra = (" " + " ".join(options)) if options else ""
+        commands = f"MAIL FROM:<{envelope.sender}>{extra}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"
+        conn.send(commands.encode("utf-8"))
+        replies = [conn.getreply() for _ in range(3)]
+        bad = next((r for r in replies[:2] if not 200 <= r[0] < 300), None)
+        if bad is not None:
+            if replies[2][0] == 354:
+                # The server wants data despite a refusal (RFC 2920 4.1): end it empty.
+                conn.send(b".\r\n")
+                conn.getreply()
+            self._expect(bad, rcpt)
+        self._expect(replies[2], rcpt, ok=354)
 
     def _connect(self) -> smtplib.SMTP:
         where = f"smtp {self.address}"

@@ -20,6 +20,7 @@ SECTION_PREFIX = {
     "ranking": "ranking.",
     "email": "email.",
     "backend": "backend.",
+    "send": "send.",
     "fetch": "fetch.",
     "schedule": "schedule.",
     "approval": "approval.",

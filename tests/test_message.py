@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import html
 from datetime import UTC, date, datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -25,6 +23,7 @@ from digest.render.message import (
     prepare_message,
     sender_address,
 )
+from mailcheck import parse_clean
 
 NOW = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
 PUB = Publication(
@@ -88,9 +87,7 @@ def prepared(rendered: RenderedEdition) -> PreparedMessage:
 
 
 def parse(data: bytes) -> EmailMessage:
-    msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(data)
-    assert isinstance(msg, EmailMessage)
-    return msg
+    return parse_clean(data)
 
 
 def expected(body: str, recipient: Recipient, *, escape: bool) -> str:
@@ -235,3 +232,23 @@ def test_quoted_printable_round_trips_exactly(text: list[str], page: list[str], 
         assert isinstance(payload, bytes)
         want = expected(body, recipient, escape=escape).replace("\r\n", "\n").replace("\n", "\r\n")
         assert payload.decode("utf-8") == want
+
+
+def test_feedback_id_header(rendered: RenderedEdition) -> None:
+    prepared = prepare_message(rendered, PUB, feedback_id="2026-11-25:daily:brief")
+    msg = parse(prepared.personalise(ANNA, date=NOW, message_id="<8@example.org>"))
+    assert msg["Feedback-ID"] == "2026-11-25:daily:brief"
+    assert msg["List-Id"] == "The Morning Brief <the-morning-brief.example.org>"
+    plain = parse(
+        prepare_message(rendered, PUB).personalise(ANNA, date=NOW, message_id="<9@e.org>")
+    )
+    assert plain["Feedback-ID"] is None
+    for own in ("Feedback-ID", "DKIM-Signature"):
+        with pytest.raises(ConfigError, match="replace digest's own"):
+            prepare_message(rendered, PUB, extra_headers={own: "x"})
+
+
+def test_boundary_is_deterministic(rendered: RenderedEdition) -> None:
+    first = prepare_message(rendered, PUB).personalise(ANNA, date=NOW, message_id="<a@e.org>")
+    again = prepare_message(rendered, PUB).personalise(ANNA, date=NOW, message_id="<a@e.org>")
+    assert first == again

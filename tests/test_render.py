@@ -296,3 +296,57 @@ def test_wrap72_keeps_words_and_width(words: list[str]) -> None:
     wrapped = wrap72(text)
     assert wrapped.split() == text.split()
     assert all(len(line) <= 72 for line in wrapped.splitlines())
+
+
+def test_thin_day_note_only_when_set() -> None:
+    plain = render()
+    assert "quiet news day" not in plain.html
+    assert "quiet news day" not in plain.text
+    thin = render_edition(
+        make_environment(), stories=fixture_stories(), publication=PUB, edition_date=DAY,
+        extra={"thin_day": True, "other": 1},
+    )  # fmt: skip
+    assert "A quiet news day: fewer stories than usual this time." in thin.html
+    assert "A quiet news day: fewer stories than usual this time." in thin.text
+
+
+def test_utm_parameters_go_on_story_links_only() -> None:
+    stories = fixture_stories()
+    stories[1] = story(1, "World", url="https://news.example.org/own?utm_source=publisher")
+    rendered = render_edition(
+        make_environment(), stories=stories, publication=PUB, edition_date=DAY,
+        utm={"utm_source": "digest", "utm_medium": "email", "utm_campaign": "brief-{date}"},
+    )  # fmt: skip
+    tail = "utm_source=digest&utm_medium=email&utm_campaign=brief-2026-11-25"
+    assert f"https://news.example.org/story-0?a=1&b=2&{tail}\n" in rendered.text
+    assert (
+        f'href="https://news.example.org/story-0?a=1&amp;b=2&amp;{tail.replace("&", "&amp;")}"'
+        in (rendered.html)
+    )
+    # The publisher's own utm_source wins; the others are added.
+    assert "own?utm_source=publisher&utm_medium=email&utm_campaign=brief-2026-11-25" in (
+        rendered.text
+    )
+    assert f'href="{placeholders.UNSUBSCRIBE_URL}"' in rendered.html
+    assert "utm_" not in rendered.html.split(placeholders.UNSUBSCRIBE_URL)[1].split('"')[0]
+    # Off by default: no parameters anywhere, and no tracking pixel either.
+    plain = render()
+    assert "utm_" not in plain.html
+    assert "utm_" not in plain.text
+    assert re.findall(r'<img [^>]*(?:width|height)="1"', plain.html) == []
+
+
+def test_add_and_strip_utm() -> None:
+    from digest.render.links import add_utm, check_utm, strip_utm
+
+    assert add_utm("mailto:a@b.org", {"utm_source": "x"}) == "mailto:a@b.org"
+    assert (
+        add_utm("https://a.org/p#frag", {"utm_source": "x y"})
+        == "https://a.org/p?utm_source=x+y#frag"
+    )
+    assert strip_utm("https://a.org/p?id=1&utm_source=x") == "https://a.org/p?id=1"
+    assert strip_utm("https://a.org/p?utm_source=x") == "https://a.org/p"
+    assert check_utm({"utm_campaign": 7}) == {"utm_campaign": "7"}
+    for bad in ({"source": "x"}, {"utm_source": ["x"]}, {"utm_source": "a\nb"}):
+        with pytest.raises(ConfigError, match=r"email\.utm"):
+            check_utm(bad)

@@ -17,7 +17,6 @@ from digest.app import App
 from digest.exceptions import DigestError
 from digest.pipeline import build_edition, make_fetcher
 from digest.preview import write_preview
-from digest.send import send_edition
 
 DEMO_URL_ENV = "DIGEST_DEMO_URL"
 # The example feeds are a snapshot of one morning; the demo runs as of that morning so that
@@ -79,10 +78,7 @@ def run_demo(app: App, folder: Path, *, echo: Callable[[str], None]) -> None:
     )
     echo("approved automatically: the example config sets approval.auto_approve: true")
     preview = write_preview(app, edition.id, email=None, out_dir=None)
-    report = send_edition(
-        app.store, edition.id, subscribers=app.subscribers, backend=app.backend(),
-        make=app.envelopes, clock=app.now,
-    )  # fmt: skip
+    report = app.send(edition.id, actor="demo")
     echo(report.summary())
     echo(f"preview: {preview.files['html']} (HTML), {preview.files['text']} (text)")
     outbox = settings.backend.options.get("path")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from digest.app import App
+from digest.checks import edition_findings
 from digest.exceptions import DigestError
 from digest.models import Edition, EditionState, Subscriber
 from digest.pipeline import make_fetcher, plan_edition
+from digest.rank import Candidate
 from digest.store import Store
+from digest.variants import VariantStore
 
 
 @dataclass(slots=True)
@@ -19,39 +24,63 @@ class PreviewResult:
     files: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     note: str = ""
+    # Every ranked candidate with its factors and reason (`--explain`); empty if unknown.
+    candidates: list[Candidate] = field(default_factory=list)
 
 
 def write_preview(
-    app: App, edition_id: int | None, *, email: str | None, out_dir: Path | None
+    app: App,
+    edition_id: int | None,
+    *,
+    email: str | None,
+    out_dir: Path | None,
+    order: Sequence[str] = (),
 ) -> PreviewResult:
     settings = app.settings
     subscriber = _pick_subscriber(app, email)
     result = PreviewResult()
+    extra: dict[str, Any] | None = None  # a stored edition's come from the state file
     if edition_id is not None:
         edition = app.store.get_edition(edition_id)
         stem = f"edition-{edition.id}"
+        if order:
+            raise DigestError("--order applies to what would be built now: drop EDITION")
+        built = VariantStore(app.store).ranking(edition.id)
+        result.candidates = built[0] if built else []
     else:
         # Nothing may be written to the state file here, so it is opened read-only, and a
         # missing one is not created.
         store = Store.open_readonly(settings.state_path)
         try:
             with make_fetcher(settings) as fetcher:
-                plan = plan_edition(settings, store=store, fetcher=fetcher, now=app.now())
+                plan = plan_edition(
+                    settings, store=store, fetcher=fetcher, now=app.now(), order=order
+                )
         finally:
             store.close()
         result.warnings.extend(plan.warnings)
+        result.candidates, extra = plan.candidates, plan.extra
         edition = Edition(
             id=0, slot=plan.slot, state=EditionState.DRAFT, revision=0,
             stories=tuple(plan.stories), rendered=plan.rendered, created_at=app.now(),
             content_hash=plan.rendered.content_hash,
         )  # fmt: skip
         stem = "preview"
-    maker = app.personaliser(edition, signer_required=False)
-    if maker.signer is None:
+    result.warnings.extend(
+        f"preflight: {f}" for f in edition_findings(settings, edition.rendered, edition.stories)
+    )
+    if app.signer(required=False) is None:
         result.note = (
             f"note: {settings.secret_env} is not set, so the unsubscribe link is a placeholder"
         )
-    data = maker.envelope(subscriber, now=app.now()).data
+    # The subscriber's own topic variant, as the send engine would build it.
+    envelope = app.envelopes(edition, signer_required=False, extra=extra)(subscriber, app.now())
+    if envelope is None:
+        raise DigestError(
+            f"{subscriber.email} gets nothing from this edition: none of their topics "
+            f"({', '.join(subscriber.topics)}) has a story; pick another --subscriber"
+        )
+    data = envelope.data
     out = out_dir or settings.preview_dir
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,10 +27,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from digest.exceptions import StateError, StoreError
-from digest.models import DeliveryState, Edition, EditionState, RenderedEdition, Story
+from digest.models import Edition, EditionState, RenderedEdition, Story
 
 metadata = MetaData()
 
@@ -64,11 +65,26 @@ deliveries = Table(
     metadata,
     Column("edition_id", Integer, ForeignKey("editions.id"), primary_key=True),
     Column("email", String, primary_key=True),
-    Column("state", String, nullable=False, index=True),
+    Column("name", String, nullable=False, default=""),
+    Column("timezone", String, nullable=False, default=""),
+    Column("topics", String, nullable=False, default="[]"),
+    Column("state", String, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
+    Column("first_attempt_at", String, nullable=False, default=""),
+    # Not before this time (ISO UTC, "" = now): retry backoff, and per-zone send waves.
+    Column("next_attempt_at", String, nullable=False, default=""),
+    Column("sent_at", String, nullable=False, default=""),
     Column("last_error", Text, nullable=False, default=""),
     Column("message_id", String, nullable=False, default=""),
     Column("updated_at", String, nullable=False),
+)
+
+# One row per edition whose recipient list has been frozen into the ledger.
+ledger_meta = Table(
+    "ledger_meta",
+    metadata,
+    Column("edition_id", Integer, ForeignKey("editions.id"), primary_key=True),
+    Column("frozen_at", String, nullable=False),
 )
 
 audit = Table(
@@ -91,6 +107,16 @@ suppressions = Table(
     metadata,
     Column("email", String, primary_key=True),
     Column("reason", String, nullable=False),
+    Column("at", String, nullable=False),
+)
+
+# What the scheduler decided about a slot that has no edition to show it (missed, skipped).
+slot_log = Table(
+    "slot_log",
+    metadata,
+    Column("slot", String, primary_key=True),
+    Column("status", String, nullable=False),
+    Column("note", Text, nullable=False, default=""),
     Column("at", String, nullable=False),
 )
 
@@ -140,7 +166,7 @@ class Store:
                 event.listen(self.engine, "connect", _sqlite_readonly_pragmas)
             else:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-                metadata.create_all(self.engine)
+                create_tables(self.engine, metadata)
         except (OSError, SQLAlchemyError) as exc:
             raise StoreError(f"{path}: cannot open the state database: {exc}") from exc
 
@@ -273,56 +299,6 @@ class Store:
 
     # delivery ledger ----------------------------------------------------------------------
 
-    def add_deliveries(self, edition_id: int, emails: Iterable[str], *, now: datetime) -> int:
-        """Create pending rows for addresses that have none yet; return how many were added."""
-        rows = [
-            {"edition_id": edition_id, "email": e, "state": DeliveryState.PENDING.value,
-             "attempts": 0, "last_error": "", "message_id": "", "updated_at": _iso(now)}
-            for e in emails
-        ]  # fmt: skip
-        if not rows:
-            return 0
-        with self._begin() as conn:
-            result = conn.execute(insert(deliveries).prefix_with("OR IGNORE"), rows)
-            return int(result.rowcount)
-
-    def deliveries_in(self, edition_id: int, states: Sequence[DeliveryState]) -> Iterator[str]:
-        """Addresses of ``edition_id`` in one of ``states``, in a stable order."""
-        query = (
-            select(deliveries.c.email)
-            .where(deliveries.c.edition_id == edition_id)
-            .where(deliveries.c.state.in_([s.value for s in states]))
-            .order_by(deliveries.c.email)
-        )
-        with self._connect() as conn:
-            yield from conn.execute(query).scalars().all()
-
-    def set_delivery(
-        self,
-        edition_id: int,
-        email: str,
-        state: DeliveryState,
-        *,
-        now: datetime,
-        error: str = "",
-        message_id: str | None = None,
-        attempt: bool = False,
-    ) -> None:
-        values: dict[str, Any] = {"state": state.value, "updated_at": _iso(now)}
-        if error or state is DeliveryState.SENT:
-            values["last_error"] = error
-        if message_id is not None:
-            values["message_id"] = message_id
-        if attempt:
-            values["attempts"] = deliveries.c.attempts + 1
-        with self._begin() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.edition_id == edition_id)
-                .where(deliveries.c.email == email)
-                .values(**values)
-            )
-
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
         query = (
             select(deliveries.c.state, func.count())
@@ -340,6 +316,38 @@ class Store:
         )
         with self._connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+    # slots without an edition ------------------------------------------------------------
+
+    def log_slot(self, slot: str, *, status: str, note: str, now: datetime) -> bool:
+        """Record a slot's fate once; False if it was recorded before."""
+        with self._begin() as conn:
+            result = conn.execute(
+                insert(slot_log).prefix_with("OR IGNORE")
+                .values(slot=slot, status=status, note=note, at=_iso(now))
+            )  # fmt: skip
+            return bool(result.rowcount)
+
+    def logged_slots(self, *, limit: int = 20) -> list[tuple[str, str, str]]:
+        """(slot, status, note) of slots the scheduler recorded, newest first."""
+        query = (
+            select(slot_log.c.slot, slot_log.c.status, slot_log.c.note)
+            .where(~slot_log.c.slot.startswith("("))
+            .order_by(slot_log.c.slot.desc())
+            .limit(limit)
+        )
+        with self._connect() as conn:
+            return [(r.slot, r.status, r.note) for r in conn.execute(query)]
+
+    def slot_logged_at(self, slot: str) -> datetime | None:
+        with self._connect() as conn:
+            value = conn.execute(select(slot_log.c.at).where(slot_log.c.slot == slot)).scalar()
+        return datetime.fromisoformat(value) if value else None
+
+    def slot_status(self, slot: str) -> str | None:
+        with self._connect() as conn:
+            value = conn.execute(select(slot_log.c.status).where(slot_log.c.slot == slot)).scalar()
+        return str(value) if value is not None else None
 
     # suppression list ---------------------------------------------------------------------
 
@@ -370,11 +378,27 @@ class Store:
             raise StoreError(f"{self.path}: {exc}") from exc
 
 
+def create_tables(engine: Engine, tables: MetaData) -> None:
+    """create_all that tolerates another process creating the same tables at the same
+    moment (a cron tick racing `digest run` on a new database)."""
+    for attempt in range(5):
+        try:
+            tables.create_all(engine)
+            return
+        except OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the review page read while a send writes; busy_timeout rides out short locks.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # In WAL mode NORMAL is still crash-safe for the database; it only skips an fsync per
+    # commit, which is what lets the ledger commit every few messages at full speed.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from email.utils import parseaddr
 from typing import Any
@@ -17,6 +17,7 @@ import premailer
 
 from digest.exceptions import RenderError
 from digest.models import RenderedEdition, Story
+from digest.render.links import add_utm, expand_utm
 from digest.render.placeholders import recipient_tokens
 
 HTML_TEMPLATE = "digest.mjml.j2"
@@ -165,10 +166,18 @@ def render_edition(
     subject_template: str = "{{ publication.name }}: {{ lead.title }}",
     preheader_template: str = "{{ lead.teaser }}",
     extra: Mapping[str, Any] | None = None,
+    utm: Mapping[str, str] | None = None,
 ) -> RenderedEdition:
-    """Render one edition variant; the first story is the lead, the rest go by section."""
+    """Render one edition variant; the first story is the lead, the rest go by section.
+
+    ``extra`` reaches the templates as ``extra`` (``extra.thin_day`` shows a short note);
+    ``utm`` parameters (``{date}`` is the edition date) are added to every story link.
+    """
     if not stories:
         raise RenderError(f"edition of {edition_date.isoformat()} has no stories; nothing to send")
+    if utm:
+        params = expand_utm(utm, edition_date)
+        stories = [replace(s, url=add_utm(s.url, params)) for s in stories]
     lead, rest = stories[0], tuple(stories[1:])
     context: dict[str, Any] = {
         "publication": publication,
@@ -177,7 +186,7 @@ def render_edition(
         "lead": lead,
         "stories": tuple(stories),
         "sections": group_sections(rest),
-        "extra": dict(extra or {}),
+        "extra": {"thin_day": False, **(extra or {})},
     }
     subject = _render_string(subject_template, "subject", context)
     if len(subject) > SUBJECT_MAX:

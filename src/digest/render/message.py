@@ -16,6 +16,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from digest.exceptions import ConfigError
 from digest.models import RenderedEdition
 from digest.render import placeholders
+from digest.render.dkim import DkimSigner
 from digest.render.edition import Publication
 
 CRLF = b"\r\n"
@@ -27,7 +28,7 @@ _OWN = frozenset(
     for h in (
         "From", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version",
         "Content-Type", "Content-Transfer-Encoding", "List-Id", "List-Unsubscribe",
-        "List-Unsubscribe-Post", "Content-Language",
+        "List-Unsubscribe-Post", "Content-Language", "Feedback-ID", "DKIM-Signature",
     )
 )  # fmt: skip
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except ":"
@@ -122,14 +123,24 @@ def _normalise(text: str) -> str:
 class PreparedMessage:
     """The constant bytes of one variant's message, with slots for per-recipient values."""
 
-    __slots__ = ("_head", "_html", "_mailto", "_part_html", "_part_text", "_tail", "_text")
+    __slots__ = (
+        "_dkim", "_head", "_html", "_mailto", "_part_html", "_part_text", "_tail", "_text",
+    )  # fmt: skip
 
     def __init__(
-        self, *, head: bytes, text: str, html_body: str, boundary: str, mailto: str
+        self,
+        *,
+        head: bytes,
+        text: str,
+        html_body: str,
+        boundary: str,
+        mailto: str,
+        dkim: DkimSigner | None = None,
     ) -> None:
         b = boundary.encode("ascii")
         self._head = head
         self._mailto = mailto
+        self._dkim = dkim
         self._part_text = (
             CRLF + b"--" + b + CRLF + b'Content-Type: text/plain; charset="utf-8"' + CRLF
             + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
@@ -149,7 +160,10 @@ class PreparedMessage:
         return tuple(_qp(p) if i % 2 == 0 else p for i, p in enumerate(pieces))
 
     def personalise(self, recipient: Recipient, *, date: datetime, message_id: str) -> bytes:
-        """The complete message for one recipient, CRLF line endings, ready for SMTP."""
+        """The complete message for one recipient, CRLF line endings, ready for SMTP.
+
+        With a DKIM signer, the message is signed here: the one per-message crypto cost.
+        """
         addr = _check_addr(recipient.email, "recipient address")
         url = recipient.unsubscribe_url
         if not url.startswith("https://") or not _URL.fullmatch(url) or "<" in url or ">" in url:
@@ -175,7 +189,8 @@ class PreparedMessage:
         out.append(self._part_html)
         out.extend(c if isinstance(c, bytes) else html_values[c] for c in self._html)
         out.append(self._tail)
-        return b"".join(out)
+        data = b"".join(out)
+        return self._dkim.sign(data) if self._dkim is not None else data
 
 
 def prepare_message(
@@ -184,8 +199,14 @@ def prepare_message(
     *,
     unsubscribe_mailto: str = "",
     extra_headers: Mapping[str, str] | None = None,
+    feedback_id: str = "",
+    dkim: DkimSigner | None = None,
 ) -> PreparedMessage:
-    """Build the shared part of every recipient's message for one rendered variant."""
+    """Build the shared part of every recipient's message for one rendered variant.
+
+    ``feedback_id`` becomes a Feedback-ID header (Gmail's feedback loop, e.g.
+    "daily:brief:digest"); ``dkim`` signs each personalised message.
+    """
     display, addr = parseaddr(publication.sender)
     _check_addr(addr, "sender address")
     if unsubscribe_mailto and not (
@@ -208,6 +229,8 @@ def prepare_message(
                                 f"<{publication.effective_list_id}>"]),
         b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF,
     ]  # fmt: skip
+    if feedback_id:
+        head.append(_plain_header("Feedback-ID", feedback_id))
     for name, value in (extra_headers or {}).items():
         if name.lower() in _OWN:
             raise ConfigError(f"extra header {name} would replace digest's own; remove it")
@@ -218,4 +241,5 @@ def prepare_message(
         html_body=rendered.html,
         boundary=boundary,
         mailto=unsubscribe_mailto,
+        dkim=dkim,
     )

@@ -1,0 +1,49 @@
+"""`--explain`: every candidate with its score broken down by factor and why it is in or out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from digest.rank import FACTORS, Candidate
+
+_TITLE_WIDTH = 60
+
+
+def explain_lines(candidates: Sequence[Candidate]) -> list[str]:
+    """A table for the terminal: kept stories in edition order, then the dropped ones."""
+    kept = sum(1 for c in candidates if c.kept)
+    lines = [
+        f"{len(candidates)} candidates: {kept} kept, {len(candidates) - kept} dropped",
+        "score = " + " x ".join(FACTORS),
+        f"{'pos':>3}  {'score':>8}  " + "  ".join(f"{f:>8}" for f in FACTORS) + "  story",
+    ]
+    for c in candidates:
+        pos = str(c.position) if c.kept else "-"
+        title = c.story.title
+        if len(title) > _TITLE_WIDTH:
+            title = title[: _TITLE_WIDTH - 1] + "…"
+        factors = "  ".join(f"{c.factors.get(f, 1.0):>8.4f}" for f in FACTORS)
+        section = f" <{c.story.section}>" if c.story.section else ""
+        lines.append(f"{pos:>3}  {c.score:>8.4f}  {factors}  [{c.story.source}]{section} {title}")
+        reason = c.reason if c.kept else f"dropped: {c.reason}"
+        lines.append(f"{'':>5}{reason} | {c.story.url}")
+    return lines
+
+
+def explain_json(candidates: Sequence[Candidate]) -> list[dict[str, Any]]:
+    """The same as data, for `--json`."""
+    return [
+        {
+            "position": c.position,
+            "kept": c.kept,
+            "reason": c.reason,
+            "score": c.score,
+            "factors": {f: c.factors.get(f, 1.0) for f in FACTORS},
+            "url": c.story.url,
+            "title": c.story.title,
+            "source": c.story.source,
+            "section": c.story.section,
+        }
+        for c in candidates
+    ]

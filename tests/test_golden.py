@@ -1,0 +1,123 @@
+"""Golden files: the default templates render a fixed edition under a frozen clock exactly.
+
+Refresh after an intended change of the templates or the message assembly with
+``DIGEST_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_golden.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.models import RenderedEdition, Story
+from digest.render.edition import Publication, render_edition
+from digest.render.environment import make_environment
+from digest.render.message import Recipient, prepare_message
+from mailcheck import parse_clean
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
+
+
+@dataclass(frozen=True)
+class Fixture:
+    publication: Publication
+    edition_date: date
+    stories: list[Story]
+    recipient: Recipient
+    message: dict[str, Any]
+
+
+def load_fixture() -> Fixture:
+    data = json.loads((GOLDEN / "edition.json").read_text(encoding="utf-8"))
+    return Fixture(
+        publication=Publication(**data["publication"]),
+        edition_date=date.fromisoformat(data["edition_date"]),
+        stories=[Story.from_dict(s) for s in data["stories"]],
+        recipient=Recipient(**data["recipient"]),
+        message=data["message"],
+    )
+
+
+def render_fixture(fixture: Fixture) -> RenderedEdition:
+    return render_edition(
+        make_environment(),
+        stories=fixture.stories,
+        publication=fixture.publication,
+        edition_date=fixture.edition_date,
+    )
+
+
+def build_message(fixture: Fixture, rendered: RenderedEdition) -> bytes:
+    m = fixture.message
+    prepared = prepare_message(
+        rendered,
+        fixture.publication,
+        unsubscribe_mailto=m["unsubscribe_mailto"],
+        feedback_id=m["feedback_id"],
+    )
+    return prepared.personalise(
+        fixture.recipient,
+        date=datetime.fromisoformat(m["date"]),
+        message_id=m["message_id"],
+    )
+
+
+def compare(name: str, actual: bytes) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_bytes(actual)
+        return
+    assert path.exists(), f"{path} is missing; run DIGEST_UPDATE_GOLDEN=1 pytest {__file__}"
+    expected = path.read_bytes()
+    if actual != expected:
+        diff = difflib.unified_diff(
+            expected.decode("utf-8").splitlines(),
+            actual.decode("utf-8").splitlines(),
+            f"golden/{name}",
+            "rendered",
+            lineterm="",
+            n=1,
+        )
+        shown = "\n".join(list(diff)[:60])
+        pytest.fail(
+            f"{name} differs from the golden file (if intended, refresh with "
+            f"DIGEST_UPDATE_GOLDEN=1 pytest tests/test_golden.py):\n{shown}"
+        )
+
+
+@pytest.fixture(scope="module")
+def fixture() -> Fixture:
+    return load_fixture()
+
+
+@pytest.fixture(scope="module")
+def rendered(fixture: Fixture) -> RenderedEdition:
+    return render_fixture(fixture)
+
+
+def test_html_matches_golden(rendered: RenderedEdition) -> None:
+    compare("default.html", rendered.html.encode("utf-8"))
+
+
+def test_text_matches_golden(rendered: RenderedEdition) -> None:
+    compare("default.txt", rendered.text.encode("utf-8"))
+
+
+def test_message_matches_golden(fixture: Fixture, rendered: RenderedEdition) -> None:
+    data = build_message(fixture, rendered)
+    parse_clean(data)
+    compare("default.eml", data)
+
+
+def test_rendering_is_deterministic(fixture: Fixture, rendered: RenderedEdition) -> None:
+    again = render_fixture(fixture)
+    assert again == rendered
+    assert build_message(fixture, again) == build_message(fixture, rendered)

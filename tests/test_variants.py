@@ -1,0 +1,228 @@
+"""Per-subscriber composition: one variant per topic selection, through the CLI and the store."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+
+from digest.models import Story, Subscriber
+from digest.store import Store
+from digest.variants import ALL, VariantStore, compose, variant_key
+
+from conftest import Project
+from httpfixture import FixtureServer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ranking"
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+LEAD = "https://wire.example.com/wire-markets"  # the freshest fixture story, section World
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[Project]:
+    with FixtureServer(FIXTURES) as server:
+        project = Project(tmp_path, server)
+        write(project, [{"email": "anna@example.org"}])
+        yield project
+
+
+def write(project: Project, subscribers: list[dict[str, object]], ranking: str = "") -> None:
+    (project.root / "subscribers.yaml").write_text(json.dumps(subscribers), encoding="utf-8")
+    sources = textwrap.dedent(f"""\
+        sources:
+          - name: Desk
+            url: {project.feeds.url("/desk.rss")}
+            allow_private: true
+          - name: Wire
+            url: {project.feeds.url("/wire.rss")}
+            allow_private: true
+        """)
+    project.write_config(sources=sources, extra=f"ranking:\n  {ranking}\n" if ranking else "")
+
+
+def build_and_approve(project: Project) -> dict[str, object]:
+    result = project.cli("build", "--json")
+    assert result.exit_code == 0, result.output
+    data: dict[str, object] = json.loads(result.stdout)
+    assert project.cli("approve", str(data["id"]), "--by", "Rosa").exit_code == 0
+    return data
+
+
+def stored(project: Project, edition_id: int) -> tuple[list[Story], list[str]]:
+    store = Store(project.state)
+    try:
+        return list(store.get_edition(edition_id).stories), VariantStore(store).keys(edition_id)
+    finally:
+        store.close()
+
+
+def urls_in(text: str, stories: list[Story]) -> set[str]:
+    return {s.url for s in stories if s.url in text.split()}
+
+
+def parts(data: bytes) -> tuple[str, str]:
+    msg = BytesParser(policy=policy.default).parsebytes(data)
+    assert isinstance(msg, EmailMessage)
+    text, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    return text.get_content(), html.get_content()
+
+
+def test_1000_subscribers_over_4_selections_get_4_variants_each_with_its_sections(
+    desk: Project,
+) -> None:
+    from digest.backends import memory
+
+    selections = [["World"], ["Tech", "sport"], ["Culture", "Science"], ["sport", "World"]]
+    # The same selection in another order or case is the same variant.
+    spellings = {1: ["SPORT", "tech"], 3: ["world", "Sport"]}
+    people = []
+    for i in range(1000):
+        kind = i % 4
+        topics = spellings[kind] if kind in spellings and i % 8 >= 4 else selections[kind]
+        people.append({"email": f"reader{i}@example.org", "topics": topics})
+    write(desk, people)
+    data = build_and_approve(desk)
+    edition_id = int(str(data["id"]))
+    stories, keys = stored(desk, edition_id)
+    assert len(keys) == 4
+    assert sorted(map(tuple, data["variants"])) == sorted(  # type: ignore[call-overload]
+        tuple(sorted(t.casefold() for t in s)) for s in selections
+    )
+    result = desk.cli("send", str(edition_id))
+    assert result.exit_code == 0, result.output
+    assert "sent 1000" in result.stdout
+    assert len(memory.outbox) == 1000
+    assert stored(desk, edition_id)[1] == keys  # nothing had to be rendered at send time
+    lead = stories[0]
+    assert lead.url == LEAD
+    by_email = {p["email"]: p for p in people}
+    seen_variants = set()
+    for envelope in memory.outbox:
+        chosen = {t.casefold() for t in by_email[envelope.recipient]["topics"]}  # type: ignore[attr-defined]
+        expected = {lead.url} | {s.url for s in stories if s.section.casefold() in chosen}
+        text, html = parts(envelope.data)
+        assert urls_in(text, stories) == expected, envelope.recipient
+        assert {s.url for s in stories if s.url in html} == expected
+        seen_variants.add(frozenset(expected))
+    assert len(seen_variants) == 4
+
+
+def test_subscriber_without_topics_gets_the_whole_edition(desk: Project) -> None:
+    from digest.backends import memory
+
+    write(desk, [{"email": "all@example.org"}, {"email": "some@example.org", "topics": []}])
+    data = build_and_approve(desk)
+    stories, keys = stored(desk, int(str(data["id"])))
+    assert keys == []  # the edition itself is that variant
+    assert desk.cli("send", str(data["id"])).exit_code == 0
+    for envelope in memory.outbox:
+        assert urls_in(parts(envelope.data)[0], stories) == {s.url for s in stories}
+
+
+def test_empty_variant_is_skipped_in_the_ledger_not_failed(desk: Project) -> None:
+    from digest.backends import memory
+
+    write(
+        desk,
+        [{"email": "anna@example.org", "topics": ["World"]},
+         {"email": "gardener@example.org", "topics": ["Gardening"]}],
+    )  # fmt: skip
+    data = build_and_approve(desk)
+    result = desk.cli("send", str(data["id"]))
+    assert result.exit_code == 0, result.output
+    assert "sent 1" in result.stdout
+    assert "skipped 1" in result.stdout
+    assert [e.recipient for e in memory.outbox] == ["anna@example.org"]
+    status = json.loads(desk.cli("status", str(data["id"]), "--json").stdout)
+    assert status["state"] == "sent"
+    assert status["deliveries"] == {"sent": 1, "skipped": 1}
+
+
+def test_preview_shows_the_subscribers_variant(desk: Project) -> None:
+    write(
+        desk,
+        [{"email": "anna@example.org"}, {"email": "tess@example.org", "topics": ["Tech"]},
+         {"email": "gardener@example.org", "topics": ["Gardening"]}],
+    )  # fmt: skip
+    data = build_and_approve(desk)
+    stories, _ = stored(desk, int(str(data["id"])))
+    out = desk.root / "p"
+    result = desk.cli("preview", str(data["id"]), "--subscriber", "tess@example.org", "--out",
+                      str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = (out / f"edition-{data['id']}.txt").read_text(encoding="utf-8")
+    tech = {s.url for s in stories if s.section == "Tech"}
+    assert urls_in(text, stories) == {LEAD} | tech
+    # What would be built now, for the same subscriber, is composed the same way.
+    now = desk.cli("preview", "--subscriber", "tess@example.org", "--out", str(out))
+    assert now.exit_code == 0, now.output
+    planned = (out / "preview.txt").read_text(encoding="utf-8")
+    assert urls_in(planned, stories) == {LEAD} | tech
+    empty = desk.cli("preview", str(data["id"]), "--subscriber", "gardener@example.org")
+    assert empty.exit_code == 1
+    assert "gardener@example.org gets nothing from this edition" in empty.output
+
+
+def test_new_selection_after_build_is_rendered_at_send_and_kept(desk: Project) -> None:
+    from digest.backends import memory
+
+    write(desk, [{"email": "anna@example.org", "topics": ["World"]}])
+    data = build_and_approve(desk)
+    edition_id = int(str(data["id"]))
+    assert len(stored(desk, edition_id)[1]) == 1
+    write(
+        desk,
+        [{"email": "anna@example.org", "topics": ["World"]},
+         {"email": "carl@example.org", "topics": ["Culture"]}],
+    )  # fmt: skip
+    assert desk.cli("send", str(edition_id)).exit_code == 0
+    stories, keys = stored(desk, edition_id)
+    assert keys == sorted([variant_key(["World"]), variant_key(["culture"])])
+    carl = next(e for e in memory.outbox if e.recipient == "carl@example.org")
+    culture = {s.url for s in stories if s.section == "Culture"}
+    assert urls_in(parts(carl.data)[0], stories) == {LEAD} | culture
+
+
+def test_lead_can_be_left_out_of_variants(desk: Project) -> None:
+    from digest.backends import memory
+
+    write(desk, [{"email": "carl@example.org", "topics": ["Culture"]}],
+          ranking="lead_in_every_variant: false")  # fmt: skip
+    data = build_and_approve(desk)
+    assert desk.cli("send", str(data["id"])).exit_code == 0
+    stories, _ = stored(desk, int(str(data["id"])))
+    culture = {s.url for s in stories if s.section == "Culture"}
+    assert urls_in(parts(memory.outbox[0].data)[0], stories) == culture
+
+
+def _story(slug: str, section: str) -> Story:
+    return Story(url=f"https://n.example/{slug}", title=slug, teaser="", source="Desk",
+                 published=NOW, section=section)  # fmt: skip
+
+
+def test_compose_and_keys() -> None:
+    stories = [_story("lead", "World"), _story("t", "Tech"), _story("w", "World"),
+               _story("s", "Sport")]  # fmt: skip
+
+    def slugs(topics: list[str], keep_lead: bool = True) -> list[str]:
+        return [s.title for s in compose(stories, topics, keep_lead=keep_lead)]
+
+    assert slugs([]) == ["lead", "t", "w", "s"]
+    assert slugs(["tech"]) == ["lead", "t"]
+    assert slugs(["World"]) == ["lead", "w"]  # the lead is not repeated
+    assert slugs(["Sport", " TECH "]) == ["lead", "t", "s"]
+    assert slugs(["Sport"], keep_lead=False) == ["s"]
+    assert slugs(["Gardening"]) == []
+    assert variant_key([]) == variant_key(["", " "]) == ALL
+    assert variant_key(["Tech", "sport"]) == variant_key(["SPORT", "tech", "Tech"])
+    assert variant_key(["Tech"]) != variant_key(["Tech", "Sport"])
+    assert Subscriber(email="a@example.org").topics == ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import quopri
 import random
 import signal
 import sqlite3
@@ -11,8 +12,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.backends import memory
 from faultsmtp import FaultServer
@@ -20,6 +26,7 @@ from faultsmtp import FaultServer
 from conftest import NOW, SECRET, Project
 from smtpfixture import SMTPSink
 
+ROOT = Path(__file__).parent.parent
 FAST_RETRY = (
     "send:\n  connections: 4\n  retry_base_seconds: 0.01\n  retry_max_seconds: 0.05\n"
     "  retry_in_run_seconds: 30\n"
@@ -268,3 +275,35 @@ def test_dry_run_opens_no_connection(project: Project) -> None:
         assert "would go to 3 subscriber(s)" in result.stdout
         assert server.connections == 0
     assert _ledger(project, edition) == {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=".a= é\n\tz", max_size=400))
+def test_quoted_printable_needs_no_dot_stuffing_and_round_trips(text: str) -> None:
+    from digest.render.message import _qp
+
+    encoded = _qp(text)
+    lines = encoded.split(b"\r\n")
+    assert not any(line.startswith(b".") for line in lines)
+    assert quopri.decodestring(encoded.replace(b"\r\n", b"\n")).decode() == text
+
+
+def test_dotted_lines_arrive_intact_over_smtp(project: Project) -> None:
+    # A template line starting with "." must survive SMTP (encoded, or stuffed and unstuffed).
+    templates = project.root / "tpl"
+    templates.mkdir()
+    source = (ROOT / "templates" / "digest.txt.j2").read_text()
+    (templates / "digest.txt.j2").write_text(".leading dot line\n..two dots\n" + source)
+    _subscribers(project, 2)
+    with SMTPSink() as sink:
+        project.write_config("smtp", {"host": sink.host, "port": sink.port},
+                             extra="templates_dir: tpl\n")  # fmt: skip
+        edition = _approved(project)
+        assert project.cli("send", str(edition)).exit_code == 0
+        for message in sink.messages:
+            parsed = BytesParser(policy=policy.default).parsebytes(message.data)
+            text = parsed.get_body(("plain",))
+            assert text is not None
+            lines = text.get_content().splitlines()
+            assert lines[0] == ".leading dot line"
+            assert lines[1].startswith("..two dots")

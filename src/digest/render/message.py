@@ -109,11 +109,39 @@ def _plain_header(name: str, value: str) -> bytes:
 
 
 def _qp(text: str) -> bytes:
-    """Quoted-printable with CRLF, ending on a line break so chunks concatenate exactly."""
+    """Quoted-printable with CRLF, ending on a line break so chunks concatenate exactly.
+
+    A line that would start with "." has it encoded as "=2E": then no line needs SMTP
+    dot-stuffing, and the SMTP backend can skip copying the whole message to add the dots.
+    """
     if not text:
         return b""
     encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", CRLF)
-    return encoded if encoded.endswith(CRLF) else encoded + b"=" + CRLF
+    encoded = encoded if encoded.endswith(CRLF) else encoded + b"=" + CRLF
+    if encoded.startswith(b".") or b"\n." in encoded:
+        encoded = CRLF.join(_no_leading_dot(line) for line in encoded.split(CRLF))
+    return encoded
+
+
+def _no_leading_dot(line: bytes) -> bytes:
+    """``line`` with a leading "." as "=2E", re-wrapped with soft breaks to <= 76 octets."""
+    if not line.startswith(b"."):
+        return line
+    soft = line.endswith(b"=") and not _QP_ESCAPE_END.search(line)
+    body = b"=2E" + (line[1:-1] if soft else line[1:])
+    units = _QP_UNITS.findall(body)  # "=XX" escapes stay whole
+    lines, current = [], b""
+    for unit in units:
+        if len(current) + len(unit) > 75:
+            lines.append(current + b"=")
+            current = b""
+        current += b"=2E" if not current and unit == b"." else unit
+    lines.append(current + (b"=" if soft else b""))
+    return CRLF.join(lines)
+
+
+_QP_UNITS = re.compile(rb"=[0-9A-F]{2}|.", re.DOTALL)
+_QP_ESCAPE_END = re.compile(rb"=[0-9A-F]{2}$")
 
 
 def _normalise(text: str) -> str:

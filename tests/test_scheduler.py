@@ -329,3 +329,12 @@ def test_slot_key_utc_conversion() -> None:
     assert wall_time(date(2026, 3, 29), datetime(2000, 1, 1, 2, 30).time(), "Europe/Berlin") == (
         datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
     )
+
+
+def test_thin_day_is_recorded_once_not_rebuilt_every_tick(project: Project) -> None:
+    project.write_config(extra=SCHEDULE + "ranking:\n  min_stories: 10\n  thin_day_policy: skip\n")
+    out = _tick(project, "2026-11-24T05:05:00+00:00")
+    assert "slot 2026-11-24T07:00: no edition: thin day" in out
+    assert "thin day" not in _tick(project, "2026-11-24T05:10:00+00:00")
+    assert _editions(project) == []
+    assert "thin day" in project.cli("status").stdout

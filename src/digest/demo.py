@@ -70,7 +70,10 @@ def run_demo(app: App, folder: Path, *, echo: Callable[[str], None]) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{state}{suffix}").unlink(missing_ok=True)
         with make_fetcher(settings) as fetcher:
-            edition = build_edition(settings, store=app.store, fetcher=fetcher, now=app.now())
+            edition = build_edition(
+                settings, store=app.store, fetcher=fetcher, now=app.now(),
+                subscribers=app.subscribers,
+            )  # fmt: skip
     for warning in edition.warnings:
         echo(f"warning: {warning}")
     echo(

@@ -25,6 +25,7 @@ from digest.exceptions import DigestError, LockedError
 from digest.locks import Lease
 from digest.models import EditionState, Subscriber
 from digest.pipeline import apply, build_edition, make_fetcher
+from digest.rank import ThinDay
 from digest.slots import Slot, in_quiet_hours, quiet_end, slots_around, wall_time
 
 Echo = Callable[[str], None]
@@ -95,11 +96,17 @@ def _handle(app: App, slot: Slot, now: datetime, echo: Echo) -> None:
             return
         if edition is not None:
             return  # rejected: an editor builds again by hand if they want one
-        with make_fetcher(app.settings) as fetcher:
-            edition = build_edition(
-                app.settings, store=store, fetcher=fetcher, now=now,
-                subscribers=app.subscribers, slot=slot.key,
-            )  # fmt: skip
+        try:
+            with make_fetcher(app.settings) as fetcher:
+                edition = build_edition(
+                    app.settings, store=store, fetcher=fetcher, now=now,
+                    subscribers=app.subscribers, slot=slot.key,
+                )  # fmt: skip
+        except ThinDay as exc:
+            # Recorded once, so later ticks do not rebuild every minute until the slot.
+            store.log_slot(slot.key, status="thin day", note=str(exc), now=now)
+            echo(f"slot {slot.key}: no edition: {exc}")
+            return
         echo(f"slot {slot.key}: built edition {edition.id} ({edition.state})")
     if edition.state is S.PENDING_APPROVAL:
         # The deadline may fall before the slot (approval.deadline_minutes); the policy

@@ -106,9 +106,21 @@ def project(tmp_path: Path, feed_server: FixtureServer) -> Project:
 
 
 @pytest.fixture(autouse=True)
-def _clear_memory_outbox() -> Iterator[None]:
+def _every_message_parses_clean() -> Iterator[None]:
+    """Every message a test delivers (memory backend, SMTP sinks) parses back without defects."""
     from digest.backends import memory
 
+    import faultsmtp
+    import smtpfixture
+    from mailcheck import parse_clean
+
     memory.clear()
+    smtpfixture.RECEIVED.clear()
+    faultsmtp.RECEIVED.clear()
     yield
+    delivered = [e.data for e in memory.outbox] + smtpfixture.RECEIVED + faultsmtp.RECEIVED
     memory.clear()
+    smtpfixture.RECEIVED.clear()
+    faultsmtp.RECEIVED.clear()
+    for data in delivered:
+        parse_clean(data)

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+# Parsed back after each test by tests/conftest.py, like smtpfixture.RECEIVED.
+RECEIVED: list[bytes] = []
+
 
 @dataclass(frozen=True)
 class Received:
@@ -156,6 +159,7 @@ class FaultServer:
         with self.lock:
             for rcpt in rcpts:
                 self.messages.append(Received(rcpt, b"".join(lines), now))
+            RECEIVED.append(b"".join(lines))
         writer.write(b"250 ok queued\r\n")
         return True
 

@@ -25,6 +25,11 @@ class ReceivedMessage:
     connection: int  # 1 for the first connection that carried mail, 2 for the next ...
 
 
+# Every message any sink received during the current test; tests/conftest.py parses each one
+# back after the test (no defects, CRLF, short lines) and clears the list.
+RECEIVED: list[bytes] = []
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -75,6 +80,7 @@ class _Handler:
             connection=self._connection(session),
         )
         self.sink.messages.append(message)
+        RECEIVED.append(message.data)
         steps = {self.sink.hangup.get(a) for a in envelope.rcpt_tos}
         if "data" in steps:
             _hang_up(server)

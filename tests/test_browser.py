@@ -21,9 +21,9 @@ from digest.models import Image, Story
 from digest.render.edition import Publication, render_edition
 from digest.render.environment import make_environment
 from digest.render.message import Recipient, prepare_message
-from mailcheck import parse_clean
 
 from httpfixture import FixtureServer
+from mailcheck import parse_clean
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

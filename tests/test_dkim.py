@@ -18,9 +18,9 @@ from digest.render.dkim import DkimSigner, load_dkim
 from digest.render.edition import Publication, render_edition
 from digest.render.environment import make_environment
 from digest.render.message import Recipient, prepare_message
-from mailcheck import parse_clean
 
 from conftest import Project
+from mailcheck import parse_clean
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 PUB = Publication(

@@ -20,6 +20,7 @@ from digest.models import RenderedEdition, Story
 from digest.render.edition import Publication, render_edition
 from digest.render.environment import make_environment
 from digest.render.message import Recipient, prepare_message
+
 from mailcheck import parse_clean
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -23,6 +23,7 @@ from digest.render.message import (
     prepare_message,
     sender_address,
 )
+
 from mailcheck import parse_clean
 
 NOW = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)

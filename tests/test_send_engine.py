@@ -21,9 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.backends import memory
-from faultsmtp import FaultServer
 
 from conftest import NOW, SECRET, Project
+from faultsmtp import FaultServer
 from smtpfixture import SMTPSink
 
 ROOT = Path(__file__).parent.parent

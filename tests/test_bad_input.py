@@ -139,3 +139,25 @@ def test_unknown_edition(project: Project) -> None:
     result = project.cli("approve", "42", "--by", "Editor")
     assert result.exit_code == 1
     assert "edition 42 does not exist" in _one_line_error(result.output)
+
+
+@pytest.mark.parametrize(
+    ("csv", "message", "line"),
+    [
+        ("email,name\nok@example.org,A\nnot-an-address,B\n", "invalid email address", 3),
+        ("email,name\na@example.org,A\nA@example.org,B\n", "duplicate subscriber", 3),
+        ("mail,name\na@example.org,A\n", "CSV header must name email", 1),
+        ("email,timezone\na@example.org,Mars/Base\n", "unknown time zone", 2),
+    ],
+)
+def test_bad_csv_subscribers(project: Project, csv: str, message: str, line: int) -> None:
+    path = project.root / "subscribers.csv"
+    path.write_text(csv)
+    project.config.write_text(
+        project.config.read_text().replace("subscribers.yaml", "subscribers.csv")
+    )
+    result = project.cli("check")
+    assert result.exit_code == 1
+    error = _one_line_error(result.output)
+    assert f"{path}:{line}:" in error
+    assert message in error

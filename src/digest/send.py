@@ -26,7 +26,7 @@ from digest.locks import Lease
 from digest.models import DeliveryState, Edition, EditionState, Subscriber
 from digest.pipeline import apply
 from digest.render.edition import Publication
-from digest.render.message import PreparedMessage, Recipient, make_message_id, prepare_message
+from digest.render.message import PreparedMessage, Recipient, make_message_id
 from digest.render.message import sender_address as envelope_sender
 from digest.store import Store
 from digest.throttle import Throttle, Window
@@ -102,21 +102,6 @@ class Personaliser:
             message_id=message_id,
         )
         return Envelope(self.sender, subscriber.email, data, message_id)
-
-
-def personaliser(
-    edition: Edition,
-    publication: Publication,
-    signer: Signer | None,
-    *,
-    unsubscribe_mailto: str = "",
-    headers: dict[str, str] | None = None,
-) -> Personaliser:
-    prepared = prepare_message(
-        edition.rendered, publication, unsubscribe_mailto=unsubscribe_mailto,
-        extra_headers=headers or {},
-    )  # fmt: skip
-    return Personaliser(prepared, publication, signer)
 
 
 def send_edition(

@@ -307,3 +307,51 @@ def test_dotted_lines_arrive_intact_over_smtp(project: Project) -> None:
             lines = text.get_content().splitlines()
             assert lines[0] == ".leading dot line"
             assert lines[1].startswith("..two dots")
+
+
+def test_progress_lines_when_not_a_terminal(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest import progress
+
+    monkeypatch.setattr(progress, "LOG_EVERY", 0.0)
+    _subscribers(project, 30)
+    edition = _approved(project)
+    result = project.cli("send", str(edition))
+    assert result.exit_code == 0, result.output
+    lines = [x for x in result.stdout.splitlines() if x.startswith(f"edition {edition}: ")]
+    assert lines, result.stdout
+    assert "sent" in lines[-1]
+    assert lines[-1].endswith("/s")
+
+
+def test_progress_bar_on_a_terminal(project: Project) -> None:
+    import pty
+
+    _subscribers(project, 30)
+    edition = _approved(project)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(DIGEST_SECRET=SECRET, DIGEST_NOW=NOW, DIGEST_CONFIG=str(project.config),
+               COLUMNS="100", TERM="xterm")  # fmt: skip
+    main, child = pty.openpty()
+    project.write_config("outbox", {"path": str(project.root / "outbox")})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", "send", str(edition)],
+        env=env, stdout=child, stderr=child, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=60) == 0, out
+    os.close(main)
+    text = out.decode("utf-8", "replace")
+    assert f"edition {edition}" in text
+    assert "30/30" in text  # the bar's M-of-N column
+    assert "is sent: sent 30" in text

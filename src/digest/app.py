@@ -62,9 +62,6 @@ class App:
             self._store = Store(self.settings.state_path)
         return self._store
 
-    def state_exists(self) -> bool:
-        return self.settings.state_path.exists()
-
     def backend(self) -> Backend:
         from digest.proofs import backend_for  # proofs imports the pipeline, as does send
 

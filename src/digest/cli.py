@@ -11,6 +11,7 @@ import click
 
 from digest import __version__
 from digest.app import App
+from digest.config import DEFAULT_CONFIG
 from digest.exceptions import DigestError
 from digest.models import Edition
 
@@ -32,7 +33,7 @@ class DigestGroup(click.Group):
     "--config",
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    default="digest.yaml",
+    default=DEFAULT_CONFIG,
     envvar="DIGEST_CONFIG",
     show_default=True,
     help="Config file (env DIGEST_CONFIG).",

@@ -14,7 +14,6 @@ from digest.store import Store, deliveries, ledger_meta, suppressions
 
 D = DeliveryState
 CHUNK = 2000
-TODO = (D.PENDING, D.DEFERRED, D.IN_FLIGHT)
 
 
 def iso(value: datetime) -> str:
@@ -177,12 +176,6 @@ class Ledger:
             return None
         return datetime.fromisoformat(value) if value else datetime.min.replace(tzinfo=UTC)
 
-    def mark_in_flight(
-        self, edition_id: int, items: Sequence[tuple[str, str]], *, now: datetime
-    ) -> None:
-        """Commit (email, message_id) rows as in flight: this must precede the wire."""
-        self.commit(edition_id, outcomes=(), in_flight=items, now=now)
-
     def record(self, edition_id: int, outcomes: Sequence[Outcome], *, now: datetime) -> None:
         """Write the outcome of a batch of rows in one transaction."""
         self.commit(edition_id, outcomes=outcomes, in_flight=(), now=now)
@@ -256,12 +249,3 @@ class Ledger:
                         last_error="missed its delivery time by more than the maximum lateness")
             )  # fmt: skip
         return int(result.rowcount)
-
-    def in_flight(self, edition_id: int) -> list[str]:
-        query = (
-            select(deliveries.c.email)
-            .where(deliveries.c.edition_id == edition_id)
-            .where(deliveries.c.state == D.IN_FLIGHT.value)
-        )
-        with self.engine.connect() as conn:
-            return list(conn.execute(query).scalars())

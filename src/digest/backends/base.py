@@ -76,14 +76,6 @@ class Backend(ABC):
         self.close()
 
 
-def available_backends() -> dict[str, type[Backend]]:
-    """Every backend registered under the ``digest.backends`` entry point group."""
-    found: dict[str, type[Backend]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found[ep.name] = ep.load()
-    return found
-
-
 def backend_names() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
 

@@ -115,10 +115,6 @@ def _patterns(name: str, key: str, values: Sequence[str]) -> tuple[re.Pattern[st
     return tuple(out)
 
 
-def source_kinds() -> list[str]:
-    return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
-
-
 def load_source(kind: str, **kwargs: Any) -> Source:
     """Build a source of the registered ``kind``; an unknown kind lists the valid ones."""
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}

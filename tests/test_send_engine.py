@@ -355,3 +355,37 @@ def test_progress_bar_on_a_terminal(project: Project) -> None:
     assert f"edition {edition}" in text
     assert "30/30" in text  # the bar's M-of-N column
     assert "is sent: sent 30" in text
+
+
+def test_bad_subscriber_row_at_send_leaves_the_edition_approved(project: Project) -> None:
+    _subscribers(project, 3, csv=True)
+    project.config.write_text(
+        project.config.read_text().replace("subscribers.yaml", "subscribers.csv")
+    )
+    edition = _approved(project)
+    csv = project.root / "subscribers.csv"
+    csv.write_text(csv.read_text() + "not-an-address,Broken,,\n")
+    result = project.cli("send", str(edition))
+    assert result.exit_code == 1
+    assert f"{csv}:5:" in result.output
+    assert "invalid email address" in result.output
+    assert json.loads(project.cli("status", str(edition), "--json").stdout)["state"] == "approved"
+    assert _ledger(project, edition) == {}
+    assert memory.outbox == []
+    csv.write_text(csv.read_text().replace("not-an-address,Broken,,\n", ""))
+    assert project.cli("send", str(edition)).exit_code == 0
+    assert len(memory.outbox) == 3
+
+
+def test_content_changed_after_approval_is_not_sent(project: Project) -> None:
+    _subscribers(project, 2)
+    edition = _approved(project)
+    with sqlite3.connect(project.state) as db:
+        db.execute(
+            "UPDATE editions SET content_hash = 'tampered', html = 'x' WHERE id = ?", (edition,)
+        )
+    result = project.cli("send", str(edition))
+    assert result.exit_code == 1
+    assert "differs from what was approved" in result.output
+    assert memory.outbox == []
+    assert _ledger(project, edition) == {}

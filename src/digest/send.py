@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 from digest.approval import transition
 from digest.backends.base import Backend, Envelope
 from digest.config import SendSettings
+from digest.editions import approved_hash
 from digest.exceptions import (
     BackendError,
     DigestError,
     InDoubtFailure,
     PermanentFailure,
+    StateError,
     TemporaryFailure,
 )
 from digest.ledger import Ledger, Outcome, Row
@@ -144,10 +146,19 @@ def send_edition(
         if edition.state is EditionState.SENT:
             report.state, report.totals = edition.state, store.delivery_counts(edition_id)
             return report
-        edition = apply(store, edition, EditionState.SENDING, actor=actor, via="send", now=clock())
+        # Check the move first, but make it only once the recipient list is frozen: a bad
+        # subscriber file found mid-stream then leaves the edition approved and untouched.
+        transition(edition, EditionState.SENDING, actor=actor, via="send", now=clock())
+        approved = approved_hash(store, edition_id)
+        if approved != edition.content_hash:
+            raise StateError(
+                f"edition {edition_id} differs from what was approved (hash {approved} at "
+                f"approval, {edition.content_hash} now); approve it again before sending"
+            )
         if not ledger.frozen(edition_id):
-            store.mark_seen((s.url for s in edition.stories), edition_id=edition_id, now=clock())
             ledger.populate(edition_id, subscribers, now=clock(), not_before=not_before)
+            store.mark_seen((s.url for s in edition.stories), edition_id=edition_id, now=clock())
+        edition = apply(store, edition, EditionState.SENDING, actor=actor, via="send", now=clock())
         resend = options.in_doubt == "resend"
         doubtful = ledger.recover_in_doubt(edition_id, resend=resend, now=clock())
         report.in_doubt, report.unknown = doubtful, 0 if resend else doubtful

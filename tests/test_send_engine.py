@@ -130,7 +130,10 @@ def test_deferred_rows_wait_for_the_next_run_then_expire(project: Project) -> No
     emails = _subscribers(project, 3)
     project.write_config(
         "memory", {"fail_temporary": [emails[1]]},
-        extra="send:\n  retry_base_seconds: 3600\n  retry_deadline_hours: 1\n",
+        extra=(
+            "send:\n  retry_base_seconds: 3600\n  retry_max_seconds: 7200\n"
+            "  retry_deadline_hours: 1\n"
+        ),
     )  # fmt: skip
     edition = _approved(project)
     first = project.cli("send", str(edition))

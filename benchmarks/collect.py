@@ -19,10 +19,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from digest.sourcestate import SourceState
+
 from digest.collect import collect
 from digest.http import Fetcher, FetchSettings
 from digest.sources.feed import FeedSource
-from digest.sourcestate import SourceState
 from digest.store import Store
 
 HOSTS = 20

@@ -12,9 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import cli
-
-from httpfixture import FixtureServer
-from smtpfixture import SMTPSink
+from digest.testing.http import FixtureServer
+from digest.testing.smtp import SMTPSink
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET = "test-secret-key-0123456789abcdef"
@@ -109,10 +108,9 @@ def project(tmp_path: Path, feed_server: FixtureServer) -> Project:
 def _every_message_parses_clean() -> Iterator[None]:
     """Every message a test delivers (memory backend, SMTP sinks) parses back without defects."""
     from digest.backends import memory
-
-    import faultsmtp
-    import smtpfixture
-    from mailcheck import parse_clean
+    from digest.testing import faults as faultsmtp
+    from digest.testing import smtp as smtpfixture
+    from digest.testing.mail import parse_clean
 
     memory.clear()
     smtpfixture.RECEIVED.clear()

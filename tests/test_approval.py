@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from digest.backends import memory
-from test_web import EDITORS
 
 from conftest import Project
+from test_web import EDITORS
 
 LEAD = "https://world.example.org/2026/11/putin-poaches"
 CHIPS = "https://tech.example.com/chips-power"

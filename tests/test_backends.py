@@ -29,8 +29,7 @@ from digest.exceptions import (
     PermanentFailure,
     TemporaryFailure,
 )
-
-from smtpfixture import SMTPSink, free_port
+from digest.testing.smtp import SMTPSink, free_port
 
 SENDER = "news@digest.example"
 PASSWORD = "s3cret-Pa55word"  # must never show up in an error

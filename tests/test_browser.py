@@ -17,13 +17,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from digest.models import Image, Story
-from digest.render.edition import Publication, render_edition
+from digest.models import Image, Publication, Story
+from digest.render.edition import render_edition
 from digest.render.environment import make_environment
 from digest.render.message import Recipient, prepare_message
-
-from httpfixture import FixtureServer
-from mailcheck import parse_clean
+from digest.testing.http import FixtureServer
+from digest.testing.mail import parse_clean
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

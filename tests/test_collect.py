@@ -15,8 +15,7 @@ from digest.http import Fetcher, FetchSettings
 from digest.models import Story
 from digest.sources.base import Fetched, Source
 from digest.sources.feed import FeedSource
-
-from httpfixture import FixtureServer
+from digest.testing.http import FixtureServer
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "sources"
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)

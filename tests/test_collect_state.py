@@ -16,11 +16,11 @@ from digest.http import Fetcher, FetchSettings
 from digest.models import Story
 from digest.sources.base import load_source
 from digest.sources.feed import FeedSource
-from digest.sourcestate import SourceState
 from digest.store import Store
+from digest.store.sources import SourceState
+from digest.testing.http import FixtureServer
 
 from conftest import Project
-from httpfixture import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)

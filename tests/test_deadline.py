@@ -11,10 +11,10 @@ import pytest
 
 from digest.app import App
 from digest.backends import memory
-from digest.editions import deadline, enforce_deadline
-from test_web import EDITORS
+from digest.workflow import enforce_deadline
 
 from conftest import Project
+from test_web import EDITORS
 
 BUILT = "2026-11-24T05:00:00+00:00"  # 06:00 in Berlin; the slot is 07:00 Berlin
 BEFORE = datetime.fromisoformat("2026-11-24T05:29:59+00:00")
@@ -36,6 +36,11 @@ def app(project: Project) -> Iterator[App]:
     a.close()
 
 
+def _enforce(app: App, edition_id: int, now: datetime) -> Any:
+    return enforce_deadline(app.store, edition_id, policy=app.settings.approval,
+                            timezone=app.settings.schedule.timezone, now=now)  # fmt: skip
+
+
 def _status(project: Project) -> dict[str, Any]:
     data = json.loads(project.cli("status", "1", "--json").stdout)
     assert isinstance(data, dict)
@@ -44,13 +49,13 @@ def _status(project: Project) -> dict[str, Any]:
 
 def test_deadline_is_minutes_before_the_slot(project: Project, app: App) -> None:
     _setup(project, "skip")
-    assert deadline(app.settings, app.store.get_edition(1)) == AT
+    assert app.deadline(app.store.get_edition(1)) == AT
 
 
 def test_skip_expires_at_the_deadline_and_sends_nothing(project: Project, app: App) -> None:
     _setup(project, "skip")
-    assert enforce_deadline(app.settings, app.store, 1, now=BEFORE).state == "pending_approval"
-    edition = enforce_deadline(app.settings, app.store, 1, now=AT)
+    assert _enforce(app, 1, BEFORE).state == "pending_approval"
+    edition = _enforce(app, 1, AT)
     assert edition.state == "expired"
     last = _status(project)["audit"][-1]
     assert (last["to"], last["by"], last["via"]) == ("expired", "digest", "deadline")
@@ -64,14 +69,14 @@ def test_skip_expires_at_the_deadline_and_sends_nothing(project: Project, app: A
     assert "expired" in sent.output
     assert memory.outbox == []
     # Calling it again (a second scheduler tick) changes nothing.
-    assert enforce_deadline(app.settings, app.store, 1, now=AT).state == "expired"
+    assert _enforce(app, 1, AT).state == "expired"
     assert len(_status(project)["audit"]) == 2
 
 
 def test_send_auto_approves_records_it_and_sends(project: Project, app: App) -> None:
     _setup(project, "send", "  approvals_needed: 2\n")
     assert project.cli("approve", "1", "--by", "Sam Lee").exit_code == 0
-    edition = enforce_deadline(app.settings, app.store, 1, now=AT)
+    edition = _enforce(app, 1, AT)
     assert edition.state == "approved"
     last = _status(project)["audit"][-1]
     assert (last["to"], last["by"], last["via"]) == ("approved", "digest", "deadline")
@@ -90,5 +95,5 @@ def test_send_auto_approves_records_it_and_sends(project: Project, app: App) -> 
 def test_deadline_leaves_settled_editions_alone(project: Project, app: App) -> None:
     _setup(project, "skip")
     assert project.cli("approve", "1", "--by", "Rosa Diaz").exit_code == 0
-    assert enforce_deadline(app.settings, app.store, 1, now=AT).state == "approved"
+    assert _enforce(app, 1, AT).state == "approved"
     assert [a["to"] for a in _status(project)["audit"]] == ["pending_approval", "approved"]

@@ -13,14 +13,14 @@ import dkim
 import pytest
 
 from digest.exceptions import ConfigError
-from digest.models import RenderedEdition, Story
+from digest.models import Publication, RenderedEdition, Story
 from digest.render.dkim import DkimSigner, load_dkim
-from digest.render.edition import Publication, render_edition
+from digest.render.edition import render_edition
 from digest.render.environment import make_environment
 from digest.render.message import Recipient, prepare_message
+from digest.testing.mail import parse_clean
 
 from conftest import Project
-from mailcheck import parse_clean
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 PUB = Publication(

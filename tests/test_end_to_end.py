@@ -9,10 +9,10 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from urllib.parse import urlsplit
 
+from digest.testing.smtp import SMTPSink
 from digest.tokens import UNSUBSCRIBE_MAX_AGE, UNSUBSCRIBE_SALT, Signer
 
 from conftest import SECRET, Project
-from smtpfixture import SMTPSink
 
 
 def _smtp_config(project: Project, smtp: SMTPSink) -> None:

@@ -11,10 +11,9 @@ import pytest
 
 from digest.rank import FACTORS
 from digest.store import Store
-from digest.variants import VariantStore
+from digest.testing.http import FixtureServer
 
 from conftest import SUBSCRIBERS, Project
-from httpfixture import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ranking"
 DESK = "https://desk.example.org/"
@@ -181,7 +180,7 @@ def test_thin_day_send_builds_with_a_note_for_the_template(desk: Project) -> Non
     assert (desk.root / "p" / f"edition-{data['id']}.txt").read_text().startswith("THIN=True 4")
     store = Store(desk.state)
     try:
-        built = VariantStore(store).ranking(data["id"])
+        built = store.ranking(data["id"])
     finally:
         store.close()
     assert built is not None

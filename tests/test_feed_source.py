@@ -15,8 +15,7 @@ from digest.exceptions import ConfigError, SourceError
 from digest.http import Fetcher
 from digest.sources.base import Fetched, load_source
 from digest.sources.feed import FeedSource
-
-from httpfixture import FixtureServer
+from digest.testing.http import FixtureServer
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 EXAMPLES = Path(__file__).parent.parent / "examples" / "sources"

@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from digest.models import RenderedEdition, Story
-from digest.render.edition import Publication, render_edition
+from digest.models import Publication, RenderedEdition, Story
+from digest.render.edition import render_edition
 from digest.render.environment import make_environment
 from digest.render.message import Recipient, prepare_message
-
-from mailcheck import parse_clean
+from digest.testing.mail import parse_clean
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"

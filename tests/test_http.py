@@ -12,8 +12,7 @@ import pytest
 
 from digest.exceptions import FetchError
 from digest.http import Fetcher, FetchSettings, is_public_address
-
-from httpfixture import FixtureServer
+from digest.testing.http import FixtureServer
 
 PUBLIC_IP = "93.184.215.14"
 

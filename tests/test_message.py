@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.exceptions import ConfigError
-from digest.models import Image, RenderedEdition, Story
+from digest.models import Image, Publication, RenderedEdition, Story
 from digest.render import placeholders
-from digest.render.edition import Publication, render_edition
+from digest.render.edition import render_edition
 from digest.render.environment import make_environment
 from digest.render.message import (
     PreparedMessage,
@@ -23,8 +23,7 @@ from digest.render.message import (
     prepare_message,
     sender_address,
 )
-
-from mailcheck import parse_clean
+from digest.testing.mail import parse_clean
 
 NOW = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
 PUB = Publication(

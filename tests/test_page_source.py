@@ -16,8 +16,7 @@ from digest.exceptions import ConfigError, SourceError
 from digest.sources.base import Fetched, load_source
 from digest.sources.detect import AutoSource, detect_kind
 from digest.sources.htmlmeta import article_meta, json_ld, parse_html
-
-from httpfixture import FixtureServer
+from digest.testing.http import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DIRS = ("pages", "jsonfeed")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from digest.models import Image, RenderedEdition, Story
-from digest.preflight import Finding, has_errors, preflight
-from digest.render.edition import Publication, render_edition
+from digest.models import Image, Publication, RenderedEdition, Story
+from digest.render.edition import render_edition
 from digest.render.environment import make_environment
+from digest.render.preflight import Finding, has_errors, preflight
 
 from conftest import Project
 

@@ -10,9 +10,9 @@ from email.message import EmailMessage
 
 from digest.backends import memory
 from digest.tokens import APPROVAL_SALT, Signer, read_approval_token
-from test_web import BASE, EDITORS, Clock
 
 from conftest import SECRET, Project
+from test_web import BASE, EDITORS, Clock
 
 
 def _proofs() -> dict[str, EmailMessage]:

@@ -7,19 +7,19 @@ from typing import Any
 
 import pytest
 
-from digest.config import SCHEMA, RankingSettings
+from digest.config.yamlsrc import Located
+from digest.exceptions import RankError
 from digest.models import Story
-from digest.rank import RankError, choose, rank, score, selected
-from digest.rankconfig import check_ranking
-from digest.yamlsrc import Located
+from digest.rank import RankingSettings, choose, rank, score, selected
+from digest.rank.settings import check_ranking
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 
 def settings(**overrides: Any) -> RankingSettings:
-    raw = {k: default for k, (_, default) in SCHEMA["ranking"].items()}
+    raw: dict[str, object] = {}
     raw.update(overrides)
-    return RankingSettings(**check_ranking(Located("t.yaml", {"ranking": raw}, {}), raw))
+    return check_ranking(raw, Located("t.yaml", {"ranking": raw}, {}).error)
 
 
 def story(slug: str, hours: float = 1.0, **kw: Any) -> Story:

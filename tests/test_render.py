@@ -12,10 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.exceptions import ConfigError, RenderError
-from digest.models import Image, RenderedEdition, Story
+from digest.models import Image, Publication, RenderedEdition, Story
 from digest.render import placeholders
 from digest.render.edition import (
-    Publication,
     compile_mjml,
     group_sections,
     inline_css,

@@ -19,10 +19,10 @@ import pytest
 
 from digest.app import App
 from digest.backends import memory
-from digest.scheduler import tick
+from digest.schedule.tick import tick
+from digest.testing.smtp import SMTPSink
 
 from conftest import SECRET, Project
-from smtpfixture import SMTPSink
 
 ROOT = Path(__file__).parent.parent
 SCHEDULE = 'schedule:\n  time: "07:00"\n  timezone: Europe/Berlin\n  lead_minutes: 60\n'
@@ -124,7 +124,7 @@ def test_daily_slot_runs_once_per_local_date_across_dst(
         rows = app.store.delivery_rows(edition.id)
         assert len(rows) == 3
         assert {r["state"] for r in rows} == {"sent"}
-        moments = {datetime.fromisoformat(r["sent_at"]).astimezone(berlin) for r in rows}
+        moments = {r["sent_at"].astimezone(berlin) for r in rows}
         assert len(moments) == 1
         moment = moments.pop()
         assert moment.date().isoformat() == edition.slot[:10]
@@ -324,7 +324,7 @@ def test_crontab_calls_tick() -> None:
 
 
 def test_slot_key_utc_conversion() -> None:
-    from digest.slots import wall_time
+    from digest.schedule.slots import wall_time
 
     assert wall_time(date(2026, 3, 29), datetime(2000, 1, 1, 2, 30).time(), "Europe/Berlin") == (
         datetime(2026, 3, 29, 1, 30, tzinfo=UTC)

@@ -21,10 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.backends import memory
+from digest.testing.faults import FaultServer
+from digest.testing.smtp import SMTPSink
 
 from conftest import NOW, SECRET, Project
-from faultsmtp import FaultServer
-from smtpfixture import SMTPSink
 
 ROOT = Path(__file__).parent.parent
 FAST_RETRY = (
@@ -315,7 +315,7 @@ def test_dotted_lines_arrive_intact_over_smtp(project: Project) -> None:
 def test_progress_lines_when_not_a_terminal(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from digest import progress
+    from digest.cli import progress
 
     monkeypatch.setattr(progress, "LOG_EVERY", 0.0)
     _subscribers(project, 30)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from digest.testing.mail import parse_clean
+
 from conftest import Project
-from mailcheck import parse_clean
 
 FORBIDDEN = re.compile(r"MIME_HTML_ONLY|MISSING_MID|MPART_ALT_DIFF|HTML_IMAGE_ONLY_\w+")
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from digest.models import Story, Subscriber
+from digest.render.variants import ALL, compose, variant_key
 from digest.store import Store
-from digest.variants import ALL, VariantStore, compose, variant_key
+from digest.testing.http import FixtureServer
 
 from conftest import Project
-from httpfixture import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ranking"
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
@@ -58,7 +58,8 @@ def build_and_approve(project: Project) -> dict[str, object]:
 def stored(project: Project, edition_id: int) -> tuple[list[Story], list[str]]:
     store = Store(project.state)
     try:
-        return list(store.get_edition(edition_id).stories), VariantStore(store).keys(edition_id)
+        edition = store.get_edition(edition_id)
+        return list(edition.stories), [v.key for v in store.variants(edition)]
     finally:
         store.close()
 
@@ -172,24 +173,98 @@ def test_preview_shows_the_subscribers_variant(desk: Project) -> None:
     assert "gardener@example.org gets nothing from this edition" in empty.output
 
 
-def test_new_selection_after_build_is_rendered_at_send_and_kept(desk: Project) -> None:
-    from digest.backends import memory
+def test_reader_joining_after_approval_gets_an_approved_variant_byte_for_byte(
+    desk: Project,
+) -> None:
+    """Nothing is rendered after approval: a new selection gets the smallest approved variant
+    holding its stories, exactly as the review page showed it, and the ledger names it."""
+    import html as htmlmod
+    import re
+    from urllib.parse import quote
 
-    write(desk, [{"email": "anna@example.org", "topics": ["World"]}])
-    data = build_and_approve(desk)
-    edition_id = int(str(data["id"]))
-    assert len(stored(desk, edition_id)[1]) == 1
-    write(
-        desk,
-        [{"email": "anna@example.org", "topics": ["World"]},
-         {"email": "carl@example.org", "topics": ["Culture"]}],
+    import httpx
+
+    from digest.app import App
+    from digest.backends import memory
+    from digest.models import edition_hash
+    from digest.render import placeholders
+    from digest.web.app import create_app
+    from digest.web.server import BackgroundServer
+
+    from conftest import NOW as CONFTEST_NOW
+    from conftest import SECRET
+    from test_web import EDITORS, proof_links
+
+    first = [{"email": "anna@example.org", "topics": ["World"]},
+             {"email": "bob@example.org", "topics": ["World", "Culture"]}]  # fmt: skip
+    write(desk, first)
+    config = desk.config.read_text(encoding="utf-8")
+    desk.config.write_text(config + EDITORS, encoding="utf-8")
+    built = desk.cli("build", "--json")
+    assert built.exit_code == 0, built.output
+    edition_id = int(json.loads(built.stdout)["id"])
+    review = proof_links()["review"].removeprefix("https://news.example.org")
+    assert desk.cli("approve", str(edition_id), "--by", "Rosa Diaz").exit_code == 0
+
+    store = Store(desk.state)
+    try:
+        edition = store.get_edition(edition_id)
+        variants = {v.key: v for v in store.variants(edition)}
+        approved = [a for a in store.audit_trail(edition_id) if a.to_state == "approved"]
+    finally:
+        store.close()
+    both = variant_key(["World", "Culture"])
+    assert set(variants) == {variant_key(["World"]), both}
+    assert approved[-1].content_hash == edition_hash(edition.rendered, variants.values())
+
+    # Carl joins after the approval with a selection nobody had: Culture only.
+    write(desk, [*first, {"email": "carl@example.org", "topics": ["Culture"]}])
+    desk.config.write_text(config + EDITORS, encoding="utf-8")
+    memory.clear()
+    sent = desk.cli("send", str(edition_id))
+    assert sent.exit_code == 0, sent.output
+
+    store = Store(desk.state)
+    try:
+        rows = {r["email"]: r for r in store.delivery_rows(edition_id)}
+        after = {v.key for v in store.variants(store.get_edition(edition_id))}
+    finally:
+        store.close()
+    assert after == set(variants), "no variant may be rendered after approval"
+    chosen = variants[both]  # the smallest approved variant holding every Culture story
+    assert rows["carl@example.org"]["variant_hash"] == chosen.rendered.content_hash
+
+    environ = {"DIGEST_SECRET": SECRET}
+    app = App(desk.config, clock=lambda: datetime.fromisoformat(CONFTEST_NOW))
+    with (
+        BackgroundServer(create_app(app, environ=environ)) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
+        page = http.get(f"{review}&variant={quote(both)}")
+    app.close()
+    assert page.status_code == 200, page.text
+    shown = re.search(r'id="variant-hash">([0-9a-f]+)<', page.text)
+    assert shown
+    assert shown.group(1) == chosen.rendered.content_hash
+    frame = re.search(r'srcdoc="([^"]*)"', page.text)
+    assert frame
+    viewer = placeholders.values_for(
+        name="Rosa Diaz", email="rosa@news.example.org",
+        unsubscribe_url="https://news.example.org/u/preview",
     )  # fmt: skip
-    assert desk.cli("send", str(edition_id)).exit_code == 0
-    stories, keys = stored(desk, edition_id)
-    assert keys == sorted([variant_key(["World"]), variant_key(["culture"])])
+    escaped = {k: htmlmod.escape(v, quote=True) for k, v in viewer.items()}
+    assert htmlmod.unescape(frame.group(1)) == placeholders.substitute(chosen.rendered.html,
+                                                                       escaped)  # fmt: skip
     carl = next(e for e in memory.outbox if e.recipient == "carl@example.org")
-    culture = {s.url for s in stories if s.section == "Culture"}
-    assert urls_in(parts(carl.data)[0], stories) == {LEAD} | culture
+    text, body = parts(carl.data)
+    unsubscribe = re.search(r"https://news\.example\.org/u/\S+", text)
+    assert unsubscribe
+    mine = placeholders.values_for(name="", email="carl@example.org",
+                                   unsubscribe_url=unsubscribe.group(0))  # fmt: skip
+    mine = {k: htmlmod.escape(v, quote=True) for k, v in mine.items()}
+    # The wire has CRLF line ends (SMTP); the stored variant has what the renderer made.
+    sent_html = body.replace("\r\n", "\n")
+    assert sent_html == placeholders.substitute(chosen.rendered.html, mine).replace("\r\n", "\n")
 
 
 def test_lead_can_be_left_out_of_variants(desk: Project) -> None:

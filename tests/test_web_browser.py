@@ -20,12 +20,12 @@ from digest.app import App
 from digest.models import RenderedEdition
 from digest.render import placeholders
 from digest.store import Store
+from digest.testing.smtp import SMTPSink
 from digest.web.app import create_app
 from digest.web.server import BackgroundServer
-from test_web import BASE, EDITORS, Clock
 
 from conftest import SECRET, Project
-from smtpfixture import SMTPSink
+from test_web import BASE, EDITORS, Clock
 
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

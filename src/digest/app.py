@@ -1,27 +1,39 @@
-"""Wiring: turn a config file into the collaborators the pipeline needs (the I/O edge)."""
+"""Wiring: turn a config file into the collaborators the pipeline, workflow and engine need."""
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from digest.backends.base import Backend
+from digest import workflow
+from digest.backends.base import Backend, load_backend
 from digest.config import Settings, load_settings
+from digest.delivery.engine import SendReport, send_edition
 from digest.exceptions import ConfigError
-from digest.models import Edition, Subscriber
-from digest.pipeline import publication
+from digest.http import Fetcher
+from digest.models import Edition, EditionState, Subscriber, Variant
+from digest.pipeline import Pipeline, Plan
+from digest.proofs import send_proofs
 from digest.render.dkim import DkimSigner, load_dkim
+from digest.render.environment import make_environment
 from digest.render.message import prepare_message
-from digest.send import EnvelopeFactory, Personaliser, Progress, SendReport, send_edition
+from digest.render.personalise import EnvelopeFactory, Personaliser, envelope_factory
+from digest.render.renderer import Renderer
+from digest.schedule.slots import slot_key
+from digest.sources.base import Source, load_sources
 from digest.store import Store
+from digest.store.sources import Health, SourceState
 from digest.subscribers import iter_subscribers, load_subscribers
 from digest.tokens import UNSUBSCRIBE_SALT, Signer, secrets_from_env
+
+Progress = Callable[[SendReport], None]
 
 
 def make_clock() -> Callable[[], datetime]:
@@ -43,6 +55,7 @@ class App:
 
     config_path: Path
     clock: Callable[[], datetime] = field(default_factory=make_clock)
+    state_path: Path | None = None  # overrides settings.state_path (the demo's own state)
     _store: Store | None = field(default=None, init=False, repr=False)
 
     @cached_property
@@ -51,7 +64,16 @@ class App:
 
     @cached_property
     def subscribers(self) -> list[Subscriber]:
+        """The whole subscriber file, validated (duplicates included)."""
         return load_subscribers(self.settings.subscribers_path)
+
+    def iter_subscribers(self) -> Iterator[Subscriber]:
+        """Subscribers one at a time (a CSV file is streamed)."""
+        return iter_subscribers(self.settings.subscribers_path)
+
+    def selections(self) -> list[tuple[str, ...]]:
+        """Every distinct topic selection among the subscribers (streamed)."""
+        return list(dict.fromkeys(s.topics for s in self.iter_subscribers()))
 
     def now(self) -> datetime:
         return self.clock()
@@ -59,13 +81,20 @@ class App:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.settings.state_path)
+            self._store = Store(self.state_path or self.settings.state_path)
         return self._store
 
-    def backend(self) -> Backend:
-        from digest.proofs import backend_for  # proofs imports the pipeline, as does send
+    def readonly_store(self) -> Store:
+        """The state file opened read-only (an empty one if there is none yet)."""
+        return Store.open_readonly(self.state_path or self.settings.state_path)
 
-        return backend_for(self.settings)
+    def backend(self) -> Backend:
+        """The configured backend; relative outbox paths are relative to the config file."""
+        settings = self.settings
+        options = dict(settings.backend.options)
+        if settings.backend.name == "outbox" and "path" in options:
+            options["path"] = str(settings.path.resolve().parent / Path(str(options["path"])))
+        return load_backend(settings.backend.name, options)
 
     def signer(self, *, required: bool = True) -> Signer | None:
         try:
@@ -82,13 +111,169 @@ class App:
         email = self.settings.email
         if email.dkim_key_path is None:
             return None
-        domain = email.dkim_domain or publication(self.settings).sender_domain
+        domain = email.dkim_domain or self.settings.publication.sender_domain
         return load_dkim(key_path=email.dkim_key_path, selector=email.dkim_selector, domain=domain)
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        s = self.settings
+        return Renderer(
+            make_environment(s.templates_dir),
+            s.publication,
+            subject=s.email.subject,
+            preheader=s.email.preheader,
+            utm=s.email.utm,
+            keep_lead=s.ranking.lead_in_every_variant,
+        )
+
+    def sources(self) -> list[Source]:
+        return load_sources(self.settings.sources, teaser_length=self.settings.email.teaser_length)
+
+    @contextmanager
+    def pipeline(self, store: Store | None = None) -> Iterator[Pipeline]:
+        s = self.settings
+        with Fetcher(settings=s.fetch) as fetcher:
+            yield Pipeline(
+                store or self.store,
+                self.sources(),
+                fetcher,
+                self.renderer,
+                s.ranking,
+                concurrency=s.fetch.concurrency,
+                failure_alert=s.fetch.failure_alert,
+            )
+
+    def source_health(self) -> list[dict[str, Any]]:
+        """Each configured source's health, read without writing the state file."""
+        store = self.readonly_store()
+        try:
+            known = SourceState(store).health()
+        finally:
+            store.close()
+        alert = self.settings.fetch.failure_alert
+        rows = []
+        for s in self.settings.sources:
+            h = known.get(s.name) or Health(name=s.name, url=s.url)
+            rows.append(
+                {
+                    **h.to_dict(),
+                    "url": s.url,
+                    "kind": s.kind,
+                    "alert": alert > 0 and h.consecutive_failures >= alert,
+                }
+            )
+        return rows
+
+    def slot(self, now: datetime) -> str:
+        """The send slot an edition built at ``now`` belongs to."""
+        sched = self.settings.schedule
+        return slot_key(now, zone=sched.timezone, at=sched.time)
+
+    # editions ---------------------------------------------------------------------------
+
+    def build(self, *, order: Sequence[str] = (), slot: str | None = None) -> Edition:
+        """Build, store and submit an edition (proofs mailed); problems become warnings."""
+        now = self.now()
+        with self.pipeline() as pipeline:
+            edition = pipeline.build(
+                now=now,
+                slot=slot or self.slot(now),
+                selections=self.selections(),
+                order=order,
+                auto_approve=self.settings.approval.auto_approve,
+            )
+        return replace(edition, warnings=(*edition.warnings, *self.proofs(edition)))
+
+    def plan(self, *, order: Sequence[str] = ()) -> Plan:
+        """What would be built now; the state file is only read."""
+        now = self.now()
+        store = self.readonly_store()
+        try:
+            with self.pipeline(store) as pipeline:
+                return pipeline.plan(now=now, slot=self.slot(now), order=order)
+        finally:
+            store.close()
+
+    def proofs(self, edition: Edition) -> list[str]:
+        """Mail the proof of a pending edition to the editors; one line per problem."""
+        if edition.state is not EditionState.PENDING_APPROVAL:
+            return []
+        return send_proofs(self.settings, edition, now=self.now(), backend=self.backend)
+
+    def approve(
+        self, edition_id: int, *, by: str, via: str, revision: int | None = None
+    ) -> workflow.ApprovalResult:
+        return workflow.approve(
+            self.store,
+            edition_id,
+            policy=self.settings.approval,
+            by=by,
+            via=via,
+            now=self.now(),
+            revision=revision,
+        )
+
+    def reject(
+        self, edition_id: int, *, by: str, reason: str, via: str, revision: int | None = None
+    ) -> Edition:
+        return workflow.reject(
+            self.store,
+            edition_id,
+            policy=self.settings.approval,
+            by=by,
+            reason=reason,
+            via=via,
+            now=self.now(),
+            revision=revision,
+        )
+
+    def revise(
+        self,
+        edition_id: int,
+        *,
+        by: str,
+        via: str,
+        remove: Sequence[str] = (),
+        pin: str | None = None,
+        position: int = 1,
+        revision: int | None = None,
+    ) -> Edition:
+        """A new revision (variants for today's selections rendered with it), re-proofed."""
+        edition = workflow.revise(
+            self.store,
+            edition_id,
+            policy=self.settings.approval,
+            renderer=self.renderer,
+            selections=self.selections(),
+            by=by,
+            via=via,
+            now=self.now(),
+            remove=remove,
+            pin=pin,
+            position=position,
+            revision=revision,
+        )
+        return replace(edition, warnings=(*edition.warnings, *self.proofs(edition)))
+
+    def enforce_deadline(self, edition_id: int) -> Edition:
+        return workflow.enforce_deadline(
+            self.store,
+            edition_id,
+            policy=self.settings.approval,
+            timezone=self.settings.schedule.timezone,
+            now=self.now(),
+        )
+
+    def deadline(self, edition: Edition) -> datetime:
+        return workflow.deadline(
+            edition, policy=self.settings.approval, timezone=self.settings.schedule.timezone
+        )
+
+    # sending ----------------------------------------------------------------------------
 
     def personaliser(self, edition: Edition, *, signer_required: bool = True) -> Personaliser:
         email = self.settings.email
-        pub = publication(self.settings)
-        # Prepared here (not by send.personaliser) so Feedback-ID and DKIM reach every message.
+        pub = self.settings.publication
         prepared = prepare_message(
             edition.rendered,
             pub,
@@ -99,36 +284,20 @@ class App:
         )
         return Personaliser(prepared, pub, self.signer(required=signer_required))
 
-    def envelopes(
-        self,
-        edition: Edition,
-        *,
-        signer_required: bool = True,
-        extra: dict[str, Any] | None = None,
-    ) -> EnvelopeFactory:
-        """The send engine's per-subscriber hook: each subscriber's topic variant, or None.
+    def composer(
+        self, *, signer_required: bool = True
+    ) -> Callable[[Edition, list[Variant]], EnvelopeFactory]:
+        """Makes each subscriber's message from an edition and its approved variants."""
 
-        A stored edition's variants come from the state file (rendered at build time); an
-        unstored one (id 0, a preview of what would be built) renders them on the fly.
-        """
-        from digest.pipeline import render
-        from digest.variants import Variants, VariantStore, envelope_factory
+        def make(edition: Edition, variants: list[Variant]) -> EnvelopeFactory:
+            return envelope_factory(
+                edition,
+                variants,
+                lambda e: self.personaliser(e, signer_required=signer_required),
+                keep_lead=self.settings.ranking.lead_in_every_variant,
+            )
 
-        store = VariantStore(self.store) if edition.id else None
-        if extra is None:
-            built = store.ranking(edition.id) if store else None
-            extra = built[1] if built else {}
-        variants = Variants(
-            edition,
-            render=lambda stories: render(
-                self.settings, stories, now=edition.created_at, extra=extra
-            ),
-            keep_lead=self.settings.ranking.lead_in_every_variant,
-            store=store,
-        )
-        return envelope_factory(
-            variants, lambda e: self.personaliser(e, signer_required=signer_required)
-        )
+        return make
 
     def send(
         self,
@@ -145,9 +314,9 @@ class App:
         return send_edition(
             self.store,
             edition_id,
-            subscribers=iter_subscribers(self.settings.subscribers_path),
+            subscribers=self.iter_subscribers(),
             backend=self.backend,
-            make=self.envelopes,
+            make=self.composer(),
             clock=self.clock,
             actor=actor,
             dry_run=dry_run,

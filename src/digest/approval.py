@@ -1,4 +1,9 @@
-"""The edition lifecycle: one table of allowed transitions and the one function applying it."""
+"""The edition lifecycle: one table of allowed transitions and the one function applying it.
+
+``transition`` is pure: it checks a move against TRANSITIONS and returns the audit entry.
+``apply`` is the only code that changes an edition's state (or makes a new revision): it
+writes that entry through the store's compare-and-set, inside the caller's transaction.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.exceptions import DigestError, StateError
-from digest.models import Edition, EditionState, Story
-from digest.store import AuditEntry
+from digest.models import AuditEntry, Edition, EditionState, Story
+from digest.store import Revision, Store, Transaction
 
 S = EditionState
 
@@ -67,6 +72,53 @@ def transition(
         content_hash=edition.content_hash,
         note=note,
     )
+
+
+def apply(
+    tx: Transaction,
+    edition: Edition,
+    to: EditionState,
+    *,
+    actor: str,
+    via: str,
+    now: datetime,
+    note: str = "",
+    revision: Revision | None = None,
+) -> AuditEntry:
+    """Check the move and write it (with new content when ``revision`` is given).
+
+    A revision is a pending -> pending move that makes revision N+1 with the new content's
+    hash; StateError if the move is refused or another process changed the edition first.
+    """
+    entry = transition(edition, to, actor=actor, via=via, now=now, note=note)
+    if revision is not None:
+        if not (edition.state is S.PENDING_APPROVAL and to is S.PENDING_APPROVAL):
+            raise StateError(
+                f"edition {edition.id} is {edition.state}: only a pending one is edited"
+            )
+        entry = AuditEntry(
+            edition_id=edition.id, from_state=edition.state, to_state=to, actor=entry.actor,
+            via=via, at=now, revision=edition.revision + 1,
+            content_hash=revision.content_hash, note=note,
+        )  # fmt: skip
+    tx.write_transition(entry, revision=revision)
+    return entry
+
+
+def move(
+    store: Store,
+    edition: Edition,
+    to: EditionState,
+    *,
+    actor: str,
+    via: str,
+    now: datetime,
+    note: str = "",
+) -> Edition:
+    """``apply`` in a transaction of its own; the edition as it is afterwards."""
+    with store.transaction() as tx:
+        apply(tx, edition, to, actor=actor, via=via, now=now, note=note)
+    return store.get_edition(edition.id)
 
 
 def check_revision(edition: Edition, revision: int | None) -> None:

@@ -8,9 +8,8 @@ from digest.app import App
 from digest.config import Settings
 from digest.exceptions import DigestError
 from digest.models import RenderedEdition, Story
-from digest.pipeline import make_sources, render
-from digest.preflight import Finding, has_errors, preflight
-from digest.render.environment import check_templates, make_environment
+from digest.render.environment import check_templates
+from digest.render.preflight import Finding, has_errors, preflight
 from digest.render.sample import sample_stories
 
 
@@ -20,17 +19,16 @@ def run_checks(app: App) -> list[str]:
     lines = [f"config: {settings.path} is valid"]
     subscribers = app.subscribers
     lines.append(f"subscribers: {len(subscribers)} in {settings.subscribers_path}")
-    sources = make_sources(settings)
+    sources = app.sources()
     lines.append(f"sources: {len(sources)} ({', '.join(s.name for s in sources)})")
-    env = make_environment(settings.templates_dir)
-    check_templates(env)
+    check_templates(app.renderer.env)
     where = settings.templates_dir or "the built-in templates"
     lines.append(f"templates: compile cleanly ({where})")
     # Rendering a sample edition finds undefined variables (file:line) and template-level
     # preflight errors such as a missing unsubscribe link, before any edition is built.
     stories = sample_stories(app.now())
     for thin_day in (False, True):
-        rendered = render(settings, stories, now=app.now(), env=env, extra={"thin_day": thin_day})
+        rendered = app.renderer.render(stories, now=app.now(), extra={"thin_day": thin_day})
     findings = edition_findings(settings, rendered, stories)
     if has_errors(findings):
         first = next(f for f in findings if f.level == "error")

@@ -17,7 +17,7 @@ from digest.models import Story
 from digest.normalize import headline_words
 from digest.sources.base import Fetched, Source
 from digest.sources.detect import AutoSource
-from digest.sourcestate import CacheEntry, Health, Outcome, SourceState
+from digest.store.sources import CacheEntry, Health, Outcome, SourceState
 
 # Headlines of at least this many words sharing this share of them are one story.
 NEAR_DUPLICATE_MIN_WORDS = 4

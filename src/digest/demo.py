@@ -15,14 +15,38 @@ from typing import Any
 
 from digest.app import App
 from digest.exceptions import DigestError
-from digest.pipeline import build_edition, make_fetcher
 from digest.preview import write_preview
+from digest.store import Store
 
 DEMO_URL_ENV = "DIGEST_DEMO_URL"
 # The example feeds are a snapshot of one morning; the demo runs as of that morning so that
 # their stories are fresh whatever today's date is (DIGEST_NOW still wins).
 DEMO_NOW = datetime(2026, 11, 24, 6, 30, tzinfo=UTC)
 NETWORK_BACKENDS = frozenset({"smtp"})
+# The slot-log row that marks a state file as the demo's own, so it may be replaced.
+DEMO_MARK = "(demo state)"
+
+
+def demo_state_path(configured: Path) -> Path:
+    """The demo's own state file, beside the configured one and never the same file."""
+    return configured.with_name(f"demo-{configured.name}")
+
+
+def fresh_state(path: Path) -> None:
+    """Delete the demo's previous state file, and only a file the demo itself made."""
+    if path.exists():
+        store = Store.open_readonly(path)
+        try:
+            ours = store.slot_status(DEMO_MARK) is not None
+        finally:
+            store.close()
+        if not ours:
+            raise DigestError(
+                f"{path}: this state file was not made by `digest demo`, so the demo will not "
+                "delete it; move it away or point state_path elsewhere"
+            )
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -65,15 +89,14 @@ def run_demo(app: App, folder: Path, *, echo: Callable[[str], None]) -> None:
             # Links in demo messages only need to look right, so a throwaway key will do.
             os.environ[settings.secret_env] = secrets.token_urlsafe(32)
             echo(f"{settings.secret_env} is not set: using a throwaway key for this demo")
-        # A fresh state each run, so the demo always has stories that were never mailed.
-        state = settings.state_path
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{state}{suffix}").unlink(missing_ok=True)
-        with make_fetcher(settings) as fetcher:
-            edition = build_edition(
-                settings, store=app.store, fetcher=fetcher, now=app.now(),
-                subscribers=app.subscribers,
-            )  # fmt: skip
+        # A fresh state of its own each run, so the demo always has stories that were never
+        # mailed, and never touches (or deletes) the newsroom's real state file.
+        state = demo_state_path(settings.state_path)
+        fresh_state(state)
+        app.state_path = state
+        app.store.log_slot(DEMO_MARK, status="demo", note="made by digest demo", now=app.now())
+        echo(f"demo state: {state} (its own file; {settings.state_path} is not touched)")
+        edition = app.build()
     for warning in edition.warnings:
         echo(f"warning: {warning}")
     echo(

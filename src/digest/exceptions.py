@@ -4,8 +4,12 @@ DigestError
 ├── ConfigError        config, subscribers or templates are invalid (names file:line)
 ├── SourceError        a source could not be fetched or parsed (names the source)
 │   └── FetchError     the HTTP layer refused or failed (scheme, address, size, timeout)
+├── RankError          the editor's instructions for one edition cannot be followed
+├── ThinDay            too few stories and ranking.thin_day_policy is skip: no edition
 ├── RenderError        a template failed to render or compile
+├── TokenError         a signed link is tampered with, expired or signed with another key
 ├── StoreError         the state database failed
+│   └── SchemaError    the database's schema is older or newer than this digest's
 ├── StateError         an edition is not in a state that allows the requested action
 │   └── LockedError    another process holds the edition's send lock
 └── BackendError       a delivery backend failed as a whole (cannot connect, bad options)
@@ -14,6 +18,10 @@ DigestError
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+
+from digest.models import Candidate
 
 
 class DigestError(Exception):
@@ -40,12 +48,32 @@ class FetchError(SourceError):
     """The hardened HTTP client refused a URL or the transfer failed."""
 
 
+class RankError(DigestError):
+    """The editor's instructions for this edition cannot be followed (e.g. --order)."""
+
+
+class ThinDay(DigestError):
+    """Fewer stories than ``ranking.min_stories`` and the policy is skip: no edition."""
+
+    def __init__(self, message: str, *, candidates: Sequence[Candidate] = ()) -> None:
+        self.candidates = list(candidates)
+        super().__init__(message)
+
+
+class TokenError(DigestError):
+    """A token is tampered with, expired or signed with an unknown key."""
+
+
 class RenderError(DigestError):
     """A template could not be rendered, or MJML could not be compiled."""
 
 
 class StoreError(DigestError):
     """The state database could not be read or written."""
+
+
+class SchemaError(StoreError):
+    """The state database's schema version is not the one this digest uses."""
 
 
 class StateError(DigestError):

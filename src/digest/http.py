@@ -16,8 +16,9 @@ from types import TracebackType
 
 import httpx
 
-from digest import __version__
 from digest.exceptions import FetchError
+from digest.schema import internal, setting
+from digest.version import __version__
 
 ALLOWED_SCHEMES = ("http", "https")
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
@@ -37,16 +38,18 @@ Resolver = Callable[[str], list[str]]
 
 @dataclass(frozen=True, slots=True)
 class FetchSettings:
-    """Limits for every fetch; the lead's config maps onto this."""
+    """Limits for every fetch: the config's ``fetch`` section, plus fixed internals."""
 
-    timeout: float = 10.0  # connect and read timeout, seconds
-    max_bytes: int = 5_000_000  # decoded body cap; bigger bodies raise FetchError
-    max_redirects: int = 5
-    user_agent: str = f"digest/{__version__} (+https://github.com/digest-mailer/digest)"
-    retries: int = 2  # on connection errors, 5xx and 429
-    total_timeout: float = 60.0  # whole transfer, so a server trickling bytes cannot stall us
-    concurrency: int = 32  # requests in flight at once, over all hosts
-    per_host: int = 4  # requests in flight at once to one host, to be a polite client
+    timeout: float = setting(10.0, "Connect and read timeout per request, seconds.")
+    max_bytes: int = setting(5_000_000, "Largest (decoded) response accepted.")
+    retries: int = setting(2, "Retries on connection errors, 5xx and 429.")
+    concurrency: int = setting(32, "Requests in flight at once, over all hosts.")
+    per_host: int = setting(4, "Requests in flight at once to one host.")
+    # Used by collection, not by the client: flag a source after this many failed runs.
+    failure_alert: int = setting(3, "Flag a source failing this many runs in a row.")
+    max_redirects: int = internal(5)
+    user_agent: str = internal(f"digest/{__version__} (+https://github.com/digest-mailer/digest)")
+    total_timeout: float = internal(60.0)  # whole transfer: a trickling server cannot stall us
 
 
 @dataclass(frozen=True, slots=True)

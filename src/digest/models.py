@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parseaddr
 from typing import Any
+
+from digest.schema import setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,73 @@ class Subscriber:
     topics: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """Who publishes the digest (config ``publication``); domain and list id default from
+    the sender."""
+
+    name: str = setting(doc="The publication's name.")
+    sender: str = setting(doc="The From address.")
+    base_url: str = setting(doc="Public https URL of `digest serve`.")
+    postal_address: str = setting("", "Postal address for the footer.")
+    reply_to: str = setting("", "Reply-To address.")
+    domain: str = setting("", "Domain for Message-IDs (default: the sender's).")
+    list_id: str = setting("", "The List-Id header (default: name slug and domain).")
+    language: str = setting("en", "The lang of the HTML.")
+    timezone: str = setting("UTC", "IANA zone for dates in the email.")
+
+    @property
+    def sender_domain(self) -> str:
+        """The Message-ID domain: ``domain`` if set, else the sender's domain."""
+        if self.domain:
+            return self.domain
+        return parseaddr(self.sender)[1].rpartition("@")[2].lower()
+
+    @property
+    def effective_list_id(self) -> str:
+        """``list_id`` if set, else "<slug of name>.<domain>" (RFC 2919)."""
+        if self.list_id:
+            return self.list_id
+        slug = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "digest"
+        return f"{slug}.{self.sender_domain}"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A story with its score, the factors behind it, and why it was kept or dropped.
+
+    ``position`` is the kept story's 1-based place in the edition (1 is the lead), else 0.
+    """
+
+    story: Story
+    score: float
+    factors: dict[str, float] = field(default_factory=dict)
+    kept: bool = False
+    reason: str = ""
+    position: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "story": self.story.to_dict(),
+            "score": self.score,
+            "factors": dict(self.factors),
+            "kept": self.kept,
+            "reason": self.reason,
+            "position": self.position,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Candidate:
+        return cls(
+            story=Story.from_dict(data["story"]),
+            score=float(data["score"]),
+            factors={k: float(v) for k, v in data["factors"].items()},
+            kept=bool(data["kept"]),
+            reason=str(data["reason"]),
+            position=int(data.get("position", 0)),
+        )
+
+
 class EditionState(enum.StrEnum):
     """The lifecycle of an edition; allowed moves live in approval.TRANSITIONS."""
 
@@ -93,6 +167,11 @@ class EditionState(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     EXPIRED = "expired"
+
+    @property
+    def final(self) -> bool:
+        """Nothing more can happen to an edition in this state."""
+        return self in (EditionState.SENT, EditionState.REJECTED, EditionState.EXPIRED)
 
 
 class DeliveryState(enum.StrEnum):
@@ -123,8 +202,6 @@ class RenderedEdition:
 
     @property
     def content_hash(self) -> str:
-        import hashlib
-
         h = hashlib.sha256()
         for part in (self.subject, self.preheader, self.html, self.text):
             h.update(part.encode("utf-8"))
@@ -145,3 +222,45 @@ class Edition:
     created_at: datetime
     content_hash: str = ""
     warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """The edition rendered for one topic selection; ``key`` is render.variants.variant_key."""
+
+    key: str
+    stories: tuple[Story, ...]
+    rendered: RenderedEdition
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return frozenset(json.loads(self.key))
+
+
+def edition_hash(rendered: RenderedEdition, variants: Iterable[Variant] = ()) -> str:
+    """What an approval covers: the whole edition and every topic variant, byte for byte.
+
+    Without variants it is the whole edition's own hash, as editions always had.
+    """
+    parts = sorted((v.key, v.rendered.content_hash) for v in variants)
+    if not parts:
+        return rendered.content_hash
+    h = hashlib.sha256(b"edition+variants\x00" + rendered.content_hash.encode())
+    for key, value in parts:
+        h.update(f"\x00{key}\x00{value}".encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One stored state change of an edition (or a new revision: from == to)."""
+
+    edition_id: int
+    from_state: EditionState
+    to_state: EditionState
+    actor: str
+    via: str
+    at: datetime
+    revision: int
+    content_hash: str
+    note: str = ""

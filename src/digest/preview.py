@@ -7,16 +7,11 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 from digest.app import App
 from digest.checks import edition_findings
 from digest.exceptions import DigestError
-from digest.models import Edition, EditionState, Subscriber
-from digest.pipeline import make_fetcher, plan_edition
-from digest.rank import Candidate
-from digest.store import Store
-from digest.variants import VariantStore
+from digest.models import Candidate, Edition, EditionState, Subscriber, Variant
 
 
 @dataclass(slots=True)
@@ -39,32 +34,29 @@ def write_preview(
     settings = app.settings
     subscriber = _pick_subscriber(app, email)
     result = PreviewResult()
-    extra: dict[str, Any] | None = None  # a stored edition's come from the state file
+    variants: list[Variant] = []
     if edition_id is not None:
         edition = app.store.get_edition(edition_id)
         stem = f"edition-{edition.id}"
         if order:
             raise DigestError("--order applies to what would be built now: drop EDITION")
-        built = VariantStore(app.store).ranking(edition.id)
+        built = app.store.ranking(edition.id)
         result.candidates = built[0] if built else []
+        variants = app.store.variants(edition)
     else:
-        # Nothing may be written to the state file here, so it is opened read-only, and a
-        # missing one is not created.
-        store = Store.open_readonly(settings.state_path)
-        try:
-            with make_fetcher(settings) as fetcher:
-                plan = plan_edition(
-                    settings, store=store, fetcher=fetcher, now=app.now(), order=order
-                )
-        finally:
-            store.close()
+        # Nothing may be written to the state file here: it is opened read-only, and a
+        # missing one is not created. The subscriber's variant is rendered for this look.
+        plan = app.plan(order=order)
         result.warnings.extend(plan.warnings)
-        result.candidates, extra = plan.candidates, plan.extra
+        result.candidates = plan.candidates
         edition = Edition(
             id=0, slot=plan.slot, state=EditionState.DRAFT, revision=0,
             stories=tuple(plan.stories), rendered=plan.rendered, created_at=app.now(),
             content_hash=plan.rendered.content_hash,
         )  # fmt: skip
+        variants = app.renderer.variants(
+            plan.stories, [subscriber.topics], now=app.now(), extra=plan.extra
+        )
         stem = "preview"
     result.warnings.extend(
         f"preflight: {f}" for f in edition_findings(settings, edition.rendered, edition.stories)
@@ -74,13 +66,13 @@ def write_preview(
             f"note: {settings.secret_env} is not set, so the unsubscribe link is a placeholder"
         )
     # The subscriber's own topic variant, as the send engine would build it.
-    envelope = app.envelopes(edition, signer_required=False, extra=extra)(subscriber, app.now())
-    if envelope is None:
+    made = app.composer(signer_required=False)(edition, variants)(subscriber, app.now())
+    if made is None:
         raise DigestError(
             f"{subscriber.email} gets nothing from this edition: none of their topics "
             f"({', '.join(subscriber.topics)}) has a story; pick another --subscriber"
         )
-    data = envelope.data
+    data = made[0].data
     out = out_dir or settings.preview_dir
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -9,20 +9,17 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
-from pathlib import Path
 
 import jinja2
 
-from digest.backends.base import Backend, Envelope, load_backend
-from digest.config import EditorSettings, Settings
-from digest.editions import deadline
+from digest.backends.base import Backend, Envelope
+from digest.config.settings import EditorSettings, Settings
 from digest.exceptions import BackendError, ConfigError
 from digest.models import Edition
-from digest.pipeline import publication
 from digest.render import placeholders
 from digest.render.message import clean_name, make_message_id, sender_address
-from digest.store import Store
 from digest.tokens import APPROVAL_SALT, Signer, approval_token, secrets_from_env
+from digest.workflow import deadline
 
 _BANNER = jinja2.Environment(autoescape=True).from_string(
     """<div style="font-family:sans-serif;background:#fff4d6;border:2px solid #d9a400;
@@ -41,14 +38,6 @@ Preheader: {{ e.rendered.preheader }}</p>
 </div>"""
 )
 _BODY_OPEN = re.compile(r"<body[^>]*>", re.IGNORECASE)
-
-
-def backend_for(settings: Settings) -> Backend:
-    """The configured backend; relative outbox paths are relative to the config file."""
-    options = dict(settings.backend.options)
-    if settings.backend.name == "outbox" and "path" in options:
-        options["path"] = str(settings.path.resolve().parent / Path(str(options["path"])))
-    return load_backend(settings.backend.name, options)
 
 
 def review_links(
@@ -120,7 +109,7 @@ def proof_envelope(
         + "\n\n"
         + placeholders.substitute(edition.rendered.text, values)
     )
-    pub = publication(settings)
+    pub = settings.publication
     message_id = make_message_id(pub.sender_domain)
     msg = EmailMessage()
     msg["From"] = pub.sender
@@ -141,11 +130,10 @@ def proof_envelope(
 
 def send_proofs(
     settings: Settings,
-    store: Store,
     edition: Edition,
     *,
     now: datetime,
-    backend: Backend | None = None,
+    backend: Callable[[], Backend],
     environ: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Mail the proof to every editor; return one line per problem (the edition stays pending).
@@ -159,8 +147,8 @@ def send_proofs(
     retry = f"; fix it and run `digest proof {edition.id}`"
     try:
         signer = approval_signer(settings, clock=lambda: now, environ=environ)
-        backend = backend or backend_for(settings)
-        when = deadline(settings, edition)
+        connection = backend()
+        when = deadline(edition, policy=settings.approval, timezone=settings.schedule.timezone)
         envelopes = [
             proof_envelope(settings, edition, e, signer=signer, now=now, deadline=when)
             for e in editors
@@ -169,10 +157,10 @@ def send_proofs(
         return [f"proofs of edition {edition.id} not sent: {exc}{retry}"]
     problems: list[str] = []
     try:
-        with backend:
+        with connection:
             for editor, envelope in zip(editors, envelopes, strict=True):
                 try:
-                    backend.send(envelope)
+                    connection.send(envelope)
                 except BackendError as exc:
                     problems.append(
                         f"proof of edition {edition.id} to {editor.email}: {exc}{retry}"

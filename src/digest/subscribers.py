@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from digest.config.yamlsrc import load_yaml
 from digest.exceptions import ConfigError
 from digest.models import Subscriber
-from digest.yamlsrc import load_yaml
 
 _KEYS = frozenset({"email", "name", "timezone", "topics"})
 # Deliberately strict: an address we cannot hand to an SMTP server as-is is a typo.

@@ -9,17 +9,13 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from digest.exceptions import ConfigError, DigestError
+from digest.exceptions import ConfigError, TokenError
 
 UNSUBSCRIBE_SALT = "digest.unsubscribe.v1"
 APPROVAL_SALT = "digest.approval.v1"
 SESSION_SALT = "digest.session.v1"
 # Unsubscribe links must keep working long after the edition (RFC 8058 practice: >= 30 days).
 UNSUBSCRIBE_MAX_AGE = 400 * 24 * 3600
-
-
-class TokenError(DigestError):
-    """A token is tampered with, expired or signed with an unknown key."""
 
 
 def secrets_from_env(name: str, environ: Mapping[str, str] | None = None) -> list[str]:

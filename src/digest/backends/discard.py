@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from digest.backends.base import Backend, Envelope
 
@@ -12,8 +12,8 @@ class DiscardBackend(Backend):
 
     name: ClassVar[str] = "discard"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)  # it takes none: a misspelt option is refused by name
         self.count = 0
         self.bytes = 0
 

@@ -7,7 +7,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from email.utils import parseaddr
 from typing import Any
 
 import jinja2
@@ -16,7 +15,7 @@ import mjml
 import premailer
 
 from digest.exceptions import RenderError
-from digest.models import RenderedEdition, Story
+from digest.models import Publication, RenderedEdition, Story
 from digest.render.links import add_utm, expand_utm
 from digest.render.placeholders import recipient_tokens
 
@@ -29,35 +28,6 @@ _MONTHS = (
     "January", "February", "March", "April", "May", "June", "July",
     "August", "September", "October", "November", "December",
 )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Publication:
-    """Who publishes the digest; ``domain`` and ``list_id`` default from the sender."""
-
-    name: str
-    sender: str
-    base_url: str
-    postal_address: str
-    reply_to: str = ""
-    domain: str = ""
-    list_id: str = ""
-    language: str = "en"
-
-    @property
-    def sender_domain(self) -> str:
-        """The Message-ID domain: ``domain`` if set, else the sender's domain."""
-        if self.domain:
-            return self.domain
-        return parseaddr(self.sender)[1].rpartition("@")[2].lower()
-
-    @property
-    def effective_list_id(self) -> str:
-        """``list_id`` if set, else "<slug of name>.<domain>" (RFC 2919)."""
-        if self.list_id:
-            return self.list_id
-        slug = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "digest"
-        return f"{slug}.{self.sender_domain}"
 
 
 @dataclass(frozen=True, slots=True)

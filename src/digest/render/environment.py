@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-import digest
 from digest.exceptions import ConfigError, RenderError
 
 TEMPLATE_SUFFIX = ".j2"
@@ -24,7 +23,7 @@ def package_templates_dir() -> Path:
     except (ModuleNotFoundError, TypeError):  # pragma: no cover - only for odd importers
         pass
     # An editable or source checkout keeps templates/ at the repository root, beside src/.
-    candidates.append(Path(digest.__file__).resolve().parents[2] / "templates")
+    candidates.append(Path(__file__).resolve().parents[3] / "templates")
     for candidate in candidates:
         if candidate.is_dir():
             return candidate

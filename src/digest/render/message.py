@@ -14,10 +14,9 @@ from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 
 from digest.exceptions import ConfigError
-from digest.models import RenderedEdition
+from digest.models import Publication, RenderedEdition
 from digest.render import placeholders
 from digest.render.dkim import DkimSigner
-from digest.render.edition import Publication
 
 CRLF = b"\r\n"
 MAX_LINE = 78

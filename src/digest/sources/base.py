@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from digest.exceptions import ConfigError
 from digest.models import Story
@@ -115,13 +115,57 @@ def _patterns(name: str, key: str, values: Sequence[str]) -> tuple[re.Pattern[st
     return tuple(out)
 
 
-def load_source(kind: str, **kwargs: Any) -> Source:
-    """Build a source of the registered ``kind``; an unknown kind lists the valid ones."""
+class SourceConfig(Protocol):
+    """What one configured source says (config.SourceSettings has these fields)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def weight(self) -> float: ...
+    @property
+    def section(self) -> str: ...
+    @property
+    def max_items(self) -> int: ...
+    @property
+    def allow_private(self) -> bool: ...
+    @property
+    def include(self) -> Sequence[str]: ...
+    @property
+    def exclude(self) -> Sequence[str]: ...
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+
+
+def source_class(kind: str) -> type[Source]:
+    """The class registered as ``kind``; an unknown kind lists the valid ones."""
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     if kind not in eps:
         raise ConfigError(f"unknown source kind {kind!r}; valid kinds: {', '.join(sorted(eps))}")
     cls = eps[kind].load()
     if not (isinstance(cls, type) and issubclass(cls, Source)):
         raise ConfigError(f"source kind {kind!r} ({eps[kind].value}) is not a digest Source")
-    source: Source = cls(**kwargs)
-    return source
+    return cls
+
+
+def load_source(kind: str, **kwargs: Any) -> Source:
+    """Build a source of the registered ``kind``; an unknown kind lists the valid ones."""
+    return source_class(kind)(**kwargs)
+
+
+def load_sources(configs: Iterable[SourceConfig], *, teaser_length: int = 300) -> list[Source]:
+    """One source per config entry; each plug-in is looked up once, however many use it."""
+    classes: dict[str, type[Source]] = {}
+    out = []
+    for c in configs:
+        if c.kind not in classes:
+            classes[c.kind] = source_class(c.kind)
+        out.append(classes[c.kind](
+            name=c.name, url=c.url, weight=c.weight, section=c.section, max_items=c.max_items,
+            allow_private=c.allow_private, include=c.include, exclude=c.exclude,
+            teaser_length=teaser_length, **dict(c.options),
+        ))  # fmt: skip
+    return out

@@ -8,6 +8,7 @@ one-click unsubscribe POST (RFC 8058) needs none, because its signed URL is the 
 from __future__ import annotations
 
 import html
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,22 +26,22 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest import editions as book
 from digest.app import App
-from digest.exceptions import ConfigError, DigestError, StateError
+from digest.exceptions import ConfigError, DigestError, StateError, TokenError
 from digest.models import Edition, EditionState
-from digest.proofs import approval_signer, send_proofs
+from digest.proofs import approval_signer
 from digest.render import placeholders
+from digest.render.variants import ALL
 from digest.tokens import (
     UNSUBSCRIBE_SALT,
     Signer,
-    TokenError,
     approval_token,
     read_approval_token,
     read_unsubscribe_token,
     secrets_from_env,
 )
 from digest.web.auth import CSRF_COOKIE, SESSION_COOKIE, Sessions, csrf_ok, new_csrf, sign_in
+from digest.workflow import find_editor
 
 log = logging.getLogger("digest.web")
 
@@ -178,7 +179,7 @@ class Web:
                     f"This review link cannot be used: {exc}. Nothing was changed. Use the "
                     "links in the latest proof, or sign in.",
                 ) from exc  # fmt: skip
-            editor = book.find_editor(self.settings, claim.editor)
+            editor = find_editor(self.settings.approval, claim.editor)
             if claim.edition_id != edition.id or editor is None:
                 raise Refused(403, "Link refused", "This link is not for this edition or editor.")
             if claim.revision != edition.revision:
@@ -210,6 +211,14 @@ class Web:
     def review(self, request: Request, _form: FormData | None) -> Response:
         edition = self.edition(request.path_params["id"])
         viewer = self.viewer(request, edition, request.query_params.get("t"))
+        # Each topic variant is shown exactly as stored and approved; ?variant=KEY picks one.
+        variants = {ALL: edition.rendered} | {
+            v.key: v.rendered for v in self.store.variants(edition)
+        }
+        key = request.query_params.get("variant", ALL)
+        if key not in variants:
+            raise Refused(404, "No such variant", f"Edition {edition.id} has no variant {key}.")
+        shown = variants[key]
         values = placeholders.values_for(
             name=viewer.name, email=viewer.email,
             unsubscribe_url=f"{self.settings.publication.base_url.rstrip('/')}/u/preview",
@@ -218,11 +227,13 @@ class Web:
         return self.page(
             request, "review.html", title=f"Edition {edition.id}", edition=edition,
             viewer=viewer, pending=edition.state is EditionState.PENDING_APPROVAL,
-            approvals=book.approvals_for(self.store, edition),
+            approvals=self.store.approvers(edition),
             needed=self.settings.approval.approvals_needed,
-            deadline=book.deadline(self.settings, edition).isoformat(),
-            frame=placeholders.substitute(edition.rendered.html, html_values),
-            text=placeholders.substitute(edition.rendered.text, values),
+            deadline=self.app.deadline(edition).isoformat(),
+            variants=[(k, _variant_label(k), v.content_hash) for k, v in variants.items()],
+            variant=key, variant_hash=shown.content_hash,
+            frame=placeholders.substitute(shown.html, html_values),
+            text=placeholders.substitute(shown.text, values),
             audit=self.store.audit_trail(edition.id),
             notice=_NOTICES.get(request.query_params.get("n", ""), ""),
         )  # fmt: skip
@@ -235,7 +246,7 @@ class Web:
         review_url = f"/e/{edition.id}" + (f"?t={viewer.token}" if viewer.token else "")
         return self.page(
             request, "confirm.html", title=f"Approve edition {edition.id}", edition=edition,
-            viewer=viewer, approvals=book.approvals_for(self.store, edition),
+            viewer=viewer, approvals=self.store.approvers(edition),
             needed=self.settings.approval.approvals_needed, review_url=review_url,
         )  # fmt: skip
 
@@ -252,19 +263,19 @@ class Web:
 
     def approve(self, request: Request, form: FormData | None) -> Response:
         edition, viewer, revision = self._action(request, form)
-        result = book.approve(
-            self.settings, self.store, edition.id, by=viewer.email, via="web",
-            now=self.app.now(), revision=revision,
-        )  # fmt: skip
+        result = self.app.approve(edition.id, by=viewer.email, via="web", revision=revision)
         return self.back_to(result.edition, viewer, "approved")
 
     def reject(self, request: Request, form: FormData | None) -> Response:
         edition, viewer, revision = self._action(request, form)
         assert form is not None
-        rejected = book.reject(
-            self.settings, self.store, edition.id, by=viewer.email, via="web",
-            reason=str(form.get("reason", "")), now=self.app.now(), revision=revision,
-        )  # fmt: skip
+        rejected = self.app.reject(
+            edition.id,
+            by=viewer.email,
+            via="web",
+            reason=str(form.get("reason", "")),
+            revision=revision,
+        )
         return self.back_to(rejected, viewer, "rejected")
 
     def change(self, request: Request, form: FormData | None) -> Response:
@@ -276,13 +287,11 @@ class Web:
             position = int(str(form.get("position", "1")))
         except ValueError:
             raise Refused(400, "Form refused", "The position must be a number.") from None
-        now = self.app.now()
-        revised = book.revise(
-            self.settings, self.store, edition.id, by=viewer.email, via="web", now=now,
-            revision=revision, remove=() if pin else (url,), pin=url if pin else None,
-            position=position,
+        revised = self.app.revise(
+            edition.id, by=viewer.email, via="web", revision=revision,
+            remove=() if pin else (url,), pin=url if pin else None, position=position,
         )  # fmt: skip
-        for problem in send_proofs(self.settings, self.store, revised, now=now):
+        for problem in revised.warnings[len(edition.warnings) :]:
             log.warning("%s", problem)
         return self.back_to(revised, viewer, "revised")
 
@@ -343,7 +352,7 @@ class Web:
 
     def unsubscribe_form(self, request: Request, _form: FormData | None) -> Response:
         token, email = self._subscriber(request)
-        done = email in self.store.suppressed()
+        done = self.store.is_suppressed(email)
         return self.page(
             request, "unsubscribe.html", title="Unsubscribe", token=token, email=email,
             publication=self.settings.publication.name, done=done,
@@ -358,6 +367,11 @@ class Web:
             request, "unsubscribe.html", title="Unsubscribed", token=token, email=email,
             publication=self.settings.publication.name, done=True,
         )  # fmt: skip
+
+
+def _variant_label(key: str) -> str:
+    topics = json.loads(key)
+    return ", ".join(topics) if topics else "Whole edition"
 
 
 async def _form(request: Request) -> FormData | None:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from digest.config import EditorSettings, Settings
-from digest.exceptions import ConfigError
-from digest.tokens import SESSION_SALT, Signer, TokenError
+from digest.exceptions import ConfigError, TokenError
+from digest.tokens import SESSION_SALT, Signer
 
 SESSION_COOKIE = "digest_session"
 CSRF_COOKIE = "digest_csrf"

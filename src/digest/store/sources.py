@@ -5,44 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select
 
-from digest.config import Settings
-from digest.exceptions import StoreError
 from digest.models import Story
-from digest.store import Store, create_tables
-
-metadata = MetaData()
-
-source_cache = Table(
-    "source_cache",
-    metadata,
-    Column("name", String, primary_key=True),
-    # What the stories were parsed with (url, kind, options...): any change drops the cache.
-    Column("fingerprint", Text, nullable=False),
-    Column("etag", Text, nullable=False, default=""),
-    Column("last_modified", Text, nullable=False, default=""),
-    Column("stories", Text, nullable=False),
-    Column("fetched_at", String, nullable=False),
-)
-
-source_health = Table(
-    "source_health",
-    metadata,
-    Column("name", String, primary_key=True),
-    Column("url", Text, nullable=False),
-    Column("last_success", String, nullable=False, default=""),
-    Column("last_error", Text, nullable=False, default=""),
-    Column("last_error_at", String, nullable=False, default=""),
-    Column("consecutive_failures", Integer, nullable=False, default=0),
-    Column("items_seen", Integer, nullable=False, default=0),
-    Column("not_modified", Integer, nullable=False, default=0),
-)
+from digest.store.engine import guarded
+from digest.store.repository import Store
+from digest.store.sql import upsert
+from digest.store.tables import source_cache, source_health
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +67,15 @@ class Outcome:
 
 
 class SourceState:
-    """Cache and health tables on the store's engine (own MetaData).
+    """The store's source cache and health tables.
 
     Read-only (``Store.open_readonly``, as `digest preview` uses): reads work and every
     write is skipped, so nothing reaches the state file. Call it from one thread only.
     """
 
-    def __init__(self, store: Store, *, readonly: bool | None = None) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.readonly = _is_readonly(store) if readonly is None else readonly
-        if not self.readonly:
-            try:
-                create_tables(store.engine, metadata)
-            except SQLAlchemyError as exc:
-                raise StoreError(f"{store.path}: cannot create the source tables: {exc}") from exc
+        self.readonly = store.readonly
 
     def cache(self, names: Iterable[str]) -> dict[str, CacheEntry]:
         wanted = list(names)
@@ -135,29 +102,14 @@ class SourceState:
         after = {o.name: _next(before.get(o.name), o, now) for o in outcomes}
         if self.readonly or not outcomes:
             return after
-        try:
-            with self.store.engine.begin() as conn:
-                for o in outcomes:
-                    _upsert(conn, source_health, "name", _row(after[o.name]))
-                    if o.cache is not None:
-                        _upsert(conn, source_cache, "name", _cache_row(o, now))
-        except SQLAlchemyError as exc:
-            raise StoreError(f"{self.store.path}: cannot record source health: {exc}") from exc
+        with self.store.transaction() as tx:
+            upsert(tx.conn, source_health, [_row(after[o.name]) for o in outcomes])
+            upsert(tx.conn, source_cache, [_cache_row(o, now) for o in outcomes if o.cache])
         return after
 
     def _read(self, query: Any) -> list[Mapping[str, Any]]:
-        try:
-            with self.store.engine.connect() as conn:
-                return [dict(r._mapping) for r in conn.execute(query)]
-        except SQLAlchemyError:
-            if self.readonly:
-                return []  # an older or absent state file has no such table: nothing known
-            raise
-
-
-def _is_readonly(store: Store) -> bool:
-    url = store.engine.url
-    return url.query.get("mode") == "ro" or url.database in (None, "", ":memory:")
+        with guarded(self.store.where), self.store.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
 
 def _next(prev: Health | None, o: Outcome, now: datetime) -> Health:
@@ -173,30 +125,22 @@ def _health(r: Mapping[str, Any]) -> Health:
     return Health(
         name=r["name"],
         url=r["url"],
-        last_success=_time(r["last_success"]),
+        last_success=r["last_success"],
         last_error=r["last_error"],
-        last_error_at=_time(r["last_error_at"]),
+        last_error_at=r["last_error_at"],
         consecutive_failures=int(r["consecutive_failures"]),
         items_seen=int(r["items_seen"]),
         not_modified=bool(r["not_modified"]),
     )
 
 
-def _time(value: str) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _iso(value: datetime | None) -> str:
-    return value.astimezone(UTC).isoformat() if value else ""
-
-
 def _row(h: Health) -> dict[str, Any]:
     return {
         "name": h.name,
         "url": h.url,
-        "last_success": _iso(h.last_success),
+        "last_success": h.last_success,
         "last_error": h.last_error,
-        "last_error_at": _iso(h.last_error_at),
+        "last_error_at": h.last_error_at,
         "consecutive_failures": h.consecutive_failures,
         "items_seen": h.items_seen,
         "not_modified": int(h.not_modified),
@@ -211,29 +155,5 @@ def _cache_row(o: Outcome, now: datetime) -> dict[str, Any]:
         "etag": o.cache.etag,
         "last_modified": o.cache.last_modified,
         "stories": json.dumps([s.to_dict() for s in o.cache.stories], ensure_ascii=False),
-        "fetched_at": _iso(now),
+        "fetched_at": now,
     }
-
-
-def _upsert(conn: Connection, table: Table, key: str, row: dict[str, Any]) -> None:
-    done = conn.execute(update(table).where(table.c[key] == row[key]).values(**row))
-    if done.rowcount == 0:
-        conn.execute(insert(table).values(**row))
-
-
-def health_report(settings: Settings) -> list[dict[str, Any]]:
-    """Each configured source's health as a dict, read without writing the state file."""
-    store = Store.open_readonly(settings.state_path)
-    try:
-        known = SourceState(store, readonly=True).health()
-    finally:
-        store.close()
-    rows = []
-    for s in settings.sources:
-        h = known.get(s.name) or Health(name=s.name, url=s.url)
-        alert = settings.fetch.failure_alert
-        rows.append(
-            {**h.to_dict(), "url": s.url, "kind": s.kind,
-             "alert": alert > 0 and h.consecutive_failures >= alert}
-        )  # fmt: skip
-    return rows

@@ -13,7 +13,7 @@ from types import FrameType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from digest.app import App
-from digest.send import SendReport
+from digest.delivery.engine import SendReport
 
 LOG_EVERY = 10.0
 

@@ -1,17 +1,68 @@
-"""Validation of the config's ranking section: names, URLs, patterns and factors."""
+"""The ranking section of the config: its keys, and their validation (names, URLs, patterns)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from digest.exceptions import ConfigError
+from digest.models import Story
 from digest.normalize import canonical_url
-from digest.rank import Pin, Rule
-from digest.yamlsrc import Located
+from digest.schema import setting
 
 THIN_DAY_POLICIES = ("send", "skip")
+Fail = Callable[[tuple[str | int, ...], str], ConfigError]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A keyword, phrase or ``/regex/`` and the factor it multiplies a matching score by."""
+
+    pattern: str
+    regex: re.Pattern[str]
+    factor: float = 1.0
+
+    def matches(self, story: Story) -> bool:
+        return bool(self.regex.search(f"{story.title}\n{story.teaser}"))
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A URL that is always in the edition; ``position`` 1 is the lead, 0 is "by score"."""
+
+    url: str
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RankingSettings:
+    """The ``ranking`` section; check_ranking casefolds names, canonicalises URLs, compiles."""
+
+    max_stories: int = setting(12, "Stories per edition.")
+    half_life_hours: float = setting(12.0, "A story's recency score halves this often.")
+    max_age_hours: float = setting(72.0, "Freshness cut-off (pins excepted).")
+    coverage_weight: float = setting(0.5, "Each other source carrying a story adds this.")
+    section_weights: Mapping[str, float] = setting(doc="Section -> factor.", factory=dict)
+    section_quotas: Mapping[str, int] = setting(doc="Section -> at most N stories.", factory=dict)
+    section_order: tuple[str, ...] = setting((), "Sections in this order after the lead.")
+    max_per_source: int = setting(0, "At most N stories per source (0: no limit).")
+    diversity: float = setting(0.7, "Share of shared headline words that is a near-duplicate.")
+    boost: tuple[Rule, ...] = setting((), "Pattern -> factor >= 1.", accepts=(dict,))
+    bury: tuple[Rule, ...] = setting((), "Pattern -> factor between 0 and 1.", accepts=(dict,))
+    pins: tuple[Pin, ...] = setting((), "Stories always in.", accepts=(list,))
+    block_urls: frozenset[str] = setting(frozenset(), "Stories never in, by URL.")
+    block_sources: frozenset[str] = setting(frozenset(), "Sources never in, by name.")
+    block_patterns: tuple[Rule, ...] = setting((), "Patterns never in.", accepts=(list,))
+    min_stories: int = setting(1, "Fewer kept stories make a thin day.")
+    thin_day_policy: str = setting("send", "send or skip on a thin day.")
+    lead_in_every_variant: bool = setting(True, "The lead opens every topic variant.")
+
+
+_DEFAULTS = RankingSettings()
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
@@ -25,16 +76,18 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
 
 
-def check_ranking(doc: Located, ranking: dict[str, Any]) -> dict[str, Any]:
-    """Validate the ranking section (already type-checked by config._section).
+def check_ranking(ranking: dict[str, Any], error: Fail) -> RankingSettings:
+    """Validate the ranking section (already type-checked by the config loader).
 
-    Returns the keyword arguments of RankingSettings; every error names file:line.
+    ``error(path, message)`` makes the ConfigError naming file:line of ``path``. Keys not
+    given take their defaults.
     """
-    out = dict(ranking)
+    out = {f.name: getattr(_DEFAULTS, f.name) for f in dataclasses.fields(RankingSettings)}
+    out.update(ranking)
 
     def fail(key: str | tuple[str | int, ...], message: str) -> ConfigError:
         path = ("ranking", *((key,) if isinstance(key, str) else key))
-        return doc.error(path, f"ranking.{path[1]}: {message}")
+        return error(path, f"ranking.{path[1]}: {message}")
 
     for key in ("half_life_hours", "max_age_hours", "coverage_weight", "diversity"):
         out[key] = float(out[key])
@@ -56,22 +109,23 @@ def check_ranking(doc: Located, ranking: dict[str, Any]) -> dict[str, Any]:
         if value != int(value):
             raise fail(("section_quotas", name), f"{name}: the quota must be a whole number")
     out["section_quotas"] = {k: int(v) for k, v in quotas.items()}
-    out["section_order"] = tuple(_strings(out["section_order"], "section_order", fail))
+    out["section_order"] = tuple(_strings(list(out["section_order"]), "section_order", fail))
     out["block_sources"] = frozenset(
-        s.casefold() for s in _strings(out["block_sources"], "block_sources", fail)
+        s.casefold() for s in _strings(list(out["block_sources"]), "block_sources", fail)
     )
     out["block_urls"] = frozenset(
         _url(u, ("block_urls", i), fail)
-        for i, u in enumerate(_strings(out["block_urls"], "block_urls", fail))
+        for i, u in enumerate(_strings(list(out["block_urls"]), "block_urls", fail))
     )
     out["block_patterns"] = tuple(
         _rule(p, 0.0, ("block_patterns", i), fail)
-        for i, p in enumerate(_strings(out["block_patterns"], "block_patterns", fail))
+        for i, p in enumerate(_strings(list(out["block_patterns"]), "block_patterns", fail))
     )
     rules: dict[str, tuple[Rule, ...]] = {}
     for key, low, high in (("boost", 1.0, math.inf), ("bury", 0.0, 1.0)):
         found = []
-        for pattern, factor in out[key].items():
+        given = out[key] if isinstance(out[key], dict) else {}  # the default is ()
+        for pattern, factor in given.items():
             if isinstance(factor, bool) or not isinstance(factor, int | float):
                 raise fail((key, pattern), f"{pattern!r}: the factor must be a number")
             if not low <= factor <= high:
@@ -84,8 +138,8 @@ def check_ranking(doc: Located, ranking: dict[str, Any]) -> dict[str, Any]:
             found.append(_rule(pattern, float(factor), (key, pattern), fail))
         rules[key] = tuple(found)
     out.update(rules)
-    out["pins"] = _pins(out["pins"], out["max_stories"], out["block_urls"], fail)
-    return out
+    out["pins"] = _pins(list(out["pins"]), out["max_stories"], out["block_urls"], fail)
+    return RankingSettings(**out)
 
 
 def _numbers(key: str, data: dict[str, Any], fail: Any) -> dict[str, float]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from digest.rank import FACTORS, Candidate
+from digest.models import Candidate
+from digest.rank.score import FACTORS
 
 _TITLE_WIDTH = 60
 

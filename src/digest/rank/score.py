@@ -3,90 +3,18 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
-from digest.exceptions import DigestError
-from digest.models import Story
+from digest.exceptions import RankError
+from digest.models import Candidate, Story
 from digest.normalize import canonical_url, headline_words
-
-if TYPE_CHECKING:
-    from digest.config import RankingSettings
+from digest.rank.settings import Pin, RankingSettings
 
 FACTORS = ("recency", "source", "coverage", "section", "keywords")
 """The score is the product of these factors, in this order (see ``score``)."""
-
-
-class RankError(DigestError):
-    """The editor's instructions for this edition cannot be followed (e.g. --order)."""
-
-
-class ThinDay(DigestError):
-    """Fewer stories than ``ranking.min_stories`` and the policy is skip: no edition."""
-
-    def __init__(self, message: str, *, candidates: Sequence[Candidate] = ()) -> None:
-        self.candidates = list(candidates)
-        super().__init__(message)
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A keyword, phrase or ``/regex/`` and the factor it multiplies a matching score by."""
-
-    pattern: str
-    regex: re.Pattern[str]
-    factor: float = 1.0
-
-    def matches(self, story: Story) -> bool:
-        return bool(self.regex.search(f"{story.title}\n{story.teaser}"))
-
-
-@dataclass(frozen=True, slots=True)
-class Pin:
-    """A URL that is always in the edition; ``position`` 1 is the lead, 0 is "by score"."""
-
-    url: str
-    position: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A story with its score, the factors behind it, and why it was kept or dropped.
-
-    ``position`` is the kept story's 1-based place in the edition (1 is the lead), else 0.
-    """
-
-    story: Story
-    score: float
-    factors: dict[str, float] = field(default_factory=dict)
-    kept: bool = False
-    reason: str = ""
-    position: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "story": self.story.to_dict(),
-            "score": self.score,
-            "factors": dict(self.factors),
-            "kept": self.kept,
-            "reason": self.reason,
-            "position": self.position,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Candidate:
-        return cls(
-            story=Story.from_dict(data["story"]),
-            score=float(data["score"]),
-            factors={k: float(v) for k, v in data["factors"].items()},
-            kept=bool(data["kept"]),
-            reason=str(data["reason"]),
-            position=int(data.get("position", 0)),
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,11 @@ def parse_days(spec: str) -> frozenset[int]:
     return frozenset(days)
 
 
+def slot_key(now: datetime, *, zone: str, at: time) -> str:
+    """The key of the slot an edition made at ``now`` is for: its local date and send time."""
+    return f"{now.astimezone(ZoneInfo(zone)).date().isoformat()}T{at:%H:%M}"
+
+
 def wall_time(day: date, at: time, zone: str) -> datetime:
     """``day`` at ``at`` in ``zone``, as UTC.
 

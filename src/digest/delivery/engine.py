@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from digest.approval import transition
+from digest.approval import move, transition
 from digest.backends.base import Backend, Envelope
-from digest.config import SendSettings
-from digest.editions import approved_hash
+from digest.config.settings import SendSettings
+from digest.delivery.lease import Lease
+from digest.delivery.throttle import Throttle, Window
 from digest.exceptions import (
     BackendError,
     DigestError,
@@ -23,23 +24,17 @@ from digest.exceptions import (
     StateError,
     TemporaryFailure,
 )
-from digest.ledger import Ledger, Outcome, Row
-from digest.locks import Lease
-from digest.models import DeliveryState, Edition, EditionState, Subscriber
-from digest.pipeline import apply
-from digest.render.edition import Publication
-from digest.render.message import PreparedMessage, Recipient, make_message_id
-from digest.render.message import sender_address as envelope_sender
+from digest.models import DeliveryState, Edition, EditionState, Subscriber, Variant, edition_hash
+from digest.render.personalise import EnvelopeFactory
 from digest.store import Store
-from digest.throttle import Throttle, Window
-from digest.tokens import Signer, unsubscribe_url
+from digest.store.ledger import Ledger, Mark, Outcome, Row
+from digest.workflow import approved_hash
 
 D = DeliveryState
-
-# Given an edition, returns the function that turns one subscriber into wire bytes, or None
-# when that subscriber gets nothing from this edition (an empty topic variant).
-EnvelopeFactory = Callable[[Subscriber, datetime], Envelope | None]
 Progress = Callable[["SendReport"], None]
+# Given an edition and its approved variants, the function that makes each subscriber's
+# message (render.personalise.envelope_factory).
+Composer = Callable[[Edition, list[Variant]], EnvelopeFactory]
 
 
 @dataclass(slots=True)
@@ -74,45 +69,13 @@ class SendReport:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Personaliser:
-    """Turns one subscriber into wire bytes; built once per edition (variant)."""
-
-    prepared: PreparedMessage
-    publication: Publication
-    signer: Signer | None
-    sender: str = ""  # the SMTP envelope sender, parsed once from publication.sender
-    domain: str = ""  # the Message-ID domain, parsed once
-
-    def __post_init__(self) -> None:
-        if not self.sender:
-            object.__setattr__(self, "sender", envelope_sender(self.publication))
-        if not self.domain:
-            object.__setattr__(self, "domain", self.publication.sender_domain)
-
-    def envelope(self, subscriber: Subscriber, *, now: datetime) -> Envelope:
-        base = self.publication.base_url
-        url = (
-            unsubscribe_url(base, self.signer, subscriber.email)
-            if self.signer
-            else f"{base.rstrip('/')}/u/preview"
-        )
-        message_id = make_message_id(self.domain)
-        data = self.prepared.personalise(
-            Recipient(email=subscriber.email, name=subscriber.name, unsubscribe_url=url),
-            date=now,
-            message_id=message_id,
-        )
-        return Envelope(self.sender, subscriber.email, data, message_id)
-
-
 def send_edition(
     store: Store,
     edition_id: int,
     *,
     subscribers: Iterable[Subscriber],
     backend: Callable[[], Backend] | Backend,
-    make: Callable[[Edition], EnvelopeFactory],
+    make: Composer,
     clock: Callable[[], datetime],
     actor: str = "cli",
     dry_run: bool = False,
@@ -138,9 +101,11 @@ def send_edition(
         report.totals = store.delivery_counts(edition_id)
         return report
     ledger = Ledger(store)
+    variants = store.variants(edition)
     if dry_run:
-        return _dry_run(store, ledger, edition, subscribers, make, clock, actor, report)
-    envelope_for = make(edition)  # before any state change: a missing secret changes nothing
+        return _dry_run(store, edition, variants, subscribers, make, clock, actor, report)
+    # Before any state change: a missing secret changes nothing.
+    envelope_for = make(edition, variants)
     with Lease(store, f"send edition {edition_id}", ttl=options.lock_ttl_seconds) as lease:
         edition = store.get_edition(edition_id)  # another sender may have finished meanwhile
         if edition.state is EditionState.SENT:
@@ -149,16 +114,18 @@ def send_edition(
         # Check the move first, but make it only once the recipient list is frozen: a bad
         # subscriber file found mid-stream then leaves the edition approved and untouched.
         transition(edition, EditionState.SENDING, actor=actor, via="send", now=clock())
+        # Exactly what was approved, variants included: the hash of the stored bytes now.
         approved = approved_hash(store, edition_id)
-        if approved != edition.content_hash:
+        stored = edition_hash(edition.rendered, store.variants(edition))
+        if approved is None or not approved == edition.content_hash == stored:
             raise StateError(
                 f"edition {edition_id} differs from what was approved (hash {approved} at "
-                f"approval, {edition.content_hash} now); approve it again before sending"
+                f"approval, {stored} now); approve it again before sending"
             )
         if not ledger.frozen(edition_id):
             ledger.populate(edition_id, subscribers, now=clock(), not_before=not_before)
             store.mark_seen((s.url for s in edition.stories), edition_id=edition_id, now=clock())
-        edition = apply(store, edition, EditionState.SENDING, actor=actor, via="send", now=clock())
+        edition = move(store, edition, EditionState.SENDING, actor=actor, via="send", now=clock())
         resend = options.in_doubt == "resend"
         doubtful = ledger.recover_in_doubt(edition_id, resend=resend, now=clock())
         report.in_doubt, report.unknown = doubtful, 0 if resend else doubtful
@@ -176,28 +143,27 @@ def send_edition(
     if not any(totals.get(s.value) for s in (D.PENDING, D.DEFERRED, D.IN_FLIGHT)):
         failed_all = totals.get(D.FAILED.value) and not totals.get(D.SENT.value)
         final = EditionState.FAILED if failed_all else EditionState.SENT
-        edition = apply(store, edition, final, actor=actor, via="send", now=clock())
+        edition = move(store, edition, final, actor=actor, via="send", now=clock())
     report.state = edition.state
     return report
 
 
 def _dry_run(
     store: Store,
-    ledger: Ledger,
     edition: Edition,
+    variants: list[Variant],
     subscribers: Iterable[Subscriber],
-    make: Callable[[Edition], EnvelopeFactory],
+    make: Composer,
     clock: Callable[[], datetime],
     actor: str,
     report: SendReport,
 ) -> SendReport:
     # Validate the transition and build one message, but write nothing anywhere.
     transition(edition, EditionState.SENDING, actor=actor, via="dry-run", now=clock())
-    suppressed = store.suppressed()
-    envelope_for = make(edition)
+    envelope_for = make(edition, variants)
     first = True
     for sub in subscribers:
-        if sub.email.lower() in suppressed:
+        if store.is_suppressed(sub.email):
             report.skipped += 1
             continue
         if first:
@@ -329,24 +295,24 @@ class _Run:
 
     def _fill(self, rows: Iterator[Row], room: int) -> Iterator[Row]:
         batch: list[tuple[Row, Envelope]] = []
+        marks: list[Mark] = []
         skipped: list[Outcome] = []
         now = self.clock()
         while len(batch) < room:
             row = next(rows, None)
             if row is None:
                 break
-            envelope = None if row.suppressed else self.envelope_for(row.subscriber, now)
-            if envelope is None:
+            made = None if row.suppressed else self.envelope_for(row.subscriber, now)
+            if made is None:
                 why = "unsubscribed or suppressed" if row.suppressed else "nothing in your topics"
                 skipped.append(Outcome(row.subscriber.email, D.SKIPPED, why))
                 continue
+            envelope, variant = made
             batch.append((row, envelope))
+            marks.append(Mark(row.subscriber.email, envelope.message_id, variant))
         self.report.skipped += len(skipped)
         # Finished rows and the next in-flight marks share one commit, before the wire.
-        self.ledger.commit(
-            self.edition_id, outcomes=self._done + skipped,
-            in_flight=[(r.subscriber.email, e.message_id) for r, e in batch], now=now,
-        )  # fmt: skip
+        self.ledger.commit(self.edition_id, outcomes=self._done + skipped, in_flight=marks, now=now)
         self._done = []
         self.inflight += len(batch)
         for item in batch:

@@ -1,0 +1,65 @@
+"""The `digest` command group, its global options and the App it hands every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from digest.app import App
+from digest.config import DEFAULT_CONFIG
+from digest.exceptions import DigestError
+from digest.models import Edition
+from digest.version import __version__
+
+pass_app = click.make_pass_decorator(App)
+
+
+class DigestGroup(click.Group):
+    """Prints any DigestError as one line and exits 1, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG,
+    envvar="DIGEST_CONFIG",
+    show_default=True,
+    help="Config file (env DIGEST_CONFIG).",
+)
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path) -> None:
+    """Collect news, rank it, render an email digest, get it approved and send it."""
+    app = App(config_path)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def warn(lines: list[str] | tuple[str, ...]) -> None:
+    for line in lines:
+        click.echo(f"warning: {line}", err=True)
+
+
+def edition_dict(edition: Edition, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    return {
+        "id": edition.id,
+        "slot": edition.slot,
+        "state": str(edition.state),
+        "revision": edition.revision,
+        "subject": edition.rendered.subject,
+        "stories": len(edition.stories),
+        "content_hash": edition.content_hash,
+        "created_at": edition.created_at.isoformat(),
+        "warnings": list(edition.warnings),
+        **({"deliveries": counts} if counts is not None else {}),
+    }

@@ -1,0 +1,35 @@
+"""Configuration: digest.yaml located and validated into frozen settings (one schema)."""
+
+from __future__ import annotations
+
+from digest.config.load import load_settings
+from digest.config.settings import (
+    DEFAULT_CONFIG,
+    ApprovalSettings,
+    BackendSettings,
+    EditorSettings,
+    EmailSettings,
+    FetchSettings,
+    Publication,
+    RankingSettings,
+    ScheduleSettings,
+    SendSettings,
+    Settings,
+    SourceSettings,
+)
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "ApprovalSettings",
+    "BackendSettings",
+    "EditorSettings",
+    "EmailSettings",
+    "FetchSettings",
+    "Publication",
+    "RankingSettings",
+    "ScheduleSettings",
+    "SendSettings",
+    "Settings",
+    "SourceSettings",
+    "load_settings",
+]

@@ -1,0 +1,289 @@
+"""Load digest.yaml into validated, frozen settings; every error names file:line and key."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import typing
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.config.settings import (
+    ApprovalSettings,
+    BackendSettings,
+    EditorSettings,
+    EmailSettings,
+    FetchSettings,
+    Publication,
+    ScheduleSettings,
+    SendSettings,
+    Settings,
+    SourceSettings,
+)
+from digest.config.yamlsrc import Located, load_yaml
+from digest.exceptions import ConfigError
+from digest.rank.settings import RankingSettings, check_ranking
+from digest.render.links import check_utm
+from digest.schedule.slots import parse_days
+from digest.schema import keys
+
+Path_ = tuple[str | int, ...]
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate the config file at ``path``."""
+    doc = load_yaml(
+        path, hint="; copy digest.example.yaml there, or pass --config / set DIGEST_CONFIG"
+    )
+    if not isinstance(doc.value, dict):
+        raise doc.error((), "the config must be a mapping of sections (see digest.example.yaml)")
+    top = read_section(doc, (), doc.value, Settings)
+    base = path.resolve().parent
+    pub = read_section(doc, ("publication",), top["publication"], Publication)
+    _check_tz(doc, ("publication", "timezone"), pub.get("timezone", "UTC"))
+    if not re.match(r"https?://", pub["base_url"]):
+        raise doc.error(("publication", "base_url"), "publication.base_url must be an http(s) URL")
+    publication = build(Publication, pub)
+    sched = _schedule(doc, read_section(doc, ("schedule",), top.get("schedule", {}),
+                                        ScheduleSettings))  # fmt: skip
+    sched["timezone"] = sched.get("timezone") or publication.timezone
+    _check_tz(doc, ("schedule", "timezone"), sched["timezone"])
+    schedule = build(ScheduleSettings, sched)
+    ranking = read_section(doc, ("ranking",), top.get("ranking", {}), RankingSettings)
+    email = read_section(doc, ("email",), top.get("email", {}), EmailSettings)
+    for key, value in email.get("headers", {}).items():
+        if not isinstance(value, str) or any(c in f"{key}{value}" for c in "\r\n"):
+            raise doc.error(("email", "headers", key), f"header {key!r} must be one line of text")
+    _check_email_extras(doc, email, base)
+    values: dict[str, Any] = {
+        "path": path,
+        "publication": publication,
+        "sources": _sources(doc, top["sources"]),
+        "ranking": check_ranking(ranking, doc.error),
+        "email": build(EmailSettings, email),
+        "backend": build(BackendSettings, read_section(doc, ("backend",), top.get("backend", {}),
+                                                       BackendSettings)),
+        "send": _send(doc, top.get("send", {})),
+        "fetch": _fetch(doc, top.get("fetch", {})),
+        "schedule": schedule,
+        "approval": _approval(doc, top.get("approval", {}), schedule.lead_minutes),
+        "secret_env": top.get("secret_env", "DIGEST_SECRET"),
+    }  # fmt: skip
+    for key in ("subscribers_path", "state_path", "preview_dir"):
+        if key in top:
+            values[key] = base / top[key]
+        else:
+            values[key] = base / _defaults(Settings)[key]
+    values["templates_dir"] = base / top["templates_dir"] if top.get("templates_dir") else None
+    return Settings(**values)
+
+
+def read_section(doc: Located, path: Path_, data: Any, cls: type) -> dict[str, Any]:
+    """The keys of ``cls`` given in ``data``, type-checked; unknown or missing keys are
+    errors naming file:line. Keys not given are left out (the dataclass default applies)."""
+    spec = {k.name: k for k in keys(cls)}
+    where = ".".join(str(p) for p in path) or "the top level"
+    if not isinstance(data, dict):
+        raise doc.error(path, f"{where} must be a mapping")
+    for key in data:
+        if key not in spec:
+            close = difflib.get_close_matches(str(key), spec, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise doc.error(
+                (*path, key),
+                f"unknown key {key!r} in {where}{hint} (valid: {', '.join(sorted(spec))})",
+            )
+    out: dict[str, Any] = {}
+    for key in spec.values():
+        if key.name not in data or data[key.name] is None:
+            if key.required:
+                raise doc.error(path, f"missing required key {key.name!r} in {where}")
+            continue
+        value = data[key.name]
+        # bool is an int in Python; a "max_items: yes" typo must not pass as 1.
+        bad = not isinstance(value, key.accepts) or (
+            isinstance(value, bool) and bool not in key.accepts
+        )
+        if bad:
+            names = (
+                "number" if float in key.accepts else " or ".join(k.__name__ for k in key.accepts)
+            )
+            # YAML 1.1 reads 7:30 as the number 450: tell the user to quote it.
+            quote = str in key.accepts and isinstance(value, int | float)
+            hint = " (put it in quotes)" if quote else ""
+            raise doc.error((*path, key.name), f"{key.name} must be a {names}, not {value!r}{hint}")
+        out[key.attr] = value
+    return out
+
+
+def build(cls: type[Any], values: dict[str, Any]) -> Any:
+    """``cls(**values)`` with YAML lists made tuples or frozensets and ints made floats, as
+    the field types say; anything else must already have its final type."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for name, value in values.items():
+        origin = typing.get_origin(hints[name]) or hints[name]
+        if isinstance(value, list) and origin in (tuple, frozenset):
+            value = origin(value)
+        elif origin is float and isinstance(value, int):
+            value = float(value)
+        out[name] = value
+    return cls(**out)
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    return {
+        f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
+
+
+def _sources(doc: Located, raw: Any) -> tuple[SourceSettings, ...]:
+    if not isinstance(raw, list):
+        raise doc.error(("sources",), "sources must be a list of sources (- name: ... url: ...)")
+    sources = []
+    names: set[str] = set()
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise doc.error(("sources", i), "each source must be a mapping with name and url")
+        src = read_section(doc, ("sources", i), entry, SourceSettings)
+        if src["name"] in names:
+            raise doc.error(("sources", i, "name"), f"duplicate source name {src['name']!r}")
+        names.add(src["name"])
+        for key in ("include", "exclude"):
+            if not all(isinstance(p, str) and p for p in src.get(key, [])):
+                raise doc.error(("sources", i, key), f"{key} must be a list of keyword patterns")
+        sources.append(build(SourceSettings, src))
+    if not sources:
+        raise doc.error(("sources",), "sources is empty; add at least one feed")
+    return tuple(sources)
+
+
+def _fetch(doc: Located, data: Any) -> FetchSettings:
+    values = read_section(doc, ("fetch",), data, FetchSettings)
+    for key, value in values.items():
+        if value < 0 or (value == 0 and key in ("timeout", "max_bytes", "concurrency", "per_host")):
+            raise doc.error(("fetch", key), f"fetch.{key} must be positive")
+    return build(FetchSettings, values)  # type: ignore[no-any-return]
+
+
+def _approval(doc: Located, data: Any, lead_minutes: int) -> ApprovalSettings:
+    approval = {**_defaults(ApprovalSettings),
+                **read_section(doc, ("approval",), data, ApprovalSettings)}  # fmt: skip
+    editors: list[EditorSettings] = []
+    for i, raw in enumerate(approval["editors"]):
+        where = ("approval", "editors", i)
+        if not isinstance(raw, dict):
+            raise doc.error(where, "each editor must be a mapping with name and email")
+        unknown = sorted(set(raw) - {"name", "email"})
+        if unknown or not all(isinstance(raw.get(k), str) and raw[k] for k in ("name", "email")):
+            raise doc.error(where, f"each editor needs exactly name and email (got {sorted(raw)})")
+        editor = EditorSettings(name=raw["name"], email=raw["email"])
+        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", editor.email):
+            raise doc.error((*where, "email"), f"{editor.email!r} is not an e-mail address")
+        if editor.email.lower() in {e.email.lower() for e in editors}:
+            raise doc.error((*where, "email"), f"editor {editor.email} is listed twice")
+        editors.append(editor)
+    approval["editors"] = tuple(editors)
+    needed = approval["approvals_needed"]
+    if needed < 1 or (editors and needed > len(editors)):
+        raise doc.error(
+            ("approval", "approvals_needed"),
+            f"approval.approvals_needed must be between 1 and the number of editors "
+            f"({len(editors)}), not {needed}",
+        )
+    if approval["at_deadline"] not in ("skip", "send"):
+        raise doc.error(("approval", "at_deadline"), "approval.at_deadline must be skip or send")
+    if not 0 <= approval["deadline_minutes"] < max(lead_minutes, 1):
+        raise doc.error(
+            ("approval", "deadline_minutes"),
+            "approval.deadline_minutes must be at least 0 and less than schedule.lead_minutes "
+            f"({lead_minutes}): the deadline falls between the build and the send time",
+        )
+    if approval["link_hours"] <= 0:
+        raise doc.error(("approval", "link_hours"), "approval.link_hours must be positive")
+    return build(ApprovalSettings, approval)  # type: ignore[no-any-return]
+
+
+def _check_email_extras(doc: Located, email: dict[str, Any], base: Path) -> None:
+    """UTM parameters, DKIM key settings and the HTML budget (the key file is read later)."""
+    email.update({**_defaults(EmailSettings), **email})
+    try:
+        email["utm"] = check_utm(email["utm"])
+    except ConfigError as exc:
+        raise doc.error(("email", "utm"), str(exc)) from exc
+    if email["dkim_key_path"]:
+        if not email["dkim_selector"]:
+            raise doc.error(("email", "dkim_key_path"), "DKIM needs email.dkim_selector too")
+        email["dkim_key_path"] = base / email["dkim_key_path"]
+    else:
+        email["dkim_key_path"] = None
+    if email["html_budget"] < 1:
+        raise doc.error(("email", "html_budget"), "email.html_budget must be a positive number")
+
+
+def _send(doc: Located, data: Any) -> SendSettings:
+    values = {**_defaults(SendSettings), **read_section(doc, ("send",), data, SendSettings)}
+    if values["in_doubt"] not in ("resend", "skip"):
+        raise doc.error(("send", "in_doubt"), "send.in_doubt must be resend or skip")
+    for key in ("connections", "window_seconds", "lock_ttl_seconds"):
+        if values[key] <= 0:
+            raise doc.error(("send", key), f"send.{key} must be positive")
+    for key in ("rate_per_second", "window_messages", "retry_base_seconds"):
+        if values[key] < 0:
+            raise doc.error(("send", key), f"send.{key} must not be negative")
+    return build(SendSettings, values)  # type: ignore[no-any-return]
+
+
+def _check_tz(doc: Located, path: tuple[str | int, ...], name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise doc.error(path, f"unknown time zone {name!r} (use an IANA name)") from None
+
+
+def _parse_time(doc: Located, value: object, key: str = "time") -> time:
+    text = value.strip() if isinstance(value, str) else ""
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
+    if not match:
+        raise doc.error(("schedule", key), f"schedule.{key} must be HH:MM, not {value!r}")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _schedule(doc: Located, given: dict[str, Any]) -> dict[str, Any]:
+    values = {**_defaults(ScheduleSettings), "times": "07:00", "days": "*", "quiet_hours": "",
+              **given}  # fmt: skip
+    raw = values["times"] if isinstance(values["times"], list) else [values["times"]]
+    deliver = values["deliver_at"].strip()
+    words = deliver.split()
+    if words and words[-1] == "local" and len(words) <= 2:
+        if len(words) == 2:
+            raw = [words[0]]
+    elif deliver:
+        raise doc.error(("schedule", "deliver_at"), 'deliver_at must be "local" or "HH:MM local"')
+    values["deliver_at"] = deliver
+    times = tuple(sorted({_parse_time(doc, t) for t in raw}))
+    if not times:
+        raise doc.error(("schedule", "time"), "schedule.time needs at least one HH:MM")
+    values["times"] = times
+    try:
+        values["days"] = parse_days(values["days"])
+    except ValueError as exc:
+        raise doc.error(("schedule", "days"), f"schedule.days: {exc}") from None
+    quiet = values["quiet_hours"].strip()
+    values["quiet_hours"] = None
+    if quiet:
+        start, sep, end = quiet.partition("-")
+        if not sep:
+            raise doc.error(("schedule", "quiet_hours"), 'quiet_hours must be "HH:MM-HH:MM"')
+        values["quiet_hours"] = (
+            _parse_time(doc, start, "quiet_hours"), _parse_time(doc, end, "quiet_hours"),
+        )  # fmt: skip
+    for key in ("max_lateness_minutes", "tick_seconds"):
+        if values[key] < 1:
+            raise doc.error(("schedule", key), f"schedule.{key} must be at least 1")
+    return values

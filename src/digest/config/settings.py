@@ -1,0 +1,170 @@
+"""The config's sections as frozen dataclasses; each field is a key (see digest.schema).
+
+Sections owned by a lower layer live there and are only assembled here: ``publication`` is
+models.Publication, ``ranking`` is rank.RankingSettings, ``fetch`` is http.FetchSettings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+from digest.http import FetchSettings
+from digest.models import Publication
+from digest.rank.settings import RankingSettings
+from digest.schema import REQUIRED, internal, setting
+
+DEFAULT_CONFIG = "digest.yaml"
+TimeOfDay = time  # ScheduleSettings has a property named ``time``
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """One entry of ``sources``."""
+
+    name: str = setting(doc="Unique name, shown in warnings.")
+    url: str = setting(doc="The source's http(s) URL.")
+    kind: str = setting("feed", "feed, jsonfeed, page, auto or a plug-in's kind.")
+    weight: float = setting(1.0, "Multiplies the source's scores.")
+    section: str = setting("", "Section for every story of this source.")
+    max_items: int = setting(20, "At most this many stories from the source.")
+    allow_private: bool = setting(False, "Allow loopback and private addresses.")
+    include: tuple[str, ...] = setting((), "Keep only stories matching these patterns.")
+    exclude: tuple[str, ...] = setting((), "Drop stories matching these patterns.")
+    options: Mapping[str, Any] = setting(doc="Options of the source kind.", factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    """The ``email`` section: what every message looks like and carries."""
+
+    subject: str = setting("{{ publication.name }}: {{ lead.title }}", "Subject template.")
+    preheader: str = setting("{{ lead.teaser }}", "Preheader template.")
+    teaser_length: int = setting(300, "Teasers are cut to this length.")
+    unsubscribe_mailto: str = setting("", "Optional mailto: for List-Unsubscribe.")
+    headers: Mapping[str, str] = setting(doc="Extra headers for every message.", factory=dict)
+    utm: Mapping[str, str] = setting(doc="UTM parameters added to story links.", factory=dict)
+    feedback_id: str = setting("", "A Feedback-ID header.")
+    dkim_key_path: Path | None = setting(None, "PEM key that DKIM-signs.", accepts=(str,))
+    dkim_selector: str = setting("", "The DKIM selector.")
+    dkim_domain: str = setting("", "The DKIM d= domain.")
+    html_budget: int = setting(102_000, "Preflight warns above this many bytes of HTML.")
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSettings:
+    """The ``backend`` section: which delivery backend, with its own options."""
+
+    name: str = setting("outbox", "smtp, outbox, console, memory, discard or a plug-in.")
+    options: Mapping[str, Any] = setting(doc="The backend's options.", factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SendSettings:
+    """How the engine sends (digest.delivery); limits of 0 mean unlimited."""
+
+    connections: int = setting(4, "Connections used at once.")
+    in_doubt: str = setting("resend", "Rows an interrupted run left in flight: resend or skip.")
+    rate_per_second: int = setting(0, "At most this many messages in any second.")
+    window_messages: int = setting(0, "At most this many messages per window_seconds.")
+    window_seconds: float = setting(3600.0, "The rolling window of window_messages.")
+    retry_base_seconds: float = setting(30.0, "First retry delay; doubles each attempt.")
+    retry_max_seconds: float = setting(900.0, "Longest retry delay.")
+    retry_in_run_seconds: float = setting(600.0, "How long one run waits for deferred rows.")
+    retry_deadline_hours: float = setting(24.0, "Rows still failing this long fail as expired.")
+    lock_ttl_seconds: float = setting(60.0, "Lease of the per-edition send lock.")
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSettings:
+    """The ``schedule`` section: slots, waves, lateness, quiet hours."""
+
+    times: tuple[TimeOfDay, ...] = setting(
+        (time(7, 0),), "Send time HH:MM, or a list of them.", accepts=(str, list), key="time"
+    )
+    timezone: str = setting("", "IANA zone of the send time (default: the publication's).")
+    days: frozenset[int] = setting(frozenset(range(7)), "Days with an edition.", accepts=(str,))
+    lead_minutes: int = setting(60, "Build this long before sending.")
+    max_lateness_minutes: int = setting(120, "A slot is sent at most this late.")
+    deliver_at: str = setting("", '"local" or "HH:MM local": per-zone waves.')
+    quiet_hours: tuple[TimeOfDay, TimeOfDay] | None = setting(
+        None, '"HH:MM-HH:MM": nothing is sent then.', accepts=(str,)
+    )
+    tick_seconds: int = setting(60, "How often `digest run` checks what is due.")
+
+    @property
+    def time(self) -> TimeOfDay:
+        """The first send time of the day."""
+        return self.times[0]
+
+    @property
+    def local_delivery(self) -> bool:
+        """Each reader gets the edition at the send time in their own zone."""
+        return bool(self.deliver_at)
+
+
+@dataclass(frozen=True, slots=True)
+class EditorSettings:
+    """One entry of ``approval.editors``."""
+
+    name: str = setting(doc="The editor's name.")
+    email: str = setting(doc="The editor's address.")
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalSettings:
+    """The ``approval`` section: who approves, how many, by when."""
+
+    auto_approve: bool = setting(False, "Approve every built edition at once.")
+    editors: tuple[EditorSettings, ...] = setting((), "Who gets proofs and may approve.")
+    approvals_needed: int = setting(1, "Approvals by different editors needed.")
+    deadline_minutes: int = setting(0, "The deadline, this long before the send time.")
+    at_deadline: str = setting("skip", "A pending edition at the deadline: skip or send.")
+    link_hours: float = setting(24.0, "Proof links expire after this many hours.")
+    # Names of environment variables, not secrets.
+    password_hash_env: str = setting("DIGEST_EDITOR_PASSWORD_HASH", "Variable of the hash.")
+    signin_token_env: str = setting("DIGEST_EDITOR_TOKEN", "Variable of a sign-in token.")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The whole validated configuration. Relative paths are resolved against the file."""
+
+    publication: Publication = setting(doc="Who publishes the digest.")
+    sources: tuple[SourceSettings, ...] = setting(doc="Where stories come from.")
+    path: Path = internal(Path(DEFAULT_CONFIG))
+    subscribers_path: Path = setting(
+        Path("subscribers.yaml"), "The subscriber file.", accepts=(str,), key="subscribers"
+    )
+    ranking: RankingSettings = setting(doc="How stories are chosen.", factory=RankingSettings)
+    email: EmailSettings = setting(doc="What messages look like.", factory=EmailSettings)
+    backend: BackendSettings = setting(doc="How messages leave.", factory=BackendSettings)
+    send: SendSettings = setting(doc="How the engine sends.", factory=SendSettings)
+    fetch: FetchSettings = setting(doc="Limits for fetching sources.", factory=FetchSettings)
+    schedule: ScheduleSettings = setting(doc="When editions are made.", factory=ScheduleSettings)
+    approval: ApprovalSettings = setting(doc="Who approves.", factory=ApprovalSettings)
+    templates_dir: Path | None = setting(None, "Templates overriding the built-in ones.",
+                                         accepts=(str,))  # fmt: skip
+    state_path: Path = setting(Path(".digest/digest.db"), "The SQLite state file.", accepts=(str,))
+    preview_dir: Path = setting(Path(".digest/preview"), "Where previews go.", accepts=(str,))
+    secret_env: str = setting("DIGEST_SECRET", "Variable holding the signing key(s).")
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "REQUIRED",
+    "ApprovalSettings",
+    "BackendSettings",
+    "EditorSettings",
+    "EmailSettings",
+    "FetchSettings",
+    "Publication",
+    "RankingSettings",
+    "ScheduleSettings",
+    "SendSettings",
+    "Settings",
+    "SourceSettings",
+]

@@ -1,0 +1,94 @@
+"""Per-recipient composition: each reader's approved variant, made into wire bytes cheaply.
+
+MJML and CSS inlining ran once per variant at build time; here only the placeholders (name,
+address, signed unsubscribe link), Date and Message-ID are filled in per recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from digest.backends.base import Envelope
+from digest.models import Edition, Publication, Subscriber, Variant
+from digest.render.message import PreparedMessage, Recipient, make_message_id
+from digest.render.message import sender_address as envelope_sender
+from digest.render.variants import ALL, approved_variant
+from digest.tokens import Signer, unsubscribe_url
+
+# One subscriber -> (wire bytes, content hash of the variant they carry), or None when the
+# subscriber gets nothing from this edition (no story in their topics).
+EnvelopeFactory = Callable[[Subscriber, datetime], tuple[Envelope, str] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Personaliser:
+    """Turns one subscriber into wire bytes; built once per edition variant."""
+
+    prepared: PreparedMessage
+    publication: Publication
+    signer: Signer | None
+    sender: str = ""  # the SMTP envelope sender, parsed once from publication.sender
+    domain: str = ""  # the Message-ID domain, parsed once
+
+    def __post_init__(self) -> None:
+        if not self.sender:
+            object.__setattr__(self, "sender", envelope_sender(self.publication))
+        if not self.domain:
+            object.__setattr__(self, "domain", self.publication.sender_domain)
+
+    def envelope(
+        self, subscriber: Subscriber, *, now: datetime, message_id: str | None = None
+    ) -> Envelope:
+        base = self.publication.base_url
+        url = (
+            unsubscribe_url(base, self.signer, subscriber.email)
+            if self.signer
+            else f"{base.rstrip('/')}/u/preview"
+        )
+        message_id = message_id or make_message_id(self.domain)
+        data = self.prepared.personalise(
+            Recipient(email=subscriber.email, name=subscriber.name, unsubscribe_url=url),
+            date=now,
+            message_id=message_id,
+        )
+        return Envelope(self.sender, subscriber.email, data, message_id)
+
+
+def envelope_factory(
+    edition: Edition,
+    variants: Sequence[Variant],
+    personaliser: Callable[[Edition], Personaliser],
+    *,
+    keep_lead: bool,
+) -> EnvelopeFactory:
+    """The send engine's hook: each subscriber gets an approved variant, or None (skipped).
+
+    One Personaliser per variant, made on first use and kept for the run; the whole
+    edition's is made at once so a missing secret fails before anything is sent.
+    """
+    whole = personaliser(edition), edition.rendered.content_hash
+    makers: dict[str, tuple[Personaliser, str]] = {ALL: whole}
+    # Readers share a handful of selections: choose once per selection, not per reader.
+    chosen: dict[tuple[str, ...], tuple[Personaliser, str] | None] = {(): whole}
+
+    def pick(topics: tuple[str, ...]) -> tuple[Personaliser, str] | None:
+        found = approved_variant(edition, variants, topics, keep_lead=keep_lead)
+        if found is None:
+            return None
+        key, rendered = found
+        if key not in makers:
+            makers[key] = personaliser(replace(edition, rendered=rendered)), rendered.content_hash
+        return makers[key]
+
+    def make(subscriber: Subscriber, now: datetime) -> tuple[Envelope, str] | None:
+        topics = subscriber.topics
+        if topics not in chosen:
+            chosen[topics] = pick(topics)
+        maker = chosen[topics]
+        if maker is None:
+            return None
+        return maker[0].envelope(subscriber, now=now), maker[1]
+
+    return make

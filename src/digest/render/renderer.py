@@ -1,0 +1,60 @@
+"""The renderer collaborator: one publication's templates and email settings, made once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from digest.models import Publication, RenderedEdition, Story, Variant
+from digest.render.edition import render_edition
+from digest.render.variants import render_variants
+
+
+@dataclass(frozen=True, slots=True)
+class Renderer:
+    """Renders stories into a frozen RenderedEdition (and topic variants) for one publication.
+
+    The edition date is ``now`` in the publication's zone, so an edit re-renders an edition
+    exactly as its build did when given the build's time and ``extra``.
+    """
+
+    env: jinja2.Environment
+    publication: Publication
+    subject: str = "{{ publication.name }}: {{ lead.title }}"
+    preheader: str = "{{ lead.teaser }}"
+    utm: Mapping[str, str] = field(default_factory=dict)
+    keep_lead: bool = True
+
+    def render(
+        self, stories: Sequence[Story], *, now: datetime, extra: Mapping[str, Any] | None = None
+    ) -> RenderedEdition:
+        return render_edition(
+            self.env,
+            stories=stories,
+            publication=self.publication,
+            edition_date=now.astimezone(ZoneInfo(self.publication.timezone)).date(),
+            subject_template=self.subject,
+            preheader_template=self.preheader,
+            utm=self.utm,
+            extra=extra,
+        )
+
+    def variants(
+        self,
+        stories: Sequence[Story],
+        selections: Iterable[Iterable[str]],
+        *,
+        now: datetime,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[Variant]:
+        """Every topic variant the ``selections`` need, rendered now, before approval."""
+        variants, _ = render_variants(
+            stories, selections, keep_lead=self.keep_lead,
+            render=lambda chosen: self.render(chosen, now=now, extra=extra),
+        )  # fmt: skip
+        return variants

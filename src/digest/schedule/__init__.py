@@ -1,0 +1,1 @@
+"""The schedule: slots (pure arithmetic), tick (what is due now), runner (APScheduler)."""

@@ -1,0 +1,7 @@
+"""The state database: tables, migrations, and every query (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from digest.store.repository import Revision, Store, Transaction
+
+__all__ = ["Revision", "Store", "Transaction"]

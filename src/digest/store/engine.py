@@ -1,0 +1,191 @@
+"""Opening the state database: the engine, SQLite's pragmas, schema versions, clear errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from digest.exceptions import SchemaError, StoreError
+from digest.store.tables import metadata
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+UPGRADE_HINT = "run `digest db upgrade` (back up the state file first)"
+
+# What a failing SQLite call usually means, in words a user can act on.
+_CAUSES = (
+    ("database or disk is full", "the disk is full; free some space and run the command again"),
+    ("readonly database", "the state file is read-only; check its permissions"),
+    ("unable to open database", "cannot open the state file; check the folder exists and is "
+     "writable"),
+    ("database is locked", "another digest process holds the database; retry in a moment"),
+    ("disk i/o error", "the disk reported an I/O error; check the disk"),
+    ("no such table", "the state database is incomplete; " + UPGRADE_HINT),
+)  # fmt: skip
+
+
+def describe(where: str, exc: BaseException) -> str:
+    """One line naming the database and the cause, instead of a driver traceback."""
+    raw = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    for needle, words in _CAUSES:
+        if needle in raw.lower():
+            return f"{where}: {words} ({raw})"
+    return f"{where}: {raw}"
+
+
+@contextmanager
+def guarded(where: str) -> Iterator[None]:
+    """Turn any database error raised inside into a StoreError naming ``where``."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StoreError(describe(where, exc)) from exc
+
+
+def sqlite_engine(path: Path, *, readonly: bool = False) -> Engine:
+    """An engine for the state file at ``path`` (created if missing, unless ``readonly``).
+
+    A read-only engine on a missing file is an empty in-memory database, so commands that
+    only look (preview, sources) never create a state file.
+    """
+    if readonly and not path.exists():
+        # Empty, and shared by every thread: reads find nothing, nothing reaches the disk.
+        engine = create_engine("sqlite://", poolclass=StaticPool)
+        metadata.create_all(engine)
+        return engine
+    if readonly:
+        # immutable=1: even a read-only WAL connection would create -wal/-shm files.
+        engine = create_engine(f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true")
+        event.listen(engine, "connect", _readonly_pragmas)
+        return engine
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # The state holds addresses and signing material: readable by its owner only.
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the state database: {exc.strerror}") from exc
+    engine = create_engine(f"sqlite:///{path}")
+    event.listen(engine, "connect", _pragmas)
+    return engine
+
+
+def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the review page read while a send writes; busy_timeout rides out short locks.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # In WAL mode NORMAL is still crash-safe for the database; it only skips an fsync per
+    # commit, which is what lets the ledger commit every few messages at full speed.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _readonly_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS))
+
+
+def head() -> str:
+    found = scripts().get_current_head()
+    assert found is not None  # the package ships its migrations
+    return found
+
+
+def current(conn: Connection) -> str | None:
+    """The database's schema revision; None for an empty database, "legacy" for one made
+    before versioning (0.1), which has tables but no version."""
+    tables = set(inspect(conn).get_table_names())
+    if not tables - {"apscheduler_jobs"}:
+        return None
+    if "alembic_version" not in tables:
+        return "legacy"
+    return MigrationContext.configure(conn).get_current_revision() or "legacy"
+
+
+def prepare(engine: Engine, where: str, *, readonly: bool = False) -> None:
+    """Create an empty database at the current schema; refuse one at another version."""
+    if readonly and engine.url.database in (None, "", ":memory:"):
+        return
+    with guarded(where), engine.connect() as conn:
+        version = current(conn)
+    if version is None:
+        if not readonly:
+            _create(engine, where)
+        return
+    check_version(version, where)
+
+
+def check_version(version: str, where: str) -> None:
+    latest = head()
+    if version == latest:
+        return
+    known = {rev.revision for rev in scripts().walk_revisions()}
+    if version == "legacy" or version in known:
+        raise SchemaError(
+            f"{where}: the state database's schema ({version}) is older than this digest's "
+            f"({latest}); {UPGRADE_HINT}"
+        )
+    raise SchemaError(
+        f"{where}: the state database's schema ({version}) is newer than this digest knows "
+        f"(up to {latest}); upgrade digest to the version that wrote it"
+    )
+
+
+def _create(engine: Engine, where: str) -> None:
+    """All tables and the version stamp in one transaction, so a racing process sees either
+    nothing or the whole schema (never "no such table")."""
+    with guarded(where), engine.connect() as raw:
+        conn = raw.execution_options(isolation_level="AUTOCOMMIT")
+        immediate = engine.dialect.name == "sqlite"
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            if current(conn) is None:
+                metadata.create_all(conn)
+                MigrationContext.configure(conn).stamp(scripts(), "head")
+            conn.exec_driver_sql("COMMIT")
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+
+
+def upgrade(engine: Engine, where: str) -> tuple[str | None, str]:
+    """Migrate the database to the current schema; (revision before, revision after)."""
+    with guarded(where), engine.begin() as conn:
+        before = current(conn)
+        if before is None:
+            metadata.create_all(conn)
+            MigrationContext.configure(conn).stamp(scripts(), "head")
+            return None, head()
+        if before != "legacy" and before not in _known():
+            check_version(before, where)  # newer than this digest: refused
+        script = scripts()
+
+        def steps(rev: Any, _context: Any) -> Any:
+            return script._upgrade_revs("head", rev)
+
+        context = MigrationContext.configure(conn, opts={"fn": steps})
+        with Operations.context(context):
+            context.run_migrations()
+        return before, head()
+
+
+def _known() -> set[str]:
+    return {rev.revision for rev in scripts().walk_revisions()}

@@ -1,0 +1,379 @@
+"""The state database's queries: editions, revisions, approvals, variants, audit, lists.
+
+Every write of an edition's state goes through ``Transaction.write_transition`` (called only
+by approval.apply); reads are methods of Store. No other module holds SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+
+from digest.exceptions import StateError
+from digest.models import (
+    AuditEntry,
+    Candidate,
+    Edition,
+    EditionState,
+    RenderedEdition,
+    Story,
+    Variant,
+    edition_hash,
+)
+from digest.store.engine import guarded, prepare, sqlite_engine
+from digest.store.sql import insert_ignore, upsert
+from digest.store.tables import (
+    approvals,
+    audit,
+    deliveries,
+    edition_ranking,
+    edition_variants,
+    editions,
+    seen_stories,
+    slot_log,
+    suppressions,
+)
+
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """New content for a pending edition: its stories, rendering and variants."""
+
+    stories: Sequence[Story]
+    rendered: RenderedEdition
+    variants: Sequence[Variant]
+
+    @property
+    def content_hash(self) -> str:
+        return edition_hash(self.rendered, self.variants)
+
+
+class Transaction:
+    """Writes that must happen together; made by ``Store.transaction()``."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def insert_edition(
+        self, *, slot: str, revision: Revision, now: datetime, warnings: Sequence[str]
+    ) -> int:
+        row = {
+            "slot": slot, "state": EditionState.DRAFT.value, "revision": 1,
+            **_content(revision), "warnings": json.dumps(list(warnings)),
+            "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        key = self.conn.execute(insert(editions).values(**row)).inserted_primary_key
+        assert key is not None  # an autoincrement insert always has one
+        edition_id = int(key[0])
+        self._replace_variants(edition_id, revision, now)
+        return edition_id
+
+    def get_edition(self, edition_id: int) -> Edition:
+        """The edition as this transaction sees it."""
+        row = self.conn.execute(select(editions).where(editions.c.id == edition_id)).first()
+        if row is None:
+            raise StateError(f"edition {edition_id} does not exist; `digest status` lists them")
+        return _edition(row._mapping)
+
+    def write_transition(self, entry: AuditEntry, *, revision: Revision | None = None) -> None:
+        """THE writer of edition state: compare-and-set state (and revision), then audit.
+
+        With ``revision`` the edition's content and variants are replaced as well (an edit
+        makes revision ``entry.revision`` out of ``entry.revision - 1``). If another process
+        moved the edition first, nothing is written and StateError says what it is now.
+        """
+        expected = entry.revision - 1 if revision is not None else entry.revision
+        values: dict[str, Any] = {"state": entry.to_state.value, "updated_at": entry.at}
+        if revision is not None:
+            values.update(_content(revision), revision=entry.revision)
+        result = self.conn.execute(
+            update(editions)
+            .where(editions.c.id == entry.edition_id)
+            .where(editions.c.state == entry.from_state.value)
+            .where(editions.c.revision == expected)
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            row = self.conn.execute(
+                select(editions.c.state, editions.c.revision).where(
+                    editions.c.id == entry.edition_id
+                )
+            ).first()
+            now = f"now {row.state}, revision {row.revision}" if row else "it was deleted"
+            raise StateError(
+                f"edition {entry.edition_id} changed meanwhile ({now}); look again and retry"
+            )
+        if revision is not None:
+            self._replace_variants(entry.edition_id, revision, entry.at)
+        self.conn.execute(
+            insert(audit).values(
+                edition_id=entry.edition_id, from_state=entry.from_state.value,
+                to_state=entry.to_state.value, actor=entry.actor, via=entry.via, at=entry.at,
+                revision=entry.revision, content_hash=entry.content_hash, note=entry.note,
+            )
+        )  # fmt: skip
+
+    def add_approval(
+        self, edition: Edition, *, editor: str, actor: str, via: str, now: datetime
+    ) -> int:
+        """Record one editor's approval of the current revision; the count so far, or 0 if
+        this editor had approved it already."""
+        row = {"edition_id": edition.id, "revision": edition.revision, "editor": editor,
+               "actor": actor, "via": via, "at": now}  # fmt: skip
+        if insert_ignore(self.conn, approvals, [row]) != 1:
+            return 0
+        return int(
+            self.conn.execute(
+                select(func.count())
+                .select_from(approvals)
+                .where(approvals.c.edition_id == edition.id)
+                .where(approvals.c.revision == edition.revision)
+            ).scalar_one()
+        )
+
+    def save_ranking(
+        self, edition_id: int, candidates: Sequence[Candidate], extra: dict[str, Any]
+    ) -> None:
+        """Keep the build's explanation (``preview EDITION --explain``) and template extras."""
+        upsert(self.conn, edition_ranking, [{
+            "edition_id": edition_id,
+            "candidates": json.dumps([c.to_dict() for c in candidates], ensure_ascii=False),
+            "extra": json.dumps(extra),
+        }])  # fmt: skip
+
+    def _replace_variants(self, edition_id: int, revision: Revision, now: datetime) -> None:
+        self.conn.execute(
+            delete(edition_variants).where(edition_variants.c.edition_id == edition_id)
+        )
+        rows = [
+            {"edition_id": edition_id, "key": v.key,
+             "stories": json.dumps([s.url for s in v.stories]), "subject": v.rendered.subject,
+             "preheader": v.rendered.preheader, "html": v.rendered.html, "text": v.rendered.text,
+             "content_hash": v.rendered.content_hash,
+             "base_hash": revision.rendered.content_hash, "created_at": now}
+            for v in revision.variants
+        ]  # fmt: skip
+        if rows:
+            self.conn.execute(insert(edition_variants), rows)
+
+
+class Store:
+    """All persistent state. One instance per process; safe for one writer at a time."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self.where = str(path)
+        self.readonly = readonly
+        self.engine: Engine = sqlite_engine(path, readonly=readonly)
+        prepare(self.engine, self.where, readonly=readonly)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Store:
+        """A store that cannot write: the file if it exists, else an empty in-memory one."""
+        return cls(path, readonly=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One atomic unit of writes; any database error becomes a one-line StoreError."""
+        with guarded(self.where), self.engine.begin() as conn:
+            yield Transaction(conn)
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with guarded(self.where), self.engine.connect() as conn:
+            yield conn
+
+    # editions -----------------------------------------------------------------------------
+
+    def get_edition(self, edition_id: int) -> Edition:
+        with self.reading() as conn:
+            row = conn.execute(select(editions).where(editions.c.id == edition_id)).first()
+        if row is None:
+            raise StateError(f"edition {edition_id} does not exist; `digest status` lists them")
+        return _edition(row._mapping)
+
+    def latest_for_slot(self, slot: str) -> Edition | None:
+        query = select(editions).where(editions.c.slot == slot).order_by(editions.c.id.desc())
+        with self.reading() as conn:
+            row = conn.execute(query.limit(1)).first()
+        return _edition(row._mapping) if row else None
+
+    def list_editions(self, *, limit: int = 50) -> list[Edition]:
+        query = select(editions).order_by(editions.c.id.desc()).limit(limit)
+        with self.reading() as conn:
+            return [_edition(r._mapping) for r in conn.execute(query)]
+
+    def audit_trail(self, edition_id: int) -> list[AuditEntry]:
+        query = select(audit).where(audit.c.edition_id == edition_id).order_by(audit.c.id)
+        with self.reading() as conn:
+            return [
+                AuditEntry(
+                    edition_id=r.edition_id, from_state=EditionState(r.from_state),
+                    to_state=EditionState(r.to_state), actor=r.actor, via=r.via, at=r.at,
+                    revision=r.revision, content_hash=r.content_hash, note=r.note,
+                )
+                for r in conn.execute(query)
+            ]  # fmt: skip
+
+    def approvers(self, edition: Edition) -> list[str]:
+        """Who approved the edition's current revision so far, in order."""
+        query = (
+            select(approvals.c.actor)
+            .where(approvals.c.edition_id == edition.id)
+            .where(approvals.c.revision == edition.revision)
+            .order_by(approvals.c.at, approvals.c.actor)
+        )
+        with self.reading() as conn:
+            return list(conn.execute(query).scalars())
+
+    def variants(self, edition: Edition) -> list[Variant]:
+        """The topic variants rendered with the edition's current revision, by key."""
+        query = (
+            select(edition_variants)
+            .where(edition_variants.c.edition_id == edition.id)
+            .order_by(edition_variants.c.key)
+        )
+        with self.reading() as conn:
+            rows = conn.execute(query).all()
+        by_url = {s.url: s for s in edition.stories}
+        return [
+            Variant(
+                r.key,
+                tuple(by_url[u] for u in json.loads(r.stories) if u in by_url),
+                RenderedEdition(subject=r.subject, preheader=r.preheader, html=r.html,
+                                text=r.text),
+            )
+            for r in rows
+            if r.base_hash == edition.rendered.content_hash
+        ]  # fmt: skip
+
+    def ranking(self, edition_id: int) -> tuple[list[Candidate], dict[str, Any]] | None:
+        """The candidates and template extras recorded when the edition was built."""
+        query = select(edition_ranking).where(edition_ranking.c.edition_id == edition_id)
+        with self.reading() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return [Candidate.from_dict(c) for c in json.loads(row.candidates)], json.loads(row.extra)
+
+    # stories already mailed ---------------------------------------------------------------
+
+    def mark_seen(self, urls: Iterable[str], *, edition_id: int, now: datetime) -> None:
+        rows = [{"url": u, "edition_id": edition_id, "first_seen": now} for u in urls]
+        with self.transaction() as tx:
+            insert_ignore(tx.conn, seen_stories, rows)
+
+    def seen_urls(self, urls: Iterable[str]) -> set[str]:
+        wanted = list(set(urls))
+        found: set[str] = set()
+        with self.reading() as conn:
+            for i in range(0, len(wanted), CHUNK):
+                query = select(seen_stories.c.url).where(
+                    seen_stories.c.url.in_(wanted[i : i + CHUNK])
+                )
+                found.update(conn.execute(query).scalars())
+        return found
+
+    # deliveries (the ledger's own queries are in store.ledger) ----------------------------
+
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        query = (
+            select(deliveries.c.state, func.count())
+            .where(deliveries.c.edition_id == edition_id)
+            .group_by(deliveries.c.state)
+        )
+        with self.reading() as conn:
+            return {state: int(n) for state, n in conn.execute(query)}
+
+    def delivery_rows(self, edition_id: int) -> list[dict[str, Any]]:
+        query = (
+            select(deliveries)
+            .where(deliveries.c.edition_id == edition_id)
+            .order_by(deliveries.c.email)
+        )
+        with self.reading() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # slots without an edition ------------------------------------------------------------
+
+    def log_slot(self, slot: str, *, status: str, note: str, now: datetime) -> bool:
+        """Record a slot's fate once; False if it was recorded before."""
+        row = {"slot": slot, "status": status, "note": note, "at": now}
+        with self.transaction() as tx:
+            return insert_ignore(tx.conn, slot_log, [row]) == 1
+
+    def logged_slots(self, *, limit: int = 20) -> list[tuple[str, str, str]]:
+        """(slot, status, note) of slots the scheduler recorded, newest first."""
+        query = (
+            select(slot_log.c.slot, slot_log.c.status, slot_log.c.note)
+            .where(~slot_log.c.slot.startswith("("))
+            .order_by(slot_log.c.slot.desc())
+            .limit(limit)
+        )
+        with self.reading() as conn:
+            return [(r.slot, r.status, r.note) for r in conn.execute(query)]
+
+    def slot_logged_at(self, slot: str) -> datetime | None:
+        with self.reading() as conn:
+            value = conn.execute(select(slot_log.c.at).where(slot_log.c.slot == slot)).scalar()
+        return value if isinstance(value, datetime) else None
+
+    def slot_status(self, slot: str) -> str | None:
+        with self.reading() as conn:
+            value = conn.execute(select(slot_log.c.status).where(slot_log.c.slot == slot)).scalar()
+        return str(value) if value is not None else None
+
+    # suppression list ---------------------------------------------------------------------
+
+    def suppress(self, email: str, *, reason: str, now: datetime) -> None:
+        row = {"email": email.lower(), "reason": reason, "at": now}
+        with self.transaction() as tx:
+            upsert(tx.conn, suppressions, [row])
+
+    def is_suppressed(self, email: str) -> bool:
+        """A lookup by key: cheap however long the list is."""
+        query = select(suppressions.c.email).where(suppressions.c.email == email.lower())
+        with self.reading() as conn:
+            return conn.execute(query).first() is not None
+
+    def suppressed(self) -> dict[str, str]:
+        with self.reading() as conn:
+            return {r.email: r.reason for r in conn.execute(select(suppressions))}
+
+
+def _content(revision: Revision) -> dict[str, Any]:
+    r = revision.rendered
+    return {
+        "stories": json.dumps([s.to_dict() for s in revision.stories]),
+        "subject": r.subject, "preheader": r.preheader, "html": r.html, "text": r.text,
+        "content_hash": revision.content_hash,
+    }  # fmt: skip
+
+
+def _edition(row: Any) -> Edition:
+    rendered = RenderedEdition(
+        subject=row["subject"], preheader=row["preheader"], html=row["html"], text=row["text"]
+    )
+    return Edition(
+        id=row["id"],
+        slot=row["slot"],
+        state=EditionState(row["state"]),
+        revision=row["revision"],
+        stories=tuple(Story.from_dict(s) for s in json.loads(row["stories"])),
+        rendered=rendered,
+        created_at=row["created_at"],
+        content_hash=row["content_hash"],
+        warnings=tuple(json.loads(row["warnings"])),
+    )

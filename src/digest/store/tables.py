@@ -1,0 +1,215 @@
+"""Every table of the state database: ONE MetaData, one timestamp type.
+
+The schema is versioned by the Alembic migrations in ``store/migrations``; a test checks
+that migrating an empty database to the head gives exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+"""The one stored form of a time: UTC, microseconds, so strings compare like the times."""
+
+
+def stamp(value: datetime) -> str:
+    """``value`` in the stored form (aware times only)."""
+    return value.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """An aware datetime stored as fixed-format UTC text; ``""`` (never/none) reads as None.
+
+    Text rather than a native type so SQLite and PostgreSQL hold the same values and the
+    empty string keeps meaning "not yet" (due now, never sent) in comparisons.
+    """
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value  # "" and already-stamped values compare as stored
+        return stamp(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+
+metadata = MetaData()
+
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slot", String(40), nullable=False, index=True),
+    Column("state", String(20), nullable=False),
+    Column("revision", Integer, nullable=False, default=1),
+    Column("stories", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("preheader", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    # What an approval covers: the whole edition and every topic variant (models.edition_hash).
+    Column("content_hash", String(64), nullable=False),
+    Column("warnings", Text, nullable=False, default="[]"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+# One row per topic selection of the edition's current revision, rendered with it.
+edition_variants = Table(
+    "edition_variants",
+    metadata,
+    Column("edition_id", Integer, primary_key=True),
+    Column("key", String(400), primary_key=True),
+    Column("stories", Text, nullable=False),  # JSON list of the variant's URLs, in order
+    Column("subject", Text, nullable=False),
+    Column("preheader", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    # The whole edition's rendered hash when this was rendered (its revision).
+    Column("base_hash", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+edition_ranking = Table(
+    "edition_ranking",
+    metadata,
+    Column("edition_id", Integer, primary_key=True),
+    Column("candidates", Text, nullable=False),  # JSON: models.Candidate.to_dict() each
+    Column("extra", Text, nullable=False),  # JSON: the templates' ``extra`` (thin_day ...)
+)
+
+# One row per editor who approved one revision; only the current revision's rows count.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("edition_id", Integer, primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("editor", String(320), primary_key=True),  # lower-cased name or address
+    Column("actor", String(320), nullable=False),
+    Column("via", String(40), nullable=False),
+    Column("at", Timestamp, nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("edition_id", Integer, ForeignKey("editions.id"), nullable=False, index=True),
+    Column("from_state", String(20), nullable=False),
+    Column("to_state", String(20), nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("via", String(40), nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
+
+seen_stories = Table(
+    "seen_stories",
+    metadata,
+    Column("url", String(2000), primary_key=True),
+    Column("edition_id", Integer, ForeignKey("editions.id"), nullable=False),
+    Column("first_seen", Timestamp, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("edition_id", Integer, ForeignKey("editions.id"), primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("name", Text, nullable=False, default=""),
+    Column("timezone", String(64), nullable=False, default=""),
+    Column("topics", Text, nullable=False, default="[]"),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("first_attempt_at", Timestamp, nullable=False, default=""),
+    # Not before this time ("" = now): retry backoff, and per-zone send waves.
+    Column("next_attempt_at", Timestamp, nullable=False, default=""),
+    Column("sent_at", Timestamp, nullable=False, default=""),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("message_id", String(400), nullable=False, default=""),
+    # The content hash of the approved variant this delivery carried.
+    Column("variant_hash", String(64), nullable=False, default=""),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("deliveries_due", "edition_id", "state", "next_attempt_at"),
+)
+
+# One row per edition whose recipient list has been frozen into the ledger.
+ledger_meta = Table(
+    "ledger_meta",
+    metadata,
+    Column("edition_id", Integer, ForeignKey("editions.id"), primary_key=True),
+    Column("frozen_at", Timestamp, nullable=False),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("at", Timestamp, nullable=False),
+)
+
+# What the scheduler decided about a slot that has no edition to show it (missed, skipped).
+slot_log = Table(
+    "slot_log",
+    metadata,
+    Column("slot", String(40), primary_key=True),
+    Column("status", String(40), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("at", Timestamp, nullable=False),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+
+source_cache = Table(
+    "source_cache",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    # What the stories were parsed with (url, kind, options...): any change drops the cache.
+    Column("fingerprint", Text, nullable=False),
+    Column("etag", Text, nullable=False, default=""),
+    Column("last_modified", Text, nullable=False, default=""),
+    Column("stories", Text, nullable=False),
+    Column("fetched_at", Timestamp, nullable=False),
+)
+
+source_health = Table(
+    "source_health",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("last_success", Timestamp, nullable=False, default=""),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("last_error_at", Timestamp, nullable=False, default=""),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("items_seen", Integer, nullable=False, default=0),
+    Column("not_modified", Integer, nullable=False, default=0),
+)

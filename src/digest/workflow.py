@@ -1,0 +1,188 @@
+"""Approve, reject, revise and the deadline, in terms of approval.apply and the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from digest.approval import apply, check_revision, deadline_for, edit_stories, transition
+from digest.config.settings import ApprovalSettings, EditorSettings
+from digest.exceptions import DigestError, StateError
+from digest.models import Edition, EditionState
+from digest.render.renderer import Renderer
+from digest.store import Revision, Store
+
+S = EditionState
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalResult:
+    """The edition after an approval, and how many of the needed approvals it now has."""
+
+    edition: Edition
+    count: int
+    needed: int
+
+    @property
+    def approved(self) -> bool:
+        return self.edition.state is S.APPROVED
+
+
+def find_editor(policy: ApprovalSettings, who: str) -> EditorSettings | None:
+    key = who.strip().lower()
+    for editor in policy.editors:
+        if key in (editor.name.lower(), editor.email.lower()):
+            return editor
+    return None
+
+
+def editor_name(policy: ApprovalSettings, by: str) -> str:
+    """Who acts, as recorded: with editors configured, only they may approve, edit or reject."""
+    if not policy.editors:
+        return by.strip()
+    found = find_editor(policy, by)
+    if found is None:
+        names = ", ".join(e.name for e in policy.editors)
+        raise DigestError(
+            f"{by!r} is not one of the editors in approval.editors ({names}); "
+            "pass an editor's name or e-mail address"
+        )
+    return found.name
+
+
+def approve(
+    store: Store,
+    edition_id: int,
+    *,
+    policy: ApprovalSettings,
+    by: str,
+    via: str,
+    now: datetime,
+    revision: int | None = None,
+) -> ApprovalResult:
+    """Record one editor's approval of the current revision; approve once enough agree."""
+    edition = store.get_edition(edition_id)
+    check_revision(edition, revision)
+    name = editor_name(policy, by)
+    needed = policy.approvals_needed
+    transition(edition, S.APPROVED, actor=name, via=via, now=now)  # refuses a wrong state early
+    with store.transaction() as tx:
+        count = tx.add_approval(edition, editor=name.lower(), actor=name, via=via, now=now)
+        if count == 0:
+            raise StateError(
+                f"{name} has already approved revision {edition.revision} of edition "
+                f"{edition.id}; it needs approvals from {needed} different editors"
+            )
+        to = S.APPROVED if count >= needed else S.PENDING_APPROVAL
+        note = f"approval {count} of {needed}" if needed > 1 else ""
+        apply(tx, edition, to, actor=name, via=via, now=now, note=note)
+    return ApprovalResult(store.get_edition(edition_id), count, needed)
+
+
+def reject(
+    store: Store,
+    edition_id: int,
+    *,
+    policy: ApprovalSettings,
+    by: str,
+    reason: str,
+    via: str,
+    now: datetime,
+    revision: int | None = None,
+) -> Edition:
+    """Reject the edition (any one editor may); it will never be sent."""
+    if not reason.strip():
+        raise DigestError("a rejection needs a reason (--reason TEXT)")
+    edition = store.get_edition(edition_id)
+    check_revision(edition, revision)
+    with store.transaction() as tx:
+        apply(tx, edition, S.REJECTED, actor=editor_name(policy, by), via=via, now=now,
+              note=reason.strip())  # fmt: skip
+    return store.get_edition(edition_id)
+
+
+def revise(
+    store: Store,
+    edition_id: int,
+    *,
+    policy: ApprovalSettings,
+    renderer: Renderer,
+    selections: Iterable[Sequence[str]],
+    by: str,
+    via: str,
+    now: datetime,
+    remove: Sequence[str] = (),
+    pin: str | None = None,
+    position: int = 1,
+    revision: int | None = None,
+) -> Edition:
+    """Remove or pin stories of a pending edition: a new revision, re-rendered and audited.
+
+    The revision's topic variants are rendered now, for every selection known now, so the
+    next approval covers every byte that can be sent. Approvals and proof links of earlier
+    revisions stop counting, as their tokens name the revision they were made for.
+    """
+    if not remove and pin is None:
+        raise DigestError("nothing to change: give --remove URL or --pin URL")
+    edition = store.get_edition(edition_id)
+    check_revision(edition, revision)
+    name = editor_name(policy, by)
+    transition(edition, S.PENDING_APPROVAL, actor=name, via=via, now=now)  # only while pending
+    stories = edit_stories(
+        edition.stories, edition_id=edition.id, remove=remove, pin=pin, position=position
+    )
+    # Render exactly as the build did: as of its time (the edition keeps its date) and with
+    # the template extras it recorded.
+    built = store.ranking(edition.id)
+    extra = built[1] if built else None
+    rendered = renderer.render(stories, now=edition.created_at, extra=extra)
+    variants = renderer.variants(stories, selections, now=edition.created_at, extra=extra)
+    changes = [f"removed {u}" for u in remove]
+    if pin is not None:
+        changes.append(f"pinned {pin} at {position}")
+    note = f"revision {edition.revision + 1}: " + "; ".join(changes)
+    with store.transaction() as tx:
+        apply(tx, edition, S.PENDING_APPROVAL, actor=name, via=via, now=now, note=note,
+              revision=Revision(stories, rendered, variants))  # fmt: skip
+    return store.get_edition(edition_id)
+
+
+def deadline(edition: Edition, *, policy: ApprovalSettings, timezone: str) -> datetime:
+    """When the edition must be approved by: ``deadline_minutes`` before its send time."""
+    return deadline_for(edition.slot, timezone=timezone, minutes_before=policy.deadline_minutes)
+
+
+def enforce_deadline(
+    store: Store, edition_id: int, *, policy: ApprovalSettings, timezone: str, now: datetime
+) -> Edition:
+    """At or after the approval deadline, settle a still-pending edition by the policy.
+
+    ``skip`` expires it (nothing is sent); ``send`` approves it, recorded as an automatic
+    approval at the deadline. Before the deadline, or for any other state, nothing changes.
+    The scheduler calls this at the deadline; calling it again is harmless.
+    """
+    edition = store.get_edition(edition_id)
+    if edition.state is not S.PENDING_APPROVAL:
+        return edition
+    if now < deadline(edition, policy=policy, timezone=timezone):
+        return edition
+    got = len(store.approvers(edition))
+    needed = policy.approvals_needed
+    if policy.at_deadline == "send":
+        to = S.APPROVED
+        note = (f"auto-approved at the deadline (approval.at_deadline: send; {got} of {needed} "
+                "approvals)")  # fmt: skip
+    else:
+        to = S.EXPIRED
+        note = (f"not approved by the deadline (approval.at_deadline: skip; {got} of {needed} "
+                "approvals); nothing will be sent")  # fmt: skip
+    with store.transaction() as tx:
+        apply(tx, edition, to, actor="digest", via="deadline", now=now, note=note)
+    return store.get_edition(edition_id)
+
+
+def approved_hash(store: Store, edition_id: int) -> str | None:
+    """The content hash recorded when the edition was approved (None if it never was)."""
+    trail = [a for a in store.audit_trail(edition_id) if a.to_state is S.APPROVED]
+    return trail[-1].content_hash if trail else None

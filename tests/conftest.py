@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
+from digest.backends import memory
 from digest.cli import cli
 from digest.testing.http import FixtureServer
 from digest.testing.smtp import SMTPSink
 
-FIXTURES = Path(__file__).parent / "fixtures"
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+GOLDEN = TESTS / "golden"
 SECRET = "test-secret-key-0123456789abcdef"
 NOW = "2026-11-24T06:00:00+00:00"
+
+
+def wait_for(
+    predicate: Callable[[], object], *, timeout: float = 60.0, what: str = "a condition"
+) -> None:
+    """Poll ``predicate`` until it is true: tests wait on conditions, never on fixed sleeps.
+
+    The timeout only bounds a hang on a busy machine; it is never what a test measures.
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -122,3 +145,45 @@ def _every_message_parses_clean() -> Iterator[None]:
     faultsmtp.RECEIVED.clear()
     for data in delivered:
         parse_clean(data)
+
+
+# Shared by the web, approval and variant tests -------------------------------------------
+
+BASE = "https://news.example.org"
+SIGNIN_TOKEN = "editor-sign-in-token-0123456789"
+EDITORS = textwrap.dedent("""\
+    approval:
+      editors:
+        - name: Rosa Diaz
+          email: rosa@news.example.org
+        - name: Sam Lee
+          email: sam@news.example.org
+      link_hours: 24
+    """)
+
+
+class Clock:
+    """A frozen clock that tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime.fromisoformat(NOW)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def proof_links(recipient: str = "rosa@news.example.org", revision: int = 1) -> dict[str, str]:
+    """The Review and Approve links of the newest proof of ``revision`` to ``recipient``."""
+    for envelope in reversed(memory.outbox):
+        msg = message_from_bytes(envelope.data, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        if envelope.recipient == recipient and f"[Proof r{revision}]" in str(msg["Subject"]):
+            body = msg.get_body(("plain",))
+            assert body is not None
+            text = body.get_content()
+            review = re.search(r"^Review: (\S+)", text, re.M)
+            approve = re.search(r"^Approve: (\S+)", text, re.M)
+            assert review
+            assert approve
+            return {"review": review.group(1), "approve": approve.group(1)}
+    raise AssertionError(f"no proof r{revision} to {recipient}")

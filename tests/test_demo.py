@@ -10,7 +10,7 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
+from conftest import ROOT
 
 
 def _copy_example(tmp_path: Path) -> Path:
@@ -61,3 +61,29 @@ def test_demo_refuses_smtp_backend(tmp_path: Path) -> None:
     result = _run(root, "--config", "digest.example.yaml", "demo")
     assert result.returncode == 1
     assert "never sends real mail" in result.stderr
+
+
+def test_demo_keeps_its_own_state_and_never_deletes_anothers(tmp_path: Path) -> None:
+    root = _copy_example(tmp_path)
+    assert _run(root, "--config", "digest.example.yaml", "build").returncode in (0, 1)
+    real = root / ".digest" / "example.db"
+    # The newsroom's own state file (with its suppressions) is never the demo's.
+    real.parent.mkdir(parents=True, exist_ok=True)
+    if not real.exists():
+        assert _run(root, "--config", "digest.example.yaml", "status").returncode == 0
+    before = real.read_bytes()
+    result = _run(root, "--config", "digest.example.yaml", "demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "demo-example.db" in result.stdout
+    assert real.read_bytes() == before
+    assert (root / ".digest" / "demo-example.db").exists()
+    # A file the demo did not make, where its own would be, is refused, not deleted.
+    foreign = root / ".digest" / "demo-example.db"
+    foreign.unlink()
+    for extra in ("-wal", "-shm"):
+        Path(f"{foreign}{extra}").unlink(missing_ok=True)
+    shutil.copy(real, foreign)
+    refused = _run(root, "--config", "digest.example.yaml", "demo")
+    assert refused.returncode == 1
+    assert "was not made by `digest demo`" in refused.stderr
+    assert foreign.exists()

@@ -11,7 +11,8 @@ from digest.cli import cli
 from digest.config import Settings
 from digest.schema import documented_keys
 
-ROOT = Path(__file__).parent.parent
+from conftest import ROOT
+
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 

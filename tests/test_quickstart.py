@@ -8,7 +8,7 @@ from pathlib import Path
 
 from test_docs import README
 
-ROOT = Path(__file__).parent.parent
+from conftest import ROOT
 
 
 def _tracked_copy(dest: Path) -> None:

@@ -10,11 +10,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from email import policy
 from email.parser import BytesParser
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -24,9 +22,8 @@ from digest.backends import memory
 from digest.testing.faults import FaultServer
 from digest.testing.smtp import SMTPSink
 
-from conftest import NOW, SECRET, Project
+from conftest import NOW, ROOT, SECRET, Project, wait_for
 
-ROOT = Path(__file__).parent.parent
 FAST_RETRY = (
     "send:\n  connections: 4\n  retry_base_seconds: 0.01\n  retry_max_seconds: 0.05\n"
     "  retry_in_run_seconds: 30\n"
@@ -192,9 +189,7 @@ def test_second_sender_is_refused_and_sigterm_stops_cleanly(project: Project) ->
         project.write_config("smtp", _smtp(server), extra="send:\n  connections: 2\n")
         edition = _approved(project)
         first = _spawn(project, "send", str(edition))
-        deadline = time.monotonic() + 20
-        while len(server.messages) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: len(server.messages) >= 3, what="the first sender to start")
         second = project.cli("send", str(edition))
         assert second.exit_code == 1
         assert "held by process" in second.output
@@ -228,13 +223,13 @@ def test_killed_sender_resumes_without_losing_anyone(project: Project, policy: s
         while True:
             proc = _spawn(project, "send", str(edition))
             if len(in_flight_at_kills) < 3:
-                start = len(sink.messages)
-                deadline = time.monotonic() + 30
-                while len(sink.messages) < start + 50 and time.monotonic() < deadline:
-                    if proc.poll() is not None:
-                        break
-                    time.sleep(0.01)
-                time.sleep(rng.uniform(0.0, 0.3))
+                # Kill at a seeded random point of the send, reached by a condition (the
+                # server has seen that many more messages), not by a wall-clock guess.
+                target = len(sink.messages) + rng.randint(20, 300)
+                wait_for(
+                    lambda t=target, p=proc: len(sink.messages) >= t or p.poll() is not None,
+                    what="the sender to reach its kill point",
+                )
                 if proc.poll() is None:
                     proc.kill()
                     proc.communicate()

@@ -10,8 +10,7 @@ import pytest
 
 from digest.backends import memory
 
-from conftest import Project
-from test_web import EDITORS
+from conftest import EDITORS, Project
 
 LEAD = "https://world.example.org/2026/11/putin-poaches"
 CHIPS = "https://tech.example.com/chips-power"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,7 +23,8 @@ from digest.render.environment import make_environment
 from digest.render.message import Recipient, prepare_message
 from digest.testing.mail import parse_clean
 
-GOLDEN = Path(__file__).parent / "golden"
+from conftest import GOLDEN
+
 UPDATE = os.environ.get("DIGEST_UPDATE_GOLDEN") == "1"
 
 
@@ -73,8 +75,13 @@ def build_message(fixture: Fixture, rendered: RenderedEdition) -> bytes:
 def compare(name: str, actual: bytes) -> None:
     path = GOLDEN / name
     if UPDATE:
+        changed = not path.exists() or path.read_bytes() != actual
         path.write_bytes(actual)
-        return
+        # Update mode never passes: a refreshed file must be reviewed before it is trusted.
+        pytest.fail(
+            f"golden files updated ({name}: {'changed' if changed else 'unchanged'}): review "
+            "the diff and run again without DIGEST_UPDATE_GOLDEN"
+        )
     assert path.exists(), f"{path} is missing; run DIGEST_UPDATE_GOLDEN=1 pytest {__file__}"
     expected = path.read_bytes()
     if actual != expected:
@@ -89,7 +96,7 @@ def compare(name: str, actual: bytes) -> None:
         shown = "\n".join(list(diff)[:60])
         pytest.fail(
             f"{name} differs from the golden file (if intended, refresh with "
-            f"DIGEST_UPDATE_GOLDEN=1 pytest tests/test_golden.py):\n{shown}"
+            f"DIGEST_UPDATE_GOLDEN=1 pytest tests/render/test_golden.py):\n{shown}"
         )
 
 
@@ -121,3 +128,13 @@ def test_rendering_is_deterministic(fixture: Fixture, rendered: RenderedEdition)
     again = render_fixture(fixture)
     assert again == rendered
     assert build_message(fixture, again) == build_message(fixture, rendered)
+
+
+def test_update_mode_rewrites_the_file_and_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "GOLDEN", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "UPDATE", True)
+    with pytest.raises(pytest.fail.Exception, match="golden files updated"):
+        compare("probe.txt", b"new bytes")
+    assert (tmp_path / "probe.txt").read_bytes() == b"new bytes"

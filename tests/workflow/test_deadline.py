@@ -13,8 +13,7 @@ from digest.app import App
 from digest.backends import memory
 from digest.workflow import enforce_deadline
 
-from conftest import Project
-from test_web import EDITORS
+from conftest import EDITORS, Project
 
 BUILT = "2026-11-24T05:00:00+00:00"  # 06:00 in Berlin; the slot is 07:00 Berlin
 BEFORE = datetime.fromisoformat("2026-11-24T05:29:59+00:00")

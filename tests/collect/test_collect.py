@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,9 @@ from digest.sources.base import Fetched, Source
 from digest.sources.feed import FeedSource
 from digest.testing.http import FixtureServer
 
-EXAMPLES = Path(__file__).parent.parent / "examples" / "sources"
+from conftest import ROOT
+
+EXAMPLES = ROOT / "examples" / "sources"
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 
 

@@ -14,7 +14,7 @@ from digest.render.edition import render_edition
 from digest.render.environment import make_environment
 from digest.render.preflight import Finding, has_errors, preflight
 
-from conftest import Project
+from conftest import ROOT, Project
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 ADDRESS = "1 Example Street, 10115 Berlin"
@@ -60,7 +60,7 @@ def codes(findings: Sequence[Finding]) -> list[str]:
 
 def override(tmp_path: Path, name: str, old: str, new: str) -> Path:
     """A user templates folder with one packaged template changed (as a newsroom would)."""
-    source = (Path(__file__).parent.parent / "templates" / name).read_text(encoding="utf-8")
+    source = (ROOT / "templates" / name).read_text(encoding="utf-8")
     assert old in source
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / name).write_text(source.replace(old, new), encoding="utf-8")

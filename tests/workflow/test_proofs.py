@@ -11,8 +11,7 @@ from email.message import EmailMessage
 from digest.backends import memory
 from digest.tokens import APPROVAL_SALT, Signer, read_approval_token
 
-from conftest import SECRET, Project
-from test_web import BASE, EDITORS, Clock
+from conftest import BASE, EDITORS, SECRET, Clock, Project
 
 
 def _proofs() -> dict[str, EmailMessage]:

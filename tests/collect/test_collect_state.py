@@ -20,9 +20,8 @@ from digest.store import Store
 from digest.store.sources import SourceState
 from digest.testing.http import FixtureServer
 
-from conftest import Project
+from conftest import FIXTURES, Project
 
-FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 
 

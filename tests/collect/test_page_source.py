@@ -18,7 +18,8 @@ from digest.sources.detect import AutoSource, detect_kind
 from digest.sources.htmlmeta import article_meta, json_ld, parse_html
 from digest.testing.http import FixtureServer
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from conftest import FIXTURES
+
 DIRS = ("pages", "jsonfeed")
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 

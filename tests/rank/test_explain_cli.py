@@ -13,9 +13,9 @@ from digest.rank import FACTORS
 from digest.store import Store
 from digest.testing.http import FixtureServer
 
-from conftest import SUBSCRIBERS, Project
+from conftest import FIXTURES, SUBSCRIBERS, Project
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ranking"
+RANKING = FIXTURES / "ranking"
 DESK = "https://desk.example.org/"
 WIRE = "https://wire.example.com/"
 FRESH = 11  # stories in the two fixture feeds younger than the default max_age_hours
@@ -23,7 +23,7 @@ FRESH = 11  # stories in the two fixture feeds younger than the default max_age_
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[Project]:
-    with FixtureServer(FIXTURES) as server:
+    with FixtureServer(RANKING) as server:
         (tmp_path / "subscribers.yaml").write_text(SUBSCRIBERS, encoding="utf-8")
         project = Project(tmp_path, server)
         configure(project)

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -26,29 +23,7 @@ from digest.web.app import create_app
 from digest.web.auth import hash_password
 from digest.web.server import BackgroundServer
 
-from conftest import NOW, SECRET, Project
-
-BASE = "https://news.example.org"
-SIGNIN_TOKEN = "editor-sign-in-token-0123456789"
-EDITORS = textwrap.dedent("""\
-    approval:
-      editors:
-        - name: Rosa Diaz
-          email: rosa@news.example.org
-        - name: Sam Lee
-          email: sam@news.example.org
-      link_hours: 24
-    """)
-
-
-class Clock:
-    """A frozen clock that tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime.fromisoformat(NOW)
-
-    def __call__(self) -> datetime:
-        return self.now
+from conftest import BASE, EDITORS, SECRET, SIGNIN_TOKEN, Clock, Project, proof_links
 
 
 @dataclass
@@ -67,23 +42,6 @@ class Site:
         data = json.loads(self.project.cli("status", str(edition), "--json").stdout)
         assert isinstance(data, dict)
         return data
-
-
-def proof_links(recipient: str = "rosa@news.example.org", revision: int = 1) -> dict[str, str]:
-    """The Review and Approve links of the newest proof of ``revision`` to ``recipient``."""
-    for envelope in reversed(memory.outbox):
-        msg = message_from_bytes(envelope.data, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        if envelope.recipient == recipient and f"[Proof r{revision}]" in str(msg["Subject"]):
-            body = msg.get_body(("plain",))
-            assert body is not None
-            text = body.get_content()
-            review = re.search(r"^Review: (\S+)", text, re.M)
-            approve = re.search(r"^Approve: (\S+)", text, re.M)
-            assert review
-            assert approve
-            return {"review": review.group(1), "approve": approve.group(1)}
-    raise AssertionError(f"no proof r{revision} to {recipient}")
 
 
 def serve(project: Project, clock: Clock, environ: dict[str, str]) -> BackgroundServer:

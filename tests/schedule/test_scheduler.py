@@ -9,8 +9,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,9 +22,8 @@ from digest.backends import memory
 from digest.schedule.tick import tick
 from digest.testing.smtp import SMTPSink
 
-from conftest import SECRET, Project
+from conftest import ROOT, SECRET, Project, wait_for
 
-ROOT = Path(__file__).parent.parent
 SCHEDULE = 'schedule:\n  time: "07:00"\n  timezone: Europe/Berlin\n  lead_minutes: 60\n'
 AUTO = "approval:\n  auto_approve: true\n"
 
@@ -202,20 +201,31 @@ def _spawn(project: Project, now: str, *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _wait(predicate: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
+def _wait(predicate: Callable[[], object]) -> None:
+    wait_for(predicate, what="the scheduler")
 
 
 def _states(project: Project) -> list[str]:
+    """Edition states; none while the state file (or its schema) does not exist yet."""
     if not project.state.exists():
         return []
     with sqlite3.connect(project.state) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "editions" not in tables:
+            return []
         return [r[0] for r in db.execute("SELECT state FROM editions ORDER BY id")]
+
+
+def _next_tick(project: Project) -> float:
+    with sqlite3.connect(project.state) as db:
+        row = db.execute("SELECT next_run_time FROM apscheduler_jobs").fetchone()
+    return float(row[0]) if row and row[0] is not None else 0.0
+
+
+def _wait_ticks(project: Project, count: int) -> None:
+    """Wait until the running scheduler has run ``count`` more ticks (its job store says)."""
+    start = _next_tick(project)
+    _wait(lambda: _next_tick(project) >= start + count)
 
 
 def test_run_killed_between_build_and_send_sends_once_after_restart(project: Project) -> None:
@@ -232,7 +242,7 @@ def test_run_killed_between_build_and_send_sends_once_after_restart(project: Pro
             assert db.execute("SELECT id FROM apscheduler_jobs").fetchall() == [("digest-tick",)]
         second = _spawn(project, "2026-11-24T06:00:30+00:00", "run")
         _wait(lambda: _states(project) == ["sent"])
-        time.sleep(1.5)  # a few more ticks: nothing more may go out
+        _wait_ticks(project, 2)  # two more ticks: nothing more may go out
         second.send_signal(signal.SIGTERM)
         out, err = second.communicate(timeout=30)
         assert second.returncode == 0, out + err
@@ -253,7 +263,7 @@ def test_tick_and_run_racing_for_one_slot_send_once(project: Project) -> None:
             out, err = t.communicate(timeout=60)
             assert t.returncode == 0, out + err
         _wait(lambda: _states(project) == ["sent"])
-        time.sleep(1.5)
+        _wait_ticks(project, 2)
         runner.send_signal(signal.SIGTERM)
         runner.communicate(timeout=30)
         counts = Counter(r for m in sink.messages for r in m.rcpt_tos)

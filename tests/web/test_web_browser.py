@@ -24,8 +24,7 @@ from digest.testing.smtp import SMTPSink
 from digest.web.app import create_app
 from digest.web.server import BackgroundServer
 
-from conftest import SECRET, Project
-from test_web import BASE, EDITORS, Clock
+from conftest import BASE, EDITORS, SECRET, Clock, Project
 
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

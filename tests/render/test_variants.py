@@ -18,16 +18,16 @@ from digest.render.variants import ALL, compose, variant_key
 from digest.store import Store
 from digest.testing.http import FixtureServer
 
-from conftest import Project
+from conftest import FIXTURES, Project
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ranking"
+RANKING = FIXTURES / "ranking"
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 LEAD = "https://wire.example.com/wire-markets"  # the freshest fixture story, section World
 
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[Project]:
-    with FixtureServer(FIXTURES) as server:
+    with FixtureServer(RANKING) as server:
         project = Project(tmp_path, server)
         write(project, [{"email": "anna@example.org"}])
         yield project
@@ -134,9 +134,11 @@ def test_empty_variant_is_skipped_in_the_ledger_not_failed(desk: Project) -> Non
 
     write(
         desk,
-        [{"email": "anna@example.org", "topics": ["World"]},
-         {"email": "gardener@example.org", "topics": ["Gardening"]}],
-    )  # fmt: skip
+        [
+            {"email": "anna@example.org", "topics": ["World"]},
+            {"email": "gardener@example.org", "topics": ["Gardening"]},
+        ],
+    )
     data = build_and_approve(desk)
     result = desk.cli("send", str(data["id"]))
     assert result.exit_code == 0, result.output
@@ -151,14 +153,18 @@ def test_empty_variant_is_skipped_in_the_ledger_not_failed(desk: Project) -> Non
 def test_preview_shows_the_subscribers_variant(desk: Project) -> None:
     write(
         desk,
-        [{"email": "anna@example.org"}, {"email": "tess@example.org", "topics": ["Tech"]},
-         {"email": "gardener@example.org", "topics": ["Gardening"]}],
-    )  # fmt: skip
+        [
+            {"email": "anna@example.org"},
+            {"email": "tess@example.org", "topics": ["Tech"]},
+            {"email": "gardener@example.org", "topics": ["Gardening"]},
+        ],
+    )
     data = build_and_approve(desk)
     stories, _ = stored(desk, int(str(data["id"])))
     out = desk.root / "p"
-    result = desk.cli("preview", str(data["id"]), "--subscriber", "tess@example.org", "--out",
-                      str(out))  # fmt: skip
+    result = desk.cli(
+        "preview", str(data["id"]), "--subscriber", "tess@example.org", "--out", str(out)
+    )
     assert result.exit_code == 0, result.output
     text = (out / f"edition-{data['id']}.txt").read_text(encoding="utf-8")
     tech = {s.url for s in stories if s.section == "Tech"}
@@ -191,12 +197,13 @@ def test_reader_joining_after_approval_gets_an_approved_variant_byte_for_byte(
     from digest.web.app import create_app
     from digest.web.server import BackgroundServer
 
+    from conftest import EDITORS, SECRET, proof_links
     from conftest import NOW as CONFTEST_NOW
-    from conftest import SECRET
-    from test_web import EDITORS, proof_links
 
-    first = [{"email": "anna@example.org", "topics": ["World"]},
-             {"email": "bob@example.org", "topics": ["World", "Culture"]}]  # fmt: skip
+    first = [
+        {"email": "anna@example.org", "topics": ["World"]},
+        {"email": "bob@example.org", "topics": ["World", "Culture"]},
+    ]
     write(desk, first)
     config = desk.config.read_text(encoding="utf-8")
     desk.config.write_text(config + EDITORS, encoding="utf-8")
@@ -249,18 +256,21 @@ def test_reader_joining_after_approval_gets_an_approved_variant_byte_for_byte(
     frame = re.search(r'srcdoc="([^"]*)"', page.text)
     assert frame
     viewer = placeholders.values_for(
-        name="Rosa Diaz", email="rosa@news.example.org",
+        name="Rosa Diaz",
+        email="rosa@news.example.org",
         unsubscribe_url="https://news.example.org/u/preview",
-    )  # fmt: skip
+    )
     escaped = {k: htmlmod.escape(v, quote=True) for k, v in viewer.items()}
-    assert htmlmod.unescape(frame.group(1)) == placeholders.substitute(chosen.rendered.html,
-                                                                       escaped)  # fmt: skip
+    assert htmlmod.unescape(frame.group(1)) == placeholders.substitute(
+        chosen.rendered.html, escaped
+    )
     carl = next(e for e in memory.outbox if e.recipient == "carl@example.org")
     text, body = parts(carl.data)
     unsubscribe = re.search(r"https://news\.example\.org/u/\S+", text)
     assert unsubscribe
-    mine = placeholders.values_for(name="", email="carl@example.org",
-                                   unsubscribe_url=unsubscribe.group(0))  # fmt: skip
+    mine = placeholders.values_for(
+        name="", email="carl@example.org", unsubscribe_url=unsubscribe.group(0)
+    )
     mine = {k: htmlmod.escape(v, quote=True) for k, v in mine.items()}
     # The wire has CRLF line ends (SMTP); the stored variant has what the renderer made.
     sent_html = body.replace("\r\n", "\n")
@@ -270,8 +280,11 @@ def test_reader_joining_after_approval_gets_an_approved_variant_byte_for_byte(
 def test_lead_can_be_left_out_of_variants(desk: Project) -> None:
     from digest.backends import memory
 
-    write(desk, [{"email": "carl@example.org", "topics": ["Culture"]}],
-          ranking="lead_in_every_variant: false")  # fmt: skip
+    write(
+        desk,
+        [{"email": "carl@example.org", "topics": ["Culture"]}],
+        ranking="lead_in_every_variant: false",
+    )
     data = build_and_approve(desk)
     assert desk.cli("send", str(data["id"])).exit_code == 0
     stories, _ = stored(desk, int(str(data["id"])))
@@ -280,13 +293,23 @@ def test_lead_can_be_left_out_of_variants(desk: Project) -> None:
 
 
 def _story(slug: str, section: str) -> Story:
-    return Story(url=f"https://n.example/{slug}", title=slug, teaser="", source="Desk",
-                 published=NOW, section=section)  # fmt: skip
+    return Story(
+        url=f"https://n.example/{slug}",
+        title=slug,
+        teaser="",
+        source="Desk",
+        published=NOW,
+        section=section,
+    )
 
 
 def test_compose_and_keys() -> None:
-    stories = [_story("lead", "World"), _story("t", "Tech"), _story("w", "World"),
-               _story("s", "Sport")]  # fmt: skip
+    stories = [
+        _story("lead", "World"),
+        _story("t", "Tech"),
+        _story("w", "World"),
+        _story("s", "Sport"),
+    ]
 
     def slugs(topics: list[str], keep_lead: bool = True) -> list[str]:
         return [s.title for s in compose(stories, topics, keep_lead=keep_lead)]

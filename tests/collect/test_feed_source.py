@@ -17,8 +17,10 @@ from digest.sources.base import Fetched, load_source
 from digest.sources.feed import FeedSource
 from digest.testing.http import FixtureServer
 
-FEEDS = Path(__file__).parent / "fixtures" / "feeds"
-EXAMPLES = Path(__file__).parent.parent / "examples" / "sources"
+from conftest import FIXTURES, ROOT
+
+FEEDS = FIXTURES / "feeds"
+EXAMPLES = ROOT / "examples" / "sources"
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 
 

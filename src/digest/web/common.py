@@ -1,0 +1,138 @@
+"""What every page shares: rendering with CSRF cookies, errors as pages, security headers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from digest.app import App
+from digest.exceptions import DigestError, StateError
+from digest.web.auth import CSRF_COOKIE, csrf_ok, new_csrf
+
+_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; img-src https: http: data:; "
+     b"style-src 'self' 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),  # proof tokens are in URLs
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is looking: a signed-in editor, or one let in by a proof link (``token``)."""
+
+    name: str
+    email: str
+    token: str = ""
+
+
+class Refused(Exception):
+    """Render a clear page with ``status`` instead of doing what was asked."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+class NeedSignIn(Exception):
+    """No session and no proof link: send the browser to the sign-in page."""
+
+
+class SecurityHeaders:
+    """Adds the same protective headers to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class Pages:
+    """Request handlers sharing one App (config, store, clock) and one template folder."""
+
+    def __init__(self, app: App, environ: Mapping[str, str]) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.store = app.store
+        self.environ = environ
+        self.env = jinja2.Environment(
+            loader=jinja2.PackageLoader("digest.web", "templates"), autoescape=True
+        )
+
+    def page(self, request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
+        """Render a template; make sure the browser holds a CSRF cookie for its forms."""
+        csrf = request.cookies.get(CSRF_COOKIE) or new_csrf()
+        html = self.env.get_template(name).render(csrf=csrf, **ctx)
+        response = HTMLResponse(html, status_code=status)
+        if request.cookies.get(CSRF_COOKIE) != csrf:
+            self._cookie(request, response, CSRF_COOKIE, csrf)
+        return response
+
+    def _cookie(self, request: Request, response: Response, name: str, value: str) -> None:
+        response.set_cookie(
+            name, value, httponly=True, samesite="lax", path="/",
+            secure=request.url.scheme == "https",
+        )  # fmt: skip
+
+    def refused(self, request: Request, exc: Refused) -> Response:
+        return self.page(request, "message.html", exc.status, title=exc.title, message=exc.message)
+
+    def handle(
+        self, method: Callable[[Request, FormData | None], Response], *, form: bool
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap a blocking handler: parse the form, run it in a thread, turn errors into pages."""
+
+        async def endpoint(request: Request) -> Response:
+            data = await _form(request) if form else None
+            try:
+                return await run_in_threadpool(method, request, data)
+            except Refused as exc:
+                return self.refused(request, exc)
+            except NeedSignIn:
+                target = request.url.path
+                return RedirectResponse(f"/signin?next={quote(target, safe='/')}", 303)
+            except StateError as exc:
+                return self.refused(request, Refused(409, "Not possible now", str(exc)))
+            except DigestError as exc:
+                return self.refused(request, Refused(400, "Not possible", str(exc)))
+
+        return endpoint
+
+    def check_csrf(self, request: Request, form: FormData | None) -> None:
+        if form is None or not csrf_ok(request.cookies.get(CSRF_COOKIE), form.get("csrf")):
+            raise Refused(
+                403, "Form refused",
+                "This form was not sent from this site's page, or the page is too old "
+                "(missing or wrong CSRF token). Nothing was changed; reload the page and retry.",
+            )  # fmt: skip
+
+
+async def _form(request: Request) -> FormData | None:
+    try:
+        return await request.form()
+    except Exception:  # python-multipart and Starlette raise several types for bad bodies
+        return None
+
+
+def safe_next(params: Mapping[str, Any]) -> str:
+    """Only local paths: an open redirect would turn the sign-in page into a phishing aid."""
+    target = str(params.get("next", "") or "/editions")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/editions"
+    return target

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +44,32 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.01)
+
+
+def desk_sources(feeds: FixtureServer) -> str:
+    """The two sources of the ranking fixtures (tests/fixtures/ranking), as config YAML."""
+    return textwrap.dedent(f"""\
+        sources:
+          - name: Desk
+            url: {feeds.url("/desk.rss")}
+            allow_private: true
+          - name: Wire
+            url: {feeds.url("/wire.rss")}
+            allow_private: true
+        """)
+
+
+def spawn_digest(project: Project, *args: str, now: str = NOW) -> subprocess.Popen[str]:
+    """``python -m digest ARGS`` for ``project`` in a subprocess, as of ``now``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(DIGEST_SECRET=SECRET, DIGEST_NOW=now, DIGEST_CONFIG=str(project.config))
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 @pytest.fixture

@@ -49,8 +49,13 @@ def transition(
     via: str,
     now: datetime,
     note: str = "",
+    revision: Revision | None = None,
 ) -> AuditEntry:
-    """The audit entry for moving ``edition`` to ``to``; StateError if the move is not allowed."""
+    """The audit entry for moving ``edition`` to ``to``; StateError if the move is not allowed.
+
+    With ``revision`` (new content for a pending edition) the entry makes revision N+1 and
+    carries the new content's hash.
+    """
     if to not in TRANSITIONS[edition.state]:
         if to is S.SENDING:
             hint = _SEND_HINTS.get(edition.state, "").format(id=edition.id)
@@ -61,6 +66,8 @@ def transition(
         )
     if not actor.strip():
         raise StateError("a transition needs the name of who makes it (--by NAME)")
+    if revision is not None and not (edition.state is to is S.PENDING_APPROVAL):
+        raise StateError(f"edition {edition.id} is {edition.state}: only a pending one is edited")
     return AuditEntry(
         edition_id=edition.id,
         from_state=edition.state,
@@ -68,8 +75,8 @@ def transition(
         actor=actor,
         via=via,
         at=now,
-        revision=edition.revision,
-        content_hash=edition.content_hash,
+        revision=edition.revision + (1 if revision else 0),
+        content_hash=revision.content_hash if revision else edition.content_hash,
         note=note,
     )
 
@@ -90,17 +97,7 @@ def apply(
     A revision is a pending -> pending move that makes revision N+1 with the new content's
     hash; StateError if the move is refused or another process changed the edition first.
     """
-    entry = transition(edition, to, actor=actor, via=via, now=now, note=note)
-    if revision is not None:
-        if not (edition.state is S.PENDING_APPROVAL and to is S.PENDING_APPROVAL):
-            raise StateError(
-                f"edition {edition.id} is {edition.state}: only a pending one is edited"
-            )
-        entry = AuditEntry(
-            edition_id=edition.id, from_state=edition.state, to_state=to, actor=entry.actor,
-            via=via, at=now, revision=edition.revision + 1,
-            content_hash=revision.content_hash, note=note,
-        )  # fmt: skip
+    entry = transition(edition, to, actor=actor, via=via, now=now, note=note, revision=revision)
     tx.write_transition(entry, revision=revision)
     return entry
 

@@ -22,7 +22,7 @@ from digest.backends import memory
 from digest.testing.faults import FaultServer
 from digest.testing.smtp import SMTPSink
 
-from conftest import NOW, ROOT, SECRET, Project, wait_for
+from conftest import NOW, ROOT, SECRET, Project, spawn_digest, wait_for
 
 FAST_RETRY = (
     "send:\n  connections: 4\n  retry_base_seconds: 0.01\n  retry_max_seconds: 0.05\n"
@@ -175,12 +175,7 @@ def test_server_down_at_start_keeps_every_row_pending(project: Project) -> None:
 
 
 def _spawn(project: Project, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(DIGEST_SECRET=SECRET, DIGEST_NOW=NOW, DIGEST_CONFIG=str(project.config))
-    return subprocess.Popen(
-        [sys.executable, "-m", "digest", *args], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    return spawn_digest(project, *args)
 
 
 def test_second_sender_is_refused_and_sigterm_stops_cleanly(project: Project) -> None:

@@ -13,7 +13,7 @@ from digest.rank import FACTORS
 from digest.store import Store
 from digest.testing.http import FixtureServer
 
-from conftest import FIXTURES, SUBSCRIBERS, Project
+from conftest import FIXTURES, SUBSCRIBERS, Project, desk_sources
 
 RANKING = FIXTURES / "ranking"
 DESK = "https://desk.example.org/"
@@ -31,15 +31,7 @@ def desk(tmp_path: Path) -> Iterator[Project]:
 
 
 def configure(project: Project, ranking: str = "", **kw: str) -> None:
-    sources = textwrap.dedent(f"""\
-        sources:
-          - name: Desk
-            url: {project.feeds.url("/desk.rss")}
-            allow_private: true
-          - name: Wire
-            url: {project.feeds.url("/wire.rss")}
-            allow_private: true
-        """)
+    sources = desk_sources(project.feeds)
     extra = "ranking:\n" + textwrap.indent(textwrap.dedent(ranking), "  ") if ranking else ""
     project.write_config(sources=sources, extra=extra + kw.get("extra", ""))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import policy
@@ -18,7 +17,7 @@ from digest.render.variants import ALL, compose, variant_key
 from digest.store import Store
 from digest.testing.http import FixtureServer
 
-from conftest import FIXTURES, Project
+from conftest import FIXTURES, Project, desk_sources
 
 RANKING = FIXTURES / "ranking"
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
@@ -35,15 +34,7 @@ def desk(tmp_path: Path) -> Iterator[Project]:
 
 def write(project: Project, subscribers: list[dict[str, object]], ranking: str = "") -> None:
     (project.root / "subscribers.yaml").write_text(json.dumps(subscribers), encoding="utf-8")
-    sources = textwrap.dedent(f"""\
-        sources:
-          - name: Desk
-            url: {project.feeds.url("/desk.rss")}
-            allow_private: true
-          - name: Wire
-            url: {project.feeds.url("/wire.rss")}
-            allow_private: true
-        """)
+    sources = desk_sources(project.feeds)
     project.write_config(sources=sources, extra=f"ranking:\n  {ranking}\n" if ranking else "")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
@@ -22,7 +21,7 @@ from digest.backends import memory
 from digest.schedule.tick import tick
 from digest.testing.smtp import SMTPSink
 
-from conftest import ROOT, SECRET, Project, wait_for
+from conftest import ROOT, SECRET, Project, spawn_digest, wait_for
 
 SCHEDULE = 'schedule:\n  time: "07:00"\n  timezone: Europe/Berlin\n  lead_minutes: 60\n'
 AUTO = "approval:\n  auto_approve: true\n"
@@ -193,12 +192,7 @@ def test_quiet_hours_hold_sending(project: Project) -> None:
 
 
 def _spawn(project: Project, now: str, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(DIGEST_SECRET=SECRET, DIGEST_NOW=now, DIGEST_CONFIG=str(project.config))
-    return subprocess.Popen(
-        [sys.executable, "-m", "digest", *args], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    return spawn_digest(project, *args, now=now)
 
 
 def _wait(predicate: Callable[[], object]) -> None:

@@ -9,14 +9,14 @@ from digest.config.settings import (
     BackendSettings,
     EditorSettings,
     EmailSettings,
-    FetchSettings,
-    Publication,
-    RankingSettings,
     ScheduleSettings,
     SendSettings,
     Settings,
     SourceSettings,
 )
+from digest.http import FetchSettings
+from digest.models import Publication
+from digest.rank.settings import RankingSettings
 
 __all__ = [
     "DEFAULT_CONFIG",

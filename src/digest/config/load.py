@@ -16,8 +16,6 @@ from digest.config.settings import (
     BackendSettings,
     EditorSettings,
     EmailSettings,
-    FetchSettings,
-    Publication,
     ScheduleSettings,
     SendSettings,
     Settings,
@@ -25,6 +23,8 @@ from digest.config.settings import (
 )
 from digest.config.yamlsrc import Located, load_yaml
 from digest.exceptions import ConfigError
+from digest.http import FetchSettings
+from digest.models import Publication
 from digest.rank.settings import RankingSettings, check_ranking
 from digest.render.links import check_utm
 from digest.schedule.slots import parse_days

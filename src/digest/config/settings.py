@@ -15,7 +15,7 @@ from typing import Any
 from digest.http import FetchSettings
 from digest.models import Publication
 from digest.rank.settings import RankingSettings
-from digest.schema import REQUIRED, internal, setting
+from digest.schema import internal, setting
 
 DEFAULT_CONFIG = "digest.yaml"
 TimeOfDay = time  # ScheduleSettings has a property named ``time``
@@ -151,20 +151,3 @@ class Settings:
     state_path: Path = setting(Path(".digest/digest.db"), "The SQLite state file.", accepts=(str,))
     preview_dir: Path = setting(Path(".digest/preview"), "Where previews go.", accepts=(str,))
     secret_env: str = setting("DIGEST_SECRET", "Variable holding the signing key(s).")
-
-
-__all__ = [
-    "DEFAULT_CONFIG",
-    "REQUIRED",
-    "ApprovalSettings",
-    "BackendSettings",
-    "EditorSettings",
-    "EmailSettings",
-    "FetchSettings",
-    "Publication",
-    "RankingSettings",
-    "ScheduleSettings",
-    "SendSettings",
-    "Settings",
-    "SourceSettings",
-]

@@ -96,6 +96,7 @@ class App:
             extra_headers=dict(email.headers),
             feedback_id=email.feedback_id,
             dkim=self.dkim,
+            preferences_url=email.preferences_url,
         )
         return Personaliser(prepared, pub, self.signer(required=signer_required))
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.exceptions import ConfigError
+from digest.emailsettings import ImagesSettings, check_email, check_images, check_publication
 from digest.rank import Pin, Rule
 from digest.rankconfig import check_ranking
-from digest.render.links import check_utm
+from digest.render.frame import DEFAULT_SUBJECT
 from digest.slots import parse_days
 from digest.yamlsrc import Located, load_yaml
 
@@ -70,7 +70,7 @@ SCHEMA: dict[str, _Spec] = {
         "lead_in_every_variant": (bool, True),
     },
     "email": {
-        "subject": (str, "{{ publication.name }}: {{ lead.title }}"),
+        "subject": (str, DEFAULT_SUBJECT),
         "preheader": (str, "{{ lead.teaser }}"),
         "teaser_length": (int, 300),
         "unsubscribe_mailto": (str, ""),
@@ -80,7 +80,21 @@ SCHEMA: dict[str, _Spec] = {
         "dkim_key_path": (str, ""),
         "dkim_selector": (str, ""),
         "dkim_domain": (str, ""),
-        "html_budget": (int, 102_000),
+        "html_budget": (int, 100_000),
+        "layout": (str, "cards"),
+        "editor_note": (str, ""),
+        "logo": (str, ""),
+        "logo_dark": (str, ""),
+        "archive_url": (str, ""),
+        "preferences_url": (str, ""),
+        "signup_url": (str, ""),
+    },
+    "images": {
+        "mode": (str, "own"),
+        "base_url": (str, ""),
+        "dir": (str, ""),
+        "max_bytes": (int, 5_000_000),
+        "max_pixels": (int, 40_000_000),
     },
     "backend": {
         "name": (str, "outbox"),
@@ -137,6 +151,7 @@ SCHEMA: dict[str, _Spec] = {
         "fetch": (dict, {}),
         "schedule": (dict, {}),
         "approval": (dict, {}),
+        "images": (dict, {}),
         "templates_dir": (str, ""),
         "state_path": (str, ".digest/digest.db"),
         "preview_dir": (str, ".digest/preview"),
@@ -198,7 +213,7 @@ class RankingSettings:
 
 @dataclass(frozen=True, slots=True)
 class EmailSettings:
-    subject: str = "{{ publication.name }}: {{ lead.title }}"
+    subject: str = DEFAULT_SUBJECT
     preheader: str = "{{ lead.teaser }}"
     teaser_length: int = 300
     unsubscribe_mailto: str = ""
@@ -208,7 +223,14 @@ class EmailSettings:
     dkim_key_path: Path | None = None
     dkim_selector: str = ""
     dkim_domain: str = ""
-    html_budget: int = 102_000
+    html_budget: int = 100_000
+    layout: str = "cards"
+    editor_note: str = ""
+    logo: Path | None = None
+    logo_dark: Path | None = None
+    archive_url: str = ""
+    preferences_url: str = ""
+    signup_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +313,7 @@ class Settings:
     schedule: ScheduleSettings
     approval: ApprovalSettings
     templates_dir: Path | None
+    images: ImagesSettings
     state_path: Path
     preview_dir: Path
     secret_env: str
@@ -307,8 +330,7 @@ def load_settings(path: Path) -> Settings:
     base = path.resolve().parent
     pub = _section(doc, ("publication",), top["publication"], "publication")
     _check_tz(doc, ("publication", "timezone"), pub["timezone"])
-    if not re.match(r"https?://", pub["base_url"]):
-        raise doc.error(("publication", "base_url"), "publication.base_url must be an http(s) URL")
+    check_publication(doc, pub)
     sources = []
     names: set[str] = set()
     for i, raw in enumerate(top["sources"]):
@@ -334,7 +356,7 @@ def load_settings(path: Path) -> Settings:
     for key, value in email["headers"].items():
         if not isinstance(value, str) or any(c in f"{key}{value}" for c in "\r\n"):
             raise doc.error(("email", "headers", key), f"header {key!r} must be one line of text")
-    _check_email_extras(doc, email, base)
+    check_email(doc, email, base)
     templates_dir = base / top["templates_dir"] if top["templates_dir"] else None
     return Settings(
         path=path,
@@ -349,6 +371,7 @@ def load_settings(path: Path) -> Settings:
         schedule=ScheduleSettings(**sched),
         approval=_approval(doc, top["approval"], sched["lead_minutes"]),
         templates_dir=templates_dir,
+        images=check_images(doc, _section(doc, ("images",), top["images"], "images"), base),
         state_path=base / top["state_path"],
         preview_dir=base / top["preview_dir"],
         secret_env=top["secret_env"],
@@ -428,22 +451,6 @@ def _approval(doc: Located, data: Any, lead_minutes: int) -> ApprovalSettings:
         raise doc.error(("approval", "link_hours"), "approval.link_hours must be positive")
     approval["link_hours"] = float(approval["link_hours"])
     return ApprovalSettings(**approval)
-
-
-def _check_email_extras(doc: Located, email: dict[str, Any], base: Path) -> None:
-    """UTM parameters, DKIM key settings and the HTML budget (the key file is read later)."""
-    try:
-        email["utm"] = check_utm(email["utm"])
-    except ConfigError as exc:
-        raise doc.error(("email", "utm"), str(exc)) from exc
-    if email["dkim_key_path"]:
-        if not email["dkim_selector"]:
-            raise doc.error(("email", "dkim_key_path"), "DKIM needs email.dkim_selector too")
-        email["dkim_key_path"] = base / email["dkim_key_path"]
-    else:
-        email["dkim_key_path"] = None
-    if email["html_budget"] < 1:
-        raise doc.error(("email", "html_budget"), "email.html_budget must be a positive number")
 
 
 def _send(doc: Located, data: Any) -> SendSettings:

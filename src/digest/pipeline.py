@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,10 +18,15 @@ from digest.collect import CollectResult, collect
 from digest.config import Settings
 from digest.exceptions import DigestError
 from digest.http import Fetcher, FetchSettings
+from digest.images import ImageLimits, ImageStore, own_images
 from digest.models import Edition, EditionState, RenderedEdition, Story, Subscriber
+from digest.preflight import GMAIL_CLIP_BYTES
 from digest.rank import Candidate, ThinDay, choose, thin_day_message
-from digest.render.edition import Publication, render_edition
+from digest.render.edition import Publication, render_fitted
 from digest.render.environment import make_environment
+from digest.render.fit import Fitted
+from digest.render.frame import Frame, Picture
+from digest.render.images import LEAD, THUMB, Processed, logo
 from digest.sources.base import Source, load_source
 from digest.sourcestate import SourceState
 from digest.store import Store
@@ -37,6 +44,7 @@ class Plan:
     warnings: list[str]
     thin_day: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # the templates' ``extra``
+    images: tuple[Processed, ...] = ()  # our processed story images, stored by build
 
 
 def make_sources(settings: Settings) -> list[Source]:
@@ -91,17 +99,65 @@ def slot_for(settings: Settings, now: datetime) -> str:
     return f"{now.astimezone(tz).date().isoformat()}T{settings.schedule.time:%H:%M}"
 
 
-def render(
+def image_base(settings: Settings) -> str:
+    """Where our images are served: images.base_url, else BASE/img (`digest serve`)."""
+    return settings.images.base_url or settings.publication.base_url.rstrip("/") + "/img"
+
+
+def logos(settings: Settings) -> tuple[Processed | None, Processed | None]:
+    """The logo and its dark variant, processed from their files (deterministic bytes)."""
+    email = settings.email
+    out: list[Processed | None] = []
+    for path in (email.logo, email.logo_dark):
+        if path is None:
+            out.append(None)
+            continue
+        try:
+            stat = path.stat()
+            out.append(_logo(path, stat.st_mtime_ns, stat.st_size))
+        except OSError as exc:
+            raise DigestError(f"{path}: cannot read the logo: {exc.strerror}") from exc
+        except DigestError as exc:
+            raise DigestError(f"{path}: the logo cannot be used: {exc}") from exc
+    return out[0], out[1]
+
+
+@functools.lru_cache(maxsize=8)
+def _logo(path: Path, _mtime: int, _size: int) -> Processed:
+    # Every rendering (variants, revisions) needs the logo's URL: process each file once.
+    return logo(path.read_bytes())
+
+
+def frame(settings: Settings) -> Frame:
+    email, base = settings.email, image_base(settings)
+
+    def picture(processed: Processed | None) -> Picture | None:
+        if processed is None:
+            return None
+        url = f"{base.rstrip('/')}/{processed.key}"
+        return Picture(url, processed.width, processed.height, settings.publication.name)
+
+    light, dark = logos(settings)
+    return Frame(
+        layout=email.layout, editor_note=email.editor_note,
+        hotlink=settings.images.mode == "hotlink", logo=picture(light), logo_dark=picture(dark),
+        archive_url=email.archive_url, preferences=bool(email.preferences_url),
+        signup_url=email.signup_url, html_budget=email.html_budget,
+    )  # fmt: skip
+
+
+def fitted(
     settings: Settings,
     stories: Sequence[Story],
     *,
     now: datetime,
     env: jinja2.Environment | None = None,
     extra: Mapping[str, Any] | None = None,
-) -> RenderedEdition:
+) -> Fitted:
+    """Render within email.html_budget, saying which stories moved to links or were dropped."""
     env = env or make_environment(settings.templates_dir)
     tz = ZoneInfo(settings.publication.timezone)
-    return render_edition(
+    return render_fitted(
         env,
         stories=stories,
         publication=publication(settings),
@@ -110,7 +166,44 @@ def render(
         preheader_template=settings.email.preheader,
         utm=settings.email.utm,
         extra=extra,
+        frame=frame(settings),
     )
+
+
+def render(
+    settings: Settings,
+    stories: Sequence[Story],
+    *,
+    now: datetime,
+    env: jinja2.Environment | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> RenderedEdition:
+    return fitted(settings, stories, now=now, env=env, extra=extra).rendered
+
+
+def fetch_images(
+    settings: Settings, stories: Sequence[Story], *, fetcher: Fetcher
+) -> tuple[list[Story], tuple[Processed, ...], list[str]]:
+    """Our own copy of every story image (images.mode: own); hotlink mode changes nothing."""
+    if settings.images.mode != "own":
+        return list(stories), (), []
+    layout = frame(settings)
+    private = {s.name: s.allow_private for s in settings.sources}
+    owned = own_images(
+        stories, fetcher=fetcher, shapes=(LEAD, THUMB) if layout.shows_thumbnails() else (LEAD,),
+        base_url=image_base(settings), needs=layout.role,
+        allow_private=lambda story: private.get(story.source, False),
+        limits=ImageLimits(max_bytes=settings.images.max_bytes,
+                           max_pixels=settings.images.max_pixels),
+    )  # fmt: skip
+    return list(owned.stories), owned.files, list(owned.warnings)
+
+
+def store_images(settings: Settings, store: Store, files: Sequence[Processed]) -> None:
+    """Keep the edition's images (and the logos) where `digest serve` finds them."""
+    images = ImageStore(store, folder=settings.images.dir)
+    for processed in (*files, *(p for p in logos(settings) if p is not None)):
+        images.put(processed.key, processed.data, processed.content_type)
 
 
 def collect_sources(
@@ -149,9 +242,15 @@ def plan_edition(
             raise ThinDay(f"no stories to send ({detail})", candidates=ranking.candidates)
         raise DigestError(f"no stories to send ({detail})")
     extra = {"thin_day": True} if ranking.thin_day and not skip else {}
-    rendered = render(settings, stories, now=now, extra=extra)
+    stories, files, image_warnings = fetch_images(settings, stories, fetcher=fetcher)
+    warnings.extend(image_warnings)
+    fit = fitted(settings, stories, now=now, extra=extra)
+    warnings.extend(fit.warnings())
     slot = slot_for(settings, now)
-    return Plan(slot, ranking.candidates, stories, rendered, warnings, ranking.thin_day, extra)
+    return Plan(
+        slot, ranking.candidates, list(fit.stories), fit.rendered, warnings, ranking.thin_day,
+        extra, files,
+    )  # fmt: skip
 
 
 def build_edition(
@@ -173,9 +272,20 @@ def build_edition(
         plan.stories, plan.rendered, subscribers, keep_lead=settings.ranking.lead_in_every_variant,
         render=lambda stories: render(settings, stories, now=now, extra=plan.extra),
     )  # fmt: skip
+    store_images(settings, store, plan.images)
+    clipped = [v.key for v in variants.variants.values()
+               if len(v.rendered.html.encode("utf-8")) > GMAIL_CLIP_BYTES]  # fmt: skip
+    if len(plan.rendered.html.encode("utf-8")) > GMAIL_CLIP_BYTES:
+        clipped.insert(0, "the whole edition")
+    warnings = list(plan.warnings)
+    if clipped and settings.approval.auto_approve:
+        warnings.append(
+            f"not auto-approved: the HTML of {', '.join(clipped)} is over {GMAIL_CLIP_BYTES:,} "
+            "bytes and Gmail would clip it (lower email.html_budget); an editor must approve"
+        )
     edition = store.create_edition(
         slot=slot or plan.slot, stories=plan.stories, rendered=plan.rendered, now=now,
-        warnings=plan.warnings,
+        warnings=warnings,
     )  # fmt: skip
     extras = VariantStore(store)
     extras.save_variants(edition, variants.variants.values(), now=now)
@@ -183,7 +293,7 @@ def build_edition(
     edition = apply(
         store, edition, EditionState.PENDING_APPROVAL, actor="digest", via="build", now=now
     )
-    if settings.approval.auto_approve:
+    if settings.approval.auto_approve and not clipped:
         edition = apply(
             store, edition, EditionState.APPROVED, actor="digest", via="auto-approve", now=now,
             note="approval.auto_approve is set in the config",

@@ -89,7 +89,10 @@ class SecurityHeaders:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_HEADERS]
+                own = list(message.get("headers", []))
+                # A response's own Cache-Control (the immutable images) wins over no-store.
+                present = {k.lower() for k, _ in own}
+                message["headers"] = [*own, *(h for h in _HEADERS if h[0] not in present)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -375,6 +378,24 @@ def _safe_next(params: Mapping[str, Any]) -> str:
     return target
 
 
+def image_route(app: App) -> Callable[[Request], Awaitable[Response]]:
+    """GET /img/KEY: an edition's processed image; content-addressed, so cached for good."""
+    from digest.images import ImageStore
+
+    def lookup(key: str) -> tuple[bytes, str] | None:
+        return ImageStore(app.store).get(key)
+
+    async def serve(request: Request) -> Response:
+        found = await run_in_threadpool(lookup, str(request.path_params["key"]))
+        if found is None:
+            return Response("not found\n", 404, media_type="text/plain")
+        data, kind = found
+        headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+        return Response(data, 200, headers=headers, media_type=kind)
+
+    return serve
+
+
 def create_app(app: App, *, environ: Mapping[str, str] | None = None) -> Starlette:
     """The ASGI app for ``app``'s config; ConfigError at once if the signing key is missing."""
     web = Web(app, os.environ if environ is None else environ)
@@ -393,5 +414,6 @@ def create_app(app: App, *, environ: Mapping[str, str] | None = None) -> Starlet
         Route("/e/{id}/pin", h(web.change, form=True), methods=["POST"]),
         Route("/u/{token}", h(web.unsubscribe_form, form=False), methods=["GET"]),
         Route("/u/{token}", h(web.unsubscribe, form=True), methods=["POST"]),
+        Route("/img/{key}", image_route(app), methods=["GET", "HEAD"]),
     ]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

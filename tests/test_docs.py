@@ -24,6 +24,7 @@ SECTION_PREFIX = {
     "fetch": "fetch.",
     "schedule": "schedule.",
     "approval": "approval.",
+    "images": "images.",
 }
 
 

@@ -8,7 +8,7 @@ from digest.app import App
 from digest.config import Settings
 from digest.exceptions import DigestError
 from digest.models import RenderedEdition, Story
-from digest.pipeline import make_sources, render
+from digest.pipeline import fitted, make_sources
 from digest.preflight import Finding, has_errors, preflight
 from digest.render.environment import check_templates, make_environment
 from digest.render.sample import sample_stories
@@ -28,10 +28,12 @@ def run_checks(app: App) -> list[str]:
     lines.append(f"templates: compile cleanly ({where})")
     # Rendering a sample edition finds undefined variables (file:line) and template-level
     # preflight errors such as a missing unsubscribe link, before any edition is built.
-    stories = sample_stories(app.now())
     for thin_day in (False, True):
-        rendered = render(settings, stories, now=app.now(), env=env, extra={"thin_day": thin_day})
-    findings = edition_findings(settings, rendered, stories)
+        fit = fitted(
+            settings, sample_stories(app.now()), now=app.now(), env=env,
+            extra={"thin_day": thin_day, "note": "A sample editor's note."},
+        )  # fmt: skip
+    findings = edition_findings(settings, fit.rendered, fit.stories)
     if has_errors(findings):
         first = next(f for f in findings if f.level == "error")
         raise DigestError(f"templates ({where}): sample edition fails preflight: {first.message}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from digest.exceptions import RenderError
 from digest.models import RenderedEdition, Story
 
 RenderOnce = Callable[[int, int], RenderedEdition]
@@ -29,6 +28,12 @@ class Fitted:
 
     def warnings(self) -> list[str]:
         out = []
+        size = len(self.rendered.html.encode("utf-8"))
+        if self.budget and size > self.budget:
+            out.append(
+                f"HTML budget ({self.budget:,} bytes): the lead story alone makes "
+                f"{size:,} bytes; shorten the templates or raise email.html_budget"
+            )
         if self.more:
             out.append(
                 f"HTML budget ({self.budget:,} bytes): {len(self.more)} stories moved to "
@@ -88,9 +93,6 @@ def fit_to_budget(render: RenderOnce, stories: Sequence[Story], budget: int) -> 
         moved = _smallest(1, n - 1, lambda k: size(n - k, k) <= budget)
         return done(n - moved, moved)
     if size(1, 0) > budget:
-        raise RenderError(
-            f"the HTML part is {size(1, 0):,} bytes with the lead story alone, over "
-            f"email.html_budget ({budget:,}); shorten the templates or raise the budget"
-        )
+        return done(1, 0)  # the lead alone: preflight reports the size (an error if clipped)
     dropped = _smallest(1, n - 1, lambda k: size(1, n - 1 - k) <= budget)
     return done(1, n - 1 - dropped)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterator
+
+# Only ASCII whitespace separates words: an ideographic space (U+3000) or a no-break space
+# is part of the text, kept as it is.
+_SPACE = re.compile(r"[ \t\n\r\f\v]+")
 
 # Kinsoku (simplified): these never start a line, so they stay with what comes before...
 _NO_START = frozenset(
@@ -42,7 +47,9 @@ def _can_break(before: str, ch: str) -> bool:
 def _units(paragraph: str) -> Iterator[tuple[str, bool]]:
     """Unbreakable pieces of a paragraph, each with "a space came before it"."""
     space = False
-    for word in paragraph.split():
+    for word in _SPACE.split(paragraph.strip(" \t\n\r\f\v")):
+        if not word:
+            continue
         current = ""
         for ch in word:
             if current and _can_break(current[-1], ch):

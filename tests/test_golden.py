@@ -143,9 +143,7 @@ def test_rendering_is_deterministic(
     assert build_message(fixture, again) == build_message(fixture, rendered)
 
 
-def test_update_mode_rewrites_and_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_update_mode_rewrites_and_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.modules[__name__], "GOLDEN", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "UPDATE", True)
     with pytest.raises(pytest.fail.Exception, match="golden files updated: review the diff"):

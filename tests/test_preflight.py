@@ -275,7 +275,8 @@ def test_template_errors_fail_check_with_file_and_line(project: Project, tmp_pat
     assert result.exit_code == 1
     assert "digest.txt.j2:2: template syntax error" in result.output
     # A footer without the unsubscribe link fails check before any edition exists.
-    override(tmp_path / "t3", "_footer.mjml.j2", '<a class="fl" href="{{ recipient.unsubscribe_url }}"', "<a")
+    link = '<a class="fl" href="{{ recipient.unsubscribe_url }}"'
+    override(tmp_path / "t3", "_footer.mjml.j2", link, "<a")
     project.write_config(extra=f"templates_dir: {tmp_path / 't3'}\n")
     result = project.cli("check")
     assert result.exit_code == 1

@@ -71,10 +71,10 @@ def fixture_stories() -> list[Story]:
         also_in=("Le Monde",),
     )
     thumb = Rendition("thumb", OWN + "b" * 32 + ".jpg", 96, 96)
+    one = Image(url="https://img.example.org/1.jpg", alt="thumb one", renditions=(thumb,))
     return [
         lead,
-        story(1, "World", image=Image(url="https://img.example.org/1.jpg", alt="thumb one",
-                                      renditions=(thumb,))),  # fmt: skip
+        story(1, "World", image=one),
         story(2, "Business", title="Économie: la croissance ralentit à Zürich"),
         story(3, "World", title="Hack <script>alert(1)</script> & friends"),
         story(4, "Business"),

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from digest.exceptions import FetchError, StoreError
 from digest.models import Image, Rendition, Story
-from digest.render.images import CONTENT_TYPES, ImageError, Processed, Shape, crop_resize
+from digest.render.images import CONTENT_TYPES, ImageError, Processed, Shape, renditions
 
 if TYPE_CHECKING:
     from digest.http import Fetcher
@@ -141,14 +141,16 @@ def own_images(
         made: list[Rendition] = []
         files: list[Processed] = []
         failed: dict[str, str] = {}
-        for shape in shapes:
-            try:
-                out = crop_resize(data, shape, max_pixels=limits.max_pixels)
-            except ImageError as exc:
-                failed[shape.role] = str(exc)
+        try:
+            results = renditions(data, shapes, max_pixels=limits.max_pixels)
+        except ImageError as exc:
+            return replace(story, image=None), [], _warning(story, str(exc))
+        for name, out in results.items():
+            if isinstance(out, ImageError):
+                failed[name] = str(out)
                 continue
             files.append(out)
-            made.append(Rendition(shape.role, f"{base}/{out.key}", out.width, out.height))
+            made.append(Rendition(name, f"{base}/{out.key}", out.width, out.height))
         role = needs(i)
         if not made or (role is not None and role in failed):
             why = failed.get(role or "", "") or next(iter(failed.values()), "no usable rendition")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import PIL.Image
@@ -103,16 +104,34 @@ def crop_resize(data: bytes, shape: Shape, *, max_pixels: int) -> Processed:
     Portraits are cropped a little above the centre, where faces and headlines tend to be.
     An image smaller than the display size is refused rather than blown up.
     """
+    result = renditions(data, (shape,), max_pixels=max_pixels)[shape.role]
+    if isinstance(result, ImageError):
+        raise result
+    return result
+
+
+def renditions(
+    data: bytes, shapes: Sequence[Shape], *, max_pixels: int
+) -> dict[str, Processed | ImageError]:
+    """crop_resize for several shapes, decoding the image once; per role, a result or why not.
+
+    An image that cannot be opened or decoded at all raises ImageError.
+    """
     image = open_image(data, max_pixels=max_pixels)
+    largest = max(shapes, key=lambda s: s.width * s.height)
+    image = _flatten(_decoded(image, (largest.width * SCALE, largest.height * SCALE)))
+    return {shape.role: _fit(image, shape) for shape in shapes}
+
+
+def _fit(image: PIL.Image.Image, shape: Shape) -> Processed | ImageError:
     target = (shape.width * SCALE, shape.height * SCALE)
-    image = _flatten(_decoded(image, target))
     width, height = image.size
     ratio = shape.width / shape.height
     crop_w, crop_h = (width, round(width / ratio)) if width / height < ratio else (
         round(height * ratio), height,
     )  # fmt: skip
     if crop_w < shape.width or crop_h < shape.height:
-        raise ImageError(
+        return ImageError(
             f"image is {width}x{height} pixels, too small for a {shape.width}x{shape.height} "
             f"{shape.role} image"
         )

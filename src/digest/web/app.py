@@ -382,8 +382,12 @@ def image_route(app: App) -> Callable[[Request], Awaitable[Response]]:
     """GET /img/KEY: an edition's processed image; content-addressed, so cached for good."""
     from digest.images import ImageStore
 
+    stores: list[ImageStore] = []  # made on first use: creating it checks the table
+
     def lookup(key: str) -> tuple[bytes, str] | None:
-        return ImageStore(app.store).get(key)
+        if not stores:
+            stores.append(ImageStore(app.store))
+        return stores[0].get(key)
 
     async def serve(request: Request) -> Response:
         found = await run_in_threadpool(lookup, str(request.path_params["key"]))

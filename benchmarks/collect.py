@@ -19,12 +19,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from digest.sourcestate import SourceState
-
 from digest.collect import collect
 from digest.http import Fetcher, FetchSettings
 from digest.sources.feed import FeedSource
 from digest.store import Store
+from digest.store.sources import SourceState
 
 HOSTS = 20
 FEEDS_PER_HOST = 10

@@ -1,20 +1,34 @@
-"""Benchmark: render one 15-story edition once, then personalise it for N recipients.
+"""Benchmark: build-time rendering and image processing for 30 stories, then per-recipient cost.
 
-Usage: python benchmarks/render.py [--recipients N]
-Prints one JSON line: render_ms (Jinja + MJML + premailer, once per edition), html_kb,
-per_recipient_us (placeholder substitution into prepared bytes) and messages_per_s.
+Usage: python benchmarks/render.py [--stories 30] [--recipients N] [--layout cards|briefing]
+Prints one JSON line: images_ms (fetch over loopback + check + crop/resize with Pillow, both
+roles, every story with a large photo of one of four shapes), render_ms (Jinja + MJML +
+premailer with the HTML budget fitted, once per edition and variant), html_kb and the
+stories in full, per_recipient_us (placeholder substitution into prepared bytes: MJML and
+premailer never run per subscriber) and messages_per_s.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-from digest.models import Image, Story
-from digest.render.edition import Publication, render_edition
+import PIL.Image
+import PIL.ImageDraw
+
+from digest.http import Fetcher
+from digest.images import own_images
+from digest.models import Image, Publication, Story
+from digest.render.edition import render_fitted
 from digest.render.environment import make_environment
+from digest.render.frame import Frame
+from digest.render.images import LEAD, THUMB
 from digest.render.message import Recipient, make_message_id, prepare_message
 
 PUBLICATION = Publication(
@@ -23,9 +37,42 @@ PUBLICATION = Publication(
     base_url="https://news.example.org",
     postal_address="1 Example Street, Berlin",
 )
+SHAPES = [(2400, 1350), (1200, 1800), (1600, 1600), (2400, 800)]  # 16:9, 2:3, 1:1, 3:1
 
 
-def stories(n: int) -> list[Story]:
+def photo(width: int, height: int) -> bytes:
+    image = PIL.Image.new("RGB", (width, height), (70, 110, 170))
+    PIL.ImageDraw.Draw(image).ellipse((width // 4, height // 4, width // 2, height // 2),
+                                      fill=(240, 200, 60))  # fmt: skip
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+class PhotoServer:
+    """The photos on a loopback HTTP server, as a newsroom's image CDN would serve them."""
+
+    def __init__(self) -> None:
+        photos = {f"/{i}.jpg": photo(*shape) for i, shape in enumerate(SHAPES)}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = photos[self.path]
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def stories(n: int, server: PhotoServer) -> list[Story]:
     now = datetime(2026, 11, 24, 6, tzinfo=UTC)
     return [
         Story(
@@ -36,8 +83,9 @@ def stories(n: int) -> list[Story]:
             source="World Desk" if i % 2 else "Tech Wire",
             published=now - timedelta(hours=i),
             section=("World", "Technology", "Business")[i % 3],
-            image=Image(url=f"https://images.example.org/{i}.jpg", alt="Photo", caption="A caption",
-                        credit="Reuters") if i % 3 == 0 else None,
+            author="Rosa Diaz" if i % 4 == 0 else "", word_count=800 + 10 * i,
+            image=Image(url=f"{server.url}/{i % 4}.jpg", alt="Photo", caption="A caption",
+                        credit="Reuters"),
         )
         for i in range(n)
     ]  # fmt: skip
@@ -45,14 +93,26 @@ def stories(n: int) -> list[Story]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stories", type=int, default=30)
     parser.add_argument("--recipients", type=int, default=20_000)
+    parser.add_argument("--layout", choices=["cards", "briefing"], default="cards")
     args = parser.parse_args()
-    env = make_environment()
-    items = stories(15)
+    server = PhotoServer()
+    frame = Frame(layout=args.layout, html_budget=100_000)
+    items = stories(args.stories, server)
     start = time.perf_counter()
-    rendered = render_edition(env, stories=items, publication=PUBLICATION,
-                              edition_date=date(2026, 11, 24))  # fmt: skip
+    with Fetcher() as fetcher:
+        owned = own_images(
+            items, fetcher=fetcher, shapes=(LEAD, THUMB), base_url="https://news.example.org/img",
+            needs=frame.role, allow_private=lambda _s: True,
+        )  # fmt: skip
+    images_s = time.perf_counter() - start
+    env = make_environment()
+    start = time.perf_counter()
+    fitted = render_fitted(env, stories=owned.stories, publication=PUBLICATION,
+                           edition_date=date(2026, 11, 24), frame=frame)  # fmt: skip
     render_s = time.perf_counter() - start
+    rendered = fitted.rendered
     prepared = prepare_message(rendered, PUBLICATION)
     when = datetime(2026, 11, 24, 6, tzinfo=UTC)
     start = time.perf_counter()
@@ -66,9 +126,17 @@ def main() -> None:
         )  # fmt: skip
         size += len(data)
     per = (time.perf_counter() - start) / args.recipients
+    server.httpd.shutdown()
     print(json.dumps({
+        "layout": args.layout,
+        "stories": args.stories,
+        "images_ms": round(images_s * 1000, 1),
+        "image_files": len(owned.files),
+        "image_kb": round(sum(len(f.data) for f in owned.files) / 1024, 1),
         "render_ms": round(render_s * 1000, 1),
         "html_kb": round(len(rendered.html.encode()) / 1024, 1),
+        "in_full": len(fitted.full),
+        "as_links": len(fitted.more),
         "message_kb": round(size / args.recipients / 1024, 1),
         "recipients": args.recipients,
         "per_recipient_us": round(per * 1e6, 1),

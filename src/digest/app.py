@@ -16,13 +16,16 @@ from digest import workflow
 from digest.backends.base import Backend, load_backend
 from digest.config import Settings, load_settings
 from digest.delivery.engine import SendReport, send_edition
-from digest.exceptions import ConfigError
+from digest.exceptions import ConfigError, DigestError
 from digest.http import Fetcher
+from digest.images import ImageLimits, ImageWork
 from digest.models import Edition, EditionState, Subscriber, Variant
 from digest.pipeline import Pipeline, Plan
 from digest.proofs import send_proofs
 from digest.render.dkim import DkimSigner, load_dkim
 from digest.render.environment import make_environment
+from digest.render.frame import Frame, Picture
+from digest.render.images import LEAD, THUMB, Processed, logo
 from digest.render.message import prepare_message
 from digest.render.personalise import EnvelopeFactory, Personaliser, envelope_factory
 from digest.render.renderer import Renderer
@@ -124,6 +127,68 @@ class App:
             preheader=s.email.preheader,
             utm=s.email.utm,
             keep_lead=s.ranking.lead_in_every_variant,
+            frame=self.frame,
+        )
+
+    @property
+    def image_base(self) -> str:
+        """Where our images are served: images.base_url, else BASE/img (`digest serve`)."""
+        s = self.settings
+        return s.images.base_url or s.publication.base_url.rstrip("/") + "/img"
+
+    @cached_property
+    def logos(self) -> tuple[Processed | None, Processed | None]:
+        """The logo and its dark variant, processed once from their files."""
+        out: list[Processed | None] = []
+        for path in (self.settings.email.logo, self.settings.email.logo_dark):
+            if path is None:
+                out.append(None)
+                continue
+            try:
+                out.append(logo(path.read_bytes()))
+            except OSError as exc:
+                raise DigestError(f"{path}: cannot read the logo: {exc.strerror}") from exc
+            except DigestError as exc:
+                raise DigestError(f"{path}: the logo cannot be used: {exc}") from exc
+        return out[0], out[1]
+
+    @cached_property
+    def frame(self) -> Frame:
+        """What surrounds the stories in every email of this publication."""
+        email, base = self.settings.email, self.image_base.rstrip("/")
+
+        def picture(processed: Processed | None) -> Picture | None:
+            if processed is None:
+                return None
+            url = f"{base}/{processed.key}"
+            return Picture(url, processed.width, processed.height, self.settings.publication.name)
+
+        light, dark = self.logos
+        return Frame(
+            layout=email.layout,
+            editor_note=email.editor_note,
+            hotlink=self.settings.images.mode == "hotlink",
+            logo=picture(light),
+            logo_dark=picture(dark),
+            archive_url=email.archive_url,
+            preferences=bool(email.preferences_url),
+            signup_url=email.signup_url,
+            html_budget=email.html_budget,
+        )
+
+    def image_work(self) -> ImageWork | None:
+        """How story images are owned (images.mode: own), or None to hotlink them."""
+        s = self.settings
+        if s.images.mode != "own":
+            return None
+        frame = self.frame
+        return ImageWork(
+            base_url=self.image_base,
+            shapes=(LEAD, THUMB) if frame.shows_thumbnails() else (LEAD,),
+            needs=frame.role,
+            limits=ImageLimits(max_bytes=s.images.max_bytes, max_pixels=s.images.max_pixels),
+            private=frozenset(src.name for src in s.sources if src.allow_private),
+            logos=tuple(p for p in self.logos if p is not None),
         )
 
     def sources(self) -> list[Source]:
@@ -141,6 +206,8 @@ class App:
                 s.ranking,
                 concurrency=s.fetch.concurrency,
                 failure_alert=s.fetch.failure_alert,
+                images=self.image_work(),
+                image_folder=s.images.dir,
             )
 
     def source_health(self) -> list[dict[str, Any]]:
@@ -281,6 +348,7 @@ class App:
             extra_headers=dict(email.headers),
             feedback_id=email.feedback_id,
             dkim=self.dkim,
+            preferences_url=email.preferences_url,
         )
         return Personaliser(prepared, pub, self.signer(required=signer_required))
 

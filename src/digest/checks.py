@@ -28,8 +28,9 @@ def run_checks(app: App) -> list[str]:
     # preflight errors such as a missing unsubscribe link, before any edition is built.
     stories = sample_stories(app.now())
     for thin_day in (False, True):
-        rendered = app.renderer.render(stories, now=app.now(), extra={"thin_day": thin_day})
-    findings = edition_findings(settings, rendered, stories)
+        extra = {"thin_day": thin_day, "note": "A sample editor's note."}
+        fit = app.renderer.fit(stories, now=app.now(), extra=extra)
+    findings = edition_findings(settings, fit.rendered, fit.stories)
     if has_errors(findings):
         first = next(f for f in findings if f.level == "error")
         raise DigestError(f"templates ({where}): sample edition fails preflight: {first.message}")

@@ -16,16 +16,56 @@ from digest.schema import setting
 
 
 @dataclass(frozen=True, slots=True)
+class Rendition:
+    """Our own resized copy of a story image for one ``role`` (``lead``, ``thumb``).
+
+    ``width`` and ``height`` are the display size in CSS pixels; the file has twice as many
+    pixels each way (retina screens).
+    """
+
+    role: str
+    url: str
+    width: int
+    height: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "url": self.url, "width": self.width, "height": self.height}
+
+
+@dataclass(frozen=True, slots=True)
 class Image:
-    """An image attached to a story; every field but url may be empty."""
+    """An image attached to a story; every field but url may be empty.
+
+    ``renditions`` are set at build time when the images are ours (``images.mode: own``).
+    """
 
     url: str
     alt: str = ""
     caption: str = ""
     credit: str = ""
+    renditions: tuple[Rendition, ...] = ()
 
-    def to_dict(self) -> dict[str, str]:
-        return {"url": self.url, "alt": self.alt, "caption": self.caption, "credit": self.credit}
+    def rendition(self, role: str) -> Rendition | None:
+        return next((r for r in self.renditions if r.role == role), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "url": self.url,
+            "alt": self.alt,
+            "caption": self.caption,
+            "credit": self.credit,
+        }
+        if self.renditions:
+            out["renditions"] = [r.to_dict() for r in self.renditions]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Image:
+        renditions = tuple(Rendition(**r) for r in data.get("renditions", ()))
+        return cls(
+            url=data["url"], alt=data.get("alt", ""), caption=data.get("caption", ""),
+            credit=data.get("credit", ""), renditions=renditions,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +74,8 @@ class Story:
 
     ``url`` is already canonical (see normalize.canonical_url); ``published`` is aware UTC.
     ``teaser`` is plain text. ``undated`` is true when the source gave no date and
-    ``published`` is the fetch time.
+    ``published`` is the fetch time. ``author``, ``word_count`` (0: unknown) and ``language``
+    (a BCP 47 tag such as "ar" or "zh-Hant", "" when unknown) are set when the source says.
     """
 
     url: str
@@ -47,6 +88,9 @@ class Story:
     undated: bool = False
     weight: float = 1.0
     also_in: tuple[str, ...] = ()
+    author: str = ""
+    word_count: int = 0
+    language: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +104,9 @@ class Story:
             "undated": self.undated,
             "weight": self.weight,
             "also_in": list(self.also_in),
+            "author": self.author,
+            "word_count": self.word_count,
+            "language": self.language,
         }
 
     @classmethod
@@ -72,10 +119,14 @@ class Story:
             source=data["source"],
             published=datetime.fromisoformat(data["published"]),
             section=data.get("section", ""),
-            image=Image(**image) if image else None,
+            image=Image.from_dict(image) if image else None,
             undated=bool(data.get("undated", False)),
             weight=float(data.get("weight", 1.0)),
             also_in=tuple(data.get("also_in", ())),
+            # Editions stored before these fields existed lack them.
+            author=data.get("author", ""),
+            word_count=int(data.get("word_count", 0)),
+            language=data.get("language", ""),
         )
 
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from digest.approval import apply
 from digest.collect import CollectResult, collect
 from digest.exceptions import DigestError, ThinDay
 from digest.http import Fetcher
+from digest.images import ImageWork
 from digest.models import Candidate, Edition, EditionState, RenderedEdition, Story
 from digest.rank import RankingSettings, choose, thin_day_message
+from digest.render.images import Processed
+from digest.render.preflight import GMAIL_CLIP_BYTES
 from digest.render.renderer import Renderer
 from digest.sources.base import Source
 from digest.store import Revision, Store
+from digest.store.images import ImageStore
 from digest.store.sources import SourceState
 
 
@@ -30,6 +35,7 @@ class Plan:
     warnings: list[str]
     thin_day: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # the templates' ``extra``
+    images: tuple[Processed, ...] = ()  # our processed story images, stored by build
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,8 @@ class Pipeline:
     ranking: RankingSettings
     concurrency: int = 8
     failure_alert: int = 0
+    images: ImageWork | None = None  # None: hotlink the sources' images
+    image_folder: Path | None = None  # also write each stored image here (static host)
 
     def collect(self, *, now: datetime) -> CollectResult:
         """Every source with conditional GET, health recorded in the store."""
@@ -71,9 +79,15 @@ class Pipeline:
                 raise ThinDay(f"no stories to send ({detail})", candidates=ranking.candidates)
             raise DigestError(f"no stories to send ({detail})")
         extra = {"thin_day": True} if ranking.thin_day and not skip else {}
-        rendered = self.renderer.render(stories, now=now, extra=extra)
-        return Plan(slot, ranking.candidates, stories, rendered, warnings, ranking.thin_day,
-                    extra)  # fmt: skip
+        files: tuple[Processed, ...] = ()
+        if self.images is not None:
+            owned = self.images.own(stories, self.fetcher)
+            stories, files = list(owned.stories), owned.files
+            warnings.extend(owned.warnings)
+        fit = self.renderer.fit(stories, now=now, extra=extra)
+        warnings.extend(fit.warnings())
+        return Plan(slot, ranking.candidates, list(fit.stories), fit.rendered, warnings,
+                    ranking.thin_day, extra, files)  # fmt: skip
 
     def build(
         self,
@@ -96,10 +110,25 @@ class Pipeline:
             raise ThinDay(message, candidates=plan.candidates)
         variants = self.renderer.variants(plan.stories, selections, now=now, extra=plan.extra)
         revision = Revision(plan.stories, plan.rendered, variants)
+        images = ImageStore(self.store, folder=self.image_folder)
+        for processed in plan.images:
+            images.put(processed.key, processed.data, processed.content_type)
+        # What Gmail would clip hides the footer and its unsubscribe link: never auto-approved.
+        clipped = [v.key for v in variants if _size(v.rendered) > GMAIL_CLIP_BYTES]
+        if _size(plan.rendered) > GMAIL_CLIP_BYTES:
+            clipped.insert(0, "the whole edition")
+        warnings = list(plan.warnings)
+        if clipped and auto_approve:
+            auto_approve = False
+            warnings.append(
+                f"not auto-approved: the HTML of {', '.join(clipped)} is over "
+                f"{GMAIL_CLIP_BYTES:,} bytes and Gmail would clip it (lower email.html_budget); "
+                "an editor must approve"
+            )
         # One transaction: nobody ever sees a draft, or a pending edition about to be approved.
         with self.store.transaction() as tx:
             edition_id = tx.insert_edition(slot=slot, revision=revision, now=now,
-                                           warnings=plan.warnings)  # fmt: skip
+                                           warnings=warnings)  # fmt: skip
             tx.save_ranking(edition_id, plan.candidates, plan.extra)
             edition = tx.get_edition(edition_id)
             apply(tx, edition, EditionState.PENDING_APPROVAL, actor="digest", via="build", now=now)
@@ -108,3 +137,7 @@ class Pipeline:
                 apply(tx, pending, EditionState.APPROVED, actor="digest", via="auto-approve",
                       now=now, note="approval.auto_approve is set in the config")  # fmt: skip
         return self.store.get_edition(edition_id)
+
+
+def _size(rendered: RenderedEdition) -> int:
+    return len(rendered.html.encode("utf-8"))

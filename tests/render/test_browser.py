@@ -1,14 +1,19 @@
-"""The default digest in a real browser: headless Chromium (Debian) driven by Playwright.
+"""Both layouts in a real browser: headless Chromium (Debian) driven by Playwright.
 
-At phone (375 px) and desktop-client (600 px) widths: no horizontal scrolling, every image
-inside the viewport, body text at least 14 px, links at least 44 px tall; in light and in
-emulated dark mode, body text keeps a contrast of at least 4.5:1 against its background.
+At 320, 375, 600 and 800 px, light and emulated dark mode: no horizontal scrolling, every image
+(our own resized copies, served on loopback) loaded and inside the viewport, thumbnails
+aligned, body text at least 14 px, links at least 44 px tall, contrast at least 4.5:1,
+right-to-left story blocks laid out right to left, and axe-core (from the npm registry)
+finds no serious or critical violation. Screenshots go to the folder named by the
+DIGEST_SCREENSHOTS environment variable (by default a pytest temporary folder).
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
+import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,12 +22,16 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from digest.models import Image, Publication, Story
+from digest.models import Image, Publication, Rendition, Story
 from digest.render.edition import render_edition
 from digest.render.environment import make_environment
+from digest.render.frame import LAYOUTS, Frame, Picture
+from digest.render.images import LEAD, THUMB, Processed, crop_resize, logo
 from digest.render.message import Recipient, prepare_message
 from digest.testing.http import FixtureServer
 from digest.testing.mail import parse_clean
+
+from photos import SHAPES, photo
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -37,9 +46,9 @@ PUB = Publication(
     postal_address="The Morning Brief, 1 Example Street, 10115 Berlin, Germany",
 )
 LONG_WORD = "Donaudampfschifffahrtsgesellschaftskapitänsmützenabzeichen"
+AXE_VERSION = "4.14.1"
+WIDTHS = [320, 375, 600, 800]
 
-# Everything measured runs in the page: elements whose own text is visible, their computed
-# font size, colour and the first opaque background up the tree.
 MEASURE = """() => {
   const visible = (el) => {
     const r = el.getBoundingClientRect();
@@ -69,11 +78,21 @@ MEASURE = """() => {
       size: parseFloat(s.fontSize), color: rgba(s.color), background: background(el),
     });
   }
-  const images = [...document.images].map((img) => {
+  const images = [...document.images].filter(visible).map((img) => {
     const r = img.getBoundingClientRect();
     const loaded = img.complete && img.naturalWidth > 0;
-    return {src: img.src, left: r.left, right: r.right, loaded: loaded};
+    return {src: img.src, left: r.left, right: r.right, width: r.width, height: r.height,
+            top: r.top, loaded: loaded, cls: img.className, alt: img.getAttribute('alt'),
+            dir: (img.closest('.sx') || img).getAttribute('dir')};
   });
+  const blocks = [...document.querySelectorAll('.sx')].map((el) => ({
+    dir: el.getAttribute('dir'), lang: el.getAttribute('lang'),
+    direction: getComputedStyle(el).direction,
+    title: (el.querySelector('h1, h3') || el).textContent.trim().slice(0, 40),
+  }));
+  const headlines = [...document.querySelectorAll('.h a')]
+    .map((a) => rgba(getComputedStyle(a).color));
+  const logos = [...document.querySelectorAll('img.lg')].filter(visible).map((i) => i.className);
   const links = [...document.links].filter(visible).map((a) => ({
     href: a.href, text: a.textContent.trim().slice(0, 40),
     height: Math.max(a.getBoundingClientRect().height,
@@ -83,24 +102,9 @@ MEASURE = """() => {
     scrollWidth: document.documentElement.scrollWidth,
     bodyScrollWidth: document.body.scrollWidth,
     innerWidth: window.innerWidth,
-    texts, images, links,
+    texts, images, links, blocks, headlines, logos,
   };
 }"""
-
-
-def png(width: int, height: int) -> bytes:
-    """A solid PNG of the given size: large photos must scale down to the viewport."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + b"\x80\x90\xa0" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )  # fmt: skip
 
 
 def luminance(rgb: list[float]) -> float:
@@ -120,59 +124,113 @@ def contrast(fg: list[float], bg: list[float]) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
-@pytest.fixture(scope="module")
-def images() -> Iterator[FixtureServer]:
-    server = FixtureServer()
-    server.route("/lead.png", png(1600, 900), headers={"Content-Type": "image/png"})
-    server.route("/thumb.png", png(900, 900), headers={"Content-Type": "image/png"})
-    with server:
-        yield server
+def _serve(server: FixtureServer, made: Processed) -> str:
+    server.route(f"/img/{made.key}", made.data, headers={"Content-Type": made.content_type})
+    return server.url(f"/img/{made.key}")
 
 
-@pytest.fixture(scope="module")
-def page_html(images: FixtureServer) -> str:
-    """The HTML part of a real personalised message, as a mail client gets it."""
+def _own(server: FixtureServer, data: bytes) -> tuple[Rendition, ...]:
+    out = []
+    for shape in (LEAD, THUMB):
+        made = crop_resize(data, shape, max_pixels=40_000_000)
+        out.append(Rendition(shape.role, _serve(server, made), made.width, made.height))
+    return tuple(out)
+
+
+def _logo(server: FixtureServer, colour: tuple[int, int, int]) -> Picture:
+    import io
+
+    import PIL.Image
+
+    buffer = io.BytesIO()
+    PIL.Image.new("RGBA", (800, 200), (*colour, 255)).save(buffer, "PNG")
+    made = logo(buffer.getvalue())
+    return Picture(_serve(server, made), made.width, made.height, PUB.name)
+
+
+def edition_stories(server: FixtureServer) -> list[Story]:
+    """A lead, thumbnails cut from photos of four shapes, RTL and CJK stories, a long word."""
+    shapes = sorted(SHAPES)
     stories = [
         Story(
-            url="https://world.example.org/lead",
-            title="Lead story with a very large photograph",
-            teaser="A teaser that runs to two lines or more on a phone. " * 3,
-            source="World Desk",
-            published=NOW,
-            section="World",
-            image=Image(
-                url=images.url("/lead.png"), alt="A photo", caption="Caption.", credit="Agency"
-            ),
+            url="https://world.example.org/lead", title="Lead story with a very large photograph",
+            teaser="A teaser that runs to two lines or more on a phone. " * 3, source="World Desk",
+            published=NOW, section="World", author="Rosa Diaz", word_count=900,
+            image=Image(url="https://images.example.org/lead.jpg", alt="A harbour at dawn",
+                        caption="Caption.", credit="Agency",
+                        renditions=_own(server, photo(*SHAPES["16x9"]))),
             also_in=("Le Monde",),
         )
-    ]
-    for n in range(1, 7):
+    ]  # fmt: skip
+    for n in range(1, 9):
+        image = None
+        if n % 2:
+            data = photo(*SHAPES[shapes[n % 4]], hue=40 * n)
+            image = Image(url=f"https://images.example.org/{n}.jpg", alt=f"thumb {n}",
+                          renditions=_own(server, data))  # fmt: skip
         stories.append(
             Story(
                 url=f"https://news.example.org/{n}",
                 title=f"Story {n}: {LONG_WORD}" if n == 2 else f"Story number {n}",
                 teaser=f"Teaser {n}, with a few words of text. " * 4,
-                source="Wire",
-                published=NOW,
-                section=("World", "Business", "")[n % 3],
-                image=Image(url=images.url("/thumb.png"), alt=f"thumb {n}") if n % 2 else None,
+                source="Wire", published=NOW, section=("World", "Business", "")[n % 3],
+                image=image,
             )
+        )  # fmt: skip
+    stories.append(
+        Story(
+            url="https://arabic.example.org/beirut", title="لبنان يعيد فتح مرفأ بيروت",
+            teaser="أعادت السلطات اللبنانية فتح الجزء الشمالي من مرفأ بيروت أمام السفن التجارية.",
+            source="Arabic Service", published=NOW, section="World", language="ar",
+            image=Image(url="https://images.example.org/ar.jpg",
+                        renditions=_own(server, photo(*SHAPES["1x1"], hue=90))),
         )
-    rendered = render_edition(
-        make_environment(), stories=stories, publication=PUB, edition_date=date(2026, 11, 25),
-        extra={"thin_day": True},
     )  # fmt: skip
-    recipient = Recipient(
-        email="anna@example.org", name="Anna", unsubscribe_url="https://news.example.org/u/tok"
-    )
-    data = prepare_message(rendered, PUB).personalise(
-        recipient, date=NOW, message_id="<b1@news.example.org>"
-    )
-    part = parse_clean(data).get_body(("html",))
-    assert part is not None
-    content = part.get_content()
-    assert isinstance(content, str)
-    return content
+    stories.append(
+        Story(
+            url="https://asia.example.org/tokyo", title="東京都、来年度予算案を発表",
+            teaser="東京都は二十五日、来年度の予算案を発表した。総額は過去最大となった。",
+            source="Asia Desk", published=NOW, section="Business", language="ja",
+        )
+    )  # fmt: skip
+    return stories
+
+
+@pytest.fixture(scope="module")
+def images() -> Iterator[FixtureServer]:
+    with FixtureServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pages(images: FixtureServer) -> dict[str, str]:
+    """The HTML part of a real personalised message per layout, as a mail client gets it."""
+    stories = edition_stories(images)
+    light, dark = _logo(images, (20, 40, 90)), _logo(images, (230, 230, 240))
+    out = {}
+    for layout in LAYOUTS:
+        frame = Frame(
+            layout=layout, editor_note="Good morning. Today: a harbour reopens.", logo=light,
+            logo_dark=dark, archive_url="https://news.example.org/archive/{date}",
+            preferences=True, signup_url="https://news.example.org/subscribe",
+            html_budget=100_000,
+        )  # fmt: skip
+        rendered = render_edition(
+            make_environment(), stories=stories, publication=PUB, edition_date=date(2026, 11, 25),
+            extra={"thin_day": True}, frame=frame,
+        )  # fmt: skip
+        recipient = Recipient(
+            email="anna@example.org", name="Anna", unsubscribe_url="https://news.example.org/u/t"
+        )
+        data = prepare_message(
+            rendered, PUB, preferences_url="https://news.example.org/p"
+        ).personalise(recipient, date=NOW, message_id="<b1@news.example.org>")
+        part = parse_clean(data).get_body(("html",))
+        assert part is not None
+        content = part.get_content()
+        assert isinstance(content, str)
+        out[layout] = content
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +243,18 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def measure(browser: Browser, html: str, *, width: int, scheme: str) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: $DIGEST_SCREENSHOTS, or a temporary folder."""
+    folder = os.environ.get("DIGEST_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def measure(
+    browser: Browser, html: str, *, width: int, scheme: str, shot: Path | None = None
+) -> dict[str, Any]:
     context = browser.new_context(
         viewport={"width": width, "height": 900}, color_scheme=scheme,  # type: ignore[arg-type]
         java_script_enabled=True,
@@ -194,23 +263,45 @@ def measure(browser: Browser, html: str, *, width: int, scheme: str) -> dict[str
         page: Page = context.new_page()
         page.set_content(html, wait_until="load")
         result: dict[str, Any] = page.evaluate(MEASURE)
+        if shot is not None:
+            page.screenshot(path=str(shot), full_page=True)
         return result
     finally:
         context.close()
 
 
-# 375 and 600 px are the acceptance widths; 320 and 800 px are the design's outer limits.
-@pytest.mark.parametrize("width", [375, 600, 320, 800])
-def test_layout_fits_the_screen(browser: Browser, page_html: str, width: int) -> None:
-    m = measure(browser, page_html, width=width, scheme="light")
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_layout_fits_the_screen(
+    browser: Browser, pages: dict[str, str], shots: Path, layout: str, width: int, scheme: str
+) -> None:
+    shot = shots / f"{layout}-{width}-{scheme}.png" if width != 800 else None
+    m = measure(browser, pages[layout], width=width, scheme=scheme, shot=shot)
     assert m["innerWidth"] == width
     assert m["scrollWidth"] <= width, f"horizontal scroll: {m['scrollWidth']} > {width}"
     assert m["bodyScrollWidth"] <= width
-    assert len(m["images"]) == 4
+    thumbs = [i for i in m["images"] if i["cls"] == "ti"]
+    leads = [i for i in m["images"] if i["cls"] == "li"]
+    assert len(leads) == 1
+    assert len(thumbs) == (5 if layout == "cards" else 0)
     for img in m["images"]:
         assert img["loaded"], img
         assert img["left"] >= 0, img
         assert img["right"] <= width + 0.5, img
+    # One logo shows, the dark one in dark mode.
+    assert m["logos"] == (["lg lgd"] if scheme == "dark" else ["lg lgl"])
+    # Thumbnails: all the same size, at the same distance from the edge they start at
+    # (left for left-to-right stories, right for the Arabic one), beside their headlines.
+    ltr = [t for t in thumbs if t["dir"] != "rtl"]
+    for group, edge in ((ltr, "left"), ([t for t in thumbs if t not in ltr], "right")):
+        assert len({round(t[edge]) for t in group}) <= 1, group
+    assert {(round(t["width"]), round(t["height"])) for t in thumbs} <= {(96, 96)}
+    assert all(t["alt"] == "" for t in thumbs)
+    rtl = [b for b in m["blocks"] if b["dir"] == "rtl"]
+    assert [b["lang"] for b in rtl] == ["ar"]
+    assert all(b["direction"] == "rtl" for b in rtl)
+    assert all(b["direction"] == "ltr" for b in m["blocks"] if b["dir"] == "auto")
     small = [t for t in m["texts"] if t["size"] < 14]
     assert small == [], f"text under 14 px at {width} px: {small}"
     assert len(m["texts"]) > 20  # the measurement did see the digest's text
@@ -219,8 +310,11 @@ def test_layout_fits_the_screen(browser: Browser, page_html: str, width: int) ->
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_body_text_contrast(browser: Browser, page_html: str, scheme: str) -> None:
-    m = measure(browser, page_html, width=375, scheme=scheme)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_text_contrast_and_headline_colour(
+    browser: Browser, pages: dict[str, str], layout: str, scheme: str
+) -> None:
+    m = measure(browser, pages[layout], width=375, scheme=scheme)
     low = [
         {**t, "ratio": round(contrast(t["color"], t["background"]), 2)}
         for t in m["texts"]
@@ -233,3 +327,49 @@ def test_body_text_contrast(browser: Browser, page_html: str, scheme: str) -> No
         assert all(luminance(list(bg)) < 0.2 for bg in backgrounds), backgrounds
     else:
         assert any(luminance(list(bg)) > 0.8 for bg in backgrounds), backgrounds
+    # Headlines keep the text colour in both schemes; they do not turn link blue.
+    want = [230, 237, 243, 1] if scheme == "dark" else [31, 35, 40, 1]
+    assert {tuple(c) for c in m["headlines"]} == {tuple(want)}
+
+
+def axe_script() -> Path:
+    """axe-core from the npm registry, installed once into a cache folder with npm."""
+    root = Path(os.environ.get("DIGEST_AXE_DIR", Path.home() / ".cache" / "digest-tests"))
+    folder = root / f"axe-core-{AXE_VERSION}"
+    script = folder / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is missing: install Debian's npm (axe-core comes from the registry)")
+        folder.mkdir(parents=True, exist_ok=True)
+        run = subprocess.run(
+            [npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--silent",
+             f"axe-core@{AXE_VERSION}"],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    return script
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_axe_finds_no_serious_violation(
+    browser: Browser, pages: dict[str, str], layout: str, scheme: str
+) -> None:
+    script = axe_script()
+    context = browser.new_context(viewport={"width": 375, "height": 900}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.set_content(pages[layout], wait_until="load")
+        page.add_script_tag(path=str(script))
+        result = page.evaluate("async () => JSON.stringify(await axe.run(document))")
+    finally:
+        context.close()
+    report = json.loads(result)
+    assert report["passes"], "axe ran no check"
+    bad = [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["html"][:80] for n in v["nodes"]][:3]}
+        for v in report["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert bad == [], f"axe-core ({layout}, {scheme}): {bad}"

@@ -1,7 +1,8 @@
-"""Golden files: the default templates render a fixed edition under a frozen clock exactly.
+"""Golden files: both layouts render a fixed edition under a frozen clock exactly.
 
 Refresh after an intended change of the templates or the message assembly with
-``DIGEST_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_golden.py`` and review the diff.
+``DIGEST_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_golden.py``: the files are rewritten
+and the tests fail, so the diff is reviewed (``git diff tests/golden``) before a run passes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from digest.models import Publication, RenderedEdition, Story
 from digest.render.edition import render_edition
 from digest.render.environment import make_environment
+from digest.render.frame import LAYOUTS, Frame
 from digest.render.message import Recipient, prepare_message
 from digest.testing.mail import parse_clean
 
@@ -35,6 +37,7 @@ class Fixture:
     stories: list[Story]
     recipient: Recipient
     message: dict[str, Any]
+    frame: dict[str, Any]
 
 
 def load_fixture() -> Fixture:
@@ -45,15 +48,17 @@ def load_fixture() -> Fixture:
         stories=[Story.from_dict(s) for s in data["stories"]],
         recipient=Recipient(**data["recipient"]),
         message=data["message"],
+        frame=data["frame"],
     )
 
 
-def render_fixture(fixture: Fixture) -> RenderedEdition:
+def render_fixture(fixture: Fixture, layout: str) -> RenderedEdition:
     return render_edition(
         make_environment(),
         stories=fixture.stories,
         publication=fixture.publication,
         edition_date=fixture.edition_date,
+        frame=Frame(layout=layout, **fixture.frame),
     )
 
 
@@ -64,6 +69,7 @@ def build_message(fixture: Fixture, rendered: RenderedEdition) -> bytes:
         fixture.publication,
         unsubscribe_mailto=m["unsubscribe_mailto"],
         feedback_id=m["feedback_id"],
+        preferences_url=m["preferences_url"],
     )
     return prepared.personalise(
         fixture.recipient,
@@ -77,10 +83,10 @@ def compare(name: str, actual: bytes) -> None:
     if UPDATE:
         changed = not path.exists() or path.read_bytes() != actual
         path.write_bytes(actual)
-        # Update mode never passes: a refreshed file must be reviewed before it is trusted.
+        # Never pass in update mode: a refreshed file must be reviewed before it counts.
         pytest.fail(
-            f"golden files updated ({name}: {'changed' if changed else 'unchanged'}): review "
-            "the diff and run again without DIGEST_UPDATE_GOLDEN"
+            f"golden files updated: review the diff and run again ({name}"
+            f"{' changed' if changed else ' unchanged'})"
         )
     assert path.exists(), f"{path} is missing; run DIGEST_UPDATE_GOLDEN=1 pytest {__file__}"
     expected = path.read_bytes()
@@ -105,36 +111,41 @@ def fixture() -> Fixture:
     return load_fixture()
 
 
+@pytest.fixture(scope="module", params=LAYOUTS)
+def layout(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def rendered(fixture: Fixture) -> RenderedEdition:
-    return render_fixture(fixture)
+def rendered(fixture: Fixture, layout: str) -> RenderedEdition:
+    return render_fixture(fixture, layout)
 
 
-def test_html_matches_golden(rendered: RenderedEdition) -> None:
-    compare("default.html", rendered.html.encode("utf-8"))
+def test_html_matches_golden(rendered: RenderedEdition, layout: str) -> None:
+    compare(f"{layout}.html", rendered.html.encode("utf-8"))
 
 
-def test_text_matches_golden(rendered: RenderedEdition) -> None:
-    compare("default.txt", rendered.text.encode("utf-8"))
+def test_text_matches_golden(rendered: RenderedEdition, layout: str) -> None:
+    compare(f"{layout}.txt", rendered.text.encode("utf-8"))
 
 
-def test_message_matches_golden(fixture: Fixture, rendered: RenderedEdition) -> None:
+def test_message_matches_golden(fixture: Fixture, rendered: RenderedEdition, layout: str) -> None:
     data = build_message(fixture, rendered)
     parse_clean(data)
-    compare("default.eml", data)
+    compare(f"{layout}.eml", data)
 
 
-def test_rendering_is_deterministic(fixture: Fixture, rendered: RenderedEdition) -> None:
-    again = render_fixture(fixture)
+def test_rendering_is_deterministic(
+    fixture: Fixture, rendered: RenderedEdition, layout: str
+) -> None:
+    again = render_fixture(fixture, layout)
     assert again == rendered
     assert build_message(fixture, again) == build_message(fixture, rendered)
 
 
-def test_update_mode_rewrites_the_file_and_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_update_mode_rewrites_and_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.modules[__name__], "GOLDEN", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "UPDATE", True)
-    with pytest.raises(pytest.fail.Exception, match="golden files updated"):
-        compare("probe.txt", b"new bytes")
-    assert (tmp_path / "probe.txt").read_bytes() == b"new bytes"
+    with pytest.raises(pytest.fail.Exception, match="golden files updated: review the diff"):
+        compare("x.txt", b"new\n")
+    assert (tmp_path / "x.txt").read_bytes() == b"new\n"

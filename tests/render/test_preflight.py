@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from digest.models import Image, Publication, RenderedEdition, Story
+from digest.models import Image, Publication, RenderedEdition, Rendition, Story
 from digest.render.edition import render_edition
 from digest.render.environment import make_environment
+from digest.render.frame import Frame
 from digest.render.preflight import Finding, has_errors, preflight
 
 from conftest import ROOT, Project
@@ -26,12 +27,23 @@ PUB = Publication(
 )
 
 
+def own_image(n: int, **kw: str) -> Image:
+    """A story image as the build leaves it: with our resized copies for both roles."""
+    base = "https://news.example.org/img/"
+    return Image(
+        url=f"https://img.example.org/{n}.jpg",
+        renditions=(Rendition("lead", f"{base}{n:032d}.jpg", 592, 333),
+                    Rendition("thumb", f"{base}{n + 100:032d}.jpg", 96, 96)),
+        **kw,
+    )  # fmt: skip
+
+
 def story(n: int, **kw: object) -> Story:
     base = Story(
         url=f"https://news.example.org/{n}", title=f"Story number {n}",
         teaser=f"Teaser {n}. " + "Some words of the story. " * 8, source="Wire", published=NOW,
         section=("World", "Business")[n % 2],
-        image=Image(url=f"https://img.example.org/{n}.jpg", alt=f"photo {n}") if n < 3 else None,
+        image=own_image(n, alt=f"photo {n}") if n < 3 else None,
     )  # fmt: skip
     return replace(base, **kw)  # type: ignore[arg-type]
 
@@ -71,36 +83,58 @@ def test_default_edition_is_clean() -> None:
     assert check(render()) == []
 
 
-def test_oversized_edition_warns() -> None:
-    many = [story(n, teaser="A long teaser. " * 20, image=None) for n in range(60)]
-    rendered = render(many)
+def test_oversized_edition_is_an_error_above_the_clip_and_a_warning_above_the_budget() -> None:
+    many = [story(n, teaser="A long teaser. " * 20, image=None) for n in range(200)]
+    rendered = render(many)  # no budget: nothing is moved
     assert len(rendered.html.encode()) > 102_000
     findings = check(rendered, many)
     assert codes(findings) == ["html-size"]
-    assert findings[0].level == "warning"
+    assert findings[0].level == "error"  # clipped: the footer and unsubscribe link vanish
     assert "Gmail clips" in findings[0].message
-    assert not has_errors(findings)
-    # The budget is configurable: a smaller one flags the ordinary edition too.
+    # The budget is configurable: a smaller one flags the ordinary edition, as a warning.
     small = check(render(), html_budget=10_000)
     assert codes(small) == ["html-size"]
+    assert small[0].level == "warning"
     assert "over the budget of 10,000" in small[0].message
 
 
 def test_image_without_alt_warns(tmp_path: Path) -> None:
-    templates = override(
-        tmp_path, "_story.mjml.j2", 'alt="{{ story.image.alt or story.title }}"', 'alt=""'
-    )
+    templates = override(tmp_path, "_story.mjml.j2", ' alt=""', "")
     findings = check(render(templates=templates))
     assert codes(findings) == ["image-alt", "image-alt"]  # the two thumbnails, not the lead
-    assert "https://img.example.org/1.jpg" in findings[0].message
+    assert "/img/00000000000000000000000000000101.jpg" in findings[0].message
     assert findings[0].message.startswith("HTML line ")
 
 
-def test_story_image_without_alt_falls_back_to_its_title() -> None:
-    stories = [story(0, image=Image(url="https://img.example.org/0.jpg")), *STORIES[1:]]
-    rendered = render(stories)
-    assert 'alt="Story number 0"' in rendered.html
-    assert check(rendered, stories) == []
+def test_lead_alt_is_its_description_or_caption_and_thumbnails_are_decorative() -> None:
+    rendered = render()
+    assert 'alt="photo 0"' in rendered.html
+    assert 'alt="photo 1"' not in rendered.html  # beside its own headline: alt=""
+    assert rendered.html.count('alt=""') == 2
+    captioned = [story(0, image=own_image(0, caption="The harbour at dawn.")), *STORIES[1:]]
+    rendered = render(captioned)
+    assert 'alt="The harbour at dawn."' in rendered.html
+    assert check(rendered, captioned) == []
+
+
+def test_images_without_size_and_long_subjects_warn() -> None:
+    hotlinked = [story(0, image=Image(url="https://img.example.org/0.jpg", alt="a")), *STORIES[1:]]
+    rendered = render_edition(
+        make_environment(), stories=hotlinked, publication=PUB, edition_date=date(2026, 11, 25),
+        frame=Frame(hotlink=True), subject_template="{{ lead.title }} " + "and more " * 8,
+    )  # fmt: skip
+    findings = check(rendered, hotlinked)
+    assert codes(findings) == ["subject-length", "image-size"]
+    assert "the subject is 86 characters" in findings[0].message
+    assert findings[1].message.startswith("1 images have no pixel width and height")
+
+
+def test_anchor_to_nothing_is_an_error(tmp_path: Path) -> None:
+    templates = override(tmp_path, "_masthead.mjml.j2", '"#{{ anchor(story) }}"', '"#nowhere"')
+    stories = [story(n) for n in range(6)]
+    findings = check(render(stories, templates=templates), stories)
+    assert set(codes(findings)) == {"anchor"}
+    assert "link '#nowhere' points at no element" in findings[0].message
 
 
 def test_javascript_link_is_an_error(tmp_path: Path) -> None:
@@ -145,7 +179,7 @@ def test_text_and_html_listing_different_stories_is_an_error(tmp_path: Path) -> 
 
 def test_missing_unsubscribe_and_postal_address(tmp_path: Path) -> None:
     templates = override(
-        tmp_path, "_footer.mjml.j2", '<a href="{{ recipient.unsubscribe_url }}"', "<a"
+        tmp_path, "_footer.mjml.j2", '<a class="fl" href="{{ recipient.unsubscribe_url }}"', "<a"
     )
     no_address = replace(PUB, postal_address="")
     rendered = render(templates=templates, pub=no_address)
@@ -241,7 +275,8 @@ def test_template_errors_fail_check_with_file_and_line(project: Project, tmp_pat
     assert result.exit_code == 1
     assert "digest.txt.j2:2: template syntax error" in result.output
     # A footer without the unsubscribe link fails check before any edition exists.
-    override(tmp_path / "t3", "_footer.mjml.j2", '<a href="{{ recipient.unsubscribe_url }}"', "<a")
+    link = '<a class="fl" href="{{ recipient.unsubscribe_url }}"'
+    override(tmp_path / "t3", "_footer.mjml.j2", link, "<a")
     project.write_config(extra=f"templates_dir: {tmp_path / 't3'}\n")
     result = project.cli("check")
     assert result.exit_code == 1
@@ -270,7 +305,11 @@ def test_email_settings_errors(project: Project, bad: str) -> None:
 
 def test_image_that_is_not_http_warns() -> None:
     stories = [story(0, image=Image(url="data:image/png;base64,AAAA", alt="x")), *STORIES[1:]]
-    findings = check(render(stories), stories)
+    rendered = render_edition(
+        make_environment(), stories=stories, publication=PUB, edition_date=date(2026, 11, 25),
+        frame=Frame(hotlink=True),
+    )  # fmt: skip
+    findings = [f for f in check(rendered, stories) if f.code != "image-size"]
     assert codes(findings) == ["image-scheme"]
     assert findings[0].level == "warning"
     assert "image '#' is not an http(s) URL" in findings[0].message

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.exceptions import ConfigError, RenderError
-from digest.models import Image, Publication, RenderedEdition, Story
+from digest.models import Image, Publication, RenderedEdition, Rendition, Story
 from digest.render import placeholders
 from digest.render.edition import (
     compile_mjml,
@@ -29,6 +29,7 @@ from digest.render.environment import (
 )
 
 NOW = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
+OWN = "https://brief.example.org/img/"
 DAY = date(2026, 11, 25)
 PUB = Publication(
     name="The Morning Brief",
@@ -64,12 +65,15 @@ def fixture_stories() -> list[Story]:
             alt="Russian President Vladimir Putin.",
             caption="The president in Moscow.",
             credit="Reuters",
+            renditions=(Rendition("lead", OWN + "a" * 32 + ".jpg", 592, 333),),
         ),
         also_in=("Le Monde",),
     )
+    thumb = Rendition("thumb", OWN + "b" * 32 + ".jpg", 96, 96)
+    one = Image(url="https://img.example.org/1.jpg", alt="thumb one", renditions=(thumb,))
     return [
         lead,
-        story(1, "World", image=Image(url="https://img.example.org/1.jpg", alt="thumb one")),
+        story(1, "World", image=one),
         story(2, "Business", title="Économie: la croissance ralentit à Zürich"),
         story(3, "World", title="Hack <script>alert(1)</script> & friends"),
         story(4, "Business"),
@@ -198,10 +202,15 @@ def test_subject_and_preheader_are_single_lines() -> None:
     stories = fixture_stories()
     stories[0] = story(0, "World", title="Line one\n  line   two " + "x" * 300, teaser="a\n\tb")
     result = render(stories)
-    assert result.subject.startswith("The Morning Brief: Line one line two x")
-    assert len(result.subject) == 200
-    assert result.subject.endswith("…")
+    assert result.subject == "The Morning Brief: Line one line two…"  # fit: <= 60, a word
     assert result.preheader == "a b"
+    long = render_edition(
+        make_environment(), stories=stories, publication=PUB, edition_date=DAY,
+        subject_template="{{ lead.title }}",
+    )  # fmt: skip
+    assert long.subject.startswith("Line one line two x")
+    assert len(long.subject) == 200  # without fit, only the hard cap applies
+    assert long.subject.endswith("…")
 
 
 def test_subject_template_errors_raise_render_error() -> None:

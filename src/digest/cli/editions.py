@@ -66,7 +66,7 @@ def build(app: App, as_json: bool, explain: bool, order: str) -> None:
         click.echo(f"topic variants: {len(variants)} ({names})")
     click.echo(f"subject: {edition.rendered.subject}")
     click.echo(f"state: {edition.state}")
-    if app.settings.approval.auto_approve:
+    if app.settings.approval.auto_approve and edition.state == "approved":
         click.echo("approved automatically: approval.auto_approve is on in the config")
 
 

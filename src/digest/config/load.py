@@ -11,22 +11,22 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from digest.config.email import check_email, check_images, check_publication
 from digest.config.settings import (
     ApprovalSettings,
     BackendSettings,
     EditorSettings,
     EmailSettings,
+    ImagesSettings,
     ScheduleSettings,
     SendSettings,
     Settings,
     SourceSettings,
 )
 from digest.config.yamlsrc import Located, load_yaml
-from digest.exceptions import ConfigError
 from digest.http import FetchSettings
 from digest.models import Publication
 from digest.rank.settings import RankingSettings, check_ranking
-from digest.render.links import check_utm
 from digest.schedule.slots import parse_days
 from digest.schema import keys
 
@@ -44,8 +44,7 @@ def load_settings(path: Path) -> Settings:
     base = path.resolve().parent
     pub = read_section(doc, ("publication",), top["publication"], Publication)
     _check_tz(doc, ("publication", "timezone"), pub.get("timezone", "UTC"))
-    if not re.match(r"https?://", pub["base_url"]):
-        raise doc.error(("publication", "base_url"), "publication.base_url must be an http(s) URL")
+    check_publication(doc, {**_defaults(Publication), **pub})
     publication = build(Publication, pub)
     sched = _schedule(doc, read_section(doc, ("schedule",), top.get("schedule", {}),
                                         ScheduleSettings))  # fmt: skip
@@ -57,7 +56,11 @@ def load_settings(path: Path) -> Settings:
     for key, value in email.get("headers", {}).items():
         if not isinstance(value, str) or any(c in f"{key}{value}" for c in "\r\n"):
             raise doc.error(("email", "headers", key), f"header {key!r} must be one line of text")
-    _check_email_extras(doc, email, base)
+    email = {**_defaults(EmailSettings), **email}
+    check_email(doc, email, base)
+    images = {**_defaults(ImagesSettings),
+              **read_section(doc, ("images",), top.get("images", {}), ImagesSettings)}  # fmt: skip
+    check_images(doc, images, base)
     values: dict[str, Any] = {
         "path": path,
         "publication": publication,
@@ -70,6 +73,7 @@ def load_settings(path: Path) -> Settings:
         "fetch": _fetch(doc, top.get("fetch", {})),
         "schedule": schedule,
         "approval": _approval(doc, top.get("approval", {}), schedule.lead_minutes),
+        "images": build(ImagesSettings, images),
         "secret_env": top.get("secret_env", "DIGEST_SECRET"),
     }  # fmt: skip
     for key in ("subscribers_path", "state_path", "preview_dir"):
@@ -207,23 +211,6 @@ def _approval(doc: Located, data: Any, lead_minutes: int) -> ApprovalSettings:
     if approval["link_hours"] <= 0:
         raise doc.error(("approval", "link_hours"), "approval.link_hours must be positive")
     return build(ApprovalSettings, approval)  # type: ignore[no-any-return]
-
-
-def _check_email_extras(doc: Located, email: dict[str, Any], base: Path) -> None:
-    """UTM parameters, DKIM key settings and the HTML budget (the key file is read later)."""
-    email.update({**_defaults(EmailSettings), **email})
-    try:
-        email["utm"] = check_utm(email["utm"])
-    except ConfigError as exc:
-        raise doc.error(("email", "utm"), str(exc)) from exc
-    if email["dkim_key_path"]:
-        if not email["dkim_selector"]:
-            raise doc.error(("email", "dkim_key_path"), "DKIM needs email.dkim_selector too")
-        email["dkim_key_path"] = base / email["dkim_key_path"]
-    else:
-        email["dkim_key_path"] = None
-    if email["html_budget"] < 1:
-        raise doc.error(("email", "html_budget"), "email.html_budget must be a positive number")
 
 
 def _send(doc: Located, data: Any) -> SendSettings:

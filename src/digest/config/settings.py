@@ -15,6 +15,7 @@ from typing import Any
 from digest.http import FetchSettings
 from digest.models import Publication
 from digest.rank.settings import RankingSettings
+from digest.render.frame import DEFAULT_SUBJECT
 from digest.schema import internal, setting
 
 DEFAULT_CONFIG = "digest.yaml"
@@ -41,7 +42,7 @@ class SourceSettings:
 class EmailSettings:
     """The ``email`` section: what every message looks like and carries."""
 
-    subject: str = setting("{{ publication.name }}: {{ lead.title }}", "Subject template.")
+    subject: str = setting(DEFAULT_SUBJECT, "Subject template (cut to 60 characters).")
     preheader: str = setting("{{ lead.teaser }}", "Preheader template.")
     teaser_length: int = setting(300, "Teasers are cut to this length.")
     unsubscribe_mailto: str = setting("", "Optional mailto: for List-Unsubscribe.")
@@ -51,7 +52,25 @@ class EmailSettings:
     dkim_key_path: Path | None = setting(None, "PEM key that DKIM-signs.", accepts=(str,))
     dkim_selector: str = setting("", "The DKIM selector.")
     dkim_domain: str = setting("", "The DKIM d= domain.")
-    html_budget: int = setting(102_000, "Preflight warns above this many bytes of HTML.")
+    html_budget: int = setting(100_000, "Bytes of HTML; fitted at build (Gmail clips ~102 KB).")
+    layout: str = setting("cards", "cards or briefing.")
+    editor_note: str = setting("", "An editor's note atop every edition.")
+    logo: Path | None = setting(None, "Masthead logo file.", accepts=(str,))
+    logo_dark: Path | None = setting(None, "Logo for dark mode (needs logo).", accepts=(str,))
+    archive_url: str = setting("", '"View in browser" URL; {date} is the edition date.')
+    preferences_url: str = setting("", '"Manage preferences" URL.')
+    signup_url: str = setting("", '"Forwarded this? Subscribe" URL.')
+
+
+@dataclass(frozen=True, slots=True)
+class ImagesSettings:
+    """``images``: own (fetch, resize, store, serve at ``base_url``) or hotlink originals."""
+
+    mode: str = setting("own", "own or hotlink.")
+    base_url: str = setting("", "Where images are served (default: publication.base_url/img).")
+    dir: Path | None = setting(None, "Also write each image here (static host).", accepts=(str,))
+    max_bytes: int = setting(5_000_000, "Largest image accepted.")
+    max_pixels: int = setting(40_000_000, "Largest image accepted, in pixels, before decoding.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +165,7 @@ class Settings:
     fetch: FetchSettings = setting(doc="Limits for fetching sources.", factory=FetchSettings)
     schedule: ScheduleSettings = setting(doc="When editions are made.", factory=ScheduleSettings)
     approval: ApprovalSettings = setting(doc="Who approves.", factory=ApprovalSettings)
+    images: ImagesSettings = setting(doc="Story images.", factory=ImagesSettings)
     templates_dir: Path | None = setting(None, "Templates overriding the built-in ones.",
                                          accepts=(str,))  # fmt: skip
     state_path: Path = setting(Path(".digest/digest.db"), "The SQLite state file.", accepts=(str,))

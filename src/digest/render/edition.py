@@ -16,6 +16,17 @@ import premailer
 
 from digest.exceptions import RenderError
 from digest.models import Publication, RenderedEdition, Story
+from digest.render.fit import Fitted, fit_to_budget
+from digest.render.frame import (
+    DEFAULT_SUBJECT,
+    LAYOUTS,
+    TOC_SIZE,
+    Frame,
+    Pictures,
+    byline,
+    direction,
+    fit,
+)
 from digest.render.links import add_utm, expand_utm
 from digest.render.placeholders import recipient_tokens
 
@@ -70,7 +81,7 @@ def _where(exc: BaseException, fallback: str) -> str:
 
 
 def _render_string(source: str, what: str, context: Mapping[str, Any]) -> str:
-    env = jinja2.sandbox.SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
+    env = _context_env()
     try:
         return _one_line(env.from_string(source).render(context))
     except jinja2.TemplateError as exc:
@@ -100,11 +111,15 @@ def compile_mjml(source: str) -> str:
 # MJML's reset block (table/td mso-* spacing) is already applied where needed; inlining it
 # again on every cell would add ~15 KB to a 15-story edition.
 _MJML_RESET = re.compile(r"<style(?= type=\"text/css\">\s*#outlook a)")
+# Our own shared classes (templates/_styles.mjml.j2 opens its block with this comment) stay
+# in <style> for the clients that support it, instead of being copied onto every element.
+_SHARED = re.compile(r"<style(?= type=\"text/css\">\s*/\*\s*shared\s*\*/)")
 
 
 def inline_css(html: str) -> str:
     """Inline CSS once per variant; style blocks (media queries, dark mode) are kept."""
     html = _MJML_RESET.sub('<style data-premailer="ignore"', html)
+    html = _SHARED.sub('<style data-premailer="ignore"', html)
     # cssutils warns for every mso-/-webkit- property; those are intended for mail clients.
     logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
     try:
@@ -127,44 +142,90 @@ def inline_css(html: str) -> str:
     return out
 
 
+def _context_env() -> jinja2.sandbox.SandboxedEnvironment:
+    env = jinja2.sandbox.SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
+    env.filters["fit"] = fit
+    return env
+
+
+def render_fitted(
+    env: jinja2.Environment,
+    *,
+    stories: Sequence[Story],
+    publication: Publication,
+    edition_date: date,
+    subject_template: str = DEFAULT_SUBJECT,
+    preheader_template: str = "{{ lead.teaser }}",
+    extra: Mapping[str, Any] | None = None,
+    utm: Mapping[str, str] | None = None,
+    frame: Frame | None = None,
+) -> Fitted:
+    """Render one edition variant within ``frame.html_budget``; the first story is the lead.
+
+    ``extra`` reaches the templates as ``extra`` (``extra.thin_day`` shows a short note,
+    ``extra.note`` is this edition's editor's note); ``utm`` parameters (``{date}`` is the
+    edition date) are added to every story link.
+    """
+    if not stories:
+        raise RenderError(f"edition of {edition_date.isoformat()} has no stories; nothing to send")
+    frame = frame or Frame()
+    if frame.layout not in LAYOUTS:
+        raise RenderError(f"unknown layout {frame.layout!r}; use one of {', '.join(LAYOUTS)}")
+    if utm:
+        params = expand_utm(utm, edition_date)
+        stories = [replace(s, url=add_utm(s.url, params)) for s in stories]
+    extra = {"thin_day": False, **(extra or {})}
+    note = str(extra.get("note") or frame.editor_note).strip()
+    base: dict[str, Any] = {
+        "publication": publication,
+        "edition_date": edition_date,
+        "date_label": date_label(edition_date),
+        "lead": stories[0],
+        "stories": tuple(stories),
+        "extra": extra,
+    }
+    subject = _render_string(subject_template, "subject", base)
+    if len(subject) > SUBJECT_MAX:
+        subject = subject[: SUBJECT_MAX - 1].rstrip() + "…"
+    preheader = _render_string(preheader_template, "preheader", base)
+    pictures = Pictures(frame, stories)
+
+    def once(full: int, more: int) -> RenderedEdition:
+        shown = tuple(stories[:full])
+        sections = group_sections(shown[1:])
+        running = (shown[0], *(s for section in sections for s in section.stories))
+        context = {
+            **base, "stories": shown, "sections": sections,
+            "more": tuple(stories[full : full + more]), "toc": running[:TOC_SIZE],
+            "subject": subject, "preheader": preheader, "recipient": recipient_tokens(),
+            "frame": frame, "layout": frame.layout, "note": note, "picture": pictures,
+            "anchor": pictures.anchor, "direction": direction, "byline": byline,
+            "archive_url": frame.archive_link(edition_date),
+        }  # fmt: skip
+        html = inline_css(compile_mjml(_render_file(env, HTML_TEMPLATE, context)))
+        text = _render_file(env, TEXT_TEMPLATE, context)
+        if not text.endswith("\n"):
+            text += "\n"
+        return RenderedEdition(subject=subject, preheader=preheader, html=html, text=text)
+
+    return fit_to_budget(once, stories, frame.html_budget)
+
+
 def render_edition(
     env: jinja2.Environment,
     *,
     stories: Sequence[Story],
     publication: Publication,
     edition_date: date,
-    subject_template: str = "{{ publication.name }}: {{ lead.title }}",
+    subject_template: str = DEFAULT_SUBJECT,
     preheader_template: str = "{{ lead.teaser }}",
     extra: Mapping[str, Any] | None = None,
     utm: Mapping[str, str] | None = None,
+    frame: Frame | None = None,
 ) -> RenderedEdition:
-    """Render one edition variant; the first story is the lead, the rest go by section.
-
-    ``extra`` reaches the templates as ``extra`` (``extra.thin_day`` shows a short note);
-    ``utm`` parameters (``{date}`` is the edition date) are added to every story link.
-    """
-    if not stories:
-        raise RenderError(f"edition of {edition_date.isoformat()} has no stories; nothing to send")
-    if utm:
-        params = expand_utm(utm, edition_date)
-        stories = [replace(s, url=add_utm(s.url, params)) for s in stories]
-    lead, rest = stories[0], tuple(stories[1:])
-    context: dict[str, Any] = {
-        "publication": publication,
-        "edition_date": edition_date,
-        "date_label": date_label(edition_date),
-        "lead": lead,
-        "stories": tuple(stories),
-        "sections": group_sections(rest),
-        "extra": {"thin_day": False, **(extra or {})},
-    }
-    subject = _render_string(subject_template, "subject", context)
-    if len(subject) > SUBJECT_MAX:
-        subject = subject[: SUBJECT_MAX - 1].rstrip() + "…"
-    preheader = _render_string(preheader_template, "preheader", context)
-    context.update(subject=subject, preheader=preheader, recipient=recipient_tokens())
-    html = inline_css(compile_mjml(_render_file(env, HTML_TEMPLATE, context)))
-    text = _render_file(env, TEXT_TEMPLATE, context)
-    if not text.endswith("\n"):
-        text += "\n"
-    return RenderedEdition(subject=subject, preheader=preheader, html=html, text=text)
+    """render_fitted without the report: the rendered edition only."""
+    return render_fitted(
+        env, stories=stories, publication=publication, edition_date=edition_date,
+        subject_template=subject_template, preheader_template=preheader_template, extra=extra,
+        utm=utm, frame=frame,
+    ).rendered  # fmt: skip

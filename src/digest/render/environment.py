@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.resources
-import textwrap
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
 
 from digest.exceptions import ConfigError, RenderError
+from digest.render.frame import fit
+from digest.render.wrap import wrap_text
 
 TEMPLATE_SUFFIX = ".j2"
 
@@ -32,20 +33,9 @@ def package_templates_dir() -> Path:
 
 
 def wrap72(text: str, width: int = 72, indent: str = "") -> str:
-    """Wrap plain text at ``width`` columns; words longer than that (URLs) stay whole."""
-    paragraphs = [" ".join(p.split()) for p in str(text).split("\n\n")]
-    return "\n\n".join(
-        textwrap.fill(
-            p,
-            width=width,
-            initial_indent=indent,
-            subsequent_indent=indent,
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
-        for p in paragraphs
-        if p
-    )
+    """Wrap plain text at ``width`` display columns (CJK counts double; see render.wrap);
+    words longer than that (URLs) stay whole, Latin words are never broken."""
+    return wrap_text(text, width, indent)
 
 
 def safe_url(url: str) -> str:
@@ -83,6 +73,7 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     )
     env.filters["wrap72"] = wrap72
     env.filters["safe_url"] = safe_url
+    env.filters["fit"] = fit
     return env
 
 

@@ -38,11 +38,15 @@ _URL = re.compile(r"[!-~]+")  # printable ASCII, no spaces
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    """One addressee; ``unsubscribe_url`` is the per-subscriber signed https URL."""
+    """One addressee; ``unsubscribe_url`` is the per-subscriber signed https URL.
+
+    ``preferences_url`` is their own preference page; empty: the message's default one.
+    """
 
     email: str
     name: str
     unsubscribe_url: str
+    preferences_url: str = ""
 
 
 def clean_name(name: str) -> str:
@@ -151,7 +155,8 @@ class PreparedMessage:
     """The constant bytes of one variant's message, with slots for per-recipient values."""
 
     __slots__ = (
-        "_dkim", "_head", "_html", "_mailto", "_part_html", "_part_text", "_tail", "_text",
+        "_dkim", "_head", "_html", "_mailto", "_part_html", "_part_text", "_preferences",
+        "_tail", "_text",
     )  # fmt: skip
 
     def __init__(
@@ -163,9 +168,11 @@ class PreparedMessage:
         boundary: str,
         mailto: str,
         dkim: DkimSigner | None = None,
+        preferences_url: str = "",
     ) -> None:
         b = boundary.encode("ascii")
         self._head = head
+        self._preferences = preferences_url
         self._mailto = mailto
         self._dkim = dkim
         self._part_text = (
@@ -198,7 +205,10 @@ class PreparedMessage:
         if not _MSGID.fullmatch(message_id):
             raise ConfigError(f"Message-ID {message_id!r} is not '<unique@domain>'")
         name = clean_name(recipient.name)
-        values = placeholders.values_for(name=name, email=addr, unsubscribe_url=url)
+        values = placeholders.values_for(
+            name=name, email=addr, unsubscribe_url=url,
+            preferences_url=recipient.preferences_url or self._preferences,
+        )  # fmt: skip
         text_values = {k: _qp(v) for k, v in values.items()}
         html_values = {k: _qp(html.escape(v, quote=True)) for k, v in values.items()}
         unsubscribe = [f"<{url}>" + ("," if self._mailto else "")]
@@ -228,11 +238,13 @@ def prepare_message(
     extra_headers: Mapping[str, str] | None = None,
     feedback_id: str = "",
     dkim: DkimSigner | None = None,
+    preferences_url: str = "",
 ) -> PreparedMessage:
     """Build the shared part of every recipient's message for one rendered variant.
 
     ``feedback_id`` becomes a Feedback-ID header (Gmail's feedback loop, e.g.
-    "daily:brief:digest"); ``dkim`` signs each personalised message.
+    "daily:brief:digest"); ``dkim`` signs each personalised message; ``preferences_url``
+    fills the preferences link of recipients without their own.
     """
     display, addr = parseaddr(publication.sender)
     _check_addr(addr, "sender address")
@@ -269,4 +281,5 @@ def prepare_message(
         boundary=boundary,
         mailto=unsubscribe_mailto,
         dkim=dkim,
+        preferences_url=preferences_url,
     )

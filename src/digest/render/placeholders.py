@@ -19,10 +19,12 @@ EMAIL = f"{PREFIX}EMAIL{SUFFIX}"
 """The recipient's address."""
 UNSUBSCRIBE_URL = f"{PREFIX}UNSUBSCRIBE_URL{SUFFIX}"
 """The recipient's signed one-click unsubscribe URL."""
+PREFERENCES_URL = f"{PREFIX}PREFERENCES_URL{SUFFIX}"
+"""The recipient's preference page (templates show it only with email.preferences_url)."""
 
-TOKENS: tuple[str, ...] = (GREETING_NAME, NAME, EMAIL, UNSUBSCRIBE_URL)
+TOKENS: tuple[str, ...] = (GREETING_NAME, NAME, EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL)
 
-TOKEN_RE = re.compile(r"(__DIGEST_(?:GREETING_NAME|NAME|EMAIL|UNSUBSCRIBE_URL)__)")
+TOKEN_RE = re.compile(r"(__DIGEST_(?:GREETING_NAME|NAME|EMAIL|UNSUBSCRIBE_URL|PREFERENCES_URL)__)")
 """Capturing pattern: ``TOKEN_RE.split(text)`` alternates static text and tokens."""
 
 
@@ -34,6 +36,7 @@ class RecipientTokens:
     name: str = NAME
     email: str = EMAIL
     unsubscribe_url: str = UNSUBSCRIBE_URL
+    preferences_url: str = PREFERENCES_URL
 
 
 def recipient_tokens() -> RecipientTokens:
@@ -41,13 +44,16 @@ def recipient_tokens() -> RecipientTokens:
     return RecipientTokens()
 
 
-def values_for(*, name: str, email: str, unsubscribe_url: str) -> dict[str, str]:
+def values_for(
+    *, name: str, email: str, unsubscribe_url: str, preferences_url: str = ""
+) -> dict[str, str]:
     """Map each token to its value for one recipient (``name`` already sanitised)."""
     return {
         GREETING_NAME: f", {name}" if name else "",
         NAME: name,
         EMAIL: email,
         UNSUBSCRIBE_URL: unsubscribe_url,
+        PREFERENCES_URL: preferences_url,
     }
 
 

@@ -16,6 +16,8 @@ from digest.render.links import strip_utm
 
 GMAIL_CLIP_BYTES = 102_000
 """Gmail shows "[Message clipped]" above about this many bytes of HTML."""
+SUBJECT_CHARS = 60
+"""Subjects longer than this are cut by most clients, often mid-word."""
 
 Level = Literal["error", "warning"]
 _WEB = frozenset({"http", "https"})
@@ -48,9 +50,12 @@ class _Collector(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.links: list[_Element] = []
         self.images: list[_Element] = []
+        self.ids: set[str] = set()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         element = _Element(tag, dict(attrs), self.getpos()[0])
+        if element.attrs.get("id"):
+            self.ids.add(str(element.attrs["id"]))
         # An <a> without href is an anchor, not a link.
         if tag == "a" and element.attrs.get("href") is not None:
             self.links.append(element)
@@ -71,8 +76,9 @@ def preflight(
     collector.close()
     findings = [
         *_size(rendered.html, html_budget),
+        *_subject(rendered.subject),
         *_images(collector.images),
-        *_links(collector.links, stories),
+        *_links(collector.links, stories, collector.ids),
         *_same_stories(collector.links, rendered.text, stories),
         *_unsubscribe(collector.links, rendered.text),
         *_postal(rendered, postal_address),
@@ -87,11 +93,13 @@ def has_errors(findings: Sequence[Finding]) -> bool:
 
 def _size(page: str, budget: int) -> list[Finding]:
     size = len(page.encode("utf-8"))
-    if size <= budget:
+    if size <= budget and size <= GMAIL_CLIP_BYTES:
         return []
+    # Above Gmail's clip the footer and its unsubscribe link disappear: never send that.
+    level: Level = "error" if size > GMAIL_CLIP_BYTES else "warning"
     return [
         Finding(
-            "warning",
+            level,
             "html-size",
             f"the HTML part is {size:,} bytes, over the budget of {budget:,} "
             "(Gmail clips messages above about 102 KB); use fewer stories or shorter teasers",
@@ -99,19 +107,39 @@ def _size(page: str, budget: int) -> list[Finding]:
     ]
 
 
+def _subject(subject: str) -> list[Finding]:
+    if len(subject) <= SUBJECT_CHARS:
+        return []
+    return [
+        Finding(
+            "warning",
+            "subject-length",
+            f"the subject is {len(subject)} characters; clients cut it at about "
+            f"{SUBJECT_CHARS} (use the fit filter in email.subject: {{{{ ... | fit }}}})",
+        )
+    ]
+
+
 def _images(images: Sequence[_Element]) -> list[Finding]:
     out = []
+    unsized = 0
     for img in images:
         src = img.attrs.get("src") or ""
-        if not (img.attrs.get("alt") or "").strip():
+        # alt="" is a decision (a decorative thumbnail beside its headline); no alt is not.
+        if img.attrs.get("alt") is None:
             out.append(
                 Finding(
                     "warning",
                     "image-alt",
-                    f"HTML line {img.line}: image {src!r} has no alt text; screen readers and "
-                    "clients that block images show nothing (give the image alt text)",
+                    f"HTML line {img.line}: image {src!r} has no alt attribute; screen readers "
+                    'read its URL (give it alt text, or alt="" if it is decorative)',
                 )
             )
+        if (
+            not (img.attrs.get("width") or "").isdigit()
+            or not (img.attrs.get("height") or "").isdigit()
+        ):
+            unsized += 1
         if urlsplit(src).scheme.lower() not in _WEB:
             out.append(
                 Finding(
@@ -121,10 +149,19 @@ def _images(images: Sequence[_Element]) -> list[Finding]:
                     "clients will not load it (fix the story's image or the template)",
                 )
             )
+    if unsized:
+        out.append(
+            Finding(
+                "warning",
+                "image-size",
+                f"{unsized} images have no pixel width and height; the layout jumps while "
+                "they load (hotlinked images: use images.mode: own)",
+            )
+        )
     return out
 
 
-def _links(links: Sequence[_Element], stories: Sequence[Story]) -> list[Finding]:
+def _links(links: Sequence[_Element], stories: Sequence[Story], ids: set[str]) -> list[Finding]:
     out = []
     for story in stories:
         if urlsplit(story.url).scheme.lower() not in _WEB:
@@ -139,6 +176,17 @@ def _links(links: Sequence[_Element], stories: Sequence[Story]) -> list[Finding]
     for a in links:
         href = (a.attrs.get("href") or "").strip()
         if href in placeholders.TOKENS or href.startswith("mailto:"):
+            continue
+        if href.startswith("#") and len(href) > 1:
+            if href[1:] not in ids:
+                out.append(
+                    Finding(
+                        "error",
+                        "anchor",
+                        f"HTML line {a.line}: link {href!r} points at no element of the email; "
+                        "fix the template",
+                    )
+                )
             continue
         if urlsplit(href).scheme.lower() not in _WEB:
             # The templates' safe_url filter turns a refused link into "#": report it too.

@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from digest.models import Publication, RenderedEdition, Story, Variant
-from digest.render.edition import render_edition
+from digest.render.edition import render_fitted
+from digest.render.fit import Fitted
+from digest.render.frame import DEFAULT_SUBJECT, Frame
 from digest.render.variants import render_variants
 
 
@@ -25,15 +27,17 @@ class Renderer:
 
     env: jinja2.Environment
     publication: Publication
-    subject: str = "{{ publication.name }}: {{ lead.title }}"
+    subject: str = DEFAULT_SUBJECT
     preheader: str = "{{ lead.teaser }}"
     utm: Mapping[str, str] = field(default_factory=dict)
     keep_lead: bool = True
+    frame: Frame = field(default_factory=Frame)  # layout, note, logo, links, HTML budget
 
-    def render(
+    def fit(
         self, stories: Sequence[Story], *, now: datetime, extra: Mapping[str, Any] | None = None
-    ) -> RenderedEdition:
-        return render_edition(
+    ) -> Fitted:
+        """Render within the HTML budget, saying which stories became links or were dropped."""
+        return render_fitted(
             self.env,
             stories=stories,
             publication=self.publication,
@@ -42,7 +46,13 @@ class Renderer:
             preheader_template=self.preheader,
             utm=self.utm,
             extra=extra,
+            frame=self.frame,
         )
+
+    def render(
+        self, stories: Sequence[Story], *, now: datetime, extra: Mapping[str, Any] | None = None
+    ) -> RenderedEdition:
+        return self.fit(stories, now=now, extra=extra).rendered
 
     def variants(
         self,

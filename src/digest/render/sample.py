@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from digest.models import Image, Story
+from digest.models import Image, Rendition, Story
+
+_IMG = "https://example.org/img/"
 
 
 def sample_stories(now: datetime) -> list[Story]:
-    """Lead with an image, two sections, a thumbnail, "also in", and a bare untitled section.
+    """Lead with an image, two sections, a thumbnail, "also in", an untitled section, RTL.
 
     Every optional field a template might use is exercised once, so an undefined variable
     or a wrong attribute shows up in `digest check` rather than at build time.
@@ -26,8 +28,15 @@ def sample_stories(now: datetime) -> list[Story]:
                 alt="A sample photograph",
                 caption="A sample caption.",
                 credit="Sample Agency",
+                renditions=(
+                    Rendition("lead", _IMG + "0" * 32 + ".jpg", 592, 333),
+                    Rendition("thumb", _IMG + "1" * 32 + ".jpg", 96, 96),
+                ),
             ),
             also_in=("Other Wire",),
+            author="Sam Ple",
+            word_count=900,
+            language="en",
         ),
         Story(
             url="https://example.org/sample/2",
@@ -36,7 +45,11 @@ def sample_stories(now: datetime) -> list[Story]:
             source="Sample Wire",
             published=now,
             section="World",
-            image=Image(url="https://example.org/sample/2.jpg", alt="A sample thumbnail"),
+            image=Image(
+                url="https://example.org/sample/2.jpg",
+                alt="A sample thumbnail",
+                renditions=(Rendition("thumb", _IMG + "2" * 32 + ".jpg", 96, 96),),
+            ),
         ),
         Story(
             url="https://example.org/sample/3",
@@ -46,5 +59,14 @@ def sample_stories(now: datetime) -> list[Story]:
             published=now,
             section="",
             also_in=("Sample Wire", "Third Wire"),
+        ),
+        Story(
+            url="https://example.org/sample/4",
+            title="عنوان تجريبي",
+            teaser="نص تجريبي قصير.",
+            source="Other Wire",
+            published=now,
+            section="International",  # one story per section: templates may reorder within
+            language="ar",
         ),
     ]

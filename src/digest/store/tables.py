@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -212,4 +213,15 @@ source_health = Table(
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("items_seen", Integer, nullable=False, default=0),
     Column("not_modified", Integer, nullable=False, default=0),
+)
+
+# An edition's processed images, by content address ("<sha256 of data, 32 hex>.<ext>").
+images = Table(
+    "images",
+    metadata,
+    Column("key", String(40), primary_key=True),
+    Column("content_type", String(40), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
 )

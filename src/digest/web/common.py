@@ -58,7 +58,10 @@ class SecurityHeaders:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_HEADERS]
+                own = list(message.get("headers", []))
+                # A response's own Cache-Control (the immutable images) wins over no-store.
+                present = {k.lower() for k, _ in own}
+                message["headers"] = [*own, *(h for h in _HEADERS if h[0] not in present)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,6 +12,7 @@ from starlette.routing import Route
 
 from digest.app import App
 from digest.exceptions import TokenError
+from digest.store.images import ImageStore
 from digest.tokens import UNSUBSCRIBE_SALT, Signer, read_unsubscribe_token, secrets_from_env
 from digest.web.common import Pages, Refused
 
@@ -22,13 +24,25 @@ class Readers(Pages):
         super().__init__(app, environ)
         keys = secrets_from_env(self.settings.secret_env, environ)
         self.unsubscribes = Signer(keys, salt=UNSUBSCRIBE_SALT, clock=app.now)
+        self.images = ImageStore(self.store)
 
     def routes(self) -> list[Route]:
         h = self.handle
         return [
             Route("/u/{token}", h(self.unsubscribe_form, form=False), methods=["GET"]),
             Route("/u/{token}", h(self.unsubscribe, form=True), methods=["POST"]),
+            Route("/img/{key}", self.image, methods=["GET", "HEAD"]),
         ]
+
+    async def image(self, request: Request) -> Response:
+        """GET /img/KEY: an edition's processed image; content-addressed, so cached for good."""
+        key = str(request.path_params["key"])
+        found = await run_in_threadpool(self.images.get, key)
+        if found is None:
+            return Response("not found\n", 404, media_type="text/plain")
+        data, kind = found
+        headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+        return Response(data, 200, headers=headers, media_type=kind)
 
     def _subscriber(self, request: Request) -> tuple[str, str]:
         token = request.path_params["token"]

@@ -1,0 +1,132 @@
+"""The editorial frame: layout options, pictures, bylines, direction, subjects that fit."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from digest.models import Story
+
+LAYOUTS = ("cards", "briefing")
+SUBJECT_FIT = 60
+"""Subjects longer than this are cut by clients (and read worse): `fit` keeps to it."""
+DEFAULT_SUBJECT = '{{ (publication.name ~ ": " ~ lead.title) | fit }}'
+TOC_SIZE = 5
+WORDS_PER_MINUTE = 230
+# Languages written right to left (ISO 639 primary subtags).
+RTL_LANGUAGES = frozenset(
+    {"ar", "arc", "ckb", "dv", "fa", "ha-arab", "he", "iw", "ks", "ku-arab", "ps", "sd",
+     "ug", "ur", "yi"}
+)  # fmt: skip
+_TRAILING = " ,;:–—-"
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """An ``<img>`` to write: ``height`` 0 only for hotlinked images of unknown shape."""
+
+    src: str
+    width: int
+    height: int
+    alt: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Frame:
+    """What surrounds the stories; one per publication (from config) plus per-edition values.
+
+    ``archive_url`` may contain ``{date}`` (the edition's ISO date). ``preferences`` shows
+    the "Manage preferences" link, filled per recipient like the unsubscribe link.
+    """
+
+    layout: str = "cards"
+    editor_note: str = ""
+    hotlink: bool = False
+    logo: Picture | None = None
+    logo_dark: Picture | None = None
+    archive_url: str = ""
+    preferences: bool = False
+    signup_url: str = ""
+    html_budget: int = 0  # 0: no fitting
+
+    def shows_thumbnails(self) -> bool:
+        return self.layout == "cards"
+
+    def role(self, index: int) -> str | None:
+        """The image role of the story at ``index`` in the running order (None: no image)."""
+        if index == 0:
+            return "lead"
+        return "thumb" if self.shows_thumbnails() else None
+
+    def archive_link(self, day: date) -> str:
+        return self.archive_url.replace("{date}", day.isoformat())
+
+
+def fit(text: str, width: int = SUBJECT_FIT) -> str:
+    """``text`` in at most ``width`` characters, cut at a word boundary with "…"."""
+    text = " ".join(str(text).split())
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    if text[width - 1] != " " and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(_TRAILING) + "…"
+
+
+def is_rtl(language: str) -> bool:
+    tag = language.strip().lower().replace("_", "-")
+    subtags = tag.split("-")
+    # "ku-arab" is written right to left, "ku" and "ha-latn" are not.
+    if tag in RTL_LANGUAGES:
+        return True
+    return subtags[0] in RTL_LANGUAGES and not {"latn", "cyrl"} & set(subtags[1:])
+
+
+def direction(story: Story) -> str:
+    """The ``dir`` of a story block: "rtl" for a known RTL language, else "auto"."""
+    return "rtl" if story.language and is_rtl(story.language) else "auto"
+
+
+def reading_minutes(story: Story) -> int:
+    return math.ceil(story.word_count / WORDS_PER_MINUTE) if story.word_count > 0 else 0
+
+
+def byline(story: Story) -> str:
+    """ "By Jane Doe · 4 min read · Source · also in X, Y": what the source gave us."""
+    parts = []
+    if story.author:
+        parts.append(f"By {story.author}")
+    minutes = reading_minutes(story)
+    if minutes:
+        parts.append(f"{minutes} min read")
+    parts.append(story.source)
+    if story.also_in:
+        parts.append("also in " + ", ".join(story.also_in))
+    return " · ".join(p for p in parts if p)
+
+
+class Pictures:
+    """Which ``<img>`` each story gets in this layout: our renditions, or the hotlinked URL."""
+
+    def __init__(self, frame: Frame, stories: Sequence[Story]) -> None:
+        self.frame = frame
+        self._anchors = {s.url: f"s{i + 1}" for i, s in enumerate(stories)}
+
+    def anchor(self, story: Story) -> str:
+        return self._anchors.get(story.url, "")
+
+    def __call__(self, story: Story, role: str) -> Picture | None:
+        image = story.image
+        if image is None:
+            return None
+        # The lead keeps its description (or caption) as alt; a thumbnail beside its own
+        # headline is decorative: alt="" so screen readers do not hear the headline twice.
+        alt = (image.alt or image.caption) if role == "lead" else ""
+        own = image.rendition(role)
+        if own is not None:
+            return Picture(own.url, own.width, own.height, alt)
+        if not self.frame.hotlink:
+            return None
+        return Picture(image.url, 592 if role == "lead" else 96, 0, alt)

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.collect import collect, merge_near_duplicates
+from digest.collect import collect
 from digest.http import Fetcher, FetchSettings
-from digest.models import Story
 from digest.sources.base import load_source
 from digest.sources.feed import FeedSource
 from digest.sourcestate import SourceState
@@ -138,33 +137,6 @@ def test_readonly_state_reads_the_cache_and_writes_nothing(
     assert len(result.stories) == 3
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
-
-
-def story(title: str, source: str, url: str, weight: float = 1.0) -> Story:
-    return Story(url=url, title=title, teaser="", source=source, published=NOW, weight=weight)
-
-
-def test_near_duplicate_headlines_collapse_keeping_every_source() -> None:
-    stories = [
-        story("Haiti sets August date for long-delayed elections", "Dispatch", "https://a/1"),
-        story("Knesset takes up conscription bill", "Dispatch", "https://a/2"),
-        story(
-            "Haiti sets an August date for its long-delayed elections",
-            "Signal",
-            "https://b/1",
-            weight=2.0,
-        ),
-        story("HAITI SETS AUGUST DATE FOR LONG-DELAYED ELECTIONS!", "Wire", "https://c/1"),
-        story("Haiti sets August date for long-delayed elections", "Dispatch", "https://a/3"),
-        story("Knesset takes up a different bill", "Signal", "https://b/2"),
-    ]
-    merged = merge_near_duplicates(stories)
-    assert [(s.url, s.also_in) for s in merged] == [
-        ("https://b/1", ("Dispatch", "Wire")),  # first position, heaviest source wins
-        ("https://a/2", ()),
-        ("https://a/3", ()),  # the same source's own similar item is not merged
-        ("https://b/2", ()),
-    ]
 
 
 def test_include_and_exclude_patterns(server: FixtureServer, fetcher: Fetcher) -> None:

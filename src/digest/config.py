@@ -88,6 +88,7 @@ SCHEMA: dict[str, _Spec] = {
     },
     "fetch": {
         "timeout": ((int, float), 10.0),
+        "deadline": ((int, float), 30.0),
         "max_bytes": (int, 5_000_000),
         "retries": (int, 2),
         "concurrency": (int, 32),
@@ -236,6 +237,7 @@ class SendSettings:
 @dataclass(frozen=True, slots=True)
 class FetchConfig:
     timeout: float = 10.0
+    deadline: float = 30.0  # each source's whole exchange (connect..body, retries), seconds
     max_bytes: int = 5_000_000
     retries: int = 2
     concurrency: int = 32

@@ -147,11 +147,34 @@ def drop_leading(text: str, *prefixes: str) -> str:
 _WORD = re.compile(r"\w+")
 
 
+# Scripts written without spaces between words: a run of them is split into overlapping
+# character pairs, so that two CJK headlines can share "words" as spaced ones do.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]{2,}")
+
+
 def headline_words(title: str) -> frozenset[str]:
-    """The lower-cased words of a headline, for near-duplicate detection across sources."""
-    folded = unicodedata.normalize("NFKD", title.casefold())
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return frozenset(_WORD.findall(folded.replace("'", "").replace("’", "")))
+    """The lower-cased words of a headline (accents folded), for near-duplicate detection.
+
+    Only ever compared, never shown, so compatibility folding (NFKD) is fine here.
+    """
+    folded = title.casefold()
+    if not folded.isascii():
+        folded = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in folded if not unicodedata.combining(c))
+    words = _WORD.findall(folded.replace("'", "").replace("’", ""))
+    if folded.isascii():
+        return frozenset(words)
+    out: list[str] = []
+    for word in words:
+        runs = _UNSPACED.findall(word)
+        if not runs:
+            out.append(word)
+        for run in runs:
+            out.extend(run[i : i + 2] for i in range(len(run) - 1))
+        rest = _UNSPACED.sub(" ", word).split()
+        if runs:
+            out.extend(rest)
+    return frozenset(out)
 
 
 def cut_teaser(text: str, limit: int) -> str:

@@ -63,6 +63,7 @@ def make_fetcher(settings: Settings) -> Fetcher:
     return Fetcher(
         settings=FetchSettings(
             timeout=f.timeout,
+            deadline=f.deadline,
             max_bytes=f.max_bytes,
             retries=f.retries,
             concurrency=f.concurrency,

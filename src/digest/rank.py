@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from digest.dedupe import dedupe
 from digest.exceptions import DigestError
 from digest.models import Story
 from digest.normalize import canonical_url, headline_words
@@ -115,7 +116,7 @@ def score(
     factors = {
         "recency": 0.5 ** (age_hours / half_life) if half_life > 0 else 1.0,
         "source": story.weight,
-        # also_in lists the other sources that carried the same story (see collect.dedupe).
+        # also_in lists the other sources that carried the same story (see digest.dedupe).
         "coverage": 1.0 + settings.coverage_weight * len(set(story.also_in) - {story.source}),
         "section": settings.section_weights.get(story.section.casefold(), 1.0),
         "keywords": keywords,
@@ -166,12 +167,15 @@ def choose(
     pool: list[Candidate] = []
     dropped: list[Candidate] = []
     urls: set[str] = set()
-    for story in stories:
+    # Deduplication happens here, once: by URL, then near-identical headlines merged into
+    # one story whose also_in lists the other sources (the coverage factor counts them).
+    unique = dedupe(stories, threshold=settings.diversity, keep={*forced, *pins})
+    for story, why in unique.dropped:
+        value, factors = score(story, now=now, settings=settings)
+        dropped.append(Candidate(story, value, factors, reason=why))
+    for story in unique.stories:
         value, factors = score(story, now=now, settings=settings)
         candidate = Candidate(story, value, factors)
-        if story.url in urls:
-            dropped.append(replace(candidate, reason="duplicate URL"))
-            continue
         urls.add(story.url)
         if story.url in forced or story.url in pins:
             pool.append(candidate)

@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    inspect,
+    select,
+    update,
+)  # fmt: skip
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -42,6 +53,8 @@ source_health = Table(
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("items_seen", Integer, nullable=False, default=0),
     Column("not_modified", Integer, nullable=False, default=0),
+    # JSON list of what the last parse had to guess (encoding, teaser from body, no date).
+    Column("fallbacks", Text, nullable=False, default="[]"),
 )
 
 
@@ -67,6 +80,7 @@ class Health:
     consecutive_failures: int = 0
     items_seen: int = 0
     not_modified: bool = False  # the last success was a 304 answered from the cache
+    fallbacks: tuple[str, ...] = ()  # what the last parse had to guess, for the editor
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +92,7 @@ class Health:
             "consecutive_failures": self.consecutive_failures,
             "items_seen": self.items_seen,
             "not_modified": self.not_modified,
+            "fallbacks": list(self.fallbacks),
         }
 
 
@@ -92,6 +107,7 @@ class Outcome:
     items: int = 0
     cache: CacheEntry | None = None  # a new cache entry (after a 200), else None
     not_modified: bool = False
+    fallbacks: tuple[str, ...] = ()  # from this run's parse (a 304 keeps the last ones)
 
 
 class SourceState:
@@ -107,6 +123,7 @@ class SourceState:
         if not self.readonly:
             try:
                 create_tables(store.engine, metadata)
+                _add_missing_columns(store)
             except SQLAlchemyError as exc:
                 raise StoreError(f"{store.path}: cannot create the source tables: {exc}") from exc
 
@@ -155,6 +172,16 @@ class SourceState:
             raise
 
 
+def _add_missing_columns(store: Store) -> None:
+    """Add columns newer than a state file's tables (no migration tool owns these yet)."""
+    with store.engine.begin() as conn:
+        have = {c["name"] for c in inspect(conn).get_columns("source_health")}
+        if have and "fallbacks" not in have:
+            conn.exec_driver_sql(
+                "ALTER TABLE source_health ADD COLUMN fallbacks TEXT NOT NULL DEFAULT '[]'"
+            )
+
+
 def _is_readonly(store: Store) -> bool:
     url = store.engine.url
     return url.query.get("mode") == "ro" or url.database in (None, "", ":memory:")
@@ -163,10 +190,12 @@ def _is_readonly(store: Store) -> bool:
 def _next(prev: Health | None, o: Outcome, now: datetime) -> Health:
     prev = prev or Health(name=o.name)
     if o.ok:
+        fallbacks = prev.fallbacks if o.not_modified else o.fallbacks
         return Health(o.name, o.url, now, prev.last_error, prev.last_error_at, 0, o.items,
-                      o.not_modified)  # fmt: skip
+                      o.not_modified, fallbacks)  # fmt: skip
     return Health(o.name, o.url, prev.last_success, o.error, now,
-                  prev.consecutive_failures + 1, prev.items_seen, prev.not_modified)  # fmt: skip
+                  prev.consecutive_failures + 1, prev.items_seen, prev.not_modified,
+                  prev.fallbacks)  # fmt: skip
 
 
 def _health(r: Mapping[str, Any]) -> Health:
@@ -179,7 +208,16 @@ def _health(r: Mapping[str, Any]) -> Health:
         consecutive_failures=int(r["consecutive_failures"]),
         items_seen=int(r["items_seen"]),
         not_modified=bool(r["not_modified"]),
+        fallbacks=_fallbacks(r.get("fallbacks")),
     )
+
+
+def _fallbacks(value: Any) -> tuple[str, ...]:
+    try:
+        data = json.loads(value) if value else []
+    except ValueError:
+        return ()
+    return tuple(str(x) for x in data) if isinstance(data, list) else ()
 
 
 def _time(value: str) -> datetime | None:
@@ -200,6 +238,7 @@ def _row(h: Health) -> dict[str, Any]:
         "consecutive_failures": h.consecutive_failures,
         "items_seen": h.items_seen,
         "not_modified": int(h.not_modified),
+        "fallbacks": json.dumps(list(h.fallbacks), ensure_ascii=False),
     }
 
 

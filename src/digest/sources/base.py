@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
 from digest.exceptions import ConfigError
@@ -18,13 +19,30 @@ ENTRY_POINT_GROUP = "digest.sources"
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The bytes of one HTTP response, as handed to a source for parsing."""
+    """The bytes of one HTTP response, as handed to a source for parsing.
+
+    A source appends to ``fallbacks`` what it had to guess (recorded in the source's
+    health, e.g. "encoding guessed: cp1252") and to ``warnings`` what the editor should see
+    in this run's warnings (e.g. characters that could not be decoded).
+    """
 
     url: str
     body: bytes
     headers: Mapping[str, str]
     fetched_at: datetime
     status: int = 200
+    fallbacks: list[str] = field(default_factory=list, compare=False)
+    warnings: list[str] = field(default_factory=list, compare=False)
+
+    def fallback(self, note: str) -> None:
+        """Record ``note`` once."""
+        if note not in self.fallbacks:
+            self.fallbacks.append(note)
+
+    def warn(self, note: str) -> None:
+        """Warn ``note`` once."""
+        if note not in self.warnings:
+            self.warnings.append(note)
 
 
 class Source(ABC):
@@ -115,13 +133,34 @@ def _patterns(name: str, key: str, values: Sequence[str]) -> tuple[re.Pattern[st
     return tuple(out)
 
 
+_registry: dict[str, EntryPoint] = {}
+_classes: dict[str, type[Source]] = {}
+_registry_lock = threading.Lock()
+
+
+def source_class(kind: str) -> type[Source]:
+    """The Source class registered as ``kind``; an unknown kind lists the valid ones.
+
+    Entry points are scanned and each kind is imported once per process: scanning the
+    installed distributions costs milliseconds, which a thousand sources would pay each.
+    """
+    with _registry_lock:
+        if not _registry:
+            _registry.update((ep.name, ep) for ep in entry_points(group=ENTRY_POINT_GROUP))
+        cls = _classes.get(kind)
+        if cls is not None:
+            return cls
+        if kind not in _registry:
+            valid = ", ".join(sorted(_registry))
+            raise ConfigError(f"unknown source kind {kind!r}; valid kinds: {valid}")
+        loaded = _registry[kind].load()
+        if not (isinstance(loaded, type) and issubclass(loaded, Source)):
+            value = _registry[kind].value
+            raise ConfigError(f"source kind {kind!r} ({value}) is not a digest Source")
+        _classes[kind] = loaded
+        return loaded
+
+
 def load_source(kind: str, **kwargs: Any) -> Source:
     """Build a source of the registered ``kind``; an unknown kind lists the valid ones."""
-    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    if kind not in eps:
-        raise ConfigError(f"unknown source kind {kind!r}; valid kinds: {', '.join(sorted(eps))}")
-    cls = eps[kind].load()
-    if not (isinstance(cls, type) and issubclass(cls, Source)):
-        raise ConfigError(f"source kind {kind!r} ({eps[kind].value}) is not a digest Source")
-    source: Source = cls(**kwargs)
-    return source
+    return source_class(kind)(**kwargs)

@@ -11,6 +11,7 @@ from datetime import datetime
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
+from digest.charsets import Decoded
 from digest.exceptions import ConfigError
 from digest.models import Story
 
@@ -43,6 +44,17 @@ class Fetched:
         """Warn ``note`` once."""
         if note not in self.warnings:
             self.warnings.append(note)
+
+    def decoded(self, result: Decoded) -> str:
+        """Record how the body's charset was found (a guess, lost bytes); its text."""
+        if result.guessed:
+            self.fallback(result.note())
+        if result.lost:
+            self.warn(
+                f"{result.lost} byte(s) of {self.url} fit no character encoding and show"
+                " as \ufffd; ask the publisher to serve UTF-8"
+            )
+        return result.text
 
 
 class Source(ABC):

@@ -44,6 +44,7 @@ _DATEISH = re.compile(r"^[\d\s:/.,\-–+apmAPMUTCGMT]*$|^\w+ \d{1,2},? \d{4}")
 MIN_PARAGRAPH = 60  # in "width" (CJK characters count twice): shorter is chrome, not prose
 TEASER_ROOM = 600  # enough paragraph text to cut a teaser from
 
+_log = logging.getLogger(__name__)
 # trafilatura logs every page it finds little text on; that is our caller's business.
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 logging.getLogger("htmldate").setLevel(logging.CRITICAL)
@@ -59,38 +60,58 @@ class Extracted:
 
 
 def extract(html_text: str, url: str) -> Extracted:
-    """The main text and metadata of ``html_text`` according to trafilatura."""
-    try:
-        doc = trafilatura.bare_extraction(
-            html_text, url=url, with_metadata=True, include_comments=False,
-            include_tables=False, include_images=False, favor_precision=True,
-            date_extraction_params={"original_date": True, "extensive_search": False},
-        )  # fmt: skip
-    except Exception:  # an extractor bug on odd markup must not cost the story
-        return Extracted("", "", ())
-    if doc is None:
-        return Extracted("", "", ())
-    text = str(getattr(doc, "text", "") or "")
-    return Extracted(
-        str(getattr(doc, "title", "") or ""),
-        str(getattr(doc, "date", "") or ""),
-        tuple(p.strip() for p in text.splitlines() if p.strip()),
-    )
+    """The main text and metadata of ``html_text`` according to trafilatura.
+
+    Precision first (less chrome); a page it finds nothing in (old table layouts) gets a
+    second, recall-minded pass.
+    """
+    found = Extracted("", "", ())
+    for precise in (True, False):
+        try:
+            doc = trafilatura.bare_extraction(
+                html_text, url=url, with_metadata=True, include_comments=False,
+                include_tables=False, include_images=False, favor_precision=precise,
+                favor_recall=not precise,
+                date_extraction_params={"original_date": True, "extensive_search": False},
+            )  # fmt: skip
+        except Exception:  # an extractor bug on odd markup must not cost the story
+            _log.debug("trafilatura failed on %s", url, exc_info=True)
+            continue
+        if doc is None:
+            continue
+        text = str(getattr(doc, "text", "") or "")
+        found = Extracted(
+            found.title or str(getattr(doc, "title", "") or ""),
+            found.date or str(getattr(doc, "date", "") or ""),
+            tuple(p.strip() for p in text.splitlines() if p.strip()),
+        )
+        if any(_is_prose(" ".join(p.split())) for p in found.paragraphs):
+            break
+    return found
 
 
 def title_of(meta: ArticleMeta, url: str, extracted: str = "") -> str:
-    """The headline: a metadata title else ``<h1>`` else ``<title>``, site name removed."""
+    """The headline: what the metadata and ``<title>`` agree with the page's ``<h1>`` on,
+    else the first metadata title, else ``<title>``, each without the site's name."""
     host = urlsplit(url).hostname or ""
     names = [*meta.site_names, meta.section]
     h1 = " ".join(meta.h1.split())
-    for candidate in (meta.title, meta.html_title, extracted):
+    h1_key = _key(h1)
+    keys = [_key(n) for n in names if _key(n)]
+    hosts = [label for label in host.lower().split(".") if label not in _HOST_NOISE]
+    headline_h1 = bool(h1_key) and not _is_site(h1, keys, hosts)
+    stripped = []
+    for candidate in (*meta.titles, meta.html_title, extracted):
         title = " ".join(candidate.split())
-        if not title:
-            continue
-        stripped = strip_site_name(title, names, host, h1)
-        if stripped:
-            return stripped
-    return h1
+        if title:
+            stripped.append(strip_site_name(title, names, host, h1))
+    if headline_h1:
+        for title in stripped:
+            key = _key(title)
+            # The same words, or the <h1> inside a title that adds a label or the site's name.
+            if key == h1_key or (h1_key in key and len(h1_key) >= max(12, len(key) // 2)):
+                return h1
+    return next((t for t in stripped if t), h1)
 
 
 def strip_site_name(title: str, names: Sequence[str], host: str, h1: str = "") -> str:

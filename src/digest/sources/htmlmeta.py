@@ -77,6 +77,7 @@ class ArticleMeta:
     h1: str = ""  # the first headline element's text
     html_title: str = ""  # <title>
     site_names: tuple[str, ...] = ()  # every name the site gives itself
+    titles: tuple[str, ...] = ()  # every metadata title, in order of preference
 
 
 def parse_html(body: bytes | str, headers: Mapping[str, str], what: str) -> Any:
@@ -135,11 +136,14 @@ def article_meta(doc: Any, nodes: list[dict[str, Any]]) -> ArticleMeta:
                     meta.get("twitter:site", "").lstrip("@"), _name(ld.get("isPartOf")))
         if n
     )  # fmt: skip
+    titles = tuple(t.strip() for t in (
+        _text(ld.get("headline")), _text(ld.get("name")), meta.get("og:title", ""),
+        meta.get("twitter:title", ""), meta.get("parsely-title", ""), _text(parsely.get("title")),
+        meta.get("dc.title", ""), meta.get("sailthru.title", "")) if t and t.strip())  # fmt: skip
     return ArticleMeta(
         is_article=bool(ld) or meta.get("og:type", "").lower() == "article",
-        title=_pick(_text(ld.get("headline")), _text(ld.get("name")), meta.get("og:title"),
-                    meta.get("twitter:title"), meta.get("parsely-title"),
-                    _text(parsely.get("title")), meta.get("dc.title"), meta.get("sailthru.title")),
+        title=titles[0] if titles else "",
+        titles=titles,
         teaser=_pick(_text(ld.get("description")), meta.get("og:description"),
                      meta.get("twitter:description"), meta.get("description"),
                      meta.get("dc.description")),

@@ -77,15 +77,20 @@ def _edition_dict(edition: Edition, counts: dict[str, int] | None = None) -> dic
 def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool) -> None:
     """Fetch every source (or just the URLs given, no config needed) and print the stories."""
     from digest.collect import collect_urls
+    from digest.collect_progress import collect_progress
     from digest.pipeline import collect_sources, make_fetcher
 
-    if urls:
-        result = collect_urls(urls, allow_private=allow_private, now=app.now())
-    elif allow_private:
+    if allow_private and not urls:
         raise DigestError("--allow-private applies to URLs given on the command line only")
-    else:
-        with make_fetcher(app.settings) as fetcher:
-            result = collect_sources(app.settings, store=app.store, fetcher=fetcher, now=app.now())
+    with collect_progress() as progress:
+        if urls:
+            result = collect_urls(
+                urls, allow_private=allow_private, now=app.now(), progress=progress
+            )
+        else:
+            with make_fetcher(app.settings) as fetcher:
+                result = collect_sources(app.settings, store=app.store, fetcher=fetcher,
+                                         now=app.now(), progress=progress)  # fmt: skip
     _warn(result.warnings)
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in result.stories], indent=2, ensure_ascii=False))
@@ -115,6 +120,8 @@ def sources(app: App, as_json: bool) -> None:
                    f" failures in a row: {r['consecutive_failures']}")  # fmt: skip
         if r["last_error"]:
             click.echo(f"    last error ({r['last_error_at']}): {r['last_error']}")
+        if r["fallbacks"]:
+            click.echo(f"    fallbacks: {'; '.join(r['fallbacks'])}")
 
 
 THIN_DAY_EXIT = 3
@@ -139,16 +146,17 @@ def _order(value: str) -> list[str]:
 @pass_app
 def build(app: App, as_json: bool, explain: bool, order: str) -> None:
     """Collect, rank and render a new edition, store it and submit it for approval."""
+    from digest.collect_progress import collect_progress
     from digest.explain import explain_json, explain_lines
     from digest.pipeline import build_edition, make_fetcher
     from digest.rank import ThinDay
     from digest.variants import VariantStore
 
     try:
-        with make_fetcher(app.settings) as fetcher:
+        with make_fetcher(app.settings) as fetcher, collect_progress() as progress:
             edition = build_edition(
                 app.settings, store=app.store, fetcher=fetcher, now=app.now(),
-                subscribers=app.subscribers, order=_order(order),
+                subscribers=app.subscribers, order=_order(order), progress=progress,
             )  # fmt: skip
     except ThinDay as exc:
         if as_json:

@@ -158,7 +158,9 @@ def _run_all(
 
     def report(finished: str = "", late: tuple[str, ...] = ()) -> None:
         if progress is not None:
-            pending = tuple(sources[futures[f]].name for f in sorted(waiting, key=futures.__getitem__))
+            pending = tuple(
+                sources[futures[f]].name for f in sorted(waiting, key=futures.__getitem__)
+            )
             progress(CollectProgress(total, total - len(waiting), pending, finished, late))
 
     report()
@@ -187,6 +189,7 @@ def collect_urls(
     now: datetime,
     allow_private: bool = False,
     fetcher: Fetcher | None = None,
+    progress: ProgressCallback | None = None,
 ) -> CollectResult:
     """Collect from bare URLs with no config: each URL's kind is detected from its response.
 
@@ -203,10 +206,10 @@ def collect_urls(
         for n, u in zip(names, urls, strict=True)
     ]
     if fetcher is not None:
-        return collect(sources, fetcher, now=now)
+        return collect(sources, fetcher, now=now, progress=progress)
     settings = FetchSettings()
     with Fetcher(settings=settings) as own:
-        return collect(sources, own, now=now, max_workers=settings.concurrency)
+        return collect(sources, own, now=now, max_workers=settings.concurrency, progress=progress)
 
 
 def fingerprint(source: Source) -> str:

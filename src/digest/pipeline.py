@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from digest.approval import transition
-from digest.collect import CollectResult, collect
+from digest.collect import CollectResult, ProgressCallback, collect
 from digest.config import Settings
 from digest.exceptions import DigestError
 from digest.http import Fetcher, FetchSettings
@@ -115,8 +115,9 @@ def render(
 
 
 def collect_sources(
-    settings: Settings, *, store: Store, fetcher: Fetcher, now: datetime
-) -> CollectResult:
+    settings: Settings, *, store: Store, fetcher: Fetcher, now: datetime,
+    progress: ProgressCallback | None = None,
+) -> CollectResult:  # fmt: skip
     """Collect every configured source with conditional GET and health kept in ``store``.
 
     A read-only store (Store.open_readonly) is read but never written.
@@ -128,15 +129,18 @@ def collect_sources(
         max_workers=settings.fetch.concurrency,
         state=SourceState(store),
         failure_alert=settings.fetch.failure_alert,
+        deadline=settings.fetch.deadline,
+        progress=progress,
     )
 
 
 def plan_edition(
-    settings: Settings, *, store: Store, fetcher: Fetcher, now: datetime, order: Sequence[str] = ()
-) -> Plan:
+    settings: Settings, *, store: Store, fetcher: Fetcher, now: datetime, order: Sequence[str] = (),
+    progress: ProgressCallback | None = None,
+) -> Plan:  # fmt: skip
     """Collect, rank and render; only source state (cache, health) is written, and only to
     a writable store. ``order``: the editor's manual order of URLs for this edition."""
-    result = collect_sources(settings, store=store, fetcher=fetcher, now=now)
+    result = collect_sources(settings, store=store, fetcher=fetcher, now=now, progress=progress)
     seen = store.seen_urls(s.url for s in result.stories)
     ranking = choose(result.stories, now=now, settings=settings.ranking, seen=seen, order=order)
     stories = ranking.stories
@@ -158,6 +162,7 @@ def plan_edition(
 def build_edition(
     settings: Settings, *, store: Store, fetcher: Fetcher, now: datetime,
     subscribers: Sequence[Subscriber] = (), order: Sequence[str] = (), slot: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Edition:  # fmt: skip
     """Plan, store the edition and its topic variants, and submit it for approval.
 
@@ -166,7 +171,9 @@ def build_edition(
 
     A thin day with ``ranking.thin_day_policy: skip`` raises ThinDay and stores nothing.
     """
-    plan = plan_edition(settings, store=store, fetcher=fetcher, now=now, order=order)
+    plan = plan_edition(
+        settings, store=store, fetcher=fetcher, now=now, order=order, progress=progress
+    )
     if plan.thin_day and settings.ranking.thin_day_policy == "skip":
         message = thin_day_message(len(plan.stories), settings.ranking)
         raise ThinDay(message, candidates=plan.candidates)

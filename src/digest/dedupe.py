@@ -70,6 +70,9 @@ def _groups(
     dropped: list[tuple[Story, str]] = []
     for group in groups.values():
         best = group[0]
+        if len(group) == 1:
+            kept.append(best)
+            continue
         kept.append(_with_also(best, group))
         reason = why or f"near-identical headline to {best.url} (ranking.diversity)"
         dropped.extend((s, reason) for s in group[1:])

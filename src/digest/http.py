@@ -6,6 +6,7 @@ import email.utils
 import ipaddress
 import random
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -167,7 +168,17 @@ class Fetcher:
         self._hosts_lock = threading.Lock()
         # Two pools, so a connection opened for an allow_private source is never reused by
         # a source without it (the pool is keyed by host name, not by address).
-        self._clients = {flag: self._make_client(transport) for flag in (False, True)}
+        self._transport = transport
+        self._clients: dict[bool, httpx.Client] = {}
+        self._clients_lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
+
+    def _client(self, private: bool) -> httpx.Client:
+        with self._clients_lock:
+            client = self._clients.get(private)
+            if client is None:
+                client = self._clients[private] = self._make_client(self._transport)
+            return client
 
     def _make_client(self, transport: httpx.BaseTransport | None) -> httpx.Client:
         s = self.settings
@@ -175,8 +186,10 @@ class Fetcher:
             max_connections=max(1, s.concurrency),
             max_keepalive_connections=max(1, s.concurrency),
         )
+        if transport is None and self._tls is None:
+            self._tls = httpx.create_ssl_context(trust_env=False)  # loading CAs takes ~25 ms
         return httpx.Client(
-            transport=transport or _PinnedTransport(limits),
+            transport=transport or _PinnedTransport(limits, self._tls),
             timeout=httpx.Timeout(s.timeout),
             follow_redirects=False,
             trust_env=False,
@@ -199,8 +212,9 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
 
     def fetch(
         self,
@@ -354,7 +368,7 @@ class Fetcher:
         self, url: httpx.URL, headers: dict[str, str], ex: Exchange, private: bool
     ) -> Response | str:
         try:
-            with self._clients[private].stream("GET", url, headers=headers) as resp:
+            with self._client(private).stream("GET", url, headers=headers) as resp:
                 status = resp.status_code
                 if status in REDIRECT_CODES:
                     location: str = resp.headers.get("location", "")
@@ -405,10 +419,11 @@ class _PinnedTransport(httpx.HTTPTransport):
     equivalent one that has ours (same limits and TLS context as httpx would build).
     """
 
-    def __init__(self, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, trust_env=False)
+    def __init__(self, limits: httpx.Limits, tls: ssl.SSLContext | None) -> None:
+        tls = tls or httpx.create_ssl_context(trust_env=False)
+        super().__init__(verify=tls, limits=limits, trust_env=False)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=tls,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

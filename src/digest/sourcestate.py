@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     insert,
     inspect,
     select,
@@ -154,10 +155,8 @@ class SourceState:
             return after
         try:
             with self.store.engine.begin() as conn:
-                for o in outcomes:
-                    _upsert(conn, source_health, "name", _row(after[o.name]))
-                    if o.cache is not None:
-                        _upsert(conn, source_cache, "name", _cache_row(o, now))
+                _upsert(conn, source_health, [_row(after[o.name]) for o in outcomes])
+                _upsert(conn, source_cache, [_cache_row(o, now) for o in outcomes if o.cache])
         except SQLAlchemyError as exc:
             raise StoreError(f"{self.store.path}: cannot record source health: {exc}") from exc
         return after
@@ -254,10 +253,18 @@ def _cache_row(o: Outcome, now: datetime) -> dict[str, Any]:
     }
 
 
-def _upsert(conn: Connection, table: Table, key: str, row: dict[str, Any]) -> None:
-    done = conn.execute(update(table).where(table.c[key] == row[key]).values(**row))
-    if done.rowcount == 0:
-        conn.execute(insert(table).values(**row))
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert or update ``rows`` by name, in two statements (executemany), not per row."""
+    if not rows:
+        return
+    names = [r["name"] for r in rows]
+    have = set(conn.execute(select(table.c.name).where(table.c.name.in_(names))).scalars())
+    old = [{**r, "key": r["name"]} for r in rows if r["name"] in have]
+    if old:
+        conn.execute(update(table).where(table.c.name == bindparam("key")), old)
+    new = [r for r in rows if r["name"] not in have]
+    if new:
+        conn.execute(insert(table), new)
 
 
 def health_report(settings: Settings) -> list[dict[str, Any]]:

@@ -189,3 +189,21 @@ def test_corpus_no_crash_no_markup_every_linked_item_a_story(path: Path) -> None
         link = safe_http_url(canonical_url(entry.get("link", ""), base=url))
         if entry.get("title", "").strip() and link:
             assert link in urls, (path.name, link)
+
+
+def test_plug_ins_are_looked_up_once_not_once_per_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.sources import base
+
+    calls: list[str] = []
+    real = base.entry_points
+
+    def counting(**kwargs: str) -> object:
+        calls.append(kwargs["group"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(base, "entry_points", counting)
+    monkeypatch.setattr(base, "_registry", {})
+    monkeypatch.setattr(base, "_classes", {})
+    sources = [load_source("feed", name=f"s{i}", url=f"https://x.example/{i}") for i in range(500)]
+    assert len({type(s) for s in sources}) == 1
+    assert calls == ["digest.sources"]

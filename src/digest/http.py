@@ -315,8 +315,10 @@ class Fetcher:
         worker.join(max(0.0, ex.left()))
         if err:
             raise _Refused(f"cannot resolve host {host!r} ({err[0]})") from err[0]
-        if not out:
-            raise _Refused(f"no answer within {self.settings.deadline:g} s (resolving {host})")
+        if not out:  # a deadline, not a refusal: collect reports the source as late
+            raise DeadlineExceeded(
+                f"no answer within {self.settings.deadline:g} s (resolving {host})"
+            )
         return out[0]
 
     def _get_with_retries(

@@ -147,7 +147,8 @@ def _is_site(part: str, keys: list[str], hosts: list[str]) -> bool:
     # "The Guardian" for theguardian.com, "Le Monde.fr" for lemonde.fr, "BBC News" for bbc.
     label = [h for h in hosts[:-1] if len(h) >= 3] if len(hosts) > 1 else hosts
     return any(key == h or (key.startswith(h) and len(key) - len(h) <= 4) or
-               (h.startswith(key) and len(key) >= 4) for h in label)  # fmt: skip
+               (h.startswith(key) and len(key) >= 4) or (len(h) >= 5 and h in key)
+               for h in (x.replace("-", "") for x in label))  # fmt: skip
 
 
 def _key(text: str) -> str:

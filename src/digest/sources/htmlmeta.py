@@ -141,7 +141,7 @@ def article_meta(doc: Any, nodes: list[dict[str, Any]]) -> ArticleMeta:
         meta.get("twitter:title", ""), meta.get("parsely-title", ""), _text(parsely.get("title")),
         meta.get("dc.title", ""), meta.get("sailthru.title", "")) if t and t.strip())  # fmt: skip
     return ArticleMeta(
-        is_article=bool(ld) or meta.get("og:type", "").lower() == "article",
+        is_article=bool(ld) or _article_signals(meta),
         title=titles[0] if titles else "",
         titles=titles,
         teaser=_pick(_text(ld.get("description")), meta.get("og:description"),
@@ -167,6 +167,16 @@ def article_meta(doc: Any, nodes: list[dict[str, Any]]) -> ArticleMeta:
         html_title=title_el.text_content() if title_el is not None else "",
         site_names=site_names,
     )  # fmt: skip
+
+
+def _article_signals(meta: dict[str, str]) -> bool:
+    """OpenGraph or parsely calling the page an article, or article:* properties on it."""
+    kind = meta.get("og:type", "").lower().removeprefix("og:")
+    if kind in ("article", "blog", "post", "news", "newsarticle"):
+        return True
+    if meta.get("parsely-type", "").lower() in ("post", "article"):
+        return True
+    return any(k.startswith("article:") for k in meta)
 
 
 def _h1(doc: Any) -> str:

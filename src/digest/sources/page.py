@@ -84,8 +84,8 @@ class PageSource(Source):
         if mode != "article":
             cards = [c for c in self._find(doc, "item") if self._links(c)]
             if mode == "auto":
-                front = len(cards) >= 2 and not meta.is_article
-                mode = "front" if front and not _article_url(fetched.url) else "article"
+                front = len(cards) >= 2 and not meta.is_article and not _article_url(fetched.url)
+                mode = "front" if front and not _prose_outside(doc, cards) else "article"
         if mode == "front":
             stories = [s for c in cards if (s := self._card(c, fetched)) is not None]
             if not stories:
@@ -216,6 +216,29 @@ def _article_url(url: str) -> bool:
     """Whether ``url`` looks like one article's (a date, an id, a slug), not a front page."""
     path = urlsplit(url).path
     return bool(path.strip("/")) and bool(_ARTICLE_PATH.search(path))
+
+
+PROSE = 400  # characters of paragraph text outside the cards that make a page an article
+LEAD = 300  # a card this long, holding two thirds of the cards' text, is the article itself
+
+
+def _prose_outside(doc: Any, cards: list[Any]) -> bool:
+    """Whether the page reads as one article (with "related" cards) rather than a front
+    page: an article's worth of paragraphs outside the cards, or one card (the article's
+    own <article>) holding most of the cards' text while the others are bare links."""
+    inside = {el for card in cards for el in card.iter("p")}  # held, so identity is stable
+    outside = sum(_prose(el) for el in doc.iter("p") if el not in inside)
+    sizes = [sum(_prose(el) for el in card.iter("p")) for card in cards]
+    biggest = max(sizes, default=0)
+    return outside >= PROSE or (biggest >= LEAD and biggest >= 2 * (sum(sizes) - biggest))
+
+
+def _prose(el: Any) -> int:
+    """Length of a paragraph of prose (not navigation, a footer, a form or a button)."""
+    if any(a.tag in ("footer", "nav", "aside", "form") for a in el.iterancestors()):
+        return 0
+    text = " ".join(el.text_content().split())
+    return len(text) if len(text) >= 60 else 0
 
 
 def _inside(el: Any, card: Any, tags: tuple[str, ...]) -> bool:

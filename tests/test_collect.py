@@ -130,10 +130,11 @@ def test_headers_trickling_beside_a_good_source_meet_the_deadline(
     sources = [feed("Slow", server.url("/slowloris.rss")), feed("World", server.url("/world.rss"))]
     events: list[CollectProgress] = []
     started = time.monotonic()
-    with Fetcher(settings=FetchSettings(timeout=5.0, deadline=1.0)) as f:
+    # 3 s leave the good source time on a busy machine; the slow one needs 25 s.
+    with Fetcher(settings=FetchSettings(timeout=5.0, deadline=3.0)) as f:
         result = collect(sources, f, now=NOW, progress=events.append)
-    assert time.monotonic() - started < 8
-    assert result.warnings == ["source Slow: no answer within 1 s"]
+    assert time.monotonic() - started < 12
+    assert result.warnings == ["source Slow: no answer within 3 s"]
     assert (result.failed, result.late) == (["Slow"], ["Slow"])
     assert {s.source for s in result.stories} == {"World"}
     assert len(result.stories) == 7

@@ -22,6 +22,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from digest.models import Story
 from digest.normalize import headline_words
@@ -87,7 +88,7 @@ class _HeadlineIndex:
         self._threshold = threshold
         self._keep = keep
         self._sets = {id(s): headline_words(s.title) for s in stories}
-        freq = Counter(w for ws in self._sets.values() for w in ws)
+        freq = Counter(chain.from_iterable(self._sets.values()))
         # The global order, rarest first: every set's prefix is taken in this order.
         self._rank = {w: i for i, w in enumerate(sorted(freq, key=lambda w: (freq[w], w)))}
         self._founders: list[tuple[frozenset[str], bool]] = []  # words, pinned

@@ -14,6 +14,7 @@ from typing import Any
 
 from digest import workflow
 from digest.backends.base import Backend, load_backend
+from digest.collect import ProgressCallback
 from digest.config import Settings, load_settings
 from digest.delivery.engine import SendReport, send_edition
 from digest.exceptions import ConfigError, DigestError
@@ -206,6 +207,7 @@ class App:
                 s.ranking,
                 concurrency=s.fetch.concurrency,
                 failure_alert=s.fetch.failure_alert,
+                deadline=s.fetch.deadline,
                 images=self.image_work(),
                 image_folder=s.images.dir,
             )
@@ -238,7 +240,13 @@ class App:
 
     # editions ---------------------------------------------------------------------------
 
-    def build(self, *, order: Sequence[str] = (), slot: str | None = None) -> Edition:
+    def build(
+        self,
+        *,
+        order: Sequence[str] = (),
+        slot: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Edition:
         """Build, store and submit an edition (proofs mailed); problems become warnings."""
         now = self.now()
         with self.pipeline() as pipeline:
@@ -248,6 +256,7 @@ class App:
                 selections=self.selections(),
                 order=order,
                 auto_approve=self.settings.approval.auto_approve,
+                progress=progress,
             )
         return replace(edition, warnings=(*edition.warnings, *self.proofs(edition)))
 

@@ -1,32 +1,49 @@
-"""Run every source concurrently and gather their stories; a failing source only warns."""
+"""Run every source concurrently under one deadline and gather their stories, un-merged.
+
+A failing or late source only warns; deduplication happens once, in ranking
+(digest.dedupe).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
-from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from digest.exceptions import SourceError
-from digest.http import Fetcher, FetchSettings
+from digest.http import DeadlineExceeded, Fetcher, FetchSettings
 from digest.models import Story
-from digest.normalize import headline_words
 from digest.sources.base import Fetched, Source
 from digest.sources.detect import AutoSource
 from digest.store.sources import CacheEntry, Health, Outcome, SourceState
 
-# Headlines of at least this many words sharing this share of them are one story.
-NEAR_DUPLICATE_MIN_WORDS = 4
-NEAR_DUPLICATE_JACCARD = 0.7
+# How long past the deadline collect() waits for a source that is still parsing (fetches
+# themselves end by the deadline) before it gives up on it.
+MARGIN = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class CollectProgress:
+    """Where a collect run is: sent once at the start, after each source, and at the end."""
+
+    total: int
+    done: int
+    pending: tuple[str, ...]  # sources still running or queued, in source order
+    finished: str = ""  # the source that just finished ("" at the start and at the end)
+    late: tuple[str, ...] = ()  # at the end: sources given up on at the deadline
+
+
+ProgressCallback = Callable[[CollectProgress], None]
 
 
 @dataclass(frozen=True, slots=True)
 class CollectResult:
-    """Stories in source order then item order, deduplicated by URL and by near headline."""
+    """Stories in source order then item order, as the sources gave them (not deduplicated:
+    ranking does that once)."""
 
     stories: list[Story]
     warnings: list[str]  # one line each: "source <name>: <reason>"
@@ -35,6 +52,7 @@ class CollectResult:
     parsed: list[str] = field(default_factory=list)  # sources whose body was parsed this run
     alerts: list[str] = field(default_factory=list)  # sources failing too often (also warned)
     health: dict[str, Health] = field(default_factory=dict)
+    late: list[str] = field(default_factory=list)  # no answer within the deadline (failed too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +62,9 @@ class _Run:
     parsed: bool = False
     not_modified: bool = False
     cache: CacheEntry | None = None
+    late: bool = False
+    fallbacks: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 def collect(
@@ -54,41 +75,44 @@ def collect(
     max_workers: int = 8,
     state: SourceState | None = None,
     failure_alert: int = 0,
+    deadline: float | None = None,
+    progress: ProgressCallback | None = None,
 ) -> CollectResult:
-    """Fetch and parse every source; an unreachable or broken source becomes a warning.
+    """Fetch and parse every source; an unreachable, broken or late source becomes a warning.
 
-    With ``state``, requests are conditional on the validators of the last full response,
-    a 304 reuses that response's stories without parsing, and each source's health is
-    recorded; a source failing ``failure_alert`` (> 0) runs in a row adds an alert warning.
+    Every source must be done within ``deadline`` seconds (default: the fetcher's
+    ``settings.deadline``) of the start, queueing included, so the run ends by then (plus
+    MARGIN for a source still parsing) whatever the servers do. With ``state``, requests
+    are conditional on the validators of the last full response, a 304 reuses that
+    response's stories without parsing, and each source's health is recorded; a source
+    failing ``failure_alert`` (> 0) runs in a row adds an alert warning. ``progress`` is
+    called from this thread as sources finish.
     """
     if not sources:
         return CollectResult(stories=[], warnings=[], failed=[])
+    limit = fetcher.settings.deadline if deadline is None else deadline
+    ends = time.monotonic() + limit
     prints = {s.name: fingerprint(s) for s in sources}
     cached = {
         name: entry
         for name, entry in (state.cache(prints) if state else {}).items()
         if entry.fingerprint == prints[name]
     }
-    workers = max(1, min(max_workers, len(sources)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digest-collect") as pool:
-        # map() keeps the sources' order, whatever order they finish in.
-        runs = list(
-            pool.map(lambda s: _run(s, fetcher, now, cached.get(s.name), prints[s.name]), sources)
-        )
+    runs = _run_all(sources, fetcher, now, cached, prints, ends, limit, max_workers, progress)
     pairs = list(zip(sources, runs, strict=True))
     warnings = [f"source {s.name}: {r.error}" for s, r in pairs if r.error]
+    warnings += [f"source {s.name}: {w}" for s, r in pairs for w in r.warnings]
     health: dict[str, Health] = {}
     alerts: list[str] = []
     if state is not None:
         health = state.record(
             (
-                Outcome(
-                    s.name, s.url, not r.error, r.error, len(r.stories), r.cache, r.not_modified
-                )
+                Outcome(s.name, s.url, not r.error, r.error, len(r.stories), r.cache,
+                        r.not_modified, r.fallbacks)
                 for s, r in pairs
             ),
             now=now,
-        )
+        )  # fmt: skip
         for s in sources:
             h = health[s.name]
             if failure_alert > 0 and h.consecutive_failures >= failure_alert:
@@ -98,14 +122,65 @@ def collect(
                     f" (last success: {since}); fix its URL or remove it"
                 )
     return CollectResult(
-        stories=merge_near_duplicates(dedupe([r.stories for r in runs])),
+        stories=[story for r in runs for story in r.stories],
         warnings=warnings + alerts,
         failed=[s.name for s, r in pairs if r.error],
         not_modified=[s.name for s, r in pairs if r.not_modified],
         parsed=[s.name for s, r in pairs if r.parsed],
         alerts=alerts,
         health=health,
+        late=[s.name for s, r in pairs if r.late],
     )
+
+
+def _run_all(
+    sources: Sequence[Source],
+    fetcher: Fetcher,
+    now: datetime,
+    cached: dict[str, CacheEntry],
+    prints: dict[str, str],
+    ends: float,
+    limit: float,
+    max_workers: int,
+    progress: ProgressCallback | None,
+) -> list[_Run]:
+    """Each source's run, in source order; those not done by the deadline count as late."""
+    total = len(sources)
+    late_run = _Run(stories=[], error=f"no answer within {limit:g} s", late=True)
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(max_workers, total)), thread_name_prefix="digest-collect"
+    )
+    futures: dict[Future[_Run], int] = {
+        pool.submit(_run, s, fetcher, now, cached.get(s.name), prints[s.name], ends, limit): i
+        for i, s in enumerate(sources)
+    }
+    runs: list[_Run | None] = [None] * total
+    waiting = set(futures)
+
+    def report(finished: str = "", late: tuple[str, ...] = ()) -> None:
+        if progress is not None:
+            pending = tuple(
+                sources[futures[f]].name for f in sorted(waiting, key=futures.__getitem__)
+            )
+            progress(CollectProgress(total, total - len(waiting), pending, finished, late))
+
+    report()
+    try:
+        # as_completed waits on every future once (wait() in a loop would re-register
+        # on all of them per call: quadratic for a thousand sources).
+        for f in as_completed(futures, timeout=max(0.0, ends + MARGIN - time.monotonic())):
+            waiting.discard(f)
+            runs[futures[f]] = f.result()
+            report(sources[futures[f]].name)
+    except FuturesTimeout:
+        pass  # the stragglers count as late below
+    finally:
+        # Never wait for a straggler: its fetch ends at the deadline on its own.
+        pool.shutdown(wait=False, cancel_futures=True)
+    late = tuple(sources[i].name for i, r in enumerate(runs) if r is None or r.late)
+    if waiting or late:
+        report(late=late)
+    return [late_run if r is None else r for r in runs]
 
 
 def collect_urls(
@@ -114,6 +189,7 @@ def collect_urls(
     now: datetime,
     allow_private: bool = False,
     fetcher: Fetcher | None = None,
+    progress: ProgressCallback | None = None,
 ) -> CollectResult:
     """Collect from bare URLs with no config: each URL's kind is detected from its response.
 
@@ -130,10 +206,10 @@ def collect_urls(
         for n, u in zip(names, urls, strict=True)
     ]
     if fetcher is not None:
-        return collect(sources, fetcher, now=now)
+        return collect(sources, fetcher, now=now, progress=progress)
     settings = FetchSettings()
     with Fetcher(settings=settings) as own:
-        return collect(sources, own, now=now, max_workers=settings.concurrency)
+        return collect(sources, own, now=now, max_workers=settings.concurrency, progress=progress)
 
 
 def fingerprint(source: Source) -> str:
@@ -156,14 +232,24 @@ def fingerprint(source: Source) -> str:
 
 
 def _run(
-    source: Source, fetcher: Fetcher, now: datetime, cached: CacheEntry | None, print_: str
+    source: Source,
+    fetcher: Fetcher,
+    now: datetime,
+    cached: CacheEntry | None,
+    print_: str,
+    ends: float,
+    limit: float,
 ) -> _Run:
+    late = _Run(stories=[], error=f"no answer within {limit:g} s", late=True)
+    if time.monotonic() >= ends:
+        return late  # queued behind other sources until the deadline passed
     try:
         response = fetcher.fetch(
             source.url,
             allow_private=source.allow_private,
             etag=cached.etag if cached else None,
             last_modified=cached.last_modified if cached else None,
+            deadline=ends,
         )
         if response.status == 304:
             if cached is None:
@@ -180,7 +266,14 @@ def _run(
         etag = response.headers.get("etag", "")
         modified = response.headers.get("last-modified", "")
         entry = CacheEntry(print_, etag, modified, tuple(stories)) if etag or modified else None
-        return _Run(stories=stories, parsed=True, cache=entry)
+        fallbacks = list(fetched.fallbacks)
+        undated = sum(s.undated for s in stories)
+        if undated:
+            fallbacks.append(f"date missing on {undated} of {len(stories)} stories")
+        return _Run(stories=stories, parsed=True, cache=entry, fallbacks=tuple(fallbacks),
+                    warnings=tuple(fetched.warnings))  # fmt: skip
+    except DeadlineExceeded:
+        return late
     except SourceError as exc:  # FetchError included
         return _Run(stories=[], error=_reason(source, exc))
     except Exception as exc:  # a third-party source kind's bug must not stop the edition
@@ -191,75 +284,3 @@ def _reason(source: Source, exc: Exception) -> str:
     message = " ".join(str(exc).split()) or type(exc).__name__
     prefix = f"{source.name}: "
     return message[len(prefix) :] if message.startswith(prefix) else message
-
-
-def dedupe(batches: Sequence[Sequence[Story]]) -> list[Story]:
-    """One story per URL, at the first one's position; the highest weight (then first) wins.
-
-    The winner's ``also_in`` lists the other sources that carried the same URL.
-    """
-    order: list[str] = []
-    best: dict[str, Story] = {}
-    others: dict[str, list[str]] = {}
-    for batch in batches:
-        for story in batch:
-            current = best.get(story.url)
-            if current is None:
-                order.append(story.url)
-                best[story.url] = story
-                others[story.url] = []
-                continue
-            loser = story
-            if story.weight > current.weight:
-                best[story.url], loser = story, current
-            if loser.source not in others[story.url]:
-                others[story.url].append(loser.source)
-    return [_with_also(best[url], others[url]) for url in order]
-
-
-def merge_near_duplicates(stories: Sequence[Story]) -> list[Story]:
-    """Collapse stories from different sources whose headlines share most of their words.
-
-    The first one's position is kept; the highest weight (then first) wins, and ``also_in``
-    gathers every other source. Candidates are found by prefix filtering (two word sets
-    with Jaccard >= t share one of their rarest ``n - ceil(t * n) + 1`` words), so this
-    stays fast for thousands of stories.
-    """
-    sets = [headline_words(s.title) for s in stories]
-    freq = Counter(w for ws in sets for w in ws)
-    groups: list[list[Story]] = []
-    words: list[frozenset[str]] = []
-    index: dict[str, list[int]] = {}
-    for story, mine in zip(stories, sets, strict=True):
-        target = None
-        prefix: list[str] = []
-        if len(mine) >= NEAR_DUPLICATE_MIN_WORDS:
-            rare = sorted(mine, key=lambda w: (freq[w], w))
-            prefix = rare[: len(mine) - math.ceil(NEAR_DUPLICATE_JACCARD * len(mine) - 1e-9) + 1]
-            for i in sorted({i for w in prefix for i in index.get(w, ())}):
-                theirs = words[i]
-                if any(s.source == story.source for s in groups[i]):
-                    continue  # one source's own similar headlines are separate stories
-                if len(mine & theirs) / len(mine | theirs) >= NEAR_DUPLICATE_JACCARD:
-                    target = i
-                    break
-        if target is None:
-            groups.append([story])
-            words.append(mine)
-            for w in prefix:
-                index.setdefault(w, []).append(len(groups) - 1)
-        else:
-            groups[target].append(story)
-    result = []
-    for group in groups:
-        best = max(group, key=lambda s: s.weight)  # max() keeps the first of equal weights
-        result.append(_with_also(best, [n for s in group for n in (s.source, *s.also_in)]))
-    return result
-
-
-def _with_also(story: Story, sources: Sequence[str]) -> Story:
-    extra: list[str] = []
-    for name in sources:
-        if name != story.source and name not in story.also_in and name not in extra:
-            extra.append(name)
-    return dataclasses.replace(story, also_in=story.also_in + tuple(extra)) if extra else story

@@ -1,4 +1,4 @@
-"""The one hardened HTTP client: schemes, private addresses, redirects, size caps, retries."""
+"""The one hardened HTTP client: schemes, addresses, redirects, size caps, retries, deadline."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import email.utils
 import ipaddress
 import random
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -14,19 +15,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
+import httpcore
 import httpx
 
 from digest.exceptions import FetchError
+from digest.netpin import Exchange, PinnedBackend, exchange
 from digest.schema import internal, setting
 from digest.version import __version__
 
 ALLOWED_SCHEMES = ("http", "https")
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 RETRY_CODES = frozenset({429, 500, 502, 503, 504})
-# Cloud metadata endpoints; most are also link-local, listed so intent survives stdlib changes.
+# Cloud metadata endpoints, refused even with allow_private: a feed URL (or a redirect) must
+# never read instance credentials. Link-local ranges are refused as a whole too.
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
 )
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog"})
 RETRY_AFTER_CAP = 5.0
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9,"
@@ -34,6 +39,11 @@ ACCEPT = (
 )
 
 Resolver = Callable[[str], list[str]]
+AddressCheck = Callable[[str], bool]
+
+
+class DeadlineExceeded(FetchError):
+    """The exchange did not finish within its deadline (connect, headers, body, retries)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,7 @@ class FetchSettings:
     """Limits for every fetch: the config's ``fetch`` section, plus fixed internals."""
 
     timeout: float = setting(10.0, "Connect and read timeout per request, seconds.")
+    deadline: float = setting(30.0, "Each source's whole exchange, retries included, seconds.")
     max_bytes: int = setting(5_000_000, "Largest (decoded) response accepted.")
     retries: int = setting(2, "Retries on connection errors, 5xx and 429.")
     concurrency: int = setting(32, "Requests in flight at once, over all hosts.")
@@ -49,7 +60,6 @@ class FetchSettings:
     failure_alert: int = setting(3, "Flag a source failing this many runs in a row.")
     max_redirects: int = internal(5)
     user_agent: str = internal(f"digest/{__version__} (+https://github.com/digest-mailer/digest)")
-    total_timeout: float = internal(60.0)  # whole transfer: a trickling server cannot stall us
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +78,26 @@ def system_resolver(host: str) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def is_public_address(value: str) -> bool:
-    """True when ``value`` is a globally routable unicast address we may connect to."""
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         addr = ipaddress.ip_address(value.split("%", 1)[0])
     except ValueError:
-        return False
+        return None
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    if addr in METADATA_ADDRESSES:
+        return addr.ipv4_mapped
+    return addr
+
+
+def is_metadata_address(value: str) -> bool:
+    """True for cloud metadata endpoints and link-local addresses: never fetched."""
+    addr = _address(value)
+    return addr is None or addr in METADATA_ADDRESSES or addr.is_link_local
+
+
+def is_public_address(value: str) -> bool:
+    """True when ``value`` is a globally routable unicast address we may connect to."""
+    addr = _address(value)
+    if addr is None or is_metadata_address(value):
         return False
     return not (
         addr.is_loopback
@@ -124,7 +145,13 @@ class _Decoder:
 
 
 class Fetcher:
-    """Fetches http(s) URLs safely; share one instance between threads."""
+    """Fetches http(s) URLs safely; share one instance between threads.
+
+    Every exchange (redirects and retries included) ends within ``settings.deadline``
+    seconds, and connects only to the addresses it checked (see digest.netpin).
+    ``resolver`` is injectable for tests (DNS is the one thing they fake), and so is
+    ``is_public``, the rule for which addresses need ``allow_private``.
+    """
 
     def __init__(
         self,
@@ -132,25 +159,45 @@ class Fetcher:
         settings: FetchSettings = FetchSettings(),
         transport: httpx.BaseTransport | None = None,
         resolver: Resolver | None = None,
+        is_public: AddressCheck = is_public_address,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self._resolver = resolver or system_resolver
+        self._is_public = is_public
         self._sleep = sleep
         self._global = threading.BoundedSemaphore(max(1, settings.concurrency))
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._hosts_lock = threading.Lock()
-        self._client = httpx.Client(
-            limits=httpx.Limits(
-                max_connections=max(1, settings.concurrency),
-                max_keepalive_connections=max(1, settings.concurrency),
-            ),
-            transport=transport,
-            timeout=httpx.Timeout(settings.timeout),
+        # Two pools, so a connection opened for an allow_private source is never reused by
+        # a source without it (the pool is keyed by host name, not by address).
+        self._transport = transport
+        self._clients: dict[bool, httpx.Client] = {}
+        self._clients_lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
+
+    def _client(self, private: bool) -> httpx.Client:
+        with self._clients_lock:
+            client = self._clients.get(private)
+            if client is None:
+                client = self._clients[private] = self._make_client(self._transport)
+            return client
+
+    def _make_client(self, transport: httpx.BaseTransport | None) -> httpx.Client:
+        s = self.settings
+        limits = httpx.Limits(
+            max_connections=max(1, s.concurrency),
+            max_keepalive_connections=max(1, s.concurrency),
+        )
+        if transport is None and self._tls is None:
+            self._tls = httpx.create_ssl_context(trust_env=False)  # loading CAs takes ~25 ms
+        return httpx.Client(
+            transport=transport or _PinnedTransport(limits, self._tls),
+            timeout=httpx.Timeout(s.timeout),
             follow_redirects=False,
             trust_env=False,
             headers={
-                "User-Agent": settings.user_agent,
+                "User-Agent": s.user_agent,
                 "Accept": ACCEPT,
                 "Accept-Encoding": "gzip, deflate",
             },
@@ -168,7 +215,9 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        self._client.close()
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
 
     def fetch(
         self,
@@ -177,8 +226,15 @@ class Fetcher:
         allow_private: bool = False,
         etag: str | None = None,
         last_modified: str | None = None,
+        deadline: float | None = None,
     ) -> Response:
-        """GET ``url``, following redirects ourselves so every hop is checked."""
+        """GET ``url``, following redirects ourselves so every hop is checked.
+
+        ``deadline`` is a ``time.monotonic()`` value (default: ``settings.deadline`` from
+        now); past it the exchange stops with DeadlineExceeded, whatever the server does.
+        """
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.deadline
         headers: dict[str, str] = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -186,64 +242,97 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         seen: set[str] = set()
         current = url
-        for _hop in range(self.settings.max_redirects + 1):
-            try:
-                target = self._check_url(current, allow_private=allow_private)
-            except _Refused as exc:
-                hop = "" if current == url else f"redirect to {current}: "
-                raise FetchError(f"{url}: {hop}{exc}") from exc.__cause__
-            seen.add(str(target))
-            result = self._get_with_retries(target, headers)
-            if isinstance(result, Response):
-                return result
-            try:
-                nxt = str(target.join(result))
-            except (httpx.InvalidURL, ValueError) as exc:
-                raise FetchError(f"{url}: bad redirect Location {result!r} ({exc})") from exc
-            if nxt in seen:
-                raise FetchError(f"{url}: redirect loop at {nxt}")
-            current = nxt
+        with exchange(deadline) as ex:
+            for _hop in range(self.settings.max_redirects + 1):
+                try:
+                    target = self._check_url(current, ex, allow_private=allow_private)
+                except _Refused as exc:
+                    hop = "" if current == url else f"redirect to {current}: "
+                    raise FetchError(f"{url}: {hop}{exc}") from exc.__cause__
+                seen.add(str(target))
+                result = self._get_with_retries(target, headers, ex, allow_private)
+                if isinstance(result, Response):
+                    return result
+                try:
+                    nxt = str(target.join(result))
+                except (httpx.InvalidURL, ValueError) as exc:
+                    raise FetchError(f"{url}: bad redirect Location {result!r} ({exc})") from exc
+                if nxt in seen:
+                    raise FetchError(f"{url}: redirect loop at {nxt}")
+                current = nxt
         raise FetchError(f"{url}: too many redirects (more than {self.settings.max_redirects})")
 
-    def _check_url(self, url: str, *, allow_private: bool) -> httpx.URL:
-        """``url`` parsed, or _Refused: wrong scheme, no host, or a non-public address."""
+    def _late(self, url: httpx.URL | str) -> DeadlineExceeded:
+        return DeadlineExceeded(f"{url}: no answer within {self.settings.deadline:g} s")
+
+    def _check_url(self, url: str, ex: Exchange, *, allow_private: bool) -> httpx.URL:
+        """``url`` parsed with its host's checked addresses pinned in ``ex``, or _Refused.
+
+        Refused: a wrong scheme, no host, a metadata address (always), or a non-public
+        address without ``allow_private``.
+        """
         try:
             parsed = httpx.URL(url)
+            host = parsed.raw_host.decode("ascii").lower()
         except (httpx.InvalidURL, ValueError) as exc:
             raise _Refused(f"invalid URL ({exc})") from exc
         if parsed.scheme not in ALLOWED_SCHEMES:
             raise _Refused(
                 f"scheme {parsed.scheme or '(none)'!r} is not allowed (only http, https)"
             )
-        host = parsed.host
         if not host:
             raise _Refused("no host in URL")
-        if allow_private:
-            return parsed
-        try:
-            addresses = [str(ipaddress.ip_address(host))]
-        except ValueError:
-            try:
-                addresses = self._resolver(host)
-            except (OSError, UnicodeError) as exc:
-                raise _Refused(f"cannot resolve host {host!r} ({exc})") from exc
+        if host.rstrip(".") in METADATA_HOSTS:
+            raise _Refused(f"host {host!r} is a cloud metadata service; it is never fetched")
+        addresses = [host] if _address(host) is not None else self._resolve(host, ex)
         if not addresses:
             raise _Refused(f"host {host!r} has no address")
-        bad = [a for a in addresses if not is_public_address(a)]
-        if bad:
+        meta = [a for a in addresses if is_metadata_address(a)]
+        if meta:
+            raise _Refused(
+                f"host {host!r} resolves to {meta[0]}, a metadata or link-local address;"
+                " it is never fetched, allow_private or not"
+            )
+        bad = [a for a in addresses if not self._is_public(a)]
+        if bad and not allow_private:
             raise _Refused(
                 f"host {host!r} resolves to non-public address {bad[0]};"
                 " set allow_private for this source if that is intended"
             )
+        ex.pins[host] = addresses
         return parsed
 
-    def _get_with_retries(self, url: httpx.URL, headers: dict[str, str]) -> Response | str:
+    def _resolve(self, host: str, ex: Exchange) -> list[str]:
+        """``host``'s addresses; the lookup runs aside so a hung resolver meets the deadline."""
+        out: list[list[str]] = []
+        err: list[BaseException] = []
+
+        def lookup() -> None:
+            try:
+                out.append(self._resolver(host))
+            except (OSError, UnicodeError) as exc:
+                err.append(exc)
+
+        worker = threading.Thread(target=lookup, name=f"digest-dns-{host}", daemon=True)
+        worker.start()
+        worker.join(max(0.0, ex.left()))
+        if err:
+            raise _Refused(f"cannot resolve host {host!r} ({err[0]})") from err[0]
+        if not out:  # a deadline, not a refusal: collect reports the source as late
+            raise DeadlineExceeded(
+                f"no answer within {self.settings.deadline:g} s (resolving {host})"
+            )
+        return out[0]
+
+    def _get_with_retries(
+        self, url: httpx.URL, headers: dict[str, str], ex: Exchange, private: bool
+    ) -> Response | str:
         """A Response, or the Location of a redirect; retries transient failures."""
         attempt = 0
         while True:
             try:
-                with self._slot(url.host):
-                    return self._get_once(url, headers)
+                with self._slot(url.host, ex):
+                    return self._get_once(url, headers, ex, private)
             except _Retryable as exc:
                 if attempt >= self.settings.retries:
                     raise FetchError(f"{url}: {exc.reason}") from exc.__cause__
@@ -251,11 +340,16 @@ class Fetcher:
                 if delay is None:
                     # Exponential backoff with jitter, so many sources do not retry in step.
                     delay = min(0.5 * 2**attempt, RETRY_AFTER_CAP) + random.uniform(0, 0.25)
+                if delay >= ex.left():
+                    raise FetchError(
+                        f"{url}: {exc.reason} (no time left to retry within"
+                        f" {self.settings.deadline:g} s)"
+                    ) from exc.__cause__
             attempt += 1
             self._sleep(delay)
 
     @contextmanager
-    def _slot(self, host: str) -> Iterator[None]:
+    def _slot(self, host: str, ex: Exchange) -> Iterator[None]:
         """Hold one of the global and one of ``host``'s request slots (not while backing off)."""
         with self._hosts_lock:
             per_host = self._hosts.get(host)
@@ -263,12 +357,23 @@ class Fetcher:
                 per_host = self._hosts[host] = threading.BoundedSemaphore(
                     max(1, self.settings.per_host)
                 )
-        with per_host, self._global:
-            yield
-
-    def _get_once(self, url: httpx.URL, headers: dict[str, str]) -> Response | str:
+        if not per_host.acquire(timeout=max(0.0, ex.left())):
+            raise self._late(host)
         try:
-            with self._client.stream("GET", url, headers=headers) as resp:
+            if not self._global.acquire(timeout=max(0.0, ex.left())):
+                raise self._late(host)
+            try:
+                yield
+            finally:
+                self._global.release()
+        finally:
+            per_host.release()
+
+    def _get_once(
+        self, url: httpx.URL, headers: dict[str, str], ex: Exchange, private: bool
+    ) -> Response | str:
+        try:
+            with self._client(private).stream("GET", url, headers=headers) as resp:
                 status = resp.status_code
                 if status in REDIRECT_CODES:
                     location: str = resp.headers.get("location", "")
@@ -281,21 +386,24 @@ class Fetcher:
                     return Response(str(url), 304, b"", _headers(resp))
                 if not 200 <= status < 300:
                     raise FetchError(f"{url}: HTTP {status} {resp.reason_phrase}")
-                body = self._read_body(url, resp)
+                body = self._read_body(url, resp, ex)
                 return Response(str(url), status, body, _headers(resp))
         except httpx.TimeoutException as exc:
+            if ex.left() <= 0:
+                raise self._late(url) from exc
             raise _Retryable(f"timed out after {self.settings.timeout:g}s", None) from exc
         except httpx.TransportError as exc:
+            if ex.left() <= 0:
+                raise self._late(url) from exc
             raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})", None) from exc
 
-    def _read_body(self, url: httpx.URL, resp: httpx.Response) -> bytes:
+    def _read_body(self, url: httpx.URL, resp: httpx.Response, ex: Exchange) -> bytes:
         cap = self.settings.max_bytes
         encoding = resp.headers.get("content-encoding", "").strip().lower()
         declared = resp.headers.get("content-length", "")
         if encoding in ("", "identity") and declared.isdigit() and int(declared) > cap:
             raise FetchError(f"{url}: body of {declared} bytes is over the {cap} byte limit")
         decoder = _Decoder(encoding, str(url))
-        deadline = time.monotonic() + self.settings.total_timeout
         parts: list[bytes] = []
         size = 0
         for chunk in resp.iter_raw():
@@ -304,11 +412,28 @@ class Fetcher:
             if size > cap:
                 raise FetchError(f"{url}: body is over the {cap} byte limit (after decoding)")
             parts.append(out)
-            if time.monotonic() > deadline:
-                raise FetchError(
-                    f"{url}: transfer took longer than {self.settings.total_timeout:g}s"
-                )
+            if ex.left() <= 0:
+                raise self._late(url)
         return b"".join(parts)
+
+
+class _PinnedTransport(httpx.HTTPTransport):
+    """httpx's transport on a pool whose network backend connects to pinned addresses.
+
+    httpx.HTTPTransport takes no network backend, so its pool is replaced by an
+    equivalent one that has ours (same limits and TLS context as httpx would build).
+    """
+
+    def __init__(self, limits: httpx.Limits, tls: ssl.SSLContext | None) -> None:
+        tls = tls or httpx.create_ssl_context(trust_env=False)
+        super().__init__(verify=tls, limits=limits, trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=tls,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=PinnedBackend(),
+        )
 
 
 class _Refused(Exception):

@@ -47,7 +47,12 @@ _BLOCK_TAG = re.compile(
     r"|figcaption)\b[^>]*>",
     re.IGNORECASE,
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\u200b\ufeff]")
+# U+FFFD is kept on purpose: it marks characters that could not be decoded (never drop
+# characters silently).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff]")
+# ftfy repairs mojibake only: no width folding (it would turn "＜" into "<" and rewrite
+# CJK punctuation), quotes and HTML left to us.
+_FTFY = ftfy.TextFixerConfig(fix_character_width=False, uncurl_quotes=False, unescape_html=False)
 _SPACE = re.compile(r"\s+")
 _CUT_MARKER = re.compile(r"\s*\[(?:\.\.\.|…)\]\s*$")
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(?=\s)")
@@ -106,19 +111,34 @@ def safe_http_url(url: str) -> str | None:
 
 
 def clean_text(value: str) -> str:
-    """Plain text from an HTML fragment: tags stripped, entities decoded, mojibake repaired."""
+    """Plain text from an HTML fragment: entities decoded, mojibake repaired, tags stripped.
+
+    Sanitising comes last, after every repair and normalisation, and repeats until nothing
+    changes: each earlier step (entity decoding, ftfy, removing control characters or
+    placeholder tokens) could otherwise assemble markup from harmless-looking text.
+    Fullwidth forms such as "＜" or CJK punctuation are kept as they are (no width folding).
+    """
+    # Entities first: "Caf&#195;&#169;" is mojibake only ftfy can see once decoded.
+    text = ftfy.fix_text(html.unescape(value), _FTFY)
+    for _ in range(6):
+        before = text
+        text = _strip_markup(strip_tokens(_CONTROL.sub("", text)))
+        if text == before:
+            break
+    else:
+        text = text.replace("<", "").replace(">", "")  # still changing: keep no brackets
+    return _SPACE.sub(" ", text).strip()
+
+
+def _strip_markup(value: str) -> str:
+    """``value`` without tags; entities decoded, repeated while decoding reveals more tags."""
     text = value
-    # Decoding entities can reveal markup that was escaped twice, so strip until stable.
     for _ in range(4):
         stripped = html.unescape(nh3.clean(_BLOCK_TAG.sub(" ", text), tags=set()))
         if stripped == text:
-            break
+            return text
         text = stripped
-    else:
-        text = text.replace("<", "").replace(">", "")  # escaped too deep to be honest text
-    text = ftfy.fix_text(text, uncurl_quotes=False, unescape_html=False)
-    text = _CONTROL.sub("", text)
-    return _SPACE.sub(" ", strip_tokens(text)).strip()
+    return text.replace("<", "").replace(">", "")  # escaped too deep to be honest text
 
 
 def strip_tokens(text: str) -> str:
@@ -147,11 +167,34 @@ def drop_leading(text: str, *prefixes: str) -> str:
 _WORD = re.compile(r"\w+")
 
 
+# Scripts written without spaces between words: a run of them is split into overlapping
+# character pairs, so that two CJK headlines can share "words" as spaced ones do.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]{2,}")
+
+
 def headline_words(title: str) -> frozenset[str]:
-    """The lower-cased words of a headline, for near-duplicate detection across sources."""
-    folded = unicodedata.normalize("NFKD", title.casefold())
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return frozenset(_WORD.findall(folded.replace("'", "").replace("’", "")))
+    """The lower-cased words of a headline (accents folded), for near-duplicate detection.
+
+    Only ever compared, never shown, so compatibility folding (NFKD) is fine here.
+    """
+    folded = title.casefold()
+    if not folded.isascii():
+        folded = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in folded if not unicodedata.combining(c))
+    words = _WORD.findall(folded.replace("'", "").replace("’", ""))
+    if folded.isascii():
+        return frozenset(words)
+    out: list[str] = []
+    for word in words:
+        runs = _UNSPACED.findall(word)
+        if not runs:
+            out.append(word)
+        for run in runs:
+            out.extend(run[i : i + 2] for i in range(len(run) - 1))
+        rest = _UNSPACED.sub(" ", word).split()
+        if runs:
+            out.extend(rest)
+    return frozenset(out)
 
 
 def cut_teaser(text: str, limit: int) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.approval import apply
-from digest.collect import CollectResult, collect
+from digest.collect import CollectResult, ProgressCallback, collect
 from digest.exceptions import DigestError, ThinDay
 from digest.http import Fetcher
 from digest.images import ImageWork
@@ -53,19 +53,33 @@ class Pipeline:
     ranking: RankingSettings
     concurrency: int = 8
     failure_alert: int = 0
+    deadline: float = 30.0  # each source's whole exchange, from the start of the run
     images: ImageWork | None = None  # None: hotlink the sources' images
     image_folder: Path | None = None  # also write each stored image here (static host)
 
-    def collect(self, *, now: datetime) -> CollectResult:
-        """Every source with conditional GET, health recorded in the store."""
+    def collect(self, *, now: datetime, progress: ProgressCallback | None = None) -> CollectResult:
+        """Every source with conditional GET under the deadline, health recorded."""
         return collect(
-            self.sources, self.fetcher, now=now, max_workers=self.concurrency,
-            state=SourceState(self.store), failure_alert=self.failure_alert,
-        )  # fmt: skip
+            self.sources,
+            self.fetcher,
+            now=now,
+            max_workers=self.concurrency,
+            state=SourceState(self.store),
+            failure_alert=self.failure_alert,
+            deadline=self.deadline,
+            progress=progress,
+        )
 
-    def plan(self, *, now: datetime, slot: str, order: Sequence[str] = ()) -> Plan:
+    def plan(
+        self,
+        *,
+        now: datetime,
+        slot: str,
+        order: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+    ) -> Plan:
         """Collect, rank and render. ``order``: the editor's manual order for this edition."""
-        result = self.collect(now=now)
+        result = self.collect(now=now, progress=progress)
         seen = self.store.seen_urls(s.url for s in result.stories)
         ranking = choose(result.stories, now=now, settings=self.ranking, seen=seen, order=order)
         stories = ranking.stories
@@ -97,6 +111,7 @@ class Pipeline:
         selections: Iterable[Sequence[str]] = (),
         order: Sequence[str] = (),
         auto_approve: bool = False,
+        progress: ProgressCallback | None = None,
     ) -> Edition:
         """Plan, store the edition with a variant per topic selection, submit it for approval.
 
@@ -104,7 +119,7 @@ class Pipeline:
         approved covers each of them, and nothing is rendered after approval. A thin day with
         ``ranking.thin_day_policy: skip`` raises ThinDay and stores nothing.
         """
-        plan = self.plan(now=now, slot=slot, order=order)
+        plan = self.plan(now=now, slot=slot, order=order, progress=progress)
         if plan.thin_day and self.ranking.thin_day_policy == "skip":
             message = thin_day_message(len(plan.stories), self.ranking)
             raise ThinDay(message, candidates=plan.candidates)

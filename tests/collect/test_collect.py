@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from digest.collect import collect, dedupe
+from digest.collect import CollectProgress, collect
 from digest.http import Fetcher, FetchSettings
 from digest.models import Story
 from digest.sources.base import Fetched, Source
@@ -106,8 +107,10 @@ def test_a_buggy_source_kind_does_not_stop_the_edition(
     assert len(result.stories) == 7
 
 
-def test_same_story_from_two_sources_is_kept_once(server: FixtureServer, fetcher: Fetcher) -> None:
-    # The same feed under a tracking-param URL variant still yields the same canonical URLs.
+def test_collect_returns_every_source_s_stories_unmerged(
+    server: FixtureServer, fetcher: Fetcher
+) -> None:
+    # The same feed three times: deduplication is ranking's job (digest.dedupe), done once.
     sources = [
         feed("Light", server.url("/world.rss"), weight=1.0),
         feed("Heavy", server.url("/world.rss?utm_source=x"), weight=2.0),
@@ -115,29 +118,46 @@ def test_same_story_from_two_sources_is_kept_once(server: FixtureServer, fetcher
     ]
     result = collect(sources, fetcher, now=NOW)
     assert result.warnings == []
+    assert [s.source for s in result.stories] == ["Light"] * 7 + ["Heavy"] * 7 + ["Third"] * 7
+    assert all(s.also_in == () for s in result.stories)
+
+
+def test_headers_trickling_beside_a_good_source_meet_the_deadline(
+    server: FixtureServer,
+) -> None:
+    # One byte of the head every 0.05 s: about 25 s in all, and no read ever times out.
+    server.route("/slowloris.rss", b"<rss/>", trickle=0.05)
+    sources = [feed("Slow", server.url("/slowloris.rss")), feed("World", server.url("/world.rss"))]
+    events: list[CollectProgress] = []
+    started = time.monotonic()
+    # 3 s leave the good source time on a busy machine; the slow one needs 25 s.
+    with Fetcher(settings=FetchSettings(timeout=5.0, deadline=3.0)) as f:
+        result = collect(sources, f, now=NOW, progress=events.append)
+    assert time.monotonic() - started < 12
+    assert result.warnings == ["source Slow: no answer within 3 s"]
+    assert (result.failed, result.late) == (["Slow"], ["Slow"])
+    assert {s.source for s in result.stories} == {"World"}
     assert len(result.stories) == 7
-    first = result.stories[0]
-    assert (first.source, first.weight, first.also_in) == ("Heavy", 2.0, ("Light", "Third"))
+    # Progress: everything pending at first, the good source done, the slow one late.
+    assert events[0] == CollectProgress(2, 0, ("Slow", "World"))
+    assert CollectProgress(2, 1, ("Slow",), "World") in events
+    assert events[-1].late == ("Slow",)
+
+
+def test_sources_queued_past_the_deadline_are_late_too(server: FixtureServer) -> None:
+    # One worker: the second source waits behind a trickling one and never gets its turn.
+    server.route("/slowloris.rss", b"<rss/>", trickle=0.05)
+    sources = [feed("Slow", server.url("/slowloris.rss")), feed("World", server.url("/world.rss"))]
+    started = time.monotonic()
+    with Fetcher(settings=FetchSettings(deadline=1.0)) as f:
+        result = collect(sources, f, now=NOW, max_workers=1)
+    assert time.monotonic() - started < 8
+    assert result.warnings == [
+        "source Slow: no answer within 1 s",
+        "source World: no answer within 1 s",
+    ]
 
 
 def test_no_sources_is_an_empty_result(fetcher: Fetcher) -> None:
     result = collect([], fetcher, now=NOW)
     assert (result.stories, result.warnings, result.failed) == ([], [], [])
-
-
-def story(url: str, source: str, weight: float = 1.0) -> Story:
-    return Story(url=url, title=url, teaser="", source=source, published=NOW, weight=weight)
-
-
-def test_dedupe_keeps_first_position_and_highest_weight() -> None:
-    batches = [
-        [story("https://a", "one"), story("https://b", "one")],
-        [story("https://b", "two", weight=3.0), story("https://c", "two")],
-        [story("https://a", "three", weight=0.5)],
-    ]
-    result = dedupe(batches)
-    assert [(s.url, s.source, s.also_in) for s in result] == [
-        ("https://a", "one", ("three",)),
-        ("https://b", "two", ("one",)),
-        ("https://c", "two", ()),
-    ]

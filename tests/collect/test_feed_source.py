@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pytest
 import yaml
 
 from digest.exceptions import ConfigError, SourceError
 from digest.http import Fetcher
+from digest.normalize import canonical_url, safe_http_url
 from digest.sources.base import Fetched, load_source
 from digest.sources.feed import FeedSource
 from digest.testing.http import FixtureServer
@@ -151,3 +155,56 @@ def test_bundled_examples_are_realistic(name: str, sections: set[str]) -> None:
     assert all(datetime(2026, 11, 23, tzinfo=UTC) <= s.published < NOW for s in stories)
     assert all(s.title and s.teaser and not s.undated for s in stories)
     assert len({s.url for s in stories}) == len(stories)
+
+
+CORPORA = [FEEDS, EXAMPLES, FEEDS.parent / "e2e", FEEDS.parent / "ranking"]
+MARKUP = re.compile(r"<[a-zA-Z/!?]|&lt;[a-zA-Z/]|javascript:|on\w+=", re.IGNORECASE)
+
+
+def corpus() -> list[Path]:
+    return sorted(p for d in CORPORA for p in d.iterdir() if not p.name.endswith(".yaml"))
+
+
+@pytest.mark.parametrize("path", corpus(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_corpus_no_crash_no_markup_every_linked_item_a_story(path: Path) -> None:
+    url = f"https://corpus.example/{path.name}"
+    fetched = Fetched(url=url, body=path.read_bytes(), headers={}, fetched_at=NOW)
+    try:
+        stories = FeedSource(name="c", url=url, max_items=10_000).parse(fetched)
+    except SourceError as exc:  # a clear refusal (not a feed, broken XML) is no crash
+        refusal = str(exc)
+        stories = []
+    else:
+        refusal = ""
+    assert "\n" not in refusal
+    for story in stories:
+        data = story.to_dict()
+        image = data.pop("image") or {}
+        for value in (*data.values(), *image.values()):
+            assert not MARKUP.search(str(value)), (path.name, value)
+    # Every item with a title and an http(s) link, as feedparser itself sees them.
+    raw = feedparser.parse(io.BytesIO(path.read_bytes()), response_headers={
+        "content-location": url})  # fmt: skip
+    urls = {s.url for s in stories}
+    for entry in raw.entries:
+        link = safe_http_url(canonical_url(entry.get("link", ""), base=url))
+        if entry.get("title", "").strip() and link:
+            assert link in urls, (path.name, link)
+
+
+def test_plug_ins_are_looked_up_once_not_once_per_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.sources import base
+
+    calls: list[str] = []
+    real = base.entry_points
+
+    def counting(**kwargs: str) -> object:
+        calls.append(kwargs["group"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(base, "entry_points", counting)
+    monkeypatch.setattr(base, "_registry", {})
+    monkeypatch.setattr(base, "_classes", {})
+    sources = [load_source("feed", name=f"s{i}", url=f"https://x.example/{i}") for i in range(500)]
+    assert len({type(s) for s in sources}) == 1
+    assert calls == ["digest.sources"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import socket
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from digest.exceptions import FetchError
-from digest.http import Fetcher, FetchSettings, is_public_address
+from digest.http import DeadlineExceeded, Fetcher, FetchSettings, is_public_address
 from digest.testing.http import FixtureServer
 
 PUBLIC_IP = "93.184.215.14"
@@ -128,6 +130,7 @@ def test_metadata_address_refused_before_connecting(fetcher: Fetcher) -> None:
 
 
 def test_public_name_resolving_to_private_ip_refused(sleeps: list[float]) -> None:
+    # Refused at the check, so nothing connects to the (fake) answer.
     with (
         Fetcher(resolver=lambda host: ["10.0.0.5"], sleep=sleeps.append) as f,
         pytest.raises(FetchError, match=r"news\.example\.com.*10\.0\.0\.5"),
@@ -146,23 +149,149 @@ def test_unresolvable_host_is_a_fetch_error(sleeps: list[float]) -> None:
         f.fetch("https://nowhere.invalid/")
 
 
-def test_redirect_to_loopback_checked_after_public_first_hop(
+def test_redirect_to_loopback_checked_after_public_first_hop(sleeps: list[float]) -> None:
+    # 127.0.0.2 stands for a public site (the address rule is injected, the server real);
+    # its redirect to 127.0.0.1 must be refused before anything is sent there.
+    with FixtureServer(host="127.0.0.2") as public, FixtureServer() as private:
+        public.redirect("/hop", private.url("/secret"))
+        private.route("/secret", b"internal")
+        with (
+            Fetcher(is_public=lambda a: a == "127.0.0.2", sleep=sleeps.append) as f,
+            pytest.raises(
+                FetchError,
+                match=rf"^{public.url('/hop')}: redirect to .*/secret: host '127\.0\.0\.1'"
+                " resolves to non-public",
+            ),
+        ):
+            f.fetch(public.url("/hop"))
+        assert [path for _, path, _ in public.requests] == ["/hop"]
+        assert private.requests == []
+
+
+METADATA_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fd00:ec2::254]/latest/meta-data/",
+    "http://100.100.100.200/latest/meta-data/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://169.254.10.20/",  # anywhere in the link-local range
+    "http://[fe80::1]/",
+    "http://[::ffff:169.254.169.254]/",
+]
+
+
+@pytest.mark.parametrize("url", METADATA_URLS)
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_metadata_addresses_refused_allow_private_or_not(
+    fetcher: Fetcher, url: str, allow_private: bool
+) -> None:
+    with pytest.raises(FetchError, match=r"metadata|link-local"):
+        fetcher.fetch(url, allow_private=allow_private)
+
+
+def test_name_resolving_to_metadata_refused_even_with_allow_private(sleeps: list[float]) -> None:
+    with (
+        Fetcher(resolver=lambda host: ["169.254.169.254"], sleep=sleeps.append) as f,
+        pytest.raises(FetchError, match=r"'feeds\.example' resolves to 169\.254\.169\.254"),
+    ):
+        f.fetch("http://feeds.example/rss", allow_private=True)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://[fd00:ec2::254]/",
+        "http://100.100.100.200/latest/meta-data/",
+        "http://instance.example/",  # a name the resolver maps to a metadata address
+    ],
+)
+def test_redirect_to_metadata_refused_with_allow_private(
+    server: FixtureServer, sleeps: list[float], target: str
+) -> None:
+    def resolve(host: str) -> list[str]:
+        return ["169.254.169.254"] if host == "instance.example" else ["127.0.0.1"]
+
+    server.redirect("/feed", target)
+    first = f"http://feeds.example:{server.port}/feed"
+    with (
+        Fetcher(resolver=resolve, sleep=sleeps.append) as f,
+        pytest.raises(FetchError, match=rf"^{first}: redirect to .*(metadata|link-local)"),
+    ):
+        f.fetch(first, allow_private=True)
+    assert [path for _, path, _ in server.requests] == ["/feed"]
+
+
+def test_connects_to_the_checked_address_keeping_the_host_name(
     server: FixtureServer, sleeps: list[float]
 ) -> None:
-    # The fake resolver calls "localhost" public, so the first hop passes the check and
-    # reaches the real server; the redirect target is an IP literal and must be refused.
-    server.redirect("/hop", server.url("/secret"))
-    server.route("/secret", b"internal")
-    first = f"http://localhost:{server.port}/hop"
+    # DNS rebinding: the second answer would be a private address. The fetch asks once and
+    # connects to that first answer, while the Host header keeps the name.
+    answers = [["127.0.0.1"], ["10.0.0.5"]]
+    asked: list[str] = []
+
+    def resolve(host: str) -> list[str]:
+        asked.append(host)
+        return answers.pop(0)
+
+    server.route("/feed", b"<rss/>")
+    with Fetcher(resolver=resolve, sleep=sleeps.append) as f:
+        resp = f.fetch(f"http://feeds.example:{server.port}/feed", allow_private=True)
+    assert resp.body == b"<rss/>"
+    assert asked == ["feeds.example"]
+    assert server.requests[0][2]["host"] == f"feeds.example:{server.port}"
+
+
+def test_a_hung_resolver_meets_the_deadline(sleeps: list[float]) -> None:
+    release = threading.Event()
+
+    def hang(host: str) -> list[str]:
+        release.wait(30)
+        return ["127.0.0.1"]
+
+    settings = FetchSettings(deadline=0.5)
+    started = time.monotonic()
+    try:
+        with (
+            Fetcher(settings=settings, resolver=hang, sleep=sleeps.append) as f,
+            pytest.raises(
+                DeadlineExceeded, match=r"^no answer within 0\.5 s \(resolving slow\.dns\)"
+            ),
+        ):
+            f.fetch("http://slow.dns/feed", allow_private=True)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 10  # far below the 30 s the resolver would take
+
+
+def test_headers_trickled_byte_by_byte_stop_at_the_deadline(
+    server: FixtureServer, sleeps: list[float]
+) -> None:
+    # One byte every 0.05 s: each read succeeds, so the 2 s read timeout never fires; the
+    # head alone would take about 25 s.
+    server.route("/slowloris", b"<rss/>", headers={"Content-Length": "6"}, trickle=0.05)
+    settings = FetchSettings(timeout=2.0, deadline=1.0, retries=2)
+    started = time.monotonic()
     with (
-        Fetcher(resolver=lambda host: [PUBLIC_IP], sleep=sleeps.append) as f,
-        pytest.raises(
-            FetchError,
-            match=rf"^{first}: redirect to .*/secret: host '127\.0\.0\.1' resolves to non-public",
-        ),
+        Fetcher(settings=settings, sleep=sleeps.append) as f,
+        pytest.raises(DeadlineExceeded, match=r"/slowloris: no answer within 1 s$"),
     ):
-        f.fetch(first)
-    assert [path for _, path, _ in server.requests] == ["/hop"]
+        f.fetch(server.url("/slowloris"), allow_private=True)
+    assert time.monotonic() - started < 8
+    assert sleeps == []  # a deadline is not retried
+
+
+def test_retries_stop_when_the_deadline_leaves_no_time(
+    server: FixtureServer, sleeps: list[float]
+) -> None:
+    server.route("/busy", b"busy", status=503, headers={"Retry-After": "5"})
+    settings = FetchSettings(deadline=2.0, retries=3)
+    with (
+        Fetcher(settings=settings, sleep=sleeps.append) as f,
+        pytest.raises(FetchError, match=r"HTTP 503 .*no time left to retry within 2 s"),
+    ):
+        f.fetch(server.url("/busy"), allow_private=True)
+    assert sleeps == []
 
 
 def test_redirects_followed_and_final_url_reported(server: FixtureServer, fetcher: Fetcher) -> None:

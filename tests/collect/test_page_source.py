@@ -225,3 +225,34 @@ def test_collect_urls_refuses_loopback_without_allow_private(tmp_path: Path) -> 
     assert result.exit_code == 1
     assert "non-public address 127.0.0.1" in result.stderr
     assert "allow_private" in result.stderr
+
+
+JSONFEED = b'{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": []}'
+RSS_DOCTYPE = (
+    b'<?xml version="1.0"?>\n<!-- generated -->\n<!DOCTYPE rss [<!ENTITY nbsp "&#160;">]>\n'
+    b'<rss version="2.0"><channel><title>x</title><description><![CDATA[<body>]]>'
+    b"</description></channel></rss>"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "kind"),
+    [
+        (RSS_DOCTYPE, "text/html", "feed"),  # the root element beats a generic type
+        (RSS_DOCTYPE, "", "feed"),
+        (b"\xef\xbb\xbf<feed xmlns='http://www.w3.org/2005/Atom'><title>a</title></feed>",
+         "text/plain", "feed"),
+        (b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>', "", "feed"),
+        (b"<!DOCTYPE html><html><head><title>rss feed of the day</title></head></html>",
+         "application/xml", "page"),  # "rss" in the text is no feed
+        (b"<html><body>not a feed</body></html>", "application/rss+xml", "feed"),  # type says
+        (JSONFEED, "text/plain", "jsonfeed"),
+        (JSONFEED, "application/feed+json", "jsonfeed"),
+        (b'{"version": "1.0", "note": "jsonfeed.org/version/1 in a string"}', "", "feed"),
+        (b"<p>A fragment without html</p>", "", "page"),
+    ],
+)  # fmt: skip
+def test_detection_by_content_type_then_root_element(body: bytes, ctype: str, kind: str) -> None:
+    fetched = Fetched(url="https://d.example/x", body=body, headers={"content-type": ctype},
+                      fetched_at=NOW)  # fmt: skip
+    assert detect_kind(fetched) == kind

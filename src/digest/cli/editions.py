@@ -35,11 +35,13 @@ def _order(value: str) -> list[str]:
 @pass_app
 def build(app: App, as_json: bool, explain: bool, order: str) -> None:
     """Collect, rank and render a new edition, store it and submit it for approval."""
+    from digest.cli.collecting import collect_progress
     from digest.exceptions import ThinDay
     from digest.rank.explain import explain_json, explain_lines
 
     try:
-        edition = app.build(order=_order(order))
+        with collect_progress() as progress:
+            edition = app.build(order=_order(order), progress=progress)
     except ThinDay as exc:
         if as_json:
             data: dict[str, Any] = {"id": None, "thin_day": True, "reason": str(exc)}

@@ -21,15 +21,19 @@ from digest.exceptions import DigestError
 @pass_app
 def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool) -> None:
     """Fetch every source (or just the URLs given, no config needed) and print the stories."""
+    from digest.cli.collecting import collect_progress
     from digest.collect import collect_urls
 
-    if urls:
-        result = collect_urls(urls, allow_private=allow_private, now=app.now())
-    elif allow_private:
+    if allow_private and not urls:
         raise DigestError("--allow-private applies to URLs given on the command line only")
-    else:
-        with app.pipeline() as pipeline:
-            result = pipeline.collect(now=app.now())
+    with collect_progress() as progress:
+        if urls:
+            result = collect_urls(
+                urls, allow_private=allow_private, now=app.now(), progress=progress
+            )
+        else:
+            with app.pipeline() as pipeline:
+                result = pipeline.collect(now=app.now(), progress=progress)
     warn(result.warnings)
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in result.stories], indent=2, ensure_ascii=False))
@@ -57,6 +61,8 @@ def sources(app: App, as_json: bool) -> None:
                    f" failures in a row: {r['consecutive_failures']}")  # fmt: skip
         if r["last_error"]:
             click.echo(f"    last error ({r['last_error_at']}): {r['last_error']}")
+        if r["fallbacks"]:
+            click.echo(f"    fallbacks: {'; '.join(r['fallbacks'])}")
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -10,7 +11,8 @@ from datetime import datetime
 
 from digest.exceptions import RankError
 from digest.models import Candidate, Story
-from digest.normalize import canonical_url, headline_words
+from digest.normalize import canonical_url
+from digest.rank.dedupe import dedupe
 from digest.rank.settings import Pin, RankingSettings
 
 FACTORS = ("recency", "source", "coverage", "section", "keywords")
@@ -43,7 +45,7 @@ def score(
     factors = {
         "recency": 0.5 ** (age_hours / half_life) if half_life > 0 else 1.0,
         "source": story.weight,
-        # also_in lists the other sources that carried the same story (see collect.dedupe).
+        # also_in lists the other sources that carried the same story (see digest.dedupe).
         "coverage": 1.0 + settings.coverage_weight * len(set(story.also_in) - {story.source}),
         "section": settings.section_weights.get(story.section.casefold(), 1.0),
         "keywords": keywords,
@@ -94,12 +96,15 @@ def choose(
     pool: list[Candidate] = []
     dropped: list[Candidate] = []
     urls: set[str] = set()
-    for story in stories:
+    # Deduplication happens here, once: by URL, then near-identical headlines merged into
+    # one story whose also_in lists the other sources (the coverage factor counts them).
+    unique = dedupe(stories, threshold=settings.diversity, keep={*forced, *pins})
+    for story, why in unique.dropped:
+        value, factors = score(story, now=now, settings=settings)
+        dropped.append(Candidate(story, value, factors, reason=why))
+    for story in unique.stories:
         value, factors = score(story, now=now, settings=settings)
         candidate = Candidate(story, value, factors)
-        if story.url in urls:
-            dropped.append(replace(candidate, reason="duplicate URL"))
-            continue
         urls.add(story.url)
         if story.url in forced or story.url in pins:
             pool.append(candidate)
@@ -165,13 +170,11 @@ def _select(
     rejected: list[Candidate] = []
     per_source: Counter[str] = Counter()
     per_section: Counter[str] = Counter()
-    words: list[tuple[frozenset[str], str]] = []
 
     def take(c: Candidate, why: str) -> None:
         kept.append((c, why))
         per_source[c.story.source.casefold()] += 1
         per_section[c.story.section.casefold()] += 1
-        words.append((headline_words(c.story.title), c.story.url))
 
     first = sorted(
         (c for c in pool if c.story.url in forced or c.story.url in pins),
@@ -185,7 +188,7 @@ def _select(
     rest = sorted((c for c in pool if c.story.url not in forced and c.story.url not in pins),
                   key=_by_score)  # fmt: skip
     for c in _breadth_first(rest, per_source):
-        reason = _why_not(c, len(kept), per_source, per_section, words, settings)
+        reason = _why_not(c, len(kept), per_source, per_section, settings)
         if reason:
             rejected.append(replace(c, reason=reason))
         else:
@@ -204,7 +207,9 @@ def _breadth_first(ranked: list[Candidate], per_source: Counter[str]) -> Iterabl
     """Score order; among equal scores, the source with the fewest stories so far goes first.
 
     ``per_source`` is live (the caller updates it as it keeps stories), so breadth reflects
-    what was actually kept.
+    what was actually kept. A heap keyed by (stories so far, position) replaces a scan of
+    the whole group per pick: counts only grow, so a stale key is a lower bound, and an
+    entry is re-pushed with its current count when it surfaces (the same order as a scan).
     """
     i = 0
     while i < len(ranked):
@@ -212,12 +217,15 @@ def _breadth_first(ranked: list[Candidate], per_source: Counter[str]) -> Iterabl
         while j < len(ranked) and ranked[j].score == ranked[i].score:
             j += 1
         group = ranked[i:j]
-        while group:
-            best = min(
-                range(len(group)),
-                key=lambda k: (per_source[group[k].story.source.casefold()], k),
-            )
-            yield group.pop(best)
+        heap = [(per_source[c.story.source.casefold()], k) for k, c in enumerate(group)]
+        heapq.heapify(heap)
+        while heap:
+            count, k = heapq.heappop(heap)
+            now = per_source[group[k].story.source.casefold()]
+            if now != count:
+                heapq.heappush(heap, (now, k))
+                continue
+            yield group[k]
         i = j
 
 
@@ -226,15 +234,8 @@ def _why_not(
     total: int,
     per_source: Counter[str],
     per_section: Counter[str],
-    words: list[tuple[frozenset[str], str]],
     settings: RankingSettings,
 ) -> str:
-    if settings.diversity > 0:
-        mine = headline_words(c.story.title)
-        for theirs, url in words:
-            union = mine | theirs
-            if union and len(mine & theirs) / len(union) >= settings.diversity:
-                return f"near-identical headline to {url} (ranking.diversity)"
     source = c.story.source.casefold()
     if settings.max_per_source and per_source[source] >= settings.max_per_source:
         return f"already {settings.max_per_source} from {c.story.source} (ranking.max_per_source)"

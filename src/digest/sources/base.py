@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar, Protocol
 
+from digest.charsets import Decoded
 from digest.exceptions import ConfigError
 from digest.models import Story
 
@@ -18,13 +20,41 @@ ENTRY_POINT_GROUP = "digest.sources"
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The bytes of one HTTP response, as handed to a source for parsing."""
+    """The bytes of one HTTP response, as handed to a source for parsing.
+
+    A source appends to ``fallbacks`` what it had to guess (recorded in the source's
+    health, e.g. "encoding guessed: cp1252") and to ``warnings`` what the editor should see
+    in this run's warnings (e.g. characters that could not be decoded).
+    """
 
     url: str
     body: bytes
     headers: Mapping[str, str]
     fetched_at: datetime
     status: int = 200
+    fallbacks: list[str] = field(default_factory=list, compare=False)
+    warnings: list[str] = field(default_factory=list, compare=False)
+
+    def fallback(self, note: str) -> None:
+        """Record ``note`` once."""
+        if note not in self.fallbacks:
+            self.fallbacks.append(note)
+
+    def warn(self, note: str) -> None:
+        """Warn ``note`` once."""
+        if note not in self.warnings:
+            self.warnings.append(note)
+
+    def decoded(self, result: Decoded) -> str:
+        """Record how the body's charset was found (a guess, lost bytes); its text."""
+        if result.guessed:
+            self.fallback(result.note())
+        if result.lost:
+            self.warn(
+                f"{result.lost} byte(s) of {self.url} fit no character encoding and show"
+                " as \ufffd; ask the publisher to serve UTF-8"
+            )
+        return result.text
 
 
 class Source(ABC):
@@ -140,15 +170,32 @@ class SourceConfig(Protocol):
     def options(self) -> Mapping[str, Any]: ...
 
 
+_registry: dict[str, EntryPoint] = {}
+_classes: dict[str, type[Source]] = {}
+_registry_lock = threading.Lock()
+
+
 def source_class(kind: str) -> type[Source]:
-    """The class registered as ``kind``; an unknown kind lists the valid ones."""
-    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    if kind not in eps:
-        raise ConfigError(f"unknown source kind {kind!r}; valid kinds: {', '.join(sorted(eps))}")
-    cls = eps[kind].load()
-    if not (isinstance(cls, type) and issubclass(cls, Source)):
-        raise ConfigError(f"source kind {kind!r} ({eps[kind].value}) is not a digest Source")
-    return cls
+    """The Source class registered as ``kind``; an unknown kind lists the valid ones.
+
+    Entry points are scanned and each kind is imported once per process: scanning the
+    installed distributions costs milliseconds, which a thousand sources would pay each.
+    """
+    with _registry_lock:
+        if not _registry:
+            _registry.update((ep.name, ep) for ep in entry_points(group=ENTRY_POINT_GROUP))
+        cls = _classes.get(kind)
+        if cls is not None:
+            return cls
+        if kind not in _registry:
+            valid = ", ".join(sorted(_registry))
+            raise ConfigError(f"unknown source kind {kind!r}; valid kinds: {valid}")
+        loaded = _registry[kind].load()
+        if not (isinstance(loaded, type) and issubclass(loaded, Source)):
+            value = _registry[kind].value
+            raise ConfigError(f"source kind {kind!r} ({value}) is not a digest Source")
+        _classes[kind] = loaded
+        return loaded
 
 
 def load_source(kind: str, **kwargs: Any) -> Source:
@@ -157,13 +204,10 @@ def load_source(kind: str, **kwargs: Any) -> Source:
 
 
 def load_sources(configs: Iterable[SourceConfig], *, teaser_length: int = 300) -> list[Source]:
-    """One source per config entry; each plug-in is looked up once, however many use it."""
-    classes: dict[str, type[Source]] = {}
+    """One source per config entry; each plug-in is looked up once per process."""
     out = []
     for c in configs:
-        if c.kind not in classes:
-            classes[c.kind] = source_class(c.kind)
-        out.append(classes[c.kind](
+        out.append(source_class(c.kind)(
             name=c.name, url=c.url, weight=c.weight, section=c.section, max_items=c.max_items,
             allow_private=c.allow_private, include=c.include, exclude=c.exclude,
             teaser_length=teaser_length, **dict(c.options),

@@ -14,30 +14,62 @@ from digest.sources.feed import FeedSource
 from digest.sources.jsonfeed import JsonFeedSource, looks_like_jsonfeed
 from digest.sources.page import PageSource
 
-_FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF|channel)[\s>]", re.IGNORECASE)
-_HTML_ROOT = re.compile(rb"<(?:!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE)
-FEED_TYPES = ("rss", "atom", "rdf", "/xml", "+xml")
+# Types that say what the body is; anything else (text/html, text/xml, text/plain, JSON,
+# octet-stream...) is decided by the document's root element, since servers send feeds
+# under all of those.
+FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml",
+                        "application/rss", "application/x-rss+xml"})  # fmt: skip
+JSONFEED_TYPES = frozenset({"application/feed+json"})
+FEED_ROOTS = frozenset({"rss", "feed", "rdf:rdf", "rdf", "channel"})
+PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Before the root element: a BOM, blanks, the XML declaration and other processing
+# instructions, comments, and a DOCTYPE (with an internal subset).
+_PROLOG = re.compile(
+    r"\A(?:\s+|<\?.*?\?>|<!--.*?-->|<!doctype(?:[^\[>]|\[.*?\])*>)*", re.IGNORECASE | re.DOTALL
+)
+_ROOT = re.compile(r"<([A-Za-z_][\w.:-]*)")
+
+
+def root_element(body: bytes) -> str:
+    """The lower-cased name of the document's first element ("rss", "html"...), or ""."""
+    head = body[:8192]
+    for bom, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            text = head[2:].decode(codec, "ignore")
+            break
+    else:
+        text = head.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
+    rest = text[_PROLOG.match(text).end() :]  # type: ignore[union-attr]
+    found = _ROOT.match(rest)
+    return found.group(1).lower() if found else ""
 
 
 def detect_kind(fetched: Fetched) -> str:
-    """``feed``, ``jsonfeed`` or ``page`` for the body of ``fetched``.
-
-    The body decides before the Content-Type does, since servers often send feeds as
-    text/html or text/plain.
-    """
-    head = fetched.body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
-    ctype = fetched.headers.get("content-type", "").lower()
+    """``feed``, ``jsonfeed`` or ``page`` for ``fetched``: by a Content-Type that says
+    which, else by the root element (``<rss>``, ``<feed>``, ``<rdf:RDF>``, ``<html>``) or
+    a JSON object with a jsonfeed.org ``version``, else by the generic Content-Type."""
+    media = fetched.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media in FEED_TYPES:
+        return "feed"
+    if media in JSONFEED_TYPES:
+        return "jsonfeed"
+    root = root_element(fetched.body)
+    if root in FEED_ROOTS:
+        return "feed"
+    if root == "html":
+        return "page"
     if looks_like_jsonfeed(fetched.body):
         return "jsonfeed"
-    if _FEED_ROOT.search(head) and not _HTML_ROOT.search(head[:512]):
-        return "feed"
-    if _HTML_ROOT.search(head) or "html" in ctype:
+    if media in PAGE_TYPES or (root and "xml" not in media and root in _HTML_ELEMENTS):
         return "page"
-    if head.startswith(b"<?xml") or any(t in ctype for t in FEED_TYPES):
-        return "feed"
-    if "json" in ctype:
+    if "json" in media:
         return "jsonfeed"
     return "feed"  # feedparser's error names the problem best for anything else
+
+
+# Elements a page without <html> may start with (browsers add the missing <html>).
+_HTML_ELEMENTS = frozenset({"head", "body", "meta", "title", "link", "div", "p", "main",
+                            "article", "header", "section", "h1", "script", "style"})  # fmt: skip
 
 
 class AutoSource(Source):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
 import feedparser
 
+from digest.charsets import decode_xml
 from digest.exceptions import SourceError
 from digest.models import Image, Story
 from digest.normalize import (
@@ -20,6 +22,7 @@ from digest.normalize import (
 )
 from digest.sources.base import Fetched, Source
 
+_XML_ENCODING = re.compile(r"""(^\s*<\?xml[^>]*?encoding\s*=\s*["'])[^"']*(["'])""")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
 TITLE_FROM_TEASER = 100
 
@@ -33,18 +36,28 @@ class FeedSource(Source):
     def parse(self, fetched: Fetched) -> list[Story]:
         if not fetched.body.strip():
             raise SourceError(f"{self.name}: empty response from {fetched.url}")
-        headers = {k.lower(): v for k, v in fetched.headers.items()}
+        original = {k.lower(): v for k, v in fetched.headers.items()}
+        headers = dict(original)
         # feedparser resolves relative links inside content against Content-Location.
         headers.setdefault("content-location", fetched.url)
+        # Decoded here (BOM, HTTP charset, XML declaration, then detection), then handed
+        # over as UTF-8 that says so, so feedparser's own charset guess never runs.
+        text = fetched.decoded(decode_xml(fetched.body, fetched.headers))
+        text = _XML_ENCODING.sub(r"\1utf-8\2", text, count=1)
+        media = original.get("content-type", "").split(";", 1)[0].strip().lower()
+        if "xml" not in media and "rss" not in media and "atom" not in media:
+            media = "application/xml"
+        headers["content-type"] = f"{media}; charset=utf-8"
         # A stream, never str or bytes: feedparser fetches a str URL and open()s a str or
         # bytes that name a local file, so a body reading "/etc/passwd" would be read from disk.
-        result = feedparser.parse(io.BytesIO(fetched.body), response_headers=headers)
+        body = io.BytesIO(text.encode("utf-8"))
+        result = feedparser.parse(body, response_headers=headers)
         entries = result.get("entries", [])
         if not entries:
             if not result.get("version"):
                 raise SourceError(
                     f"{self.name}: {fetched.url} is not an RSS or Atom feed"
-                    f" (content-type {headers.get('content-type', 'unknown')!r})"
+                    f" (content-type {original.get('content-type', 'unknown')!r})"
                 )
             if result.get("bozo") and not result.get("feed", {}).get("title"):
                 reason = result.get("bozo_exception", "unreadable XML")

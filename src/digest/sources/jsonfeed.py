@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+from digest.charsets import decode_json
 from digest.exceptions import SourceError
 from digest.models import Image, Story
 from digest.normalize import canonical_url, clean_text, cut_teaser, parse_date, safe_http_url
@@ -15,9 +16,16 @@ TITLE_FROM_TEASER = 100
 
 
 def looks_like_jsonfeed(body: bytes) -> bool:
-    """True when ``body`` is a JSON object naming a JSON Feed version."""
-    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:4096]
-    return head.startswith(b"{") and b"jsonfeed.org/version/" in head.replace(b"\\/", b"/")
+    """True when ``body`` is a JSON object whose ``version`` is a jsonfeed.org one."""
+    head = body.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    if not head.startswith(b"{"):
+        return False
+    try:
+        doc = json.loads(head.decode("utf-8", "replace"))
+    except ValueError:
+        return False
+    version = doc.get("version") if isinstance(doc, dict) else None
+    return isinstance(version, str) and version.startswith(VERSION_PREFIX)
 
 
 class JsonFeedSource(Source):
@@ -30,8 +38,8 @@ class JsonFeedSource(Source):
         if not fetched.body.strip():
             raise SourceError(f"{self.name}: empty response from {fetched.url}")
         try:
-            doc = json.loads(fetched.body.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            doc = json.loads(fetched.decoded(decode_json(fetched.body, fetched.headers)))
+        except json.JSONDecodeError as exc:
             raise SourceError(f"{self.name}: {fetched.url} is not JSON ({exc})") from exc
         version = doc.get("version") if isinstance(doc, dict) else None
         if not (isinstance(version, str) and version.startswith(VERSION_PREFIX)):

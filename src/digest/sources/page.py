@@ -9,11 +9,14 @@ with a headline link are teasers; otherwise the page's title and description are
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from cssselect import SelectorError
 from lxml.cssselect import CSSSelector
 
+from digest.charsets import decode_html
 from digest.exceptions import ConfigError, SourceError
 from digest.models import Image, Story
 from digest.normalize import (
@@ -24,6 +27,7 @@ from digest.normalize import (
     parse_date,
     safe_http_url,
 )
+from digest.sources.article import Extracted, body_teaser, extract, title_of
 from digest.sources.base import Fetched, Source
 from digest.sources.htmlmeta import ArticleMeta, article_meta, drop_unsafe, json_ld, parse_html
 
@@ -71,7 +75,8 @@ class PageSource(Source):
     def parse(self, fetched: Fetched) -> list[Story]:
         if not fetched.body.strip():
             raise SourceError(f"{self.name}: empty response from {fetched.url}")
-        doc = parse_html(fetched.body, fetched.headers, f"{self.name}: {fetched.url}")
+        text = fetched.decoded(decode_html(fetched.body, fetched.headers))
+        doc = parse_html(text, fetched.headers, f"{self.name}: {fetched.url}")
         meta = article_meta(doc, json_ld(doc))
         drop_unsafe(doc)
         mode = self.mode
@@ -79,7 +84,8 @@ class PageSource(Source):
         if mode != "article":
             cards = [c for c in self._find(doc, "item") if self._links(c)]
             if mode == "auto":
-                mode = "front" if len(cards) >= 2 and not meta.is_article else "article"
+                front = len(cards) >= 2 and not meta.is_article and not _article_url(fetched.url)
+                mode = "front" if front and not _prose_outside(doc, cards) else "article"
         if mode == "front":
             stories = [s for c in cards if (s := self._card(c, fetched)) is not None]
             if not stories:
@@ -88,7 +94,7 @@ class PageSource(Source):
                     f" (item selector {self.extra.get('item', AUTO_ITEM)!r})"
                 )
             return self.select(stories)
-        story = self._article(meta, fetched)
+        story = self._article(meta, fetched, text)
         if story is None:
             raise SourceError(
                 f"{self.name}: {fetched.url} has no article title (JSON-LD, OpenGraph or"
@@ -96,10 +102,25 @@ class PageSource(Source):
             )
         return self.select([story])
 
-    def _article(self, meta: ArticleMeta, fetched: Fetched) -> Story | None:
-        title = clean_text(meta.title)
+    def _article(self, meta: ArticleMeta, fetched: Fetched, text: str) -> Story | None:
+        extracted: Extracted | None = None
+
+        def extraction() -> Extracted:  # trafilatura only for what the page does not say
+            nonlocal extracted
+            if extracted is None:
+                extracted = extract(text, fetched.url)
+            return extracted
+
+        title = clean_text(title_of(meta, fetched.url))
+        if not title:
+            title = clean_text(title_of(meta, fetched.url, extraction().title))
         if not title:
             return None
+        teaser = clean_text(meta.teaser)
+        if not teaser:
+            teaser = clean_text(body_teaser(extraction().paragraphs, title))
+            if teaser:
+                fetched.fallback("teaser from the article's text (no description)")
         url = safe_http_url(canonical_url(meta.url, base=fetched.url)) if meta.url else None
         url = url or canonical_url(fetched.url)
         image = None
@@ -108,10 +129,12 @@ class PageSource(Source):
             caption = clean_text(meta.caption)
             image = Image(src, clean_text(meta.image_alt), caption, clean_text(meta.credit))
         published, undated = parse_date(meta.published or None, fallback=fetched.fetched_at)
+        if undated:
+            published, undated = parse_date(extraction().date or None, fallback=published)
         return Story(
             url=url,
             title=title,
-            teaser=cut_teaser(clean_text(meta.teaser), self.teaser_length),
+            teaser=cut_teaser(teaser, self.teaser_length),
             source=self.name,
             published=published,
             section=self.section or clean_text(meta.section),
@@ -183,6 +206,39 @@ class PageSource(Source):
         if key != "teaser":
             matches = matches[:1]
         return clean_text(" ".join(el.text_content() for el in matches))
+
+
+# A date, a long id, a wiki title or a slug of three words or more: one article's path.
+_ARTICLE_PATH = re.compile(r"/\d{4}/\d{1,2}/|\d{5,}|/wiki/.|[^/_-]+[-_][^/_-]+[-_][^/]+/?$")
+
+
+def _article_url(url: str) -> bool:
+    """Whether ``url`` looks like one article's (a date, an id, a slug), not a front page."""
+    path = urlsplit(url).path
+    return bool(path.strip("/")) and bool(_ARTICLE_PATH.search(path))
+
+
+PROSE = 400  # characters of paragraph text outside the cards that make a page an article
+LEAD = 300  # a card this long, holding two thirds of the cards' text, is the article itself
+
+
+def _prose_outside(doc: Any, cards: list[Any]) -> bool:
+    """Whether the page reads as one article (with "related" cards) rather than a front
+    page: an article's worth of paragraphs outside the cards, or one card (the article's
+    own <article>) holding most of the cards' text while the others are bare links."""
+    inside = {el for card in cards for el in card.iter("p")}  # held, so identity is stable
+    outside = sum(_prose(el) for el in doc.iter("p") if el not in inside)
+    sizes = [sum(_prose(el) for el in card.iter("p")) for card in cards]
+    biggest = max(sizes, default=0)
+    return outside >= PROSE or (biggest >= LEAD and biggest >= 2 * (sum(sizes) - biggest))
+
+
+def _prose(el: Any) -> int:
+    """Length of a paragraph of prose (not navigation, a footer, a form or a button)."""
+    if any(a.tag in ("footer", "nav", "aside", "form") for a in el.iterancestors()):
+        return 0
+    text = " ".join(el.text_content().split())
+    return len(text) if len(text) >= 60 else 0
 
 
 def _inside(el: Any, card: Any, tags: tuple[str, ...]) -> bool:

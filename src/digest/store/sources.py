@@ -39,6 +39,7 @@ class Health:
     consecutive_failures: int = 0
     items_seen: int = 0
     not_modified: bool = False  # the last success was a 304 answered from the cache
+    fallbacks: tuple[str, ...] = ()  # what the last parse had to guess, for the editor
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +51,7 @@ class Health:
             "consecutive_failures": self.consecutive_failures,
             "items_seen": self.items_seen,
             "not_modified": self.not_modified,
+            "fallbacks": list(self.fallbacks),
         }
 
 
@@ -64,6 +66,7 @@ class Outcome:
     items: int = 0
     cache: CacheEntry | None = None  # a new cache entry (after a 200), else None
     not_modified: bool = False
+    fallbacks: tuple[str, ...] = ()  # from this run's parse (a 304 keeps the last ones)
 
 
 class SourceState:
@@ -115,10 +118,12 @@ class SourceState:
 def _next(prev: Health | None, o: Outcome, now: datetime) -> Health:
     prev = prev or Health(name=o.name)
     if o.ok:
+        fallbacks = prev.fallbacks if o.not_modified else o.fallbacks
         return Health(o.name, o.url, now, prev.last_error, prev.last_error_at, 0, o.items,
-                      o.not_modified)  # fmt: skip
+                      o.not_modified, fallbacks)  # fmt: skip
     return Health(o.name, o.url, prev.last_success, o.error, now,
-                  prev.consecutive_failures + 1, prev.items_seen, prev.not_modified)  # fmt: skip
+                  prev.consecutive_failures + 1, prev.items_seen, prev.not_modified,
+                  prev.fallbacks)  # fmt: skip
 
 
 def _health(r: Mapping[str, Any]) -> Health:
@@ -131,7 +136,16 @@ def _health(r: Mapping[str, Any]) -> Health:
         consecutive_failures=int(r["consecutive_failures"]),
         items_seen=int(r["items_seen"]),
         not_modified=bool(r["not_modified"]),
+        fallbacks=_fallbacks(r.get("fallbacks")),
     )
+
+
+def _fallbacks(value: Any) -> tuple[str, ...]:
+    try:
+        data = json.loads(value) if value else []
+    except ValueError:
+        return ()
+    return tuple(str(x) for x in data) if isinstance(data, list) else ()
 
 
 def _row(h: Health) -> dict[str, Any]:
@@ -144,6 +158,7 @@ def _row(h: Health) -> dict[str, Any]:
         "consecutive_failures": h.consecutive_failures,
         "items_seen": h.items_seen,
         "not_modified": int(h.not_modified),
+        "fallbacks": json.dumps(list(h.fallbacks), ensure_ascii=False),
     }
 
 

@@ -213,6 +213,8 @@ source_health = Table(
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("items_seen", Integer, nullable=False, default=0),
     Column("not_modified", Integer, nullable=False, default=0),
+    # JSON list of what the last parse had to guess (encoding, teaser from body, no date).
+    Column("fallbacks", Text, nullable=False, default="[]"),
 )
 
 # An edition's processed images, by content address ("<sha256 of data, 32 hex>.<ext>").

@@ -27,6 +27,7 @@ class _Route:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    trickle: float = 0.0  # seconds between single bytes of the head: a slowloris server
 
 
 class _Server(ThreadingHTTPServer):
@@ -59,6 +60,9 @@ class _Handler(BaseHTTPRequestHandler):
             route = _Route(b"not found\n", 404, {"Content-Type": "text/plain"})
         if route.delay:
             time.sleep(route.delay)
+        if route.trickle:
+            self._trickle(route)
+            return
         self.send_response(route.status)
         names = {k.lower() for k in route.headers}
         for name, value in route.headers.items():
@@ -70,6 +74,24 @@ class _Handler(BaseHTTPRequestHandler):
         if method != "HEAD":
             self.wfile.write(route.body)
 
+    def _trickle(self, route: _Route) -> None:
+        """Send the status line and headers one byte at a time, each after a pause, so
+        that every read a client makes succeeds and no per-read timeout ever fires."""
+        head = f"HTTP/1.1 {route.status} OK\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in route.headers.items()
+        )
+        head += "X-Padding: " + "." * 400 + "\r\n"
+        stop = self.server.fixture.stopping
+        try:
+            for byte in head.encode():
+                if stop.wait(route.trickle):
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            self.wfile.write(b"\r\n" + route.body)
+        except OSError:
+            return  # the client gave up, which is what a deadline is for
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
@@ -77,15 +99,16 @@ class _Handler(BaseHTTPRequestHandler):
 class FixtureServer:
     """``with FixtureServer(root) as srv: fetch(srv.base_url + "/feed.rss")``."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, host: str = "127.0.0.1") -> None:
         self.root = root
+        self.stopping = threading.Event()
         self.routes: dict[str, list[_Route]] = {}
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server((host, 0), _Handler)
         self._httpd.fixture = self
         self.port: int = self._httpd.server_address[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -101,13 +124,15 @@ class FixtureServer:
         status: int = 200,
         headers: dict[str, str] | None = None,
         delay: float = 0.0,
+        trickle: float = 0.0,
     ) -> None:
         """Answer ``path`` (with or without its query) with exactly this response.
 
         A header given as "" is not sent: ``{"Content-Length": ""}`` makes the body end only
-        when the connection closes (the server speaks HTTP/1.0).
+        when the connection closes (the server speaks HTTP/1.0). ``trickle`` sends the head
+        one byte every that many seconds (and stops when the server stops).
         """
-        self.routes[path] = [_Route(body, status, dict(headers or {}), delay)]
+        self.routes[path] = [_Route(body, status, dict(headers or {}), delay, trickle)]
 
     def route_sequence(self, path: str, answers: list[tuple[int, bytes, dict[str, str]]]) -> None:
         """Answer ``path`` with each (status, body, headers) in turn; the last one repeats."""
@@ -138,6 +163,7 @@ class FixtureServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join()

@@ -1,4 +1,5 @@
-"""Revision 0002: one store (0.2): variant hash per delivery, due-row index, locks by time."""
+"""Revision 0002: one store (0.2): variant hash per delivery, due-row index, locks by time,
+source fallbacks."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ def upgrade() -> None:
     op.add_column(
         "deliveries",
         sa.Column("variant_hash", sa.String(64), nullable=False, server_default=""),
+    )
+    op.add_column(
+        "source_health", sa.Column("fallbacks", sa.Text, nullable=False, server_default="[]")
     )
     op.create_index("deliveries_due", "deliveries", ["edition_id", "state", "next_attempt_at"])
     # Leases are seconds long: nothing in the old table outlives the upgrade.

@@ -1,0 +1,183 @@
+"""An article page's headline, teaser and date, where its own metadata falls short.
+
+Titles: the metadata title (JSON-LD, OpenGraph, parsely...) or else the page's ``<h1>`` or
+``<title>``, without the site's name before or after a separator ("New Zealand -
+Wikipedia", "Brexit deal | Politics | The Guardian"). A part is the site's name when it
+matches a name the page gives itself or its host name; when nothing says so, a part equal
+to the page's ``<h1>`` is the headline.
+
+Teasers and dates the page does not declare come from trafilatura, which finds an
+article's main text (skipping navigation, comments and boilerplate) and its date; from
+that text the first real paragraphs are taken, skipping bylines, captions, cookie and
+newsletter notices.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import trafilatura
+
+from digest.sources.htmlmeta import ArticleMeta
+
+# A title part between these separators may be the site's name.
+_SEPARATOR = re.compile(r"(\s+[\-–—·•:»/~]\s+|\s+::\s+|\s*[|｜]\s*)")
+_HOST_NOISE = ("www", "m", "en", "amp", "mobile", "news", "blog", "blogs")
+_BYLINE = re.compile(
+    r"^(by|von|par|por|door|di|av|af)\s+\S|^(published|updated|posted|last updated|"
+    r"modified|written by|reporting by|photo|image|video|source|credit|advertisement|"
+    r"sponsored|share|related|read more|see also|listen|watch)\b",
+    re.IGNORECASE,
+)
+_NOTICE = re.compile(
+    r"\b(cookies?|consent|subscribe|subscription|newsletter|sign up|sign in|log in|"
+    r"javascript|ad ?blocker|privacy policy|terms of (use|service)|all rights reserved|"
+    r"copyright|©)\b",
+    re.IGNORECASE,
+)
+_DATEISH = re.compile(r"^[\d\s:/.,\-–+apmAPMUTCGMT]*$|^\w+ \d{1,2},? \d{4}")
+MIN_PARAGRAPH = 60  # in "width" (CJK characters count twice): shorter is chrome, not prose
+TEASER_ROOM = 600  # enough paragraph text to cut a teaser from
+
+_log = logging.getLogger(__name__)
+# trafilatura logs every page it finds little text on; that is our caller's business.
+logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+logging.getLogger("htmldate").setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What trafilatura found: title, ISO date (or ""), and the main text's paragraphs."""
+
+    title: str
+    date: str
+    paragraphs: tuple[str, ...]
+
+
+def extract(html_text: str, url: str) -> Extracted:
+    """The main text and metadata of ``html_text`` according to trafilatura.
+
+    Precision first (less chrome); a page it finds nothing in (old table layouts) gets a
+    second, recall-minded pass.
+    """
+    found = Extracted("", "", ())
+    for precise in (True, False):
+        try:
+            doc = trafilatura.bare_extraction(
+                html_text, url=url, with_metadata=True, include_comments=False,
+                include_tables=False, include_images=False, favor_precision=precise,
+                favor_recall=not precise,
+                date_extraction_params={"original_date": True, "extensive_search": False},
+            )  # fmt: skip
+        except Exception:  # an extractor bug on odd markup must not cost the story
+            _log.debug("trafilatura failed on %s", url, exc_info=True)
+            continue
+        if doc is None:
+            continue
+        text = str(getattr(doc, "text", "") or "")
+        found = Extracted(
+            found.title or str(getattr(doc, "title", "") or ""),
+            found.date or str(getattr(doc, "date", "") or ""),
+            tuple(p.strip() for p in text.splitlines() if p.strip()),
+        )
+        if any(_is_prose(" ".join(p.split())) for p in found.paragraphs):
+            break
+    return found
+
+
+def title_of(meta: ArticleMeta, url: str, extracted: str = "") -> str:
+    """The headline: what the metadata and ``<title>`` agree with the page's ``<h1>`` on,
+    else the first metadata title, else ``<title>``, each without the site's name."""
+    host = urlsplit(url).hostname or ""
+    names = [*meta.site_names, meta.section]
+    h1 = " ".join(meta.h1.split())
+    h1_key = _key(h1)
+    keys = [_key(n) for n in names if _key(n)]
+    hosts = [label for label in host.lower().split(".") if label not in _HOST_NOISE]
+    headline_h1 = bool(h1_key) and not _is_site(h1, keys, hosts)
+    stripped = []
+    for candidate in (*meta.titles, meta.html_title, extracted):
+        title = " ".join(candidate.split())
+        if title:
+            stripped.append(strip_site_name(title, names, host, h1))
+    if headline_h1:
+        for title in stripped:
+            key = _key(title)
+            # The same words, or the <h1> inside a title that adds a label or the site's name.
+            if key == h1_key or (h1_key in key and len(h1_key) >= max(12, len(key) // 2)):
+                return h1
+    return next((t for t in stripped if t), h1)
+
+
+def strip_site_name(title: str, names: Sequence[str], host: str, h1: str = "") -> str:
+    """``title`` without leading or trailing parts that name the site (or its section)."""
+    parts = _SEPARATOR.split(title)
+    words = [p for i, p in enumerate(parts) if i % 2 == 0]  # parts, separators removed
+    if len(words) < 2:
+        return title
+    if h1 and _key(h1) in {_key(w) for w in words} and _key(h1) != _key(title):
+        return h1  # the page's own headline is one of the parts
+    keys = [_key(n) for n in names if _key(n)]
+    hosts = [label for label in host.lower().split(".") if label not in _HOST_NOISE]
+    start, end = 0, len(words)
+    while end - start > 1 and _is_site(words[end - 1], keys, hosts):
+        end -= 1
+    while end - start > 1 and _is_site(words[start], keys, hosts):
+        start += 1
+    if (start, end) == (0, len(words)):
+        return title
+    # Rejoin the headline's own parts with the separators that were between them.
+    return "".join(parts[2 * start : 2 * end - 1]).strip()
+
+
+def _is_site(part: str, keys: list[str], hosts: list[str]) -> bool:
+    key = _key(part)
+    if not key or len(part.split()) > 6:
+        return False
+    if key in keys:
+        return True
+    if any(k and (key.startswith(k) or k.startswith(key)) and abs(len(k) - len(key)) <= 4
+           for k in keys):  # fmt: skip
+        return True
+    # "The Guardian" for theguardian.com, "Le Monde.fr" for lemonde.fr, "BBC News" for bbc.
+    label = [h for h in hosts[:-1] if len(h) >= 3] if len(hosts) > 1 else hosts
+    return any(key == h or (key.startswith(h) and len(key) - len(h) <= 4) or
+               (h.startswith(key) and len(key) >= 4) or (len(h) >= 5 and h in key)
+               for h in (x.replace("-", "") for x in label))  # fmt: skip
+
+
+def _key(text: str) -> str:
+    """Letters and digits only, case and accents folded: "Le Monde.fr" -> "lemondefr"."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in folded if c.isalnum())
+
+
+def body_teaser(paragraphs: Sequence[str], title: str) -> str:
+    """The first real paragraphs of the article text, enough to cut a teaser from."""
+    chosen: list[str] = []
+    size = 0
+    seen_title = _key(title)
+    for paragraph in paragraphs:
+        text = " ".join(paragraph.split())
+        if not _is_prose(text) or _key(text) == seen_title:
+            continue
+        chosen.append(text)
+        size += len(text)
+        if size >= TEASER_ROOM:
+            break
+    return " ".join(chosen)
+
+
+def _is_prose(text: str) -> bool:
+    """A paragraph of the article, not a byline, caption, date, notice or button."""
+    width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    if width < MIN_PARAGRAPH or _DATEISH.match(text):
+        return False
+    if _BYLINE.match(text) and width < 200:
+        return False
+    return not (_NOTICE.search(text) and width < 300)

@@ -12,7 +12,7 @@ from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 import ftfy
 import nh3
-from feedparser.datetimes import _parse_date as _feedparser_date
+from dateutil import parser as dateparser
 
 from digest.render.placeholders import TOKEN_RE
 
@@ -250,6 +250,9 @@ def _from_struct(value: time.struct_time) -> datetime | None:
         return None
 
 
+_NO_DATE = datetime(1, 1, 1)
+
+
 def _from_string(value: str) -> datetime | None:
     try:
         return email.utils.parsedate_to_datetime(value)
@@ -259,8 +262,13 @@ def _from_string(value: str) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         pass
-    struct = _feedparser_date(value)  # the many dialects feeds use in the wild
-    return _from_struct(struct) if struct else None
+    # The many other dialects feeds and pages use ("24th November 2026, 6:30 pm", ...).
+    # A year-1 default shows a string that named no date; fields it lacks are not invented.
+    try:
+        parsed = dateparser.parse(value, default=_NO_DATE)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return None if parsed.year == 1 else parsed
 
 
 def _as_utc(value: datetime) -> datetime:

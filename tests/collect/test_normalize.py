@@ -163,6 +163,9 @@ def test_cut_teaser_respects_the_limit(text: str, limit: int) -> None:
         ("2026-11-23T18:00:00Z", datetime(2026, 11, 23, 18, 0, tzinfo=UTC)),
         ("2026-11-23 18:00", datetime(2026, 11, 23, 18, 0, tzinfo=UTC)),
         ("24 Nov 2026", datetime(2026, 11, 24, 0, 0, tzinfo=UTC)),
+        ("Tue, 24 Nov 2026 05:10:00 EST", datetime(2026, 11, 24, 10, 10, tzinfo=UTC)),
+        ("November 24th, 2026 6:30 pm", datetime(2026, 11, 24, 18, 30, tzinfo=UTC)),
+        ("2026-11-24T06:30:00.000-05:00", datetime(2026, 11, 24, 11, 30, tzinfo=UTC)),
         (
             time.struct_time((2026, 11, 24, 6, 30, 0, 1, 328, 0)),
             datetime(2026, 11, 24, 6, 30, tzinfo=UTC),
@@ -175,7 +178,9 @@ def test_parse_date(value: str | time.struct_time, expected: datetime) -> None:
     assert parsed.tzinfo is UTC
 
 
-@pytest.mark.parametrize("value", [None, "", "   ", "not a date", "yesterday-ish"])
+@pytest.mark.parametrize(
+    "value", [None, "", "   ", "not a date", "yesterday-ish", "10:30", "Monday"]
+)
 def test_parse_date_falls_back(value: str | None) -> None:
     assert parse_date(value, fallback=FALLBACK) == (FALLBACK, True)
 

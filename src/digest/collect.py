@@ -6,7 +6,7 @@ import dataclasses
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +22,8 @@ from digest.store.sources import CacheEntry, Health, Outcome, SourceState
 # Headlines of at least this many words sharing this share of them are one story.
 NEAR_DUPLICATE_MIN_WORDS = 4
 NEAR_DUPLICATE_JACCARD = 0.7
+# Told (from a worker thread) as each source finishes: its name and "N stories" or the error.
+Progress = Callable[[str, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ def collect(
     max_workers: int = 8,
     state: SourceState | None = None,
     failure_alert: int = 0,
+    progress: Progress | None = None,
 ) -> CollectResult:
     """Fetch and parse every source; an unreachable or broken source becomes a warning.
 
@@ -70,11 +73,16 @@ def collect(
         if entry.fingerprint == prints[name]
     }
     workers = max(1, min(max_workers, len(sources)))
+
+    def one(source: Source) -> _Run:
+        run = _run(source, fetcher, now, cached.get(source.name), prints[source.name])
+        if progress is not None:
+            progress(source.name, run.error or f"{len(run.stories)} stories")
+        return run
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digest-collect") as pool:
         # map() keeps the sources' order, whatever order they finish in.
-        runs = list(
-            pool.map(lambda s: _run(s, fetcher, now, cached.get(s.name), prints[s.name]), sources)
-        )
+        runs = list(pool.map(one, sources))
     pairs = list(zip(sources, runs, strict=True))
     warnings = [f"source {s.name}: {r.error}" for s, r in pairs if r.error]
     health: dict[str, Health] = {}

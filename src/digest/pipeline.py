@@ -8,15 +8,20 @@ from datetime import datetime
 from typing import Any
 
 from digest.approval import apply
-from digest.collect import CollectResult, collect
-from digest.exceptions import DigestError, ThinDay
+from digest.collect import CollectResult, Progress, collect
+from digest.exceptions import DigestError, StateError, ThinDay
 from digest.http import Fetcher
 from digest.models import Candidate, Edition, EditionState, RenderedEdition, Story
 from digest.rank import RankingSettings, choose, thin_day_message
 from digest.render.renderer import Renderer
+from digest.schedule.slots import slot_day
 from digest.sources.base import Source
 from digest.store import Revision, Store
 from digest.store.sources import SourceState
+
+# A new build for a slot supersedes these; these make a new build for the slot an error.
+_SUPERSEDABLE = frozenset({EditionState.PENDING_APPROVAL, EditionState.APPROVED})
+_BLOCKING = frozenset({EditionState.SENDING, EditionState.SENT, EditionState.FAILED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +52,14 @@ class Pipeline:
     ranking: RankingSettings
     concurrency: int = 8
     failure_alert: int = 0
+    progress: Progress | None = None  # told as each source finishes (a terminal shows it)
 
     def collect(self, *, now: datetime) -> CollectResult:
         """Every source with conditional GET, health recorded in the store."""
         return collect(
             self.sources, self.fetcher, now=now, max_workers=self.concurrency,
             state=SourceState(self.store), failure_alert=self.failure_alert,
+            progress=self.progress,
         )  # fmt: skip
 
     def plan(self, *, now: datetime, slot: str, order: Sequence[str] = ()) -> Plan:
@@ -71,7 +78,8 @@ class Pipeline:
                 raise ThinDay(f"no stories to send ({detail})", candidates=ranking.candidates)
             raise DigestError(f"no stories to send ({detail})")
         extra = {"thin_day": True} if ranking.thin_day and not skip else {}
-        rendered = self.renderer.render(stories, now=now, extra=extra)
+        # Dated the slot's day: the day its readers get it, not the day it was built.
+        rendered = self.renderer.render(stories, now=now, extra=extra, day=slot_day(slot))
         return Plan(slot, ranking.candidates, stories, rendered, warnings, ranking.thin_day,
                     extra)  # fmt: skip
 
@@ -94,12 +102,32 @@ class Pipeline:
         if plan.thin_day and self.ranking.thin_day_policy == "skip":
             message = thin_day_message(len(plan.stories), self.ranking)
             raise ThinDay(message, candidates=plan.candidates)
-        variants = self.renderer.variants(plan.stories, selections, now=now, extra=plan.extra)
+        variants = self.renderer.variants(plan.stories, selections, now=now, extra=plan.extra,
+                                          day=slot_day(slot))  # fmt: skip
         revision = Revision(plan.stories, plan.rendered, variants)
-        # One transaction: nobody ever sees a draft, or a pending edition about to be approved.
+        # One transaction: nobody ever sees a draft, or a pending edition about to be approved,
+        # or two sendable editions for one slot.
         with self.store.transaction() as tx:
+            older = [e for e in tx.slot_editions(slot) if e.state in _SUPERSEDABLE | _BLOCKING]
+            blocking = [e for e in older if e.state in _BLOCKING]
+            if blocking:
+                e = blocking[-1]
+                raise StateError(
+                    f"slot {slot} already has edition {e.id} ({e.state}); a slot is sent once, "
+                    "so build for another slot (--slot YYYY-MM-DDTHH:MM)"
+                )
             edition_id = tx.insert_edition(slot=slot, revision=revision, now=now,
                                            warnings=plan.warnings)  # fmt: skip
+            for e in older:
+                apply(
+                    tx,
+                    e,
+                    EditionState.SUPERSEDED,
+                    actor="digest",
+                    via="build",
+                    now=now,
+                    note=f"superseded by edition {edition_id}, built for the same slot",
+                )
             tx.save_ranking(edition_id, plan.candidates, plan.extra)
             edition = tx.get_edition(edition_id)
             apply(tx, edition, EditionState.PENDING_APPROVAL, actor="digest", via="build", now=now)

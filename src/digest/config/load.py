@@ -12,11 +12,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.config.settings import (
+    NOTICE_EVENTS,
     ApprovalSettings,
     BackendSettings,
     EditorSettings,
     EmailSettings,
     FetchSettings,
+    NoticeSettings,
     Publication,
     ScheduleSettings,
     SendSettings,
@@ -70,6 +72,7 @@ def load_settings(path: Path) -> Settings:
         "fetch": _fetch(doc, top.get("fetch", {})),
         "schedule": schedule,
         "approval": _approval(doc, top.get("approval", {}), schedule.lead_minutes),
+        "notices": _notices(doc, top.get("notices", {})),
         "secret_env": top.get("secret_env", "DIGEST_SECRET"),
     }  # fmt: skip
     for key in ("subscribers_path", "state_path", "preview_dir"):
@@ -207,6 +210,22 @@ def _approval(doc: Located, data: Any, lead_minutes: int) -> ApprovalSettings:
     if approval["link_hours"] <= 0:
         raise doc.error(("approval", "link_hours"), "approval.link_hours must be positive")
     return build(ApprovalSettings, approval)  # type: ignore[no-any-return]
+
+
+def _notices(doc: Located, data: Any) -> NoticeSettings:
+    values = read_section(doc, ("notices",), data, NoticeSettings)
+    for i, event in enumerate(values.get("events", [])):
+        if event not in NOTICE_EVENTS:
+            raise doc.error(
+                ("notices", "events", i),
+                f"unknown notice event {event!r}; use {', '.join(NOTICE_EVENTS)}",
+            )
+    for i, address in enumerate(values.get("to", [])):
+        if not isinstance(address, str) or not re.fullmatch(
+            r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address
+        ):
+            raise doc.error(("notices", "to", i), f"{address!r} is not an e-mail address")
+    return build(NoticeSettings, values)  # type: ignore[no-any-return]
 
 
 def _check_email_extras(doc: Located, email: dict[str, Any], base: Path) -> None:

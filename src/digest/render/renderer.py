@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,8 +19,9 @@ from digest.render.variants import render_variants
 class Renderer:
     """Renders stories into a frozen RenderedEdition (and topic variants) for one publication.
 
-    The edition date is ``now`` in the publication's zone, so an edit re-renders an edition
-    exactly as its build did when given the build's time and ``extra``.
+    The edition date is ``day`` (the slot's local date: the day readers get it), else
+    ``now`` in the publication's zone, so an edit re-renders an edition exactly as its build
+    did when given the same values and ``extra``.
     """
 
     env: jinja2.Environment
@@ -31,13 +32,18 @@ class Renderer:
     keep_lead: bool = True
 
     def render(
-        self, stories: Sequence[Story], *, now: datetime, extra: Mapping[str, Any] | None = None
+        self,
+        stories: Sequence[Story],
+        *,
+        now: datetime,
+        extra: Mapping[str, Any] | None = None,
+        day: date | None = None,
     ) -> RenderedEdition:
         return render_edition(
             self.env,
             stories=stories,
             publication=self.publication,
-            edition_date=now.astimezone(ZoneInfo(self.publication.timezone)).date(),
+            edition_date=day or now.astimezone(ZoneInfo(self.publication.timezone)).date(),
             subject_template=self.subject,
             preheader_template=self.preheader,
             utm=self.utm,
@@ -51,10 +57,11 @@ class Renderer:
         *,
         now: datetime,
         extra: Mapping[str, Any] | None = None,
+        day: date | None = None,
     ) -> list[Variant]:
         """Every topic variant the ``selections`` need, rendered now, before approval."""
         variants, _ = render_variants(
             stories, selections, keep_lead=self.keep_lead,
-            render=lambda chosen: self.render(chosen, now=now, extra=extra),
+            render=lambda chosen: self.render(chosen, now=now, extra=extra, day=day),
         )  # fmt: skip
         return variants

@@ -213,3 +213,17 @@ source_health = Table(
     Column("items_seen", Integer, nullable=False, default=0),
     Column("not_modified", Integer, nullable=False, default=0),
 )
+
+# Notices to editors (an edition expired, a send finished or stopped, a source failing) and
+# proofs, once each: the row is claimed before the mail goes out, so racing ticks send one.
+notices = Table(
+    "notices",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("edition_id", Integer, nullable=False, default=0),  # 0: not about one edition
+    Column("recipients", Text, nullable=False, default=""),
+    Column("status", String(20), nullable=False),  # sending, sent, failed, held
+    Column("note", Text, nullable=False, default=""),
+    Column("at", Timestamp, nullable=False),
+)

@@ -79,6 +79,8 @@ def tick(app: App, *, echo: Echo) -> TickResult:
         echo(line)
 
     for slot in due_slots(app, now, previous, first):
+        if _settled(app, slot):
+            continue
         try:
             with Lease(store, f"slot {slot.key}", ttl=app.settings.send.lock_ttl_seconds):
                 _handle(app, slot, now, say)
@@ -119,6 +121,14 @@ def _idle(app: App, now: datetime) -> tuple[str, dict[str, Any]]:
         "waves": [{"zone": w.zone, "at": w.at.isoformat()} for w in slot.waves],
     }
     return line, data
+
+
+def _settled(app: App, slot: Slot) -> bool:
+    """Nothing more can happen to the slot (checked before taking its lease, cheaply)."""
+    edition = app.store.latest_for_slot(slot.key)
+    if edition is not None and edition.state is not S.REJECTED:
+        return edition.state.final
+    return app.store.slot_status(slot.key) is not None
 
 
 def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:

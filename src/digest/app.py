@@ -322,7 +322,9 @@ class App:
     def approve(
         self, edition_id: int, *, by: str, via: str, revision: int | None = None
     ) -> workflow.ApprovalResult:
-        return workflow.approve(
+        """Record an approval; an edition approved after its slot passed its maximum
+        lateness expires at once (it would never be sent)."""
+        result = workflow.approve(
             self.store,
             edition_id,
             policy=self.settings.approval,
@@ -331,6 +333,9 @@ class App:
             now=self.now(),
             revision=revision,
         )
+        if not result.approved:
+            return result
+        return replace(result, edition=self.expire_late(edition_id))
 
     def reject(
         self, edition_id: int, *, by: str, reason: str, via: str, revision: int | None = None

@@ -50,7 +50,9 @@ def _feed(project: Project, now: datetime) -> None:
         f"<pubDate>{h:%a, %d %b %Y %H}:00:00 GMT</pubDate></item>"
         for h in (hour - timedelta(hours=i) for i in range(24))
     )
-    rss = f'<?xml version="1.0"?><rss version="2.0"><channel><title>D</title>{items}</channel></rss>'
+    rss = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>D</title>{items}</channel></rss>'
+    )
     project.feeds.route("/daily.rss", rss.encode(), headers={"Content-Type": "application/rss+xml"})
 
 

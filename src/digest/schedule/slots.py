@@ -149,13 +149,14 @@ def next_slot(
     wave_zones: Iterable[str] = (),
     skip: Iterable[str] = (),
 ) -> Slot:
-    """The first slot whose send time (its first wave) has not passed, and not in ``skip``."""
+    """The first slot whose send time (its first wave) has not passed (it may be now), and
+    not in ``skip``."""
     skipped = set(skip)
     at_times = tuple(times)
     for span in (9, 40, 400):  # a schedule of few days still has a slot within 400 days
         for slot in slots_between(now, now + timedelta(days=span), zone=zone, times=at_times,
                                   days=days, lead=lead, wave_zones=wave_zones):  # fmt: skip
-            if slot.first_wave > now and slot.key not in skipped:
+            if slot.first_wave >= now and slot.key not in skipped:
                 return slot
     raise ValueError("the schedule has no slot in the next 400 days")
 

@@ -16,7 +16,7 @@ from digest import notices, workflow
 from digest.backends.base import Backend, load_backend
 from digest.config import Settings, load_settings
 from digest.delivery.engine import SendReport, send_edition
-from digest.exceptions import ConfigError, DigestError, LockedError
+from digest.exceptions import ConfigError, DigestError, LockedError, StateError
 from digest.http import Fetcher
 from digest.models import Edition, EditionState, Subscriber, Variant
 from digest.notices import Notifier
@@ -247,6 +247,13 @@ class App:
         now = self.now()
         key = slot or self.build_slot(now).key
         self.slot_for(key)  # a malformed --slot fails before anything is fetched
+        latest = self.store.latest_for_slot(key)
+        if latest is not None and latest.state in (S.SENDING, S.SENT, S.FAILED):
+            # Checked again in the build's own transaction; this saves the fetching.
+            raise StateError(
+                f"slot {key} already has edition {latest.id} ({latest.state}); a slot is sent "
+                "once, so build for another slot (--slot YYYY-MM-DDTHH:MM)"
+            )
         with self.pipeline(progress=progress) as pipeline:
             edition = pipeline.build(
                 now=now,

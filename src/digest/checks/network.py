@@ -3,6 +3,8 @@ a send would (SMTP: connect, EHLO, STARTTLS, AUTH, QUIT) and every source fetche
 
 from __future__ import annotations
 
+import os
+
 from digest.app import App
 from digest.checks.base import Report, Where
 from digest.collect import collect
@@ -12,6 +14,14 @@ from digest.http import Fetcher
 
 def check_backend(app: App, where: Where, report: Report) -> None:
     name = app.settings.backend.name
+    if any(p.where.startswith(where("backend")) for p in report.errors):
+        return  # its options or login variables are wrong already: trying adds nothing
+    options = app.settings.backend.options
+    if name == "smtp" and any(
+        isinstance(options.get(o), str) and not os.environ.get(str(options[o]))
+        for o in ("username_env", "password_env")
+    ):
+        return  # reported by checks.settings, with the variable's name
     try:
         backend = app.backend()
         with backend:  # open() connects and logs in; close() says QUIT

@@ -71,13 +71,45 @@ def mjml_culprit(templates_dir: Path | None) -> tuple[str, str] | None:
     return None
 
 
+_BLOCK = re.compile(r"\{%-?\s*(if|elif|else|endif|for|endfor)\b")
+
+
+def _blank(text: str) -> str:
+    return re.sub(r"[^\n]", " ", text)
+
+
+def first_branches(source: str) -> str:
+    """``source`` with every Jinja tag blanked and every ``elif``/``else`` branch blanked too
+    (line numbers unchanged)."""
+    out: list[str] = []
+    frames: list[bool] = []  # per open if/for: are we in a branch that is blanked?
+    position = 0
+    for match in _JINJA.finditer(source):
+        skipping = any(frames)
+        chunk = source[position : match.start()]
+        out.append(_blank(chunk) if skipping else chunk)
+        block = _BLOCK.match(match.group())
+        word = block.group(1) if block else ""
+        if word in ("if", "for"):
+            frames.append(False)
+        elif word in ("elif", "else") and frames:
+            frames[-1] = True
+        elif word in ("endif", "endfor") and frames:
+            frames.pop()
+        out.append(_blank(match.group()))
+        position = match.end()
+    tail = source[position:]
+    out.append(_blank(tail) if any(frames) else tail)
+    return "".join(out)
+
+
 def unbalanced(source: str) -> tuple[int, str] | None:
     """(line, problem) of the first tag that does not open and close properly, else None.
 
-    Jinja tags are blanked out first (keeping the lines), so the markup of a template is
-    checked the way MJML will see it.
+    Jinja tags are blanked out first (keeping the lines), and of each ``if``/``else`` only
+    the first branch is kept, so the markup is checked as one way MJML could see it.
     """
-    text = _JINJA.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), source)
+    text = first_branches(source)
     stack: list[tuple[str, int]] = []
     for match in _TAG.finditer(text):
         if match.group(2) is None:

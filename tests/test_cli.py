@@ -130,7 +130,8 @@ def test_status_lists_editions_and_trail(project: Project) -> None:
                                       "2026", "07:00", "CET", "approved"]  # fmt: skip
     detail = project.cli("status", str(edition)).stdout
     assert re.search(r"pending_approval -> approved\s+Rosa\s+cli", detail), detail
-    assert "deliveries:" in detail and "{" not in detail
+    assert "deliveries:" in detail
+    assert "{" not in detail
 
 
 def test_approve_twice_is_refused(project: Project) -> None:

@@ -211,7 +211,7 @@ def test_deadline_on_dst_days_is_the_right_instant(
     zones = {"anna@example.org": "Europe/Berlin", "priya@example.in": "Asia/Kolkata"}
     _setup(project, SINGLE, EDITOR + f"  deadline_minutes: 30\n  at_deadline: {policy}\n", zones)
     start_at = _utc(start)
-    app, ticks = _run(project, start, (start_at + timedelta(hours=20)).isoformat()[:16], [])
+    app, _ticks = _run(project, start, (start_at + timedelta(hours=20)).isoformat()[:16], [])
     edition = next(e for e in app.store.list_editions() if e.slot == slot)
     assert app.deadline(edition) == _utc(deadline_utc)
     settled = next(a for a in app.store.audit_trail(edition.id) if a.via == "deadline")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-
 from pathlib import Path
 
 from starlette.applications import Starlette

@@ -20,7 +20,8 @@ from digest.web.auth import CSRF_COOKIE, csrf_ok, new_csrf
 
 _HEADERS = [
     (b"content-security-policy", b"default-src 'none'; img-src https: http: data:; "
-     b"style-src 'self' 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+     b"style-src 'self' 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
+     b"frame-ancestors 'none'"),
     (b"referrer-policy", b"no-referrer"),  # proof tokens are in URLs
     (b"x-content-type-options", b"nosniff"),
     (b"cache-control", b"no-store"),

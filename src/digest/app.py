@@ -30,7 +30,7 @@ from digest.render.renderer import Renderer
 from digest.schedule.slots import Slot, make_slot, next_slot, parse_key, slots_between
 from digest.sources.base import Source, load_sources
 from digest.store import Store
-from digest.store.ops import NoticeLog
+from digest.store.ops import NoticeLog, proof_key
 from digest.store.sources import Health, SourceState
 from digest.subscribers import iter_subscribers, load_subscribers
 from digest.tokens import UNSUBSCRIBE_SALT, Signer, secrets_from_env
@@ -38,11 +38,6 @@ from digest.tokens import UNSUBSCRIBE_SALT, Signer, secrets_from_env
 Progress = Callable[[SendReport], None]
 SourceProgress = Callable[[str, str], None]  # (source name, "12 stories" or the error)
 S = EditionState
-
-
-def proof_key(edition: Edition) -> str:
-    """The notices-log key of an edition revision's proofs."""
-    return f"proof:{edition.id}:r{edition.revision}"
 
 
 def make_clock() -> Callable[[], datetime]:
@@ -263,7 +258,7 @@ class App:
                 auto_approve=self.settings.approval.auto_approve,
             )
         problems = self.proofs(edition) if proofs else self._hold_proofs(edition)
-        problems += self._source_notices()
+        self._source_notices()  # problems mailing them go to ``notes``
         return replace(edition, warnings=(*edition.warnings, *problems))
 
     def plan(self, *, order: Sequence[str] = ()) -> Plan:
@@ -314,17 +309,12 @@ class App:
         self.notes.extend(problems)
         return problems
 
-    def _source_notices(self) -> list[str]:
+    def _source_notices(self) -> None:
         alert = self.settings.fetch.failure_alert
-        if alert <= 0:
-            return []
-        problems: list[str] = []
         for h in SourceState(self.store).health().values():
-            if h.consecutive_failures >= alert:
-                problems += self.notify(notices.source_failing(
-                    h.name, h.url, h.consecutive_failures, h.last_error, h.last_success
-                ))  # fmt: skip
-        return problems
+            if alert > 0 and h.consecutive_failures >= alert:
+                self.notify(notices.source_failing(h.name, h.url, h.consecutive_failures,
+                                                   h.last_error, h.last_success))  # fmt: skip
 
     def approve(
         self, edition_id: int, *, by: str, via: str, revision: int | None = None

@@ -7,7 +7,7 @@ that cannot be mailed never stops the work that caused it: it becomes a warning 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -139,7 +139,3 @@ def source_failing(
         f"Last error: {last_error or 'unknown'}\n\nFix its URL in the config or remove it; "
         "`digest sources` shows every source's health.",
     )
-
-
-def summary_lines(problems: Sequence[str]) -> list[str]:
-    return [f"notice: {p}" for p in problems]

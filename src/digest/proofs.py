@@ -70,9 +70,9 @@ def proof_envelope(
 ) -> Envelope:
     """One editor's proof: the edition as a subscriber sees it, under a banner with the links."""
     links = review_links(settings, signer, edition, editor.email)
-    expires = format_datetime(now + timedelta(hours=settings.approval.link_hours))
-    policy = settings.approval.at_deadline
     zone = settings.schedule.timezone
+    expires = local_label(now + timedelta(hours=settings.approval.link_hours), zone)
+    policy = settings.approval.at_deadline
     passed = " (already passed)" if deadline is not None and deadline <= now else ""
     deadline_line = (
         f"Approve by {local_label(deadline, zone)}{passed}; then it is "

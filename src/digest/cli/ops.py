@@ -127,7 +127,7 @@ def serve(app: App, host: str, port: int) -> None:
 def hash_password(ctx: click.Context, as_json: bool) -> None:
     """Print a password hash for the editors' sign-in (approval.password_hash_env).
 
-    The hash goes to stdout alone; how to set the variable safely goes to stderr.
+    The hash goes to stdout alone (its last line); how to set the variable safely, to stderr.
 
     \b
     Example:
@@ -148,13 +148,14 @@ def hash_password(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json({"variable": variable, "hash": hashed})
         return
-    click.echo(hashed)
+    # The hint first (stderr), so the hash is the last line, alone on stdout.
     click.echo(
         f"Set it in single quotes, so the shell leaves its $ parts alone:\n"
         f"  export {variable}='{hashed}'\n"
         f"(in a systemd EnvironmentFile or .env file: {variable}='{hashed}')",
         err=True,
     )
+    click.echo(hashed)
 
 
 @cli.command()

@@ -71,11 +71,10 @@ def status(app: App, edition_id: int | None, as_json: bool) -> None:
         ("edition", data["id"]), ("slot", f"{data['slot']} ({_slot_label(app, edition.slot)})"),
         ("state", data["state"]), ("revision", data["revision"]), ("subject", data["subject"]),
         ("stories", data["stories"]), ("content hash", data["content_hash"]),
-        ("deliveries", counts(data["deliveries"])), ("next", what_next(app, edition)),
     ])  # fmt: skip
-    click.echo("")
-    table(["#", "story", "url"],
-          [[i, s.title, s.url] for i, s in enumerate(edition.stories, 1)])  # fmt: skip
+    for i, story in enumerate(edition.stories, 1):
+        click.echo(f"  {i:>2}. {story.title}\n      {story.url}")
+    pairs([("deliveries", counts(data["deliveries"])), ("next", what_next(app, edition))])
     click.echo("")
     table(
         [f"when ({zone})", "change", "by", "via", "revision", "note"],

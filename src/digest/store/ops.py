@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from digest.models import EditionState
+from digest.models import Edition, EditionState
 from digest.store.repository import Store
 from digest.store.sql import insert_ignore, upsert
 from digest.store.tables import editions, notices, slot_log
@@ -36,6 +36,11 @@ def open_slots(store: Store) -> list[str]:
     )
     with store.reading() as conn:
         return list(conn.execute(query).scalars())
+
+
+def proof_key(edition: Edition) -> str:
+    """The notices-log key of the proofs of an edition's current revision."""
+    return f"proof:{edition.id}:r{edition.revision}"
 
 
 @dataclass(frozen=True, slots=True)

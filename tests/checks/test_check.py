@@ -302,3 +302,27 @@ def test_example_config_checks_with_the_sources_served_locally(tmp_path: Path) -
         )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sources: 2 of 2 fetched" in result.stdout
+
+
+def test_a_domain_that_cannot_make_message_ids(project: Project) -> None:
+    _replace(project, "timezone: Europe/Berlin", "timezone: Europe/Berlin\n  domain: not a domain")
+    error = _error_line(project.cli("check", "--offline").output)
+    assert f"{project.config}:{_line_of(project.config, 'domain:')}:" in error
+    assert "set publication.domain to your mail domain" in error
+
+
+def test_the_built_in_templates_balance() -> None:
+    from digest.checks.templates import unbalanced
+
+    for path in sorted((ROOT / "templates").glob("*.mjml.j2")):
+        assert unbalanced(path.read_text(encoding="utf-8")) is None, path.name
+    assert unbalanced("<mj-column>\n{% if x %}<mj-text>{% else %}<mj-text a='1'>{% endif %}"
+                      "</mj-text>\n</mj-column>") is None  # fmt: skip
+    assert unbalanced("<mj-column>\n<mj-text>\n</mj-column>") == (
+        3,
+        "</mj-column> closes <mj-text>, opened at line 2; close <mj-text> first",
+    )
+    assert unbalanced('<mj-text x="1>hi</mj-text>') == (
+        1,
+        "<mj-text> has an unclosed quote in its attributes",
+    )

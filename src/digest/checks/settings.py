@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from digest.app import App
 from digest.checks.base import Report, Where, key_name, line_of, names
 from digest.exceptions import BackendError, ConfigError
+from digest.render.message import make_message_id
 from digest.render.variants import topic_names
 from digest.schedule.slots import unsendable_waves
 from digest.subscribers import valid_address
@@ -54,6 +55,11 @@ def _addresses(app: App, where: Where, report: Report) -> None:
         report.error(where("publication", "reply_to"),
                      f"publication.reply_to {pub.reply_to!r} is not an e-mail address; fix or "
                      "remove it")  # fmt: skip
+    try:
+        make_message_id(pub.sender_domain)
+    except ConfigError as exc:
+        key = ("publication", "domain") if pub.domain else ("publication", "sender")
+        report.error(where(*key), f"{exc}; set publication.domain to your mail domain")
     mailto = app.settings.email.unsubscribe_mailto
     if mailto and not (mailto.startswith("mailto:") and valid_address(mailto[7:].split("?")[0])):
         report.error(where("email", "unsubscribe_mailto"),

@@ -102,19 +102,21 @@ def _label(app: App, moment: datetime) -> str:
 def _idle(app: App, now: datetime) -> tuple[str, dict[str, Any]]:
     """Why nothing was due: the next slot, when it is built and sent, and open editions."""
     slot = app.next_slot(now)
-    waves = f"sends at {_label(app, slot.first_wave)}"
+    sends = f"sends at {_label(app, slot.first_wave)}"
     if len(slot.waves) > 1:
-        waves = (f"sends in {len(slot.waves)} waves, {_label(app, slot.first_wave)} "
+        sends = (f"sends in {len(slot.waves)} waves, {_label(app, slot.first_wave)} "
                  f"({slot.waves[0].zone}) to {_label(app, slot.last_wave)} "
                  f"({slot.waves[-1].zone})")  # fmt: skip
-    line = f"nothing due; next: slot {slot.key} builds at {_label(app, slot.build_at)}, {waves}"
-    for key in open_slots(app.store):
-        edition = app.store.latest_for_slot(key)
-        if edition is not None and edition.state is S.PENDING_APPROVAL:
-            line += (f"; edition {edition.id} ({key}) awaits approval until "
+    editions = [e for e in (app.store.latest_for_slot(k) for k in open_slots(app.store)) if e]
+    if not any(e.slot == slot.key for e in editions):
+        sends = f"builds at {_label(app, slot.build_at)}, {sends}"
+    line = f"nothing due; next: slot {slot.key} {sends}"
+    for edition in editions:
+        if edition.state is S.PENDING_APPROVAL:
+            line += (f"; edition {edition.id} ({edition.slot}) awaits approval until "
                      f"{_label(app, app.deadline(edition))}")  # fmt: skip
-        elif edition is not None:
-            line += f"; edition {edition.id} ({key}) is {edition.state}"
+        else:
+            line += f"; edition {edition.id} ({edition.slot}) is {edition.state}"
     data = {
         "slot": slot.key,
         "build_at": slot.build_at.isoformat(),

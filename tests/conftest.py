@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from digest.backends import memory
+from digest.backends.base import Envelope
 from digest.cli import cli
 from digest.testing.http import FixtureServer
 from digest.testing.smtp import SMTPSink
@@ -189,6 +190,14 @@ EDITORS = textwrap.dedent("""\
           email: sam@news.example.org
       link_hours: 24
     """)
+
+
+def reader_mail() -> list[Envelope]:
+    """What readers got: the memory outbox without proofs and notices to the editors."""
+    return [
+        e for e in memory.outbox
+        if b"\r\nX-Digest-Notice:" not in e.data and b"\r\nX-Digest-Proof:" not in e.data
+    ]  # fmt: skip
 
 
 class Clock:

@@ -99,7 +99,7 @@ LAYERS = [
     ("digest.cli", "digest.web", "digest.demo", "digest.preview", "digest.checks",
      "digest.schedule.tick", "digest.schedule.runner"),
     ("digest.app",),
-    ("digest.pipeline", "digest.workflow", "digest.proofs", "digest.delivery"),
+    ("digest.pipeline", "digest.workflow", "digest.proofs", "digest.notices", "digest.delivery"),
 ]  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -121,10 +122,16 @@ def test_status_lists_editions_and_trail(project: Project) -> None:
     assert "no editions yet" in project.cli("status").stdout
     edition = json.loads(project.cli("build", "--json").stdout)["id"]
     project.cli("approve", str(edition), "--by", "Rosa")
-    listing = project.cli("status").stdout
-    assert f"{edition:>4}  2026-11-24T07:00  approved" in listing
+    listing = project.cli("status").stdout.splitlines()
+    # A table with headers, times labelled with their zone (issue 17 changed the layout).
+    assert listing[0].split() == ["edition", "slot", "send", "time", "(Europe/Berlin)", "state",
+                                  "stories", "deliveries"]  # fmt: skip
+    assert listing[1].split()[:9] == [str(edition), "2026-11-24T07:00", "Tue", "24", "Nov",
+                                      "2026", "07:00", "CET", "approved"]  # fmt: skip
     detail = project.cli("status", str(edition)).stdout
-    assert "pending_approval -> approved  by Rosa via cli" in detail
+    assert re.search(r"pending_approval -> approved\s+Rosa\s+cli", detail), detail
+    assert "deliveries:" in detail
+    assert "{" not in detail
 
 
 def test_approve_twice_is_refused(project: Project) -> None:

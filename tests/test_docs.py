@@ -50,6 +50,23 @@ def test_quickstart_has_two_commands() -> None:
     quick = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
     blocks = [b.split("```", 1)[0].strip() for b in quick.split("```sh\n")[1:]]
     assert "digest.example.yaml demo" in blocks[0]
-    assert blocks[1].endswith("pytest")
-    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert blocks[1] in ci.splitlines(), ".ci/run must run the README's test command verbatim"
+    # One entry point for the tests, and CI runs exactly it and nothing else.
+    assert blocks[1] == "./test.sh"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    commands = [line for line in ci if line.strip() and not line.startswith("#")]
+    assert commands == ["set -euo pipefail", 'cd "$(dirname "$0")/.."', "./test.sh"]
+    script = (ROOT / "test.sh").read_text(encoding="utf-8")
+    for package in ("chromium", "spamassassin", "openssl", "systemd", "postfix", "postgresql",
+                    "python3-venv"):  # fmt: skip
+        assert f"missing+=({package})" in script, f"test.sh does not install {package}"
+    assert "apt-get install" in script
+    assert "python3 -m venv .venv" in script
+    assert "pip install -q -e '.[test]'" in script
+    assert script.rstrip().endswith('exec .venv/bin/pytest "$@"')
+    assert (ROOT / "test.sh").stat().st_mode & 0o111, "test.sh must be executable"
+
+
+def test_exit_codes_are_documented() -> None:
+    reference = README.split("## CLI reference", 1)[1].split("\n## ", 1)[0]
+    for code in ("0 on success", "1 on any error", "2 on a usage error", "3 on a thin day"):
+        assert code in " ".join(reference.split())

@@ -8,8 +8,7 @@ writes that entry through the store's compare-and-set, inside the caller's trans
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 from digest.exceptions import DigestError, StateError
 from digest.models import AuditEntry, Edition, EditionState, Story
@@ -21,14 +20,18 @@ S = EditionState
 TRANSITIONS: dict[EditionState, frozenset[EditionState]] = {
     S.DRAFT: frozenset({S.PENDING_APPROVAL}),
     # pending -> pending records a new revision (an edit) or one of several approvals needed.
-    S.PENDING_APPROVAL: frozenset({S.PENDING_APPROVAL, S.APPROVED, S.REJECTED, S.EXPIRED}),
-    S.APPROVED: frozenset({S.SENDING, S.EXPIRED}),
+    # A new build for the same slot supersedes a pending or approved (never a sending) one.
+    S.PENDING_APPROVAL: frozenset(
+        {S.PENDING_APPROVAL, S.APPROVED, S.REJECTED, S.EXPIRED, S.SUPERSEDED}
+    ),
+    S.APPROVED: frozenset({S.SENDING, S.EXPIRED, S.SUPERSEDED}),
     S.REJECTED: frozenset(),
     # sending -> sending is a resume after a crash; failed -> sending is a retry.
     S.SENDING: frozenset({S.SENT, S.FAILED, S.SENDING}),
     S.FAILED: frozenset({S.SENDING}),
     S.SENT: frozenset(),
     S.EXPIRED: frozenset(),
+    S.SUPERSEDED: frozenset(),
 }
 
 # What each state means to someone trying to send, for the refusal message.
@@ -38,6 +41,7 @@ _SEND_HINTS: dict[EditionState, str] = {
     S.REJECTED: "it was rejected; build a new edition",
     S.SENT: "it has been sent already",
     S.EXPIRED: "it expired without being sent",
+    S.SUPERSEDED: "a newer edition was built for its slot; `digest status` shows which",
 }
 
 
@@ -57,6 +61,11 @@ def transition(
     carries the new content's hash.
     """
     if to not in TRANSITIONS[edition.state]:
+        if edition.state is S.SUPERSEDED:
+            raise StateError(
+                f"edition {edition.id} is superseded: a newer edition was built for slot "
+                f"{edition.slot}; `digest status` shows it"
+            )
         if to is S.SENDING:
             hint = _SEND_HINTS.get(edition.state, "").format(id=edition.id)
             raise StateError(f"edition {edition.id} is {edition.state}: cannot send, {hint}")
@@ -163,11 +172,10 @@ def edit_stories(
     return tuple(kept)
 
 
-def deadline_for(slot: str, *, timezone: str, minutes_before: int) -> datetime:
-    """The approval deadline of a slot ("YYYY-MM-DDTHH:MM" in ``timezone``)."""
-    try:
-        day, hhmm = slot.split("T", 1)
-        send_at = datetime.combine(date.fromisoformat(day), time.fromisoformat(hhmm))
-    except ValueError:
-        raise DigestError(f"edition slot {slot!r} is not YYYY-MM-DDTHH:MM") from None
-    return send_at.replace(tzinfo=ZoneInfo(timezone)) - timedelta(minutes=minutes_before)
+def deadline_for(wave: datetime, *, minutes_before: int) -> datetime:
+    """The approval deadline: ``minutes_before`` the earliest wave the edition must serve.
+
+    Arithmetic on the absolute instant (schedule.slots.served_wave), never on a wall clock,
+    so a daylight-saving day moves neither the deadline past the send nor before the build.
+    """
+    return wave.astimezone(UTC) - timedelta(minutes=minutes_before)

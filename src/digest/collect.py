@@ -35,6 +35,7 @@ class CollectProgress:
     pending: tuple[str, ...]  # sources still running or queued, in source order
     finished: str = ""  # the source that just finished ("" at the start and at the end)
     late: tuple[str, ...] = ()  # at the end: sources given up on at the deadline
+    outcome: str = ""  # for ``finished``: "12 stories", "not modified" or the error
 
 
 ProgressCallback = Callable[[CollectProgress], None]
@@ -157,12 +158,13 @@ def _run_all(
     runs: list[_Run | None] = [None] * total
     waiting = set(futures)
 
-    def report(finished: str = "", late: tuple[str, ...] = ()) -> None:
+    def report(finished: str = "", late: tuple[str, ...] = (), outcome: str = "") -> None:
         if progress is not None:
             pending = tuple(
                 sources[futures[f]].name for f in sorted(waiting, key=futures.__getitem__)
             )
-            progress(CollectProgress(total, total - len(waiting), pending, finished, late))
+            done = total - len(waiting)
+            progress(CollectProgress(total, done, pending, finished, late, outcome))
 
     report()
     try:
@@ -170,8 +172,9 @@ def _run_all(
         # on all of them per call: quadratic for a thousand sources).
         for f in as_completed(futures, timeout=max(0.0, ends + MARGIN - time.monotonic())):
             waiting.discard(f)
-            runs[futures[f]] = f.result()
-            report(sources[futures[f]].name)
+            run = runs[futures[f]] = f.result()
+            outcome = run.error or f"{len(run.stories)} stories"
+            report(sources[futures[f]].name, outcome=outcome)
     except FuturesTimeout:
         pass  # the stragglers count as late below
     finally:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from digest.exceptions import FetchError
+from digest.config.settings import Settings
+from digest.exceptions import DigestError, FetchError
 from digest.http import Fetcher
 from digest.models import Image, Rendition, Story
-from digest.render.images import ImageError, Processed, Shape, renditions
+from digest.render.frame import Frame, Picture
+from digest.render.images import LEAD, THUMB, ImageError, Processed, Shape, logo, renditions
 
 ACCEPTED_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 
@@ -118,3 +121,50 @@ class ImageWork:
             limits=self.limits,
         )  # fmt: skip
         return replace(owned, files=(*owned.files, *self.logos))
+
+
+def images_for(settings: Settings) -> tuple[Frame, ImageWork | None]:
+    """The frame every email of this publication has (layout, note, logos, footer links,
+    budget), and how its story images are owned (None: hotlinked, ``images.mode``)."""
+    email, images = settings.email, settings.images
+    base = (images.base_url or settings.publication.base_url.rstrip("/") + "/img").rstrip("/")
+    light, dark = (_logo(path) for path in (email.logo, email.logo_dark))
+
+    def picture(processed: Processed | None) -> Picture | None:
+        if processed is None:
+            return None
+        url = f"{base}/{processed.key}"
+        return Picture(url, processed.width, processed.height, settings.publication.name)
+
+    frame = Frame(
+        layout=email.layout,
+        editor_note=email.editor_note,
+        hotlink=images.mode == "hotlink",
+        logo=picture(light),
+        logo_dark=picture(dark),
+        archive_url=email.archive_url,
+        preferences=bool(email.preferences_url),
+        signup_url=email.signup_url,
+        html_budget=email.html_budget,
+    )
+    if images.mode != "own":
+        return frame, None
+    return frame, ImageWork(
+        base_url=base,
+        shapes=(LEAD, THUMB) if frame.shows_thumbnails() else (LEAD,),
+        needs=frame.role,
+        limits=ImageLimits(max_bytes=images.max_bytes, max_pixels=images.max_pixels),
+        private=frozenset(s.name for s in settings.sources if s.allow_private),
+        logos=tuple(p for p in (light, dark) if p is not None),
+    )
+
+
+def _logo(path: Path | None) -> Processed | None:
+    if path is None:
+        return None
+    try:
+        return logo(path.read_bytes())
+    except OSError as exc:
+        raise DigestError(f"{path}: cannot read the logo: {exc.strerror}") from exc
+    except DigestError as exc:
+        raise DigestError(f"{path}: the logo cannot be used: {exc}") from exc

@@ -218,11 +218,16 @@ class EditionState(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     EXPIRED = "expired"
+    # A newer edition was built for the same slot; this one is never sent.
+    SUPERSEDED = "superseded"
 
     @property
     def final(self) -> bool:
         """Nothing more can happen to an edition in this state."""
-        return self in (EditionState.SENT, EditionState.REJECTED, EditionState.EXPIRED)
+        return self in (
+            EditionState.SENT, EditionState.REJECTED, EditionState.EXPIRED,
+            EditionState.SUPERSEDED,
+        )  # fmt: skip
 
 
 class DeliveryState(enum.StrEnum):

@@ -10,7 +10,7 @@ from typing import Any
 
 from digest.approval import apply
 from digest.collect import CollectResult, ProgressCallback, collect
-from digest.exceptions import DigestError, ThinDay
+from digest.exceptions import DigestError, StateError, ThinDay
 from digest.http import Fetcher
 from digest.images import ImageWork
 from digest.models import Candidate, Edition, EditionState, RenderedEdition, Story
@@ -18,10 +18,15 @@ from digest.rank import RankingSettings, choose, thin_day_message
 from digest.render.images import Processed
 from digest.render.preflight import GMAIL_CLIP_BYTES
 from digest.render.renderer import Renderer
+from digest.schedule.slots import slot_day
 from digest.sources.base import Source
 from digest.store import Revision, Store
 from digest.store.images import ImageStore
 from digest.store.sources import SourceState
+
+# A new build for a slot supersedes these; these make a new build for the slot an error.
+_SUPERSEDABLE = frozenset({EditionState.PENDING_APPROVAL, EditionState.APPROVED})
+_BLOCKING = frozenset({EditionState.SENDING, EditionState.SENT, EditionState.FAILED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,8 @@ class Pipeline:
             owned = self.images.own(stories, self.fetcher)
             stories, files = list(owned.stories), owned.files
             warnings.extend(owned.warnings)
-        fit = self.renderer.fit(stories, now=now, extra=extra)
+        # Dated the slot's day: the day its readers get it, not the day it was built.
+        fit = self.renderer.fit(stories, now=now, extra=extra, day=slot_day(slot))
         warnings.extend(fit.warnings())
         return Plan(slot, ranking.candidates, list(fit.stories), fit.rendered, warnings,
                     ranking.thin_day, extra, files)  # fmt: skip
@@ -123,7 +129,8 @@ class Pipeline:
         if plan.thin_day and self.ranking.thin_day_policy == "skip":
             message = thin_day_message(len(plan.stories), self.ranking)
             raise ThinDay(message, candidates=plan.candidates)
-        variants = self.renderer.variants(plan.stories, selections, now=now, extra=plan.extra)
+        variants = self.renderer.variants(plan.stories, selections, now=now, extra=plan.extra,
+                                          day=slot_day(slot))  # fmt: skip
         revision = Revision(plan.stories, plan.rendered, variants)
         images = ImageStore(self.store, folder=self.image_folder)
         for processed in plan.images:
@@ -140,10 +147,29 @@ class Pipeline:
                 f"{GMAIL_CLIP_BYTES:,} bytes and Gmail would clip it (lower email.html_budget); "
                 "an editor must approve"
             )
-        # One transaction: nobody ever sees a draft, or a pending edition about to be approved.
+        # One transaction: nobody ever sees a draft, or a pending edition about to be approved,
+        # or two sendable editions for one slot.
         with self.store.transaction() as tx:
+            older = [e for e in tx.slot_editions(slot) if e.state in _SUPERSEDABLE | _BLOCKING]
+            blocking = [e for e in older if e.state in _BLOCKING]
+            if blocking:
+                e = blocking[-1]
+                raise StateError(
+                    f"slot {slot} already has edition {e.id} ({e.state}); a slot is sent once, "
+                    "so build for another slot (--slot YYYY-MM-DDTHH:MM)"
+                )
             edition_id = tx.insert_edition(slot=slot, revision=revision, now=now,
                                            warnings=warnings)  # fmt: skip
+            for e in older:
+                apply(
+                    tx,
+                    e,
+                    EditionState.SUPERSEDED,
+                    actor="digest",
+                    via="build",
+                    now=now,
+                    note=f"superseded by edition {edition_id}, built for the same slot",
+                )
             tx.save_ranking(edition_id, plan.candidates, plan.extra)
             edition = tx.get_edition(edition_id)
             apply(tx, edition, EditionState.PENDING_APPROVAL, actor="digest", via="build", now=now)

@@ -18,8 +18,8 @@ from digest.exceptions import BackendError, ConfigError
 from digest.models import Edition
 from digest.render import placeholders
 from digest.render.message import clean_name, make_message_id, sender_address
+from digest.schedule.slots import local_label
 from digest.tokens import APPROVAL_SALT, Signer, approval_token, secrets_from_env
-from digest.workflow import deadline
 
 _BANNER = jinja2.Environment(autoescape=True).from_string(
     """<div style="font-family:sans-serif;background:#fff4d6;border:2px solid #d9a400;
@@ -70,10 +70,12 @@ def proof_envelope(
 ) -> Envelope:
     """One editor's proof: the edition as a subscriber sees it, under a banner with the links."""
     links = review_links(settings, signer, edition, editor.email)
-    expires = format_datetime(now + timedelta(hours=settings.approval.link_hours))
+    zone = settings.schedule.timezone
+    expires = local_label(now + timedelta(hours=settings.approval.link_hours), zone)
     policy = settings.approval.at_deadline
+    passed = " (already passed)" if deadline is not None and deadline <= now else ""
     deadline_line = (
-        f"Approve by {format_datetime(deadline)}; then it is "
+        f"Approve by {local_label(deadline, zone)}{passed}; then it is "
         + ("sent anyway (approval.at_deadline: send)." if policy == "send" else "not sent.")
         if deadline is not None
         else ""
@@ -134,9 +136,12 @@ def send_proofs(
     *,
     now: datetime,
     backend: Callable[[], Backend],
+    deadline: datetime | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Mail the proof to every editor; return one line per problem (the edition stays pending).
+
+    ``deadline`` (workflow.deadline) is printed in the schedule's zone, named.
 
     A failed proof never loses the edition: it is stored and pending, and `digest proof`
     sends the proofs again.
@@ -148,9 +153,8 @@ def send_proofs(
     try:
         signer = approval_signer(settings, clock=lambda: now, environ=environ)
         connection = backend()
-        when = deadline(edition, policy=settings.approval, timezone=settings.schedule.timezone)
         envelopes = [
-            proof_envelope(settings, edition, e, signer=signer, now=now, deadline=when)
+            proof_envelope(settings, edition, e, signer=signer, now=now, deadline=deadline)
             for e in editors
         ]
     except (ConfigError, BackendError) as exc:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from digest.approval import apply, check_revision, deadline_for, edit_stories, transition
 from digest.config.settings import ApprovalSettings, EditorSettings
 from digest.exceptions import DigestError, StateError
 from digest.models import Edition, EditionState
 from digest.render.renderer import Renderer
+from digest.schedule.slots import Slot, served_wave, slot_day
 from digest.store import Revision, Store
 
 S = EditionState
@@ -63,6 +64,15 @@ def approve(
 ) -> ApprovalResult:
     """Record one editor's approval of the current revision; approve once enough agree."""
     edition = store.get_edition(edition_id)
+    if edition.state is S.SUPERSEDED:
+        newer = store.latest_for_slot(edition.slot)
+        instead = (
+            f"; approve edition {newer.id} instead" if newer and newer.id != edition.id else ""
+        )
+        raise StateError(
+            f"edition {edition.id} was superseded by a newer edition for slot {edition.slot}"
+            f"{instead}"
+        )
     check_revision(edition, revision)
     name = editor_name(policy, by)
     needed = policy.approvals_needed
@@ -136,8 +146,9 @@ def revise(
     # the template extras it recorded.
     built = store.ranking(edition.id)
     extra = built[1] if built else None
-    rendered = renderer.render(stories, now=edition.created_at, extra=extra)
-    variants = renderer.variants(stories, selections, now=edition.created_at, extra=extra)
+    day = slot_day(edition.slot)
+    rendered = renderer.render(stories, now=edition.created_at, extra=extra, day=day)
+    variants = renderer.variants(stories, selections, now=edition.created_at, extra=extra, day=day)
     changes = [f"removed {u}" for u in remove]
     if pin is not None:
         changes.append(f"pinned {pin} at {position}")
@@ -148,15 +159,19 @@ def revise(
     return store.get_edition(edition_id)
 
 
-def deadline(edition: Edition, *, policy: ApprovalSettings, timezone: str) -> datetime:
-    """When the edition must be approved by: ``deadline_minutes`` before its send time."""
-    return deadline_for(edition.slot, timezone=timezone, minutes_before=policy.deadline_minutes)
+def deadline(
+    edition: Edition, *, policy: ApprovalSettings, slot: Slot, lateness: timedelta
+) -> datetime:
+    """When the edition must be approved by: ``deadline_minutes`` before the earliest wave
+    of its slot it must serve (schedule.slots.served_wave), as an absolute instant."""
+    wave = served_wave(slot, edition.created_at, lateness)
+    return deadline_for(wave, minutes_before=policy.deadline_minutes)
 
 
 def enforce_deadline(
-    store: Store, edition_id: int, *, policy: ApprovalSettings, timezone: str, now: datetime
+    store: Store, edition_id: int, *, policy: ApprovalSettings, deadline: datetime, now: datetime
 ) -> Edition:
-    """At or after the approval deadline, settle a still-pending edition by the policy.
+    """At or after ``deadline`` (from ``deadline()``), settle a still-pending edition.
 
     ``skip`` expires it (nothing is sent); ``send`` approves it, recorded as an automatic
     approval at the deadline. Before the deadline, or for any other state, nothing changes.
@@ -165,7 +180,7 @@ def enforce_deadline(
     edition = store.get_edition(edition_id)
     if edition.state is not S.PENDING_APPROVAL:
         return edition
-    if now < deadline(edition, policy=policy, timezone=timezone):
+    if now < deadline:
         return edition
     got = len(store.approvers(edition))
     needed = policy.approvals_needed
@@ -179,6 +194,19 @@ def enforce_deadline(
                 "approvals); nothing will be sent")  # fmt: skip
     with store.transaction() as tx:
         apply(tx, edition, to, actor="digest", via="deadline", now=now, note=note)
+    return store.get_edition(edition_id)
+
+
+def expire_late(store: Store, edition_id: int, *, until: datetime, now: datetime) -> Edition:
+    """An approved edition whose every wave passed its maximum lateness (``until``) expires:
+    it is never sent as stale news."""
+    edition = store.get_edition(edition_id)
+    if edition.state is not S.APPROVED or now <= until:
+        return edition
+    note = (f"approved, but its slot {edition.slot} passed its maximum lateness at "
+            f"{until.isoformat()}; not sent late")  # fmt: skip
+    with store.transaction() as tx:
+        apply(tx, edition, S.EXPIRED, actor="digest", via="schedule", now=now, note=note)
     return store.get_edition(edition_id)
 
 

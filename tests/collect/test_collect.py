@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -140,7 +141,7 @@ def test_headers_trickling_beside_a_good_source_meet_the_deadline(
     assert len(result.stories) == 7
     # Progress: everything pending at first, the good source done, the slow one late.
     assert events[0] == CollectProgress(2, 0, ("Slow", "World"))
-    assert CollectProgress(2, 1, ("Slow",), "World") in events
+    assert CollectProgress(2, 1, ("Slow",), "World") in [replace(e, outcome="") for e in events]
     assert events[-1].late == ("Slow",)
 
 

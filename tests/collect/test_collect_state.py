@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -255,15 +256,18 @@ def test_sources_command_and_alert_in_the_edition(project: Project) -> None:
     )
     empty = project.cli("sources")
     assert empty.exit_code == 0
-    assert "last success: never" in empty.output
+    assert re.search(r"Dead Desk\s+feed\s+http://127.0.0.1:9/feed.rss\s+never\s+0", empty.output)
     assert not project.state.exists()  # reading health creates no state file
     first = project.cli("collect", "--json")
     assert "ALERT" not in first.stderr
     edition = json.loads(project.cli("build", "--json").stdout)
     assert any(w.startswith("source Dead Desk: ALERT: failed 2 runs") for w in edition["warnings"])
     text = project.cli("sources").output
-    assert "Dead Desk (feed) http://127.0.0.1:9/feed.rss  FAILING" in text
-    assert "failures in a row: 2" in text
+    # A table with headers (issue 17): never, 2 failures in a row, flagged.
+    assert re.search(
+        r"Dead Desk\s+feed\s+http://127.0.0.1:9/feed.rss\s+never\s+2\s+0\s+FAILING", text
+    )
+    assert "failures in a row" in text.splitlines()[0]
     rows = {r["name"]: r for r in json.loads(project.cli("sources", "--json").stdout)}
     assert rows["World Desk"]["items_seen"] == 3
     assert rows["World Desk"]["last_success"]

@@ -292,7 +292,9 @@ def test_check_reports_sample_warnings(project: Project) -> None:
     )
     result = project.cli("check")
     assert result.exit_code == 0, result.output
-    assert "templates: warning: publication.postal_address is empty" in result.output
+    assert "warning: templates (the built-in templates): publication.postal_address is empty" in (
+        result.output
+    )
 
 
 @pytest.mark.parametrize("bad", ["bad", "[utm_source]"])

@@ -342,3 +342,50 @@ def test_thin_day_is_recorded_once_not_rebuilt_every_tick(project: Project) -> N
     assert "thin day" not in _tick(project, "2026-11-24T05:10:00+00:00")
     assert _editions(project) == []
     assert "thin day" in project.cli("status").stdout
+
+
+def test_proofs_wait_for_the_end_of_quiet_hours(project: Project) -> None:
+    from conftest import EDITORS
+
+    quiet = SCHEDULE + '  quiet_hours: "05:00-06:30"\n'
+    project.write_config(extra=quiet + EDITORS)
+    out = _tick(project, "2026-11-24T05:00:00+00:00")  # 06:00 Berlin: built in quiet hours
+    assert "built edition 1" in out
+    assert "proofs of edition 1 held until quiet hours end at Tue 24 Nov 2026 06:30 CET" in out
+    assert memory.outbox == []
+    assert "proofs" not in _tick(project, "2026-11-24T05:20:00+00:00")
+    out = _tick(project, "2026-11-24T05:30:00+00:00")  # 06:30 Berlin: quiet hours are over
+    assert "proofs of edition 1 sent (held during quiet hours)" in out
+    assert sorted(e.recipient for e in memory.outbox) == ["rosa@news.example.org",
+                                                          "sam@news.example.org"]  # fmt: skip
+    assert "proofs" not in _tick(project, "2026-11-24T05:35:00+00:00")
+    assert len(memory.outbox) == 2
+
+
+def test_proofs_go_out_in_quiet_hours_when_the_deadline_comes_first(project: Project) -> None:
+    from conftest import EDITORS
+
+    quiet = SCHEDULE + '  quiet_hours: "05:00-06:30"\n'
+    project.write_config(extra=quiet + EDITORS + "  deadline_minutes: 45\n")
+    out = _tick(project, "2026-11-24T05:00:00+00:00")
+    assert ("proofs of edition 1 sent inside quiet hours: the approval deadline "
+            "(Tue 24 Nov 2026 06:15 CET (Europe/Berlin)) comes before they end") in out  # fmt: skip
+    assert len(memory.outbox) == 2
+
+
+def test_the_date_line_is_the_day_readers_get_it(project: Project) -> None:
+    (project.root / "subscribers.yaml").write_text(
+        "- email: kiri@example.nz\n  timezone: Pacific/Auckland\n"
+        "- email: anna@example.org\n  timezone: Europe/Berlin\n"
+    )
+    project.write_config(
+        extra='schedule:\n  deliver_at: "07:00 local"\n  timezone: Europe/Berlin\n' + AUTO
+    )
+    # 18:00 UTC on the 23rd is 19:00 in Berlin, but already 07:00 on the 24th in Auckland.
+    assert "built edition 1" in _tick(project, "2026-11-23T17:00:00+00:00")
+    detail = json.loads(project.cli("status", "1", "--json").stdout)
+    assert detail["slot"] == "2026-11-24T07:00"
+    _tick(project, "2026-11-23T18:00:00+00:00")
+    kiri = next(e for e in memory.outbox if e.recipient == "kiri@example.nz")
+    assert b"Tuesday, 24 November 2026" in kiri.data
+    assert b"Monday, 23 November 2026" not in kiri.data

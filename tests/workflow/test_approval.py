@@ -10,7 +10,7 @@ import pytest
 
 from digest.backends import memory
 
-from conftest import EDITORS, Project
+from conftest import EDITORS, Project, reader_mail
 
 LEAD = "https://world.example.org/2026/11/putin-poaches"
 CHIPS = "https://tech.example.com/chips-power"
@@ -144,8 +144,8 @@ def test_cli_send_is_the_approved_revision(pending: Project) -> None:
     assert pending.cli("approve", "1", "--by", "Rosa Diaz").exit_code == 0
     memory.clear()
     assert pending.cli("send", "1").exit_code == 0
-    assert len(memory.outbox) == 3
-    for envelope in memory.outbox:
+    assert len(reader_mail()) == 3  # and a "finished sending" notice to each editor
+    for envelope in reader_mail():
         assert LEAD.encode() not in envelope.data
     status = _status(pending)
     approved = [a for a in status["audit"] if a["to"] == "approved"]

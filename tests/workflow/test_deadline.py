@@ -13,7 +13,7 @@ from digest.app import App
 from digest.backends import memory
 from digest.workflow import enforce_deadline
 
-from conftest import EDITORS, Project
+from conftest import EDITORS, Project, reader_mail
 
 BUILT = "2026-11-24T05:00:00+00:00"  # 06:00 in Berlin; the slot is 07:00 Berlin
 BEFORE = datetime.fromisoformat("2026-11-24T05:29:59+00:00")
@@ -36,8 +36,9 @@ def app(project: Project) -> Iterator[App]:
 
 
 def _enforce(app: App, edition_id: int, now: datetime) -> Any:
+    deadline = app.deadline(app.store.get_edition(edition_id))
     return enforce_deadline(app.store, edition_id, policy=app.settings.approval,
-                            timezone=app.settings.schedule.timezone, now=now)  # fmt: skip
+                            deadline=deadline, now=now)  # fmt: skip
 
 
 def _status(project: Project) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def test_send_auto_approves_records_it_and_sends(project: Project, app: App) -> 
     memory.clear()
     sent = project.cli("send", "1", env={"DIGEST_NOW": "2026-11-24T06:00:00+00:00"})
     assert sent.exit_code == 0, sent.output
-    assert sorted(e.recipient for e in memory.outbox) == [
+    assert sorted(e.recipient for e in reader_mail()) == [
         "anna@example.org", "ben@example.net", "dmitri@example.org",
     ]  # fmt: skip
 

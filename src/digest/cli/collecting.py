@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.text import Text
 
 from digest.collect import CollectProgress, ProgressCallback
 
@@ -51,6 +52,8 @@ def collect_progress(*, terminal: bool | None = None) -> Iterator[ProgressCallba
 
             def update(event: CollectProgress) -> None:
                 remember(event)
+                if event.finished:  # one line per source as it finishes, above the bar
+                    bar.console.print(Text(f"  {event.finished}: {event.outcome}"))
                 bar.update(task, completed=event.done, total=event.total,
                            pending=pending_text(event.pending))  # fmt: skip
 

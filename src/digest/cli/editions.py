@@ -1,8 +1,9 @@
-"""Commands about editions: build, preview, approve, reject, edit, proof, send, status."""
+"""Commands about editions: build, preview, approve, reject, edit, proof, send."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,18 @@ from typing import Any
 import click
 
 from digest.app import App
-from digest.cli.group import cli, edition_dict, pass_app, warn
+from digest.cli.group import cli, edition_dict, pass_app
+from digest.cli.output import EXIT_THIN_DAY, emit_json, local, warn
 from digest.exceptions import DigestError
+from digest.models import Edition, EditionState
 
-THIN_DAY_EXIT = 3
+S = EditionState
+THIN_DAY_EXIT = EXIT_THIN_DAY
 """`digest build` stored nothing: a thin day under ranking.thin_day_policy: skip."""
 
 _EXPLAIN_HELP = "List every candidate: its score by factor and why it was kept or dropped."
 _ORDER_HELP = "This edition's story order, overriding the score: comma-separated URLs, lead first."
+_JSON_HELP = "Print the result as JSON (for scripts)."
 
 
 def _order(value: str) -> list[str]:
@@ -28,41 +33,103 @@ def _order(value: str) -> list[str]:
     return urls
 
 
+def what_next(app: App, edition: Edition) -> str:
+    """What happens to an edition now, in words: when it goes out, or why it will not."""
+    slot = app.slot_for(edition.slot)
+    zone = app.settings.schedule.timezone
+    now = app.now()
+    until = slot.last_wave + app.lateness
+    if edition.state is S.PENDING_APPROVAL:
+        deadline = app.deadline(edition)
+        passed = " (passed)" if deadline <= now else ""
+        return (f"awaits approval: `digest approve {edition.id} --by NAME` by "
+                f"{local(deadline, zone)}{passed}")  # fmt: skip
+    if edition.state is S.APPROVED:
+        if now < slot.first_wave:
+            return (f"goes out at {local(slot.first_wave, zone)} (`digest tick` or `digest run`"
+                    f"), or now with `digest send {edition.id}`")  # fmt: skip
+        if now <= until:
+            return (f"its slot's send time ({local(slot.first_wave, zone)}) has passed: send now "
+                    f"with `digest send {edition.id}` (the scheduler sends it until "
+                    f"{local(until, zone)})")  # fmt: skip
+    if edition.state is S.EXPIRED:
+        return (f"expired: its slot {edition.slot} passed or its deadline did; nothing is sent. "
+                "`digest build` makes an edition for the next slot")  # fmt: skip
+    if edition.state is S.SUPERSEDED:
+        return "superseded by a newer edition for its slot; never sent"
+    return f"is {edition.state}"
+
+
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the new edition as JSON.")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @click.option("--explain", is_flag=True, help=_EXPLAIN_HELP)
 @click.option("--order", "order", default="", metavar="URL,URL...", help=_ORDER_HELP)
+@click.option("--slot", "slot_key", metavar="YYYY-MM-DDTHH:MM",
+              help="The slot to build for (default: the next one whose send time has not "
+              "passed).")  # fmt: skip
 @pass_app
-def build(app: App, as_json: bool, explain: bool, order: str) -> None:
-    """Collect, rank and render a new edition, store it and submit it for approval."""
+def build(app: App, as_json: bool, explain: bool, order: str, slot_key: str | None) -> None:
+    """Collect, rank and render a new edition for the next slot; submit it for approval.
+
+    The edition is for the next slot whose send time has not passed (or --slot). Building
+    again for a slot supersedes its pending or approved edition: only the newest can be
+    sent, and a slot is sent once.
+
+    \b
+    Examples:
+      digest build
+      digest build --slot 2026-11-25T07:00 --json
+    """
     from digest.cli.collecting import collect_progress
     from digest.exceptions import ThinDay
     from digest.rank.explain import explain_json, explain_lines
 
+    now = app.now()
+    slot = app.slot_for(slot_key) if slot_key else app.build_slot(now)
+    zone = app.settings.schedule.timezone
+    if now > slot.last_wave + app.lateness:
+        raise DigestError(
+            f"slot {slot.key} is over: its last wave ({local(slot.last_wave, zone)}) passed "
+            f"schedule.max_lateness_minutes; choose a later --slot"
+        )
+    before = app.store.latest_for_slot(slot.key)
     try:
         with collect_progress() as progress:
-            edition = app.build(order=_order(order), progress=progress)
+            edition = app.build(order=_order(order), slot=slot.key, progress=progress)
     except ThinDay as exc:
         if as_json:
             data: dict[str, Any] = {"id": None, "thin_day": True, "reason": str(exc)}
             extra = {"explain": explain_json(exc.candidates)} if explain else {}
-            click.echo(json.dumps({**data, **extra}, indent=2, ensure_ascii=False))
+            emit_json({**data, **extra})
         elif explain:
             click.echo("\n".join(explain_lines(exc.candidates)))
         click.echo(f"no edition built: {exc}", err=True)
         sys.exit(THIN_DAY_EXIT)
-    warn(edition.warnings)
+    warn([*edition.warnings, *app.notes])
+    superseded = (
+        [before.id] if before is not None and before.state in (S.PENDING_APPROVAL, S.APPROVED)
+        else []
+    )  # fmt: skip
     built = app.store.ranking(edition.id) if explain else None
     candidates = built[0] if built else []
     variants = [v.key for v in app.store.variants(edition)]
+    pending = edition.state is S.PENDING_APPROVAL
+    deadline = app.deadline(edition) if pending else None
     if as_json:
-        data = {**edition_dict(edition), "variants": [json.loads(k) for k in variants]}
+        data = {**edition_dict(edition), "variants": [json.loads(k) for k in variants],
+                "send_at": slot.first_wave.isoformat(), "superseded": superseded,
+                "deadline": deadline.isoformat() if deadline else None,
+                "next": what_next(app, edition)}  # fmt: skip
         extra = {"explain": explain_json(candidates)} if explain else {}
-        click.echo(json.dumps({**data, **extra}, indent=2, ensure_ascii=False))
+        emit_json({**data, **extra})
         return
     if explain:
         click.echo("\n".join(explain_lines(candidates)))
-    click.echo(f"edition {edition.id} built for {edition.slot}: {len(edition.stories)} stories")
+    click.echo(f"edition {edition.id} built for slot {slot.key} (sends "
+               f"{local(slot.first_wave, zone)}): {len(edition.stories)} stories")  # fmt: skip
+    for old in superseded:
+        click.echo(f"it supersedes edition {old} ({before.state if before else ''}), which "
+                   "will never be sent")  # fmt: skip
     if variants:
         names = "; ".join(", ".join(json.loads(k)) for k in variants)
         click.echo(f"topic variants: {len(variants)} ({names})")
@@ -70,6 +137,15 @@ def build(app: App, as_json: bool, explain: bool, order: str) -> None:
     click.echo(f"state: {edition.state}")
     if app.settings.approval.auto_approve and edition.state == "approved":
         click.echo("approved automatically: approval.auto_approve is on in the config")
+    if pending and app.settings.approval.editors:
+        click.echo("proofs: " + ", ".join(e.email for e in app.settings.approval.editors))
+    click.echo(f"next: {what_next(app, edition)}")
+
+
+def _can_open_browser() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 @cli.command()
@@ -78,54 +154,98 @@ def build(app: App, as_json: bool, explain: bool, order: str) -> None:
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), help="Output folder."
 )
-@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in a browser.")
+@click.option(
+    "--open",
+    "open_browser",
+    is_flag=True,
+    help="Open the HTML in a browser (without a display: print the path to open).",
+)
 @click.option("--explain", is_flag=True, help=_EXPLAIN_HELP)
 @click.option("--order", "order", default="", metavar="URL,URL...", help=_ORDER_HELP)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
 def preview(
     app: App, edition_id: int | None, email: str | None, out_dir: Path | None, open_browser: bool,
-    explain: bool, order: str,
+    explain: bool, order: str, as_json: bool,
 ) -> None:  # fmt: skip
-    """Write an edition's HTML, text and .eml; with no EDITION, what would be built now."""
+    """Write an edition's HTML, text and .eml; with no EDITION, what would be built now.
+
+    \b
+    Examples:
+      digest preview 3 --open
+      digest preview --subscriber ben@example.net --out /tmp/look
+    """
     from digest.preview import write_preview
-    from digest.rank.explain import explain_lines
+    from digest.rank.explain import explain_json, explain_lines
 
     result = write_preview(app, edition_id, email=email, out_dir=out_dir, order=_order(order))
     warn(result.warnings)
-    if explain:
-        lines = explain_lines(result.candidates) if result.candidates else []
-        click.echo("\n".join(lines) or f"edition {edition_id} has no stored explanation")
-    for kind, path in result.files.items():
-        click.echo(f"{kind}: {path}")
-    if result.note:
-        click.echo(result.note)
+    if as_json:
+        data = {"files": {k: str(p) for k, p in result.files.items()},
+                "warnings": result.warnings, "note": result.note}  # fmt: skip
+        emit_json({**data, **({"explain": explain_json(result.candidates)} if explain else {})})
+    else:
+        if explain:
+            lines = explain_lines(result.candidates) if result.candidates else []
+            click.echo("\n".join(lines) or f"edition {edition_id} has no stored explanation")
+        for kind, path in result.files.items():
+            click.echo(f"{kind}: {path}")
+        if result.note:
+            click.echo(result.note)
     if open_browser:
-        click.launch(str(result.files["html"]))
+        html = result.files["html"].resolve()
+        if not _can_open_browser() or click.launch(str(html)) != 0:
+            click.echo(f"no browser to open here (no display); open {html.as_uri()}", err=True)
 
 
 @cli.command()
 @click.argument("edition_id", metavar="EDITION", type=int)
 @click.option("--by", "by", required=True, help="Who approves (recorded in the audit trail).")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
-def approve(app: App, edition_id: int, by: str) -> None:
-    """Approve a pending edition's current revision (once enough editors have, it is approved)."""
+def approve(app: App, edition_id: int, by: str, as_json: bool) -> None:
+    """Approve a pending edition's current revision (once enough editors have, it is approved).
+
+    Says what happens next: when it goes out, "send now" if its slot's time has passed, or
+    that it expired if the slot passed its maximum lateness.
+
+    \b
+    Example:
+      digest approve 3 --by "Rosa Diaz"
+    """
     result = app.approve(edition_id, by=by, via="cli")
-    if result.approved:
+    edition = result.edition
+    if as_json:
+        emit_json({**edition_dict(edition), "approvals": result.count, "needed": result.needed,
+                   "next": what_next(app, edition)})  # fmt: skip
+        return
+    if result.count >= result.needed:
         click.echo(f"edition {edition_id} approved by {by}")
     else:
         click.echo(f"edition {edition_id}: approval {result.count} of {result.needed} by {by} "
                    "recorded; it stays pending until enough editors approve")  # fmt: skip
+    click.echo(f"next: {what_next(app, edition)}")
 
 
 @cli.command()
 @click.argument("edition_id", metavar="EDITION", type=int)
 @click.option("--by", "by", required=True, help="Who rejects (recorded in the audit trail).")
 @click.option("--reason", required=True, help="Why (recorded in the audit trail).")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
-def reject(app: App, edition_id: int, by: str, reason: str) -> None:
-    """Reject a pending edition; it will never be sent."""
+def reject(app: App, edition_id: int, by: str, reason: str, as_json: bool) -> None:
+    """Reject a pending edition; it will never be sent.
+
+    \b
+    Example:
+      digest reject 3 --by "Rosa Diaz" --reason "wrong lead story"
+    """
     edition = app.reject(edition_id, by=by, reason=reason, via="cli")
+    if as_json:
+        emit_json(edition_dict(edition))
+        return
     click.echo(f"edition {edition.id} rejected by {by}: {reason}")
+    click.echo("next: `digest build` makes a new edition for the same slot")
 
 
 @cli.command()
@@ -134,29 +254,44 @@ def reject(app: App, edition_id: int, by: str, reason: str) -> None:
 @click.option("--pin", "pin", metavar="URL", help="Move this story to --position.")
 @click.option("--position", type=int, default=1, show_default=True, help="1 is the lead.")
 @click.option("--by", "by", required=True, help="Who edits (recorded in the audit trail).")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
 def edit(
-    app: App, edition_id: int, remove: tuple[str, ...], pin: str | None, position: int, by: str
-) -> None:
-    """Remove or pin stories of a pending edition: a new revision, re-proofed to the editors."""
+    app: App, edition_id: int, remove: tuple[str, ...], pin: str | None, position: int, by: str,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Remove or pin stories of a pending edition: a new revision, re-proofed to the editors.
+
+    \b
+    Examples:
+      digest edit 3 --by Rosa --remove https://example.org/story
+      digest edit 3 --by Rosa --pin https://example.org/scoop --position 1
+    """
     before = len(app.store.get_edition(edition_id).warnings)
     edition = app.revise(edition_id, by=by, via="cli", remove=remove, pin=pin,
                          position=position)  # fmt: skip
+    warn(edition.warnings[before:])
+    if as_json:
+        emit_json(edition_dict(edition))
+        return
     click.echo(f"edition {edition.id} is now revision {edition.revision} "
                f"({len(edition.stories)} stories, hash {edition.content_hash[:12]}); "
                "earlier approval links no longer work")  # fmt: skip
-    warn(edition.warnings[before:])
 
 
 @cli.command()
 @click.argument("edition_id", metavar="EDITION", type=int)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
-def proof(app: App, edition_id: int) -> None:
-    """Mail the proof of a pending edition to the editors (again), with fresh links."""
-    from digest.models import EditionState
+def proof(app: App, edition_id: int, as_json: bool) -> None:
+    """Mail the proof of a pending edition to the editors (again), with fresh links.
 
+    \b
+    Example:
+      digest proof 3
+    """
     edition = app.store.get_edition(edition_id)
-    if edition.state is not EditionState.PENDING_APPROVAL:
+    if edition.state is not S.PENDING_APPROVAL:
         raise DigestError(f"edition {edition_id} is {edition.state}; only a pending one is proofed")
     if not app.settings.approval.editors:
         raise DigestError(f"{app.settings.path}: no approval.editors to send the proof to")
@@ -164,68 +299,44 @@ def proof(app: App, edition_id: int) -> None:
     warn(problems)
     if problems:
         raise DigestError(f"{len(problems)} proof(s) of edition {edition_id} not sent")
+    to = [e.email for e in app.settings.approval.editors]
+    if as_json:
+        emit_json({"edition": edition_id, "revision": edition.revision, "sent_to": to})
+        return
     click.echo(f"proof of edition {edition_id} (revision {edition.revision}) sent to "
-               + ", ".join(e.email for e in app.settings.approval.editors))  # fmt: skip
+               + ", ".join(to))  # fmt: skip
 
 
 @cli.command()
 @click.argument("edition_id", metavar="EDITION", type=int)
 @click.option("--dry-run", is_flag=True, help="Check and count, but send and record nothing.")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
-def send(app: App, edition_id: int, dry_run: bool) -> None:
-    """Send an approved edition (or resume one that was interrupted)."""
+def send(app: App, edition_id: int, dry_run: bool, as_json: bool) -> None:
+    """Send an approved edition (or resume one that was interrupted).
+
+    Safe to run again after a crash: the delivery ledger says who got it already.
+
+    \b
+    Examples:
+      digest send 3 --dry-run
+      digest send 3
+    """
+    from dataclasses import asdict
+
     from digest.cli.progress import send_with_progress
 
     report = send_with_progress(app, edition_id, dry_run=dry_run)
-    click.echo(report.summary())
+    warn(app.notes)
+    if as_json:
+        emit_json({**asdict(report), "state": str(report.state)})
+    else:
+        click.echo(report.summary())
     if report.interrupted:
         raise DigestError(f"interrupted; run `digest send {edition_id}` again to resume")
-    if report.deferred or report.totals.get("pending") or report.totals.get("in_flight"):
+    if (report.deferred or report.totals.get("pending") or report.totals.get("in_flight")) and (
+        not as_json
+    ):
         click.echo(f"some deliveries are still due; run `digest send {edition_id}` again later")
     if not dry_run and report.state.value == "failed":
         sys.exit(1)
-
-
-@cli.command()
-@click.argument("edition_id", metavar="[EDITION]", type=int, required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pass_app
-def status(app: App, edition_id: int | None, as_json: bool) -> None:
-    """List editions with their states and delivery counts, or show one with its audit trail."""
-    store = app.store
-    if edition_id is None:
-        rows = [edition_dict(e, store.delivery_counts(e.id)) for e in store.list_editions()]
-        if as_json:
-            click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        elif not rows:
-            click.echo("no editions yet; `digest build` makes one")
-        if not as_json:
-            for slot, state, note in store.logged_slots():
-                click.echo(f"   -  {slot}  {state:<17} {note}")
-        for r in rows if not as_json else []:
-            counts = ", ".join(f"{k} {v}" for k, v in sorted(r["deliveries"].items())) or "-"
-            click.echo(
-                f"{r['id']:>4}  {r['slot']}  {r['state']:<17} {r['stories']:>3} stories  {counts}"
-            )
-        return
-    edition = store.get_edition(edition_id)
-    data = edition_dict(edition, store.delivery_counts(edition_id))
-    trail = [
-        {"at": a.at.isoformat(), "from": str(a.from_state), "to": str(a.to_state),
-         "by": a.actor, "via": a.via, "revision": a.revision, "hash": a.content_hash,
-         "note": a.note}
-        for a in store.audit_trail(edition_id)
-    ]  # fmt: skip
-    if as_json:
-        click.echo(json.dumps({**data, "audit": trail}, indent=2, ensure_ascii=False))
-        return
-    for key in ("id", "slot", "state", "revision", "subject", "stories", "content_hash"):
-        click.echo(f"{key}: {data[key]}")
-    for i, story in enumerate(edition.stories, 1):
-        click.echo(f"  {i:>2}. {story.title}\n      {story.url}")
-    click.echo(f"deliveries: {data['deliveries'] or 'none'}")
-    click.echo("audit:")
-    for a in trail:
-        note = f" ({a['note']})" if a["note"] else ""
-        click.echo(f"  {a['at']}  {a['from']} -> {a['to']}  by {a['by']} via {a['via']}"
-                   f"  r{a['revision']} {str(a['hash'])[:12]}{note}")  # fmt: skip

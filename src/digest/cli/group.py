@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from digest.app import App
+from digest.cli import output
+from digest.cli.output import EXIT_CODES
 from digest.config import DEFAULT_CONFIG
 from digest.exceptions import DigestError
 from digest.models import Edition
@@ -26,7 +28,11 @@ class DigestGroup(click.Group):
             raise click.ClickException(str(exc)) from exc
 
 
-@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=DigestGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES,
+)
 @click.option(
     "--config",
     "config_path",
@@ -39,15 +45,21 @@ class DigestGroup(click.Group):
 @click.version_option(__version__, prog_name="digest")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path) -> None:
-    """Collect news, rank it, render an email digest, get it approved and send it."""
+    """Collect news, rank it, render an email digest, get it approved and send it.
+
+    \b
+    Examples:
+      digest init newsroom && cd newsroom
+      digest check
+      digest build && digest approve 1 --by Rosa && digest send 1
+    """
     app = App(config_path)
     ctx.obj = app
     ctx.call_on_close(app.close)
 
 
 def warn(lines: list[str] | tuple[str, ...]) -> None:
-    for line in lines:
-        click.echo(f"warning: {line}", err=True)
+    output.warn(lines)
 
 
 def edition_dict(edition: Edition, counts: dict[str, int] | None = None) -> dict[str, Any]:

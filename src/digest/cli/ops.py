@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 import click
 
 from digest.app import App
-from digest.cli.group import cli, pass_app, warn
+from digest.cli.group import cli, pass_app
+from digest.cli.output import emit_json, local, table, warn
 from digest.exceptions import DigestError
 
 
@@ -20,7 +21,13 @@ from digest.exceptions import DigestError
 )
 @pass_app
 def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool) -> None:
-    """Fetch every source (or just the URLs given, no config needed) and print the stories."""
+    """Fetch every source (or just the URLs given, no config needed) and print the stories.
+
+    \b
+    Examples:
+      digest collect
+      digest collect https://example.org/feed.xml --json
+    """
     from digest.cli.collecting import collect_progress
     from digest.collect import collect_urls
 
@@ -36,10 +43,11 @@ def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool)
                 result = pipeline.collect(now=app.now(), progress=progress)
     warn(result.warnings)
     if as_json:
-        click.echo(json.dumps([s.to_dict() for s in result.stories], indent=2, ensure_ascii=False))
+        emit_json([s.to_dict() for s in result.stories])
     else:
-        for s in result.stories:
-            click.echo(f"{s.published:%Y-%m-%d %H:%M}  [{s.source}] {s.title}\n    {s.url}")
+        table(["published (UTC)", "source", "section", "title", "url"],
+              [[f"{s.published:%Y-%m-%d %H:%M}", s.source, s.section, s.title, s.url]
+               for s in result.stories])  # fmt: skip
     if not result.stories and result.failed:
         raise DigestError("no stories: every source failed (see the warnings above)")
 
@@ -48,21 +56,52 @@ def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print the health as a JSON array.")
 @pass_app
 def sources(app: App, as_json: bool) -> None:
-    """Show each source's health: last success, last error, failures in a row, items seen."""
+    """Show each source's health: last success, last error, failures in a row, items seen.
+
+    \b
+    Example:
+      digest sources
+    """
     rows = app.source_health()
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        emit_json(rows)
         return
+    zone = app.settings.schedule.timezone
+    table(
+        ["source", "kind", "url", "last success", "failures in a row", "items seen", "flag"],
+        [[r["name"], r["kind"], r["url"], _when(r["last_success"], zone) or "never",
+          r["consecutive_failures"], r["items_seen"], "FAILING" if r["alert"] else ""]
+         for r in rows],
+    )  # fmt: skip
     for r in rows:
-        flag = "  FAILING" if r["alert"] else ""
-        ok = r["last_success"] or "never"
-        click.echo(f"{r['name']} ({r['kind']}) {r['url']}{flag}")
-        click.echo(f"    last success: {ok}; items seen: {r['items_seen']};"
-                   f" failures in a row: {r['consecutive_failures']}")  # fmt: skip
         if r["last_error"]:
-            click.echo(f"    last error ({r['last_error_at']}): {r['last_error']}")
+            click.echo(f"{r['name']}: last error ({_when(r['last_error_at'], zone)}): "
+                       f"{r['last_error']}")  # fmt: skip
         if r["fallbacks"]:
-            click.echo(f"    fallbacks: {'; '.join(r['fallbacks'])}")
+            click.echo(f"{r['name']}: fallbacks: {'; '.join(r['fallbacks'])}")
+
+
+def _when(value: object, zone: str) -> str:
+    from datetime import datetime
+
+    if not value:
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return local(moment, zone)
+
+
+def signin_warnings(app: App) -> list[str]:
+    """Why editors could not sign in to the review pages, if they could not."""
+    approval = app.settings.approval
+    hashed = os.environ.get(approval.password_hash_env, "")
+    token = os.environ.get(approval.signin_token_env, "")
+    if not approval.editors:
+        return ["no approval.editors in the config: nobody can sign in to the review pages"]
+    if not (hashed or token):
+        return [f"editor sign-in is not set up: set {approval.password_hash_env} (from `digest "
+                f"hash-password`) or {approval.signin_token_env} in this server's environment; "
+                "until then only proof links open the review pages"]  # fmt: skip
+    return []
 
 
 @cli.command()
@@ -70,63 +109,143 @@ def sources(app: App, as_json: bool) -> None:
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
 @pass_app
 def serve(app: App, host: str, port: int) -> None:
-    """Serve the editors' review pages and the unsubscribe endpoint (until Ctrl-C)."""
+    """Serve the editors' review pages and the unsubscribe endpoint (until Ctrl-C).
+
+    \b
+    Example:
+      digest serve --host 127.0.0.1 --port 8080   # behind a TLS proxy at base_url
+    """
     from digest.web.app import create_app
     from digest.web.server import serve as run_server
 
     asgi = create_app(app)
+    warn(signin_warnings(app))
     click.echo(f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})")
     run_server(asgi, host=host, port=port)
 
 
 @cli.command("hash-password")
-def hash_password() -> None:
-    """Print a password hash for the editors' sign-in (approval.password_hash_env)."""
+@click.option("--json", "as_json", is_flag=True, help="Print the hash and variable as JSON.")
+@click.pass_context
+def hash_password(ctx: click.Context, as_json: bool) -> None:
+    """Print a password hash for the editors' sign-in (approval.password_hash_env).
+
+    The hash goes to stdout alone (its last line); how to set the variable safely, to stderr.
+
+    \b
+    Example:
+      digest hash-password
+    """
     from digest.web.auth import hash_password as make_hash
 
-    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    app = ctx.find_object(App)
+    try:
+        variable = app.settings.approval.password_hash_env if app else ""
+    except DigestError:
+        variable = ""  # no config yet: the default name
+    variable = variable or "DIGEST_EDITOR_PASSWORD_HASH"
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     if len(password) < 12:
         raise DigestError("use at least 12 characters")
-    click.echo(make_hash(password))
+    hashed = make_hash(password)
+    if as_json:
+        emit_json({"variable": variable, "hash": hashed})
+        return
+    # The hint first (stderr), so the hash is the last line, alone on stdout.
+    click.echo(
+        f"Set it in single quotes, so the shell leaves its $ parts alone:\n"
+        f"  export {variable}='{hashed}'\n"
+        f"(in a systemd EnvironmentFile or .env file: {variable}='{hashed}')",
+        err=True,
+    )
+    click.echo(hashed)
 
 
 @cli.command()
 @click.argument("edition_id", metavar="[EDITION]", type=int, required=False)
+@click.option("--offline", is_flag=True,
+              help="Do not contact the SMTP backend or fetch the sources.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @pass_app
-def check(app: App, edition_id: int | None) -> None:
-    """Validate config, subscribers, sources, backend and templates; with EDITION, preflight
-    that edition's email (exit 1 on any error-level finding). Sends nothing."""
+def check(app: App, edition_id: int | None, offline: bool, as_json: bool) -> None:
+    """Validate everything a send depends on, sending nothing; exit 1 on any error.
+
+    Config, subscribers, addresses, URLs, secrets, the password hash, writable folders,
+    templates (through MJML), the schedule; then the SMTP backend (connect, EHLO,
+    STARTTLS, AUTH, QUIT) and each source, fetched once. With EDITION, also preflight that
+    edition's email.
+
+    \b
+    Examples:
+      digest check
+      digest check --offline
+      digest check 3 --json
+    """
     from digest.checks import check_edition, run_checks
     from digest.render.preflight import has_errors
 
-    for line in run_checks(app):
-        click.echo(line)
-    if edition_id is None:
-        return
-    findings = check_edition(app, edition_id)
-    for finding in findings:
-        click.echo(f"edition {edition_id}: {finding}")
-    if has_errors(findings):
+    report = run_checks(app, offline=offline)
+    findings = check_edition(app, edition_id) if edition_id is not None else []
+    failed = bool(report.errors) or has_errors(findings)
+    if as_json:
+        data = report.to_dict()
+        if edition_id is not None:
+            data["edition"] = [{"level": f.level, "message": f.message} for f in findings]
+        emit_json({**data, "ok": not failed})
+    else:
+        for line in report.lines:
+            click.echo(line)
+        # The first error is the closing "Error:" line; every other problem is one line here.
+        first_error = report.errors[0] if report.errors else None
+        for problem in report.problems:
+            if problem is not first_error:
+                click.echo(str(problem), err=problem.level == "error")
+        for finding in findings:
+            click.echo(f"edition {edition_id}: {finding}")
+        if edition_id is not None and not has_errors(findings):
+            suffix = " with warnings" if findings else ""
+            click.echo(f"edition {edition_id}: preflight passed{suffix}")
+    if report.errors:
+        first = report.errors[0]
+        more = f" (and {len(report.errors) - 1} more above)" if len(report.errors) > 1 else ""
+        raise DigestError(f"{first.where}: {first.message}{more}")
+    if failed:
         raise DigestError(f"edition {edition_id} fails preflight (see the errors above)")
-    click.echo(f"edition {edition_id}: preflight passed" + (" with warnings" if findings else ""))
+    if not as_json:
+        click.echo("check passed" + (" (offline)" if offline else "") + "; nothing was sent")
 
 
 @cli.command()
 @pass_app
 def run(app: App) -> None:
-    """Run the scheduler: build, approve and send at the configured daily time."""
+    """Run the scheduler: build, approve and send at the configured times (until SIGTERM).
+
+    \b
+    Example:
+      digest run        # or a systemd service: cron/digest.service
+    """
     from digest.schedule.runner import run_forever
 
     run_forever(app, echo=click.echo)
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 @pass_app
-def tick(app: App) -> None:
-    """Do whatever the schedule says is due now (build, send or expire), then exit."""
+def tick(app: App, as_json: bool) -> None:
+    """Do whatever the schedule says is due now (build, send or expire), then exit.
+
+    When nothing is due it says when the next slot is built and sent.
+
+    \b
+    Example:
+      */5 * * * * cd /srv/digest && .venv/bin/digest tick   # crontab
+    """
     from digest.schedule.tick import tick as do_tick
 
-    do_tick(app, echo=click.echo)
+    result = do_tick(app, echo=(lambda _line: None) if as_json else click.echo)
+    if as_json:
+        emit_json({"done": result.lines, "idle": result.idle, "next": result.next_slot})
 
 
 @cli.command()
@@ -140,7 +259,12 @@ def tick(app: App) -> None:
 )
 @pass_app
 def demo(app: App, serve_dir: Path) -> None:
-    """One unattended cycle on the bundled example: collect, build, approve, preview, send."""
+    """One unattended cycle on the bundled example: collect, build, approve, preview, send.
+
+    \b
+    Example:
+      digest --config digest.example.yaml demo
+    """
     from digest.demo import run_demo
 
     run_demo(app, serve_dir, echo=click.echo)
@@ -148,15 +272,23 @@ def demo(app: App, serve_dir: Path) -> None:
 
 @cli.group()
 def db() -> None:
-    """The state database: schema versions and upgrades."""
+    """The state database: schema versions and upgrades.
+
+    \b
+    Example:
+      digest db upgrade
+    """
 
 
 @db.command("upgrade")
+@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
 @pass_app
-def db_upgrade(app: App) -> None:
+def db_upgrade(app: App, as_json: bool) -> None:
     """Migrate the state database to this digest's schema (back it up first).
 
-    Example: cp .digest/digest.db .digest/digest.db.bak && digest db upgrade
+    \b
+    Example:
+      cp .digest/digest.db .digest/digest.db.bak && digest db upgrade
     """
     from digest.store.engine import sqlite_engine, upgrade
 
@@ -166,7 +298,9 @@ def db_upgrade(app: App) -> None:
         before, after = upgrade(engine, str(path))
     finally:
         engine.dispose()
-    if before == after:
+    if as_json:
+        emit_json({"state_path": str(path), "before": before, "after": after})
+    elif before == after:
         click.echo(f"{path}: schema {after} is current; nothing to do")
     else:
         click.echo(f"{path}: schema upgraded from {before or 'empty'} to {after}")

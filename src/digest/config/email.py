@@ -28,7 +28,9 @@ def _url(doc: Located, path: tuple[str, str], value: str, *, https: bool = False
     schemes = ("https",) if https else ("http", "https")
     if parts.scheme.lower() not in schemes or not parts.netloc or not _PRINTABLE.fullmatch(value):
         want = "an https URL" if https else "an http(s) URL"
-        raise doc.error(path, f"{'.'.join(path)} must be {want} without spaces, not {value!r}")
+        raise doc.error(
+            path, f"{'.'.join(path)} must be {want} with a host, without spaces, not {value!r}"
+        )
 
 
 def _address(doc: Located, path: tuple[str, str], value: str) -> None:
@@ -36,8 +38,8 @@ def _address(doc: Located, path: tuple[str, str], value: str) -> None:
     if not _ADDR.fullmatch(addr) or "\r" in value or "\n" in value:
         raise doc.error(
             path,
-            f"{'.'.join(path)} {value!r} is not an e-mail address "
-            '(write "Name <name@example.org>" or name@example.org)',
+            f"{'.'.join(path)} {value!r} is not an e-mail address; "
+            'write "The Name <address@your-domain>" or address@your-domain',
         )
 
 
@@ -71,8 +73,8 @@ def check_email(doc: Located, email: dict[str, Any], base: Path) -> None:
     ):
         raise doc.error(
             ("email", "unsubscribe_mailto"),
-            f"email.unsubscribe_mailto must be 'mailto:' and an address, not {mailto!r} "
-            "(e.g. mailto:unsubscribe@example.org)",
+            f"email.unsubscribe_mailto must be 'mailto:' and an address, not {mailto!r}; "
+            'write "mailto:unsubscribe@your-domain"',
         )
     for key in ("archive_url", "preferences_url", "signup_url"):
         if email[key]:

@@ -13,11 +13,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.config.email import check_email, check_images, check_publication
 from digest.config.settings import (
+    NOTICE_EVENTS,
     ApprovalSettings,
     BackendSettings,
     EditorSettings,
     EmailSettings,
     ImagesSettings,
+    NoticeSettings,
     ScheduleSettings,
     SendSettings,
     Settings,
@@ -74,6 +76,7 @@ def load_settings(path: Path) -> Settings:
         "schedule": schedule,
         "approval": _approval(doc, top.get("approval", {}), schedule.lead_minutes),
         "images": build(ImagesSettings, images),
+        "notices": _notices(doc, top.get("notices", {})),
         "secret_env": top.get("secret_env", "DIGEST_SECRET"),
     }  # fmt: skip
     for key in ("subscribers_path", "state_path", "preview_dir"):
@@ -211,6 +214,22 @@ def _approval(doc: Located, data: Any, lead_minutes: int) -> ApprovalSettings:
     if approval["link_hours"] <= 0:
         raise doc.error(("approval", "link_hours"), "approval.link_hours must be positive")
     return build(ApprovalSettings, approval)  # type: ignore[no-any-return]
+
+
+def _notices(doc: Located, data: Any) -> NoticeSettings:
+    values = read_section(doc, ("notices",), data, NoticeSettings)
+    for i, event in enumerate(values.get("events", [])):
+        if event not in NOTICE_EVENTS:
+            raise doc.error(
+                ("notices", "events", i),
+                f"unknown notice event {event!r}; use {', '.join(NOTICE_EVENTS)}",
+            )
+    for i, address in enumerate(values.get("to", [])):
+        if not isinstance(address, str) or not re.fullmatch(
+            r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address
+        ):
+            raise doc.error(("notices", "to", i), f"{address!r} is not an e-mail address")
+    return build(NoticeSettings, values)  # type: ignore[no-any-return]
 
 
 def _send(doc: Located, data: Any) -> SendSettings:

@@ -148,6 +148,17 @@ class ApprovalSettings:
     signin_token_env: str = setting("DIGEST_EDITOR_TOKEN", "Variable of a sign-in token.")
 
 
+NOTICE_EVENTS = ("expired", "sent", "stopped", "source_failing")
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeSettings:
+    """The ``notices`` section: which events are mailed to whom, through the backend."""
+
+    events: tuple[str, ...] = setting(NOTICE_EVENTS, "Events mailed to the editors.")
+    to: tuple[str, ...] = setting((), "Addresses of the notices (default: the editors).")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The whole validated configuration. Relative paths are resolved against the file."""
@@ -166,6 +177,7 @@ class Settings:
     schedule: ScheduleSettings = setting(doc="When editions are made.", factory=ScheduleSettings)
     approval: ApprovalSettings = setting(doc="Who approves.", factory=ApprovalSettings)
     images: ImagesSettings = setting(doc="Story images.", factory=ImagesSettings)
+    notices: NoticeSettings = setting(doc="Notices to the editors.", factory=NoticeSettings)
     templates_dir: Path | None = setting(None, "Templates overriding the built-in ones.",
                                          accepts=(str,))  # fmt: skip
     state_path: Path = setting(Path(".digest/digest.db"), "The SQLite state file.", accepts=(str,))

@@ -85,8 +85,12 @@ def send_edition(
     sleep: Callable[[float], None] = time.sleep,
     not_before: Callable[[Subscriber], datetime] | None = None,
     until: datetime | None = None,
+    stale_before: datetime | None = None,
 ) -> SendReport:
     """Send an approved edition, or resume one that is sending; never send twice.
+
+    With ``stale_before``, never-tried rows due (``not_before``) before it are skipped, not
+    sent late: on the first send after an outage as on a resume.
 
     Every row is committed as in_flight before its message goes on the wire and as sent only
     after the server accepted it; at most ``2 x connections`` rows are in flight at once, so
@@ -129,6 +133,8 @@ def send_edition(
         resend = options.in_doubt == "resend"
         doubtful = ledger.recover_in_doubt(edition_id, resend=resend, now=clock())
         report.in_doubt, report.unknown = doubtful, 0 if resend else doubtful
+        if stale_before is not None:
+            report.skipped += ledger.skip_stale(edition_id, due_before=stale_before, now=clock())
         report.total = sum(store.delivery_counts(edition_id).values())
         runner = _Run(store, ledger, edition_id, envelope_for, factory, single, options, clock,
                       sleep, report, lease, progress, stop or threading.Event(), until)  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,8 +21,9 @@ from digest.render.variants import render_variants
 class Renderer:
     """Renders stories into a frozen RenderedEdition (and topic variants) for one publication.
 
-    The edition date is ``now`` in the publication's zone, so an edit re-renders an edition
-    exactly as its build did when given the build's time and ``extra``.
+    The edition date is ``day`` (the slot's local date: the day readers get it), else
+    ``now`` in the publication's zone, so an edit re-renders an edition exactly as its build
+    did when given the same values and ``extra``.
     """
 
     env: jinja2.Environment
@@ -34,14 +35,19 @@ class Renderer:
     frame: Frame = field(default_factory=Frame)  # layout, note, logo, links, HTML budget
 
     def fit(
-        self, stories: Sequence[Story], *, now: datetime, extra: Mapping[str, Any] | None = None
+        self,
+        stories: Sequence[Story],
+        *,
+        now: datetime,
+        extra: Mapping[str, Any] | None = None,
+        day: date | None = None,
     ) -> Fitted:
         """Render within the HTML budget, saying which stories became links or were dropped."""
         return render_fitted(
             self.env,
             stories=stories,
             publication=self.publication,
-            edition_date=now.astimezone(ZoneInfo(self.publication.timezone)).date(),
+            edition_date=day or now.astimezone(ZoneInfo(self.publication.timezone)).date(),
             subject_template=self.subject,
             preheader_template=self.preheader,
             utm=self.utm,
@@ -50,9 +56,14 @@ class Renderer:
         )
 
     def render(
-        self, stories: Sequence[Story], *, now: datetime, extra: Mapping[str, Any] | None = None
+        self,
+        stories: Sequence[Story],
+        *,
+        now: datetime,
+        extra: Mapping[str, Any] | None = None,
+        day: date | None = None,
     ) -> RenderedEdition:
-        return self.fit(stories, now=now, extra=extra).rendered
+        return self.fit(stories, now=now, extra=extra, day=day).rendered
 
     def variants(
         self,
@@ -61,10 +72,11 @@ class Renderer:
         *,
         now: datetime,
         extra: Mapping[str, Any] | None = None,
+        day: date | None = None,
     ) -> list[Variant]:
         """Every topic variant the ``selections`` need, rendered now, before approval."""
         variants, _ = render_variants(
             stories, selections, keep_lead=self.keep_lead,
-            render=lambda chosen: self.render(chosen, now=now, extra=extra),
+            render=lambda chosen: self.render(chosen, now=now, extra=extra, day=day),
         )  # fmt: skip
         return variants

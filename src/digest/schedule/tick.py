@@ -2,23 +2,34 @@
 
 All decisions live here, driven by the store (editions keyed by slot, the ledger, lease
 locks), never by timing, so a second scheduler, a cron job and a manual `digest send`
-racing for one slot send it once. schedule.runner calls this from APScheduler.
+racing for one slot send it once. Every judgement is on UTC instants from the slot's
+waves (schedule.slots): lateness and "missed" per wave, the deadline before the earliest
+wave it serves. schedule.runner calls this from APScheduler.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from digest.app import App
-from digest.approval import move
+from digest.approval import deadline_for
 from digest.delivery.lease import Lease
 from digest.exceptions import LockedError, ThinDay
-from digest.models import EditionState, Subscriber
-from digest.schedule.slots import Slot, in_quiet_hours, quiet_end, slots_around, wall_time
+from digest.models import Edition, EditionState, Subscriber
+from digest.schedule.slots import (
+    Slot,
+    in_quiet_hours,
+    local_label,
+    quiet_end,
+    quiet_start,
+    served_wave,
+)
 from digest.store.ledger import Ledger
+from digest.store.ops import mark_tick, open_slots
 
 Echo = Callable[[str], None]
 S = EditionState
@@ -28,132 +39,206 @@ FIRST_TICK = "(first tick)"
 STOP = threading.Event()
 
 
-def slots(app: App, now: datetime) -> list[Slot]:
-    sched = app.settings.schedule
-    zones = (
-        {s.timezone or sched.timezone for s in app.iter_subscribers()}
-        if sched.local_delivery
-        else ()
-    )
-    return slots_around(
-        now, zone=sched.timezone, times=sched.times, days=sched.days,
-        lead=timedelta(minutes=sched.lead_minutes), wave_zones=zones,
-    )  # fmt: skip
+@dataclass(slots=True)
+class TickResult:
+    """What one tick did (one line per action), or why nothing was due and what is next."""
+
+    lines: list[str] = field(default_factory=list)
+    idle: str = ""
+    next_slot: dict[str, Any] | None = None
 
 
-def tick(app: App, *, echo: Echo) -> None:
+def due_slots(app: App, now: datetime, previous: datetime, first: datetime) -> list[Slot]:
+    """Slots with something to do now: built (or due to be) and not over before the first
+    tick ever. Every slot since the previous tick is looked at, however long the outage,
+    and so is every slot whose edition is still open."""
+    late = app.lateness
+    seen = {s.key: s for s in app.slots_between(min(previous, now) - late, now)}
+    for key in open_slots(app.store):
+        seen.setdefault(key, app.slot_for(key))
+    slots = sorted(seen.values(), key=lambda s: (s.first_wave, s.key))
+    return [s for s in slots if s.build_at <= now and s.last_wave + late >= first]
+
+
+def tick(app: App, *, echo: Echo) -> TickResult:
     """Do whatever the schedule says is due now (build, proof, expire, send), then return.
 
     Idempotent: cron may call it every minute, `digest run` does. Slots that were over
     before the first tick ever (a fresh install) are left alone; later ones that nobody
-    handled in time are recorded as missed.
+    handled in time are recorded as missed, wave by wave.
     """
     now = app.now()
     store = app.store
     store.log_slot(FIRST_TICK, status="first tick", note="", now=now)
     first = store.slot_logged_at(FIRST_TICK) or now
-    late = timedelta(minutes=app.settings.schedule.max_lateness_minutes)
-    every = slots(app, now)
-    due = [s for s in every if s.build_at <= now and s.last_wave + late >= first]
-    said: list[str] = []
+    previous = mark_tick(store, now) or now
+    result = TickResult()
 
     def say(line: str) -> None:
-        said.append(line)
+        result.lines.append(line)
         echo(line)
 
-    for slot in due:
+    for slot in due_slots(app, now, previous, first):
+        if _settled(app, slot):
+            continue
         try:
             with Lease(store, f"slot {slot.key}", ttl=app.settings.send.lock_ttl_seconds):
                 _handle(app, slot, now, say)
         except LockedError:
             say(f"slot {slot.key}: another process is handling it")
-    if not said:
-        upcoming = [s for s in every if s.build_at > now]
-        nxt = f"; next: slot {upcoming[0].key} builds at {upcoming[0].build_at.isoformat()}"
-        echo("nothing due" + (nxt if upcoming else ""))
+    for note in app.notes:
+        say(f"warning: {note}")
+    app.notes.clear()
+    if not result.lines:
+        result.idle, result.next_slot = _idle(app, now)
+        echo(result.idle)
+    return result
 
 
-def _handle(app: App, slot: Slot, now: datetime, echo: Echo) -> None:
+def _label(app: App, moment: datetime) -> str:
+    return local_label(moment, app.settings.schedule.timezone)
+
+
+def _idle(app: App, now: datetime) -> tuple[str, dict[str, Any]]:
+    """Why nothing was due: the next slot, when it is built and sent, and open editions."""
+    slot = app.next_slot(now)
+    sends = f"sends at {_label(app, slot.first_wave)}"
+    if len(slot.waves) > 1:
+        sends = (f"sends in {len(slot.waves)} waves, {_label(app, slot.first_wave)} "
+                 f"({slot.waves[0].zone}) to {_label(app, slot.last_wave)} "
+                 f"({slot.waves[-1].zone})")  # fmt: skip
+    editions = [e for e in (app.store.latest_for_slot(k) for k in open_slots(app.store)) if e]
+    if not any(e.slot == slot.key for e in editions):
+        sends = f"builds at {_label(app, slot.build_at)}, {sends}"
+    line = f"nothing due; next: slot {slot.key} {sends}"
+    for edition in editions:
+        if edition.state is S.PENDING_APPROVAL:
+            line += (f"; edition {edition.id} ({edition.slot}) awaits approval until "
+                     f"{_label(app, app.deadline(edition))}")  # fmt: skip
+        else:
+            line += f"; edition {edition.id} ({edition.slot}) is {edition.state}"
+    data = {
+        "slot": slot.key,
+        "build_at": slot.build_at.isoformat(),
+        "waves": [{"zone": w.zone, "at": w.at.isoformat()} for w in slot.waves],
+    }
+    return line, data
+
+
+def _settled(app: App, slot: Slot) -> bool:
+    """Nothing more can happen to the slot (checked before taking its lease, cheaply)."""
+    edition = app.store.latest_for_slot(slot.key)
+    if edition is not None and edition.state is not S.REJECTED:
+        return edition.state.final
+    return app.store.slot_status(slot.key) is not None
+
+
+def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
     store = app.store
-    late = timedelta(minutes=app.settings.schedule.max_lateness_minutes)
+    late = app.lateness
     edition = store.latest_for_slot(slot.key)
+    live = slot.live_waves(now, late)
     if edition is None or edition.state is S.REJECTED:
         if store.slot_status(slot.key):
             return
-        if now > slot.first_wave + late:
-            note = f"nothing built by {slot.first_wave.isoformat()} + maximum lateness"
+        if not live:
+            note = (f"nothing built before its last wave ({_label(app, slot.last_wave)}) "
+                    "passed the maximum lateness")  # fmt: skip
             if store.log_slot(slot.key, status="missed", note=note, now=now):
-                echo(f"slot {slot.key}: missed (digest was not running); expired, not sent late")
+                say(f"slot {slot.key}: missed (digest was not running); expired, not sent late")
             return
         if edition is not None:
             return  # rejected: an editor builds again by hand if they want one
-        try:
-            edition = app.build(slot=slot.key)
-        except ThinDay as exc:
-            # Recorded once, so later ticks do not rebuild every minute until the slot.
-            store.log_slot(slot.key, status="thin day", note=str(exc), now=now)
-            echo(f"slot {slot.key}: no edition: {exc}")
+        built = _build(app, slot, now, say)
+        if built is None:
             return
-        echo(f"slot {slot.key}: built edition {edition.id} ({edition.state})")
+        edition = built
     if edition.state is S.PENDING_APPROVAL:
-        # The deadline may fall before the slot (approval.deadline_minutes); the policy
-        # (skip: expire, send: auto-approve) is applied once it has passed.
+        # The deadline comes before the earliest wave the edition serves; the policy (skip:
+        # expire, send: auto-approve) is applied once it has passed.
         edition = app.enforce_deadline(edition.id)
         if edition.state is S.EXPIRED:
-            echo(f"slot {slot.key}: edition {edition.id} is {edition.state}; nothing sent")
+            say(f"slot {slot.key}: edition {edition.id} is {edition.state}; nothing sent")
             return
+        _release_proofs(app, slot, edition, now, say)
     if now < slot.first_wave:
         return
     if edition.state is S.PENDING_APPROVAL:
-        echo(f"slot {slot.key}: edition {edition.id} still awaits approval")
+        say(f"slot {slot.key}: edition {edition.id} still awaits approval")
         return
-    if edition.state is S.APPROVED and now > slot.last_wave + late:
-        move(store, edition, S.EXPIRED, actor="digest", via="schedule", now=now,
-             note="approved, but the slot passed its maximum lateness; not sent late")  # fmt: skip
-        echo(f"slot {slot.key}: edition {edition.id} too late to send; expired")
+    if edition.state is S.APPROVED and not live:
+        app.expire_late(edition.id)
+        say(f"slot {slot.key}: edition {edition.id} too late to send; expired")
         return
-    if edition.state not in (S.APPROVED, S.SENDING):
-        return
-    _send(app, slot, edition.id, now, echo)
+    if edition.state in (S.APPROVED, S.SENDING):
+        _send(app, slot, edition, now, say)
 
 
-def _send(app: App, slot: Slot, edition_id: int, now: datetime, echo: Echo) -> None:
+def _build(app: App, slot: Slot, now: datetime, say: Echo) -> Edition | None:
     sched = app.settings.schedule
     zone = sched.timezone
+    quiet = in_quiet_hours(now, sched.quiet_hours, zone) and bool(app.settings.approval.editors)
+    hold = False
+    if quiet:
+        # Proofs wait for the end of quiet hours, unless the deadline comes first.
+        wave = served_wave(slot, now, app.lateness)
+        deadline = deadline_for(wave, minutes_before=app.settings.approval.deadline_minutes)
+        ends = quiet_end(now, sched.quiet_hours, zone)
+        hold = ends < deadline
+    try:
+        edition = app.build(slot=slot.key, proofs=not hold)
+    except ThinDay as exc:
+        # Recorded once, so later ticks do not rebuild every minute until the slot.
+        app.store.log_slot(slot.key, status="thin day", note=str(exc), now=now)
+        say(f"slot {slot.key}: no edition: {exc}")
+        return None
+    say(f"slot {slot.key}: built edition {edition.id} ({edition.state})")
+    if quiet and edition.state is S.PENDING_APPROVAL:
+        if hold:
+            say(f"slot {slot.key}: proofs of edition {edition.id} held until quiet hours end "
+                f"at {_label(app, ends)}")  # fmt: skip
+        else:
+            say(
+                f"slot {slot.key}: proofs of edition {edition.id} sent inside quiet hours: "
+                f"the approval deadline ({_label(app, deadline)}) comes before they end"
+            )
+    return edition
+
+
+def _release_proofs(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> None:
+    sched = app.settings.schedule
+    if not app.proofs_held(edition) or in_quiet_hours(now, sched.quiet_hours, sched.timezone):
+        return
+    problems = app.proofs(edition)
+    for problem in problems:
+        say(f"warning: {problem}")
+    say(f"slot {slot.key}: proofs of edition {edition.id} sent (held during quiet hours)")
+
+
+def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> None:
+    sched = app.settings.schedule
+    zone = sched.timezone
+    late = app.lateness
+    ledger = Ledger(app.store)
+    if edition.state is S.SENDING and ledger.frozen(edition.id):
+        due = ledger.next_due_at(edition.id)
+        if due is not None and due > now:
+            return  # the next wave is not due yet: nothing to say every tick
     if in_quiet_hours(now, sched.quiet_hours, zone):
-        echo(f"slot {slot.key}: quiet hours; sending resumes at "
-             f"{quiet_end(now, sched.quiet_hours, zone).isoformat()}")  # fmt: skip
+        say(f"slot {slot.key}: quiet hours; sending resumes at "
+            f"{_label(app, quiet_end(now, sched.quiet_hours, zone))}")  # fmt: skip
         return
 
     def not_before(sub: Subscriber) -> datetime:
-        at = (
-            wall_time(slot.local_date, slot.at, sub.timezone or zone)
-            if sched.local_delivery
-            else slot.first_wave
-        )
-        return quiet_end(at, sched.quiet_hours, zone)
+        # Each reader is due at their wave; quiet hours hold sending but never lateness.
+        return slot.wave(sub.timezone or zone) if sched.local_delivery else slot.first_wave
 
-    edition = app.store.get_edition(edition_id)
-    if edition.state is S.SENDING:
-        late = timedelta(minutes=sched.max_lateness_minutes)
-        skipped = Ledger(app.store).skip_stale(edition_id, due_before=now - late, now=now)
-        if skipped:
-            echo(f"slot {slot.key}: {skipped} deliveries missed their time; skipped, not sent late")
     report = app.send(
-        edition_id, actor="schedule", stop=STOP, not_before=not_before,
-        until=_quiet_start(now, sched.quiet_hours, zone),
+        edition.id, actor="schedule", stop=STOP, not_before=not_before,
+        until=quiet_start(now, sched.quiet_hours, zone), stale_before=now - late,
     )  # fmt: skip
-    echo(f"slot {slot.key}: {report.summary()}")
-
-
-def _quiet_start(now: datetime, window: tuple[time, time] | None, zone: str) -> datetime | None:
-    """When the next quiet window starts: a send running then stops taking new rows."""
-    if window is None:
-        return None
-    start = window[0]
-    tz = ZoneInfo(zone)
-    local = now.astimezone(tz)
-    moment = datetime.combine(local.date(), start, tzinfo=tz)
-    if moment <= local:
-        moment += timedelta(days=1)
-    return moment
+    stale = [w.zone for w in slot.stale_waves(now, late)]
+    if stale and report.skipped:
+        say(f"slot {slot.key}: waves {', '.join(stale)} missed their time by more than "
+            f"{sched.max_lateness_minutes} min; skipped, not sent late")  # fmt: skip
+    say(f"slot {slot.key}: {report.summary()}")

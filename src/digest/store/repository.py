@@ -84,6 +84,11 @@ class Transaction:
             raise StateError(f"edition {edition_id} does not exist; `digest status` lists them")
         return _edition(row._mapping)
 
+    def slot_editions(self, slot: str) -> list[Edition]:
+        """Every edition built for ``slot``, oldest first, as this transaction sees them."""
+        query = select(editions).where(editions.c.slot == slot).order_by(editions.c.id)
+        return [_edition(r._mapping) for r in self.conn.execute(query)]
+
     def write_transition(self, entry: AuditEntry, *, revision: Revision | None = None) -> None:
         """THE writer of edition state: compare-and-set state (and revision), then audit.
 

@@ -98,6 +98,19 @@ class SourceState:
             query = query.where(source_health.c.name.in_(list(names)))
         return {r["name"]: _health(r) for r in self._read(query)}
 
+    def report(
+        self, sources: Iterable[tuple[str, str, str]], failure_alert: int
+    ) -> list[dict[str, Any]]:
+        """Health rows for the (name, url, kind) of each configured source, flagged failing
+        after ``failure_alert`` (> 0) failed runs in a row."""
+        known = self.health()
+        rows = []
+        for name, url, kind in sources:
+            h = known.get(name) or Health(name=name, url=url)
+            alert = failure_alert > 0 and h.consecutive_failures >= failure_alert
+            rows.append({**h.to_dict(), "url": url, "kind": kind, "alert": alert})
+        return rows
+
     def record(self, outcomes: Iterable[Outcome], *, now: datetime) -> dict[str, Health]:
         """Apply every outcome; the sources' health afterwards (computed even when read-only)."""
         outcomes = list(outcomes)

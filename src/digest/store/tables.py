@@ -227,3 +227,17 @@ images = Table(
     Column("size", Integer, nullable=False),
     Column("created_at", Timestamp, nullable=False),
 )
+
+# Notices to editors (an edition expired, a send finished or stopped, a source failing) and
+# proofs, once each: the row is claimed before the mail goes out, so racing ticks send one.
+notices = Table(
+    "notices",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("edition_id", Integer, nullable=False, default=0),  # 0: not about one edition
+    Column("recipients", Text, nullable=False, default=""),
+    Column("status", String(20), nullable=False),  # sending, sent, failed, held
+    Column("note", Text, nullable=False, default=""),
+    Column("at", Timestamp, nullable=False),
+)

@@ -1,0 +1,85 @@
+"""`digest status`: editions, slots the scheduler recorded, one edition's stories and trail."""
+
+from __future__ import annotations
+
+import click
+
+from digest.app import App
+from digest.cli.editions import what_next
+from digest.cli.group import cli, edition_dict, pass_app
+from digest.cli.output import counts, emit_json, local, pairs, table
+from digest.schedule.slots import parse_key, wall_time
+
+
+def _slot_label(app: App, key: str) -> str:
+    zone = app.settings.schedule.timezone
+    try:
+        day, at = parse_key(key)
+    except ValueError:
+        return key
+    return local(wall_time(day, at, zone), zone)
+
+
+@cli.command()
+@click.argument("edition_id", metavar="[EDITION]", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def status(app: App, edition_id: int | None, as_json: bool) -> None:
+    """List editions with their states and delivery counts, or show one with its audit trail.
+
+    Times are shown in the schedule's zone, named; --json gives ISO 8601 UTC times.
+
+    \b
+    Examples:
+      digest status
+      digest status 3 --json
+    """
+    store = app.store
+    zone = app.settings.schedule.timezone
+    if edition_id is None:
+        editions = store.list_editions()
+        rows = [edition_dict(e, store.delivery_counts(e.id)) for e in editions]
+        if as_json:
+            emit_json(rows)
+            return
+        if not rows:
+            click.echo("no editions yet; `digest build` makes one")
+        else:
+            table(
+                ["edition", "slot", f"send time ({zone})", "state", "stories", "deliveries"],
+                [[r["id"], r["slot"], _slot_label(app, str(r["slot"])).rsplit(" (", 1)[0],
+                  r["state"], r["stories"], counts(r["deliveries"])] for r in rows],
+            )  # fmt: skip
+        logged = store.logged_slots()
+        if logged:
+            click.echo("")
+            table(["slot without an edition", "what happened", "why"],
+                  [[slot, state, note] for slot, state, note in logged])  # fmt: skip
+        return
+    edition = store.get_edition(edition_id)
+    data = edition_dict(edition, store.delivery_counts(edition_id))
+    trail = [
+        {"at": a.at.isoformat(), "from": str(a.from_state), "to": str(a.to_state),
+         "by": a.actor, "via": a.via, "revision": a.revision, "hash": a.content_hash,
+         "note": a.note}
+        for a in store.audit_trail(edition_id)
+    ]  # fmt: skip
+    if as_json:
+        emit_json({**data, "audit": trail})
+        return
+    pairs([
+        ("edition", data["id"]), ("slot", f"{data['slot']} ({_slot_label(app, edition.slot)})"),
+        ("state", data["state"]), ("revision", data["revision"]), ("subject", data["subject"]),
+        ("stories", data["stories"]), ("content hash", data["content_hash"]),
+    ])  # fmt: skip
+    for i, story in enumerate(edition.stories, 1):
+        click.echo(f"  {i:>2}. {story.title}\n      {story.url}")
+    pairs([("deliveries", counts(data["deliveries"])), ("next", what_next(app, edition))])
+    click.echo("")
+    table(
+        [f"when ({zone})", "change", "by", "via", "revision", "note"],
+        [[local(a.at, zone).rsplit(" (", 1)[0], f"{a.from_state} -> {a.to_state}", a.actor,
+          a.via, f"r{a.revision} {a.content_hash[:12]}", a.note]
+         for a in store.audit_trail(edition_id)],
+        title="audit trail",
+    )  # fmt: skip

@@ -83,9 +83,11 @@ def sqlite_engine(path: Path, *, readonly: bool = False) -> Engine:
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets the review page read while a send writes; busy_timeout rides out short locks.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # busy_timeout first: switching to WAL takes a lock, and another process creating the
+    # same database may hold it for a moment ("database is locked" otherwise).
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # WAL lets the review page read while a send writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
     # In WAL mode NORMAL is still crash-safe for the database; it only skips an fsync per
     # commit, which is what lets the ledger commit every few messages at full speed.
     cursor.execute("PRAGMA synchronous=NORMAL")

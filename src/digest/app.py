@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from digest import workflow
-from digest.backends.base import Backend, load_backend
+from digest.backends.base import Backend, Envelope, load_backend
 from digest.config import Settings, load_settings
+from digest.config.settings import ApprovalSettings
 from digest.delivery.engine import SendReport, send_edition
-from digest.exceptions import ConfigError
+from digest.edits import Edit
+from digest.exceptions import ConfigError, DigestError
 from digest.http import Fetcher
-from digest.models import Edition, EditionState, Subscriber, Variant
+from digest.models import DeliveryState, Edition, EditionState, Subscriber, Variant
 from digest.pipeline import Pipeline, Plan
 from digest.proofs import send_proofs
 from digest.render.dkim import DkimSigner, load_dkim
@@ -26,9 +28,12 @@ from digest.render.environment import make_environment
 from digest.render.message import prepare_message
 from digest.render.personalise import EnvelopeFactory, Personaliser, envelope_factory
 from digest.render.renderer import Renderer
+from digest.render.variants import ALL
 from digest.schedule.slots import slot_key
 from digest.sources.base import Source, load_sources
 from digest.store import Store
+from digest.store.desk import DeskState
+from digest.store.ledger import Ledger
 from digest.store.sources import Health, SourceState
 from digest.subscribers import iter_subscribers, load_subscribers
 from digest.tokens import UNSUBSCRIBE_SALT, Signer, secrets_from_env
@@ -198,7 +203,18 @@ class App:
         """Mail the proof of a pending edition to the editors; one line per problem."""
         if edition.state is not EditionState.PENDING_APPROVAL:
             return []
-        return send_proofs(self.settings, edition, now=self.now(), backend=self.backend)
+        settings = replace(self.settings, approval=self.policy())
+        return send_proofs(settings, edition, now=self.now(), backend=self.backend)
+
+    def policy(self) -> ApprovalSettings:
+        """approval settings with editors revoked by `digest editors revoke` left out, read
+        from the store each time so a revocation holds at once in every process."""
+        approval = self.settings.approval
+        revoked = DeskState(self.store).revoked() if approval.editors else set()
+        if not revoked:
+            return approval
+        kept = tuple(e for e in approval.editors if e.email.lower() not in revoked)
+        return replace(approval, editors=kept)
 
     def approve(
         self, edition_id: int, *, by: str, via: str, revision: int | None = None
@@ -206,7 +222,7 @@ class App:
         return workflow.approve(
             self.store,
             edition_id,
-            policy=self.settings.approval,
+            policy=self.policy(),
             by=by,
             via=via,
             now=self.now(),
@@ -219,7 +235,7 @@ class App:
         return workflow.reject(
             self.store,
             edition_id,
-            policy=self.settings.approval,
+            policy=self.policy(),
             by=by,
             reason=reason,
             via=via,
@@ -233,6 +249,7 @@ class App:
         *,
         by: str,
         via: str,
+        edits: Sequence[Edit] = (),
         remove: Sequence[str] = (),
         pin: str | None = None,
         position: int = 1,
@@ -242,18 +259,61 @@ class App:
         edition = workflow.revise(
             self.store,
             edition_id,
-            policy=self.settings.approval,
+            policy=self.policy(),
             renderer=self.renderer,
             selections=self.selections(),
             by=by,
             via=via,
             now=self.now(),
+            edits=edits,
             remove=remove,
             pin=pin,
             position=position,
             revision=revision,
         )
         return replace(edition, warnings=(*edition.warnings, *self.proofs(edition)))
+
+    def send_test(
+        self, edition_id: int, *, by: str, to: str, revision: int | None = None,
+        variant: str = ALL,
+    ) -> Edition:  # fmt: skip
+        """Mail the current revision (one variant) to ``to`` as a [TEST]; audited, no delivery."""
+        return workflow.send_test(
+            self.store, edition_id, policy=self.policy(), by=by, to=to, now=self.now(),
+            envelope=lambda edition, address: self.test_envelope(edition, variant, address),
+            backend=self.backend, revision=revision, variant=variant,
+        )  # fmt: skip
+
+    def test_envelope(self, edition: Edition, variant: str, to: str) -> Envelope:
+        """One variant's message as a subscriber gets it, subject prefixed [TEST], for ``to``.
+
+        Its unsubscribe link is the inert preview one: a test reader cannot unsubscribe.
+        """
+        shown = {ALL: edition.rendered} | {v.key: v.rendered for v in self.store.variants(edition)}
+        if variant not in shown:
+            raise DigestError(f"edition {edition.id} has no variant {variant}")
+        rendered = replace(shown[variant], subject=f"[TEST] {shown[variant].subject}")
+        email = self.settings.email
+        prepared = prepare_message(
+            rendered, self.settings.publication, unsubscribe_mailto="",
+            extra_headers=dict(email.headers), dkim=self.dkim,
+        )  # fmt: skip
+        personaliser = Personaliser(prepared, self.settings.publication, None)
+        return personaliser.envelope(Subscriber(email=to), now=self.now())
+
+    def audience(self, edition: Edition) -> workflow.Audience:
+        """How many subscribers the edition goes to, and per variant: counted from the
+        ledger once the list is frozen, else by streaming the subscriber list."""
+        if Ledger(self.store).frozen(edition.id):
+            counts = self.store.delivery_counts(edition.id)
+            skipped = counts.get(DeliveryState.SKIPPED.value, 0)
+            total = sum(counts.values()) - skipped
+            return workflow.Audience(total, {}, skipped, frozen=True)
+        return workflow.audience(
+            edition, self.store.variants(edition), self.iter_subscribers(),
+            suppressed=DeskState(self.store).suppressed_among,
+            keep_lead=self.settings.ranking.lead_in_every_variant,
+        )  # fmt: skip
 
     def enforce_deadline(self, edition_id: int) -> Edition:
         return workflow.enforce_deadline(

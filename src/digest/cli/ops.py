@@ -67,15 +67,17 @@ def serve(app: App, host: str, port: int) -> None:
     """Serve the editors' review pages and the unsubscribe endpoint (until Ctrl-C)."""
     from digest.web.app import create_app
     from digest.web.server import serve as run_server
+    from digest.web.server import serve_warnings
 
     asgi = create_app(app)
+    warn(serve_warnings(app.settings, host))
     click.echo(f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})")
     run_server(asgi, host=host, port=port)
 
 
 @cli.command("hash-password")
 def hash_password() -> None:
-    """Print a password hash for the editors' sign-in (approval.password_hash_env)."""
+    """Print a password hash for an editor's sign-in (approval.editors[].password_hash_env)."""
     from digest.web.auth import hash_password as make_hash
 
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True)

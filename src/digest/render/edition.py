@@ -140,7 +140,8 @@ def render_edition(
 ) -> RenderedEdition:
     """Render one edition variant; the first story is the lead, the rest go by section.
 
-    ``extra`` reaches the templates as ``extra`` (``extra.thin_day`` shows a short note);
+    ``extra`` reaches the templates as ``extra`` (``extra.thin_day`` shows a short note,
+    ``extra.note`` is the editor's note, ``extra.subject`` replaces the subject template);
     ``utm`` parameters (``{date}`` is the edition date) are added to every story link.
     """
     if not stories:
@@ -158,7 +159,10 @@ def render_edition(
         "sections": group_sections(rest),
         "extra": {"thin_day": False, **(extra or {})},
     }
-    subject = _render_string(subject_template, "subject", context)
+    # An editor's subject for this edition (extra.subject) is taken as written, not as a
+    # template; extra.note, their intro paragraph, is for the templates to show.
+    override = _one_line(str(context["extra"].get("subject") or ""))
+    subject = override or _render_string(subject_template, "subject", context)
     if len(subject) > SUBJECT_MAX:
         subject = subject[: SUBJECT_MAX - 1].rstrip() + "…"
     preheader = _render_string(preheader_template, "preheader", context)

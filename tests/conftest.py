@@ -225,3 +225,20 @@ def signin_link(recipient: str, *, after: int = 0) -> str:
     link = find()
     assert link is not None
     return link
+
+
+def sign_in_by_link(http: Any, email: str) -> None:
+    """Sign ``http`` (a loopback_client) in as the editor ``email`` through a mailed link."""
+    from digest.backends import memory
+
+    def csrf(path: str) -> str:
+        found = re.search(r'name="csrf" value="([^"]+)"', http.get(path).text)
+        assert found
+        return found.group(1)
+
+    before = len(memory.outbox)
+    asked = http.post("/signin/link", data={"email": email, "csrf": csrf("/signin")})
+    assert asked.status_code == 200, asked.text
+    path = signin_link(email, after=before)[len(BASE) :]
+    done = http.post(path, data={"csrf": csrf(path)})
+    assert done.status_code == 303, done.text

@@ -148,13 +148,20 @@ class App:
                 failure_alert=s.fetch.failure_alert,
             )
 
-    def source_health(self) -> list[dict[str, Any]]:
-        """Each configured source's health, read without writing the state file."""
-        store = self.readonly_store()
-        try:
-            known = SourceState(store).health()
-        finally:
-            store.close()
+    def source_health(self, *, live: bool = False) -> list[dict[str, Any]]:
+        """Each configured source's health, read without writing the state file.
+
+        ``live`` reads through this App's open store (a long-running server), which sees
+        commits still in the write-ahead log that a read-only snapshot would miss.
+        """
+        if live:
+            known = SourceState(self.store).health()
+        else:
+            store = self.readonly_store()
+            try:
+                known = SourceState(store).health()
+            finally:
+                store.close()
         alert = self.settings.fetch.failure_alert
         rows = []
         for s in self.settings.sources:

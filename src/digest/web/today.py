@@ -54,7 +54,7 @@ class Today(Pages):
                 })  # fmt: skip
         sending = [self._progress(e) for e in editions if e.state is S.SENDING]
         sent = [self._progress(e) for e in editions if e.state is S.SENT][:RECENT]
-        failing = [r for r in self.app.source_health() if r["alert"]]
+        failing = [r for r in self.app.source_health(live=True) if r["alert"]]
         return self.page(
             request, "today.html", title="Today", viewer=Viewer(session.name, session.email),
             nav="today", pending=pending, sending=sending, sent=sent, failing=failing,

@@ -120,7 +120,7 @@ def test_review_says_who_gets_it_and_when(review: Review) -> None:
     # Each variant is selectable, with how many readers get it.
     choices = page.text.split('id="variants"', 1)[1].split("</nav>", 1)[0]
     assert "Whole edition · 2" in choices
-    assert "technology · 1" in choices
+    assert "Technology · 1" in choices
     tech = re.search(r'href="(\?variant=%5B%22technology[^"]+)"', choices)
     assert tech
     shown = review.http.get("/e/1" + tech.group(1).replace("&amp;", "&"))

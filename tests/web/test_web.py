@@ -199,9 +199,12 @@ def test_post_without_csrf_refused(site: Site) -> None:
     # The right field but no cookie (a cross-site form cannot send it).
     fresh = httpx.post(site.url + "/e/1/approve", data={"t": token, "revision": "1", "csrf": csrf})
     assert fresh.status_code == 403
-    for action in ("reject", "remove", "pin"):
+    for action in ("reject", "remove", "pin", "edit", "test"):
         response = site.http.post(f"/e/1/{action}", data={"t": token, "revision": "1"})
         assert response.status_code == 403
+    # Nothing that changes state answers a GET.
+    for path in ("/e/1/edit", "/e/1/test", "/e/1/reject", "/signin/link", "/signout"):
+        assert site.http.get(path).status_code == 405, path
     assert site.state()["state"] == "pending_approval"
     assert site.state()["revision"] == 1
 

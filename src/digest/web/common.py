@@ -85,7 +85,11 @@ class Pages:
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("digest.web", "templates"), autoescape=True
         )
-        self.env.filters.update(number=number, plural=plural)
+        zone = self.settings.schedule.timezone
+        self.env.filters.update(
+            number=number, plural=plural,
+            local=lambda moment: moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z"),
+        )  # fmt: skip
         self.env.globals.update(publication=self.settings.publication.name)
 
     def page(self, request: Request, name: str, status: int = 200, **ctx: Any) -> Response:

@@ -279,4 +279,4 @@ class Desk(Pages):
 
 def _variant_label(key: str) -> str:
     topics = json.loads(key)
-    return ", ".join(topics) if topics else "Whole edition"
+    return ", ".join(t[:1].upper() + t[1:] for t in topics) if topics else "Whole edition"

@@ -26,13 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from render import PUBLICATION, stories
-
 from digest.app import App
 from digest.models import EditionState
 from digest.pipeline import apply
 from digest.render.edition import render_edition
 from digest.render.environment import make_environment
+from render import PUBLICATION, stories
 
 NOW = datetime(2026, 11, 24, 6, tzinfo=UTC)
 

@@ -161,11 +161,7 @@ def revise(
 
 
 class SendLimitReached(DigestError):
-    """Too many test sends by one editor within the hour; ``retry_after`` in seconds."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    """Too many test sends by one editor within the hour (approval.test_sends_per_hour)."""
 
 
 def send_test(
@@ -199,8 +195,8 @@ def send_test(
     if sent >= policy.test_sends_per_hour:
         raise SendLimitReached(
             f"{name} has sent {sent} test e-mails in the last hour, the most "
-            "approval.test_sends_per_hour allows; wait a while and try again", 600
-        )  # fmt: skip
+            "approval.test_sends_per_hour allows; wait a while and try again"
+        )
     message = envelope(edition, address)
     try:
         with backend() as connection:

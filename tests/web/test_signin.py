@@ -172,6 +172,15 @@ def test_per_editor_password(desk: Desk) -> None:
     assert _signed_in_as(desk) == "Sam Lee"
 
 
+def test_no_open_redirect_after_sign_in(desk: Desk) -> None:
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        data = {"email": SAM, "password": SAM_PASSWORD, "csrf": desk.csrf(), "next": target}
+        response = desk.http.post("/signin/password", data=data)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/"
+    assert desk.sign_in(ROSA, "//evil.example").headers["location"] == "/"
+
+
 def test_a_malformed_password_hash_names_its_variable(project: Project) -> None:
     project.write_config(extra=WITH_PASSWORD)
     environ = {"DIGEST_SECRET": SECRET, "SAM_HASH": "md5$abc"}

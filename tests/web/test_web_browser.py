@@ -27,6 +27,7 @@ from digest.render import placeholders
 from digest.store import Store
 from digest.testing.smtp import SMTPSink
 from digest.web.app import create_app
+from digest.web.auth import hash_password
 from digest.web.server import BackgroundServer
 
 from conftest import BASE, EDITORS, SECRET, Clock, Project, wait_for
@@ -121,12 +122,30 @@ def text_of(msg: EmailMessage, kind: str = "plain") -> str:
 @pytest.fixture
 def morning(project: Project) -> Iterator[tuple[Project, str, Path]]:
     (project.root / "subscribers.yaml").write_text(READERS, encoding="utf-8")
-    setup = EDITORS + '  deadline_minutes: 30\nschedule:\n  time: "07:47"\n'
-    project.write_config("outbox", {"path": "outbox"}, extra=setup)
+    # Sam may also use a password (the sign-in page then offers it); a source whose long
+    # URL fails puts a long unbroken warning on the review and approve pages.
+    editors = EDITORS.replace(
+        "      email: sam@news.example.org\n",
+        "      email: sam@news.example.org\n      password_hash_env: SAM_HASH\n",
+    )
+    setup = editors + '  deadline_minutes: 30\nschedule:\n  time: "07:47"\n'
+    gone = "/gone/" + "very-long-path-segment-" * 8 + "feed.rss"
+    long_url = project.feeds.url(gone)
+    sources = "sources:\n" + "".join(
+        f"  - name: {name}\n    url: {project.feeds.url(path)}\n    allow_private: true\n"
+        + (f"    section: {section}\n" if section else "")
+        for name, path, section in [
+            ("World Desk", "/world.rss", ""), ("Tech Wire", "/tech.atom", "Technology"),
+            ("Long Gone", gone, ""),
+        ]
+    )  # fmt: skip
+    project.write_config("outbox", {"path": "outbox"}, extra=setup, sources=sources)
     built = project.cli("build", "--json")
     assert built.exit_code == 0, built.output
+    assert long_url in built.output  # warned about
     app = App(project.config, clock=Clock())
-    with BackgroundServer(create_app(app, environ={"DIGEST_SECRET": SECRET})) as server:
+    environ = {"DIGEST_SECRET": SECRET, "SAM_HASH": hash_password("a long passphrase")}
+    with BackgroundServer(create_app(app, environ=environ)) as server:
         yield project, server.url, project.root / "outbox"
     app.close()
 
@@ -147,6 +166,7 @@ def test_the_whole_morning_on_a_phone(
     # Sign in with a link from the outbox.
     page.goto(server + "/e/1")
     assert page.url.endswith("/signin?next=/e/1")
+    page.click("details summary")  # the password form, open
     look("signin")
     page.fill("#email", "rosa@news.example.org")
     page.click("#send-link")
@@ -185,7 +205,9 @@ def test_the_whole_morning_on_a_phone(
     story.locator("button.save-teaser").click()
     page.wait_for_url(re.compile(r"n=revised"))
     assert page.inner_text("#revision") == "2"
-    assert "as much power as a small city" in page.frame_locator("#email").locator("body").inner_text()
+    assert (
+        "as much power as a small city" in page.frame_locator("#email").locator("body").inner_text()
+    )
 
     # Remove a story, then put it back.
     page.locator(f"#stories li[data-url='{REMOVED}'] button.remove").click()
@@ -309,7 +331,9 @@ def test_rejected_edition_sends_nothing(
     result = project.cli("send", "1")
     assert result.exit_code == 1
     assert "rejected" in result.output
-    assert [m for m in smtp_server.messages if not m.rcpt_tos[0].endswith("@news.example.org")] == []
+    assert [
+        m for m in smtp_server.messages if not m.rcpt_tos[0].endswith("@news.example.org")
+    ] == []
     trail = json.loads(project.cli("status", "1", "--json").stdout)["audit"]
     assert trail[-1]["note"] == "the lead story is wrong"
     assert (trail[-1]["by"], trail[-1]["via"]) == ("Rosa Diaz", "web")

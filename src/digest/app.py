@@ -62,6 +62,8 @@ class App:
     clock: Callable[[], datetime] = field(default_factory=make_clock)
     state_path: Path | None = None  # overrides settings.state_path (the demo's own state)
     _store: Store | None = field(default=None, init=False, repr=False)
+    _audience: tuple[object, workflow.Audience] | None = field(default=None, init=False,
+                                                               repr=False)  # fmt: skip
 
     @cached_property
     def settings(self) -> Settings:
@@ -213,13 +215,22 @@ class App:
         settings = replace(self.settings, approval=self.policy())
         return send_proofs(settings, edition, now=self.now(), backend=self.backend)
 
-    def policy(self) -> ApprovalSettings:
+    def policy(self, *, acting: str = "") -> ApprovalSettings:
         """approval settings with editors revoked by `digest editors revoke` left out, read
-        from the store each time so a revocation holds at once in every process."""
+        from the store each time so a revocation holds at once in every process.
+
+        DigestError when ``acting`` (who is about to approve, reject or edit) is revoked.
+        """
         approval = self.settings.approval
         revoked = DeskState(self.store).revoked() if approval.editors else set()
         if not revoked:
             return approval
+        who = workflow.find_editor(approval, acting) if acting else None
+        if who is not None and who.email.lower() in revoked:
+            raise DigestError(
+                f"{who.name} is revoked (`digest editors list`); `digest editors reinstate "
+                f"{who.name!r}` lets them act again"
+            )
         kept = tuple(e for e in approval.editors if e.email.lower() not in revoked)
         return replace(approval, editors=kept)
 
@@ -229,7 +240,7 @@ class App:
         return workflow.approve(
             self.store,
             edition_id,
-            policy=self.policy(),
+            policy=self.policy(acting=by),
             by=by,
             via=via,
             now=self.now(),
@@ -242,7 +253,7 @@ class App:
         return workflow.reject(
             self.store,
             edition_id,
-            policy=self.policy(),
+            policy=self.policy(acting=by),
             by=by,
             reason=reason,
             via=via,
@@ -266,7 +277,7 @@ class App:
         edition = workflow.revise(
             self.store,
             edition_id,
-            policy=self.policy(),
+            policy=self.policy(acting=by),
             renderer=self.renderer,
             selections=self.selections(),
             by=by,
@@ -286,7 +297,7 @@ class App:
     ) -> Edition:  # fmt: skip
         """Mail the current revision (one variant) to ``to`` as a [TEST]; audited, no delivery."""
         return workflow.send_test(
-            self.store, edition_id, policy=self.policy(), by=by, to=to, now=self.now(),
+            self.store, edition_id, policy=self.policy(acting=by), by=by, to=to, now=self.now(),
             envelope=lambda edition, address: self.test_envelope(edition, variant, address),
             backend=self.backend, revision=revision, variant=variant,
         )  # fmt: skip
@@ -310,17 +321,31 @@ class App:
 
     def audience(self, edition: Edition) -> workflow.Audience:
         """How many subscribers the edition goes to, and per variant: counted from the
-        ledger once the list is frozen, else by streaming the subscriber list."""
+        ledger once the list is frozen, else by streaming the subscriber list.
+
+        The streamed count is kept until the edition's content, the subscriber file or the
+        suppression list changes (a review page is opened often; the list is read once).
+        """
         if Ledger(self.store).frozen(edition.id):
             counts = self.store.delivery_counts(edition.id)
             skipped = counts.get(DeliveryState.SKIPPED.value, 0)
             total = sum(counts.values()) - skipped
             return workflow.Audience(total, {}, skipped, frozen=True)
-        return workflow.audience(
-            edition, self.store.variants(edition), self.iter_subscribers(),
-            suppressed=DeskState(self.store).suppressed_among,
-            keep_lead=self.settings.ranking.lead_in_every_variant,
-        )  # fmt: skip
+        desk = DeskState(self.store)
+        try:
+            info = self.settings.subscribers_path.stat()
+            listed: tuple[int, int] = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            listed = (0, 0)
+        key = (edition.id, edition.content_hash, listed, desk.suppression_count())
+        if self._audience is None or self._audience[0] != key:
+            counted = workflow.audience(
+                edition, self.store.variants(edition), self.iter_subscribers(),
+                suppressed=desk.suppressed_among,
+                keep_lead=self.settings.ranking.lead_in_every_variant,
+            )  # fmt: skip
+            self._audience = (key, counted)
+        return self._audience[1]
 
     def enforce_deadline(self, edition_id: int) -> Edition:
         return workflow.enforce_deadline(

@@ -128,6 +128,21 @@ def test_review_says_who_gets_it_and_when(review: Review) -> None:
     assert 'aria-current="true" href="?variant=%5B%22technology%22%5D' in shown.text
 
 
+def test_the_count_follows_unsubscribes_and_the_subscriber_file(review: Review) -> None:
+    def line() -> str:
+        found = re.search(r'id="send-line">Goes to (\d+) recipients?', review.page().text)
+        assert found
+        return found.group(1)
+
+    assert line() == "3"
+    review.app.store.suppress("anna@example.org", reason="unsubscribed", now=review.clock())
+    assert line() == "2"
+    readers = review.project.root / "subscribers.yaml"
+    readers.write_text(READERS + "  - email: new@example.org\n    name: A much longer name\n",
+                       encoding="utf-8")  # fmt: skip
+    assert line() == "3"
+
+
 def test_deadline_passed_is_flagged(review: Review) -> None:
     review.clock.now += timedelta(minutes=20)
     page = review.page()

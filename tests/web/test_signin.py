@@ -278,7 +278,7 @@ def test_revoke_ends_sessions_links_and_approvals_at_once(desk: Desk) -> None:
     assert not any(e.recipient == ROSA for e in memory.outbox[before:])
     approve = desk.cli("approve", "1", "--by", "Rosa Diaz")
     assert approve.exit_code == 1
-    assert "is not one of the editors" in approve.output
+    assert "Rosa Diaz is revoked (`digest editors list`)" in approve.output
     listed = json.loads(desk.cli("editors", "list", "--json").stdout)
     assert [(e["name"], e["revoked"]) for e in listed] == [("Rosa Diaz", True), ("Sam Lee", False)]
     assert desk.cli("editors", "reinstate", "Rosa Diaz").exit_code == 0

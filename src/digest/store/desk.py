@@ -213,6 +213,10 @@ class DeskState:
         with self.store.reading() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def suppression_count(self) -> int:
+        with self.store.reading() as conn:
+            return int(conn.execute(select(func.count()).select_from(suppressions)).scalar_one())
+
     def suppressed_among(self, emails: Iterable[str]) -> set[str]:
         """Which of ``emails`` (compared in lower case) are on the suppression list."""
         wanted = list({e.lower() for e in emails})

@@ -149,6 +149,10 @@ def test_deadline_passed_is_flagged(review: Review) -> None:
     assert "The approval deadline, 07:17, has passed</strong> (3 min ago)" in page.text
     assert "it is not sent (approval.at_deadline: skip)" in page.text
     assert "in 27 min" in page.text
+    review.clock.now += timedelta(minutes=30)
+    assert "Goes to 3 recipients (2 variants); it was due at 07:47 Europe/Berlin (3 min ago)." in (
+        review.page().text
+    )
 
 
 def test_audience_counted_from_the_ledger_once_frozen(review: Review) -> None:
@@ -279,3 +283,21 @@ def test_test_send_of_a_variant_bad_address_and_the_limit(review: Review) -> Non
     assert sorted(e.recipient for e in memory.outbox) == ["a@example.com", "b@example.com"]
     review.clock.now += timedelta(hours=1, seconds=1)  # an hour on, the limit lifts
     assert review.post("test", to="c@example.com").status_code == 303
+
+
+def test_times_and_counts_in_plain_words() -> None:
+    from datetime import UTC, datetime
+
+    from digest.web.common import number, plural, relative
+
+    at = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    cases = {
+        timedelta(seconds=20): "in under a minute", timedelta(seconds=-20): "just now",
+        timedelta(minutes=47): "in 47 min", timedelta(hours=2, minutes=5): "in 2 h 5 min",
+        timedelta(hours=3): "in 3 h", timedelta(minutes=-90): "1 h 30 min ago",
+        timedelta(days=3): "in 3 days", timedelta(days=-2): "2 days ago",
+    }  # fmt: skip
+    assert {d: relative(at + d, at) for d in cases} == cases
+    assert (number(1204), plural(1, "recipient"), plural(1204, "recipient")) == (
+        "1,204", "1 recipient", "1,204 recipients",
+    )  # fmt: skip

@@ -193,7 +193,7 @@ def relative(moment: datetime, now: datetime) -> str:
     seconds = (moment - now).total_seconds()
     minutes = int(abs(seconds) // 60)
     if minutes < 1:
-        return "now"
+        return "in under a minute" if seconds > 0 else "just now"
     if minutes < 60:
         words = f"{minutes} min"
     elif minutes < 48 * 60:

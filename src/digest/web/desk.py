@@ -180,6 +180,7 @@ class Desk(Pages):
         return {
             "zone": sched.timezone, "day": day(send_at, sched.timezone),
             "send_clock": clock(send_at, sched.timezone), "send_in": relative(send_at, now),
+            "send_passed": send_at <= now,
             "deadline_clock": clock(deadline, sched.timezone),
             "deadline_in": relative(deadline, now), "deadline_passed": deadline <= now,
             "outcome": outcome, "local": sched.local_delivery,
@@ -200,6 +201,8 @@ class Desk(Pages):
             return f"Sending to {who} now."
         if edition.state in (S.REJECTED, S.EXPIRED):
             return f"Not sent: the edition is {edition.state}."
+        if when["send_passed"]:
+            return f"Goes to {who}; it was due at {at} ({when['send_in']})."
         return f"Goes to {who} at {at}, {when['send_in']}."
 
     def confirm(self, request: Request, _form: FormData | None) -> Response:

@@ -52,7 +52,7 @@ def test_today_shows_what_needs_the_editor_and_what_comes_next(
         r"<strong>(\w{3} \d+ \w{3}, \d\d:\d\d)</strong>", _section(page.text, "Next")
     )
     assert upcoming == ["Tue 24 Nov, 07:47", "Wed 25 Nov, 07:47", "Thu 26 Nov, 07:47"]
-    assert "All 2 sources are working." in page.text
+    assert "None of the 2 sources has failed 3 runs in a row." in page.text
     assert "Nothing is being sent right now." in page.text
 
 

@@ -55,11 +55,14 @@ class Today(Pages):
         sending = [self._progress(e) for e in editions if e.state is S.SENDING]
         sent = [self._progress(e) for e in editions if e.state is S.SENT][:RECENT]
         failing = [r for r in self.app.source_health(live=True) if r["alert"]]
+        slots = self._next_slots(now)
+        shown = {s["edition"].id for s in slots if s["edition"] is not None}
         return self.page(
             request, "today.html", title="Today", viewer=Viewer(session.name, session.email),
             nav="today", pending=pending, sending=sending, sent=sent, failing=failing,
-            sources=len(self.settings.sources), slots=self._next_slots(now),
-            approved=[e for e in editions if e.state is S.APPROVED][:RECENT],
+            sources=len(self.settings.sources), slots=slots,
+            approved=[e for e in editions if e.state is S.APPROVED and e.id not in shown][:RECENT],
+            alert=self.settings.fetch.failure_alert,
             approvals_needed=self.settings.approval.approvals_needed,
         )  # fmt: skip
 

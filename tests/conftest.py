@@ -225,3 +225,58 @@ def proof_links(recipient: str = "rosa@news.example.org", revision: int = 1) -> 
             assert approve
             return {"review": review.group(1), "approve": approve.group(1)}
     raise AssertionError(f"no proof r{revision} to {recipient}")
+
+
+def loopback_client(base_url: str, **options: Any) -> Any:
+    """An httpx client for a test server standing in for the https site: the server marks
+    cookies Secure (publication.base_url is https), and this client still sends them over
+    the loopback's plain http, as a TLS-terminating proxy in front would."""
+    import httpx
+
+    def with_cookies(request: httpx.Request) -> None:
+        jar = [c for c in client.cookies.jar if c.value is not None]
+        if jar:
+            request.headers["cookie"] = "; ".join(f"{c.name}={c.value}" for c in jar)
+
+    client = httpx.Client(base_url=base_url, event_hooks={"request": [with_cookies]}, **options)
+    return client
+
+
+def signin_link(recipient: str, *, after: int = 0) -> str:
+    """The link in the newest sign-in mail to ``recipient`` (memory backend), waiting for it:
+    the mail leaves after the page has answered. ``after``: ignore the first N messages."""
+    from digest.backends import memory
+
+    def find() -> str | None:
+        for envelope in reversed(memory.outbox[after:]):
+            msg = message_from_bytes(envelope.data, policy=policy.default)
+            assert isinstance(msg, EmailMessage)
+            if envelope.recipient == recipient and str(msg["Subject"]).startswith("Sign in"):
+                body = msg.get_body(("plain",))
+                assert body is not None
+                found = re.search(r"https://\S+/s/[\w.-]+", body.get_content())
+                assert found
+                return found.group(0)
+        return None
+
+    wait_for(lambda: find() is not None, what=f"a sign-in mail to {recipient}")
+    link = find()
+    assert link is not None
+    return link
+
+
+def sign_in_by_link(http: Any, email: str) -> None:
+    """Sign ``http`` (a loopback_client) in as the editor ``email`` through a mailed link."""
+    from digest.backends import memory
+
+    def csrf(path: str) -> str:
+        found = re.search(r'name="csrf" value="([^"]+)"', http.get(path).text)
+        assert found
+        return found.group(1)
+
+    before = len(memory.outbox)
+    asked = http.post("/signin/link", data={"email": email, "csrf": csrf("/signin")})
+    assert asked.status_code == 200, asked.text
+    path = signin_link(email, after=before)[len(BASE) :]
+    done = http.post(path, data={"csrf": csrf(path)})
+    assert done.status_code == 303, done.text

@@ -7,11 +7,10 @@ writes that entry through the store's compare-and-set, inside the caller's trans
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from digest.exceptions import DigestError, StateError
-from digest.models import AuditEntry, Edition, EditionState, Story
+from digest.exceptions import StateError
+from digest.models import AuditEntry, Edition, EditionState
 from digest.store import Revision, Store, Transaction
 
 S = EditionState
@@ -135,41 +134,6 @@ def check_revision(edition: Edition, revision: int | None) -> None:
             f"revision {edition.revision}; review the new revision (the latest proof or "
             f"`digest status {edition.id}`)"
         )
-
-
-def edit_stories(
-    stories: Sequence[Story],
-    *,
-    edition_id: int,
-    remove: Sequence[str] = (),
-    pin: str | None = None,
-    position: int = 1,
-) -> tuple[Story, ...]:
-    """The stories after removing ``remove`` and moving ``pin`` to ``position`` (1 = lead)."""
-    by_url = {s.url: s for s in stories}
-    for url in [*remove, *([pin] if pin else [])]:
-        if url not in by_url:
-            raise DigestError(
-                f"edition {edition_id} has no story with URL {url}; "
-                f"`digest status {edition_id}` lists its stories"
-            )
-    if pin is not None and pin in remove:
-        raise DigestError(f"edition {edition_id}: cannot both remove and pin {pin}")
-    kept = [s for s in stories if s.url not in set(remove)]
-    if not kept:
-        raise DigestError(
-            f"edition {edition_id}: removing every story leaves nothing to send; "
-            "reject the edition instead"
-        )
-    if pin is not None:
-        if not 1 <= position <= len(kept):
-            raise DigestError(
-                f"edition {edition_id}: position {position} is outside 1..{len(kept)}"
-            )
-        story = by_url[pin]
-        kept.remove(story)
-        kept.insert(position - 1, story)
-    return tuple(kept)
 
 
 def deadline_for(wave: datetime, *, minutes_before: int) -> datetime:

@@ -139,9 +139,10 @@ ENV_TEXT = f"""\
 #   {SECRET_COMMAND}
 DIGEST_SECRET=''
 
-# Editors' sign-in to `digest serve`: the output of `digest hash-password`, and/or a token.
-DIGEST_EDITOR_PASSWORD_HASH=''
-DIGEST_EDITOR_TOKEN=''
+# Editors sign in to `digest serve` by a link mailed to their address. A password is
+# optional, per editor: set approval.editors[].password_hash_env to a variable name and put
+# the output of `digest hash-password` in it, e.g.
+# DIGEST_PASSWORD_ROSA=''
 
 # With the smtp backend (backend.options.username_env / password_env):
 # SMTP_USERNAME=''

@@ -1,18 +1,23 @@
-"""Approve, reject, revise and the deadline, in terms of approval.apply and the store."""
+"""Approve, reject, edit, test-send and the deadline, in terms of approval.apply and the store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from digest.approval import apply, check_revision, deadline_for, edit_stories, transition
+from digest.approval import apply, check_revision, deadline_for, transition
+from digest.backends.base import Backend, Envelope
 from digest.config.settings import ApprovalSettings, EditorSettings
-from digest.exceptions import DigestError, StateError
-from digest.models import Edition, EditionState
+from digest.edits import Draft, Edit, Kind, apply_edits
+from digest.exceptions import BackendError, DigestError, StateError
+from digest.models import Edition, EditionState, Subscriber, Variant
 from digest.render.renderer import Renderer
+from digest.render.variants import approved_variant
 from digest.schedule.slots import Slot, served_wave, slot_day
 from digest.store import Revision, Store
+from digest.store.desk import DeskState
+from digest.subscribers import valid_address
 
 S = EditionState
 
@@ -122,41 +127,154 @@ def revise(
     by: str,
     via: str,
     now: datetime,
+    edits: Sequence[Edit] = (),
     remove: Sequence[str] = (),
     pin: str | None = None,
     position: int = 1,
     revision: int | None = None,
 ) -> Edition:
-    """Remove or pin stories of a pending edition: a new revision, re-rendered and audited.
+    """Edit a pending edition (``edits``, after any ``remove`` and ``pin``): a new revision,
+    re-rendered, with one audit line naming each change and its old and new wording.
 
     The revision's topic variants are rendered now, for every selection known now, so the
     next approval covers every byte that can be sent. Approvals and proof links of earlier
     revisions stop counting, as their tokens name the revision they were made for.
     """
-    if not remove and pin is None:
+    if pin is not None and pin in remove:
+        raise DigestError(f"edition {edition_id}: cannot both remove and pin {pin}")
+    edits = [
+        *(Edit(Kind.REMOVE, url) for url in remove),
+        *([Edit(Kind.PIN, pin, position=position)] if pin is not None else []),
+        *edits,
+    ]
+    if not edits:
         raise DigestError("nothing to change: give --remove URL or --pin URL")
     edition = store.get_edition(edition_id)
     check_revision(edition, revision)
     name = editor_name(policy, by)
     transition(edition, S.PENDING_APPROVAL, actor=name, via=via, now=now)  # only while pending
-    stories = edit_stories(
-        edition.stories, edition_id=edition.id, remove=remove, pin=pin, position=position
-    )
     # Render exactly as the build did: as of its time (the edition keeps its date) and with
-    # the template extras it recorded.
+    # the template extras it recorded, plus the editors' note and subject.
     built = store.ranking(edition.id)
-    extra = built[1] if built else None
+    draft = Draft(edition.stories, tuple(DeskState(store).set_aside(edition.id)),
+                  built[1] if built else {})  # fmt: skip
+    new, changes = apply_edits(draft, edits, edition_id=edition.id,
+                               subject=edition.rendered.subject)  # fmt: skip
     day = slot_day(edition.slot)
-    rendered = renderer.render(stories, now=edition.created_at, extra=extra, day=day)
-    variants = renderer.variants(stories, selections, now=edition.created_at, extra=extra, day=day)
-    changes = [f"removed {u}" for u in remove]
-    if pin is not None:
-        changes.append(f"pinned {pin} at {position}")
+    rendered = renderer.render(new.stories, now=edition.created_at, extra=new.extra, day=day)
+    variants = renderer.variants(
+        new.stories, selections, now=edition.created_at, extra=new.extra, day=day
+    )
     note = f"revision {edition.revision + 1}: " + "; ".join(changes)
+    content = Revision(new.stories, rendered, variants, extra=new.extra, set_aside=new.set_aside)
     with store.transaction() as tx:
         apply(tx, edition, S.PENDING_APPROVAL, actor=name, via=via, now=now, note=note,
-              revision=Revision(stories, rendered, variants))  # fmt: skip
+              revision=content)  # fmt: skip
     return store.get_edition(edition_id)
+
+
+class SendLimitReached(DigestError):
+    """Too many test sends by one editor within the hour (approval.test_sends_per_hour)."""
+
+
+def send_test(
+    store: Store,
+    edition_id: int,
+    *,
+    policy: ApprovalSettings,
+    by: str,
+    to: str,
+    now: datetime,
+    envelope: Callable[[Edition, str], Envelope],
+    backend: Callable[[], Backend],
+    revision: int | None = None,
+    variant: str = "[]",
+) -> Edition:
+    """Mail the current revision (``variant``) to ``to``, subject prefixed [TEST].
+
+    Recorded in the audit trail (``via: test-send``), never in the delivery ledger, and
+    limited to ``policy.test_sends_per_hour`` per editor. ``envelope(edition, to)`` makes
+    the message of the variant chosen by the caller.
+    """
+    address = to.strip()
+    if not valid_address(address):
+        raise DigestError(f"{to!r} is not an e-mail address a test can be sent to")
+    edition = store.get_edition(edition_id)
+    check_revision(edition, revision)
+    name = editor_name(policy, by)
+    transition(edition, S.PENDING_APPROVAL, actor=name, via="test-send", now=now)
+    hour = timedelta(hours=1)
+    sent = DeskState(store).audit_count(None, via="test-send", actor=name, since=now - hour)
+    if sent >= policy.test_sends_per_hour:
+        raise SendLimitReached(
+            f"{name} has sent {sent} test e-mails in the last hour, the most "
+            "approval.test_sends_per_hour allows; wait a while and try again"
+        )
+    message = envelope(edition, address)
+    try:
+        with backend() as connection:
+            connection.send(message)
+    except BackendError as exc:
+        raise DigestError(f"the test e-mail to {address} was not sent: {exc}") from exc
+    label = "whole edition" if variant == "[]" else f"variant {variant}"
+    note = f"test send of revision {edition.revision} ({label}) to {address}; not a delivery"
+    with store.transaction() as tx:
+        apply(tx, edition, S.PENDING_APPROVAL, actor=name, via="test-send", now=now, note=note)
+    return store.get_edition(edition_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who an edition goes to: recipients in all, and per approved variant (key -> count)."""
+
+    recipients: int
+    by_variant: dict[str, int]
+    skipped: int = 0  # suppressed, or no story in their topics
+    frozen: bool = False  # counted from the delivery ledger (the list is fixed)
+
+
+def audience(
+    edition: Edition,
+    variants: Sequence[Variant],
+    subscribers: Iterable[Subscriber],
+    *,
+    suppressed: Callable[[list[str]], set[str]],
+    keep_lead: bool,
+    chunk: int = 500,
+) -> Audience:
+    """Count, streaming, the subscribers this edition would go to and which variant each gets.
+
+    The same rule as sending: suppressed addresses are skipped, and so is a reader none of
+    whose topics has a story; the variant is chosen once per distinct topic selection.
+    """
+    chosen: dict[tuple[str, ...], str | None] = {}
+    counts: dict[str, int] = {}
+    skipped = 0
+    batch: list[Subscriber] = []
+
+    def flush() -> None:
+        nonlocal skipped
+        gone = suppressed([s.email for s in batch])
+        for sub in batch:
+            if sub.email.lower() in gone:
+                skipped += 1
+                continue
+            if sub.topics not in chosen:
+                found = approved_variant(edition, variants, sub.topics, keep_lead=keep_lead)
+                chosen[sub.topics] = found[0] if found else None
+            key = chosen[sub.topics]
+            if key is None:
+                skipped += 1
+            else:
+                counts[key] = counts.get(key, 0) + 1
+        batch.clear()
+
+    for sub in subscribers:
+        batch.append(sub)
+        if len(batch) >= chunk:
+            flush()
+    flush()
+    return Audience(sum(counts.values()), counts, skipped)
 
 
 def deadline(

@@ -51,7 +51,7 @@ def test_init_writes_a_commented_config_of_its_own(tmp_path: Path) -> None:
     assert [s.url for s in settings.sources] == ["https://a.example/x.rss"]
     assert not settings.sources[0].allow_private
     env = (target / ".env.example").read_text()
-    for variable in ("DIGEST_SECRET=", "DIGEST_EDITOR_PASSWORD_HASH=''", "DIGEST_EDITOR_TOKEN="):
+    for variable in ("DIGEST_SECRET=''", "password_hash_env", "# DIGEST_PASSWORD_ROSA=''"):
         assert variable in env
     assert yaml.safe_load((target / "subscribers.yaml").read_text()) == {"subscribers": None}
     again = CliRunner().invoke(cli, ["init", str(target)])

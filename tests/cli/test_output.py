@@ -101,7 +101,7 @@ def test_hash_password_says_how_to_set_it_safely(project: Project) -> None:
     assert result.exit_code == 0, result.output
     hashed = result.stdout.strip().splitlines()[-1]
     assert check_password("correct horse battery", hashed, env_name="X")
-    assert f"export DIGEST_EDITOR_PASSWORD_HASH='{hashed}'" in result.stderr
+    assert f"export DIGEST_PASSWORD_ROSA='{hashed}'" in result.stderr
     assert "single quotes" in result.stderr
     # What the hint protects against: the shell expands $-words inside double quotes.
     mangled = subprocess.run(["bash", "-c", f'X="{hashed}"; printf %s "$X"'],
@@ -121,9 +121,6 @@ def _env(project: Project, **extra: str) -> dict[str, str]:
 def test_serve_warns_when_no_sign_in_is_configured(project: Project) -> None:
     from digest.testing.smtp import free_port
 
-    from conftest import EDITORS
-
-    project.write_config(extra=EDITORS)
     proc = subprocess.Popen(
         [sys.executable, "-m", "digest", "serve", "--port", str(free_port())],
         env=_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -134,7 +131,7 @@ def test_serve_warns_when_no_sign_in_is_configured(project: Project) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
-    assert line.startswith("warning: editor sign-in is not set up: set DIGEST_EDITOR_PASSWORD_HASH")
+    assert line.startswith("warning: no editor can sign in: list approval.editors")
 
 
 def _on_a_terminal(project: Project, *args: str) -> str:

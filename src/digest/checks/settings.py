@@ -95,29 +95,25 @@ def _secrets(app: App, where: Where, report: Report) -> None:
     except ConfigError as exc:
         report.error(where("secret_env") if where.written("secret_env") else s.secret_env,
                      f"{exc}; export {s.secret_env}=$({SECRET_HINT})")  # fmt: skip
-    approval = s.approval
-    hashed = os.environ.get(approval.password_hash_env, "")
-    token = os.environ.get(approval.signin_token_env, "")
-    if hashed:
-        from digest.web.auth import check_password
+    # Editors sign in by a mailed link; a password is optional, per editor.
+    for i, editor in enumerate(s.approval.editors):
+        variable = editor.password_hash_env
+        hashed = os.environ.get(variable, "") if variable else ""
+        if variable and not hashed:
+            report.warning(key_name("approval", "editors", i, "password_hash_env"),
+                           f"{variable} is not set, so {editor.name} signs in by mailed link "
+                           "only")  # fmt: skip
+        if hashed:
+            from digest.web.auth import check_password
 
-        try:
-            check_password("probe", hashed, env_name=approval.password_hash_env)
-        except ConfigError:
-            report.error(approval.password_hash_env,
-                         f"{approval.password_hash_env} is not a digest password hash (an "
-                         "unquoted or double-quoted $ in the shell mangles it); run `digest "
-                         f"hash-password` and set it in single quotes: "
-                         f"export {approval.password_hash_env}='scrypt$...'")  # fmt: skip
-    if token and len(token) < MIN_TOKEN:
-        report.error(approval.signin_token_env,
-                     f"{approval.signin_token_env} is {len(token)} characters; use at least "
-                     f"{MIN_TOKEN}, e.g. $({SECRET_HINT})")  # fmt: skip
-    if approval.editors and not (hashed or token):
-        report.warning(key_name("approval", "editors"),
-                       f"editors cannot sign in to `digest serve` (proof links still work): set "
-                       f"{approval.password_hash_env} (from `digest hash-password`) or "
-                       f"{approval.signin_token_env}")  # fmt: skip
+            try:
+                check_password("probe", hashed, env_name=variable)
+            except ConfigError:
+                report.error(variable,
+                             f"{variable} is not a digest password hash (an unquoted or "
+                             "double-quoted $ in the shell mangles it); run `digest "
+                             f"hash-password` and set it in single quotes: "
+                             f"export {variable}='scrypt$...'")  # fmt: skip
 
 
 def unwritable(path: Path, *, folder: bool) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -90,20 +89,6 @@ def _when(value: object, zone: str) -> str:
     return local(moment, zone)
 
 
-def signin_warnings(app: App) -> list[str]:
-    """Why editors could not sign in to the review pages, if they could not."""
-    approval = app.settings.approval
-    hashed = os.environ.get(approval.password_hash_env, "")
-    token = os.environ.get(approval.signin_token_env, "")
-    if not approval.editors:
-        return ["no approval.editors in the config: nobody can sign in to the review pages"]
-    if not (hashed or token):
-        return [f"editor sign-in is not set up: set {approval.password_hash_env} (from `digest "
-                f"hash-password`) or {approval.signin_token_env} in this server's environment; "
-                "until then only proof links open the review pages"]  # fmt: skip
-    return []
-
-
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
@@ -117,9 +102,10 @@ def serve(app: App, host: str, port: int) -> None:
     """
     from digest.web.app import create_app
     from digest.web.server import serve as run_server
+    from digest.web.server import serve_warnings
 
     asgi = create_app(app)
-    warn(signin_warnings(app))
+    warn(serve_warnings(app.settings, host))
     click.echo(f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})")
     run_server(asgi, host=host, port=port)
 
@@ -128,7 +114,7 @@ def serve(app: App, host: str, port: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the hash and variable as JSON.")
 @click.pass_context
 def hash_password(ctx: click.Context, as_json: bool) -> None:
-    """Print a password hash for the editors' sign-in (approval.password_hash_env).
+    """Print a password hash for the editors' sign-in (approval.editors[].password_hash_env).
 
     The hash goes to stdout alone (its last line); how to set the variable safely, to stderr.
 
@@ -138,12 +124,8 @@ def hash_password(ctx: click.Context, as_json: bool) -> None:
     """
     from digest.web.auth import hash_password as make_hash
 
-    app = ctx.find_object(App)
-    try:
-        variable = app.settings.approval.password_hash_env if app else ""
-    except DigestError:
-        variable = ""  # no config yet: the default name
-    variable = variable or "DIGEST_EDITOR_PASSWORD_HASH"
+    # Each editor names their own variable (approval.editors[].password_hash_env).
+    variable = "DIGEST_PASSWORD_ROSA"
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     if len(password) < 12:
         raise DigestError("use at least 12 characters")
@@ -153,7 +135,8 @@ def hash_password(ctx: click.Context, as_json: bool) -> None:
         return
     # The hint first (stderr), so the hash is the last line, alone on stdout.
     click.echo(
-        f"Set it in single quotes, so the shell leaves its $ parts alone:\n"
+        f"Put it in the variable that editor's approval.editors[].password_hash_env names, in "
+        f"single quotes, so the shell leaves its $ parts alone; e.g.\n"
         f"  export {variable}='{hashed}'\n"
         f"(in a systemd EnvironmentFile or .env file: {variable}='{hashed}')",
         err=True,

@@ -186,10 +186,17 @@ def _approval(doc: Located, data: Any, lead_minutes: int) -> ApprovalSettings:
         where = ("approval", "editors", i)
         if not isinstance(raw, dict):
             raise doc.error(where, "each editor must be a mapping with name and email")
-        unknown = sorted(set(raw) - {"name", "email"})
+        unknown = sorted(set(raw) - {"name", "email", "password_hash_env"})
         if unknown or not all(isinstance(raw.get(k), str) and raw[k] for k in ("name", "email")):
-            raise doc.error(where, f"each editor needs exactly name and email (got {sorted(raw)})")
-        editor = EditorSettings(name=raw["name"], email=raw["email"])
+            raise doc.error(where, "each editor needs name and email, and may have "
+                            f"password_hash_env (got {sorted(raw)})")  # fmt: skip
+        variable = raw.get("password_hash_env", "")
+        if not isinstance(variable, str) or not re.fullmatch(
+            r"([A-Za-z_][A-Za-z0-9_]*)?", variable
+        ):
+            raise doc.error((*where, "password_hash_env"),
+                            "password_hash_env is the name of an environment variable")  # fmt: skip
+        editor = EditorSettings(name=raw["name"], email=raw["email"], password_hash_env=variable)
         if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", editor.email):
             raise doc.error((*where, "email"), f"{editor.email!r} is not an e-mail address")
         if editor.email.lower() in {e.email.lower() for e in editors}:
@@ -211,6 +218,8 @@ def _approval(doc: Located, data: Any, lead_minutes: int) -> ApprovalSettings:
             "approval.deadline_minutes must be at least 0 and less than schedule.lead_minutes "
             f"({lead_minutes}): the deadline falls between the build and the send time",
         )
+    if approval["test_sends_per_hour"] < 0:
+        raise doc.error(("approval", "test_sends_per_hour"), "it must be 0 or more")
     if approval["link_hours"] <= 0:
         raise doc.error(("approval", "link_hours"), "approval.link_hours must be positive")
     return build(ApprovalSettings, approval)  # type: ignore[no-any-return]

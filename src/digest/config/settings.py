@@ -131,6 +131,8 @@ class EditorSettings:
 
     name: str = setting(doc="The editor's name.")
     email: str = setting(doc="The editor's address.")
+    # The name of an environment variable, not a secret.
+    password_hash_env: str = setting("", "Variable holding this editor's password hash.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +145,7 @@ class ApprovalSettings:
     deadline_minutes: int = setting(0, "The deadline, this long before the send time.")
     at_deadline: str = setting("skip", "A pending edition at the deadline: skip or send.")
     link_hours: float = setting(24.0, "Proof links expire after this many hours.")
-    # Names of environment variables, not secrets.
-    password_hash_env: str = setting("DIGEST_EDITOR_PASSWORD_HASH", "Variable of the hash.")
-    signin_token_env: str = setting("DIGEST_EDITOR_TOKEN", "Variable of a sign-in token.")
+    test_sends_per_hour: int = setting(10, "Test e-mails one editor may send per hour.")
 
 
 NOTICE_EVENTS = ("expired", "sent", "stopped", "source_failing")

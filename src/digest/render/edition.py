@@ -184,7 +184,10 @@ def render_fitted(
         "stories": tuple(stories),
         "extra": extra,
     }
-    subject = _render_string(subject_template, "subject", base)
+    # An editor's subject for this edition (extra.subject) is taken as written, not as a
+    # template; extra.note, their intro paragraph, is the frame's note for this edition.
+    override = _one_line(str(extra.get("subject") or ""))
+    subject = override or _render_string(subject_template, "subject", base)
     if len(subject) > SUBJECT_MAX:
         subject = subject[: SUBJECT_MAX - 1].rstrip() + "…"
     preheader = _render_string(preheader_template, "preheader", base)

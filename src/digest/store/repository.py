@@ -7,7 +7,7 @@ by approval.apply); reads are methods of Store. No other module holds SQL.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,11 +46,17 @@ CHUNK = 500
 
 @dataclass(frozen=True, slots=True)
 class Revision:
-    """New content for a pending edition: its stories, rendering and variants."""
+    """New content for a pending edition: its stories, rendering and variants.
+
+    ``extra`` (the templates' extra: editor's note, subject override) and ``set_aside``
+    (removed stories with their positions, for undo) replace the stored ones when given.
+    """
 
     stories: Sequence[Story]
     rendered: RenderedEdition
     variants: Sequence[Variant]
+    extra: Mapping[str, Any] | None = None
+    set_aside: Sequence[tuple[int, Story]] | None = None
 
     @property
     def content_hash(self) -> str:
@@ -119,6 +125,7 @@ class Transaction:
             )
         if revision is not None:
             self._replace_variants(entry.edition_id, revision, entry.at)
+            self._replace_desk_edits(entry.edition_id, revision)
         self.conn.execute(
             insert(audit).values(
                 edition_id=entry.edition_id, from_state=entry.from_state.value,
@@ -154,6 +161,23 @@ class Transaction:
             "candidates": json.dumps([c.to_dict() for c in candidates], ensure_ascii=False),
             "extra": json.dumps(extra),
         }])  # fmt: skip
+
+    def _replace_desk_edits(self, edition_id: int, revision: Revision) -> None:
+        values: dict[str, str] = {}
+        if revision.extra is not None:
+            values["extra"] = json.dumps(dict(revision.extra), ensure_ascii=False)
+        if revision.set_aside is not None:
+            values["set_aside"] = json.dumps(
+                [[p, s.to_dict()] for p, s in revision.set_aside], ensure_ascii=False
+            )
+        if not values:
+            return
+        done = self.conn.execute(
+            update(edition_ranking).where(edition_ranking.c.edition_id == edition_id).values(values)
+        )
+        if done.rowcount == 0:  # an edition stored without a build record
+            row = {"edition_id": edition_id, "candidates": "[]", "extra": "{}", **values}
+            self.conn.execute(insert(edition_ranking).values(**row))
 
     def _replace_variants(self, edition_id: int, revision: Revision, now: datetime) -> None:
         self.conn.execute(

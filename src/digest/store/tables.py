@@ -97,6 +97,8 @@ edition_ranking = Table(
     Column("edition_id", Integer, primary_key=True),
     Column("candidates", Text, nullable=False),  # JSON: models.Candidate.to_dict() each
     Column("extra", Text, nullable=False),  # JSON: the templates' ``extra`` (thin_day ...)
+    # JSON: stories an editor removed, [[position, story], ...], so a removal can be undone.
+    Column("set_aside", Text, nullable=False, default="[]"),
 )
 
 # One row per editor who approved one revision; only the current revision's rows count.
@@ -240,4 +242,47 @@ notices = Table(
     Column("status", String(20), nullable=False),  # sending, sent, failed, held
     Column("note", Text, nullable=False, default=""),
     Column("at", Timestamp, nullable=False),
+)
+
+# The editors' desk: account state beside the config's roster (approval.editors), server-side
+# sessions, used sign-in links and the sign-in throttle.
+
+# An editor revoked with `digest editors revoke`: no sign-in, proof link or approval until
+# reinstated. Editors themselves are listed in the config.
+editor_accounts = Table(
+    "editor_accounts",
+    metadata,
+    Column("email", String(320), primary_key=True),  # lower case
+    Column("revoked_at", Timestamp, nullable=False, default=""),
+    Column("note", Text, nullable=False, default=""),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+# One row per signed-in browser; the cookie holds a random token, the row its SHA-256.
+editor_sessions = Table(
+    "editor_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("email", String(320), nullable=False, index=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+
+# Sign-in links already used (single use): the SHA-256 of each link's nonce.
+signin_links = Table(
+    "signin_links",
+    metadata,
+    Column("nonce_hash", String(64), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("used_at", Timestamp, nullable=False),
+)
+
+# Failed sign-in attempts per address and per client ("address:x", "client:y").
+signin_throttle = Table(
+    "signin_throttle",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("blocked_until", Timestamp, nullable=False, default=""),
+    Column("last_failure_at", Timestamp, nullable=False),
 )

@@ -1,7 +1,7 @@
 """The web app: the editors' desk and the readers' pages, as one Starlette ASGI app.
 
 Link scanners open every URL in a message, so no GET changes anything: approve, reject,
-remove, pin and unsubscribe happen only on POST. Editor forms carry a CSRF token; the
+edits, sign-in and unsubscribe happen only on POST. Editor forms carry a CSRF token; the
 one-click unsubscribe POST (RFC 8058) needs none, because its signed URL is the credential.
 """
 
@@ -17,18 +17,29 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from digest.app import App
+from digest.store.desk import Backoff
+from digest.tokens import secrets_from_env
+from digest.web.auth import Accounts
 from digest.web.common import SecurityHeaders
 from digest.web.desk import Desk
 from digest.web.readers import Readers
+from digest.web.signin import SignIn
+from digest.web.today import Today
 
 
-def create_app(app: App, *, environ: Mapping[str, str] | None = None) -> Starlette:
+def create_app(
+    app: App, *, environ: Mapping[str, str] | None = None, backoff: Backoff | None = None
+) -> Starlette:
     """The ASGI app for ``app``'s config; ConfigError at once if the signing key is missing."""
     env = os.environ if environ is None else environ
+    accounts = Accounts(app, secrets_from_env(app.settings.secret_env, env), env, backoff)
     static = StaticFiles(directory=Path(__file__).parent / "static")
     routes = [
-        *Desk(app, env).routes(),
+        *Today(app, env, accounts).routes(),
+        *SignIn(app, env, accounts).routes(),
+        *Desk(app, env, accounts).routes(),
         *Readers(app, env).routes(),
         Mount("/static", app=static, name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    hsts = app.settings.publication.base_url.lower().startswith("https://")
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, hsts=hsts)])

@@ -1,28 +1,52 @@
-"""Editor sign-in for the web pages: password hashes, signed session cookies, CSRF tokens."""
+"""Editor sign-in: mailed sign-in links, optional per-editor passwords, server-side sessions.
+
+Every editor signs in as themselves, so an approval always names one person. A sign-in link
+is signed, names one editor, works once and for LINK_MINUTES; a session is a random cookie
+whose hash is a row in the store, so signing out or `digest editors revoke` ends it at once.
+Failed attempts are throttled per address and per client (store.desk.Backoff).
+"""
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 
-from digest.config import EditorSettings, Settings
+from digest.app import App
+from digest.config import EditorSettings
 from digest.exceptions import ConfigError, TokenError
-from digest.tokens import SESSION_SALT, Signer
+from digest.store.desk import Backoff, DeskState
+from digest.tokens import Signer
+from digest.workflow import find_editor
 
 SESSION_COOKIE = "digest_session"
 CSRF_COOKIE = "digest_csrf"
-SESSION_MAX_AGE = 12 * 3600
+SESSION_HOURS = 12
+LINK_MINUTES = 15
+LINK_SALT = "digest.signin-link.v1"
+MIN_TOKEN = 16  # no credential shorter than this is ever accepted
 # scrypt with n=2**14, r=8, p=1 costs ~16 MB and ~50 ms: slow for guessing, fine for sign-in.
 _N, _R, _P = 2**14, 8, 1
 
 
+class Throttled(Exception):
+    """Too many failed attempts from this address or client: answer 429, Retry-After."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many sign-in attempts. Nothing was checked; wait {retry_after} seconds and "
+            "try again (each further failure doubles the wait)."
+        )
+        self.retry_after = retry_after
+
+
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """An scrypt hash "scrypt$n$r$p$salt$hash" for approval.password_hash_env."""
+    """An scrypt hash "scrypt$n$r$p$salt$hash" for an editor's password_hash_env."""
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
     return "$".join(["scrypt", str(_N), str(_R), str(_P), _b64(salt), _b64(digest)])
@@ -44,6 +68,12 @@ def check_password(password: str, encoded: str, *, env_name: str) -> bool:
     return hmac.compare_digest(got, _unb64(want))
 
 
+@functools.cache
+def _decoy() -> str:
+    # Checked when the address has no password, so a wrong address costs the same time.
+    return hash_password(secrets.token_urlsafe(16))
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
@@ -52,26 +82,17 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_in(
-    settings: Settings, email: str, password: str, environ: Mapping[str, str]
-) -> EditorSettings | None:
-    """The editor whose address and password (or sign-in token) match, else None.
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
-    ConfigError when sign-in is not set up, so the page can say what to configure.
-    """
-    approval = settings.approval
-    hashed = environ.get(approval.password_hash_env, "")
-    token = environ.get(approval.signin_token_env, "")
-    if not approval.editors or not (hashed or token):
-        raise ConfigError(
-            "editor sign-in is not set up: list approval.editors in the config and set "
-            f"{approval.password_hash_env} (from `digest hash-password`) or "
-            f"{approval.signin_token_env} in the server's environment"
-        )
-    editor = next((e for e in approval.editors if e.email.lower() == email.strip().lower()), None)
-    ok_token = bool(token) and hmac.compare_digest(password.encode(), token.encode())
-    ok_hash = bool(hashed) and check_password(password, hashed, env_name=approval.password_hash_env)
-    return editor if editor is not None and (ok_token or ok_hash) else None
+
+@dataclass(frozen=True, slots=True)
+class LinkClaim:
+    """A valid, unused sign-in link: whose, its nonce's hash, and the page it leads to."""
+
+    editor: EditorSettings
+    nonce_hash: str
+    target: str = "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,31 +103,130 @@ class Session:
     email: str
 
 
-class Sessions:
-    """Session cookies: the editor's address, signed with the secret keys, for 12 hours."""
+class Accounts:
+    """Sign-in links, passwords, sessions and the throttle for one App."""
 
     def __init__(
-        self, settings: Settings, keys: list[str], *, clock: Callable[[], datetime]
+        self, app: App, keys: list[str], environ: Mapping[str, str], backoff: Backoff | None = None
     ) -> None:
-        self._settings = settings
-        self._signer = Signer(keys, salt=SESSION_SALT, clock=clock)
+        self.app = app
+        self.desk = DeskState(app.store)
+        self.environ = environ
+        self.backoff = backoff or Backoff()
+        self.links = Signer(keys, salt=LINK_SALT, clock=app.now)
 
-    def cookie(self, editor: EditorSettings) -> str:
-        return self._signer.sign({"e": editor.email.lower()})
+    def editor(self, email: str) -> EditorSettings | None:
+        """The editor (not revoked) with this address."""
+        key = email.strip().lower()
+        found = find_editor(self.app.policy(), key)
+        return found if found is not None and found.email.lower() == key else None
 
-    def read(self, cookie: str | None) -> Session | None:
-        """The session in ``cookie``, or None if absent, expired, forged or no longer an editor."""
-        if not cookie:
+    def passwords(self) -> bool:
+        """Whether any editor has a password set (the sign-in page then offers one)."""
+        return any(
+            e.password_hash_env and self.environ.get(e.password_hash_env)
+            for e in self.app.settings.approval.editors
+        )
+
+    def _check(self, keys: list[str]) -> None:
+        until = self.desk.blocked_until(keys, now=self.app.now())
+        if until is not None:
+            wait = max(1, int((until - self.app.now()).total_seconds() + 0.999))
+            raise Throttled(wait)
+
+    def _fail(self, keys: list[str]) -> None:
+        self.desk.fail(keys, now=self.app.now(), backoff=self.backoff)
+
+    # sign-in links -----------------------------------------------------------------------
+
+    def request_link(
+        self, email: str, client: str, *, target: str = "/"
+    ) -> tuple[EditorSettings, str] | None:
+        """(editor, link URL) for a known address, else None; the same throttle either way.
+
+        Every request counts against the address and the client until a link is used, so
+        nobody can fill an editor's inbox or probe addresses faster than the backoff allows.
+        """
+        keys = [f"link:{email.strip().lower()}", f"client:{client}"]
+        self._check(keys)
+        self._fail(keys)
+        editor = self.editor(email)
+        if editor is None:
             return None
+        nonce = secrets.token_urlsafe(16)
+        token = self.links.sign({"e": editor.email.lower(), "n": nonce, "to": target})
+        base = self.app.settings.publication.base_url.rstrip("/")
+        return editor, f"{base}/s/{token}"
+
+    def read_link(self, token: str) -> LinkClaim:
+        """The claim of a valid, unused link; TokenError saying why not."""
+        if len(token) < MIN_TOKEN:
+            raise TokenError("this sign-in link is not valid")
+        payload = self.links.verify(token, max_age=LINK_MINUTES * 60)
+        if not (isinstance(payload, dict) and isinstance(payload.get("e"), str)
+                and isinstance(payload.get("n"), str)):  # fmt: skip
+            raise TokenError("this link is not valid (it is not a sign-in link)")
+        editor = self.editor(payload["e"])
+        if editor is None:
+            raise TokenError("this sign-in link's editor can no longer sign in")
+        nonce = _hash(payload["n"])
+        if self.desk.link_used(nonce):
+            raise TokenError("this sign-in link has been used already")
+        target = payload.get("to")
+        return LinkClaim(editor, nonce, target if isinstance(target, str) else "/")
+
+    def use_link(self, token: str, client: str) -> tuple[LinkClaim, str]:
+        """Sign in with a link (once): (its claim, session cookie); TokenError if it cannot."""
+        keys = [f"client:{client}"]
+        self._check(keys)
         try:
-            payload = self._signer.verify(cookie, max_age=SESSION_MAX_AGE)
+            claim = self.read_link(token)
+            keep = timedelta(minutes=LINK_MINUTES + 5)
+            email = claim.editor.email
+            if not self.desk.use_link(claim.nonce_hash, email, now=self.app.now(), keep=keep):
+                raise TokenError("this sign-in link has been used already")
         except TokenError:
+            self._fail(keys)
+            raise
+        self.desk.clear([f"link:{claim.editor.email.lower()}", *keys])
+        return claim, self.open_session(claim.editor)
+
+    # passwords ---------------------------------------------------------------------------
+
+    def password(self, email: str, password: str, client: str) -> tuple[EditorSettings, str] | None:
+        """(editor, session cookie) if the address and that editor's password match."""
+        keys = [f"password:{email.strip().lower()}", f"client:{client}"]
+        self._check(keys)
+        editor = self.editor(email)
+        variable = editor.password_hash_env if editor else ""
+        encoded = self.environ.get(variable, "") if variable else ""
+        ok = check_password(password, encoded or _decoy(), env_name=variable or "decoy")
+        if editor is None or not encoded or not ok or len(password) < 1:
+            self._fail(keys)
             return None
-        email = payload.get("e") if isinstance(payload, dict) else None
-        for editor in self._settings.approval.editors:
-            if editor.email.lower() == email:
-                return Session(editor.name, editor.email)
-        return None
+        self.desk.clear(keys)
+        return editor, self.open_session(editor)
+
+    # sessions ----------------------------------------------------------------------------
+
+    def open_session(self, editor: EditorSettings) -> str:
+        token = secrets.token_urlsafe(32)
+        now = self.app.now()
+        expires = now + timedelta(hours=SESSION_HOURS)
+        self.desk.open_session(_hash(token), editor.email, now=now, expires=expires)
+        return token
+
+    def session(self, cookie: str | None) -> Session | None:
+        """The editor of a live session cookie, else None."""
+        if not cookie or len(cookie) < MIN_TOKEN:
+            return None
+        email = self.desk.session(_hash(cookie), now=self.app.now())
+        editor = self.editor(email) if email else None
+        return Session(editor.name, editor.email) if editor else None
+
+    def end(self, cookie: str | None) -> None:
+        if cookie:
+            self.desk.end_session(_hash(cookie))
 
 
 def new_csrf() -> str:
@@ -114,7 +234,7 @@ def new_csrf() -> str:
 
 
 def csrf_ok(cookie: str | None, field: object) -> bool:
-    """Double-submit check: the form's hidden field equals the SameSite=Strict cookie."""
-    if not cookie or not isinstance(field, str) or not field:
+    """Double-submit check: the form's hidden field equals the SameSite cookie."""
+    if not cookie or not isinstance(field, str) or len(field) < MIN_TOKEN:
         return False
     return hmac.compare_digest(cookie.encode(), field.encode())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import jinja2
 from starlette.concurrency import run_in_threadpool
@@ -16,16 +18,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.app import App
 from digest.exceptions import DigestError, StateError
-from digest.web.auth import CSRF_COOKIE, csrf_ok, new_csrf
+from digest.web.auth import CSRF_COOKIE, Throttled, csrf_ok, new_csrf
 
+CSP = (
+    "default-src 'none'; img-src https: http: data:; style-src 'self' 'unsafe-inline'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 _HEADERS = [
-    (b"content-security-policy", b"default-src 'none'; img-src https: http: data:; "
-     b"style-src 'self' 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
-     b"frame-ancestors 'none'"),
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),  # for browsers that predate frame-ancestors
     (b"referrer-policy", b"no-referrer"),  # proof tokens are in URLs
     (b"x-content-type-options", b"nosniff"),
     (b"cache-control", b"no-store"),
-]  # fmt: skip
+]
+_HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +56,11 @@ class NeedSignIn(Exception):
 
 
 class SecurityHeaders:
-    """Adds the same protective headers to every response."""
+    """Adds the same protective headers to every response; HSTS when served over https."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.headers = [*_HEADERS, *([_HSTS] if hsts else [])]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
@@ -61,7 +68,7 @@ class SecurityHeaders:
                 own = list(message.get("headers", []))
                 # A response's own Cache-Control (the immutable images) wins over no-store.
                 present = {k.lower() for k, _ in own}
-                message["headers"] = [*own, *(h for h in _HEADERS if h[0] not in present)]
+                message["headers"] = [*own, *(h for h in self.headers if h[0] not in present)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -75,9 +82,18 @@ class Pages:
         self.settings = app.settings
         self.store = app.store
         self.environ = environ
+        # Cookies are Secure whenever the public address is https, whatever the hop from a
+        # proxy to this server looks like.
+        self.secure = self.settings.publication.base_url.lower().startswith("https://")
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("digest.web", "templates"), autoescape=True
         )
+        zone = self.settings.schedule.timezone
+        self.env.filters.update(
+            number=number, plural=plural,
+            local=lambda moment: moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z"),
+        )  # fmt: skip
+        self.env.globals.update(publication=self.settings.publication.name)
 
     def page(self, request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
         """Render a template; make sure the browser holds a CSRF cookie for its forms."""
@@ -85,13 +101,13 @@ class Pages:
         html = self.env.get_template(name).render(csrf=csrf, **ctx)
         response = HTMLResponse(html, status_code=status)
         if request.cookies.get(CSRF_COOKIE) != csrf:
-            self._cookie(request, response, CSRF_COOKIE, csrf)
+            self.cookie(response, CSRF_COOKIE, csrf)
         return response
 
-    def _cookie(self, request: Request, response: Response, name: str, value: str) -> None:
+    def cookie(self, response: Response, name: str, value: str, max_age: int | None = None) -> None:
         response.set_cookie(
-            name, value, httponly=True, samesite="lax", path="/",
-            secure=request.url.scheme == "https",
+            name, value, max_age=max_age, httponly=True, samesite="lax", path="/",
+            secure=self.secure,
         )  # fmt: skip
 
     def refused(self, request: Request, exc: Refused) -> Response:
@@ -108,6 +124,10 @@ class Pages:
                 return await run_in_threadpool(method, request, data)
             except Refused as exc:
                 return self.refused(request, exc)
+            except Throttled as exc:
+                response = self.refused(request, Refused(429, "Too many attempts", str(exc)))
+                response.headers["retry-after"] = str(exc.retry_after)
+                return response
             except NeedSignIn:
                 target = request.url.path
                 return RedirectResponse(f"/signin?next={quote(target, safe='/')}", 303)
@@ -136,7 +156,52 @@ async def _form(request: Request) -> FormData | None:
 
 def safe_next(params: Mapping[str, Any]) -> str:
     """Only local paths: an open redirect would turn the sign-in page into a phishing aid."""
-    target = str(params.get("next", "") or "/editions")
+    target = str(params.get("next", "") or "/")
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/editions"
+        return "/"
     return target
+
+
+def client_of(request: Request) -> str:
+    """The client's address, as uvicorn saw it (X-Forwarded-For from a loopback proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
+# Plain words for times and counts -------------------------------------------------------
+
+
+def number(n: int) -> str:
+    """1204 -> "1,204"."""
+    return f"{n:,}"
+
+
+def plural(n: int, word: str, many: str = "") -> str:
+    """(1, "recipient") -> "1 recipient"; (3, "recipient") -> "3 recipients"."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
+def clock(moment: datetime, zone: str) -> str:
+    """HH:MM in ``zone``."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")
+
+
+def day(moment: datetime, zone: str) -> str:
+    """ "Tue 24 Nov" in ``zone``."""
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{local:%a} {local.day} {local:%b}"
+
+
+def relative(moment: datetime, now: datetime) -> str:
+    """ "in 47 min", "in 2 h 5 min", "3 days ago": the distance from ``now`` in words."""
+    seconds = (moment - now).total_seconds()
+    minutes = int(abs(seconds) // 60)
+    if minutes < 1:
+        return "in under a minute" if seconds > 0 else "just now"
+    if minutes < 60:
+        words = f"{minutes} min"
+    elif minutes < 48 * 60:
+        hours, rest = divmod(minutes, 60)
+        words = f"{hours} h" + (f" {rest} min" if rest else "")
+    else:
+        words = plural(minutes // (24 * 60), "day")
+    return f"in {words}" if seconds > 0 else f"{words} ago"

@@ -1,4 +1,4 @@
-"""The editors' pages: sign-in, the list of editions, review, approve, reject, edit."""
+"""The editors' pages: the list of editions, review, edit, test send, approve and reject."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import html
 import json
 import logging
 from collections.abc import Mapping
+from datetime import datetime
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -13,50 +15,54 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from digest.app import App
-from digest.exceptions import ConfigError, StateError, TokenError
+from digest.checks import edition_findings
+from digest.edits import Edit, Kind
+from digest.exceptions import StateError, TokenError
 from digest.models import Edition, EditionState
 from digest.proofs import approval_signer
 from digest.render import placeholders
 from digest.render.variants import ALL
-from digest.tokens import approval_token, read_approval_token, secrets_from_env
-from digest.web.auth import SESSION_COOKIE, Sessions, sign_in
-from digest.web.common import NeedSignIn, Pages, Refused, Viewer, safe_next
-from digest.workflow import find_editor
+from digest.tokens import approval_token, read_approval_token
+from digest.web.auth import SESSION_COOKIE, Accounts
+from digest.web.common import NeedSignIn, Pages, Refused, Viewer, clock, day, plural, relative
+from digest.workflow import Audience, SendLimitReached, find_editor
 
 log = logging.getLogger("digest.web")
+S = EditionState
 
 _NOTICES = {
     "revised": "Saved as a new revision; the earlier proof links no longer work, and the "
     "editors were sent new proofs.",
+    "removed": "Story removed (a new revision; new proofs went to the editors).",
+    "restored": "Story put back (a new revision; new proofs went to the editors).",
     "approved": "Your approval is recorded.",
     "rejected": "The edition is rejected; it will not be sent.",
+    "tested": "The test e-mail is on its way. It is not a delivery and counts for nothing.",
 }
+_DONE = {Kind.REMOVE: "removed", Kind.RESTORE: "restored"}
 
 
 class Desk(Pages):
     """Where editors review and decide; every change is a POST with a CSRF token."""
 
-    def __init__(self, app: App, environ: Mapping[str, str]) -> None:
+    def __init__(self, app: App, environ: Mapping[str, str], accounts: Accounts) -> None:
         super().__init__(app, environ)
-        keys = secrets_from_env(self.settings.secret_env, environ)
+        self.accounts = accounts
         self.approvals = approval_signer(self.settings, clock=app.now, environ=environ)
-        self.sessions = Sessions(self.settings, keys, clock=app.now)
         self.link_age = int(self.settings.approval.link_hours * 3600)
 
     def routes(self) -> list[Route]:
         h = self.handle
         return [
-            Route("/", lambda _r: RedirectResponse("/editions", 303)),
             Route("/editions", h(self.editions, form=False)),
-            Route("/signin", h(self.signin_form, form=False), methods=["GET"]),
-            Route("/signin", h(self.signin, form=True), methods=["POST"]),
-            Route("/signout", h(self.signout, form=True), methods=["POST"]),
             Route("/e/{id}", h(self.review, form=False), methods=["GET"]),
             Route("/e/{id}/approve", h(self.confirm, form=False), methods=["GET"]),
             Route("/e/{id}/approve", h(self.approve, form=True), methods=["POST"]),
             Route("/e/{id}/reject", h(self.reject, form=True), methods=["POST"]),
+            Route("/e/{id}/edit", h(self.change, form=True), methods=["POST"]),
             Route("/e/{id}/remove", h(self.change, form=True), methods=["POST"]),
             Route("/e/{id}/pin", h(self.change, form=True), methods=["POST"]),
+            Route("/e/{id}/test", h(self.test_send, form=True), methods=["POST"]),
         ]
 
     def edition(self, edition_id: str) -> Edition:
@@ -64,6 +70,12 @@ class Desk(Pages):
             return self.store.get_edition(int(edition_id))
         except (ValueError, StateError):
             raise Refused(404, "No such edition", f"There is no edition {edition_id}.") from None
+
+    def signed_in(self, request: Request) -> Viewer:
+        session = self.accounts.session(request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            raise NeedSignIn
+        return Viewer(session.name, session.email)
 
     def viewer(self, request: Request, edition: Edition, token: object) -> Viewer:
         """The editor behind a proof link (checked strictly), else the session, else sign-in."""
@@ -76,7 +88,7 @@ class Desk(Pages):
                     f"This review link cannot be used: {exc}. Nothing was changed. Use the "
                     "links in the latest proof, or sign in.",
                 ) from exc  # fmt: skip
-            editor = find_editor(self.settings.approval, claim.editor)
+            editor = find_editor(self.app.policy(), claim.editor)
             if claim.edition_id != edition.id or editor is None:
                 raise Refused(403, "Link refused", "This link is not for this edition or editor.")
             if claim.revision != edition.revision:
@@ -87,23 +99,26 @@ class Desk(Pages):
                     "the links in the newest proof.",
                 )  # fmt: skip
             return Viewer(editor.name, editor.email, token)
-        session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
-        if session is None:
-            raise NeedSignIn
-        return Viewer(session.name, session.email)
+        return self.signed_in(request)
 
-    def back_to(self, edition: Edition, viewer: Viewer, notice: str) -> Response:
+    def back_to(self, edition: Edition, viewer: Viewer, notice: str, **more: str) -> Response:
         """303 to the review page; a proof-link viewer gets a link for the current revision."""
-        url = f"/e/{edition.id}?n={notice}"
+        params = {"n": notice, **more}
         if viewer.token:
-            token = approval_token(
+            params["t"] = approval_token(
                 self.approvals, edition_id=edition.id, revision=edition.revision,
                 editor=viewer.email,
             )  # fmt: skip
-            url += f"&t={token}"
-        return RedirectResponse(url, 303)
+        return RedirectResponse(f"/e/{edition.id}?{urlencode(params)}", 303)
 
     # editor pages ------------------------------------------------------------------------
+
+    def editions(self, request: Request, _form: FormData | None) -> Response:
+        viewer = self.signed_in(request)
+        return self.page(
+            request, "editions.html", title="Editions", viewer=viewer,
+            editions=self.store.list_editions(), nav="editions",
+        )  # fmt: skip
 
     def review(self, request: Request, _form: FormData | None) -> Response:
         edition = self.edition(request.path_params["id"])
@@ -121,30 +136,87 @@ class Desk(Pages):
             unsubscribe_url=f"{self.settings.publication.base_url.rstrip('/')}/u/preview",
         )  # fmt: skip
         html_values = {k: html.escape(v, quote=True) for k, v in values.items()}
+        now = self.app.now()
+        audience = self.app.audience(edition)
+        pending = edition.state is S.PENDING_APPROVAL
+        built = self.store.ranking(edition.id)
+        extra = built[1] if built else {}
+        findings = [str(f) for f in edition_findings(self.settings, shown, edition.stories)]
+        undo = request.query_params.get("story", "")
+        aside = self.accounts.desk.set_aside(edition.id)
+        notice = _NOTICES.get(request.query_params.get("n", ""), "")
+        if request.query_params.get("n") == "approved" and pending:
+            got, needed = (
+                len(self.store.approvers(edition)),
+                self.settings.approval.approvals_needed,
+            )
+            notice = f"Your approval is recorded: {got} of {needed}. It needs another editor's."
         return self.page(
             request, "review.html", title=f"Edition {edition.id}", edition=edition,
-            viewer=viewer, pending=edition.state is EditionState.PENDING_APPROVAL,
-            approvals=self.store.approvers(edition),
+            viewer=viewer, pending=pending, approvals=self.store.approvers(edition),
             needed=self.settings.approval.approvals_needed,
-            deadline=self.app.deadline(edition).isoformat(),
-            variants=[(k, _variant_label(k), v.content_hash) for k, v in variants.items()],
-            variant=key, variant_hash=shown.content_hash,
+            when=self.when(edition, now), send_line=self.send_line(edition, audience, now),
+            variants=[(k, _variant_label(k), v.content_hash, audience.by_variant.get(k))
+                      for k, v in variants.items()],
+            variant=key, variant_hash=shown.content_hash, shown=shown,
             frame=placeholders.substitute(shown.html, html_values),
             text=placeholders.substitute(shown.text, values),
-            audit=self.store.audit_trail(edition.id),
-            notice=_NOTICES.get(request.query_params.get("n", ""), ""),
+            findings=findings, note=str(extra.get("note") or ""),
+            subject_override=str(extra.get("subject") or ""),
+            set_aside=aside, undo=undo if any(s.url == undo for _, s in aside) else "",
+            audit=list(reversed(self.store.audit_trail(edition.id))),
+            notice=notice, tested=request.query_params.get("to", ""),
+            hidden_fields={"t": viewer.token, "revision": str(edition.revision)},
         )  # fmt: skip
+
+    def when(self, edition: Edition, now: datetime) -> dict[str, object]:
+        """The send time and approval deadline, in the schedule's zone and from now."""
+        sched, policy = self.settings.schedule, self.settings.approval
+        send_at = self.app.slot_for(edition.slot).first_wave
+        deadline = self.app.deadline(edition)
+        outcome = ("it is sent anyway (approval.at_deadline: send)" if policy.at_deadline == "send"
+                   else "it is not sent (approval.at_deadline: skip)")  # fmt: skip
+        return {
+            "zone": sched.timezone, "day": day(send_at, sched.timezone),
+            "send_clock": clock(send_at, sched.timezone), "send_in": relative(send_at, now),
+            "send_passed": send_at <= now,
+            "deadline_clock": clock(deadline, sched.timezone),
+            "deadline_in": relative(deadline, now), "deadline_passed": deadline <= now,
+            "outcome": outcome, "local": sched.local_delivery,
+        }  # fmt: skip
+
+    def send_line(self, edition: Edition, audience: Audience, now: datetime) -> str:
+        """ "Goes to 1,204 recipients (3 variants) at 07:00 Europe/London, in 47 min"."""
+        when = self.when(edition, now)
+        who = plural(audience.recipients, "recipient")
+        if len(audience.by_variant) > 1:
+            who += f" ({plural(len(audience.by_variant), 'variant')})"
+        at = f"{when['send_clock']} {when['zone']}"
+        if when["local"]:
+            at = f"{when['send_clock']} in each reader's time zone"
+        if edition.state is S.SENT:
+            return f"Sent to {who}."
+        if edition.state is S.SENDING:
+            return f"Sending to {who} now."
+        if edition.state in (S.REJECTED, S.EXPIRED):
+            return f"Not sent: the edition is {edition.state}."
+        if when["send_passed"]:
+            return f"Goes to {who}; it was due at {at} ({when['send_in']})."
+        return f"Goes to {who} at {at}, {when['send_in']}."
 
     def confirm(self, request: Request, _form: FormData | None) -> Response:
         edition = self.edition(request.path_params["id"])
         viewer = self.viewer(request, edition, request.query_params.get("t"))
-        if edition.state is not EditionState.PENDING_APPROVAL:
+        if edition.state is not S.PENDING_APPROVAL:
             raise Refused(409, "Nothing to approve", f"Edition {edition.id} is {edition.state}.")
         review_url = f"/e/{edition.id}" + (f"?t={viewer.token}" if viewer.token else "")
+        now = self.app.now()
         return self.page(
             request, "confirm.html", title=f"Approve edition {edition.id}", edition=edition,
             viewer=viewer, approvals=self.store.approvers(edition),
             needed=self.settings.approval.approvals_needed, review_url=review_url,
+            send_line=self.send_line(edition, self.app.audience(edition), now),
+            when=self.when(edition, now),
         )  # fmt: skip
 
     def _action(self, request: Request, form: FormData | None) -> tuple[Edition, Viewer, int]:
@@ -178,63 +250,35 @@ class Desk(Pages):
     def change(self, request: Request, form: FormData | None) -> Response:
         edition, viewer, revision = self._action(request, form)
         assert form is not None
-        url = str(form.get("url", ""))
-        pin = request.url.path.endswith("/pin")
+        action = request.url.path.rsplit("/", 1)[1]
         try:
+            kind = Kind(str(form.get("action", "")) if action == "edit" else action)
             position = int(str(form.get("position", "1")))
         except ValueError:
-            raise Refused(400, "Form refused", "The position must be a number.") from None
+            raise Refused(400, "Form refused", "The form asks for a change there is not.") from None
+        url = str(form.get("url", ""))
+        edit = Edit(kind, url=url, text=str(form.get("text", "")), position=position)
         revised = self.app.revise(
-            edition.id, by=viewer.email, via="web", revision=revision,
-            remove=() if pin else (url,), pin=url if pin else None, position=position,
-        )  # fmt: skip
+            edition.id, by=viewer.email, via="web", revision=revision, edits=[edit]
+        )
         for problem in revised.warnings[len(edition.warnings) :]:
             log.warning("%s", problem)
-        return self.back_to(revised, viewer, "revised")
+        more = {"story": url} if kind is Kind.REMOVE else {}
+        return self.back_to(revised, viewer, _DONE.get(kind, "revised"), **more)
 
-    def editions(self, request: Request, _form: FormData | None) -> Response:
-        session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
-        if session is None:
-            raise NeedSignIn
-        return self.page(
-            request, "editions.html", title="Editions", viewer=Viewer(session.name, session.email),
-            editions=self.store.list_editions(),
-        )  # fmt: skip
-
-    # sign-in -----------------------------------------------------------------------------
-
-    def signin_form(self, request: Request, _form: FormData | None) -> Response:
-        return self.page(
-            request, "signin.html", title="Sign in", next=safe_next(request.query_params)
-        )
-
-    def signin(self, request: Request, form: FormData | None) -> Response:
-        self.check_csrf(request, form)
+    def test_send(self, request: Request, form: FormData | None) -> Response:
+        edition, viewer, revision = self._action(request, form)
         assert form is not None
-        target = safe_next(form)
+        to = str(form.get("to", "")).strip()
+        variant = str(form.get("variant", ALL))
         try:
-            editor = sign_in(
-                self.settings, str(form.get("email", "")), str(form.get("password", "")),
-                self.environ,
-            )  # fmt: skip
-        except ConfigError as exc:
-            raise Refused(503, "Sign-in is not set up", str(exc)) from exc
-        if editor is None:
-            return self.page(
-                request, "signin.html", 401, title="Sign in", next=target,
-                message="Wrong e-mail address or password.",
-            )  # fmt: skip
-        response = RedirectResponse(target, 303)
-        self._cookie(request, response, SESSION_COOKIE, self.sessions.cookie(editor))
-        return response
-
-    def signout(self, request: Request, form: FormData | None) -> Response:
-        self.check_csrf(request, form)
-        response = RedirectResponse("/signin", 303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
+            self.app.send_test(edition.id, by=viewer.email, to=to, revision=revision,
+                               variant=variant)  # fmt: skip
+        except SendLimitReached as exc:
+            raise Refused(429, "Too many test e-mails", str(exc)) from exc
+        return self.back_to(self.store.get_edition(edition.id), viewer, "tested", to=to)
 
 
 def _variant_label(key: str) -> str:
     topics = json.loads(key)
-    return ", ".join(topics) if topics else "Whole edition"
+    return ", ".join(t[:1].upper() + t[1:] for t in topics) if topics else "Whole edition"

@@ -1,7 +1,14 @@
-"""Run the web app under uvicorn: in the foreground (`digest serve`) or in a background thread."""
+"""Run the web app under uvicorn: in the foreground (`digest serve`) or in a background thread.
+
+The access log never holds a credential: query strings of /e/, /u/, /p/ and /s/ paths and
+the token segment of /u/, /p/ and /s/ paths are replaced before any handler sees the line.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import re
 import threading
 import time
 from types import TracebackType
@@ -10,16 +17,76 @@ from typing import Self
 import uvicorn
 from starlette.types import ASGIApp
 
+from digest.config import Settings
 from digest.exceptions import DigestError
+
+REDACTED = "[redacted]"
+_TOKEN_PATH = re.compile(r"^/(u|p|s)/[^/?]+")
+_SECRET_QUERY = re.compile(r"^/(e|u|p|s)/")
+
+
+def redact(path: str) -> str:
+    """A request path as the log may show it: no tokens, no query string where they live."""
+    if not _SECRET_QUERY.match(path):
+        return path
+    bare, _, query = path.partition("?")
+    bare = _TOKEN_PATH.sub(lambda m: f"/{m.group(1)}/{REDACTED}", bare)
+    return f"{bare}?{REDACTED}" if query else bare
+
+
+class RedactTokens(logging.Filter):
+    """Rewrites uvicorn's access-log records (client, method, path, version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], redact(args[2]), args[3], args[4])
+        return True
 
 
 def _config(asgi: ASGIApp, host: str, port: int, log_level: str) -> uvicorn.Config:
     # h11 and no websockets: the app needs neither httptools nor ws, and fewer moving parts.
-    # proxy_headers: behind a TLS-terminating proxy on loopback, cookies get the Secure flag.
-    return uvicorn.Config(
+    # proxy_headers: behind a proxy on loopback, the client address (which the sign-in
+    # throttle counts per client) is the one the proxy saw.
+    config = uvicorn.Config(
         asgi, host=host, port=port, log_level=log_level, http="h11", ws="none",
         lifespan="off", proxy_headers=True, server_header=False,
     )  # fmt: skip
+    access = logging.getLogger("uvicorn.access")  # configured by uvicorn.Config just now
+    if not any(isinstance(f, RedactTokens) for f in access.filters):
+        access.addFilter(RedactTokens())
+    return config
+
+
+def serve_warnings(settings: Settings, host: str) -> list[str]:
+    """What `digest serve` should warn about before it listens (one line each)."""
+    lines = []
+    base = settings.publication.base_url
+    if not _loopback(host):
+        if base.lower().startswith("https://"):
+            lines.append(
+                f"serving plain HTTP on {host}: put a TLS-terminating proxy in front of it "
+                f"(publication.base_url is {base}) and bind 127.0.0.1, or other hosts see "
+                "sign-in links, sessions and proof tokens in clear text"
+            )
+        else:
+            lines.append(
+                f"serving plain HTTP on {host} and publication.base_url ({base}) is not "
+                "https: sign-in links, sessions and proof tokens cross the network in clear "
+                "text; serve behind a TLS proxy and set an https base_url"
+            )
+    if not settings.approval.editors:
+        lines.append("no editor can sign in: list approval.editors (name and email) in the config")
+    return lines
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(asgi: ASGIApp, *, host: str = "127.0.0.1", port: int = 8080) -> None:
@@ -33,8 +100,10 @@ def serve(asgi: ASGIApp, *, host: str = "127.0.0.1", port: int = 8080) -> None:
 class BackgroundServer:
     """Context manager: serve ``asgi`` on ``host`` and a free port in a thread; ``url`` is set."""
 
-    def __init__(self, asgi: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = uvicorn.Server(_config(asgi, host, port, "warning"))
+    def __init__(
+        self, asgi: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    ) -> None:
+        self._server = uvicorn.Server(_config(asgi, host, port, log_level))
         self._thread = threading.Thread(target=self._server.run, daemon=True, name="digest-web")
         self.host = host
         self.url = ""

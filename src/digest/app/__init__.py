@@ -1,0 +1,74 @@
+"""Wiring: turn a config file into the collaborators the pipeline, workflow and engine need.
+
+``App`` is built up in layers, one module each: base (settings, store, renderer, pipeline,
+messages), schedule (slots and deadlines), editions (build, proofs, decisions), and the
+send here."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from digest import notices
+from digest.app.base import Progress, make_clock
+from digest.app.editions import Editions
+from digest.delivery.engine import SendReport, send_edition
+from digest.exceptions import DigestError, LockedError
+from digest.models import EditionState, Subscriber
+
+S = EditionState
+
+__all__ = ["App", "Progress", "make_clock"]
+
+
+class App(Editions):
+    """One config file's collaborators, created on first use."""
+
+    def send(
+        self,
+        edition_id: int,
+        *,
+        actor: str = "cli",
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+        not_before: Callable[[Subscriber], datetime] | None = None,
+        until: datetime | None = None,
+        stale_before: datetime | None = None,
+    ) -> SendReport:
+        """Send (or resume) an edition with this config's backend and send settings; the
+        editors get a notice when it finishes or stops."""
+        before = self.store.get_edition(edition_id)
+        try:
+            report = send_edition(
+                self.store,
+                edition_id,
+                subscribers=self.iter_subscribers(),
+                backend=self.backend,
+                make=self.composer(),
+                clock=self.clock,
+                actor=actor,
+                dry_run=dry_run,
+                options=self.settings.send,
+                progress=progress,
+                stop=stop,
+                not_before=not_before,
+                until=until,
+                stale_before=stale_before,
+            )
+        except LockedError:
+            raise  # another process is sending it: nothing stopped
+        except DigestError as exc:
+            if not dry_run and self.store.get_edition(edition_id).state is S.SENDING:
+                self.notify(notices.stopped(edition_id, before.slot, str(exc), at=self.now()))
+            raise
+        if dry_run:
+            return report
+        if report.state in (S.SENT, S.FAILED) and before.state is not report.state:
+            summary = report.summary()
+            self.notify(notices.sent(edition_id, before.slot, summary, report.totals))
+        elif report.interrupted:
+            why = "interrupted (SIGTERM or Ctrl-C) before every reader got it"
+            self.notify(notices.stopped(edition_id, before.slot, why, at=self.now()))
+        return report

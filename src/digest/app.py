@@ -56,6 +56,7 @@ class App:
     config_path: Path
     clock: Callable[[], datetime] = field(default_factory=make_clock)
     state_path: Path | None = None  # overrides settings.state_path (the demo's own state)
+    state_url: str | None = None  # overrides settings.state_url (--state-url)
     _store: Store | None = field(default=None, init=False, repr=False)
 
     @cached_property
@@ -78,14 +79,23 @@ class App:
     def now(self) -> datetime:
         return self.clock()
 
+    def _url(self) -> str:
+        if self.state_path is not None:
+            return ""
+        return self.settings.state_url if self.state_url is None else self.state_url
+
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.state_path or self.settings.state_path)
+            url = self._url()
+            self._store = Store(url=url) if url else Store(self.state_path or self.settings.state_path)
         return self._store
 
     def readonly_store(self) -> Store:
-        """The state file opened read-only (an empty one if there is none yet)."""
+        """The state opened read-only (an empty one if there is no state file yet)."""
+        url = self._url()
+        if url:
+            return Store.open_readonly(url=url)
         return Store.open_readonly(self.state_path or self.settings.state_path)
 
     def backend(self) -> Backend:

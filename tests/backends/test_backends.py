@@ -273,12 +273,12 @@ class TestSMTPDelivery:
         backend.close()
         assert len(sink.messages) == 1
 
-    def test_open_on_a_dead_port_names_host_and_port(self) -> None:
+    def test_open_on_a_dead_port_is_a_deferral_naming_host_and_port(self) -> None:
         port = free_port()
         backend = SMTPBackend(host="127.0.0.1", port=port, local_hostname="client.localhost")
-        with pytest.raises(BackendError, match=f"127.0.0.1:{port}") as info:
+        with pytest.raises(TemporaryFailure, match=f"127.0.0.1:{port}"):
             backend.open()
-        assert not isinstance(info.value, TemporaryFailure)
+        assert not backend.connected
         with pytest.raises(TemporaryFailure):
             backend.send(envelope())
 

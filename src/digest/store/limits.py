@@ -66,7 +66,7 @@ class Permits:
             for key, lim in sorted(keys.items()):
                 room[key] = lim.limit - self._used(cur, lim, now)
             granted: list[str] = []
-            refused: dict[str, float] = {}
+            refused: dict[str, list[Limit]] = {}
             blocked: set[str] = set()
             taken: dict[str, int] = {}
             rows: list[tuple[str, str, str]] = []
@@ -74,7 +74,7 @@ class Permits:
                 full = [lim for lim in limits if room[lim.key] <= 0 or lim.key in blocked]
                 if full:
                     blocked.update(lim.key for lim in full)
-                    refused[holder] = max(self._frees_at(cur, lim, now) for lim in full)
+                    refused[holder] = full
                     continue
                 for lim in limits:
                     room[lim.key] -= 1
@@ -93,7 +93,9 @@ class Permits:
                 cur.execute(
                     self.raw.sql("UPDATE send_limits SET used = used + ? WHERE key = ?"), (n, key)
                 )
-            return Grant(granted, refused, frozenset(blocked))
+            frees = {k: self._frees_at(cur, keys[k], now) for k in blocked}
+            retry = {h: max(frees[lim.key] for lim in full) for h, full in refused.items()}
+            return Grant(granted, retry, frozenset(blocked))
 
         return self.raw.transaction(run)
 

@@ -15,7 +15,7 @@ from typing import Any
 from digest import workflow
 from digest.backends.base import Backend, load_backend
 from digest.config import Settings, load_settings
-from digest.delivery.engine import SendReport, send_edition
+from digest.delivery.engine import SendReport, send_edition, work_edition
 from digest.exceptions import ConfigError
 from digest.http import Fetcher
 from digest.models import Edition, EditionState, Subscriber, Variant
@@ -30,7 +30,7 @@ from digest.schedule.slots import slot_key
 from digest.sources.base import Source, load_sources
 from digest.store import Store
 from digest.store.sources import Health, SourceState
-from digest.subscribers import iter_subscribers, load_subscribers
+from digest.subscribers import count_subscribers, iter_subscribers
 from digest.tokens import UNSUBSCRIBE_SALT, Signer, secrets_from_env
 
 Progress = Callable[[SendReport], None]
@@ -63,14 +63,23 @@ class App:
     def settings(self) -> Settings:
         return load_settings(self.config_path)
 
-    @cached_property
-    def subscribers(self) -> list[Subscriber]:
-        """The whole subscriber file, validated (duplicates included)."""
-        return load_subscribers(self.settings.subscribers_path)
+    # Subscribers: everything reads them through these few methods, streamed (a CSV file
+    # is never held in memory), so the list's source can change behind them.
 
     def iter_subscribers(self) -> Iterator[Subscriber]:
         """Subscribers one at a time (a CSV file is streamed)."""
         return iter_subscribers(self.settings.subscribers_path)
+
+    def count_subscribers(self) -> int:
+        """Validate the whole list (duplicates included) and count it, streamed."""
+        return count_subscribers(self.settings.subscribers_path)
+
+    def find_subscriber(self, email: str | None = None) -> Subscriber | None:
+        """The subscriber with this address (any case), or the first one; None if absent."""
+        for sub in self.iter_subscribers():
+            if email is None or sub.email.lower() == email.lower():
+                return sub
+        return None
 
     def selections(self) -> list[tuple[str, ...]]:
         """Every distinct topic selection among the subscribers (streamed)."""
@@ -84,11 +93,17 @@ class App:
             return ""
         return self.settings.state_url if self.state_url is None else self.state_url
 
+    def state_location(self) -> Path | str:
+        """The state database: a database URL, or the SQLite file's path."""
+        return self._url() or (self.state_path or self.settings.state_path)
+
     @property
     def store(self) -> Store:
         if self._store is None:
             url = self._url()
-            self._store = Store(url=url) if url else Store(self.state_path or self.settings.state_path)
+            self._store = (
+                Store(url=url) if url else Store(self.state_path or self.settings.state_path)
+            )
         return self._store
 
     def readonly_store(self) -> Store:
@@ -319,6 +334,7 @@ class App:
         stop: threading.Event | None = None,
         not_before: Callable[[Subscriber], datetime] | None = None,
         until: datetime | None = None,
+        on_sending: Callable[[], None] | None = None,
     ) -> SendReport:
         """Send (or resume) an edition with this config's backend and send settings."""
         return send_edition(
@@ -335,6 +351,28 @@ class App:
             stop=stop,
             not_before=not_before,
             until=until,
+            on_sending=on_sending,
+        )
+
+    def work(
+        self,
+        edition_id: int,
+        *,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+        wait_for_retries: bool = False,
+    ) -> SendReport:
+        """One worker pass over an edition that is sending (`digest worker`)."""
+        return work_edition(
+            self.store,
+            edition_id,
+            backend=self.backend,
+            make=self.composer(),
+            clock=self.clock,
+            options=self.settings.send,
+            stop=stop,
+            progress=progress,
+            wait_for_retries=wait_for_retries,
         )
 
     def close(self) -> None:

@@ -17,8 +17,7 @@ def run_checks(app: App) -> list[str]:
     """One line per thing checked; the first problem raises a DigestError naming it."""
     settings = app.settings
     lines = [f"config: {settings.path} is valid"]
-    subscribers = app.subscribers
-    lines.append(f"subscribers: {len(subscribers)} in {settings.subscribers_path}")
+    lines.append(f"subscribers: {app.count_subscribers()} in {settings.subscribers_path}")
     sources = app.sources()
     lines.append(f"sources: {len(sources)} ({', '.join(s.name for s in sources)})")
     check_templates(app.renderer.env)

@@ -169,12 +169,18 @@ def proof(app: App, edition_id: int) -> None:
 @cli.command()
 @click.argument("edition_id", metavar="EDITION", type=int)
 @click.option("--dry-run", is_flag=True, help="Check and count, but send and record nothing.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes on this host that send the edition together.")  # fmt: skip
 @pass_app
-def send(app: App, edition_id: int, dry_run: bool) -> None:
+def send(app: App, edition_id: int, dry_run: bool, workers: int) -> None:
     """Send an approved edition (or resume one that was interrupted)."""
+    from digest.cli.delivery import IN_DOUBT_EXIT, send_with_workers
     from digest.cli.progress import send_with_progress
 
-    report = send_with_progress(app, edition_id, dry_run=dry_run)
+    if workers > 1 and not dry_run:
+        report = send_with_workers(app, edition_id, workers)
+    else:
+        report = send_with_progress(app, edition_id, dry_run=dry_run)
     click.echo(report.summary())
     if report.interrupted:
         raise DigestError(f"interrupted; run `digest send {edition_id}` again to resume")
@@ -182,6 +188,10 @@ def send(app: App, edition_id: int, dry_run: bool) -> None:
         click.echo(f"some deliveries are still due; run `digest send {edition_id}` again later")
     if not dry_run and report.state.value == "failed":
         sys.exit(1)
+    if report.in_doubt:
+        click.echo(f"{report.in_doubt} deliveries were in doubt (the connection was lost after "
+                   "the message was sent): see the summary", err=True)  # fmt: skip
+        sys.exit(IN_DOUBT_EXIT)
 
 
 @cli.command()

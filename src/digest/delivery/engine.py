@@ -53,9 +53,10 @@ class SendReport:
     totals: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: SendReport) -> None:
-        """Count another process's run of the same edition into this one."""
+        """Count another process's run of the same edition into this one (``deferred`` is
+        the ledger's count at the end, so it is not added)."""
         for f in fields(self):
-            if f.name in ("sent", "failed", "deferred", "skipped", "in_doubt", "unknown"):
+            if f.name in ("sent", "failed", "skipped", "in_doubt", "unknown"):
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         self.interrupted = self.interrupted or other.interrupted
 
@@ -94,6 +95,7 @@ def send_edition(
     sleep: Callable[[float], None] = time.sleep,
     not_before: Callable[[Subscriber], datetime] | None = None,
     until: datetime | None = None,
+    on_sending: Callable[[], None] | None = None,
 ) -> SendReport:
     """Send an approved edition, or resume one that is sending; never send twice.
 
@@ -137,6 +139,8 @@ def send_edition(
         finally:
             ledger.close()
         edition = move(store, edition, EditionState.SENDING, actor=actor, via="send", now=clock())
+        if on_sending is not None:
+            on_sending()  # e.g. start more workers, now that there is something to claim
         report.total = sum(store.delivery_counts(edition_id).values())
         setup = _setup(envelope_for, backend, options, clock, sleep, stop, progress, until,
                        lease=lease, wait=True)  # fmt: skip

@@ -89,6 +89,8 @@ class Sender:
         self._throttled = 0.0  # real time until which a shared limit is full
         self._empty = False  # the last claim found nothing due
         self._floor: datetime | None = None
+        self.started = setup.clock()
+        self.left_for_later = False
 
     # the clock ---------------------------------------------------------------------------
 
@@ -297,14 +299,14 @@ class Sender:
         self._empty = False
         if found:
             return True
-        due = self.ledger.next_due_at(self.edition_id, live=self.heartbeat.live())
+        due = self._due()
         if due is None:
             return False
         remaining = (due - self.clock()).total_seconds()
         if remaining <= 0:
             s.sleep(0.05)  # another worker is claiming them right now
             return True
-        if not s.wait_for_retries or remaining > s.options.retry_in_run_seconds:
+        if not s.wait_for_retries:
             return False
         while remaining > 0:
             if self._halted():
@@ -314,6 +316,23 @@ class Sender:
             remaining -= step
         self._floor = max(due, self.clock())
         return True
+
+    def _due(self) -> datetime | None:
+        """The next row worth waiting for: a pending one (a throttled domain, a wave) due
+        within ``retry_in_run_seconds`` from now, or a retry due within that long of the
+        run's start; None when the rest is left to a later run (or another worker)."""
+        window = timedelta(seconds=self.s.options.retry_in_run_seconds)
+        now = self.clock()
+        found = self.ledger.next_due(self.edition_id, live=self.heartbeat.live())
+        if not found:
+            return None
+        options = []
+        if D.PENDING.value in found and found[D.PENDING.value] <= now + window:
+            options.append(found[D.PENDING.value])
+        if D.DEFERRED.value in found and found[D.DEFERRED.value] <= self.started + window:
+            options.append(found[D.DEFERRED.value])
+        self.left_for_later = not options
+        return min(options) if options else None
 
     # connections ---------------------------------------------------------------------------
 

@@ -100,6 +100,13 @@ def url_engine(url: str, *, readonly: bool = False) -> tuple[Engine, str]:
     return engine, where
 
 
+def open_engine(location: Path | str) -> tuple[Engine, str]:
+    """A writable engine for a SQLite path or a database URL, and its name for messages."""
+    if isinstance(location, Path):
+        return sqlite_engine(location), str(location)
+    return url_engine(location)
+
+
 def sqlite_engine(path: Path, *, readonly: bool = False) -> Engine:
     """An engine for the state file at ``path`` (created if missing, unless ``readonly``).
 

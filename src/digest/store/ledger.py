@@ -343,21 +343,26 @@ class Ledger:
     # reading and housekeeping ----------------------------------------------------------
 
     def next_due_at(self, edition_id: int, *, live: str | None = None) -> datetime | None:
-        """When the earliest pending or deferred row becomes due, or None if none is left;
+        """When the earliest pending or deferred row becomes due, or None if none is left."""
+        times = self.next_due(edition_id, live=live).values()
+        return min(times) if times else None
+
+    def next_due(self, edition_id: int, *, live: str | None = None) -> dict[str, datetime]:
+        """The earliest due time of the pending and of the deferred rows (state -> time);
         with ``live``, rows a live worker has claimed are left out (they are its to send)."""
         query = (
-            select(func.min(deliveries.c.next_attempt_at.cast(String)))
+            select(deliveries.c.state, func.min(deliveries.c.next_attempt_at.cast(String)))
             .where(deliveries.c.edition_id == edition_id)
             .where(deliveries.c.state.in_([D.PENDING.value, D.DEFERRED.value]))
+            .group_by(deliveries.c.state)
         )
         if live is not None:
             alive = select(workers.c.token).where(workers.c.alive_until > live)
             query = query.where((deliveries.c.claim == "") | deliveries.c.claim.not_in(alive))
         with guarded(self.where), self.engine.connect() as conn:
-            value = conn.execute(query).scalar()
-        if value is None:
-            return None
-        return datetime.fromisoformat(value) if value else datetime.min.replace(tzinfo=UTC)
+            found = conn.execute(query).all()
+        earliest = datetime.min.replace(tzinfo=UTC)
+        return {s: datetime.fromisoformat(v) if v else earliest for s, v in found}
 
     def unfinished(self, edition_id: int) -> bool:
         """Whether any row is still pending, deferred or in flight."""

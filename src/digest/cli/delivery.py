@@ -18,7 +18,7 @@ from digest.delivery.engine import SendReport
 from digest.models import EditionState
 
 IN_DOUBT_EXIT = 4
-"""`digest send` did its work, but some deliveries were in doubt (see the summary)."""
+"""`digest send` did its work, but some deliveries are unknown: in doubt, not resent."""
 
 
 @cli.command()

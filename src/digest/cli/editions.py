@@ -189,8 +189,10 @@ def send(app: App, edition_id: int, dry_run: bool, workers: int) -> None:
     if not dry_run and report.state.value == "failed":
         sys.exit(1)
     if report.in_doubt:
+        done = "recorded as unknown" if report.unknown else "resent (a reader may get two copies)"
         click.echo(f"{report.in_doubt} deliveries were in doubt (the connection was lost after "
-                   "the message was sent): see the summary", err=True)  # fmt: skip
+                   f"the message was sent); {done}", err=True)  # fmt: skip
+    if report.unknown and not dry_run:
         sys.exit(IN_DOUBT_EXIT)
 
 

@@ -362,7 +362,7 @@ class Sender:
                 # A connection that cannot reach the server waits before its next try, so
                 # one dead connection does not defer every row; the others go on.
                 if result[0].state is D.DEFERRED and not getattr(backend, "connected", True):
-                    pause = min(max(pause * 2, 0.5), 30.0)
+                    pause = min(max(pause * 2, 0.5), 5.0)
                     self.s.stop.wait(pause)
                 else:
                     pause = 0.0

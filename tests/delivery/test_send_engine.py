@@ -20,7 +20,7 @@ from digest.backends import memory
 from digest.testing.faults import FaultServer
 from digest.testing.smtp import SMTPSink
 
-from conftest import ROOT, Project
+from conftest import NOW, ROOT, SECRET, Project
 from sending import FAST_RETRY, approved, busiest, ledger, message_id, project, rows, smtp
 from sending import subscribers as _subscribers
 

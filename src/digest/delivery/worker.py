@@ -122,6 +122,8 @@ class Sender:
         finally:
             try:
                 self._drain()
+                if self.s.progress:
+                    self.s.progress(self.report)
             finally:
                 for _ in threads:
                     self.work.put(None)
@@ -146,6 +148,8 @@ class Sender:
 
     def _loop(self) -> None:
         while not self._halted():
+            if self.s.progress:
+                self.s.progress(self.report)
             room = self.window - self.inflight
             waiting = self._throttled > time.time()
             if room > 0 and not waiting:
@@ -159,8 +163,6 @@ class Sender:
                 self._collect(timeout=STEP)
             elif waiting:
                 self.s.sleep(min(STEP, max(self._throttled - time.time(), 0.001)))
-            if self.s.progress:
-                self.s.progress(self.report)
 
     def _fill(self, room: int) -> None:
         now = self.clock()

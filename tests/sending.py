@@ -45,7 +45,8 @@ def approved(project: Project) -> int:
     result = project.cli("build", "--json")
     assert result.exit_code == 0, result.output
     edition = int(json.loads(result.stdout)["id"])
-    assert project.cli("approve", str(edition), "--by", "Editor").exit_code == 0
+    result = project.cli("approve", str(edition), "--by", "Editor")
+    assert result.exit_code == 0, result.output
     return edition
 
 

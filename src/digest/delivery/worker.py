@@ -155,6 +155,8 @@ class Sender:
             if room > 0 and not waiting:
                 self._fill(room)
             if self.inflight == 0 and not self.buffer:
+                if not self._empty and not waiting:
+                    continue  # the next fill claims more
                 self._commit([])
                 if self._halted() or not self._next_pass():
                     return

@@ -61,7 +61,7 @@ class Limits:
     def is_shared(self, key: str) -> bool:
         return any(lim.key == key for lim in self.shared)
 
-    def acquire(self, wants: Sequence[Want]) -> Grant:
+    def acquire(self, wants: Sequence[Want], *, worker: str = "") -> Grant:
         """Permits for as many of ``wants`` as the limits allow now, in order."""
         if self.permits is None or not wants:
             return Grant([w.holder for w in wants], {})
@@ -70,6 +70,7 @@ class Limits:
             [(w.holder, self.limits_for(w.email)) for w in wants],
             now=now,
             busy_until=now + self.busy_seconds,
+            worker=worker,
         )
 
     def close(self) -> None:

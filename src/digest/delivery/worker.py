@@ -87,6 +87,7 @@ class Sender:
         self._done: list[Outcome] = []  # finished, recorded with the next commit
         self._ended: list[str] = []  # permit holders to release with the next commit
         self._throttled = 0.0  # real time until which a shared limit is full
+        self._seq = 0  # numbers this worker's permits
         self._empty = False  # the last claim found nothing due
         self._floor: datetime | None = None
         self.started = setup.clock()
@@ -154,6 +155,9 @@ class Sender:
             waiting = self._throttled > time.time()
             if room > 0 and not waiting:
                 self._fill(room)
+            elif waiting and (self._done or self._ended):
+                # Record what finished while waiting: its permits end, so the window opens.
+                self._commit([])
             if self.inflight == 0 and not self.buffer:
                 if not self._empty and not waiting:
                     continue  # the next fill claims more
@@ -188,17 +192,17 @@ class Sender:
                 skipped.append(Outcome(email, D.SKIPPED, why))
                 continue
             ready.append((row, made[0], made[1]))
-        ready = self._permitted(ready)
-        if ready and not self.heartbeat.valid_for(2 * STEP):
-            self.buffer.extendleft(reversed([r for r, _, _ in ready]))
-            ready = []
-        marks = [Mark(r.subscriber.email, e.message_id, v) for r, e, v in ready]
+        permitted = self._permitted(ready)
+        if permitted and not self.heartbeat.valid_for(2 * STEP):
+            self.buffer.extendleft(reversed([r for r, _, _, _ in permitted]))
+            permitted = []
+        marks = [Mark(r.subscriber.email, e.message_id, v) for r, e, v, _ in permitted]
         marked = self._commit(skipped, marks)
         self.report.skipped += len(skipped) + sum(1 for m in marks if m.email not in marked)
-        for row, envelope, _ in ready:
-            holder = _holder(self.edition_id, row)
+        for row, envelope, _, holder in permitted:
             if row.subscriber.email not in marked:
-                self._ended.append(holder)  # suppressed since the claim, or claim lost
+                if holder:
+                    self._ended.append(holder)  # suppressed since the claim, or claim lost
                 continue
             self.inflight += 1
             if self.parallel:
@@ -206,16 +210,19 @@ class Sender:
             else:
                 self._take(self._deliver(self.s.backends[0], row, envelope, holder))
 
-    def _permitted(self, ready: list[Item]) -> list[Item]:
-        """The rows the shared limits let go now; the others wait (a shared limit is full)
-        or go back to the queue until their domain's window has room."""
+    def _permitted(self, ready: list[Item]) -> list[tuple[Row, Envelope, str, str]]:
+        """The rows the shared limits let go now, each with its permit holder ("" without
+        limits); the others wait (a shared limit is full) or go back to the queue until
+        their domain's window has room."""
         limits = self.limits
         if not limits.active or not ready:
-            return ready
-        holders = {_holder(self.edition_id, r): (r, e, v) for r, e, v in ready}
-        grant = limits.acquire([Want(h, r.subscriber.email) for h, (r, _, _) in holders.items()])
-        if not grant.retry_at:
-            return ready
+            return [(r, e, v, "") for r, e, v in ready]
+        holders: dict[str, Item] = {}
+        for item in ready:
+            self._seq += 1
+            holders[f"{self.token}:{self._seq}"] = item
+        wants = [Want(h, r.subscriber.email) for h, (r, _, _) in holders.items()]
+        grant = limits.acquire(wants, worker=self.token)
         refused = [h for h in holders if h in grant.retry_at]
         if any(limits.is_shared(k) for k in grant.full):
             self._throttled = min(grant.retry_at.values())
@@ -226,7 +233,7 @@ class Sender:
                 due = self.clock() + timedelta(seconds=max(wait, 0.0))
                 self.ledger.release(self.edition_id, self.token,
                                     [holders[h][0].subscriber.email], due=due)  # fmt: skip
-        return [holders[h] for h in grant.granted]
+        return [(*holders[h], h) for h in grant.granted]
 
     def _commit(self, skipped: list[Outcome], marks: list[Mark] | None = None) -> set[str]:
         outcomes, self._done = self._done + skipped, []
@@ -258,7 +265,8 @@ class Sender:
         if fatal is not None and self.fatal is None:
             self.fatal = fatal
         self._done.append(outcome)
-        self._ended.append(holder)
+        if holder:
+            self._ended.append(holder)
         if outcome.error.startswith(IN_DOUBT):
             self.report.in_doubt += 1
         counts = {D.SENT: "sent", D.FAILED: "failed", D.DEFERRED: "deferred", D.UNKNOWN: "unknown"}
@@ -399,7 +407,3 @@ class Sender:
         base = o.retry_base_seconds * 2**row.attempts
         delay = min(o.retry_max_seconds, base) * random.uniform(0.5, 1.5)
         return self.clock() + timedelta(seconds=delay)
-
-
-def _holder(edition_id: int, row: Row) -> str:
-    return f"{edition_id}:{row.subscriber.email}:{row.attempts + 1}"

@@ -24,7 +24,7 @@ from digest.models import DeliveryState, Subscriber
 from digest.store.engine import guarded, write_transaction
 from digest.store.raw import RawConnection
 from digest.store.repository import Store
-from digest.store.tables import deliveries, ledger_meta, stamp, workers
+from digest.store.tables import deliveries, ledger_meta, send_permits, stamp, workers
 
 D = DeliveryState
 CHUNK = 5000  # rows per freeze transaction: tens of milliseconds of SQLite's write lock
@@ -203,11 +203,19 @@ class Ledger:
         with guarded(self.where), self.engine.connect() as conn:
             return [(r.token, r.pid) for r in conn.execute(query)]
 
-    def reap(self, tokens: Sequence[str]) -> None:
-        """Forget workers known to be dead (their process is gone): their claims lapse now."""
+    def reap(self, tokens: Sequence[str], *, now: datetime | None = None) -> None:
+        """Forget workers known to be dead (their process is gone): their claims lapse now,
+        and their busy send permits end now (a dead process sends nothing more)."""
         if tokens:
+            at = stamp(now or datetime.now(UTC))
             with write_transaction(self.engine, self.where) as conn:
                 conn.execute(delete(workers).where(workers.c.token.in_(list(tokens))))
+                conn.execute(
+                    update(send_permits)
+                    .where(send_permits.c.worker.in_(list(tokens)))
+                    .where(send_permits.c.ends_at > at)
+                    .values(ends_at=at)
+                )
 
     # the queue -----------------------------------------------------------------------------
 

@@ -52,7 +52,12 @@ class Permits:
         self.raw.close()
 
     def acquire(
-        self, wants: Sequence[tuple[str, Sequence[Limit]]], *, now: float, busy_until: float
+        self,
+        wants: Sequence[tuple[str, Sequence[Limit]]],
+        *,
+        now: float,
+        busy_until: float,
+        worker: str = "",
     ) -> Grant:
         """Take a permit of every limit of each message (``holder``, limits), in order.
 
@@ -69,7 +74,7 @@ class Permits:
             refused: dict[str, list[Limit]] = {}
             blocked: set[str] = set()
             taken: dict[str, int] = {}
-            rows: list[tuple[str, str, str]] = []
+            rows: list[tuple[str, str, str, str]] = []
             for holder, limits in wants:
                 full = [lim for lim in limits if room[lim.key] <= 0 or lim.key in blocked]
                 if full:
@@ -79,13 +84,13 @@ class Permits:
                 for lim in limits:
                     room[lim.key] -= 1
                     taken[lim.key] = taken.get(lim.key, 0) + 1
-                    rows.append((holder, lim.key, _at(busy_until)))
+                    rows.append((holder, lim.key, _at(busy_until), worker))
                 granted.append(holder)
             if rows:
                 cur.executemany(
                     self.raw.sql(
-                        "INSERT INTO send_permits (holder, key, ends_at) VALUES (?, ?, ?)"
-                        " ON CONFLICT DO NOTHING"
+                        "INSERT INTO send_permits (holder, key, ends_at, worker)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
                     ),
                     rows,
                 )
@@ -125,12 +130,14 @@ class Permits:
         return used
 
     def _frees_at(self, cur: Any, lim: Limit, now: float) -> float:
-        """When the oldest permit of ``lim`` stops counting (a slot opens then, or later)."""
+        """When a slot of ``lim`` may open: a window after the oldest finished permit, or
+        soon when every permit is still busy (a busy one ends whenever its message does)."""
         row = cur.execute(
-            self.raw.sql("SELECT min(ends_at) FROM send_permits WHERE key = ?"), (lim.key,)
+            self.raw.sql("SELECT min(ends_at) FROM send_permits WHERE key = ? AND ends_at <= ?"),
+            (lim.key, _at(now)),
         ).fetchone()
         if not row or not row[0]:
-            return now + 0.05
+            return now + 0.1
         return max(now + 0.01, datetime.fromisoformat(row[0]).timestamp() + lim.seconds)
 
     @staticmethod

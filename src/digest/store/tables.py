@@ -189,6 +189,7 @@ send_permits = Table(
     Column("holder", String(400), primary_key=True),  # edition:email:attempt
     Column("key", String(300), primary_key=True),
     Column("ends_at", Timestamp, nullable=False),
+    Column("worker", String(100), nullable=False, default=""),  # workers.token
     Index("send_permits_key", "key", "ends_at"),
 )
 

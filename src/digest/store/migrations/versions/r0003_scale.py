@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("holder", sa.String(400), primary_key=True),
         sa.Column("key", sa.String(300), primary_key=True),
         sa.Column("ends_at", Timestamp, nullable=False),
+        sa.Column("worker", sa.String(100), nullable=False),
     )
     op.create_index("send_permits_key", "send_permits", ["key", "ends_at"])
     op.create_table(

@@ -30,14 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from render import PUBLICATION, stories
-
 from digest.app import App
 from digest.approval import move
 from digest.models import EditionState, Subscriber
 from digest.render.edition import render_edition
 from digest.render.environment import make_environment
 from digest.store import Revision
+from render import PUBLICATION, stories
 
 NOW = datetime(2026, 11, 24, 6, tzinfo=UTC)
 
@@ -99,8 +98,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--state-url", default="", help="Database URL (default: a SQLite file)")
-    parser.add_argument("--postgres", action="store_true",
-                        help="Start a throwaway PostgreSQL cluster (fsync on) and use it")  # fmt: skip
+    parser.add_argument(
+        "--postgres", action="store_true", help="Use a throwaway PostgreSQL cluster (fsync on)"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     port = free_port()

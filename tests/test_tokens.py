@@ -44,7 +44,7 @@ def test_the_cheap_token_names_the_address_and_survives_rotation() -> None:
 def test_a_tampered_token_is_refused() -> None:
     signer = _signer([OLD])
     token = _token(signer)
-    body, address, *rest = token.split(".")
+    body, _, *rest = token.split(".")
     forged = ".".join([body, _token(signer, "ben@example.org").split(".")[1], *rest])
     for bad in (forged, token[:-2], token + "x", "u1.nonsense", "u1..."):
         with pytest.raises(TokenError, match="not valid"):

@@ -15,7 +15,8 @@ from typing import Any
 from digest import workflow
 from digest.backends.base import Backend, load_backend
 from digest.config import Settings, load_settings
-from digest.delivery.engine import SendReport, send_edition, work_edition
+from digest.delivery.engine import send_edition, work_edition
+from digest.delivery.report import SendReport
 from digest.exceptions import ConfigError
 from digest.http import Fetcher
 from digest.models import Edition, EditionState, Subscriber, Variant

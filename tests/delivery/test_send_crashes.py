@@ -9,13 +9,15 @@ import subprocess
 from collections import Counter
 
 import pytest
+from sqlalchemy import select
 
+from digest.store.tables import locks
 from digest.testing.faults import FaultServer
 from digest.testing.smtp import SMTPSink
-
-from conftest import Project, wait_for
 from sending import approved, busiest, ledger, message_id, project, smtp, spawn
 from sending import subscribers as _subscribers
+
+from conftest import Project, wait_for
 
 __all__ = ["project"]
 
@@ -86,7 +88,9 @@ def test_throttle_holds_across_a_kill_a_resume_and_two_editions(project: Project
     _subscribers(project, 24)
     limit, seconds = 8, 2.0
     with FaultServer() as server:
-        extra = f"send:\n  connections: 4\n  window_messages: {limit}\n  window_seconds: {seconds}\n"
+        extra = (
+            f"send:\n  connections: 4\n  window_messages: {limit}\n  window_seconds: {seconds}\n"
+        )
         project.write_config("smtp", smtp(server), extra=extra)
         first = approved(project)
         second = approved(project)
@@ -200,15 +204,15 @@ def _lease_renewed(project: Project, edition: int) -> bool:
     store = project.open_store()
     try:
         with store.reading() as conn:
-            row = conn.exec_driver_sql(
-                f"SELECT expires_at FROM locks WHERE name = 'send edition {edition}'"
+            row = conn.execute(
+                select(locks.c.expires_at).where(locks.c.name == f"send edition {edition}")
             ).first()
     finally:
         store.close()
     if row is None:
         return False
     # Renewed at least once by now: it runs past the first acquisition's 2 s.
-    return bool(datetime.fromisoformat(row[0]) > datetime.now(UTC) + timedelta(seconds=1.2))
+    return bool(row[0] > datetime.now(UTC) + timedelta(seconds=1.2))
 
 
 @pytest.mark.slow

@@ -17,14 +17,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.backends import memory
+from digest.store.tables import editions
 from digest.testing.faults import FaultServer
 from digest.testing.smtp import SMTPSink
-
-from conftest import NOW, ROOT, SECRET, Project
-from sending import FAST_RETRY, approved, busiest, ledger, message_id, project, rows, smtp
+from sending import FAST_RETRY, approved, ledger, message_id, project, rows, smtp
 from sending import subscribers as _subscribers
 
+from conftest import NOW, ROOT, SECRET, Project
+
 __all__ = ["project"]  # the fixture: the shared project on both databases
+
 
 def test_faults_deliver_everyone_once_and_suppress_hard_bounces(project: Project) -> None:
     emails = _subscribers(project, 300)
@@ -316,8 +318,8 @@ def test_content_changed_after_approval_is_not_sent(project: Project) -> None:
     edition = approved(project)
     store = project.open_store()
     with store.transaction() as tx:
-        tx.conn.exec_driver_sql(
-            f"UPDATE editions SET content_hash = 'tampered', html = 'x' WHERE id = {edition}"
+        tx.conn.execute(
+            editions.update().where(editions.c.id == edition).values(content_hash="t", html="x")
         )
     store.close()
     result = project.cli("send", str(edition))

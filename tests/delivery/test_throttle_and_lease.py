@@ -49,8 +49,9 @@ def test_a_window_is_shared_by_every_worker_and_counts_until_a_window_after_rele
     store: Store,
 ) -> None:
     t = FakeTime()
-    one, two = _limits(store, t, window_messages=3, window_seconds=10), _limits(
-        store, t, window_messages=3, window_seconds=10
+    one, two = (
+        _limits(store, t, window_messages=3, window_seconds=10),
+        _limits(store, t, window_messages=3, window_seconds=10),
     )
     assert len(_take(one, 2)) == 2
     granted = _take(two, 2, start=2)

@@ -114,7 +114,9 @@ def test_outcomes_and_marks_are_fenced_by_the_claim(store: Store) -> None:
     other = _worker(ledger, "other")
     assert len(ledger.claim(edition, other, now=NOW, live=LIVE, limit=2)) == 2
     marks = [Mark(r.subscriber.email, f"<{i}@x>", "h") for i, r in enumerate(rows)]
-    assert ledger.commit(edition, stalled, outcomes=[], in_flight=marks, now=NOW, live=LIVE) == set()
+    assert (
+        ledger.commit(edition, stalled, outcomes=[], in_flight=marks, now=NOW, live=LIVE) == set()
+    )
     marked = ledger.commit(edition, other, outcomes=[], in_flight=marks, now=NOW, live=LIVE)
     assert marked == {"r0@example.org", "r1@example.org"}
     done = [Outcome("r0@example.org", D.SENT)]
@@ -122,7 +124,12 @@ def test_outcomes_and_marks_are_fenced_by_the_claim(store: Store) -> None:
     assert _states(store, edition)["r0@example.org"] == "in_flight"  # not overwritten
     ledger.commit(edition, other, outcomes=done, in_flight=[], now=NOW, live=LIVE)
     row = {r["email"]: r for r in store.delivery_rows(edition)}["r0@example.org"]
-    assert (row["state"], row["message_id"], row["attempts"], row["claim"]) == ("sent", "<0@x>", 1, "")
+    assert (row["state"], row["message_id"], row["attempts"], row["claim"]) == (
+        "sent",
+        "<0@x>",
+        1,
+        "",
+    )
     assert row["sent_at"] == NOW
     ledger.close()
 

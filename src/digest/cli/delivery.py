@@ -14,7 +14,7 @@ import click
 from digest.app import App
 from digest.cli.group import cli, pass_app
 from digest.cli.progress import send_with_progress, stop_on_sigterm
-from digest.delivery.engine import SendReport
+from digest.delivery.report import SendReport
 from digest.models import EditionState
 
 IN_DOUBT_EXIT = 4

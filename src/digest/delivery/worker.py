@@ -17,11 +17,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from digest.backends.base import Backend, Envelope
 from digest.config.settings import SendSettings
 from digest.delivery.lease import Heartbeat, Lease
+from digest.delivery.report import SendReport
 from digest.delivery.throttle import Limits, Want
 from digest.exceptions import (
     BackendError,
@@ -35,9 +36,6 @@ from digest.render.personalise import EnvelopeFactory
 from digest.store.ledger import Ledger, Mark, Outcome, Row
 from digest.store.limits import Permits
 from digest.store.repository import Store
-
-if TYPE_CHECKING:
-    from digest.delivery.engine import SendReport
 
 D = DeliveryState
 LOCAL_BATCH = 64  # rows in flight at once for a local backend (no network round trips)

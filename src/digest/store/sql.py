@@ -15,9 +15,7 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     # Counted by RETURNING: the driver's row count is not reliable here on psycopg (-1).
-    statement = (
-        dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
-    )
+    statement = dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
     params: Any = dict(rows[0]) if len(rows) == 1 else list(rows)
     return len(conn.execute(statement, params).all())
 

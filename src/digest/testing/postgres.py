@@ -14,11 +14,11 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from digest.store.admin import create_database, drop_database
 from digest.testing.smtp import free_port
 
 USER = "digest"
@@ -91,23 +91,12 @@ class PostgresCluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{USER}@{self.host}:{self.port}/{database}"
 
-    def _admin(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(
-            host=self.host, port=self.port, user=USER, dbname="postgres", autocommit=True
-        ) as conn:
-            conn.execute(sql.encode())
-
     def create_database(self) -> str:
         """A new empty database; its URL."""
-        name = "t_" + uuid.uuid4().hex[:16]
-        self._admin(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+        return create_database(self.url())
 
     def drop_database(self, url: str) -> None:
-        name = url.rsplit("/", 1)[1]
-        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(url)
 
     def __enter__(self) -> Self:
         try:

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from digest.store.tables import locks
 from digest.testing.faults import FaultServer
 from digest.testing.smtp import SMTPSink
-from sending import approved, busiest, ledger, message_id, project, smtp, spawn
-from sending import subscribers as _subscribers
 
 from conftest import Project, wait_for
+from sending import approved, busiest, ledger, message_id, project, smtp, spawn
+from sending import subscribers as _subscribers
 
 __all__ = ["project"]
 

@@ -20,10 +20,10 @@ from digest.backends import memory
 from digest.store.tables import editions
 from digest.testing.faults import FaultServer
 from digest.testing.smtp import SMTPSink
-from sending import FAST_RETRY, approved, ledger, message_id, project, rows, smtp
-from sending import subscribers as _subscribers
 
 from conftest import NOW, ROOT, SECRET, Project
+from sending import FAST_RETRY, approved, ledger, message_id, project, rows, smtp
+from sending import subscribers as _subscribers
 
 __all__ = ["project"]  # the fixture: the shared project on both databases
 

@@ -14,10 +14,10 @@ from sqlalchemy import event
 from digest.app import App
 from digest.exceptions import StoreError
 from digest.testing.smtp import SMTPSink
-from sending import approved, ledger, smtp
-from sending import subscribers as _subscribers
 
 from conftest import NOW, SECRET, Project
+from sending import approved, ledger, smtp
+from sending import subscribers as _subscribers
 
 
 def test_a_full_disk_mid_send_stops_with_one_line_and_loses_no_record(

@@ -128,7 +128,8 @@ class Retention:
                 conn.exec_driver_sql("PRAGMA auto_vacuum=INCREMENTAL")
                 conn.exec_driver_sql("VACUUM")
             else:
-                conn.exec_driver_sql("PRAGMA incremental_vacuum")
+                # The pragma frees one page per step; executescript steps it to the end.
+                conn.connection.driver_connection.executescript("PRAGMA incremental_vacuum;")  # type: ignore[union-attr]
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def size(self) -> int:

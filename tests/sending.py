@@ -83,3 +83,22 @@ def busiest(times: list[float], seconds: float) -> int:
     """The most messages any ``seconds``-long window of the server's log holds."""
     times = sorted(times)
     return max((sum(1 for t in times if a <= t < a + seconds) for a in times), default=0)
+
+
+def ledger_states_of(project: Project, edition: int, email: str) -> str:
+    """One row's state, read without loading the ledger (it may hold a million rows)."""
+    from sqlalchemy import select
+
+    from digest.store.tables import deliveries
+
+    store = project.open_store()
+    try:
+        with store.reading() as conn:
+            found = conn.execute(
+                select(deliveries.c.state)
+                .where(deliveries.c.edition_id == edition)
+                .where(deliveries.c.email == email)
+            ).scalar()
+    finally:
+        store.close()
+    return str(found)

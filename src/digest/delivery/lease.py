@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
@@ -21,6 +22,22 @@ from digest.store.ledger import Ledger
 from digest.store.locks import Locks
 from digest.store.repository import Store
 from digest.store.tables import stamp
+
+
+def _keep(ref: weakref.ref[Lease], done: threading.Event, every: float) -> None:
+    while not done.wait(every):
+        lease = ref()
+        if lease is None:
+            return
+        try:
+            lease.renew()
+        except LockedError:
+            lease.lost.set()
+            return
+        except Exception:  # noqa: S112 - a failed renewal is retried; expiry is the limit
+            continue
+        finally:
+            del lease
 
 
 def _alive(pid: int) -> bool:
@@ -80,18 +97,14 @@ class Lease:
         self._renewed = now
         if self.clock is time.time and self._thread is None:
             self._done.clear()
-            self._thread = threading.Thread(target=self._keep, daemon=True, name=self.name)
+            # The thread holds the lease weakly: a lease its holder dropped without release
+            # (one taken afresh by every scheduler tick) stops being renewed, and its thread
+            # ends, instead of piling up.
+            self._thread = threading.Thread(
+                target=_keep, args=(weakref.ref(self), self._done, self.ttl / 4),
+                daemon=True, name=self.name,
+            )  # fmt: skip
             self._thread.start()
-
-    def _keep(self) -> None:
-        while not self._done.wait(self.ttl / 4):
-            try:
-                self.renew()
-            except LockedError:
-                self.lost.set()
-                return
-            except Exception:  # noqa: S112 - a failed renewal is retried; expiry is the limit
-                continue
 
     def renew(self) -> None:
         """Extend the lease; cheap to call often (writes at most every ttl/4).

@@ -193,7 +193,11 @@ class Store:
         else:
             raise ValueError("Store needs a path or a url")
         self.readonly = readonly
-        prepare(self.engine, self.where, readonly=readonly)
+        try:
+            prepare(self.engine, self.where, readonly=readonly)
+        except BaseException:
+            self.engine.dispose()  # no connection is left for the garbage collector
+            raise
 
     @property
     def is_sqlite(self) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import re
 from array import array
-from itertools import pairwise
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

@@ -115,6 +115,7 @@ class Sender:
         for t in threads:
             t.start()
         try:
+            self._recover()  # what a crashed run left in flight goes first
             self._loop()
         except KeyboardInterrupt:
             self.s.stop.set()
@@ -301,13 +302,8 @@ class Sender:
         self.report.failed += self.ledger.expire(
             self.edition_id, first_attempt_before=deadline, now=now
         )
-        resend = s.options.in_doubt == "resend"
-        found = self.ledger.recover_in_doubt(self.edition_id, resend=resend, now=now,
-                                             live=self.heartbeat.live())  # fmt: skip
-        self.report.in_doubt += found
-        self.report.unknown += 0 if resend else found
         self._empty = False
-        if found:
+        if self._recover():
             return True
         due = self._due()
         if due is None:
@@ -326,6 +322,15 @@ class Sender:
             remaining -= step
         self._floor = max(due, self.clock())
         return True
+
+    def _recover(self) -> int:
+        """Rows dead workers left in flight: in doubt, resent or recorded as unknown."""
+        resend = self.s.options.in_doubt == "resend"
+        found = self.ledger.recover_in_doubt(self.edition_id, resend=resend, now=self.clock(),
+                                             live=self.heartbeat.live())  # fmt: skip
+        self.report.in_doubt += found
+        self.report.unknown += 0 if resend else found
+        return found
 
     def _due(self) -> datetime | None:
         """The next row worth waiting for: a pending one (a throttled domain, a wave) due

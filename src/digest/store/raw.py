@@ -42,8 +42,15 @@ class RawConnection:
         try:
             if self._conn is None:
                 self._conn = self.engine.raw_connection()
+                driver0: Any = self._conn.driver_connection
                 if self.sqlite:
-                    self._conn.driver_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+                    driver0.execute("PRAGMA busy_timeout=0")
+                else:
+                    # The send loop's commits, like SQLite's synchronous=NORMAL: a killed
+                    # worker loses nothing; only a crash of the database server itself may
+                    # lose the last fraction of a second (README, "Durability").
+                    driver0.execute("SET synchronous_commit TO off")
+                    driver0.commit()
             driver: Any = self._conn.driver_connection
             if self.sqlite:
                 self._begin(driver)

@@ -2,18 +2,22 @@
 
 Usage:
     python benchmarks/send.py --subscribers 100000              # smtp to Postfix smtp-sink
-    python benchmarks/send.py --subscribers 1000000 --backend discard
+    python benchmarks/send.py --subscribers 200000 --backend discard
+    python benchmarks/send.py --workers 2 --postgres            # a throwaway PostgreSQL
+    python benchmarks/send.py --workers 2 --state-url postgresql+psycopg://u@host/db
 
-With smtp it starts Postfix's `smtp-sink` on a free loopback port, sends end to end (ledger
-population, personalisation, the SMTP pool, ledger commits), then runs Postfix's
-`smtp-source` with the same message size and session count as the ceiling. Prints one JSON
-line: messages, seconds, msgs_per_s, ceiling_msgs_per_s, ratio, peak_rss_mb.
+With smtp it starts Postfix's `smtp-sink` on a free loopback port, sends end to end (the
+freeze of the ledger, claims, personalisation, the SMTP pool, ledger commits), then runs
+Postfix's `smtp-source` with the same message size and session count as the ceiling. Prints
+one JSON line: messages, seconds, msgs_per_s, ceiling_msgs_per_s, ratio, peak_rss_mb (the
+largest of this process and its worker processes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import socket
@@ -27,10 +31,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from digest.app import App
-from digest.models import EditionState
-from digest.pipeline import apply
+from digest.approval import move
+from digest.models import EditionState, Subscriber
 from digest.render.edition import render_edition
 from digest.render.environment import make_environment
+from digest.store import Revision
 from render import PUBLICATION, stories
 
 NOW = datetime(2026, 11, 24, 6, tzinfo=UTC)
@@ -43,7 +48,7 @@ def free_port() -> int:
         return port
 
 
-def write_project(root: Path, n: int, backend: str, port: int, connections: int) -> Path:
+def write_project(root: Path, n: int, backend: str, port: int, connections: int, url: str) -> Path:
     with (root / "subscribers.csv").open("w", encoding="utf-8") as out:
         out.write("email,name,timezone,topics\n")
         for i in range(n):
@@ -61,7 +66,8 @@ def write_project(root: Path, n: int, backend: str, port: int, connections: int)
         "  base_url: https://news.example.org\n"
         "  postal_address: 1 Example Street, Berlin\n"
         "subscribers: subscribers.csv\n"
-        "sources:\n  - name: unused\n    url: https://news.example.org/feed.xml\n"
+        + (f"state_url: {url}\n" if url else "")
+        + "sources:\n  - name: unused\n    url: https://news.example.org/feed.xml\n"
         f"backend:\n  name: {backend}\n  options: {options}\n"
         f"send:\n  connections: {connections}\n",
         encoding="utf-8",
@@ -69,53 +75,88 @@ def write_project(root: Path, n: int, backend: str, port: int, connections: int)
     return config
 
 
+def approved_edition(app: App) -> int:
+    rendered = render_edition(
+        make_environment(), stories=stories(15), publication=PUBLICATION,
+        edition_date=date(2026, 11, 24),
+    )  # fmt: skip
+    store = app.store
+    with store.transaction() as tx:
+        edition_id = tx.insert_edition(
+            slot="bench", revision=Revision(stories(15), rendered, []), now=NOW, warnings=[]
+        )
+    edition = store.get_edition(edition_id)
+    for state in (EditionState.PENDING_APPROVAL, EditionState.APPROVED):
+        edition = move(store, edition, state, actor="bench", via="bench", now=NOW)
+    return edition_id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--backend", choices=["smtp", "discard"], default="smtp")
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--state-url", default="", help="Database URL (default: a SQLite file)")
+    parser.add_argument(
+        "--postgres", action="store_true", help="Use a throwaway PostgreSQL cluster (fsync on)"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     port = free_port()
-    sink = None
-    if args.backend == "smtp":
-        if not shutil.which("smtp-sink"):
-            sys.exit("smtp-sink not found: apt-get install postfix")
-        sink = subprocess.Popen(["smtp-sink", "-u", "root", f"127.0.0.1:{port}", "1000"])
-        time.sleep(0.3)
+    sink = cluster = None
+    os.environ.setdefault("DIGEST_SECRET", "benchmark-secret-0123456789")
+    os.environ["DIGEST_NOW"] = NOW.isoformat()
     try:
-        config = write_project(root, args.subscribers, args.backend, port, args.connections)
-        app = App(config, clock=lambda: NOW)
-        rendered = render_edition(
-            make_environment(), stories=stories(15), publication=PUBLICATION,
-            edition_date=date(2026, 11, 24),
-        )  # fmt: skip
-        store = app.store
-        edition = store.create_edition(
-            slot="bench", stories=stories(15), rendered=rendered, now=NOW
-        )
-        for state in (EditionState.PENDING_APPROVAL, EditionState.APPROVED):
-            edition = apply(store, edition, state, actor="bench", via="bench", now=NOW)
-        import os
+        url = args.state_url
+        if args.postgres:
+            from digest.testing.postgres import PostgresCluster
 
-        os.environ.setdefault("DIGEST_SECRET", "benchmark-secret-0123456789")
+            cluster = PostgresCluster(durable=True)
+            cluster.start()
+            url = cluster.create_database()
+        if args.backend == "smtp":
+            if not shutil.which("smtp-sink"):
+                sys.exit("smtp-sink not found: apt-get install postfix")
+            sink = subprocess.Popen(["smtp-sink", "-u", "root", f"127.0.0.1:{port}", "1000"])
+            time.sleep(0.3)
+        config = write_project(root, args.subscribers, args.backend, port, args.connections, url)
+        app = App(config, state_url=url or None)
+        edition_id = approved_edition(app)
         start = time.perf_counter()
-        report = app.send(edition.id)
+        if args.workers > 1:
+            from digest.cli.delivery import send_with_workers
+
+            report = send_with_workers(app, edition_id, args.workers)
+        else:
+            report = app.send(edition_id)
         seconds = time.perf_counter() - start
+        rss = max(resource.getrusage(who).ru_maxrss for who in
+                  (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))  # fmt: skip
         result: dict[str, object] = {
             "backend": args.backend,
+            "database": "postgresql" if url.startswith("postgresql") else "sqlite",
+            "workers": args.workers,
             "messages": report.sent,
+            "state": str(report.state),
             "seconds": round(seconds, 2),
             "msgs_per_s": round(report.sent / seconds),
-            "html_kb": round(len(rendered.html.encode()) / 1024, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": round(rss / 1024, 1),
+            "nproc": os.cpu_count(),
+            "load": [round(x, 2) for x in os.getloadavg()],
         }
         if sink is not None:
-            size = len(app.envelopes(edition)(next(iter(app.subscribers)), NOW).data)  # type: ignore[union-attr]
+            edition = app.store.get_edition(edition_id)
+            made = app.composer()(edition, app.store.variants(edition))(
+                Subscriber("reader0000000@example.org", "Reader 0", "Europe/Berlin"), NOW
+            )
+            assert made is not None
+            size = len(made[0].data)
             count = min(args.subscribers, 50_000)
+            sessions = args.connections * args.workers
             start = time.perf_counter()
             subprocess.run(
-                ["smtp-source", "-s", str(args.connections), "-m", str(count), "-l", str(size),
+                ["smtp-source", "-s", str(sessions), "-m", str(count), "-l", str(size),
                  "-f", "brief@news.example.org", "-t", "reader@example.org", f"127.0.0.1:{port}"],
                 check=True,
             )  # fmt: skip
@@ -123,11 +164,14 @@ def main() -> None:
             result["message_bytes"] = size
             result["ceiling_msgs_per_s"] = round(ceiling)
             result["ratio"] = round(report.sent / seconds / ceiling, 2)
+        app.close()
         print(json.dumps(result))
     finally:
         if sink is not None:
             sink.terminate()
             sink.wait()
+        if cluster is not None:
+            cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -22,7 +22,9 @@ from click.testing import CliRunner, Result
 from digest.backends import memory
 from digest.backends.base import Envelope
 from digest.cli import cli
+from digest.store import Store
 from digest.testing.http import FixtureServer
+from digest.testing.postgres import PostgresCluster
 from digest.testing.smtp import SMTPSink
 
 TESTS = Path(__file__).parent
@@ -96,12 +98,38 @@ subscribers:
 """
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL cluster for the session (initdb in a temporary folder, run as
+    an unprivileged user, loopback only), stopped and deleted at the end."""
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The state database of a test that runs on both: "" (SQLite, the test's own file) or a
+    fresh database of the session's PostgreSQL cluster, dropped afterwards."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    url = cluster.create_database()
+    yield url
+    cluster.drop_database(url)
+
+
 @dataclass
 class Project:
     """A temporary project folder with digest.yaml and subscribers.yaml."""
 
     root: Path
     feeds: FixtureServer
+    state_url: str = ""  # PostgreSQL instead of the SQLite file, when set
+
+    def open_store(self) -> Store:
+        """The project's state database, whichever it is."""
+        return Store(url=self.state_url) if self.state_url else Store(self.state)
 
     @property
     def config(self) -> Path:
@@ -136,6 +164,7 @@ class Project:
             subscribers: subscribers.yaml
             state_path: .digest/digest.db
             """)
+            + (f"state_url: {self.state_url}\n" if self.state_url else "")
             + sources
             + f"backend:\n  name: {backend}\n  options: {{}}\n".replace(" {}", opts or " {}")
             + extra,

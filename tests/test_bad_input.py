@@ -161,3 +161,17 @@ def test_bad_csv_subscribers(project: Project, csv: str, message: str, line: int
     error = _one_line_error(result.output)
     assert f"{path}:{line}:" in error
     assert message in error
+
+
+def test_check_finds_a_duplicate_in_a_csv_by_line(project: Project) -> None:
+    rows = "".join(f"reader{i}@example.org,,,\n" for i in range(50))
+    (project.root / "subscribers.csv").write_text(
+        "email,name,timezone,topics\n" + rows + "Reader7@Example.org,,,\n"
+    )
+    project.config.write_text(
+        project.config.read_text().replace("subscribers.yaml", "subscribers.csv")
+    )
+    result = project.cli("check")
+    assert result.exit_code == 1
+    assert "subscribers.csv:52:" in result.output
+    assert "duplicate subscriber Reader7@Example.org (first at line 9)" in result.output

@@ -26,6 +26,32 @@ def test_config_key_documented(key: str) -> None:
     assert f"| `{key}` |" in README, f"config key {key} is missing from the README table"
 
 
+def _section(title: str) -> list[str]:
+    lines = README.splitlines()
+    start = lines.index(f"## {title}")
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("## "))
+    return lines[start:end]
+
+
+def test_every_documented_key_exists() -> None:
+    """No stale rows: a key removed from the schema leaves the table too."""
+    keys = set(_config_keys())
+    rows, in_table = [], False
+    for line in _section("Configuration"):
+        in_table = line.startswith("| key |") or (in_table and line.startswith("|"))
+        if in_table and line.startswith("| `"):
+            rows.append(line.split("|")[1].strip())
+    stale = [row for row in rows if row.strip("`") not in keys]
+    assert not stale, f"README documents keys that do not exist: {stale}"
+
+
+def test_each_command_has_one_row() -> None:
+    rows = [line for line in _section("CLI reference") if line.startswith("| `digest ")]
+    names = [row.split("`")[1].split()[1] for row in rows]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    assert not twice, f"commands with more than one README row: {twice}"
+
+
 @pytest.mark.parametrize("name", sorted(cli.commands))
 def test_command_documented(name: str) -> None:
     command = cli.commands[name]

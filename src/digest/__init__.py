@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from digest.app import App
     from digest.backends.base import Backend, Envelope
     from digest.config import Settings, load_settings
-    from digest.delivery.engine import SendReport
+    from digest.delivery.report import SendReport
     from digest.exceptions import DigestError
     from digest.models import (
         AuditEntry,

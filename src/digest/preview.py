@@ -94,10 +94,9 @@ def write_preview(
 
 
 def _pick_subscriber(app: App, email: str | None) -> Subscriber:
-    subscribers = app.subscribers
+    found = app.find_subscriber(email)
+    if found is not None:
+        return found
     if email is None:
-        return subscribers[0] if subscribers else Subscriber(email="reader@example.org")
-    for s in subscribers:
-        if s.email.lower() == email.lower():
-            return s
+        return Subscriber(email="reader@example.org")
     raise DigestError(f"{email} is not in {app.settings.subscribers_path}; pick a subscriber")

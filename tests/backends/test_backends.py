@@ -273,12 +273,12 @@ class TestSMTPDelivery:
         backend.close()
         assert len(sink.messages) == 1
 
-    def test_open_on_a_dead_port_names_host_and_port(self) -> None:
+    def test_open_on_a_dead_port_is_a_deferral_naming_host_and_port(self) -> None:
         port = free_port()
         backend = SMTPBackend(host="127.0.0.1", port=port, local_hostname="client.localhost")
-        with pytest.raises(BackendError, match=f"127.0.0.1:{port}") as info:
+        with pytest.raises(TemporaryFailure, match=f"127.0.0.1:{port}"):
             backend.open()
-        assert not isinstance(info.value, TemporaryFailure)
+        assert not backend.connected
         with pytest.raises(TemporaryFailure):
             backend.send(envelope())
 
@@ -506,3 +506,27 @@ def test_a_misspelt_discard_option_is_one_line_from_the_cli(project: Project) ->
     assert result.exit_code == 1
     assert "backend 'discard': unknown option(s) cuont; valid: none" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_tarpit_banner_runs_into_the_phase_deadline() -> None:
+    from digest.testing.faults import FaultServer
+
+    # One byte every 0.3 s: every single read is quick, but the banner takes 8 s.
+    with FaultServer(trickle=0.3) as server:
+        backend = SMTPBackend(host=server.host, port=server.port, timeout=1.0)
+        with pytest.raises(TemporaryFailure, match="cannot connect") as info:
+            backend.open()
+        assert "timed out" in str(info.value)
+        assert not backend.connected
+
+
+def test_a_421_greeting_is_a_deferral_with_its_code() -> None:
+    from digest.testing.faults import FaultServer
+
+    with FaultServer(greet_421=1.0) as server:
+        backend = SMTPBackend(host=server.host, port=server.port, timeout=5)
+        with pytest.raises(TemporaryFailure, match="421") as info:
+            backend.open()
+        assert info.value.code == 421
+        with pytest.raises(TemporaryFailure):
+            backend.send(envelope())

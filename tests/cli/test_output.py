@@ -19,7 +19,8 @@ from digest.cli import cli
 from conftest import NOW, SECRET, Project
 
 DATA_COMMANDS = ["approve", "build", "check", "collect", "edit", "hash-password", "init",
-                 "preview", "proof", "reject", "send", "sources", "status", "tick"]  # fmt: skip
+                 "preview", "proof", "prune", "reject", "send", "sources", "status", "tick",
+                 "worker"]  # fmt: skip
 
 
 def _all_commands() -> list[tuple[str, click.Command]]:

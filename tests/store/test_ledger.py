@@ -1,104 +1,200 @@
-"""The delivery ledger on a real SQLite file: freeze, due rows, marks, outcomes, recovery."""
+"""The delivery ledger as a work queue, on SQLite and PostgreSQL: freeze, claim, fence, recover."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from digest.models import DeliveryState, RenderedEdition, Story, Subscriber
 from digest.store import Revision, Store
 from digest.store.ledger import Ledger, Mark, Outcome
+from digest.store.tables import stamp
 
 D = DeliveryState
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 STORY = Story(url="https://n.example/a", title="A", teaser="", source="Desk", published=NOW)
+LIVE = stamp(datetime.now(UTC))
 
 
-def _ledger(tmp_path: Path, n: int = 5) -> tuple[Store, Ledger, int]:
-    store = Store(tmp_path / "state.db")
+@pytest.fixture
+def store(tmp_path: Path, state_url: str) -> Iterator[Store]:
+    store = Store(url=state_url) if state_url else Store(tmp_path / "state.db")
+    yield store
+    store.close()
+
+
+def _edition(store: Store) -> int:
     rendered = RenderedEdition(subject="s", preheader="p", html="<p>h</p>", text="t\n")
     with store.transaction() as tx:
-        edition_id = tx.insert_edition(
+        return tx.insert_edition(
             slot="s", revision=Revision([STORY], rendered, []), now=NOW, warnings=[]
         )
+
+
+def _people(n: int) -> list[Subscriber]:
+    return [Subscriber(f"r{i}@example.org", f"R {i}", "", ("World",)) for i in range(n)]
+
+
+def _ledger(store: Store, n: int = 5) -> tuple[Ledger, int]:
+    edition_id = _edition(store)
     ledger = Ledger(store)
-    people = [Subscriber(f"r{i}@example.org", f"R {i}", "", ("World",)) for i in range(n)]
-    assert ledger.populate(edition_id, people, now=NOW) == n
-    return store, ledger, edition_id
+    assert ledger.populate(edition_id, _people(n), now=NOW) == n
+    return ledger, edition_id
 
 
-def test_freezing_is_idempotent(tmp_path: Path) -> None:
-    store, ledger, edition = _ledger(tmp_path)
+def _worker(ledger: Ledger, token: str, *, alive: bool = True) -> str:
+    real = datetime.now(UTC)
+    until = real + (timedelta(minutes=5) if alive else -timedelta(minutes=5))
+    ledger.register(token, host="test", pid=1, now=real, until=until)
+    return token
+
+
+def _states(store: Store, edition: int) -> dict[str, str]:
+    return {r["email"]: r["state"] for r in store.delivery_rows(edition)}
+
+
+def test_freezing_is_idempotent(store: Store) -> None:
+    ledger, edition = _ledger(store)
     assert ledger.frozen(edition)
     assert ledger.populate(edition, [Subscriber("r0@example.org")], now=NOW) == 0
     assert store.delivery_counts(edition) == {"pending": 5}
-    store.close()
-
-
-def test_due_rows_carry_the_subscriber_and_suppression(tmp_path: Path) -> None:
-    store, ledger, edition = _ledger(tmp_path, 3)
-    store.suppress("R1@example.org", reason="unsubscribed", now=NOW)
-    rows = list(ledger.due(edition, now=NOW))
-    assert [r.subscriber.email for r in rows] == [
-        "r0@example.org",
-        "r1@example.org",
-        "r2@example.org",
-    ]
-    assert [r.suppressed for r in rows] == [False, True, False]
-    assert rows[0].subscriber.topics == ("World",)
-    store.close()
-
-
-def test_marks_record_message_id_and_variant_hash_before_the_wire(tmp_path: Path) -> None:
-    store, ledger, edition = _ledger(tmp_path, 2)
-    ledger.commit(edition, outcomes=[], in_flight=[Mark("r0@example.org", "<1@x>", "abc")], now=NOW)
     ledger.close()
-    row = {r["email"]: r for r in store.delivery_rows(edition)}["r0@example.org"]
-    assert (row["state"], row["message_id"], row["variant_hash"], row["attempts"]) == (
-        "in_flight",
-        "<1@x>",
-        "abc",
-        1,
+
+
+def test_an_interrupted_freeze_resumes_without_duplicates(store: Store) -> None:
+    edition = _edition(store)
+    ledger = Ledger(store)
+
+    def crashing() -> Iterator[Subscriber]:
+        yield from _people(7)
+        raise RuntimeError("disk pulled")
+
+    with pytest.raises(RuntimeError):
+        ledger.populate(edition, crashing(), now=NOW, chunk=3)
+    assert not ledger.frozen(edition)  # the marker says: not complete
+    assert store.delivery_counts(edition) == {"pending": 6}  # two committed chunks
+    assert ledger.populate(edition, _people(10), now=NOW, chunk=3) == 4
+    assert ledger.frozen(edition)
+    assert store.delivery_counts(edition) == {"pending": 10}
+    ledger.close()
+
+
+def test_workers_claim_disjoint_rows(store: Store) -> None:
+    ledger, edition = _ledger(store, 6)
+    a, b = _worker(ledger, "a"), _worker(ledger, "b")
+    first = ledger.claim(edition, a, now=NOW, live=LIVE, limit=4)
+    second = ledger.claim(edition, b, now=NOW, live=LIVE, limit=4)
+    assert len(first) == 4
+    assert len(second) == 2
+    assert not {r.subscriber.email for r in first} & {r.subscriber.email for r in second}
+    assert first[0].subscriber.topics == ("World",)
+    assert ledger.claim(edition, b, now=NOW, live=LIVE, limit=4) == []
+    ledger.close()
+
+
+def test_a_dead_workers_claims_return_to_the_queue(store: Store) -> None:
+    ledger, edition = _ledger(store, 3)
+    dead = _worker(ledger, "dead", alive=False)
+    assert len(ledger.claim(edition, dead, now=NOW, live=LIVE, limit=3)) == 3
+    live = _worker(ledger, "live")
+    assert len(ledger.claim(edition, live, now=NOW, live=LIVE, limit=3)) == 3
+    ledger.close()
+
+
+def test_outcomes_and_marks_are_fenced_by_the_claim(store: Store) -> None:
+    ledger, edition = _ledger(store, 2)
+    stalled = _worker(ledger, "stalled")
+    rows = ledger.claim(edition, stalled, now=NOW, live=LIVE, limit=2)
+    assert len(rows) == 2
+    # The stalled worker's heartbeat lapses; another worker takes its rows over.
+    ledger.reap(["stalled"])
+    other = _worker(ledger, "other")
+    assert len(ledger.claim(edition, other, now=NOW, live=LIVE, limit=2)) == 2
+    marks = [Mark(r.subscriber.email, f"<{i}@x>", "h") for i, r in enumerate(rows)]
+    assert (
+        ledger.commit(edition, stalled, outcomes=[], in_flight=marks, now=NOW, live=LIVE) == set()
     )
-    assert row["first_attempt_at"] == NOW
-    ledger.record(edition, [Outcome("r0@example.org", D.SENT)], now=NOW + timedelta(seconds=1))
-    ledger.close()
+    marked = ledger.commit(edition, other, outcomes=[], in_flight=marks, now=NOW, live=LIVE)
+    assert marked == {"r0@example.org", "r1@example.org"}
+    done = [Outcome("r0@example.org", D.SENT)]
+    ledger.commit(edition, stalled, outcomes=done, in_flight=[], now=NOW, live=LIVE)
+    assert _states(store, edition)["r0@example.org"] == "in_flight"  # not overwritten
+    ledger.commit(edition, other, outcomes=done, in_flight=[], now=NOW, live=LIVE)
     row = {r["email"]: r for r in store.delivery_rows(edition)}["r0@example.org"]
-    assert (row["state"], row["sent_at"]) == ("sent", NOW + timedelta(seconds=1))
-    store.close()
-
-
-def test_in_doubt_rows_are_resent_or_marked_unknown(tmp_path: Path) -> None:
-    store, ledger, edition = _ledger(tmp_path, 2)
-    ledger.commit(edition, outcomes=[], in_flight=[Mark("r0@example.org", "<1@x>", "h")], now=NOW)
+    assert (row["state"], row["message_id"], row["attempts"], row["claim"]) == (
+        "sent",
+        "<0@x>",
+        1,
+        "",
+    )
+    assert row["sent_at"] == NOW
     ledger.close()
-    assert ledger.recover_in_doubt(edition, resend=False, now=NOW) == 1
-    assert store.delivery_counts(edition) == {"pending": 1, "unknown": 1}
-    store.close()
 
 
-def test_deferred_rows_come_due_then_expire(tmp_path: Path) -> None:
-    store, ledger, edition = _ledger(tmp_path, 1)
+def test_an_unsubscribe_after_the_claim_is_honoured_before_the_wire(store: Store) -> None:
+    ledger, edition = _ledger(store, 2)
+    me = _worker(ledger, "me")
+    rows = ledger.claim(edition, me, now=NOW, live=LIVE, limit=2)
+    assert not any(r.suppressed for r in rows)
+    store.suppress("R1@Example.org", reason="unsubscribed", now=NOW)
+    marks = [Mark(r.subscriber.email, "<m@x>", "h") for r in rows]
+    assert ledger.commit(edition, me, outcomes=[], in_flight=marks, now=NOW, live=LIVE) == {
+        "r0@example.org"
+    }
+    assert _states(store, edition) == {"r0@example.org": "in_flight", "r1@example.org": "skipped"}
+    ledger.close()
+
+
+def test_in_doubt_rows_keep_their_message_id_or_become_unknown(store: Store) -> None:
+    ledger, edition = _ledger(store, 2)
+    gone = _worker(ledger, "gone")
+    rows = ledger.claim(edition, gone, now=NOW, live=LIVE, limit=2)
+    marks = [Mark(r.subscriber.email, f"<{r.subscriber.email}>", "h") for r in rows]
+    ledger.commit(edition, gone, outcomes=[], in_flight=marks, now=NOW, live=LIVE)
+    assert ledger.recover_in_doubt(edition, resend=True, now=NOW, live=LIVE) == 0  # still alive
+    ledger.reap(["gone"])
+    assert ledger.recover_in_doubt(edition, resend=True, now=NOW, live=LIVE) == 2
+    again = ledger.claim(edition, _worker(ledger, "next"), now=NOW, live=LIVE, limit=2)
+    assert {r.message_id for r in again} == {"<r0@example.org>", "<r1@example.org>"}
+    ledger.close()
+
+
+def test_in_doubt_rows_are_marked_unknown_under_skip(store: Store) -> None:
+    ledger, edition = _ledger(store, 1)
+    ledger.reap([])
+    gone = _worker(ledger, "gone", alive=False)
+    ledger.claim(edition, gone, now=NOW, live=stamp(datetime.now(UTC) - timedelta(hours=1)),
+                 limit=1)  # fmt: skip
+    with store.transaction() as tx:  # an in-flight row of a crashed worker
+        tx.conn.exec_driver_sql("UPDATE deliveries SET state = 'in_flight'")
+    assert ledger.recover_in_doubt(edition, resend=False, now=NOW, live=LIVE) == 1
+    assert store.delivery_counts(edition) == {"unknown": 1}
+    ledger.close()
+
+
+def test_deferred_rows_come_due_then_expire(store: Store) -> None:
+    ledger, edition = _ledger(store, 1)
+    me = _worker(ledger, "me")
     later = NOW + timedelta(minutes=5)
-    ledger.commit(edition, outcomes=[], in_flight=[Mark("r0@example.org", "<1@x>", "h")], now=NOW)
-    ledger.record(edition, [Outcome("r0@example.org", D.DEFERRED, "451", later)], now=NOW)
-    ledger.close()
-    assert list(ledger.due(edition, now=NOW)) == []
+    ledger.claim(edition, me, now=NOW, live=LIVE, limit=1)
+    ledger.commit(edition, me, outcomes=[], in_flight=[Mark("r0@example.org", "<1@x>", "h")],
+                  now=NOW, live=LIVE)  # fmt: skip
+    deferred = [Outcome("r0@example.org", D.DEFERRED, "451", later)]
+    ledger.commit(edition, me, outcomes=deferred, in_flight=[], now=NOW, live=LIVE)
+    assert ledger.claim(edition, me, now=NOW, live=LIVE, limit=1) == []
     assert ledger.next_due_at(edition) == later
-    assert [r.subscriber.email for r in ledger.due(edition, now=later)] == ["r0@example.org"]
+    assert [r.subscriber.email for r in ledger.claim(edition, me, now=later, live=LIVE, limit=1)]
     assert ledger.expire(edition, first_attempt_before=NOW + timedelta(hours=1), now=later) == 1
     assert store.delivery_counts(edition) == {"failed": 1}
     assert ledger.next_due_at(edition) is None
-    store.close()
+    ledger.close()
 
 
-def test_stale_untried_rows_are_skipped(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.db")
-    rendered = RenderedEdition(subject="s", preheader="p", html="<p>h</p>", text="t\n")
-    with store.transaction() as tx:
-        edition = tx.insert_edition(
-            slot="s", revision=Revision([STORY], rendered, []), now=NOW, warnings=[]
-        )
+def test_stale_untried_rows_are_skipped(store: Store) -> None:
+    edition = _edition(store)
     ledger = Ledger(store)
     ledger.populate(
         edition,
@@ -108,4 +204,4 @@ def test_stale_untried_rows_are_skipped(tmp_path: Path) -> None:
     )
     assert ledger.skip_stale(edition, due_before=NOW + timedelta(hours=1), now=NOW) == 1
     assert store.delivery_counts(edition) == {"pending": 1, "skipped": 1}
-    store.close()
+    ledger.close()

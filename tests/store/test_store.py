@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -140,3 +141,49 @@ def test_creation_racing_in_threads_gives_one_whole_schema(tmp_path: Path) -> No
     assert errors == []
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+
+
+def test_postgresql_gets_the_same_schema_by_migration_and_by_creation(postgres: object) -> None:
+    from digest.testing.postgres import PostgresCluster
+
+    assert isinstance(postgres, PostgresCluster)
+    created, migrated = postgres.create_database(), postgres.create_database()
+    try:
+        Store(url=created).close()  # created whole at the current schema
+        engine = create_engine(migrated)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE placeholder (x INTEGER)")  # not empty: migrate
+        upgrade(engine, "pg")
+        for url in (created, migrated):
+            check = create_engine(url)
+            with check.connect() as conn:
+                diff = compare_metadata(MigrationContext.configure(conn), metadata)
+                version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            check.dispose()
+            structural = [d for d in diff if d[0] in ("add_table", "remove_table", "add_column",
+                          "remove_column", "add_index", "remove_index")]  # fmt: skip
+            assert [
+                d for d in structural if not (d[0] == "remove_table" and d[1].name == "placeholder")
+            ] == []
+            assert version == head()
+        engine.dispose()
+    finally:
+        postgres.drop_database(created)
+        postgres.drop_database(migrated)
+
+
+def test_a_second_open_of_a_postgresql_database_checks_its_version(postgres: object) -> None:
+    from digest.testing.postgres import PostgresCluster
+
+    assert isinstance(postgres, PostgresCluster)
+    url = postgres.create_database()
+    try:
+        Store(url=url).close()
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+        engine.dispose()
+        with pytest.raises(SchemaError, match="newer than this digest knows"):
+            Store(url=url)
+    finally:
+        postgres.drop_database(url)

@@ -13,7 +13,8 @@ from datetime import datetime
 from digest import notices
 from digest.app.base import Progress, make_clock
 from digest.app.editions import Editions
-from digest.delivery.engine import SendReport, send_edition
+from digest.delivery.engine import send_edition, work_edition
+from digest.delivery.report import SendReport
 from digest.exceptions import DigestError, LockedError
 from digest.models import EditionState, Subscriber
 
@@ -36,6 +37,7 @@ class App(Editions):
         not_before: Callable[[Subscriber], datetime] | None = None,
         until: datetime | None = None,
         stale_before: datetime | None = None,
+        on_sending: Callable[[], None] | None = None,
     ) -> SendReport:
         """Send (or resume) an edition with this config's backend and send settings; the
         editors get a notice when it finishes or stops."""
@@ -56,6 +58,7 @@ class App(Editions):
                 not_before=not_before,
                 until=until,
                 stale_before=stale_before,
+                on_sending=on_sending,
             )
         except LockedError:
             raise  # another process is sending it: nothing stopped
@@ -72,3 +75,24 @@ class App(Editions):
             why = "interrupted (SIGTERM or Ctrl-C) before every reader got it"
             self.notify(notices.stopped(edition_id, before.slot, why, at=self.now()))
         return report
+
+    def work(
+        self,
+        edition_id: int,
+        *,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+        wait_for_retries: bool = False,
+    ) -> SendReport:
+        """One worker pass over an edition that is sending (`digest worker`)."""
+        return work_edition(
+            self.store,
+            edition_id,
+            backend=self.backend,
+            make=self.composer(),
+            clock=self.clock,
+            options=self.settings.send,
+            stop=stop,
+            progress=progress,
+            wait_for_retries=wait_for_retries,
+        )

@@ -14,7 +14,7 @@ from typing import Any
 from digest import workflow
 from digest.backends.base import Backend, load_backend
 from digest.config import Settings, load_settings
-from digest.delivery.engine import SendReport
+from digest.delivery.report import SendReport
 from digest.exceptions import ConfigError
 from digest.http import Fetcher
 from digest.images import ImageWork, images_for
@@ -29,7 +29,7 @@ from digest.render.renderer import Renderer
 from digest.sources.base import Source, load_sources
 from digest.store import Store
 from digest.store.sources import SourceState
-from digest.subscribers import iter_subscribers, load_subscribers
+from digest.subscribers import count_subscribers, iter_subscribers
 from digest.tokens import UNSUBSCRIBE_SALT, Signer, secrets_from_env
 
 Progress = Callable[[SendReport], None]
@@ -56,6 +56,7 @@ class Base:
     config_path: Path
     clock: Callable[[], datetime] = field(default_factory=make_clock)
     state_path: Path | None = None  # overrides settings.state_path (the demo's own state)
+    state_url: str | None = None  # overrides settings.state_url (--state-url)
     _store: Store | None = field(default=None, init=False, repr=False)
     # Problems that must not stop the work (a notice that could not be mailed), for the
     # caller to print as warnings.
@@ -67,14 +68,23 @@ class Base:
     def settings(self) -> Settings:
         return load_settings(self.config_path)
 
-    @cached_property
-    def subscribers(self) -> list[Subscriber]:
-        """The whole subscriber file, validated (duplicates included)."""
-        return load_subscribers(self.settings.subscribers_path)
+    # Subscribers: everything reads them through these few methods, streamed (a CSV file
+    # is never held in memory), so the list's source can change behind them.
 
     def iter_subscribers(self) -> Iterator[Subscriber]:
         """Subscribers one at a time (a CSV file is streamed)."""
         return iter_subscribers(self.settings.subscribers_path)
+
+    def count_subscribers(self) -> int:
+        """Validate the whole list (duplicates included) and count it, streamed."""
+        return count_subscribers(self.settings.subscribers_path)
+
+    def find_subscriber(self, email: str | None = None) -> Subscriber | None:
+        """The subscriber with this address (any case), or the first one; None if absent."""
+        for sub in self.iter_subscribers():
+            if email is None or sub.email.lower() == email.lower():
+                return sub
+        return None
 
     def selections(self) -> list[tuple[str, ...]]:
         """Every distinct topic selection among the subscribers (streamed)."""
@@ -83,14 +93,29 @@ class Base:
     def now(self) -> datetime:
         return self.clock()
 
+    def _url(self) -> str:
+        if self.state_path is not None:
+            return ""
+        return self.settings.state_url if self.state_url is None else self.state_url
+
+    def state_location(self) -> Path | str:
+        """The state database: a database URL, or the SQLite file's path."""
+        return self._url() or (self.state_path or self.settings.state_path)
+
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.state_path or self.settings.state_path)
+            url = self._url()
+            self._store = (
+                Store(url=url) if url else Store(self.state_path or self.settings.state_path)
+            )
         return self._store
 
     def readonly_store(self) -> Store:
-        """The state file opened read-only (an empty one if there is none yet)."""
+        """The state opened read-only (an empty one if there is no state file yet)."""
+        url = self._url()
+        if url:
+            return Store.open_readonly(url=url)
         return Store.open_readonly(self.state_path or self.settings.state_path)
 
     def backend(self) -> Backend:

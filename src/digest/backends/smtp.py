@@ -1,16 +1,86 @@
-"""SMTP delivery over stdlib smtplib, with replies mapped exactly onto the send contract."""
+"""SMTP delivery over stdlib smtplib, with replies mapped exactly onto the send contract.
+
+``timeout`` is a deadline per phase of the dialogue (banner, EHLO, MAIL/RCPT, DATA, the
+final reply), not per socket read: a server that trickles one byte every few seconds runs
+into it as surely as one that says nothing.
+"""
 
 from __future__ import annotations
 
 import os
 import smtplib
+import socket
 import ssl
+import time
 from typing import Any, ClassVar, NoReturn
 
 from digest.backends.base import Backend, Envelope
 from digest.exceptions import BackendError, InDoubtFailure, PermanentFailure, TemporaryFailure
 
 _SECURITY_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+
+
+class _Reader:
+    """The reply stream of one connection, read under the connection's current deadline."""
+
+    def __init__(self, conn: _Conn) -> None:
+        self.conn = conn
+        self.buffer = b""
+
+    def readline(self, limit: int = -1) -> bytes:
+        while b"\n" not in self.buffer and (limit < 0 or len(self.buffer) < limit):
+            chunk = self.conn.recv_by_deadline()
+            if not chunk:
+                break
+            self.buffer += chunk
+        end = self.buffer.find(b"\n") + 1 or len(self.buffer)
+        if limit >= 0:
+            end = min(end, limit)
+        line, self.buffer = self.buffer[:end], self.buffer[end:]
+        return line
+
+    def close(self) -> None:
+        self.buffer = b""
+
+
+class _Conn(smtplib.SMTP):
+    """smtplib.SMTP whose reads and writes share one deadline per phase (``phase()``)."""
+
+    deadline = float("inf")
+    phase_seconds = 30.0
+
+    def phase(self) -> None:
+        self.deadline = time.monotonic() + self.phase_seconds
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the server took longer than the timeout for this step")
+        return left
+
+    def recv_by_deadline(self) -> bytes:
+        assert self.sock is not None
+        self.sock.settimeout(self._left())
+        return self.sock.recv(8192)
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.file is None and self.sock is not None:
+            self.file = _Reader(self)
+        return super().getreply()
+
+    def send(self, s: Any) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(self._left())  # sendall: one timeout for the whole write
+        super().send(s)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        self.phase()  # connecting and the banner: one phase
+        made: socket.socket = super()._get_socket(host, port, min(timeout, self._left()))  # type: ignore[misc]
+        return made
+
+
+class _SSLConn(_Conn, smtplib.SMTP_SSL):
+    """The same, over implicit TLS."""
 
 
 class SMTPBackend(Backend):
@@ -89,30 +159,35 @@ class SMTPBackend(Backend):
         self.local_hostname = local_hostname
         self.max_messages_per_connection = limit
         self.tls_verify = tls_verify
-        self._conn: smtplib.SMTP | None = None
+        self._conn: _Conn | None = None
         self._transactions = 0
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def connected(self) -> bool:
+        """False after a failure that lost the connection (the engine then waits a little
+        before this connection tries again)."""
+        return self._conn is not None
+
     def _fail(self, problem: str) -> NoReturn:
         raise BackendError(f"backend 'smtp': {problem}")
 
     def open(self) -> None:
-        """Connect now, so a wrong host or password shows before the first message."""
-        if self._conn is not None:
-            return
-        try:
+        """Connect now, so a wrong password or certificate shows before the first message
+        (BackendError); a refused or silent connection, or a 421 greeting, is a
+        TemporaryFailure: a deferral for this connection, not the end of the run."""
+        if self._conn is None:
             self._conn = self._connect()
-        except TemporaryFailure as exc:
-            raise BackendError(str(exc)) from exc
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
             return
         try:
+            conn.phase()
             conn.quit()
         except OSError:
             conn.close()
@@ -126,6 +201,7 @@ class SMTPBackend(Backend):
         self._transactions += 1
         rcpt = envelope.recipient
         try:
+            conn.phase()  # MAIL, RCPT and the DATA command
             if conn.has_extn("pipelining"):
                 self._envelope_pipelined(conn, envelope)
             else:
@@ -142,6 +218,7 @@ class SMTPBackend(Backend):
                     payload = b"." + payload
             if not payload.endswith(b"\r\n"):
                 payload += b"\r\n"
+            conn.phase()  # the message itself
             conn.send(payload + b".\r\n")
         except OSError as exc:  # smtplib's errors are OSErrors too
             self._drop()
@@ -150,6 +227,7 @@ class SMTPBackend(Backend):
                 f"({exc}); it will be retried on a new connection"
             ) from exc
         try:
+            conn.phase()  # the final reply
             reply = conn.getreply()
         except OSError as exc:  # smtplib's errors are OSErrors too
             self._drop()
@@ -179,7 +257,7 @@ class SMTPBackend(Backend):
             self._expect(bad, rcpt)
         self._expect(replies[2], rcpt, ok=354)
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> _Conn:
         where = f"smtp {self.address}"
         try:
             conn = self._dial()
@@ -201,24 +279,33 @@ class SMTPBackend(Backend):
         self._transactions = 0
         return conn
 
-    def _dial(self) -> smtplib.SMTP:
+    def _dial(self) -> _Conn:
         """Connect, say EHLO, secure and log in; close the socket on any failure."""
         context = ssl.create_default_context()
         if not self.tls_verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        conn: _Conn
         if self.security == "tls":
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                self.host, self.port, self.local_hostname, timeout=self.timeout, context=context
-            )
+            conn = _SSLConn(local_hostname=self.local_hostname, timeout=self.timeout,
+                            context=context)  # fmt: skip
         else:
-            conn = smtplib.SMTP(self.host, self.port, self.local_hostname, self.timeout)
+            conn = _Conn(local_hostname=self.local_hostname, timeout=self.timeout)
+        conn.phase_seconds = self.timeout
+        conn._host = self.host  # type: ignore[attr-defined]  # the name TLS checks
         try:
+            code, banner = conn.connect(self.host, self.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, banner)
+            conn.phase()
             conn.ehlo_or_helo_if_needed()
             if self.security == "starttls":
+                conn.phase()
                 conn.starttls(context=context)
+                conn.phase()
                 conn.ehlo()
             if self.username_env is not None and self.password_env is not None:
+                conn.phase()
                 self._login(conn, self.username_env, self.password_env)
         except BaseException:
             conn.close()
@@ -286,6 +373,7 @@ class SMTPBackend(Backend):
         if self._conn is None:
             return
         try:
+            self._conn.phase()
             code, _ = self._conn.rset()
         except OSError:
             code = -1

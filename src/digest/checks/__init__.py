@@ -28,8 +28,7 @@ def run_checks(app: App, *, offline: bool = False) -> Report:
     report = Report()
     where = Where.of(settings.path)
     report.ok(f"config: {settings.path} is valid")
-    subscribers = app.subscribers
-    report.ok(f"subscribers: {len(subscribers)} in {settings.subscribers_path}")
+    report.ok(f"subscribers: {app.count_subscribers()} in {settings.subscribers_path}")
     sources = app.sources()
     report.ok(f"sources: {len(sources)} ({', '.join(s.name for s in sources)})")
     check_settings(app, where, report)

@@ -310,9 +310,11 @@ def proof(app: App, edition_id: int, as_json: bool) -> None:
 @cli.command()
 @click.argument("edition_id", metavar="EDITION", type=int)
 @click.option("--dry-run", is_flag=True, help="Check and count, but send and record nothing.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes on this host that send the edition together.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
-def send(app: App, edition_id: int, dry_run: bool, as_json: bool) -> None:
+def send(app: App, edition_id: int, dry_run: bool, workers: int, as_json: bool) -> None:
     """Send an approved edition (or resume one that was interrupted).
 
     Safe to run again after a crash: the delivery ledger says who got it already.
@@ -320,13 +322,17 @@ def send(app: App, edition_id: int, dry_run: bool, as_json: bool) -> None:
     \b
     Examples:
       digest send 3 --dry-run
-      digest send 3
+      digest send 3 --workers 2
     """
     from dataclasses import asdict
 
+    from digest.cli.delivery import IN_DOUBT_EXIT, send_with_workers
     from digest.cli.progress import send_with_progress
 
-    report = send_with_progress(app, edition_id, dry_run=dry_run)
+    if workers > 1 and not dry_run:
+        report = send_with_workers(app, edition_id, workers)
+    else:
+        report = send_with_progress(app, edition_id, dry_run=dry_run)
     warn(app.notes)
     if as_json:
         emit_json({**asdict(report), "state": str(report.state)})
@@ -340,3 +346,9 @@ def send(app: App, edition_id: int, dry_run: bool, as_json: bool) -> None:
         click.echo(f"some deliveries are still due; run `digest send {edition_id}` again later")
     if not dry_run and report.state.value == "failed":
         sys.exit(1)
+    if report.in_doubt:
+        done = "recorded as unknown" if report.unknown else "resent (a reader may get two copies)"
+        click.echo(f"{report.in_doubt} deliveries were in doubt (the connection was lost after "
+                   f"the message was sent); {done}", err=True)  # fmt: skip
+    if report.unknown and not dry_run:
+        sys.exit(IN_DOUBT_EXIT)

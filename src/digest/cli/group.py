@@ -42,9 +42,17 @@ class DigestGroup(click.Group):
     show_default=True,
     help="Config file (env DIGEST_CONFIG).",
 )
+@click.option(
+    "--state-url",
+    "state_url",
+    default=None,
+    envvar="DIGEST_STATE_URL",
+    metavar="URL",
+    help="State database URL, overriding state_url (env DIGEST_STATE_URL).",
+)
 @click.version_option(__version__, prog_name="digest")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path) -> None:
+def cli(ctx: click.Context, config_path: Path, state_url: str | None) -> None:
     """Collect news, rank it, render an email digest, get it approved and send it.
 
     \b
@@ -53,7 +61,7 @@ def cli(ctx: click.Context, config_path: Path) -> None:
       digest check
       digest build && digest approve 1 --by Rosa && digest send 1
     """
-    app = App(config_path)
+    app = App(config_path, state_url=state_url)
     ctx.obj = app
     ctx.call_on_close(app.close)
 

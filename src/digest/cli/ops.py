@@ -273,12 +273,11 @@ def db_upgrade(app: App, as_json: bool) -> None:
     Example:
       cp .digest/digest.db .digest/digest.db.bak && digest db upgrade
     """
-    from digest.store.engine import sqlite_engine, upgrade
+    from digest.store.engine import open_engine, upgrade
 
-    path = app.settings.state_path
-    engine = sqlite_engine(path)
+    engine, path = open_engine(app.state_location())
     try:
-        before, after = upgrade(engine, str(path))
+        before, after = upgrade(engine, path)
     finally:
         engine.dispose()
     if as_json:

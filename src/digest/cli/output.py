@@ -23,7 +23,8 @@ EXIT_THIN_DAY = 3  # `digest build` stored nothing: ranking.thin_day_policy: ski
 
 EXIT_CODES = (
     "Exit status: 0 ok, 1 error (one line naming what and the fix), 2 usage error, "
-    "3 thin day (`digest build` under ranking.thin_day_policy: skip)."
+    "3 thin day (`digest build` under ranking.thin_day_policy: skip), "
+    "4 sent, but some deliveries are unknown (`digest send`: in doubt, not resent)."
 )
 
 

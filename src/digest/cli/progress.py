@@ -13,7 +13,7 @@ from types import FrameType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from digest.app import App
-from digest.delivery.engine import SendReport
+from digest.delivery.report import SendReport
 
 LOG_EVERY = 10.0
 

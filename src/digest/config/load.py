@@ -20,10 +20,12 @@ from digest.config.settings import (
     EmailSettings,
     ImagesSettings,
     NoticeSettings,
+    RetentionSettings,
     ScheduleSettings,
     SendSettings,
     Settings,
     SourceSettings,
+    parse_rate,
 )
 from digest.config.yamlsrc import Located, load_yaml
 from digest.http import FetchSettings
@@ -78,6 +80,8 @@ def load_settings(path: Path) -> Settings:
         "images": build(ImagesSettings, images),
         "notices": _notices(doc, top.get("notices", {})),
         "secret_env": top.get("secret_env", "DIGEST_SECRET"),
+        "retention": _retention(doc, top.get("retention", {})),
+        "state_url": _state_url(doc, top.get("state_url", "")),
     }  # fmt: skip
     for key in ("subscribers_path", "state_path", "preview_dir"):
         if key in top:
@@ -251,7 +255,31 @@ def _send(doc: Located, data: Any) -> SendSettings:
     for key in ("rate_per_second", "window_messages", "retry_base_seconds"):
         if values[key] < 0:
             raise doc.error(("send", key), f"send.{key} must not be negative")
+    for domain, rate in values["domain_limits"].items():
+        try:
+            parse_rate(rate)
+        except ValueError as exc:
+            raise doc.error(
+                ("send", "domain_limits", domain), f"send.domain_limits: {exc}"
+            ) from None
+    values["domain_limits"] = {str(k).lower(): v for k, v in values["domain_limits"].items()}
     return build(SendSettings, values)  # type: ignore[no-any-return]
+
+
+def _retention(doc: Located, data: Any) -> RetentionSettings:
+    values = {**_defaults(RetentionSettings),
+              **read_section(doc, ("retention",), data, RetentionSettings)}  # fmt: skip
+    if values["deliveries_days"] < 1:
+        raise doc.error(("retention", "deliveries_days"), "retention.deliveries_days must be >= 1")
+    return build(RetentionSettings, values)  # type: ignore[no-any-return]
+
+
+def _state_url(doc: Located, url: str) -> str:
+    if url and not re.match(r"(postgresql(\+psycopg)?|sqlite)://", url):
+        raise doc.error(
+            ("state_url",), "state_url must be a postgresql+psycopg:// (or sqlite:///) URL"
+        )
+    return url
 
 
 def _check_tz(doc: Located, path: tuple[str | int, ...], name: str) -> None:

@@ -6,6 +6,7 @@ models.Publication, ``ranking`` is rank.RankingSettings, ``fetch`` is http.Fetch
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
@@ -94,7 +95,33 @@ class SendSettings:
     retry_max_seconds: float = setting(900.0, "Longest retry delay.")
     retry_in_run_seconds: float = setting(600.0, "How long one run waits for deferred rows.")
     retry_deadline_hours: float = setting(24.0, "Rows still failing this long fail as expired.")
-    lock_ttl_seconds: float = setting(60.0, "Lease of the per-edition send lock.")
+    lock_ttl_seconds: float = setting(60.0, "Lease of the send lock and of worker claims.")
+    domain_limits: Mapping[str, str] = setting(
+        doc='Recipient domain -> "N/s|min|h|day" (key default: every other domain).',
+        factory=dict,
+    )
+
+
+_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600,
+          "hour": 3600, "d": 86400, "day": 86400}  # fmt: skip
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """``"600/min"`` -> (600, 60.0); also ``"100/30s"``, ``"5000/h"``. ValueError if not."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*\.?\d*)\s*([a-z]+?)s?\s*", str(text).lower())
+    if not match or match.group(3) not in _UNITS or int(match.group(1)) < 1:
+        raise ValueError(f"{text!r} is not a rate like 600/min, 100/30s, 5000/h or 20000/day")
+    every = float(match.group(2)) if match.group(2) else 1.0
+    if every <= 0:
+        raise ValueError(f"{text!r}: the period must be positive")
+    return int(match.group(1)), every * _UNITS[match.group(3)]
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """The ``retention`` section: how long the delivery ledger is kept (`digest prune`)."""
+
+    deliveries_days: int = setting(90, "Ledger rows of finished editions are kept this long.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +205,10 @@ class Settings:
     approval: ApprovalSettings = setting(doc="Who approves.", factory=ApprovalSettings)
     images: ImagesSettings = setting(doc="Story images.", factory=ImagesSettings)
     notices: NoticeSettings = setting(doc="Notices to the editors.", factory=NoticeSettings)
+    retention: RetentionSettings = setting(doc="What is kept.", factory=RetentionSettings)
     templates_dir: Path | None = setting(None, "Templates overriding the built-in ones.",
                                          accepts=(str,))  # fmt: skip
     state_path: Path = setting(Path(".digest/digest.db"), "The SQLite state file.", accepts=(str,))
+    state_url: str = setting("", "A database URL instead (postgresql+psycopg://...).")
     preview_dir: Path = setting(Path(".digest/preview"), "Where previews go.", accepts=(str,))
     secret_env: str = setting("DIGEST_SECRET", "Variable holding the signing key(s).")

@@ -1,70 +1,78 @@
-"""Exact rate limits: never more than N messages in any window of T seconds."""
+"""Which limits a message is under (global rate, window, its domain), taken from the store."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from digest.config.settings import SendSettings, parse_rate
+from digest.store.limits import Grant, Limit, Permits
+from digest.store.repository import Store
+
+DEFAULT = "default"
 
 
-class Window:
-    """At most ``limit`` messages in any ``seconds``-long window, as the server sees them.
+@dataclass(frozen=True, slots=True)
+class Want:
+    """One message that needs permits: its holder id (edition:address:attempt) and address."""
 
-    A permit counts from the moment it is taken until ``seconds`` after it is released (the
-    message was accepted). Whatever instant the server logged a message at lies between the
-    two, so no window of the server's log can hold more than ``limit`` messages, however
-    uneven the delivery times are.
+    holder: str
+    email: str
+
+
+class Limits:
+    """``send.rate_per_second``, ``send.window_messages`` and ``send.domain_limits``, exact
+    across every worker, run, edition and host because the permits live in the database.
+
+    Keys are global (not per edition): two editions sending at once share one window.
     """
 
     def __init__(
         self,
-        limit: int,
-        seconds: float,
+        store: Store,
+        options: SendSettings,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        busy_seconds: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        if limit < 1 or seconds <= 0:
-            raise ValueError("a window needs limit >= 1 and seconds > 0")
-        self.limit = limit
-        self.seconds = seconds
         self.clock = clock
-        self.sleep = sleep
-        self._done: deque[float] = deque()
-        self._busy = 0
-        self._lock = threading.Lock()
+        self.busy_seconds = busy_seconds
+        shared: list[Limit] = []
+        if options.rate_per_second:
+            shared.append(Limit("rate", options.rate_per_second, 1.0))
+        if options.window_messages:
+            shared.append(Limit("window", options.window_messages, options.window_seconds))
+        self.shared = tuple(shared)
+        self.domains = {d: parse_rate(r) for d, r in options.domain_limits.items()}
+        self.permits = Permits(store) if self.active else None
 
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = self.clock()
-                while self._done and self._done[0] <= now - self.seconds:
-                    self._done.popleft()
-                if self._busy + len(self._done) < self.limit:
-                    self._busy += 1
-                    return
-                wait = (self._done[0] + self.seconds - now) if self._done else 0.01
-            self.sleep(max(wait, 0.001))
+    @property
+    def active(self) -> bool:
+        return bool(self.shared or self.domains)
 
-    def release(self) -> None:
-        with self._lock:
-            self._busy -= 1
-            self._done.append(self.clock())
+    def limits_for(self, email: str) -> tuple[Limit, ...]:
+        domain = email.rpartition("@")[2].lower()
+        rate = self.domains.get(domain) or self.domains.get(DEFAULT)
+        if rate is None:
+            return self.shared
+        return (*self.shared, Limit(f"domain:{domain}", rate[0], rate[1]))
 
+    def is_shared(self, key: str) -> bool:
+        return any(lim.key == key for lim in self.shared)
 
-class Throttle:
-    """All configured windows at once (e.g. per second and per hour)."""
+    def acquire(self, wants: Sequence[Want], *, worker: str = "") -> Grant:
+        """Permits for as many of ``wants`` as the limits allow now, in order."""
+        if self.permits is None or not wants:
+            return Grant([w.holder for w in wants], {})
+        now = self.clock()
+        return self.permits.acquire(
+            [(w.holder, self.limits_for(w.email)) for w in wants],
+            now=now,
+            busy_until=now + self.busy_seconds,
+            worker=worker,
+        )
 
-    def __init__(self, windows: list[Window]) -> None:
-        self.windows = windows
-
-    def acquire(self) -> None:
-        # Windows are taken in a fixed order; a slot held while waiting for the next window
-        # only delays, it never lets a window overflow.
-        for window in self.windows:
-            window.acquire()
-
-    def release(self) -> None:
-        for window in self.windows:
-            window.release()
+    def close(self) -> None:
+        if self.permits is not None:
+            self.permits.close()

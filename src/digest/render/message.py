@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import functools
 import html
 import re
 import secrets
@@ -51,6 +52,8 @@ class Recipient:
 
 def clean_name(name: str) -> str:
     """Display name safe for a header and a greeting: no control or separator characters."""
+    if name.isascii() and name.isprintable():  # the common case, without a look per character
+        return " ".join(name.split())[:NAME_MAX].strip()
     kept = "".join(
         " " if unicodedata.category(ch)[0] in "CZ" else ch for ch in name
     )  # CR, LF, NUL, bidi overrides, U+2028 ... all become spaces, then collapse.
@@ -119,11 +122,19 @@ def _qp(text: str) -> bytes:
     """
     if not text:
         return b""
+    if len(text) <= 75 and _QP_SAFE.fullmatch(text):
+        return text.encode("ascii") + b"=" + CRLF  # what b2a_qp gives, without the work
     encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", CRLF)
     encoded = encoded if encoded.endswith(CRLF) else encoded + b"=" + CRLF
     if encoded.startswith(b".") or b"\n." in encoded:
         encoded = CRLF.join(_no_leading_dot(line) for line in encoded.split(CRLF))
     return encoded
+
+
+# Printable ASCII without "=", not starting with "." nor ending in a space: QP leaves it as is.
+_QP_SAFE = re.compile(
+    r"[\x21-\x2d\x2f-\x3c\x3e-\x7e](?:[\x20-\x3c\x3e-\x7e]*[\x21-\x3c\x3e-\x7e])?"
+)
 
 
 def _no_leading_dot(line: bytes) -> bytes:
@@ -155,8 +166,8 @@ class PreparedMessage:
     """The constant bytes of one variant's message, with slots for per-recipient values."""
 
     __slots__ = (
-        "_dkim", "_head", "_html", "_mailto", "_part_html", "_part_text", "_preferences",
-        "_tail", "_text",
+        "_dkim", "_head", "_html", "_html_tokens", "_mailto", "_part_html", "_part_text",
+        "_preferences", "_tail", "_text", "_text_tokens",
     )  # fmt: skip
 
     def __init__(
@@ -186,6 +197,8 @@ class PreparedMessage:
         self._tail = CRLF + b"--" + b + b"--" + CRLF
         self._text = self._chunks(text)
         self._html = self._chunks(html_body)
+        self._text_tokens = frozenset(c for c in self._text if isinstance(c, str))
+        self._html_tokens = frozenset(c for c in self._html if isinstance(c, str))
 
     @staticmethod
     def _chunks(body: str) -> tuple[bytes | str, ...]:
@@ -209,14 +222,15 @@ class PreparedMessage:
             name=name, email=addr, unsubscribe_url=url,
             preferences_url=recipient.preferences_url or self._preferences,
         )  # fmt: skip
-        text_values = {k: _qp(v) for k, v in values.items()}
-        html_values = {k: _qp(html.escape(v, quote=True)) for k, v in values.items()}
+        # Only the tokens the variant uses (most use two or three of them).
+        text_values = {k: _qp(values[k]) for k in self._text_tokens}
+        html_values = {k: _qp(html.escape(values[k], quote=True)) for k in self._html_tokens}
         unsubscribe = [f"<{url}>" + ("," if self._mailto else "")]
         if self._mailto:
             unsubscribe.append(f"<{self._mailto}>")
         out = [
             _address_header("To", name, addr),
-            b"Date: " + format_datetime(date).encode("ascii") + CRLF,
+            _date_header(date),
             b"Message-ID: " + message_id.encode("ascii") + CRLF,
             _fold_words("List-Unsubscribe", unsubscribe),
             self._head,
@@ -228,6 +242,17 @@ class PreparedMessage:
         out.append(self._tail)
         data = b"".join(out)
         return self._dkim.sign(data) if self._dkim is not None else data
+
+
+def _date_header(date: datetime) -> bytes:
+    """The Date header; a send stamps thousands of messages with the same second."""
+    return _date_line(date, date.utcoffset())
+
+
+@functools.lru_cache(maxsize=4)
+def _date_line(date: datetime, _offset: object) -> bytes:
+    # Keyed by the offset too: equal instants in two zones are equal datetimes.
+    return b"Date: " + format_datetime(date).encode("ascii") + CRLF
 
 
 def prepare_message(

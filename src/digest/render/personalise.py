@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 
 from digest.backends.base import Envelope
 from digest.models import Edition, Publication, Subscriber, Variant
@@ -17,9 +18,15 @@ from digest.render.message import sender_address as envelope_sender
 from digest.render.variants import ALL, approved_variant
 from digest.tokens import Signer, unsubscribe_url
 
-# One subscriber -> (wire bytes, content hash of the variant they carry), or None when the
-# subscriber gets nothing from this edition (no story in their topics).
-EnvelopeFactory = Callable[[Subscriber, datetime], tuple[Envelope, str] | None]
+
+class EnvelopeFactory(Protocol):
+    """One subscriber -> (wire bytes, content hash of the variant they carry), or None when
+    the subscriber gets nothing from this edition (no story in their topics). A resend
+    passes the ``message_id`` the ledger kept, so every copy carries the same one."""
+
+    def __call__(
+        self, subscriber: Subscriber, now: datetime, message_id: str | None = None
+    ) -> tuple[Envelope, str] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +89,15 @@ def envelope_factory(
             makers[key] = personaliser(replace(edition, rendered=rendered)), rendered.content_hash
         return makers[key]
 
-    def make(subscriber: Subscriber, now: datetime) -> tuple[Envelope, str] | None:
+    def make(
+        subscriber: Subscriber, now: datetime, message_id: str | None = None
+    ) -> tuple[Envelope, str] | None:
         topics = subscriber.topics
         if topics not in chosen:
             chosen[topics] = pick(topics)
         maker = chosen[topics]
         if maker is None:
             return None
-        return maker[0].envelope(subscriber, now=now), maker[1]
+        return maker[0].envelope(subscriber, now=now, message_id=message_id), maker[1]
 
     return make

@@ -1,8 +1,9 @@
-"""Opening the state database: the engine, SQLite's pragmas, schema versions, clear errors."""
+"""Opening the state database (SQLite file or PostgreSQL URL), schema versions, clear errors."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,8 @@ from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from digest.exceptions import SchemaError, StoreError
@@ -31,6 +33,15 @@ _CAUSES = (
     ("database is locked", "another digest process holds the database; retry in a moment"),
     ("disk i/o error", "the disk reported an I/O error; check the disk"),
     ("no such table", "the state database is incomplete; " + UPGRADE_HINT),
+    ("read-only transaction", "the database is open read-only"),
+    ("connection refused", "cannot reach the database server; check the host and port of "
+     "state_url and that PostgreSQL is running"),
+    ("password authentication failed", "the database refused the login; check the user and "
+     "the password (PGPASSWORD or ~/.pgpass, never in the config)"),
+    ("no password supplied", "the database wants a password; set PGPASSWORD or ~/.pgpass"),
+    ("does not exist", "the database or role does not exist; create it (see README, "
+     "Operations at scale)"),
+    ("no space left", "the database server's disk is full; free some space and retry"),
 )  # fmt: skip
 
 
@@ -50,6 +61,50 @@ def guarded(where: str) -> Iterator[None]:
         yield
     except SQLAlchemyError as exc:
         raise StoreError(describe(where, exc)) from exc
+
+
+def writable(path: Path) -> bool:
+    """Whether this process may write the SQLite file at ``path`` (and its -wal/-shm files)."""
+    if not path.exists():
+        return True
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def url_engine(url: str, *, readonly: bool = False) -> tuple[Engine, str]:
+    """An engine for ``state_url`` and how to name it in messages (password hidden)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"state_url {url!r} is not a database URL: {exc}") from exc
+    where = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database:
+            raise StoreError(f"state_url {where}: name the SQLite file (sqlite:///path)")
+        return sqlite_engine(Path(parsed.database), readonly=readonly), parsed.database
+    if parsed.get_backend_name() != "postgresql":
+        raise StoreError(
+            f"state_url {where}: only postgresql+psycopg:// and sqlite:/// URLs are supported"
+        )
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # the driver digest ships with
+    options = "-c default_transaction_read_only=on" if readonly else ""
+    try:
+        engine = create_engine(
+            parsed, pool_pre_ping=True, connect_args={"options": options} if options else {}
+        )
+    except (ArgumentError, ImportError) as exc:
+        raise StoreError(
+            f"state_url {where}: {exc}; install the PostgreSQL driver with "
+            "`pip install 'digest[postgresql]'`"
+        ) from exc
+    return engine, where
+
+
+def open_engine(location: Path | str) -> tuple[Engine, str]:
+    """A writable engine for a SQLite path or a database URL, and its name for messages."""
+    if isinstance(location, Path):
+        return sqlite_engine(location), str(location)
+    return url_engine(location)
 
 
 def sqlite_engine(path: Path, *, readonly: bool = False) -> Engine:
@@ -86,6 +141,9 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     # busy_timeout first: switching to WAL takes a lock, and another process creating the
     # same database may hold it for a moment ("database is locked" otherwise).
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # Before WAL, which writes the header: only takes effect on a new, empty file, and lets
+    # `digest prune` give pages back.
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     # WAL lets the review page read while a send writes.
     cursor.execute("PRAGMA journal_mode=WAL")
     # In WAL mode NORMAL is still crash-safe for the database; it only skips an fsync per
@@ -99,6 +157,40 @@ def _readonly_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+@contextmanager
+def write_transaction(engine: Engine, where: str) -> Iterator[Connection]:
+    """One write transaction. On SQLite the write lock is taken at once (BEGIN IMMEDIATE),
+    polling every millisecond instead of SQLite's busy handler, whose waits grow to 100 ms
+    and can keep missing the short gaps a long chunked writer (the ledger freeze) leaves."""
+    with guarded(where), engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            _begin_immediate(conn)
+        try:
+            yield conn
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+
+def _begin_immediate(conn: Connection) -> None:
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute("PRAGMA busy_timeout=0")
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    try:
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except Exception as exc:  # sqlite3.OperationalError, without importing sqlite3
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+                time.sleep(0.001)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def scripts() -> ScriptDirectory:
@@ -159,6 +251,7 @@ def _create(engine: Engine, where: str) -> None:
         immediate = engine.dialect.name == "sqlite"
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
+            _serialise(conn)
             if current(conn) is None:
                 metadata.create_all(conn)
                 MigrationContext.configure(conn).stamp(scripts(), "head")
@@ -171,6 +264,7 @@ def _create(engine: Engine, where: str) -> None:
 def upgrade(engine: Engine, where: str) -> tuple[str | None, str]:
     """Migrate the database to the current schema; (revision before, revision after)."""
     with guarded(where), engine.begin() as conn:
+        _serialise(conn)
         before = current(conn)
         if before is None:
             metadata.create_all(conn)
@@ -187,6 +281,12 @@ def upgrade(engine: Engine, where: str) -> tuple[str | None, str]:
         with Operations.context(context):
             context.run_migrations()
         return before, head()
+
+
+def _serialise(conn: Connection) -> None:
+    """On PostgreSQL, one schema change at a time (SQLite's write lock already does this)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(20261124)")
 
 
 def _known() -> set[str]:

@@ -1,45 +1,66 @@
-"""The delivery ledger: one row per edition x subscriber, streamed and updated in batches."""
+"""The delivery ledger as a work queue: rows frozen in chunks, claimed, fenced, recorded.
+
+Workers claim batches of due rows with their token (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL; SQLite serialises writers anyway). A claim holds while its worker's heartbeat
+(the ``workers`` table) is alive. Every later write of a claimed row -- in flight, an
+outcome, a release -- names the token, so a worker that lost its claim can neither resend
+nor overwrite. The send loop calls these often: plain DBAPI statements on one kept
+connection, as building SQLAlchemy statements each time cost more than the SMTP work.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
+from typing import Any
 
-from sqlalchemy import PoolProxiedConnection, String, func, literal, select, update
+from sqlalchemy import String, delete, func, literal, select, update
 
 from digest.models import DeliveryState, Subscriber
-from digest.store.engine import guarded
+from digest.store.engine import guarded, write_transaction
+from digest.store.raw import RawConnection
 from digest.store.repository import Store
-from digest.store.sql import insert_ignore
-from digest.store.tables import deliveries, ledger_meta, stamp, suppressions
+from digest.store.tables import deliveries, ledger_meta, send_permits, stamp, workers
 
 D = DeliveryState
-CHUNK = 2000
-
-# The send loop commits every few messages: plain DBAPI statements on one kept connection,
-# as building SQLAlchemy statements each time cost more than the SMTP work itself.
-_MARK = (
-    "UPDATE deliveries SET state = 'in_flight', message_id = ?, variant_hash = ?,"
-    " updated_at = ?, attempts = attempts + 1,"
-    " first_attempt_at = CASE WHEN first_attempt_at = '' THEN ? ELSE first_attempt_at END"
-    " WHERE edition_id = ? AND email = ?"
+CHUNK = 5000  # rows per freeze transaction: tens of milliseconds of SQLite's write lock
+LIVE = "SELECT token FROM workers WHERE alive_until > ?"
+SUPPRESSED = "SELECT 1 FROM suppressions WHERE suppressions.email = lower(deliveries.email)"
+_INSERT = (
+    "INSERT INTO deliveries (edition_id, email, name, timezone, topics, state, attempts,"
+    " first_attempt_at, next_attempt_at, sent_at, last_error, message_id, variant_hash,"
+    " updated_at, claim) VALUES (?, ?, ?, ?, ?, 'pending', 0, '', ?, '', '', '', '', ?, '')"
+    " ON CONFLICT DO NOTHING"
 )
-_RECORD = (
-    "UPDATE deliveries SET state = ?, last_error = ?, next_attempt_at = ?, sent_at = ?,"
-    " updated_at = ? WHERE edition_id = ? AND email = ?"
+_RETURNED = (
+    f"email, name, timezone, topics, attempts, first_attempt_at, message_id, EXISTS ({SUPPRESSED})"
+)
+_CLAIM_SQLITE = (
+    "UPDATE deliveries SET claim = ? WHERE rowid IN (SELECT rowid FROM deliveries"
+    " WHERE edition_id = ? AND state IN ('pending', 'deferred') AND next_attempt_at <= ?"
+    f" AND (claim = '' OR claim NOT IN ({LIVE})) LIMIT ?) RETURNING {_RETURNED}, rowid"
+)
+_CLAIM_PG = (
+    "UPDATE deliveries SET claim = ? FROM (SELECT edition_id AS e, email AS m FROM deliveries"
+    " WHERE edition_id = ? AND state IN ('pending', 'deferred') AND next_attempt_at <= ?"
+    f" AND (claim = '' OR claim NOT IN ({LIVE})) LIMIT ? FOR UPDATE SKIP LOCKED) AS c"
+    f" WHERE deliveries.edition_id = c.e AND deliveries.email = c.m RETURNING {_RETURNED}, 0"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """A ledger row due for an attempt, with what personalisation needs."""
+    """A claimed ledger row, with what personalisation needs."""
 
     subscriber: Subscriber
     attempts: int
     first_attempt_at: str
     suppressed: bool
+    message_id: str = ""  # kept from an earlier attempt: a resend carries the same one
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +82,29 @@ class Mark:
     variant_hash: str
 
 
+def _in(values: Sequence[object]) -> str:
+    return "(" + ", ".join("?" * len(values)) + ")"
+
+
 class Ledger:
-    """Reads and writes the deliveries of one store; every method commits before returning."""
+    """The deliveries of one store; every method commits before returning."""
 
     def __init__(self, store: Store) -> None:
+        self.store = store
         self.engine = store.engine
         self.where = store.where
-        self._raw: PoolProxiedConnection | None = None
+        self.raw = RawConnection(store.engine, store.where)
+
+    def close(self) -> None:
+        self.raw.close()
+
+    # freezing ------------------------------------------------------------------------------
 
     def frozen(self, edition_id: int) -> bool:
-        query = select(ledger_meta.c.edition_id).where(ledger_meta.c.edition_id == edition_id)
+        """Whether the recipient list of the edition is completely frozen."""
+        query = select(ledger_meta.c.complete).where(ledger_meta.c.edition_id == edition_id)
         with guarded(self.where), self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
+            return bool(conn.execute(query).scalar())
 
     def populate(
         self,
@@ -81,130 +113,275 @@ class Ledger:
         *,
         now: datetime,
         not_before: Callable[[Subscriber], datetime] | None = None,
+        chunk: int = CHUNK,
     ) -> int:
-        """Freeze the recipient list: one pending row per subscriber, in one transaction.
+        """Freeze the recipient list: one pending row per subscriber, committed in chunks.
 
-        Streams ``subscribers`` in chunks, so memory does not grow with the list. A crash
-        before the commit leaves nothing; a rerun populates again.
+        Each chunk is its own short transaction, so other writers (an unsubscribe, an
+        approval) wait at most one chunk. The marker row says whether the freeze finished;
+        a rerun after a crash streams again and inserts only the missing rows (idempotent).
+        Rows are parsed before each transaction, so the lock is held only for the inserts.
         """
         at = stamp(now)
+        with write_transaction(self.engine, self.where) as conn:
+            exists = conn.execute(
+                select(ledger_meta.c.complete).where(ledger_meta.c.edition_id == edition_id)
+            ).first()
+            if exists is None:
+                conn.execute(
+                    ledger_meta.insert().values(edition_id=edition_id, frozen_at=at, complete=0)
+                )
+            elif exists.complete:
+                return 0
         total = 0
-        with guarded(self.where), self.engine.begin() as conn:
-            chunk: list[dict[str, object]] = []
-            for sub in subscribers:
-                chunk.append({
-                    "edition_id": edition_id, "email": sub.email, "name": sub.name,
-                    "timezone": sub.timezone, "topics": json.dumps(list(sub.topics)),
-                    "state": D.PENDING.value, "attempts": 0, "last_error": "",
-                    "message_id": "", "variant_hash": "", "updated_at": at,
-                    "first_attempt_at": "", "sent_at": "",
-                    "next_attempt_at": stamp(not_before(sub)) if not_before else "",
-                })  # fmt: skip
-                if len(chunk) >= CHUNK:
-                    total += insert_ignore(conn, deliveries, chunk)
-                    chunk = []
-            total += insert_ignore(conn, deliveries, chunk)
-            insert_ignore(conn, ledger_meta, [{"edition_id": edition_id, "frozen_at": at}])
+        batch: list[tuple[Any, ...]] = []
+        for sub in subscribers:
+            due = stamp(not_before(sub)) if not_before else ""
+            topics = json.dumps(list(sub.topics)) if sub.topics else "[]"
+            batch.append((edition_id, sub.email, sub.name, sub.timezone, topics, due, at))
+            if len(batch) >= chunk:
+                total += self._insert(edition_id, batch)
+                batch = []
+        total += self._insert(edition_id, batch)
+        with write_transaction(self.engine, self.where) as conn:
+            conn.execute(
+                update(ledger_meta)
+                .where(ledger_meta.c.edition_id == edition_id)
+                .values(complete=1, frozen_at=at)
+            )
         return total
 
-    def recover_in_doubt(self, edition_id: int, *, resend: bool, now: datetime) -> int:
-        """Rows left in flight by a crash: back to pending (resend) or unknown (skip)."""
+    def _insert(self, edition_id: int, batch: list[tuple[Any, ...]]) -> int:
+        if not batch:
+            return 0
+
+        def run(cur: Any) -> int:
+            cur.executemany(self.raw.sql(_INSERT), batch)
+            added = max(int(cur.rowcount), 0)
+            cur.execute(
+                self.raw.sql("UPDATE ledger_meta SET rows = rows + ? WHERE edition_id = ?"),
+                (added, edition_id),
+            )
+            return int(added)
+
+        added = self.raw.transaction(run)
+        if self.raw.sqlite:
+            time.sleep(0.002)  # a gap in which a waiting writer takes the lock
+        return added
+
+    # workers and their heartbeat ---------------------------------------------------------
+
+    def register(self, token: str, *, host: str, pid: int, now: datetime, until: datetime) -> None:
+        with write_transaction(self.engine, self.where) as conn:
+            conn.execute(
+                workers.insert().values(
+                    token=token, host=host, pid=pid, started_at=now, alive_until=until
+                )
+            )
+
+    def heartbeat(self, token: str, *, now: datetime, until: datetime) -> bool:
+        """Extend the worker's life; False if it had already lapsed (its claims are gone)."""
+        with write_transaction(self.engine, self.where) as conn:
+            done = conn.execute(
+                update(workers)
+                .where(workers.c.token == token)
+                .where(workers.c.alive_until > stamp(now))
+                .values(alive_until=until)
+            )
+            return bool(done.rowcount)
+
+    def retire(self, token: str, *, now: datetime) -> None:
+        """The worker stops: its row goes, and with it any claim it still had."""
+        with write_transaction(self.engine, self.where) as conn:
+            conn.execute(delete(workers).where(workers.c.token == token))
+            # Long-dead workers' rows are only history: keep the table small.
+            conn.execute(delete(workers).where(workers.c.alive_until < stamp(now)))
+
+    def local_workers(self, host: str) -> list[tuple[str, int]]:
+        """(token, pid) of the live workers registered from ``host``."""
+        query = select(workers.c.token, workers.c.pid).where(workers.c.host == host)
+        with guarded(self.where), self.engine.connect() as conn:
+            return [(r.token, r.pid) for r in conn.execute(query)]
+
+    def reap(self, tokens: Sequence[str], *, now: datetime | None = None) -> None:
+        """Forget workers known to be dead (their process is gone): their claims lapse now,
+        and their busy send permits end now (a dead process sends nothing more)."""
+        if tokens:
+            at = stamp(now or datetime.now(UTC))
+            with write_transaction(self.engine, self.where) as conn:
+                conn.execute(delete(workers).where(workers.c.token.in_(list(tokens))))
+                conn.execute(
+                    update(send_permits)
+                    .where(send_permits.c.worker.in_(list(tokens)))
+                    .where(send_permits.c.ends_at > at)
+                    .values(ends_at=at)
+                )
+
+    # the queue -----------------------------------------------------------------------------
+
+    def recover_in_doubt(self, edition_id: int, *, resend: bool, now: datetime, live: str) -> int:
+        """Rows a dead worker left in flight: back to pending (resend, keeping their
+        Message-ID) or unknown (skip). ``live`` is the real time claims are judged at."""
         state = D.PENDING if resend else D.UNKNOWN
         note = "in doubt after an interrupted run; " + ("resent" if resend else "not resent")
-        return self._update(
-            update(deliveries)
-            .where(deliveries.c.edition_id == edition_id)
-            .where(deliveries.c.state == D.IN_FLIGHT.value)
-            .values(state=state.value, last_error=note, updated_at=now, next_attempt_at="")
+        sql = (
+            "UPDATE deliveries SET state = ?, last_error = ?, updated_at = ?,"
+            " next_attempt_at = '', claim = '' WHERE edition_id = ? AND state = 'in_flight'"
+            f" AND (claim = '' OR claim NOT IN ({LIVE}))"
+        )
+        params = (state.value, note, stamp(now), edition_id, live)
+        return self.raw.transaction(
+            lambda cur: int(cur.execute(self.raw.sql(sql), params).rowcount)
         )
 
-    def due(self, edition_id: int, *, now: datetime) -> Iterator[Row]:
-        """Pending rows, and deferred rows whose retry time has come, by address (keyset)."""
-        at = stamp(now)
-        last = ""
-        is_suppressed = (
-            select(suppressions.c.email)
-            .where(suppressions.c.email == func.lower(deliveries.c.email))
-            .exists()
-        )
-        while True:
-            query = (
-                select(
-                    deliveries.c.email,
-                    deliveries.c.name,
-                    deliveries.c.timezone,
-                    deliveries.c.topics,
-                    deliveries.c.attempts,
-                    deliveries.c.first_attempt_at.cast(String).label("first_attempt_at"),
-                    is_suppressed.label("suppressed"),
-                )
-                .where(deliveries.c.edition_id == edition_id)
-                .where(deliveries.c.state.in_([D.PENDING.value, D.DEFERRED.value]))
-                .where(deliveries.c.next_attempt_at <= at)
-                .where(deliveries.c.email > last)
-                .order_by(deliveries.c.email)
-                .limit(CHUNK)
+    def claim(
+        self, edition_id: int, token: str, *, now: datetime, live: str, limit: int
+    ) -> list[Row]:
+        """Claim up to ``limit`` due rows (pending, or deferred whose retry time has come)."""
+        sql = _CLAIM_SQLITE if self.raw.sqlite else _CLAIM_PG
+        params = (token, edition_id, stamp(now), live, limit)
+        found = self.raw.transaction(lambda cur: cur.execute(self.raw.sql(sql), params).fetchall())
+        found.sort(key=lambda r: r[-1])  # the subscriber file's order, on SQLite
+        return [
+            Row(
+                Subscriber(r[0], r[1], r[2], tuple(json.loads(r[3])) if r[3] != "[]" else ()),
+                r[4], r[5], bool(r[7]), r[6],
             )
-            with guarded(self.where), self.engine.connect() as conn:
-                rows = conn.execute(query).all()
-            for r in rows:
-                sub = Subscriber(r.email, r.name, r.timezone, tuple(json.loads(r.topics)))
-                yield Row(sub, r.attempts, r.first_attempt_at, bool(r.suppressed))
-            if len(rows) < CHUNK:
-                return
-            last = rows[-1].email
+            for r in found
+        ]  # fmt: skip
 
-    def next_due_at(self, edition_id: int) -> datetime | None:
-        """When the earliest pending or deferred row becomes due, or None if none is left."""
-        query = (
-            select(func.min(deliveries.c.next_attempt_at.cast(String)))
-            .where(deliveries.c.edition_id == edition_id)
-            .where(deliveries.c.state.in_([D.PENDING.value, D.DEFERRED.value]))
-        )
-        with guarded(self.where), self.engine.connect() as conn:
-            value = conn.execute(query).scalar()
-        if value is None:
-            return None
-        return datetime.fromisoformat(value) if value else datetime.min.replace(tzinfo=UTC)
-
-    def record(self, edition_id: int, outcomes: Sequence[Outcome], *, now: datetime) -> None:
-        """Write the outcome of a batch of rows in one transaction."""
-        self.commit(edition_id, outcomes=outcomes, in_flight=(), now=now)
+    def release(
+        self, edition_id: int, token: str, emails: Sequence[str], *, due: datetime | None = None
+    ) -> None:
+        """Give claimed rows back to the queue (unsent), due now or at ``due``."""
+        if not emails:
+            return
+        sql = (
+            "UPDATE deliveries SET claim = ''" + (", next_attempt_at = ?" if due else "")
+            + " WHERE edition_id = ? AND claim = ? AND state IN ('pending', 'deferred')"
+            f" AND email IN {_in(emails)}"
+        )  # fmt: skip
+        params = ((stamp(due),) if due else ()) + (edition_id, token, *emails)
+        self.raw.transaction(lambda cur: cur.execute(self.raw.sql(sql), params))
 
     def commit(
         self,
         edition_id: int,
+        token: str,
         *,
         outcomes: Sequence[Outcome],
         in_flight: Sequence[Mark],
         now: datetime,
-    ) -> None:
-        """Record finished rows and mark the next rows in flight, in one transaction; the
-        caller sends the in-flight rows only after this returns."""
-        if not outcomes and not in_flight:
-            return
-        at = stamp(now)
-        record = [
-            (
-                o.state.value, o.error, stamp(o.next_attempt_at) if o.next_attempt_at else "",
-                at if o.state is D.SENT else "", at, edition_id, o.email,
-            )
-            for o in outcomes
-        ]  # fmt: skip
-        mark = [(m.message_id, m.variant_hash, at, at, edition_id, m.email) for m in in_flight]
-        with guarded(self.where):
-            if self._raw is None:
-                self._raw = self.engine.raw_connection()
-            with self._raw.driver_connection as conn:  # type: ignore[union-attr]
-                if record:
-                    conn.executemany(_RECORD, record)
-                if mark:
-                    conn.executemany(_MARK, mark)
+        live: str,
+        extra: Callable[[Any], None] | None = None,
+    ) -> set[str]:
+        """Record finished rows and mark the next ones in flight, in one transaction.
 
-    def close(self) -> None:
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
+        Both are fenced by ``token``; a mark also needs the worker alive and the address
+        not suppressed (an unsubscribe that came in since the claim is honoured here, and
+        the row is recorded as skipped). Returns the addresses marked: the caller sends
+        those, and only those, after this returns. ``extra(cursor)`` runs in the same
+        transaction (releasing throttle permits).
+        """
+        if not outcomes and not in_flight and extra is None:
+            return set()
+        at = stamp(now)
+
+        def run(cur: Any) -> set[str]:
+            self._record(cur, edition_id, token, outcomes, at)
+            if extra is not None:
+                extra(cur)
+            if not in_flight:
+                return set()
+            values = ", ".join(["(?, ?, ?)"] * len(in_flight))
+            sql = (
+                "UPDATE deliveries SET state = 'in_flight', message_id = v.column2,"
+                " variant_hash = v.column3, updated_at = ?, attempts = attempts + 1,"
+                " first_attempt_at = CASE WHEN first_attempt_at = '' THEN ?"
+                f" ELSE first_attempt_at END FROM (VALUES {values}) AS v"
+                " WHERE deliveries.edition_id = ? AND deliveries.email = v.column1"
+                " AND deliveries.claim = ? AND deliveries.state IN ('pending', 'deferred')"
+                f" AND NOT EXISTS ({SUPPRESSED})"
+                " AND EXISTS (SELECT 1 FROM workers WHERE token = ? AND alive_until > ?)"
+                " RETURNING deliveries.email"
+            )
+            params: list[object] = [at, at]
+            for m in in_flight:
+                params += [m.email, m.message_id, m.variant_hash]
+            params += [edition_id, token, token, live]
+            marked = {r[0] for r in cur.execute(self.raw.sql(sql), params).fetchall()}
+            left = [m.email for m in in_flight if m.email not in marked]
+            if left:
+                cur.execute(
+                    self.raw.sql(
+                        "UPDATE deliveries SET state = 'skipped', claim = '', updated_at = ?,"
+                        " last_error = 'unsubscribed or suppressed' WHERE edition_id = ?"
+                        " AND claim = ? AND state IN ('pending', 'deferred')"
+                        f" AND EXISTS ({SUPPRESSED}) AND email IN {_in(left)}"
+                    ),
+                    (at, edition_id, token, *left),
+                )
+            return marked
+
+        return self.raw.transaction(run)
+
+    def _record(
+        self, cur: Any, edition_id: int, token: str, outcomes: Sequence[Outcome], at: str
+    ) -> None:
+        def key(o: Outcome) -> tuple[str, str, str]:
+            due = stamp(o.next_attempt_at) if o.next_attempt_at else ""
+            return (o.state.value, o.error, due)
+
+        # Most outcomes of a batch are alike (sent): one statement per kind, not per row.
+        for (state, error, due), group in groupby(sorted(outcomes, key=key), key=key):
+            emails = [o.email for o in group]
+            sent = state == D.SENT.value
+            skipped = state == D.SKIPPED.value  # skipped before the wire: never in flight
+            where = "state IN ('pending', 'deferred')" if skipped else "state = 'in_flight'"
+            cur.execute(
+                self.raw.sql(
+                    "UPDATE deliveries SET state = ?, last_error = ?, next_attempt_at = ?,"
+                    + (" sent_at = ?," if sent else "")
+                    + " updated_at = ?, claim = ''"
+                    f" WHERE edition_id = ? AND claim = ? AND {where} AND email IN {_in(emails)}"
+                ),
+                (state, error, due, *((at,) if sent else ()), at, edition_id, token, *emails),
+            )
+
+    # reading and housekeeping ----------------------------------------------------------
+
+    def next_due_at(self, edition_id: int, *, live: str | None = None) -> datetime | None:
+        """When the earliest pending or deferred row becomes due, or None if none is left."""
+        times = self.next_due(edition_id, live=live).values()
+        return min(times) if times else None
+
+    def next_due(self, edition_id: int, *, live: str | None = None) -> dict[str, datetime]:
+        """The earliest due time of the pending and of the deferred rows (state -> time);
+        with ``live``, rows a live worker has claimed are left out (they are its to send)."""
+        query = (
+            select(deliveries.c.state, func.min(deliveries.c.next_attempt_at.cast(String)))
+            .where(deliveries.c.edition_id == edition_id)
+            .where(deliveries.c.state.in_([D.PENDING.value, D.DEFERRED.value]))
+            .group_by(deliveries.c.state)
+        )
+        if live is not None:
+            alive = select(workers.c.token).where(workers.c.alive_until > live)
+            query = query.where((deliveries.c.claim == "") | deliveries.c.claim.not_in(alive))
+        with guarded(self.where), self.engine.connect() as conn:
+            found = conn.execute(query).all()
+        earliest = datetime.min.replace(tzinfo=UTC)
+        return {s: datetime.fromisoformat(v) if v else earliest for s, v in found}
+
+    def unfinished(self, edition_id: int) -> bool:
+        """Whether any row is still pending, deferred or in flight."""
+        query = (
+            select(deliveries.c.email)
+            .where(deliveries.c.edition_id == edition_id)
+            .where(deliveries.c.state.in_([D.PENDING.value, D.DEFERRED.value, D.IN_FLIGHT.value]))
+            .limit(1)
+        )
+        with guarded(self.where), self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
 
     def expire(self, edition_id: int, *, first_attempt_before: datetime, now: datetime) -> int:
         """Deferred rows that kept failing past the retry deadline become failed (expired)."""
@@ -217,6 +394,7 @@ class Ledger:
             .values(
                 state=D.FAILED.value,
                 updated_at=now,
+                claim="",
                 last_error=literal("expired: retry deadline passed; last error: ").concat(
                     deliveries.c.last_error
                 ),
@@ -232,10 +410,10 @@ class Ledger:
             .where(deliveries.c.attempts == 0)
             .where(deliveries.c.next_attempt_at != "")
             .where(deliveries.c.next_attempt_at < stamp(due_before))
-            .values(state=D.SKIPPED.value, updated_at=now,
+            .values(state=D.SKIPPED.value, updated_at=now, claim="",
                     last_error="missed its delivery time by more than the maximum lateness")
         )  # fmt: skip
 
-    def _update(self, statement: object) -> int:
-        with guarded(self.where), self.engine.begin() as conn:
-            return int(conn.execute(statement).rowcount)  # type: ignore[call-overload]
+    def _update(self, statement: Any) -> int:
+        with write_transaction(self.engine, self.where) as conn:
+            return int(conn.execute(statement).rowcount)

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from digest.exceptions import StateError
 from digest.models import (
@@ -27,12 +27,20 @@ from digest.models import (
     Variant,
     edition_hash,
 )
-from digest.store.engine import guarded, prepare, sqlite_engine
+from digest.store.engine import (
+    guarded,
+    prepare,
+    sqlite_engine,
+    url_engine,
+    writable,
+    write_transaction,
+)
 from digest.store.sql import insert_ignore, upsert
 from digest.store.tables import (
     approvals,
     audit,
     deliveries,
+    delivery_summaries,
     edition_ranking,
     edition_variants,
     editions,
@@ -196,19 +204,38 @@ class Transaction:
 
 
 class Store:
-    """All persistent state. One instance per process; safe for one writer at a time."""
+    """All persistent state: a SQLite file (``path``) or a PostgreSQL database (``url``).
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
-        self.path = path
-        self.where = str(path)
+    One instance per process. A SQLite file this process may not write (permissions, a
+    read-only filesystem) is opened read-only, so reading commands still work and a write
+    fails with one line saying why.
+    """
+
+    def __init__(self, path: Path | None = None, *, url: str = "", readonly: bool = False) -> None:
+        if url:
+            self.engine, self.where = url_engine(url, readonly=readonly)
+            self.path = Path(self.engine.url.database or "") if self.is_sqlite else None
+        elif path is not None:
+            readonly = readonly or not writable(path)
+            self.path, self.where = path, str(path)
+            self.engine = sqlite_engine(path, readonly=readonly)
+        else:
+            raise ValueError("Store needs a path or a url")
         self.readonly = readonly
-        self.engine: Engine = sqlite_engine(path, readonly=readonly)
-        prepare(self.engine, self.where, readonly=readonly)
+        try:
+            prepare(self.engine, self.where, readonly=readonly)
+        except BaseException:
+            self.engine.dispose()  # no connection is left for the garbage collector
+            raise
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
 
     @classmethod
-    def open_readonly(cls, path: Path) -> Store:
+    def open_readonly(cls, path: Path | None = None, *, url: str = "") -> Store:
         """A store that cannot write: the file if it exists, else an empty in-memory one."""
-        return cls(path, readonly=True)
+        return cls(path, url=url, readonly=True)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -216,7 +243,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """One atomic unit of writes; any database error becomes a one-line StoreError."""
-        with guarded(self.where), self.engine.begin() as conn:
+        with write_transaction(self.engine, self.where) as conn:
             yield Transaction(conn)
 
     @contextmanager
@@ -238,6 +265,12 @@ class Store:
         with self.reading() as conn:
             row = conn.execute(query.limit(1)).first()
         return _edition(row._mapping) if row else None
+
+    def editions_in(self, state: EditionState) -> list[int]:
+        """Ids of the editions in ``state``, oldest first (`digest worker` sends these)."""
+        query = select(editions.c.id).where(editions.c.state == state.value).order_by(editions.c.id)
+        with self.reading() as conn:
+            return [int(i) for i in conn.execute(query).scalars()]
 
     def list_editions(self, *, limit: int = 50) -> list[Edition]:
         query = select(editions).order_by(editions.c.id.desc()).limit(limit)
@@ -318,12 +351,19 @@ class Store:
     # deliveries (the ledger's own queries are in store.ledger) ----------------------------
 
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        """Counts by state: kept for a finished edition, counted (by index) for a live one."""
+        kept = select(delivery_summaries.c.counts).where(
+            delivery_summaries.c.edition_id == edition_id
+        )
         query = (
             select(deliveries.c.state, func.count())
             .where(deliveries.c.edition_id == edition_id)
             .group_by(deliveries.c.state)
         )
         with self.reading() as conn:
+            summary = conn.execute(kept).scalar()
+            if summary is not None:
+                return {str(k): int(v) for k, v in json.loads(summary).items()}
             return {state: int(n) for state, n in conn.execute(query)}
 
     def delivery_rows(self, edition_id: int) -> list[dict[str, Any]]:

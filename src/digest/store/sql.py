@@ -14,8 +14,10 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     if not rows:
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).on_conflict_do_nothing()
-    return int(conn.execute(statement, list(rows)).rowcount)
+    # Counted by RETURNING: the driver's row count is not reliable here on psycopg (-1).
+    statement = dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    params: Any = dict(rows[0]) if len(rows) == 1 else list(rows)
+    return len(conn.execute(statement, params).all())
 
 
 def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

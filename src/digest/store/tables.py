@@ -155,15 +155,63 @@ deliveries = Table(
     # The content hash of the approved variant this delivery carried.
     Column("variant_hash", String(64), nullable=False, default=""),
     Column("updated_at", Timestamp, nullable=False),
+    # The worker (workers.token) that claimed the row; "" = nobody. A claim counts only
+    # while that worker's heartbeat is alive, and every write of an outcome is fenced by it.
+    Column("claim", String(100), nullable=False, default=""),
     Index("deliveries_due", "edition_id", "state", "next_attempt_at"),
 )
 
-# One row per edition whose recipient list has been frozen into the ledger.
+# One row per edition whose recipient list is being or has been frozen into the ledger:
+# the freeze commits in chunks and is complete once ``complete`` is 1 (resumable, idempotent).
 ledger_meta = Table(
     "ledger_meta",
     metadata,
     Column("edition_id", Integer, ForeignKey("editions.id"), primary_key=True),
     Column("frozen_at", Timestamp, nullable=False),
+    Column("complete", Integer, nullable=False, default=0),
+    Column("rows", Integer, nullable=False, default=0),
+)
+
+# A sending process and its heartbeat: its claims on ledger rows hold while alive_until is
+# in the future, whatever its deliveries are doing.
+workers = Table(
+    "workers",
+    metadata,
+    Column("token", String(100), primary_key=True),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Timestamp, nullable=False),
+    Column("alive_until", Timestamp, nullable=False),
+)
+
+# Rate limits shared by every worker: one permit per message and limit key (global rate,
+# window, recipient domain). A permit counts while busy and for a window after ``ends_at``.
+send_permits = Table(
+    "send_permits",
+    metadata,
+    Column("holder", String(400), primary_key=True),  # edition:email:attempt
+    Column("key", String(300), primary_key=True),
+    Column("ends_at", Timestamp, nullable=False),
+    Column("worker", String(100), nullable=False, default=""),  # workers.token
+    Index("send_permits_key", "key", "ends_at"),
+)
+
+# How many permits of each key are in send_permits, so a check needs no count.
+send_limits = Table(
+    "send_limits",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("used", Integer, nullable=False, default=0),
+)
+
+# Delivery counts of a finished edition, kept when it finished (and when its rows are pruned).
+delivery_summaries = Table(
+    "delivery_summaries",
+    metadata,
+    Column("edition_id", Integer, ForeignKey("editions.id"), primary_key=True),
+    Column("counts", Text, nullable=False),  # JSON: state -> count
+    Column("summarised_at", Timestamp, nullable=False),
+    Column("pruned_at", Timestamp, nullable=False, default=""),
 )
 
 suppressions = Table(

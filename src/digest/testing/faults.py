@@ -2,7 +2,8 @@
 
 It speaks enough ESMTP for digest (EHLO with PIPELINING, MAIL, RCPT, DATA, RSET, NOOP,
 QUIT), so the pipelined client path is exercised. Faults are drawn from a seeded random
-generator: 451 on RCPT or after DATA, connections closed in the middle of DATA, fixed 550s.
+generator: 451 on RCPT or after DATA, connections closed in the middle of DATA, fixed 550s,
+421 greetings, and a tarpit banner trickled one byte at a time.
 """
 
 from __future__ import annotations
@@ -38,17 +39,22 @@ class FaultServer:
         drop_mid_data: float = 0.0,
         reject: set[str] | None = None,
         delay: float = 0.0,
+        greet_421: float = 0.0,
+        trickle: float = 0.0,
     ) -> None:
         self.rng = random.Random(seed)
         self.temp_rcpt, self.temp_data, self.drop_mid_data = temp_rcpt, temp_data, drop_mid_data
         self.reject = {a.lower() for a in (reject or set())}
         self.delay = delay
+        self.greet_421 = greet_421  # share of connections greeted "421 busy" and closed
+        self.trickle = trickle  # seconds between the bytes of the banner (a tarpit)
         self.messages: list[Received] = []
-        self.faults = {"451-rcpt": 0, "451-data": 0, "drop": 0, "550": 0}
+        self.faults = {"451-rcpt": 0, "451-data": 0, "drop": 0, "550": 0, "421": 0}
         self.lock = threading.Lock()
         self.connections = 0
         self.port = 0
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(_quiet_cancel)
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
 
@@ -65,6 +71,11 @@ class FaultServer:
         async def close() -> None:
             if self._server is not None:
                 self._server.close()
+                # Handlers still talking (a tarpit, a stalled client) end here, not at exit.
+                others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for task in others:
+                    task.cancel()
+                await asyncio.gather(*others, return_exceptions=True)
                 await self._server.wait_closed()
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=5)
@@ -84,8 +95,21 @@ class FaultServer:
         rcpts: list[str] = []
         with self.lock:
             self.connections += 1
-        writer.write(b"220 fault.localhost ESMTP\r\n")
+        if self._roll(self.greet_421):
+            self.faults["421"] += 1
+            writer.write(b"421 4.3.2 too busy, try again later\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        banner = b"220 fault.localhost ESMTP\r\n"
         try:
+            if self.trickle:
+                for i in range(len(banner)):
+                    writer.write(banner[i : i + 1])
+                    await writer.drain()
+                    await asyncio.sleep(self.trickle)
+            else:
+                writer.write(banner)
             while line := await reader.readline():
                 verb = line[:4].upper()
                 if verb == b"EHLO":
@@ -174,3 +198,9 @@ class FaultServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _quiet_cancel(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """Handlers cancelled by stop() are expected; anything else is reported as usual."""
+    if not isinstance(context.get("exception"), asyncio.CancelledError):
+        loop.default_exception_handler(context)

@@ -1,0 +1,165 @@
+"""Commands for sending at scale: `digest worker`, `digest prune`, and `send --workers`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+
+import click
+
+from digest.app import App
+from digest.cli.group import cli, pass_app
+from digest.cli.output import emit_json
+from digest.cli.progress import send_with_progress, stop_on_sigterm
+from digest.delivery.report import SendReport
+from digest.models import EditionState
+
+IN_DOUBT_EXIT = 4
+"""`digest send` did its work, but some deliveries are unknown: in doubt, not resent."""
+
+
+@cli.command()
+@click.option(
+    "--edition",
+    "edition_id",
+    type=int,
+    metavar="EDITION",
+    help="Send only this edition; exit once nothing of it is left for this worker.",
+)
+@click.option("--once", is_flag=True, help="One pass over the editions being sent, then exit.")
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between looks for due deliveries.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print each pass's report as JSON.")
+@pass_app
+def worker(app: App, edition_id: int | None, once: bool, poll: float, as_json: bool) -> None:
+    """Send every edition that is `sending`, claiming ledger rows; run any number, anywhere.
+
+    Runs until SIGTERM or SIGINT, which finish what is on the wire, give unsent rows back
+    to the queue and exit 0.
+
+    \b
+    Examples:
+      digest worker
+      digest worker --edition 3 --json
+    """  # fmt: skip
+    with stop_on_sigterm() as stop:
+        try:
+            while not stop.is_set():
+                ids = [edition_id] if edition_id else app.store.editions_in(EditionState.SENDING)
+                for i in ids:
+                    report = app.work(i, stop=stop, wait_for_retries=edition_id is not None)
+                    if as_json:
+                        click.echo(json.dumps(report.to_dict()))
+                    elif report.sent or report.failed or report.deferred or report.interrupted:
+                        click.echo(report.summary())
+                if once or edition_id is not None:
+                    return
+                stop.wait(poll)
+        except KeyboardInterrupt:
+            return
+
+
+@cli.command()
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep this many days (default: retention.deliveries_days).",
+)
+@click.option("--dry-run", is_flag=True, help="Only list the editions that would be pruned.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts).")
+@pass_app
+def prune(app: App, days: int | None, dry_run: bool, as_json: bool) -> None:
+    """Summarise old finished editions into counts, delete their ledger rows and variants,
+    and give the space back to the filesystem.
+
+    \b
+    Examples:
+      digest prune --dry-run
+      digest prune --days 30
+    """
+    from digest.store.retention import Retention
+
+    keep = days or app.settings.retention.deliveries_days
+    now = app.now()
+    done = Retention(app.store).prune(before=now - timedelta(days=keep), now=now, dry_run=dry_run)
+    ids = ", ".join(str(i) for i in done.editions) or "none"
+    if as_json:
+        emit_json({"dry_run": dry_run, "days": keep, "editions": list(done.editions),
+                   "rows": done.rows, "bytes_before": done.bytes_before,
+                   "bytes_after": done.bytes_after})  # fmt: skip
+        return
+    if dry_run:
+        click.echo(f"would prune {len(done.editions)} edition(s) older than {keep} days: {ids}")
+        return
+    click.echo(
+        f"pruned {len(done.editions)} edition(s) older than {keep} days ({ids}): "
+        f"{done.rows} delivery rows; state {_mb(done.bytes_before)} -> {_mb(done.bytes_after)}"
+    )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def send_with_workers(app: App, edition_id: int, workers: int) -> SendReport:
+    """`digest send --workers N`: this process and N-1 `digest worker --edition` processes
+    claim the edition's rows; the reports are added up, and this process ends the edition."""
+    helpers: list[subprocess.Popen[str]] = []
+
+    def start() -> None:
+        command = [sys.executable, "-m", "digest", "--config", str(app.config_path)]
+        if app.state_url:
+            command += ["--state-url", app.state_url]
+        command += ["worker", "--edition", str(edition_id), "--json"]
+        for _ in range(workers - 1):
+            helpers.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True,
+                                            env=dict(os.environ)))  # fmt: skip
+
+    done = threading.Event()
+
+    def forward() -> None:
+        while not done.is_set():
+            if stop.wait(0.2):
+                for proc in helpers:
+                    proc.terminate()  # they finish what is on the wire, give the rest back
+                return
+
+    with stop_on_sigterm() as stop:
+        threading.Thread(target=forward, daemon=True).start()
+        try:
+            report = app.send(edition_id, stop=stop, on_sending=start)
+        finally:
+            for proc in helpers:
+                out, _ = proc.communicate()
+                for line in out.splitlines():
+                    if line.startswith("{"):
+                        report.add(_report(json.loads(line)))
+            done.set()
+        if helpers and not report.interrupted and not stop.is_set():
+            # The helpers may have sent the last rows: this run ends the edition.
+            final = app.send(edition_id, stop=stop)
+            report.add(final)
+            report.state, report.totals, report.total = final.state, final.totals, final.total
+            report.deferred = final.deferred
+    return report
+
+
+def _report(data: dict[str, object]) -> SendReport:
+    report = SendReport(int(str(data["edition_id"])), EditionState(str(data["state"])))
+    for name in ("sent", "failed", "deferred", "skipped", "in_doubt", "unknown"):
+        setattr(report, name, int(str(data.get(name, 0))))
+    report.interrupted = bool(data.get("interrupted"))
+    return report
+
+
+__all__ = ["prune", "send_with_progress", "send_with_workers", "worker"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,19 +22,31 @@ from digest.images import ImageLimits, ImageWork
 from digest.models import Edition, EditionState, Subscriber, Variant
 from digest.pipeline import Pipeline, Plan
 from digest.proofs import send_proofs
+from digest.render import placeholders
 from digest.render.dkim import DkimSigner, load_dkim
 from digest.render.environment import make_environment
 from digest.render.frame import Frame, Picture
 from digest.render.images import LEAD, THUMB, Processed, logo
 from digest.render.message import prepare_message
-from digest.render.personalise import EnvelopeFactory, Personaliser, envelope_factory
+from digest.render.personalise import EnvelopeFactory, Footer, Personaliser, envelope_factory
 from digest.render.renderer import Renderer
 from digest.schedule.slots import slot_key
 from digest.sources.base import Source, load_sources
 from digest.store import Store
 from digest.store.sources import Health, SourceState
-from digest.subscribers import iter_subscribers, load_subscribers
-from digest.tokens import UNSUBSCRIBE_SALT, Signer, secrets_from_env
+from digest.store.subscribers import SubscriberStore
+from digest.subscribers.files import load_subscribers
+from digest.subscribers.links import FooterMaker, archive_url
+from digest.subscribers.signup import Readers
+from digest.subscribers.sync import SyncReport, sync_file
+from digest.tokens import (
+    ARCHIVE_SALT,
+    CONFIRM_SALT,
+    PREFERENCES_SALT,
+    UNSUBSCRIBE_SALT,
+    Signer,
+    secrets_from_env,
+)
 
 Progress = Callable[[SendReport], None]
 
@@ -67,16 +79,41 @@ class App:
 
     @cached_property
     def subscribers(self) -> list[Subscriber]:
-        """The whole subscriber file, validated (duplicates included)."""
+        """The whole subscriber file, validated (duplicates included); `digest check`."""
+        if self.settings.signup.enabled and not self.settings.subscribers_path.exists():
+            return []
         return load_subscribers(self.settings.subscribers_path)
 
     def iter_subscribers(self) -> Iterator[Subscriber]:
-        """Subscribers one at a time (a CSV file is streamed)."""
-        return iter_subscribers(self.settings.subscribers_path)
+        """Everyone the next edition goes to, from the state database (streamed by key)."""
+        return SubscriberStore(self.store).receiving(now=self.now())
 
     def selections(self) -> list[tuple[str, ...]]:
-        """Every distinct topic selection among the subscribers (streamed)."""
-        return list(dict.fromkeys(s.topics for s in self.iter_subscribers()))
+        """Every distinct topic selection among those readers (one query)."""
+        return SubscriberStore(self.store).selections(now=self.now())
+
+    def timezones(self) -> set[str]:
+        """The readers' time zones (for per-zone waves), the subscriber file synced first."""
+        self.sync_subscribers()
+        return SubscriberStore(self.store).timezones(now=self.now())
+
+    def sync_subscribers(self, *, force: bool = False, dry_run: bool = False) -> SyncReport:
+        """Bring the state database in line with the subscriber file (subscribers_sync)."""
+        s = self.settings
+        return sync_file(
+            self.store, s.subscribers_path, mode=s.sync_mode, now=self.now(), force=force,
+            dry_run=dry_run, missing_ok=s.signup.enabled,
+        )  # fmt: skip
+
+    def readers(self, environ: Mapping[str, str] | None = None) -> Readers:
+        """The readers' side of the list (sign-up, confirmation, preferences) for the web."""
+        keys = secrets_from_env(self.settings.secret_env, environ)
+        return Readers(
+            self.store, self.settings.publication, self.settings.topics,
+            confirms=Signer(keys, salt=CONFIRM_SALT, clock=self.now),
+            preferences=Signer(keys, salt=PREFERENCES_SALT, clock=self.now),
+            backend=self.backend, clock=self.clock,
+        )  # fmt: skip
 
     def now(self) -> datetime:
         return self.clock()
@@ -99,14 +136,14 @@ class App:
             options["path"] = str(settings.path.resolve().parent / Path(str(options["path"])))
         return load_backend(settings.backend.name, options)
 
-    def signer(self, *, required: bool = True) -> Signer | None:
+    def signer(self, *, required: bool = True, salt: str = UNSUBSCRIBE_SALT) -> Signer | None:
         try:
             keys = secrets_from_env(self.settings.secret_env)
         except ConfigError:
             if required:
                 raise
             return None
-        return Signer(keys, salt=UNSUBSCRIBE_SALT)
+        return Signer(keys, salt=salt)
 
     @cached_property
     def dkim(self) -> DkimSigner | None:
@@ -170,8 +207,10 @@ class App:
             hotlink=self.settings.images.mode == "hotlink",
             logo=picture(light),
             logo_dark=picture(dark),
-            archive_url=email.archive_url,
-            preferences=bool(email.preferences_url),
+            # Without a configured archive_url, "View in browser" opens the edition's page in
+            # our archive, a URL filled in at send time; every reader has a preference page.
+            archive_url=email.archive_url or placeholders.VIEW_URL,
+            preferences=True,
             signup_url=email.signup_url,
             html_budget=email.html_budget,
         )
@@ -240,6 +279,7 @@ class App:
 
     def build(self, *, order: Sequence[str] = (), slot: str | None = None) -> Edition:
         """Build, store and submit an edition (proofs mailed); problems become warnings."""
+        self.sync_subscribers()
         now = self.now()
         with self.pipeline() as pipeline:
             edition = pipeline.build(
@@ -338,7 +378,13 @@ class App:
 
     # sending ----------------------------------------------------------------------------
 
-    def personaliser(self, edition: Edition, *, signer_required: bool = True) -> Personaliser:
+    def personaliser(
+        self,
+        edition: Edition,
+        *,
+        signer_required: bool = True,
+        about: Callable[[Subscriber], Footer] | None = None,
+    ) -> Personaliser:
         email = self.settings.email
         pub = self.settings.publication
         prepared = prepare_message(
@@ -350,10 +396,19 @@ class App:
             dkim=self.dkim,
             preferences_url=email.preferences_url,
         )
-        return Personaliser(prepared, pub, self.signer(required=signer_required))
+        # The same "View in browser" link for every reader of the edition (with its key
+        # when the archive is private); filled in at send time, as the id is known only then.
+        private = None if self.settings.archive.public else self.signer(salt=ARCHIVE_SALT)
+        view = archive_url(pub.base_url, edition.id, private) if edition.id else ""
+        return Personaliser(
+            prepared, pub, self.signer(required=signer_required), view_url=view, about=about
+        )
 
     def composer(
-        self, *, signer_required: bool = True
+        self,
+        *,
+        signer_required: bool = True,
+        about: Callable[[Subscriber], Footer] | None = None,
     ) -> Callable[[Edition, list[Variant]], EnvelopeFactory]:
         """Makes each subscriber's message from an edition and its approved variants."""
 
@@ -361,11 +416,26 @@ class App:
             return envelope_factory(
                 edition,
                 variants,
-                lambda e: self.personaliser(e, signer_required=signer_required),
+                lambda e: self.personaliser(e, signer_required=signer_required, about=about),
                 keep_lead=self.settings.ranking.lead_in_every_variant,
             )
 
         return make
+
+    @contextmanager
+    def footers(self, store: Store | None = None) -> Iterator[FooterMaker | None]:
+        """Each reader's footer (preference link, why they get this), looked up by key;
+        None without a signing key (previews then show placeholder links)."""
+        signer = self.signer(required=False, salt=PREFERENCES_SALT)
+        if signer is None:
+            yield None
+            return
+        pub = self.settings.publication
+        maker = FooterMaker(store or self.store, signer, base_url=pub.base_url, zone=pub.timezone)
+        try:
+            yield maker
+        finally:
+            maker.close()
 
     def send(
         self,
@@ -378,22 +448,29 @@ class App:
         not_before: Callable[[Subscriber], datetime] | None = None,
         until: datetime | None = None,
     ) -> SendReport:
-        """Send (or resume) an edition with this config's backend and send settings."""
-        return send_edition(
-            self.store,
-            edition_id,
-            subscribers=self.iter_subscribers(),
-            backend=self.backend,
-            make=self.composer(),
-            clock=self.clock,
-            actor=actor,
-            dry_run=dry_run,
-            options=self.settings.send,
-            progress=progress,
-            stop=stop,
-            not_before=not_before,
-            until=until,
-        )
+        """Send (or resume) an edition with this config's backend and send settings.
+
+        The subscriber file is synchronised first (a bad entry stops here, before any state
+        change); the recipients are then the state database's readers, streamed.
+        """
+        if not dry_run:
+            self.sync_subscribers()
+        with self.footers() as about:
+            return send_edition(
+                self.store,
+                edition_id,
+                subscribers=self.iter_subscribers(),
+                backend=self.backend,
+                make=self.composer(about=about),
+                clock=self.clock,
+                actor=actor,
+                dry_run=dry_run,
+                options=self.settings.send,
+                progress=progress,
+                stop=stop,
+                not_before=not_before,
+                until=until,
+            )
 
     def close(self) -> None:
         if self._store is not None:

@@ -14,8 +14,15 @@ from digest.exceptions import ConfigError, TokenError
 UNSUBSCRIBE_SALT = "digest.unsubscribe.v1"
 APPROVAL_SALT = "digest.approval.v1"
 SESSION_SALT = "digest.session.v1"
+PREFERENCES_SALT = "digest.preferences.v1"
+CONFIRM_SALT = "digest.confirm.v1"
+ARCHIVE_SALT = "digest.archive.v1"
 # Unsubscribe links must keep working long after the edition (RFC 8058 practice: >= 30 days).
 UNSUBSCRIBE_MAX_AGE = 400 * 24 * 3600
+# Preference and View-in-browser links live as long as the email that carries them.
+PREFERENCES_MAX_AGE = UNSUBSCRIBE_MAX_AGE
+# A sign-up confirmation link, like the pending sign-up it confirms, lasts a week.
+CONFIRM_MAX_AGE = 7 * 24 * 3600
 
 
 def secrets_from_env(name: str, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -104,3 +111,38 @@ def read_approval_token(signer: Signer, token: str, *, max_age: int) -> Approval
     ):
         raise TokenError("this link is not valid (it is not a proof link)")
     return ApprovalClaim(edition_id=payload["ed"], revision=payload["r"], editor=payload["by"])
+
+
+def preferences_token(signer: Signer, *, subscriber_id: int, check: str) -> str:
+    """A reader's preference link: their id, and ``check`` (a short hash of the address),
+    so a link never opens another reader's page. No address appears in the URL."""
+    return signer.sign({"s": subscriber_id, "h": check})
+
+
+def read_preferences_token(signer: Signer, token: str) -> tuple[int, str]:
+    """(subscriber id, check) of a preference link; TokenError if it is not valid."""
+    payload = signer.verify(token, max_age=PREFERENCES_MAX_AGE)
+    if not (isinstance(payload, dict) and isinstance(payload.get("s"), int)
+            and isinstance(payload.get("h"), str)):  # fmt: skip
+        raise TokenError("this link is not valid (it is not a preference link)")
+    return int(payload["s"]), str(payload["h"])
+
+
+def read_nonce_token(signer: Signer, token: str) -> str:
+    """The sign-up a confirmation link confirms; TokenError if tampered with or expired."""
+    payload = signer.verify(token, max_age=CONFIRM_MAX_AGE)
+    if not (isinstance(payload, dict) and isinstance(payload.get("n"), str) and payload["n"]):
+        raise TokenError("this link is not valid (it is not a confirmation link)")
+    return str(payload["n"])
+
+
+def archive_token(signer: Signer, edition_id: int) -> str:
+    """The View-in-browser key of one edition (the same for every reader of it)."""
+    return signer.sign({"a": edition_id})
+
+
+def read_archive_token(signer: Signer, token: str) -> int:
+    payload = signer.verify(token, max_age=PREFERENCES_MAX_AGE)
+    if not (isinstance(payload, dict) and isinstance(payload.get("a"), int)):
+        raise TokenError("this link is not valid (it is not an archive link)")
+    return int(payload["a"])

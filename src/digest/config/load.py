@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from digest.config.email import check_email, check_images, check_publication
 from digest.config.settings import (
     ApprovalSettings,
+    ArchiveSettings,
     BackendSettings,
     EditorSettings,
     EmailSettings,
@@ -21,6 +22,7 @@ from digest.config.settings import (
     ScheduleSettings,
     SendSettings,
     Settings,
+    SignupSettings,
     SourceSettings,
 )
 from digest.config.yamlsrc import Located, load_yaml
@@ -75,6 +77,7 @@ def load_settings(path: Path) -> Settings:
         "approval": _approval(doc, top.get("approval", {}), schedule.lead_minutes),
         "images": build(ImagesSettings, images),
         "secret_env": top.get("secret_env", "DIGEST_SECRET"),
+        **_readers(doc, top),
     }  # fmt: skip
     for key in ("subscribers_path", "state_path", "preview_dir"):
         if key in top:
@@ -274,3 +277,24 @@ def _schedule(doc: Located, given: dict[str, Any]) -> dict[str, Any]:
         if values[key] < 1:
             raise doc.error(("schedule", key), f"schedule.{key} must be at least 1")
     return values
+
+
+def _readers(doc: Located, top: dict[str, Any]) -> dict[str, Any]:
+    """The readers' keys: ``subscribers_sync``, ``signup`` and ``archive``."""
+    mode = top.get("subscribers_sync", "")
+    if mode not in ("", "mirror", "add"):
+        raise doc.error(("subscribers_sync",), "subscribers_sync must be mirror or add")
+    signup = read_section(doc, ("signup",), top.get("signup", {}), SignupSettings)
+    topics = signup.get("topics", [])
+    if not all(isinstance(t, str) and t.strip() for t in topics):
+        raise doc.error(("signup", "topics"), "signup.topics must be a list of section names")
+    signup["topics"] = [t.strip() for t in topics]
+    url = signup.get("redirect_url", "")
+    if url and not re.match(r"https?://[^\s]+$", url):
+        raise doc.error(("signup", "redirect_url"), "signup.redirect_url must be an http(s) URL")
+    archive = read_section(doc, ("archive",), top.get("archive", {}), ArchiveSettings)
+    return {
+        "subscribers_sync": mode,
+        "signup": build(SignupSettings, signup),
+        "archive": build(ArchiveSettings, archive),
+    }

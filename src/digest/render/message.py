@@ -41,12 +41,17 @@ class Recipient:
     """One addressee; ``unsubscribe_url`` is the per-subscriber signed https URL.
 
     ``preferences_url`` is their own preference page; empty: the message's default one.
+    ``view_url`` is the edition's archive page, ``reason`` why they get this ("You signed
+    up on 3 March 2026.") and ``signed_up`` the day they joined.
     """
 
     email: str
     name: str
     unsubscribe_url: str
     preferences_url: str = ""
+    view_url: str = ""
+    reason: str = ""
+    signed_up: str = ""
 
 
 def clean_name(name: str) -> str:
@@ -202,12 +207,17 @@ class PreparedMessage:
         url = recipient.unsubscribe_url
         if not url.startswith("https://") or not _URL.fullmatch(url) or "<" in url or ">" in url:
             raise ConfigError(f"unsubscribe URL for {addr} must be one https URL without spaces")
+        for link in (recipient.view_url, recipient.preferences_url):
+            if link and (not _URL.fullmatch(link) or "<" in link or ">" in link):
+                raise ConfigError(f"link {link!r} for {addr} must be one URL without spaces")
         if not _MSGID.fullmatch(message_id):
             raise ConfigError(f"Message-ID {message_id!r} is not '<unique@domain>'")
         name = clean_name(recipient.name)
         values = placeholders.values_for(
             name=name, email=addr, unsubscribe_url=url,
             preferences_url=recipient.preferences_url or self._preferences,
+            view_url=recipient.view_url, reason=clean_name(recipient.reason),
+            signed_up=clean_name(recipient.signed_up),
         )  # fmt: skip
         text_values = {k: _qp(v) for k, v in values.items()}
         html_values = {k: _qp(html.escape(v, quote=True)) for k, v in values.items()}

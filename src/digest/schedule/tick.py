@@ -30,11 +30,7 @@ STOP = threading.Event()
 
 def slots(app: App, now: datetime) -> list[Slot]:
     sched = app.settings.schedule
-    zones = (
-        {s.timezone or sched.timezone for s in app.iter_subscribers()}
-        if sched.local_delivery
-        else ()
-    )
+    zones = {z or sched.timezone for z in app.timezones()} if sched.local_delivery else set[str]()
     return slots_around(
         now, zone=sched.timezone, times=sched.times, days=sched.days,
         lead=timedelta(minutes=sched.lead_minutes), wave_zones=zones,

@@ -1,4 +1,4 @@
-"""Load and validate the subscriber list; errors name file, line and entry."""
+"""Subscriber files (YAML or CSV): read and validated entry by entry, errors name file:line."""
 
 from __future__ import annotations
 
@@ -27,24 +27,46 @@ def valid_address(address: str) -> bool:
 
 
 def load_subscribers(path: Path) -> list[Subscriber]:
-    """Read and fully validate ``path``: YAML (a list, or a mapping with a ``subscribers``
-    list) or CSV (see iter_subscribers)."""
+    """Read and fully validate ``path``, duplicates (case-insensitive) included."""
+    seen: dict[str, int] = {}
+    out: list[Subscriber] = []
+    for i, (line, sub) in enumerate(entries(path)):
+        first = seen.setdefault(sub.email.lower(), line)
+        if first != line:
+            raise ConfigError(
+                f"entry {i + 1}: duplicate subscriber {sub.email} (first at line {first})",
+                file=str(path), line=line,
+            )  # fmt: skip
+        out.append(sub)
+    return out
+
+
+def entries(path: Path) -> Iterator[tuple[int, Subscriber]]:
+    """(line, subscriber) for each entry of a YAML or CSV file, each one validated.
+
+    YAML: a list, or a mapping with a ``subscribers`` list, of entries with ``email`` and
+    optionally ``name``, ``timezone`` and ``topics``. CSV: a header row naming ``email`` and
+    optionally the same columns (topics separated by ``;``); it is streamed, so memory stays
+    flat for millions of rows. Duplicates are for the caller to find.
+    """
     if path.suffix.lower() == ".csv":
-        return list(_csv(path, seen={}))
+        return _csv(path)
+    return _yaml(path)
+
+
+def _yaml(path: Path) -> Iterator[tuple[int, Subscriber]]:
     doc = load_yaml(path, interpolate=False, hint="; check the 'subscribers' key of the config")
     entries = doc.value
     prefix: tuple[str | int, ...] = ()
     if isinstance(entries, dict) and set(entries) == {"subscribers"}:
         entries, prefix = entries["subscribers"], ("subscribers",)
     if entries is None:
-        return []
+        return
     if not isinstance(entries, list):
         raise doc.error(prefix, "expected a list of subscribers (- email: ...)")
-    seen: dict[str, int] = {}
-    out: list[Subscriber] = []
     for i, entry in enumerate(entries):
         where = (*prefix, i)
-        line = doc.line(where)
+        line = doc.line(where) or 0
         if isinstance(entry, str):
             entry = {"email": entry}
         if not isinstance(entry, dict):
@@ -61,50 +83,26 @@ def load_subscribers(path: Path) -> list[Subscriber]:
                 (*where, "email"),
                 f"entry {i + 1}: invalid email address {email!r}; fix or remove it",
             )
-        email = email.strip()
-        key = email.lower()
-        if key in seen:
-            raise doc.error(
-                (*where, "email"),
-                f"entry {i + 1}: duplicate subscriber {email} (first at line {seen[key]})",
-            )
-        seen[key] = line or 0
         name = entry.get("name") or ""
         if not isinstance(name, str) or any(ord(c) < 32 for c in name):
             raise doc.error((*where, "name"), f"entry {i + 1}: name must be one line of text")
         tz = entry.get("timezone") or ""
-        if tz:
-            try:
-                ZoneInfo(str(tz))
-            except (ZoneInfoNotFoundError, ValueError):
-                raise doc.error(
-                    (*where, "timezone"), f"entry {i + 1}: unknown time zone {tz!r}"
-                ) from None
+        if tz and not _zone_ok(str(tz)):
+            raise doc.error((*where, "timezone"), f"entry {i + 1}: unknown time zone {tz!r}")
         topics = entry.get("topics") or []
         if isinstance(topics, str):
             topics = [topics]
         if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
             raise doc.error((*where, "topics"), f"entry {i + 1}: topics must be a list of names")
-        out.append(
-            Subscriber(email=email, name=name.strip(), timezone=str(tz), topics=tuple(topics))
+        yield (
+            line,
+            Subscriber(
+                email=email.strip(), name=name.strip(), timezone=str(tz), topics=tuple(topics)
+            ),
         )
-    return out
 
 
-def iter_subscribers(path: Path) -> Iterator[Subscriber]:
-    """Subscribers one at a time: a CSV file is streamed (memory stays flat for millions).
-
-    CSV files have a header row with ``email`` and optionally ``name``, ``timezone`` and
-    ``topics`` (topics separated by ``;``). Duplicates in a CSV are checked by `digest
-    check` (which loads the whole file); a send keeps the first row per address.
-    """
-    if path.suffix.lower() != ".csv":
-        yield from load_subscribers(path)
-        return
-    yield from _csv(path, seen=None)
-
-
-def _csv(path: Path, *, seen: dict[str, int] | None) -> Iterator[Subscriber]:
+def _csv(path: Path) -> Iterator[tuple[int, Subscriber]]:
     try:
         handle = path.open(encoding="utf-8", newline="")
     except OSError as exc:
@@ -113,43 +111,47 @@ def _csv(path: Path, *, seen: dict[str, int] | None) -> Iterator[Subscriber]:
         ) from exc
     with handle:
         reader = csv.DictReader(handle)
-        fields = set(reader.fieldnames or ())
+        try:
+            fields = set(reader.fieldnames or ())
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ConfigError(f"not a readable CSV file: {exc}", file=str(path), line=1) from exc
         if "email" not in fields or fields - _KEYS:
             bad = ", ".join(sorted(fields - _KEYS)) or "no email column"
             raise ConfigError(
                 f"CSV header must name email and optionally name, timezone, topics ({bad})",
                 file=str(path), line=1,
             )  # fmt: skip
-        for i, row in enumerate(reader):
-            line = reader.line_num
-            email = (row.get("email") or "").strip()
-            if not valid_address(email):
+        i = 0
+        while True:
+            try:
+                row = next(reader, None)
+            except (csv.Error, UnicodeDecodeError) as exc:
                 raise ConfigError(
-                    f"entry {i + 1}: invalid email address {email!r}", file=str(path), line=line
-                )
-            if seen is not None:
-                first = seen.setdefault(email.lower(), line)
-                if first != line:
-                    raise ConfigError(
-                        f"entry {i + 1}: duplicate subscriber {email} (first at line {first})",
-                        file=str(path), line=line,
-                    )  # fmt: skip
-            name = (row.get("name") or "").strip()
-            if any(ord(c) < 32 for c in name):
-                raise ConfigError(
-                    f"entry {i + 1}: name must be one line of text", file=str(path), line=line
-                )
-            tz = (row.get("timezone") or "").strip()
-            if tz:
-                _zone(tz, path, line, i)
-            topics = tuple(t.strip() for t in (row.get("topics") or "").split(";") if t.strip())
-            yield Subscriber(email=email, name=name, timezone=tz, topics=topics)
+                    f"entry {i + 1}: not valid CSV: {exc}", file=str(path), line=reader.line_num
+                ) from exc
+            if row is None:
+                return
+            i += 1
+            yield _csv_row(path, row, reader.line_num, i)
 
 
-def _zone(name: str, path: Path, line: int, i: int) -> None:
+def _csv_row(path: Path, row: dict[str, str | None], line: int, i: int) -> tuple[int, Subscriber]:
+    email = (row.get("email") or "").strip()
+    if not valid_address(email):
+        raise ConfigError(f"entry {i}: invalid email address {email!r}", file=str(path), line=line)
+    name = (row.get("name") or "").strip()
+    if any(ord(c) < 32 for c in name):
+        raise ConfigError(f"entry {i}: name must be one line of text", file=str(path), line=line)
+    tz = (row.get("timezone") or "").strip()
+    if tz and not _zone_ok(tz):
+        raise ConfigError(f"entry {i}: unknown time zone {tz!r}", file=str(path), line=line)
+    topics = tuple(t.strip() for t in (row.get("topics") or "").split(";") if t.strip())
+    return line, Subscriber(email=email, name=name, timezone=tz, topics=topics)
+
+
+def _zone_ok(name: str) -> bool:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"entry {i + 1}: unknown time zone {name!r}", file=str(path), line=line
-        ) from None
+        return False
+    return True

@@ -68,13 +68,13 @@ def write_preview(
             f"note: {settings.secret_env} is not set, so the unsubscribe link is a placeholder"
         )
     # The subscriber's own topic variant, as the send engine would build it.
-    store = _reading(app)
+    store, own = _reading(app)
     try:
         with app.footers(store) as about:
             compose = app.composer(signer_required=False, about=about)
             made = compose(edition, variants)(subscriber, app.now())
     finally:
-        if store is not app.store:
+        if own:
             store.close()
     if made is None:
         raise DigestError(
@@ -105,7 +105,7 @@ def write_preview(
 def _pick_subscriber(app: App, email: str | None) -> Subscriber:
     """The reader to preview as: from the state database, else from the subscriber file
     (not synchronised yet); the state file is only read."""
-    store = _reading(app)
+    store, own = _reading(app)
     try:
         subs = SubscriberStore(store)
         if email is None:
@@ -115,7 +115,7 @@ def _pick_subscriber(app: App, email: str | None) -> Subscriber:
         elif (record := subs.get(email)) is not None:
             return record.subscriber()
     finally:
-        if store is not app.store:
+        if own:
             store.close()
     subscribers = app.subscribers
     if email is None:
@@ -128,9 +128,11 @@ def _pick_subscriber(app: App, email: str | None) -> Subscriber:
     )
 
 
-def _reading(app: App) -> Store:
-    """The state file to read readers from: the file itself when it exists (a read-only
-    immutable view would miss what is still in its write-ahead log), else an empty one, so
-    a preview never creates a state file."""
+def _reading(app: App) -> tuple[Store, bool]:
+    """The state file to read readers from, and whether the caller must close it: the file
+    itself when it exists (a read-only immutable view would miss what is still in its
+    write-ahead log), else an empty one, so a preview never creates a state file."""
     path = app.state_path or app.settings.state_path
-    return app.store if path.exists() else app.readonly_store()
+    if path.exists():
+        return app.store, False
+    return app.readonly_store(), True

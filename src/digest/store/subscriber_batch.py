@@ -27,7 +27,14 @@ from digest.store.tables import (
 )
 
 S = SubscriberState
-_SEEN = "digest_batch_seen"
+# The temporary table of addresses seen in this batch (the same name in every statement).
+_CREATE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS digest_batch_seen "
+    "(key VARCHAR(320) PRIMARY KEY, line INTEGER NOT NULL)"
+)
+_CLEAR = "DELETE FROM digest_batch_seen"
+_EARLIER = "SELECT key, line FROM digest_batch_seen WHERE key IN :keys"
+_REMEMBER = "INSERT INTO digest_batch_seen (key, line) VALUES (:key, :line)"
 
 
 class Batch:
@@ -36,9 +43,8 @@ class Batch:
     def __init__(self, conn: Connection, now: datetime) -> None:
         self.conn = conn
         self.now = now
-        conn.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_SEEN} "
-                          "(key VARCHAR(320) PRIMARY KEY, line INTEGER NOT NULL)"))  # fmt: skip
-        conn.execute(text(f"DELETE FROM {_SEEN}"))
+        conn.execute(text(_CREATE))
+        conn.execute(text(_CLEAR))
 
     def duplicates(self, entries: Sequence[tuple[str, int]]) -> list[tuple[str, int, int]]:
         """(key, line, first line) of each (key, line) entry whose key was listed before, in
@@ -46,9 +52,7 @@ class Batch:
         earlier: dict[str, int] = {}
         keys = [k for k, _ in entries]
         if keys:
-            query = text(f"SELECT key, line FROM {_SEEN} WHERE key IN :keys").bindparams(
-                bindparam("keys", expanding=True)
-            )
+            query = text(_EARLIER).bindparams(bindparam("keys", expanding=True))
             earlier = {r.key: r.line for r in self.conn.execute(query, {"keys": keys})}
         found: list[tuple[str, int, int]] = []
         fresh: dict[str, int] = {}
@@ -60,7 +64,7 @@ class Batch:
                 found.append((key, line, first))
         if fresh:
             self.conn.execute(
-                text(f"INSERT INTO {_SEEN} (key, line) VALUES (:key, :line)"),
+                text(_REMEMBER),
                 [{"key": k, "line": v} for k, v in fresh.items()],
             )
         return found

@@ -103,7 +103,7 @@ def show(store: Store, email: str) -> dict[str, Any]:
                 "text": p.text,
             }
             for p in (subs.pending_for(record.id) if record else [])
-        ],  # fmt: skip
+        ],
         "suppressed": subs.suppression(email),
         "erased": subs.is_erased(email),
         "deliveries": personal.deliveries_for(store, email),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from digest.cli import editions, ops
+from digest.cli import editions, ops, subscribers
 from digest.cli.group import cli
 
 __all__ = ["cli", "main"]
-_COMMANDS = (editions, ops)  # importing them registers their commands on ``cli``
+_COMMANDS = (editions, ops, subscribers)  # importing them registers their commands on ``cli``
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -60,8 +60,8 @@ class Archive:
 
     def index(self, links: Links) -> str:
         items = [
-            {"href": links.edition(e.id), "subject": e.subject, "day": self._day(e.sent_at),
-             "preheader": e.preheader}
+            {"href": links.edition(e.id), "day": self._day(e.sent_at),
+             "headline": e.stories[0].title if e.stories else e.subject}
             for e in published(self.store, limit=100)
         ]  # fmt: skip
         return self.env.get_template("archive_index.html").render(
@@ -72,7 +72,7 @@ class Archive:
     def edition(self, edition: Published, links: Links) -> str:
         lead, rest = edition.stories[0], edition.stories[1:]
         return self.env.get_template("archive_edition.html").render(
-            title=edition.subject, edition=edition, day=self._day(edition.sent_at), lead=lead,
+            title=lead.title, edition=edition, day=self._day(edition.sent_at), lead=lead,
             sections=group_sections(rest), **self._common(links),
         )  # fmt: skip
 

@@ -143,7 +143,7 @@ class App:
             if required:
                 raise
             return None
-        return Signer(keys, salt=salt)
+        return Signer(keys, salt=salt, clock=self.now)
 
     @cached_property
     def dkim(self) -> DkimSigner | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from digest.exceptions import ConfigError
 from digest.models import Subscriber
 
 _KEYS = frozenset({"email", "name", "timezone", "topics"})
+_CONTROL = re.compile(r"[\x00-\x1f]")
 # Deliberately strict: an address we cannot hand to an SMTP server as-is is a typo.
 _ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
@@ -84,7 +86,7 @@ def _yaml(path: Path) -> Iterator[tuple[int, Subscriber]]:
                 f"entry {i + 1}: invalid email address {email!r}; fix or remove it",
             )
         name = entry.get("name") or ""
-        if not isinstance(name, str) or any(ord(c) < 32 for c in name):
+        if not isinstance(name, str) or _CONTROL.search(name):
             raise doc.error((*where, "name"), f"entry {i + 1}: name must be one line of text")
         tz = entry.get("timezone") or ""
         if tz and not _zone_ok(str(tz)):
@@ -140,7 +142,7 @@ def _csv_row(path: Path, row: dict[str, str | None], line: int, i: int) -> tuple
     if not valid_address(email):
         raise ConfigError(f"entry {i}: invalid email address {email!r}", file=str(path), line=line)
     name = (row.get("name") or "").strip()
-    if any(ord(c) < 32 for c in name):
+    if _CONTROL.search(name):
         raise ConfigError(f"entry {i}: name must be one line of text", file=str(path), line=line)
     tz = (row.get("timezone") or "").strip()
     if tz and not _zone_ok(tz):
@@ -149,6 +151,7 @@ def _csv_row(path: Path, row: dict[str, str | None], line: int, i: int) -> tuple
     return line, Subscriber(email=email, name=name, timezone=tz, topics=topics)
 
 
+@functools.lru_cache(maxsize=1024)
 def _zone_ok(name: str) -> bool:
     try:
         ZoneInfo(name)

@@ -36,8 +36,9 @@ def test_help(project: Project, args: list[str]) -> None:
 
 def test_add_list_remove_show(project: Project) -> None:
     project.write_config(extra="subscribers_sync: add\n")
-    added = project.cli("subscribers", "add", "Zoe@Example.com", "--name", "Zoe",
-                        "--topic", "World", "--topic", "Technology", "--timezone", "Asia/Tokyo")  # fmt: skip
+    topics = ["--topic", "World", "--topic", "Technology"]
+    added = project.cli("subscribers", "add", "Zoe@Example.com", "--name", "Zoe", *topics,
+                        "--timezone", "Asia/Tokyo")  # fmt: skip
     assert added.exit_code == 0, added.output
     assert "Zoe@Example.com: active, topics World, Technology" in added.stdout
     rows = _json(project, "subscribers", "list", "--json")
@@ -145,7 +146,9 @@ def test_erase_names_the_line_of_the_subscriber_file_still_listing_it(project: P
     result = project.cli("subscribers", "erase", "ben@example.net", "--yes")
     assert result.exit_code == 1
     assert "ben@example.net: erased (consents 1, subscribers 1)" in result.output
-    assert f"{project.root / 'subscribers.yaml'}:4: ben@example.net is still listed" in result.output
+    assert (
+        f"{project.root / 'subscribers.yaml'}:4: ben@example.net is still listed" in result.output
+    )
     shown = _json(project, "subscribers", "show", "ben@example.net")
     assert shown == {"email": "ben@example.net", "subscriber": None, "consents": [],
                      "pending_confirmations": [], "suppressed": None, "erased": True,

@@ -68,8 +68,8 @@ def test_erase_leaves_no_personal_data_in_the_database(project: Project) -> None
     preferences = _link("/p/").rsplit("/", 1)[1]
     readers.save(preferences, topics=["World", "Technology"], name="Nora Lind", pause="0",
                  ip="198.51.100.7")  # fmt: skip
-    readers.list.opt_out(ADDRESS, reason="unsubscribed", now=app.now(),
-                         consent=("unsubscribe", "link", "192.0.2.44", "unsubscribe link"))  # fmt: skip
+    consent = ("unsubscribe", "link", "192.0.2.44", "unsubscribe link")
+    readers.list.opt_out(ADDRESS, reason="unsubscribed", now=app.now(), consent=consent)
     assert readers.sign_up(email=ADDRESS, name="Nora Lind", topics=[], ip="192.0.2.44") == "mailed"
     app.close()
     # Builds of SQLite without SECURE_DELETE leave an updated row's old bytes in free space:

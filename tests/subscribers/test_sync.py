@@ -160,7 +160,7 @@ def test_yaml_files_and_a_missing_file(store: Store, tmp_path: Path) -> None:
     sync_file(store, path, mode="mirror", now=NOW)
     assert SubscriberStore(store).selections(now=NOW) == [("World",), ()]
     missing = tmp_path / "none.yaml"
-    with pytest.raises(ConfigError, match="none.yaml: file not found"):
+    with pytest.raises(ConfigError, match=r"none\.yaml: file not found"):
         sync_file(store, missing, mode="mirror", now=NOW)
     assert sync_file(store, missing, mode="add", now=NOW, missing_ok=True).file_unchanged
 

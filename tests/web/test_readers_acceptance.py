@@ -302,7 +302,7 @@ def test_a_reader_at_375_px(newsroom: Newsroom, browser: Browser, tmp_path: Path
     assert "Paused until 8 December 2026" in phone.locator("#paused").inner_text()
     check_phone_layout(phone, "preferences")
     shoot(browser, phone.url, folder, "preferences")
-    [ola] = [r for r in room.listed("--state", "paused")]
+    [ola] = room.listed("--state", "paused")
     assert ola["topics"] == ["World", "Technology"]
 
     room.project.cli("subscribers", "add", "anna@example.org", "--name", "Anna")

@@ -284,8 +284,16 @@ def test_a_reader_at_375_px(newsroom: Newsroom, browser: Browser, tmp_path: Path
     check_phone_layout(phone, "sent")
     phone.screenshot(path=str(folder / "readers-sent-375.png"), full_page=True)
 
-    link = link_after(text_of(room.mails("ola@example.org")[0]),
-                      r"Open this link and press the button to confirm")  # fmt: skip
+    mail = room.mails("ola@example.org")[0]
+    link = link_after(text_of(mail), r"Open this link and press the button to confirm")
+    html = mail.get_body(("html",))
+    assert html is not None
+    for width in (375, 1280):  # the confirmation mail itself, as a mail client shows it
+        view = browser.new_page(viewport={"width": width, "height": 700})
+        view.set_content(str(html.get_content()))
+        assert view.evaluate("document.documentElement.scrollWidth") <= width
+        view.screenshot(path=str(folder / f"readers-confirmation-mail-{width}.png"))
+        view.close()
     shoot(browser, room.local(link), folder, "confirm")
     phone.goto(room.local(link))
     phone.click("#confirm")

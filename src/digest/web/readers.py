@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -25,6 +26,7 @@ from starlette.routing import Route
 from digest.app import App
 from digest.exceptions import TokenError
 from digest.models import SubscriberState
+from digest.store.images import ImageStore
 from digest.store.subscribers import Record, SubscriberStore
 from digest.subscribers.links import day_label, preferences_url, reason
 from digest.subscribers.signup import PAUSES, consent_text
@@ -81,6 +83,7 @@ class Readers(Pages):
         self.list = SubscriberStore(self.store)
         self.archive = Archive(self.env, self.settings, self.store)
         self.throttle = Throttle()
+        self.images = ImageStore(self.store)
         signup = self.settings.signup
         self.links = Links(signup="/subscribe" if signup.enabled else "")
 
@@ -99,7 +102,18 @@ class Readers(Pages):
             Route("/archive/", h(self.archive_index, form=False), methods=["GET"]),
             Route("/archive/feed.xml", h(self.archive_feed, form=False), methods=["GET"]),
             Route("/archive/{id:int}", h(self.archive_edition, form=False), methods=["GET"]),
+            Route("/img/{key}", self.image, methods=["GET", "HEAD"]),
         ]
+
+    async def image(self, request: Request) -> Response:
+        """GET /img/KEY: an edition's processed image; content-addressed, so cached for good."""
+        key = str(request.path_params["key"])
+        found = await run_in_threadpool(self.images.get, key)
+        if found is None:
+            return Response("not found\n", 404, media_type="text/plain")
+        data, kind = found
+        headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+        return Response(data, 200, headers=headers, media_type=kind)
 
     def show(self, template: str, status: int = 200, **ctx: Any) -> Response:
         """A reader page: no cookie of any kind."""

@@ -17,7 +17,7 @@ from digest.models import DeliveryState
 from digest.store.engine import guarded
 from digest.store.repository import Store
 from digest.store.sql import insert_ignore
-from digest.store.subscribers import address_hash, address_key
+from digest.store.subscribers import address_hash, address_key, writing
 from digest.store.tables import (
     confirmations,
     consents,
@@ -105,8 +105,7 @@ def erase(store: Store, email: str, *, now: datetime) -> dict[str, int]:
     digest = address_hash(key)
     spellings = _spellings(store, email)
     counts: dict[str, int] = {}
-    with store.transaction() as tx:
-        conn = tx.conn
+    with writing(store) as conn:
         ids = list(conn.execute(select(subscribers.c.id).where(subscribers.c.key == key)).scalars())
         for table in (consents, confirmations):
             counts[table.name] = int(

@@ -14,9 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, text, update
 
 from digest.models import SubscriberState
-from digest.store.engine import guarded
 from digest.store.repository import Store
-from digest.store.subscribers import _REASON_STATE, address_hash
+from digest.store.subscribers import _REASON_STATE, address_hash, writing
 from digest.store.tables import (
     confirmations,
     stamp,
@@ -167,24 +166,14 @@ class Batch:
 
 @contextmanager
 def batch(store: Store, *, now: datetime, dry_run: bool = False) -> Iterator[Batch]:
-    """A Batch in one transaction: committed at the end, or rolled back for a dry run (and
-    on any error, so a bad row leaves the list as it was)."""
-    with guarded(store.where), store.engine.connect() as conn:
+    """A Batch in one write transaction (store.subscribers.writing): committed at the end, or
+    rolled back for a dry run and on any error, so a bad row leaves the list as it was."""
+    with writing(store, dry_run=dry_run) as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:  # a bigger page cache for the three indexes a million rows go through
             conn.exec_driver_sql(f"PRAGMA cache_size=-{BATCH_CACHE_KB}")
-            conn.commit()  # the pragma began SQLAlchemy's implicit transaction
-        transaction = conn.begin()
         try:
             yield Batch(conn, now)
-        except BaseException:
-            transaction.rollback()
-            raise
         finally:
-            if transaction.is_active and dry_run:
-                transaction.rollback()
-            elif transaction.is_active:
-                transaction.commit()
             if sqlite:
                 conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default, pooled
-                conn.commit()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 
 from digest.models import Subscriber, SubscriberState
+from digest.store.engine import guarded
 from digest.store.repository import Store
 from digest.store.tables import confirmations, consents, erasures, subscribers, suppressions
 
@@ -40,6 +42,35 @@ _REASON_STATE = case(
     (suppressions.c.reason.like("%complain%"), literal(S.COMPLAINED.value)),
     else_=literal(S.UNSUBSCRIBED.value),
 )
+
+
+@contextmanager
+def writing(store: Store, *, dry_run: bool = False) -> Iterator[Connection]:
+    """One write transaction that takes SQLite's write lock at BEGIN (IMMEDIATE).
+
+    A deferred transaction that reads first fails at once with "database is locked" when
+    another process (a send, a tick, the web server) committed since its read, busy timeout
+    or not; one that waits for the lock up front cannot. ``dry_run`` rolls back at the end.
+    Any error rolls back, so nothing is half-written.
+    """
+    with guarded(store.where), store.engine.connect() as raw:
+        if raw.dialect.name != "sqlite":
+            transaction = raw.begin()
+            try:
+                yield raw
+            except BaseException:
+                transaction.rollback()
+                raise
+            transaction.rollback() if dry_run else transaction.commit()
+            return
+        conn = raw.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+        conn.exec_driver_sql("ROLLBACK" if dry_run else "COMMIT")
 
 
 def address_key(email: str) -> str:
@@ -287,8 +318,8 @@ class SubscriberStore:
         consent: tuple[str, str, str, str] | None = None,
     ) -> int:  # fmt: skip
         """A new subscriber; ``consent`` is (action, method, ip, text). Returns its id."""
-        with self.store.transaction() as tx:
-            return _insert(tx.conn, subscriber, state=state, source=source, now=now,
+        with writing(self.store) as conn:
+            return _insert(conn, subscriber, state=state, source=source, now=now,
                            consent=consent)  # fmt: skip
 
     def change(
@@ -300,21 +331,20 @@ class SubscriberStore:
             values["topics"] = json.dumps(list(values["topics"]), ensure_ascii=False)
         if "state" in values:
             values["state"] = SubscriberState(values["state"]).value
-        with self.store.transaction() as tx:
-            tx.conn.execute(
+        with writing(self.store) as conn:
+            conn.execute(
                 update(subscribers).where(subscribers.c.id == subscriber_id)
                 .values(updated_at=now, **values)
             )  # fmt: skip
             if consent:
-                _consent(tx.conn, subscriber_id, consent, now)
+                _consent(conn, subscriber_id, consent, now)
 
     def opt_out(
         self, email: str, *, reason: str, now: datetime, consent: tuple[str, str, str, str]
     ) -> Record | None:
         """Suppress an address and mark its subscriber unsubscribed, in one transaction."""
         key = address_key(email)
-        with self.store.transaction() as tx:
-            conn = tx.conn
+        with writing(self.store) as conn:
             found = conn.execute(select(suppressions.c.email).where(suppressions.c.email == key))
             if found.first() is None:
                 conn.execute(insert(suppressions).values(email=key, reason=reason, at=now))
@@ -333,8 +363,7 @@ class SubscriberStore:
     ) -> int:  # fmt: skip
         """Record a sign-up awaiting confirmation; a new address gets a pending row."""
         key = address_key(email)
-        with self.store.transaction() as tx:
-            conn = tx.conn
+        with writing(self.store) as conn:
             row = conn.execute(select(subscribers.c.id).where(subscribers.c.key == key)).first()
             if row is None:
                 sub = Subscriber(email.strip(), "", "", ())
@@ -361,8 +390,7 @@ class SubscriberStore:
     def confirm(self, nonce: str, *, ip: str, now: datetime) -> Record | None:
         """Apply a confirmed sign-up: active, with what the reader asked for; their earlier
         opt-out (or erasure) is lifted, because they asked again and proved the address."""
-        with self.store.transaction() as tx:
-            conn = tx.conn
+        with writing(self.store) as conn:
             r = conn.execute(select(confirmations).where(confirmations.c.nonce == nonce)).first()
             if r is None:
                 return None
@@ -387,8 +415,7 @@ class SubscriberStore:
     def purge_pending(self, *, before: datetime) -> int:
         """Forget sign-ups never confirmed: old confirmations, and pending rows left without
         one (they never became subscribers, so nothing of them is kept)."""
-        with self.store.transaction() as tx:
-            conn = tx.conn
+        with writing(self.store) as conn:
             conn.execute(delete(confirmations).where(confirmations.c.created_at < before))
             orphans = select(subscribers.c.id).where(subscribers.c.state == S.PENDING.value)
             orphans = orphans.where(

@@ -44,6 +44,7 @@ from digest.tokens import (
     CONFIRM_SALT,
     PREFERENCES_SALT,
     UNSUBSCRIBE_SALT,
+    LinkSigner,
     Signer,
     secrets_from_env,
 )
@@ -111,7 +112,7 @@ class App:
         return Readers(
             self.store, self.settings.publication, self.settings.topics,
             confirms=Signer(keys, salt=CONFIRM_SALT, clock=self.now),
-            preferences=Signer(keys, salt=PREFERENCES_SALT, clock=self.now),
+            preferences=LinkSigner(keys, salt=PREFERENCES_SALT, clock=self.now),
             backend=self.backend, clock=self.clock,
         )  # fmt: skip
 
@@ -426,10 +427,12 @@ class App:
     def footers(self, store: Store | None = None) -> Iterator[FooterMaker | None]:
         """Each reader's footer (preference link, why they get this), looked up by key;
         None without a signing key (previews then show placeholder links)."""
-        signer = self.signer(required=False, salt=PREFERENCES_SALT)
-        if signer is None:
+        try:
+            keys = secrets_from_env(self.settings.secret_env)
+        except ConfigError:
             yield None
             return
+        signer = LinkSigner(keys, salt=PREFERENCES_SALT, clock=self.now)
         pub = self.settings.publication
         maker = FooterMaker(store or self.store, signer, base_url=pub.base_url, zone=pub.timezone)
         try:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,19 +117,57 @@ def read_approval_token(signer: Signer, token: str, *, max_age: int) -> Approval
     return ApprovalClaim(edition_id=payload["ed"], revision=payload["r"], editor=payload["by"])
 
 
-def preferences_token(signer: Signer, *, subscriber_id: int, check: str) -> str:
+class LinkSigner:
+    """Compact signed tokens for links made for every message of a send.
+
+    "PART.PART.TIME.MAC": an HMAC-SHA256 (cut to 144 bits) under a key derived once from each
+    signing key and the purpose, so a million-reader send pays microseconds per link rather
+    than itsdangerous's per-call serialising and key derivation. The first key signs, all
+    verify (rotation); a maximum age applies, as for every other link.
+    """
+
+    def __init__(
+        self, keys: list[str], *, salt: str, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self._keys = [hmac.new(k.encode(), salt.encode(), hashlib.sha256).digest() for k in keys]
+        self._clock = clock
+
+    def _now(self) -> int:
+        return int(self._clock().timestamp() if self._clock else time.time())
+
+    def _mac(self, key: bytes, body: str) -> str:
+        digest = hmac.new(key, body.encode(), hashlib.sha256).digest()[:18]
+        return base64.urlsafe_b64encode(digest).decode()
+
+    def sign(self, *parts: str) -> str:
+        if any("." in p or not p for p in parts):
+            raise ValueError("token parts must be non-empty and without dots")
+        body = ".".join((*parts, format(self._now(), "x")))
+        return f"{body}.{self._mac(self._keys[0], body)}"
+
+    def verify(self, token: str, *, max_age: int) -> list[str]:
+        body, _, mac = token.rpartition(".")
+        if not body or not any(hmac.compare_digest(mac, self._mac(k, body)) for k in self._keys):
+            raise TokenError("this link is not valid (tampered with or from another site)")
+        *parts, stamp = body.split(".")
+        age = self._now() - int(stamp, 16)
+        if not 0 <= age <= max_age:
+            raise TokenError("this link has expired")
+        return parts
+
+
+def preferences_token(signer: LinkSigner, *, subscriber_id: int, check: str) -> str:
     """A reader's preference link: their id, and ``check`` (a short hash of the address),
     so a link never opens another reader's page. No address appears in the URL."""
-    return signer.sign({"s": subscriber_id, "h": check})
+    return signer.sign(str(subscriber_id), check)
 
 
-def read_preferences_token(signer: Signer, token: str) -> tuple[int, str]:
+def read_preferences_token(signer: LinkSigner, token: str) -> tuple[int, str]:
     """(subscriber id, check) of a preference link; TokenError if it is not valid."""
-    payload = signer.verify(token, max_age=PREFERENCES_MAX_AGE)
-    if not (isinstance(payload, dict) and isinstance(payload.get("s"), int)
-            and isinstance(payload.get("h"), str)):  # fmt: skip
+    parts = signer.verify(token, max_age=PREFERENCES_MAX_AGE)
+    if len(parts) != 2 or not parts[0].isdigit():
         raise TokenError("this link is not valid (it is not a preference link)")
-    return int(payload["s"]), str(payload["h"])
+    return int(parts[0]), parts[1]
 
 
 def read_nonce_token(signer: Signer, token: str) -> str:

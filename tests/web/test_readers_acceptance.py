@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from digest.testing.http import FixtureServer
 from digest.testing.mail import parse_clean
@@ -273,14 +273,14 @@ def test_a_reader_at_375_px(newsroom: Newsroom, browser: Browser, tmp_path: Path
     check_phone_layout(phone, "subscribe")
     phone.fill("#email", "not an address")
     phone.click("#subscribe")
-    assert phone.locator("#error").is_visible()
+    expect(phone.locator("#error")).to_be_visible()
     check_phone_layout(phone, "subscribe-error")
     phone.screenshot(path=str(folder / "readers-subscribe-error-375.png"), full_page=True)
     phone.fill("#email", "ola@example.org")
     phone.fill("#name", "Ola Nordmann")
     phone.check("input[value=World]")
     phone.click("#subscribe")
-    assert "Check your inbox" in phone.locator("h1").inner_text()
+    expect(phone.locator("h1")).to_have_text("Check your inbox")
     check_phone_layout(phone, "sent")
     phone.screenshot(path=str(folder / "readers-sent-375.png"), full_page=True)
 
@@ -297,17 +297,18 @@ def test_a_reader_at_375_px(newsroom: Newsroom, browser: Browser, tmp_path: Path
     shoot(browser, room.local(link), folder, "confirm")
     phone.goto(room.local(link))
     phone.click("#confirm")
-    assert "You are subscribed" in phone.locator("h1").inner_text()
+    expect(phone.locator("h1")).to_have_text("You are subscribed")
     check_phone_layout(phone, "confirmed")
     phone.screenshot(path=str(folder / "readers-confirmed-375.png"), full_page=True)
 
     phone.click("#preferences")
-    assert phone.locator("input[value=World]").is_checked()
+    expect(phone.locator("h1")).to_have_text("Your preferences")
+    expect(phone.locator("input[value=World]")).to_be_checked()
     phone.check("input[value=Technology]")
     phone.check("input[name=pause][value='2']")
     phone.click("#save")
-    assert "Saved." in phone.locator("#message").inner_text()
-    assert "Paused until 8 December 2026" in phone.locator("#paused").inner_text()
+    expect(phone.locator("#message")).to_contain_text("Saved.")
+    expect(phone.locator("#paused")).to_contain_text("Paused until 8 December 2026")
     check_phone_layout(phone, "preferences")
     shoot(browser, phone.url, folder, "preferences")
     [ola] = room.listed("--state", "paused")
@@ -324,7 +325,7 @@ def test_a_reader_at_375_px(newsroom: Newsroom, browser: Browser, tmp_path: Path
     shoot(browser, room.local(unsubscribe.group(0)), folder, "unsubscribe")
     phone.goto(room.local(unsubscribe.group(0)))
     phone.click("#unsubscribe")
-    assert "is unsubscribed" in phone.locator("#message").inner_text()
+    expect(phone.locator("#message")).to_contain_text("is unsubscribed")
     check_phone_layout(phone, "unsubscribed")
     phone.close()
     assert room.listed("--state", "unsubscribed")[0]["email"] == "anna@example.org"

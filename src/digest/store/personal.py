@@ -42,24 +42,22 @@ class Lookup:
         mark = "?" if store.engine.dialect.paramstyle == "qmark" else "%s"
         self._sql = f"SELECT id, source, since FROM subscribers WHERE key = {mark}"  # noqa: S608
         self._raw: PoolProxiedConnection | None = None
+        self._cursor: Any = None
 
-    def __call__(self, email: str) -> tuple[int, str, datetime | None] | None:
-        """(id, source, since) of the subscriber with this address, or None."""
+    def __call__(self, email: str) -> tuple[int, str, str] | None:
+        """(id, source, since as stored) of the subscriber with this address, or None."""
         with guarded(self.where):
-            if self._raw is None:
+            if self._cursor is None:
                 self._raw = self._engine.raw_connection()
-            cursor = self._raw.cursor()
-            try:
-                cursor.execute(self._sql, (address_key(email),))
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        if row is None:
-            return None
-        since = datetime.fromisoformat(row[2]) if row[2] else None
-        return int(row[0]), str(row[1]), since
+                self._cursor = self._raw.cursor()
+            self._cursor.execute(self._sql, (address_key(email),))
+            row = self._cursor.fetchone()
+        return (int(row[0]), str(row[1]), str(row[2] or "")) if row else None
 
     def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
         if self._raw is not None:
             self._raw.close()
             self._raw = None

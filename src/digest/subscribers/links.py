@@ -3,6 +3,7 @@ footer values filled in per reader at send time."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ from digest.render.personalise import Footer
 from digest.store import Store
 from digest.store.personal import Lookup
 from digest.store.subscribers import address_key
-from digest.tokens import Signer, archive_token, preferences_token
+from digest.tokens import LinkSigner, Signer, archive_token, preferences_token
 
 _MONTHS = (
     "January", "February", "March", "April", "May", "June", "July",
@@ -25,7 +26,9 @@ def address_check(email: str) -> str:
     return hashlib.sha256(b"digest.check:" + address_key(email).encode()).hexdigest()[:16]
 
 
-def preferences_url(base_url: str, signer: Signer, *, subscriber_id: int, email: str) -> str:
+def preferences_url(
+    base_url: str, signer: LinkSigner, *, subscriber_id: int, email: str
+) -> str:
     token = preferences_token(signer, subscriber_id=subscriber_id, check=address_check(email))
     return f"{base_url.rstrip('/')}/p/{token}"
 
@@ -45,6 +48,12 @@ def day_label(day: date) -> str:
     return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _reason(source: str, since: str, zone: str) -> tuple[str, str]:
+    # Readers imported or synced together share one stored time: most sends hit the cache.
+    return reason(source, datetime.fromisoformat(since) if since else None, zone)
+
+
 def reason(source: str, since: datetime | None, zone: str) -> tuple[str, str]:
     """(why they get this, the day they joined) for the footer."""
     if since is None:
@@ -58,7 +67,7 @@ def reason(source: str, since: datetime | None, zone: str) -> tuple[str, str]:
 class FooterMaker:
     """Each reader's Footer, by a lookup of their address; made once per send."""
 
-    def __init__(self, store: Store, signer: Signer, *, base_url: str, zone: str) -> None:
+    def __init__(self, store: Store, signer: LinkSigner, *, base_url: str, zone: str) -> None:
         self._lookup = Lookup(store)
         self._signer = signer
         self._base = base_url
@@ -69,7 +78,7 @@ class FooterMaker:
         if found is None:
             return Footer()
         subscriber_id, source, since = found
-        why, day = reason(source, since, self._zone)
+        why, day = _reason(source, since, self._zone)
         url = preferences_url(
             self._base, self._signer, subscriber_id=subscriber_id, email=subscriber.email
         )

@@ -21,7 +21,7 @@ from digest.store.subscribers import Pending, Record, SubscriberStore
 from digest.subscribers.files import valid_address
 from digest.subscribers.links import address_check, confirm_url
 from digest.subscribers.mail import confirmation_envelope
-from digest.tokens import Signer, read_nonce_token, read_preferences_token
+from digest.tokens import LinkSigner, Signer, read_nonce_token, read_preferences_token
 
 log = logging.getLogger("digest.readers")
 S = SubscriberState
@@ -51,7 +51,7 @@ class Readers:
     publication: Publication
     topics: tuple[str, ...]
     confirms: Signer
-    preferences: Signer
+    preferences: LinkSigner
     backend: Callable[[], Backend]
     clock: Callable[[], datetime]
 

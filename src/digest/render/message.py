@@ -160,8 +160,8 @@ class PreparedMessage:
     """The constant bytes of one variant's message, with slots for per-recipient values."""
 
     __slots__ = (
-        "_dkim", "_head", "_html", "_mailto", "_part_html", "_part_text", "_preferences",
-        "_tail", "_text",
+        "_dkim", "_head", "_html", "_html_tokens", "_mailto", "_part_html", "_part_text",
+        "_preferences", "_tail", "_text", "_text_tokens",
     )  # fmt: skip
 
     def __init__(
@@ -191,6 +191,9 @@ class PreparedMessage:
         self._tail = CRLF + b"--" + b + b"--" + CRLF
         self._text = self._chunks(text)
         self._html = self._chunks(html_body)
+        # Only the tokens a part holds are encoded for each recipient.
+        self._text_tokens = frozenset(c for c in self._text if isinstance(c, str))
+        self._html_tokens = frozenset(c for c in self._html if isinstance(c, str))
 
     @staticmethod
     def _chunks(body: str) -> tuple[bytes | str, ...]:
@@ -216,11 +219,12 @@ class PreparedMessage:
         values = placeholders.values_for(
             name=name, email=addr, unsubscribe_url=url,
             preferences_url=recipient.preferences_url or self._preferences,
-            view_url=recipient.view_url, reason=clean_name(recipient.reason),
-            signed_up=clean_name(recipient.signed_up),
+            view_url=recipient.view_url, reason=recipient.reason, signed_up=recipient.signed_up,
         )  # fmt: skip
-        text_values = {k: _qp(v) for k, v in values.items()}
-        html_values = {k: _qp(html.escape(v, quote=True)) for k, v in values.items()}
+        text_values = {k: _qp(v) for k, v in values.items() if k in self._text_tokens}
+        html_values = {
+            k: _qp(html.escape(v, quote=True)) for k, v in values.items() if k in self._html_tokens
+        }
         unsubscribe = [f"<{url}>" + ("," if self._mailto else "")]
         if self._mailto:
             unsubscribe.append(f"<{self._mailto}>")

@@ -32,27 +32,43 @@ D = DeliveryState
 
 
 class Lookup:
-    """Footer facts of one reader by key, on one kept DBAPI connection: the send loop asks
-    for every recipient, and a pooled SQLAlchemy round trip would cost more than the rest
-    of the personalisation. Use from one thread; close() when done."""
+    """Footer facts of readers by address, for the send loop, which asks for every recipient
+    in address order (the ledger's): one range query fetches the next readers, and the
+    lookups that follow are dictionary hits. On one kept DBAPI connection; use from one
+    thread; close() when done."""
+
+    AHEAD = 2000
 
     def __init__(self, store: Store) -> None:
         self.where = store.where
         self._engine = store.engine
         mark = "?" if store.engine.dialect.paramstyle == "qmark" else "%s"
-        self._sql = f"SELECT id, source, since FROM subscribers WHERE key = {mark}"  # noqa: S608
+        self._sql = (
+            f"SELECT key, id, source, since FROM subscribers WHERE key >= {mark} "  # noqa: S608
+            f"ORDER BY key LIMIT {self.AHEAD}"
+        )
         self._raw: PoolProxiedConnection | None = None
         self._cursor: Any = None
+        self._ahead: dict[str, tuple[int, str, str] | None] = {}
 
     def __call__(self, email: str) -> tuple[int, str, str] | None:
         """(id, source, since as stored) of the subscriber with this address, or None."""
+        key = address_key(email)
+        if key not in self._ahead:
+            self._fetch(key)
+        return self._ahead.get(key)
+
+    def _fetch(self, key: str) -> None:
         with guarded(self.where):
             if self._cursor is None:
                 self._raw = self._engine.raw_connection()
                 self._cursor = self._raw.cursor()
-            self._cursor.execute(self._sql, (address_key(email),))
-            row = self._cursor.fetchone()
-        return (int(row[0]), str(row[1]), str(row[2] or "")) if row else None
+            self._cursor.execute(self._sql, (key,))
+            # fetchall: a statement left open keeps a read snapshot, which stops the WAL
+            # checkpoints the send's ledger commits rely on.
+            rows = self._cursor.fetchall()
+        self._ahead = {r[0]: (int(r[1]), str(r[2]), str(r[3] or "")) for r in rows}
+        self._ahead.setdefault(key, None)  # not a subscriber (any more)
 
     def close(self) -> None:
         if self._cursor is not None:

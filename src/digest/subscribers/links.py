@@ -26,9 +26,7 @@ def address_check(email: str) -> str:
     return hashlib.sha256(b"digest.check:" + address_key(email).encode()).hexdigest()[:16]
 
 
-def preferences_url(
-    base_url: str, signer: LinkSigner, *, subscriber_id: int, email: str
-) -> str:
+def preferences_url(base_url: str, signer: LinkSigner, *, subscriber_id: int, email: str) -> str:
     token = preferences_token(signer, subscriber_id=subscriber_id, check=address_check(email))
     return f"{base_url.rstrip('/')}/p/{token}"
 

@@ -75,6 +75,22 @@ def spawn_digest(project: Project, *args: str, now: str = NOW) -> subprocess.Pop
     )
 
 
+def footer_values(text: str) -> dict[str, str]:
+    """The per-reader footer values of a sent message, read back from its text part (for
+    placeholders.values_for): view-in-browser and preference links, why they get it."""
+    text = text.replace("\r\n", "\n")
+    view = re.search(r"^View in browser: (\S+)", text, re.M)
+    prefs = re.search(r"^Manage preferences:\n(\S+)", text, re.M)
+    why = re.search(r"^(You (?:signed up on|have been on this list since) (\d+ \w+ \d{4})\.)$",
+                    text, re.M)  # fmt: skip
+    assert view, text
+    assert prefs, text
+    return {
+        "view_url": view.group(1), "preferences_url": prefs.group(1),
+        "reason": why.group(1) if why else "", "signed_up": why.group(2) if why else "",
+    }  # fmt: skip
+
+
 @pytest.fixture
 def feed_server() -> Iterator[FixtureServer]:
     with FixtureServer(FIXTURES / "e2e") as server:

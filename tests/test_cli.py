@@ -100,7 +100,7 @@ def test_preview_of_edition_as_subscriber(project: Project, tmp_path: Path) -> N
 def test_preview_unknown_subscriber(project: Project) -> None:
     result = project.cli("preview", "--subscriber", "nobody@example.org")
     assert result.exit_code == 1
-    assert "nobody@example.org is not in" in result.output
+    assert "nobody@example.org is neither a subscriber nor in" in result.output
 
 
 def test_dry_run_touches_no_ledger_and_no_server(project: Project) -> None:

@@ -11,6 +11,7 @@ from digest.config.settings import Settings
 from digest.exceptions import DigestError, FetchError
 from digest.http import Fetcher
 from digest.models import Image, Rendition, Story
+from digest.render import placeholders
 from digest.render.frame import Frame, Picture
 from digest.render.images import LEAD, THUMB, ImageError, Processed, Shape, logo, renditions
 
@@ -142,8 +143,10 @@ def images_for(settings: Settings) -> tuple[Frame, ImageWork | None]:
         hotlink=images.mode == "hotlink",
         logo=picture(light),
         logo_dark=picture(dark),
-        archive_url=email.archive_url,
-        preferences=bool(email.preferences_url),
+        # Without a configured archive_url, "View in browser" opens the edition's page in
+        # our archive, a URL filled in at send time; every reader has a preference page.
+        archive_url=email.archive_url or placeholders.VIEW_URL,
+        preferences=True,
         signup_url=email.signup_url,
         html_budget=email.html_budget,
     )

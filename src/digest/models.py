@@ -140,6 +140,32 @@ class Subscriber:
     topics: tuple[str, ...] = ()
 
 
+class SubscriberState(enum.StrEnum):
+    """Where a reader stands; only ACTIVE (and PAUSED once its date has passed) gets mail.
+
+    UNSUBSCRIBED, BOUNCED and COMPLAINED are never made active again by a file sync, an
+    import or an editor: only the reader, through a new double opt-in. REMOVED is an address
+    that left the subscriber file under ``subscribers_sync: mirror``.
+    """
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    REMOVED = "removed"
+
+    @property
+    def opted_out(self) -> bool:
+        """The reader (or their mail server) said no: nothing but the reader undoes it."""
+        return self in (
+            SubscriberState.UNSUBSCRIBED,
+            SubscriberState.BOUNCED,
+            SubscriberState.COMPLAINED,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Publication:
     """Who publishes the digest (config ``publication``); domain and list id default from

@@ -12,6 +12,8 @@ from digest.app import App
 from digest.checks import edition_findings
 from digest.exceptions import DigestError
 from digest.models import Candidate, Edition, EditionState, Subscriber, Variant
+from digest.store import Store
+from digest.store.subscribers import SubscriberStore
 
 
 @dataclass(slots=True)
@@ -66,7 +68,14 @@ def write_preview(
             f"note: {settings.secret_env} is not set, so the unsubscribe link is a placeholder"
         )
     # The subscriber's own topic variant, as the send engine would build it.
-    made = app.composer(signer_required=False)(edition, variants)(subscriber, app.now())
+    store, own = _reading(app)
+    try:
+        with app.footers(store) as about:
+            compose = app.composer(signer_required=False, about=about)
+            made = compose(edition, variants)(subscriber, app.now())
+    finally:
+        if own:
+            store.close()
     if made is None:
         raise DigestError(
             f"{subscriber.email} gets nothing from this edition: none of their topics "
@@ -94,9 +103,35 @@ def write_preview(
 
 
 def _pick_subscriber(app: App, email: str | None) -> Subscriber:
-    found = app.find_subscriber(email)
-    if found is not None:
-        return found
+    """The reader to preview as: from the state database, else from the subscriber file
+    (not synchronised yet); the state file is only read."""
+    store, own = _reading(app)
+    try:
+        subs = SubscriberStore(store)
+        if email is None:
+            first = next(subs.receiving(now=app.now()), None)
+            if first is not None:
+                return first
+        elif (record := subs.get(email)) is not None:
+            return record.subscriber()
+    finally:
+        if own:
+            store.close()
+    for sub in app.file_subscribers():  # streamed: a million-line file is never held
+        if email is None or sub.email.lower() == email.lower():
+            return sub
     if email is None:
         return Subscriber(email="reader@example.org")
-    raise DigestError(f"{email} is not in {app.settings.subscribers_path}; pick a subscriber")
+    raise DigestError(
+        f"{email} is neither a subscriber nor in {app.settings.subscribers_path}; pick one"
+    )
+
+
+def _reading(app: App) -> tuple[Store, bool]:
+    """The state file to read readers from, and whether the caller must close it: the file
+    itself when it exists (a read-only immutable view would miss what is still in its
+    write-ahead log), else an empty one, so a preview never creates a state file."""
+    where = app.state_location()
+    if isinstance(where, str) or where.exists():  # a database server, or an existing file
+        return app.store, False
+    return app.readonly_store(), True

@@ -17,7 +17,7 @@ from digest.render.variants import approved_variant
 from digest.schedule.slots import Slot, served_wave, slot_day
 from digest.store import Revision, Store
 from digest.store.desk import DeskState
-from digest.subscribers import valid_address
+from digest.subscribers.files import valid_address
 
 S = EditionState
 

@@ -30,7 +30,7 @@ from digest.web.app import create_app
 from digest.web.auth import hash_password
 from digest.web.server import BackgroundServer
 
-from conftest import BASE, EDITORS, SECRET, Clock, Project, wait_for
+from conftest import BASE, EDITORS, SECRET, Clock, Project, footer_values, wait_for
 
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -293,8 +293,9 @@ def _assert_sent_is_approved(project: Project, outbox: Path) -> None:
         assert unsubscribe
         name = str(msg["To"]).rsplit(" <", 1)[0].strip('"') if "<" in str(msg["To"]) else ""
         values = placeholders.values_for(
-            name=name, email=email, unsubscribe_url=unsubscribe.group(1)
-        )
+            name=name, email=email, unsubscribe_url=unsubscribe.group(1),
+            **footer_values(text_of(msg)),
+        )  # fmt: skip
         html_values = {k: html.escape(v, quote=True) for k, v in values.items()}
         assert text_of(msg, "html") == placeholders.substitute(stored.html, html_values)
         assert text_of(msg) == placeholders.substitute(stored.text, values)

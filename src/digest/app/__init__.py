@@ -40,26 +40,33 @@ class App(Editions):
         on_sending: Callable[[], None] | None = None,
     ) -> SendReport:
         """Send (or resume) an edition with this config's backend and send settings; the
-        editors get a notice when it finishes or stops."""
+        editors get a notice when it finishes or stops.
+
+        The subscriber file is synchronised first (a bad entry stops here, before any state
+        change); the recipients are then the state database's readers, streamed.
+        """
         before = self.store.get_edition(edition_id)
         try:
-            report = send_edition(
-                self.store,
-                edition_id,
-                subscribers=self.iter_subscribers(),
-                backend=self.backend,
-                make=self.composer(),
-                clock=self.clock,
-                actor=actor,
-                dry_run=dry_run,
-                options=self.settings.send,
-                progress=progress,
-                stop=stop,
-                not_before=not_before,
-                until=until,
-                stale_before=stale_before,
-                on_sending=on_sending,
-            )
+            if not dry_run:
+                self.sync_subscribers()
+            with self.footers() as about:
+                report = send_edition(
+                    self.store,
+                    edition_id,
+                    subscribers=self.iter_subscribers(),
+                    backend=self.backend,
+                    make=self.composer(about=about),
+                    clock=self.clock,
+                    actor=actor,
+                    dry_run=dry_run,
+                    options=self.settings.send,
+                    progress=progress,
+                    stop=stop,
+                    not_before=not_before,
+                    until=until,
+                    stale_before=stale_before,
+                    on_sending=on_sending,
+                )
         except LockedError:
             raise  # another process is sending it: nothing stopped
         except DigestError as exc:
@@ -85,14 +92,15 @@ class App(Editions):
         wait_for_retries: bool = False,
     ) -> SendReport:
         """One worker pass over an edition that is sending (`digest worker`)."""
-        return work_edition(
-            self.store,
-            edition_id,
-            backend=self.backend,
-            make=self.composer(),
-            clock=self.clock,
-            options=self.settings.send,
-            stop=stop,
-            progress=progress,
-            wait_for_retries=wait_for_retries,
-        )
+        with self.footers() as about:
+            return work_edition(
+                self.store,
+                edition_id,
+                backend=self.backend,
+                make=self.composer(about=about),
+                clock=self.clock,
+                options=self.settings.send,
+                stop=stop,
+                progress=progress,
+                wait_for_retries=wait_for_retries,
+            )

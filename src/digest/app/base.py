@@ -18,18 +18,15 @@ from digest.delivery.report import SendReport
 from digest.exceptions import ConfigError
 from digest.http import Fetcher
 from digest.images import ImageWork, images_for
-from digest.models import Edition, EditionState, Subscriber, Variant
+from digest.models import EditionState
 from digest.pipeline import Pipeline
 from digest.render.dkim import DkimSigner, load_dkim
 from digest.render.environment import make_environment
 from digest.render.frame import Frame
-from digest.render.message import prepare_message
-from digest.render.personalise import EnvelopeFactory, Personaliser, envelope_factory
 from digest.render.renderer import Renderer
 from digest.sources.base import Source, load_sources
 from digest.store import Store
 from digest.store.sources import SourceState
-from digest.subscribers import count_subscribers, iter_subscribers
 from digest.tokens import UNSUBSCRIBE_SALT, Signer, secrets_from_env
 
 Progress = Callable[[SendReport], None]
@@ -68,28 +65,6 @@ class Base:
     def settings(self) -> Settings:
         return load_settings(self.config_path)
 
-    # Subscribers: everything reads them through these few methods, streamed (a CSV file
-    # is never held in memory), so the list's source can change behind them.
-
-    def iter_subscribers(self) -> Iterator[Subscriber]:
-        """Subscribers one at a time (a CSV file is streamed)."""
-        return iter_subscribers(self.settings.subscribers_path)
-
-    def count_subscribers(self) -> int:
-        """Validate the whole list (duplicates included) and count it, streamed."""
-        return count_subscribers(self.settings.subscribers_path)
-
-    def find_subscriber(self, email: str | None = None) -> Subscriber | None:
-        """The subscriber with this address (any case), or the first one; None if absent."""
-        for sub in self.iter_subscribers():
-            if email is None or sub.email.lower() == email.lower():
-                return sub
-        return None
-
-    def selections(self) -> list[tuple[str, ...]]:
-        """Every distinct topic selection among the subscribers (streamed)."""
-        return list(dict.fromkeys(s.topics for s in self.iter_subscribers()))
-
     def now(self) -> datetime:
         return self.clock()
 
@@ -126,14 +101,14 @@ class Base:
             options["path"] = str(settings.path.resolve().parent / Path(str(options["path"])))
         return load_backend(settings.backend.name, options)
 
-    def signer(self, *, required: bool = True) -> Signer | None:
+    def signer(self, *, required: bool = True, salt: str = UNSUBSCRIBE_SALT) -> Signer | None:
         try:
             keys = secrets_from_env(self.settings.secret_env)
         except ConfigError:
             if required:
                 raise
             return None
-        return Signer(keys, salt=UNSUBSCRIBE_SALT)
+        return Signer(keys, salt=salt, clock=self.now)
 
     @cached_property
     def dkim(self) -> DkimSigner | None:
@@ -205,37 +180,6 @@ class Base:
             return SourceState(store).report(sources, alert)
         finally:
             store.close()
-
-    # sending ----------------------------------------------------------------------------
-
-    def personaliser(self, edition: Edition, *, signer_required: bool = True) -> Personaliser:
-        email = self.settings.email
-        pub = self.settings.publication
-        prepared = prepare_message(
-            edition.rendered,
-            pub,
-            unsubscribe_mailto=email.unsubscribe_mailto,
-            extra_headers=dict(email.headers),
-            feedback_id=email.feedback_id,
-            dkim=self.dkim,
-            preferences_url=email.preferences_url,
-        )
-        return Personaliser(prepared, pub, self.signer(required=signer_required))
-
-    def composer(
-        self, *, signer_required: bool = True
-    ) -> Callable[[Edition, list[Variant]], EnvelopeFactory]:
-        """Makes each subscriber's message from an edition and its approved variants."""
-
-        def make(edition: Edition, variants: list[Variant]) -> EnvelopeFactory:
-            return envelope_factory(
-                edition,
-                variants,
-                lambda e: self.personaliser(e, signer_required=signer_required),
-                keep_lead=self.settings.ranking.lead_in_every_variant,
-            )
-
-        return make
 
     def close(self) -> None:
         if self._store is not None:

@@ -24,6 +24,7 @@ from digest.store.desk import DeskState
 from digest.store.ledger import Ledger
 from digest.store.ops import NoticeLog, proof_key
 from digest.store.sources import SourceState
+from digest.store.subscribers import SubscriberStore
 
 S = EditionState
 
@@ -41,7 +42,9 @@ class Editions(Schedule):
     ) -> Edition:
         """Build, store and submit an edition for ``slot`` (default: ``build_slot``), which
         supersedes the slot's pending or approved one; proofs are mailed unless ``proofs``
-        is false (held: the scheduler mails them after quiet hours). Problems are warnings."""
+        is false (held: the scheduler mails them after quiet hours). Problems are warnings.
+        The subscriber file is synced into the state database first."""
+        self.sync_subscribers()
         now = self.now()
         key = slot or self.build_slot(now).key
         self.slot_for(key)  # a malformed --slot fails before anything is fetched
@@ -243,11 +246,7 @@ class Editions(Schedule):
             total = sum(counts.values()) - skipped
             return workflow.Audience(total, {}, skipped, frozen=True)
         desk = DeskState(self.store)
-        try:
-            info = self.settings.subscribers_path.stat()
-            listed: tuple[int, int] = (info.st_mtime_ns, info.st_size)
-        except OSError:
-            listed = (0, 0)
+        listed = SubscriberStore(self.store).version()
         key = (edition.id, edition.content_hash, listed, desk.suppression_count())
         if self._audience is None or self._audience[0] != key:
             counted = workflow.audience(

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 
 from digest import workflow
-from digest.app.base import Base
+from digest.app.readers import ReaderList
 from digest.exceptions import DigestError
 from digest.models import Edition, EditionState
 from digest.schedule.slots import Slot, make_slot, next_slot, parse_key, slots_between
@@ -15,7 +15,7 @@ from digest.schedule.slots import Slot, make_slot, next_slot, parse_key, slots_b
 S = EditionState
 
 
-class Schedule(Base):
+class Schedule(ReaderList):
     """The schedule's slots as this config (and its readers' zones) make them."""
 
     @property
@@ -28,7 +28,7 @@ class Schedule(Base):
         sched = self.settings.schedule
         if not sched.local_delivery:
             return ()
-        return tuple(sorted({s.timezone or sched.timezone for s in self.iter_subscribers()}))
+        return tuple(sorted({z or sched.timezone for z in self.timezones()}))
 
     def slot_for(self, key: str) -> Slot:
         """The slot ``key`` ("YYYY-MM-DDTHH:MM" in the schedule's zone) with its waves."""

@@ -14,7 +14,7 @@ from digest.exceptions import BackendError, ConfigError
 from digest.render.message import make_message_id
 from digest.render.variants import topic_names
 from digest.schedule.slots import unsendable_waves
-from digest.subscribers import valid_address
+from digest.subscribers.files import valid_address
 from digest.tokens import secrets_from_env
 
 SECRET_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105

@@ -15,6 +15,7 @@ from digest.config.email import check_email, check_images, check_publication
 from digest.config.settings import (
     NOTICE_EVENTS,
     ApprovalSettings,
+    ArchiveSettings,
     BackendSettings,
     EditorSettings,
     EmailSettings,
@@ -24,6 +25,7 @@ from digest.config.settings import (
     ScheduleSettings,
     SendSettings,
     Settings,
+    SignupSettings,
     SourceSettings,
     parse_rate,
 )
@@ -82,6 +84,7 @@ def load_settings(path: Path) -> Settings:
         "secret_env": top.get("secret_env", "DIGEST_SECRET"),
         "retention": _retention(doc, top.get("retention", {})),
         "state_url": _state_url(doc, top.get("state_url", "")),
+        **_readers(doc, top),
     }  # fmt: skip
     for key in ("subscribers_path", "state_path", "preview_dir"):
         if key in top:
@@ -330,3 +333,24 @@ def _schedule(doc: Located, given: dict[str, Any]) -> dict[str, Any]:
         if values[key] < 1:
             raise doc.error(("schedule", key), f"schedule.{key} must be at least 1")
     return values
+
+
+def _readers(doc: Located, top: dict[str, Any]) -> dict[str, Any]:
+    """The readers' keys: ``subscribers_sync``, ``signup`` and ``archive``."""
+    mode = top.get("subscribers_sync", "")
+    if mode not in ("", "mirror", "add"):
+        raise doc.error(("subscribers_sync",), "subscribers_sync must be mirror or add")
+    signup = read_section(doc, ("signup",), top.get("signup", {}), SignupSettings)
+    topics = signup.get("topics", [])
+    if not all(isinstance(t, str) and t.strip() for t in topics):
+        raise doc.error(("signup", "topics"), "signup.topics must be a list of section names")
+    signup["topics"] = [t.strip() for t in topics]
+    url = signup.get("redirect_url", "")
+    if url and not re.match(r"https?://[^\s]+$", url):
+        raise doc.error(("signup", "redirect_url"), "signup.redirect_url must be an http(s) URL")
+    archive = read_section(doc, ("archive",), top.get("archive", {}), ArchiveSettings)
+    return {
+        "subscribers_sync": mode,
+        "signup": build(SignupSettings, signup),
+        "archive": build(ArchiveSettings, archive),
+    }

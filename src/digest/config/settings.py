@@ -187,6 +187,22 @@ class NoticeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SignupSettings:
+    """The ``signup`` section: the readers' sign-up form, with double opt-in."""
+
+    enabled: bool = setting(False, "Serve the sign-up form at /subscribe.")
+    topics: tuple[str, ...] = setting((), "Topics offered (default: the configured sections).")
+    redirect_url: str = setting("", "Where the browser goes after signing up.")
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSettings:
+    """The ``archive`` section: the sent editions on the web."""
+
+    public: bool = setting(True, "Anyone may read the archive (false: editors and links).")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The whole validated configuration. Relative paths are resolved against the file."""
 
@@ -196,6 +212,9 @@ class Settings:
     subscribers_path: Path = setting(
         Path("subscribers.yaml"), "The subscriber file.", accepts=(str,), key="subscribers"
     )
+    subscribers_sync: str = setting("", "mirror or add (default: mirror; add with sign-up).")
+    signup: SignupSettings = setting(doc="The sign-up form.", factory=SignupSettings)
+    archive: ArchiveSettings = setting(doc="The web archive.", factory=ArchiveSettings)
     ranking: RankingSettings = setting(doc="How stories are chosen.", factory=RankingSettings)
     email: EmailSettings = setting(doc="What messages look like.", factory=EmailSettings)
     backend: BackendSettings = setting(doc="How messages leave.", factory=BackendSettings)
@@ -212,3 +231,16 @@ class Settings:
     state_url: str = setting("", "A database URL instead (postgresql+psycopg://...).")
     preview_dir: Path = setting(Path(".digest/preview"), "Where previews go.", accepts=(str,))
     secret_env: str = setting("DIGEST_SECRET", "Variable holding the signing key(s).")
+
+    @property
+    def sync_mode(self) -> str:
+        """How the subscriber file is synchronised: ``mirror`` or ``add``."""
+        return self.subscribers_sync or ("add" if self.signup.enabled else "mirror")
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The topics a reader may choose: ``signup.topics``, else the configured sections."""
+        if self.signup.topics:
+            return self.signup.topics
+        named = [*self.ranking.section_order, *(s.section for s in self.sources if s.section)]
+        return tuple(dict.fromkeys(n for n in named if n))

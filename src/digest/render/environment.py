@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from digest.exceptions import ConfigError, RenderError
+from digest.render import placeholders
 from digest.render.frame import fit
 from digest.render.wrap import wrap_text
 
@@ -41,6 +42,8 @@ def wrap72(text: str, width: int = 72, indent: str = "") -> str:
 def safe_url(url: str) -> str:
     """Return ``url`` if it is http(s) or mailto, else "#" (no javascript: links in mail)."""
     value = str(url).strip()
+    if value in placeholders.TOKENS:
+        return value  # filled at send time with a URL digest made and checked itself
     if urlsplit(value).scheme.lower() in {"http", "https", "mailto"}:
         return value
     return "#"

@@ -42,12 +42,17 @@ class Recipient:
     """One addressee; ``unsubscribe_url`` is the per-subscriber signed https URL.
 
     ``preferences_url`` is their own preference page; empty: the message's default one.
+    ``view_url`` is the edition's archive page, ``reason`` why they get this ("You signed
+    up on 3 March 2026.") and ``signed_up`` the day they joined.
     """
 
     email: str
     name: str
     unsubscribe_url: str
     preferences_url: str = ""
+    view_url: str = ""
+    reason: str = ""
+    signed_up: str = ""
 
 
 def clean_name(name: str) -> str:
@@ -197,6 +202,7 @@ class PreparedMessage:
         self._tail = CRLF + b"--" + b + b"--" + CRLF
         self._text = self._chunks(text)
         self._html = self._chunks(html_body)
+        # Only the tokens a part holds are encoded for each recipient.
         self._text_tokens = frozenset(c for c in self._text if isinstance(c, str))
         self._html_tokens = frozenset(c for c in self._html if isinstance(c, str))
 
@@ -215,16 +221,21 @@ class PreparedMessage:
         url = recipient.unsubscribe_url
         if not url.startswith("https://") or not _URL.fullmatch(url) or "<" in url or ">" in url:
             raise ConfigError(f"unsubscribe URL for {addr} must be one https URL without spaces")
+        for link in (recipient.view_url, recipient.preferences_url):
+            if link and (not _URL.fullmatch(link) or "<" in link or ">" in link):
+                raise ConfigError(f"link {link!r} for {addr} must be one URL without spaces")
         if not _MSGID.fullmatch(message_id):
             raise ConfigError(f"Message-ID {message_id!r} is not '<unique@domain>'")
         name = clean_name(recipient.name)
         values = placeholders.values_for(
             name=name, email=addr, unsubscribe_url=url,
             preferences_url=recipient.preferences_url or self._preferences,
+            view_url=recipient.view_url, reason=recipient.reason, signed_up=recipient.signed_up,
         )  # fmt: skip
-        # Only the tokens the variant uses (most use two or three of them).
-        text_values = {k: _qp(values[k]) for k in self._text_tokens}
-        html_values = {k: _qp(html.escape(values[k], quote=True)) for k in self._html_tokens}
+        text_values = {k: _qp(v) for k, v in values.items() if k in self._text_tokens}
+        html_values = {
+            k: _qp(html.escape(v, quote=True)) for k, v in values.items() if k in self._html_tokens
+        }
         unsubscribe = [f"<{url}>" + ("," if self._mailto else "")]
         if self._mailto:
             unsubscribe.append(f"<{self._mailto}>")

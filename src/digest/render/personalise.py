@@ -1,7 +1,8 @@
 """Per-recipient composition: each reader's approved variant, made into wire bytes cheaply.
 
 MJML and CSS inlining ran once per variant at build time; here only the placeholders (name,
-address, signed unsubscribe link), Date and Message-ID are filled in per recipient.
+address, signed unsubscribe and preference links, view-in-browser link, why they get this),
+Date and Message-ID are filled in per recipient.
 """
 
 from __future__ import annotations
@@ -30,14 +31,29 @@ class EnvelopeFactory(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Footer:
+    """One reader's footer values: their signed preference link and why they get this."""
+
+    preferences_url: str = ""
+    reason: str = ""
+    signed_up: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Personaliser:
-    """Turns one subscriber into wire bytes; built once per edition variant."""
+    """Turns one subscriber into wire bytes; built once per edition variant.
+
+    ``view_url`` is the edition's archive page; ``about`` gives each reader's Footer (a
+    lookup by key, made by the wiring), and previews without it get placeholder links.
+    """
 
     prepared: PreparedMessage
     publication: Publication
     signer: Signer | None
     sender: str = ""  # the SMTP envelope sender, parsed once from publication.sender
     domain: str = ""  # the Message-ID domain, parsed once
+    view_url: str = ""
+    about: Callable[[Subscriber], Footer] | None = None
 
     def __post_init__(self) -> None:
         if not self.sender:
@@ -55,11 +71,14 @@ class Personaliser:
             else f"{base.rstrip('/')}/u/preview"
         )
         message_id = message_id or make_message_id(self.domain)
-        data = self.prepared.personalise(
-            Recipient(email=subscriber.email, name=subscriber.name, unsubscribe_url=url),
-            date=now,
-            message_id=message_id,
-        )
+        footer = self.about(subscriber) if self.about is not None else Footer()
+        recipient = Recipient(
+            email=subscriber.email, name=subscriber.name, unsubscribe_url=url,
+            view_url=self.view_url or f"{base.rstrip('/')}/archive/",
+            preferences_url=footer.preferences_url or f"{base.rstrip('/')}/p/preview",
+            reason=footer.reason, signed_up=footer.signed_up,
+        )  # fmt: skip
+        data = self.prepared.personalise(recipient, date=now, message_id=message_id)
         return Envelope(self.sender, subscriber.email, data, message_id)
 
 

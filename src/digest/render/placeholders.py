@@ -20,11 +20,23 @@ EMAIL = f"{PREFIX}EMAIL{SUFFIX}"
 UNSUBSCRIBE_URL = f"{PREFIX}UNSUBSCRIBE_URL{SUFFIX}"
 """The recipient's signed one-click unsubscribe URL."""
 PREFERENCES_URL = f"{PREFIX}PREFERENCES_URL{SUFFIX}"
-"""The recipient's preference page (templates show it only with email.preferences_url)."""
+"""The recipient's own signed preference page (else email.preferences_url)."""
+VIEW_URL = f"{PREFIX}VIEW_URL{SUFFIX}"
+"""The edition's page in the web archive ("View in browser"); the same for every reader of
+an edition, but known only once it is stored, so it is filled in at send time."""
+REASON = f"{PREFIX}REASON{SUFFIX}"
+"""Why they get this, one sentence: "You signed up on 3 March 2026." (may be empty)."""
+SIGNED_UP = f"{PREFIX}SIGNED_UP{SUFFIX}"
+"""The day they joined, e.g. "3 March 2026" (empty if unknown)."""
 
-TOKENS: tuple[str, ...] = (GREETING_NAME, NAME, EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL)
+TOKENS: tuple[str, ...] = (
+    GREETING_NAME, NAME, EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL, VIEW_URL, REASON, SIGNED_UP,
+)  # fmt: skip
 
-TOKEN_RE = re.compile(r"(__DIGEST_(?:GREETING_NAME|NAME|EMAIL|UNSUBSCRIBE_URL|PREFERENCES_URL)__)")
+TOKEN_RE = re.compile(
+    r"(__DIGEST_(?:GREETING_NAME|NAME|EMAIL|UNSUBSCRIBE_URL|PREFERENCES_URL|VIEW_URL|REASON"
+    r"|SIGNED_UP)__)"
+)
 """Capturing pattern: ``TOKEN_RE.split(text)`` alternates static text and tokens."""
 
 
@@ -37,6 +49,9 @@ class RecipientTokens:
     email: str = EMAIL
     unsubscribe_url: str = UNSUBSCRIBE_URL
     preferences_url: str = PREFERENCES_URL
+    view_url: str = VIEW_URL
+    reason: str = REASON
+    signed_up: str = SIGNED_UP
 
 
 def recipient_tokens() -> RecipientTokens:
@@ -45,8 +60,9 @@ def recipient_tokens() -> RecipientTokens:
 
 
 def values_for(
-    *, name: str, email: str, unsubscribe_url: str, preferences_url: str = ""
-) -> dict[str, str]:
+    *, name: str, email: str, unsubscribe_url: str, preferences_url: str = "",
+    view_url: str = "", reason: str = "", signed_up: str = "",
+) -> dict[str, str]:  # fmt: skip
     """Map each token to its value for one recipient (``name`` already sanitised)."""
     return {
         GREETING_NAME: f", {name}" if name else "",
@@ -54,6 +70,9 @@ def values_for(
         EMAIL: email,
         UNSUBSCRIBE_URL: unsubscribe_url,
         PREFERENCES_URL: preferences_url,
+        VIEW_URL: view_url,
+        REASON: reason,
+        SIGNED_UP: signed_up,
     }
 
 

@@ -334,3 +334,73 @@ signin_throttle = Table(
     Column("blocked_until", Timestamp, nullable=False, default=""),
     Column("last_failure_at", Timestamp, nullable=False),
 )
+
+# Readers ---------------------------------------------------------------------------------
+# One row per address we know of; ``key`` is the lower-cased address, the lookup key.
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(320), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("name", Text, nullable=False, default=""),
+    Column("timezone", String(64), nullable=False, default=""),
+    Column("topics", Text, nullable=False, default="[]"),  # JSON list of section names
+    # pending, active, paused, unsubscribed, bounced, complained, removed (subscribers.states)
+    Column("state", String(20), nullable=False),
+    Column("paused_until", Timestamp, nullable=False, default=""),
+    Column("source", String(20), nullable=False),  # how they joined: web, file, import, cli
+    Column("since", Timestamp, nullable=False, default=""),  # subscribed (confirmed) at
+    # The file sync that last saw this address in the subscriber file, and the hash of that
+    # entry as last applied: an unchanged entry never overwrites the reader's own choices.
+    Column("file_gen", Integer, nullable=False, default=0),
+    Column("file_entry", String(32), nullable=False, default=""),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("subscribers_state", "state", "key"),
+    Index("subscribers_topics", "state", "topics"),
+)
+
+# What a reader agreed to, when and how: one row per sign-up, confirmation or change.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False, index=True),
+    Column("at", Timestamp, nullable=False),
+    Column("action", String(20), nullable=False),  # subscribe, confirm, preferences, ...
+    Column("method", String(20), nullable=False),  # web, file, import, cli, link
+    Column("ip", String(64), nullable=False, default=""),
+    Column("text", Text, nullable=False, default=""),
+)
+
+# Sign-ups waiting for their double opt-in; what they asked for is applied on confirmation.
+confirmations = Table(
+    "confirmations",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False, index=True),
+    Column("name", Text, nullable=False, default=""),
+    Column("topics", Text, nullable=False, default="[]"),
+    Column("ip", String(64), nullable=False, default=""),
+    Column("text", Text, nullable=False, default=""),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+# Erased addresses, only as a hash, so no sync, import or sign-up ever mails them again.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("at", Timestamp, nullable=False),
+)
+
+# The subscriber file as last synchronised: an unchanged file is not read again.
+subscriber_sync = Table(
+    "subscriber_sync",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("gen", Integer, nullable=False),
+    Column("at", Timestamp, nullable=False),
+)

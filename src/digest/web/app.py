@@ -38,7 +38,7 @@ def create_app(
         *Today(app, env, accounts).routes(),
         *SignIn(app, env, accounts).routes(),
         *Desk(app, env, accounts).routes(),
-        *Readers(app, env).routes(),
+        *Readers(app, env, accounts).routes(),
         Mount("/static", app=static, name="static"),
     ]
     hsts = app.settings.publication.base_url.lower().startswith("https://")

@@ -1,0 +1,466 @@
+"""The readers' list in the store: subscribers, consents, double opt-in confirmations.
+
+Every reader-facing lookup is by key (the lower-cased address, a unique index) or by id, so
+the reader pages cost the same at ten subscribers and at a million. Lists are streamed in
+keyset order, never loaded whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+
+from digest.models import Subscriber, SubscriberState
+from digest.store.engine import guarded
+from digest.store.repository import Store
+from digest.store.tables import confirmations, consents, erasures, subscribers, suppressions
+
+S = SubscriberState
+CHUNK = 2000
+ERASED_SALT = "digest.erased.v1:"
+# Suppression reasons (store.suppress callers) and the state each one means.
+_REASON_STATE = case(
+    (suppressions.c.reason.like("hard bounce%"), literal(S.BOUNCED.value)),
+    (suppressions.c.reason.like("%complain%"), literal(S.COMPLAINED.value)),
+    else_=literal(S.UNSUBSCRIBED.value),
+)
+
+
+@contextmanager
+def writing(store: Store, *, dry_run: bool = False) -> Iterator[Connection]:
+    """One write transaction that takes SQLite's write lock at BEGIN (IMMEDIATE).
+
+    A deferred transaction that reads first fails at once with "database is locked" when
+    another process (a send, a tick, the web server) committed since its read, busy timeout
+    or not; one that waits for the lock up front cannot. ``dry_run`` rolls back at the end.
+    Any error rolls back, so nothing is half-written.
+    """
+    with guarded(store.where), store.engine.connect() as raw:
+        if raw.dialect.name != "sqlite":
+            transaction = raw.begin()
+            try:
+                yield raw
+            except BaseException:
+                transaction.rollback()
+                raise
+            transaction.rollback() if dry_run else transaction.commit()
+            return
+        conn = raw.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+        conn.exec_driver_sql("ROLLBACK" if dry_run else "COMMIT")
+
+
+def address_key(email: str) -> str:
+    """The lookup key of an address: trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def address_hash(email: str) -> str:
+    """What is kept of an erased address: a salted SHA-256, enough to recognise it again."""
+    return hashlib.sha256((ERASED_SALT + address_key(email)).encode("utf-8")).hexdigest()
+
+
+def reason_state(reason: str) -> SubscriberState:
+    """The state a suppression reason stands for (as the SQL CASE above)."""
+    if reason.startswith("hard bounce"):
+        return S.BOUNCED
+    return S.COMPLAINED if "complain" in reason else S.UNSUBSCRIBED
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored subscriber; ``state`` already reflects the suppression list."""
+
+    id: int
+    email: str
+    name: str
+    timezone: str
+    topics: tuple[str, ...]
+    state: SubscriberState
+    paused_until: datetime | None
+    source: str
+    since: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def key(self) -> str:
+        return address_key(self.email)
+
+    def receives(self, now: datetime) -> bool:
+        """Whether the next edition goes to this reader."""
+        if self.state is S.PAUSED:
+            return self.paused_until is not None and self.paused_until <= now
+        return self.state is S.ACTIVE
+
+    def subscriber(self) -> Subscriber:
+        return Subscriber(self.email, self.name, self.timezone, self.topics)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "email": self.email, "name": self.name, "timezone": self.timezone,
+            "topics": list(self.topics), "state": str(self.state),
+            "paused_until": _iso(self.paused_until), "source": self.source,
+            "since": _iso(self.since), "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A sign-up waiting for its confirmation: what the reader asked for, and when."""
+
+    nonce: str
+    subscriber_id: int
+    name: str
+    topics: tuple[str, ...]
+    ip: str
+    text: str
+    created_at: datetime
+
+
+def _receiving(now: datetime) -> Any:
+    """Readers of the next edition: active, or paused until a moment that has passed."""
+    paused_over = and_(
+        subscribers.c.state == S.PAUSED.value,
+        subscribers.c.paused_until != "",
+        subscribers.c.paused_until <= now,
+    )
+    return or_(subscribers.c.state == S.ACTIVE.value, paused_over)
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+_COLUMNS = (
+    subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.timezone,
+    subscribers.c.topics, subscribers.c.paused_until, subscribers.c.source,
+    subscribers.c.since, subscribers.c.created_at, subscribers.c.updated_at,
+)  # fmt: skip
+
+
+def _with_state() -> Any:
+    """Subscribers with their effective state: a suppression overrides the stored one."""
+    state = case(
+        (suppressions.c.email.is_not(None), _REASON_STATE), else_=subscribers.c.state
+    ).label("state")
+    joined = subscribers.outerjoin(suppressions, suppressions.c.email == subscribers.c.key)
+    return select(*_COLUMNS, state).select_from(joined)
+
+
+def _record(row: Any) -> Record:
+    return Record(
+        id=row.id, email=row.email, name=row.name, timezone=row.timezone,
+        topics=tuple(json.loads(row.topics)), state=S(row.state),
+        paused_until=row.paused_until, source=row.source, since=row.since,
+        created_at=row.created_at, updated_at=row.updated_at,
+    )  # fmt: skip
+
+
+class SubscriberStore:
+    """Reads and writes of the readers' list; each write method is one transaction."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # reads --------------------------------------------------------------------------------
+
+    def get(self, email: str) -> Record | None:
+        query = _with_state().where(subscribers.c.key == address_key(email))
+        with self.store.reading() as conn:
+            row = conn.execute(query).first()
+        return _record(row) if row else None
+
+    def get_id(self, subscriber_id: int) -> Record | None:
+        query = _with_state().where(subscribers.c.id == subscriber_id)
+        with self.store.reading() as conn:
+            row = conn.execute(query).first()
+        return _record(row) if row else None
+
+    def is_erased(self, email: str) -> bool:
+        query = select(erasures.c.hash).where(erasures.c.hash == address_hash(email))
+        with self.store.reading() as conn:
+            return conn.execute(query).first() is not None
+
+    def receiving(self, *, now: datetime) -> Iterator[Subscriber]:
+        """Everyone the next edition goes to, streamed by key: the active readers, then the
+        paused ones whose pause is over. Suppressed addresses are left to the ledger, which
+        records them as skipped."""
+        for state in (S.ACTIVE, S.PAUSED):
+            for row in self._keyset(state):
+                if state is S.PAUSED and not (row.paused_until and row.paused_until <= now):
+                    continue
+                yield Subscriber(row.email, row.name, row.timezone, tuple(json.loads(row.topics)))
+
+    def _keyset(self, state: SubscriberState) -> Iterator[Any]:
+        last = ""
+        while True:
+            query = (
+                select(subscribers.c.key, subscribers.c.email, subscribers.c.name,
+                       subscribers.c.timezone, subscribers.c.topics, subscribers.c.paused_until)
+                .where(subscribers.c.state == state.value)
+                .where(subscribers.c.key > last)
+                .order_by(subscribers.c.key)
+                .limit(CHUNK)
+            )  # fmt: skip
+            with self.store.reading() as conn:
+                rows = conn.execute(query).all()
+            yield from rows
+            if len(rows) < CHUNK:
+                return
+            last = rows[-1].key
+
+    def selections(self, *, now: datetime) -> list[tuple[str, ...]]:
+        """Every distinct topic selection among the readers of the next edition."""
+        query = select(subscribers.c.topics).distinct().where(_receiving(now))
+        with self.store.reading() as conn:
+            found = [tuple(json.loads(t)) for t in conn.execute(query).scalars()]
+        return list(dict.fromkeys(found))
+
+    def timezones(self, *, now: datetime) -> set[str]:
+        """The distinct time zones of the next edition's readers ("" for none given)."""
+        query = select(subscribers.c.timezone).distinct().where(_receiving(now))
+        with self.store.reading() as conn:
+            return set(conn.execute(query).scalars())
+
+    def listing(self, states: Sequence[SubscriberState] = ()) -> Iterator[Record]:
+        """Subscribers (in ``states``, effective state, or all) by address, streamed."""
+        last = ""
+        wanted = {s.value for s in states}
+        while True:
+            query = (
+                _with_state().where(subscribers.c.key > last).order_by(subscribers.c.key)
+                .limit(CHUNK)
+            )  # fmt: skip
+            with self.store.reading() as conn:
+                rows = conn.execute(query.add_columns(subscribers.c.key.label("k"))).all()
+            for row in rows:
+                if not wanted or row.state in wanted:
+                    yield _record(row)
+            if len(rows) < CHUNK:
+                return
+            last = rows[-1].k
+
+    def version(self) -> tuple[int, str]:
+        """Changes whenever the list does (a sign-up, an unsubscribe, a sync): how many rows,
+        and the latest change. For caches of what depends on the list."""
+        query = select(func.count(), func.max(subscribers.c.updated_at))
+        with self.store.reading() as conn:
+            count, latest = conn.execute(query).one()
+        return int(count), str(latest or "")
+
+    def counts(self) -> dict[str, int]:
+        """How many subscribers are in each stored state."""
+        query = select(subscribers.c.state, func.count()).group_by(subscribers.c.state)
+        with self.store.reading() as conn:
+            return {state: int(n) for state, n in conn.execute(query)}
+
+    def suppression(self, email: str) -> str | None:
+        """The suppression reason of an address, if any (a lookup by key)."""
+        query = select(suppressions.c.reason).where(suppressions.c.email == address_key(email))
+        with self.store.reading() as conn:
+            value = conn.execute(query).scalar()
+        return str(value) if value is not None else None
+
+    def consents(self, subscriber_id: int) -> list[dict[str, Any]]:
+        query = (
+            select(consents).where(consents.c.subscriber_id == subscriber_id)
+            .order_by(consents.c.id)
+        )  # fmt: skip
+        with self.store.reading() as conn:
+            return [
+                {"at": _iso(r.at), "action": r.action, "method": r.method, "ip": r.ip,
+                 "text": r.text}
+                for r in conn.execute(query)
+            ]  # fmt: skip
+
+    def pending(self, nonce: str) -> Pending | None:
+        query = select(confirmations).where(confirmations.c.nonce == nonce)
+        with self.store.reading() as conn:
+            r = conn.execute(query).first()
+        if r is None:
+            return None
+        return Pending(r.nonce, r.subscriber_id, r.name, tuple(json.loads(r.topics)), r.ip,
+                       r.text, r.created_at)  # fmt: skip
+
+    def pending_for(self, subscriber_id: int) -> list[Pending]:
+        query = (
+            select(confirmations).where(confirmations.c.subscriber_id == subscriber_id)
+            .order_by(confirmations.c.created_at)
+        )  # fmt: skip
+        with self.store.reading() as conn:
+            return [
+                Pending(r.nonce, r.subscriber_id, r.name, tuple(json.loads(r.topics)), r.ip,
+                        r.text, r.created_at)
+                for r in conn.execute(query)
+            ]  # fmt: skip
+
+    # writes -------------------------------------------------------------------------------
+
+    def create(
+        self, subscriber: Subscriber, *, state: SubscriberState, source: str, now: datetime,
+        consent: tuple[str, str, str, str] | None = None,
+    ) -> int:  # fmt: skip
+        """A new subscriber; ``consent`` is (action, method, ip, text). Returns its id."""
+        with writing(self.store) as conn:
+            return _insert(conn, subscriber, state=state, source=source, now=now,
+                           consent=consent)  # fmt: skip
+
+    def change(
+        self, subscriber_id: int, *, now: datetime,
+        consent: tuple[str, str, str, str] | None = None, **values: Any,
+    ) -> None:  # fmt: skip
+        """Set columns (``topics`` as a tuple, ``state`` as a SubscriberState) of one row."""
+        if "topics" in values:
+            values["topics"] = json.dumps(list(values["topics"]), ensure_ascii=False)
+        if "state" in values:
+            values["state"] = SubscriberState(values["state"]).value
+        with writing(self.store) as conn:
+            conn.execute(
+                update(subscribers).where(subscribers.c.id == subscriber_id)
+                .values(updated_at=now, **values)
+            )  # fmt: skip
+            if consent:
+                _consent(conn, subscriber_id, consent, now)
+
+    def opt_out(
+        self, email: str, *, reason: str, now: datetime, consent: tuple[str, str, str, str]
+    ) -> Record | None:
+        """Suppress an address and mark its subscriber unsubscribed, in one transaction."""
+        key = address_key(email)
+        with writing(self.store) as conn:
+            found = conn.execute(select(suppressions.c.email).where(suppressions.c.email == key))
+            if found.first() is None:
+                conn.execute(insert(suppressions).values(email=key, reason=reason, at=now))
+            conn.execute(
+                update(subscribers).where(subscribers.c.key == key)
+                .values(state=S.UNSUBSCRIBED.value, updated_at=now)
+            )  # fmt: skip
+            row = conn.execute(select(subscribers.c.id).where(subscribers.c.key == key)).first()
+            if row is not None:
+                _consent(conn, row.id, consent, now)
+        return self.get(email)
+
+    def request(
+        self, email: str, *, nonce: str, name: str, topics: Sequence[str], ip: str, text: str,
+        now: datetime,
+    ) -> int:  # fmt: skip
+        """Record a sign-up awaiting confirmation; a new address gets a pending row."""
+        key = address_key(email)
+        with writing(self.store) as conn:
+            row = conn.execute(select(subscribers.c.id).where(subscribers.c.key == key)).first()
+            if row is None:
+                sub = Subscriber(email.strip(), "", "", ())
+                subscriber_id = _insert(conn, sub, state=S.PENDING, source="web", now=now)
+            else:
+                subscriber_id = int(row.id)
+            conn.execute(insert(confirmations).values(
+                nonce=nonce, subscriber_id=subscriber_id, name=name,
+                topics=json.dumps(list(topics), ensure_ascii=False), ip=ip, text=text,
+                created_at=now,
+            ))  # fmt: skip
+        return subscriber_id
+
+    def recent_requests(self, subscriber_id: int, *, since: datetime) -> int:
+        """Confirmation mails sent to one subscriber since ``since`` (the per-address limit)."""
+        query = (
+            select(func.count()).select_from(confirmations)
+            .where(confirmations.c.subscriber_id == subscriber_id)
+            .where(confirmations.c.created_at >= since)
+        )  # fmt: skip
+        with self.store.reading() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def confirm(self, nonce: str, *, ip: str, now: datetime) -> Record | None:
+        """Apply a confirmed sign-up: active, with what the reader asked for; their earlier
+        opt-out (or erasure) is lifted, because they asked again and proved the address."""
+        with writing(self.store) as conn:
+            r = conn.execute(select(confirmations).where(confirmations.c.nonce == nonce)).first()
+            if r is None:
+                return None
+            sub = conn.execute(select(subscribers).where(subscribers.c.id == r.subscriber_id))
+            row = sub.first()
+            if row is None:
+                return None
+            values: dict[str, Any] = {
+                "state": S.ACTIVE.value, "topics": r.topics, "updated_at": now,
+                "since": now if S(row.state) is not S.ACTIVE else row.since,
+            }  # fmt: skip
+            if r.name:
+                values["name"] = r.name
+            conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values))
+            conn.execute(delete(confirmations).where(confirmations.c.subscriber_id == row.id))
+            conn.execute(delete(suppressions).where(suppressions.c.email == row.key))
+            conn.execute(delete(erasures).where(erasures.c.hash == address_hash(row.key)))
+            _consent(conn, row.id, ("subscribe", "web", r.ip, r.text), r.created_at)
+            _consent(conn, row.id, ("confirm", "web", ip, "confirmed the e-mailed link"), now)
+        return self.get_id(int(row.id))
+
+    def purge_pending(self, *, before: datetime) -> int:
+        """Forget sign-ups never confirmed: old confirmations, and pending rows left without
+        one (they never became subscribers, so nothing of them is kept)."""
+        with writing(self.store) as conn:
+            conn.execute(delete(confirmations).where(confirmations.c.created_at < before))
+            orphans = select(subscribers.c.id).where(subscribers.c.state == S.PENDING.value)
+            orphans = orphans.where(
+                ~select(confirmations.c.nonce)
+                .where(confirmations.c.subscriber_id == subscribers.c.id)
+                .exists()
+            )
+            ids = list(conn.execute(orphans).scalars())
+            for i in range(0, len(ids), CHUNK):
+                part = ids[i : i + CHUNK]
+                conn.execute(delete(consents).where(consents.c.subscriber_id.in_(part)))
+                conn.execute(delete(subscribers).where(subscribers.c.id.in_(part)))
+            return len(ids)
+
+
+def _insert(
+    conn: Connection, subscriber: Subscriber, *, state: SubscriberState, source: str,
+    now: datetime, consent: tuple[str, str, str, str] | None = None, **extra: Any,
+) -> int:  # fmt: skip
+    row = {
+        "key": address_key(subscriber.email), "email": subscriber.email.strip(),
+        "name": subscriber.name, "timezone": subscriber.timezone,
+        "topics": json.dumps(list(subscriber.topics), ensure_ascii=False), "state": state.value,
+        "paused_until": "", "source": source, "since": now if state is S.ACTIVE else "",
+        "created_at": now, "updated_at": now, **extra,
+    }  # fmt: skip
+    key = conn.execute(insert(subscribers).values(**row)).inserted_primary_key
+    assert key is not None  # an autoincrement insert always has one
+    if consent:
+        _consent(conn, int(key[0]), consent, now)
+    return int(key[0])
+
+
+def _consent(
+    conn: Connection, subscriber_id: int, consent: tuple[str, str, str, str], at: datetime
+) -> None:
+    action, method, ip, text = consent
+    conn.execute(insert(consents).values(
+        subscriber_id=subscriber_id, at=at, action=action, method=method, ip=ip, text=text,
+    ))  # fmt: skip

@@ -1,0 +1,135 @@
+"""What readers do themselves: sign up (double opt-in), confirm, change preferences, leave.
+
+Answers never tell whether an address is known: sign_up returns an outcome for the logs and
+tests, and the web page shows the same "check your inbox" for every one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from digest.backends.base import Backend
+from digest.exceptions import BackendError, ConfigError, TokenError
+from digest.models import Publication, SubscriberState
+from digest.render.message import clean_name
+from digest.store import Store
+from digest.store.subscribers import Pending, Record, SubscriberStore
+from digest.subscribers.files import valid_address
+from digest.subscribers.links import address_check, confirm_url
+from digest.subscribers.mail import confirmation_envelope
+from digest.tokens import LinkSigner, Signer, read_nonce_token, read_preferences_token
+
+log = logging.getLogger("digest.readers")
+S = SubscriberState
+PAUSES = (1, 2, 4)  # weeks a reader may pause for
+PER_ADDRESS = 3  # confirmation mails to one address per day
+
+
+def consent_text(publication: Publication) -> str:
+    """The sentence next to the sign-up button; what a reader agrees to, stored as such."""
+    return (
+        f"Send me {publication.name} by e-mail. I can change my topics or unsubscribe at any "
+        "time with the links in every edition."
+    )
+
+
+def choose(offered: Sequence[str], picked: Sequence[str]) -> tuple[str, ...]:
+    """The picked topics that are on offer, in the offer's order and spelling."""
+    wanted = {p.strip().casefold() for p in picked}
+    return tuple(t for t in offered if t.casefold() in wanted)
+
+
+@dataclass
+class Readers:
+    """The readers' side of the list, for the web pages."""
+
+    store: Store
+    publication: Publication
+    topics: tuple[str, ...]
+    confirms: Signer
+    preferences: LinkSigner
+    backend: Callable[[], Backend]
+    clock: Callable[[], datetime]
+
+    @property
+    def list(self) -> SubscriberStore:
+        return SubscriberStore(self.store)
+
+    def sign_up(self, *, email: str, name: str, topics: Sequence[str], ip: str) -> str:
+        """Ask ``email`` to confirm; "mailed", or why not ("known", "blocked", "throttled").
+
+        ValueError for an address we would never send to (the form says so: that tells
+        nothing about who is subscribed).
+        """
+        email = email.strip()
+        if not valid_address(email):
+            raise ValueError(f"{email!r} is not an e-mail address we can send to")
+        now = self.clock()
+        record = self.list.get(email)
+        if record is not None and record.state in (S.ACTIVE, S.PAUSED):
+            return "known"
+        if record is not None and record.state in (S.BOUNCED, S.COMPLAINED):
+            return "blocked"
+        if record is not None:
+            recent = self.list.recent_requests(record.id, since=now - timedelta(days=1))
+            if recent >= PER_ADDRESS:
+                return "throttled"
+        nonce = secrets.token_urlsafe(24)
+        chosen = choose(self.topics, topics)
+        self.list.request(email, nonce=nonce, name=clean_name(name), topics=chosen, ip=ip,
+                          text=consent_text(self.publication), now=now)  # fmt: skip
+        link = confirm_url(self.publication.base_url, self.confirms, nonce)
+        envelope = confirmation_envelope(
+            self.publication, email=email, name=name, link=link, now=now
+        )
+        try:
+            with self.backend() as connection:
+                connection.send(envelope)
+        except (BackendError, ConfigError) as exc:
+            # The page must look the same whatever happened; the log says what did.
+            log.warning("confirmation mail not sent: %s", exc)
+            return "failed"
+        return "mailed"
+
+    def pending(self, token: str) -> tuple[Pending, Record] | None:
+        """The sign-up a confirmation link stands for; None once used or forgotten."""
+        found = self.list.pending(read_nonce_token(self.confirms, token))
+        record = self.list.get_id(found.subscriber_id) if found else None
+        return (found, record) if found and record else None
+
+    def confirm(self, token: str, *, ip: str) -> Record | None:
+        return self.list.confirm(read_nonce_token(self.confirms, token), ip=ip, now=self.clock())
+
+    def reader(self, token: str) -> Record:
+        """The subscriber a preference link is for; TokenError if none is (any more)."""
+        subscriber_id, check = read_preferences_token(self.preferences, token)
+        record = self.list.get_id(subscriber_id)
+        if record is None or address_check(record.email) != check:
+            raise TokenError("this link is for an address that is no longer on the list")
+        return record
+
+    def choices(self, record: Record) -> tuple[str, ...]:
+        """The topics on the page: those on offer, then any others the reader has."""
+        offered = {t.casefold() for t in self.topics}
+        return (*self.topics, *(t for t in record.topics if t.casefold() not in offered))
+
+    def save(self, token: str, *, topics: Sequence[str], name: str, pause: str, ip: str) -> Record:
+        """Apply the preference form: topics (none = everything), name, a pause or resume."""
+        record = self.reader(token)
+        if record.state not in (S.ACTIVE, S.PAUSED):
+            raise TokenError(f"this address is {record.state}; sign up again to get editions")
+        now = self.clock()
+        chosen = choose(self.choices(record), topics)
+        values: dict[str, object] = {"topics": chosen, "name": clean_name(name)}
+        note = f"topics: {', '.join(chosen) or 'everything'}"
+        if pause in ("0", "resume"):
+            values.update(state=S.ACTIVE, paused_until="")
+        elif pause.isdigit() and int(pause) in PAUSES:
+            values.update(state=S.PAUSED, paused_until=now + timedelta(weeks=int(pause)))
+            note += f"; paused for {pause} week(s)"
+        self.list.change(record.id, now=now, consent=("preferences", "web", ip, note), **values)
+        return self.reader(token)

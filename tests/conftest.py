@@ -225,7 +225,6 @@ def _every_message_parses_clean() -> Iterator[None]:
 # Shared by the web, approval and variant tests -------------------------------------------
 
 BASE = "https://news.example.org"
-SIGNIN_TOKEN = "editor-sign-in-token-0123456789"
 EDITORS = textwrap.dedent("""\
     approval:
       editors:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 
 import pytest
@@ -19,12 +20,21 @@ FAST_RETRY = (
 )
 
 
+_SPAWNED: list[subprocess.Popen[str]] = []
+
+
 @pytest.fixture
-def project(project: Project, state_url: str) -> Project:
-    """The shared project, on SQLite and on PostgreSQL."""
+def project(project: Project, state_url: str) -> Iterator[Project]:
+    """The shared project, on SQLite and on PostgreSQL; a `digest` a failed test left
+    running is killed at the end."""
     project.state_url = state_url
     project.write_config()
-    return project
+    yield project
+    while _SPAWNED:
+        proc = _SPAWNED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def subscribers(project: Project, n: int, *, csv: bool = False, domain: str = "example.org"
@@ -68,7 +78,9 @@ def smtp(server: FaultServer | SMTPSink) -> dict[str, object]:
 
 
 def spawn(project: Project, *args: str) -> subprocess.Popen[str]:
-    return spawn_digest(project, *args)
+    proc = spawn_digest(project, *args)
+    _SPAWNED.append(proc)
+    return proc
 
 
 def message_id(data: bytes) -> str:

@@ -10,7 +10,7 @@ from email.parser import BytesParser
 from urllib.parse import urlsplit
 
 from digest.testing.smtp import SMTPSink
-from digest.tokens import UNSUBSCRIBE_MAX_AGE, UNSUBSCRIBE_SALT, Signer
+from digest.tokens import UNSUBSCRIBE_SALT, Signer, read_unsubscribe_token
 
 from conftest import SECRET, Project
 
@@ -64,7 +64,7 @@ def test_build_approve_send_delivers_valid_messages(
         url = re.search(r"<(https://[^>]+)>", msg["List-Unsubscribe"]).group(1)  # type: ignore[union-attr]
         assert urlsplit(url).netloc == "news.example.org"
         token = urlsplit(url).path.rsplit("/", 1)[1]
-        assert signer.verify(token, max_age=UNSUBSCRIBE_MAX_AGE) == {"e": rcpt}
+        assert read_unsubscribe_token(signer, token) == rcpt
         assert url in text
         assert url.replace("&", "&amp;") in html
         # Both parts carry the stories, in the same order, and the tracking params are gone.

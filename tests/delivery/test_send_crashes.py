@@ -218,11 +218,10 @@ def _lease_renewed(project: Project, edition: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("state_url", ["postgresql"], indirect=True)  # SQLite: the test above
 def test_three_workers_on_postgresql_survive_ten_kills(project: Project) -> None:
     """The crash test: 3 workers, one SIGKILLed at 10 random moments of a 10,000-message send
     to an aiosmtpd server that logs every accepted recipient."""
-    if not project.state_url:
-        pytest.skip("the many-worker crash test runs on PostgreSQL; SQLite runs the one above")
     emails = _subscribers(project, 10_000, csv=True)
     project.config.write_text(
         project.config.read_text().replace("subscribers.yaml", "subscribers.csv")

@@ -28,7 +28,7 @@ from digest.store.subscribers import SubscriberStore
 from digest.web.app import create_app
 from digest.web.server import BackgroundServer
 
-from conftest import BASE, EDITORS, SECRET, SIGNIN_TOKEN, Clock, Project
+from conftest import BASE, EDITORS, SECRET, Clock, Project, loopback_client, sign_in_by_link
 
 SIGNUP = textwrap.dedent("""\
     signup:
@@ -84,10 +84,10 @@ def confirm_path(email: str) -> str:
 def serve(project: Project, clock: Clock, extra: str = "") -> Iterator[Site]:
     project.write_config(extra=SIGNUP + extra)
     app = App(project.config, clock=clock)
-    environ = {"DIGEST_SECRET": SECRET, "DIGEST_EDITOR_TOKEN": SIGNIN_TOKEN}
+    environ = {"DIGEST_SECRET": SECRET}
     with (
         BackgroundServer(create_app(app, environ=environ)) as server,
-        httpx.Client(base_url=server.url, follow_redirects=False) as http,
+        loopback_client(server.url, follow_redirects=False) as http,
     ):
         yield Site(project, app, server.url, clock, http)
     app.close()
@@ -314,12 +314,7 @@ def test_a_private_archive_opens_only_with_the_edition_key_or_for_editors(
         assert "?k=" in path
         assert s.http.get(path).status_code == 200
         assert s.http.get(path.replace("/archive/1", "/archive/2")).status_code == 404
-        page = s.http.get("/signin")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert csrf
-        form = {"email": "rosa@news.example.org", "password": SIGNIN_TOKEN, "csrf": csrf.group(1)}
-        signed = s.http.post("/signin", data=form)
-        assert signed.status_code == 303
+        sign_in_by_link(s.http, "rosa@news.example.org")
         assert s.http.get("/archive/1").status_code == 200
         assert s.http.get("/archive/").status_code == 200
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import cached_property
@@ -12,7 +13,7 @@ from digest.backends.base import Envelope
 from digest.collect import ProgressCallback
 from digest.config import ApprovalSettings
 from digest.edits import Edit
-from digest.exceptions import DigestError, StateError
+from digest.exceptions import ConfigError, DigestError, StateError
 from digest.models import DeliveryState, Edition, EditionState, Subscriber
 from digest.notices import Notifier
 from digest.pipeline import Plan
@@ -246,6 +247,10 @@ class Editions(Schedule):
             total = sum(counts.values()) - skipped
             return workflow.Audience(total, {}, skipped, frozen=True)
         desk = DeskState(self.store)
+        # What a send would find: the subscriber file synced first (cheap when unchanged);
+        # a broken file leaves the last synced list, which `digest check` names.
+        with contextlib.suppress(ConfigError):
+            self.sync_subscribers()
         listed = SubscriberStore(self.store).version()
         key = (edition.id, edition.content_hash, listed, desk.suppression_count())
         if self._audience is None or self._audience[0] != key:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 from digest.app.base import Base
 from digest.exceptions import ConfigError
@@ -65,8 +66,11 @@ class ReaderList(Base):
         return SubscriberStore(self.store).selections(now=self.now())
 
     def timezones(self) -> set[str]:
-        """The readers' time zones (for per-zone waves), the subscriber file synced first."""
-        self.sync_subscribers()
+        """The readers' time zones (for per-zone waves): the state database's, or the
+        subscriber file's while there is no state file yet (a preview creates none)."""
+        where = self.state_location()
+        if isinstance(where, Path) and not where.exists():
+            return {s.timezone for s in self.file_subscribers()}
         return SubscriberStore(self.store).timezones(now=self.now())
 
     def readers(self, environ: Mapping[str, str] | None = None) -> Readers:

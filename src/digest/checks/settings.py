@@ -197,7 +197,7 @@ def check_topics(app: App, where: Where, report: Report, *, fetched: set[str] | 
     known = topic_names(configured | (fetched or set()))
     fixed = all(s.section for s in sources)
     seen: set[tuple[str, ...]] = set()
-    for sub in app.iter_subscribers():
+    for sub in app.file_subscribers():
         missing = sorted(topic_names(sub.topics) - known)
         if not missing or (sub.topics in seen and not fixed):
             continue

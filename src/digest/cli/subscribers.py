@@ -17,7 +17,10 @@ STATES = ["all", *(s.value for s in SubscriberState)]
 
 @cli.group()
 def subscribers() -> None:
-    """The readers' list in the state database: list, add, remove, import, export, GDPR."""
+    """The readers' list in the state database: list, add, remove, import, export, GDPR.
+
+    Example: digest subscribers list --state all
+    """
 
 
 @subscribers.command("list")
@@ -26,7 +29,10 @@ def subscribers() -> None:
               help="Only subscribers in this state (all: every one).")  # fmt: skip
 @pass_app
 def list_(app: App, as_json: bool, state: str) -> None:
-    """List subscribers by address: by default those who get the next edition's mail."""
+    """List subscribers by address: by default those who get the next edition's mail.
+
+    Example: digest subscribers list --json
+    """
     from digest.store.subscribers import SubscriberStore
 
     states = [] if state == "all" else [SubscriberState(state)]
@@ -57,7 +63,10 @@ def list_(app: App, as_json: bool, state: str) -> None:
 def add(app: App, email: str, name: str | None, topics: tuple[str, ...],
         timezone: str | None) -> None:  # fmt: skip
     """Subscribe EMAIL (or update them). Never someone who unsubscribed, bounced or was
-    erased: only they can come back, through the sign-up form."""
+    erased: only they can come back, through the sign-up form.
+
+    Example: digest subscribers add anna@example.org --name Anna --topic Science
+    """
     from digest.subscribers.manage import add as add_one
 
     record = add_one(app.store, email, name=name, topics=topics or None, timezone=timezone,
@@ -72,7 +81,10 @@ def add(app: App, email: str, name: str | None, topics: tuple[str, ...],
 @click.argument("email")
 @pass_app
 def remove(app: App, email: str) -> None:
-    """Unsubscribe EMAIL on their behalf (suppressed: no sync adds them again)."""
+    """Unsubscribe EMAIL on their behalf (suppressed: no sync adds them again).
+
+    Example: digest subscribers remove anna@example.org
+    """
     from digest.subscribers.manage import remove as remove_one
 
     record = remove_one(app.store, email, now=app.now())
@@ -96,7 +108,10 @@ def _report(report: object, as_json: bool) -> None:
 @pass_app
 def import_(app: App, file: Path, dry_run: bool, as_json: bool) -> None:
     """Add and update the subscribers of a YAML or CSV file (streamed; a bad entry imports
-    nothing and names its line). Opted-out and erased addresses are left alone."""
+    nothing and names its line). Opted-out and erased addresses are left alone.
+
+    Example: digest subscribers import readers.csv --dry-run
+    """
     from digest.subscribers.sync import import_file
 
     _report(import_file(app.store, file, now=app.now(), dry_run=dry_run), as_json)
@@ -112,7 +127,10 @@ def import_(app: App, file: Path, dry_run: bool, as_json: bool) -> None:
               help="The readers who get editions, as a subscriber file (default).")  # fmt: skip
 @pass_app
 def export(app: App, fmt: str) -> None:
-    """Write the list to standard output (streamed)."""
+    """Write the list to standard output (streamed).
+
+    Example: digest subscribers export --csv > readers.csv
+    """
     from digest.subscribers.manage import export as export_all
 
     for chunk in export_all(app.store, as_json=fmt == "json"):
@@ -123,7 +141,10 @@ def export(app: App, fmt: str) -> None:
 @click.argument("email")
 @pass_app
 def show(app: App, email: str) -> None:
-    """Print everything held about EMAIL as JSON (a GDPR access request)."""
+    """Print everything held about EMAIL as JSON (a GDPR access request).
+
+    Example: digest subscribers show anna@example.org
+    """
     from digest.subscribers.manage import show as show_one
 
     click.echo(json.dumps(show_one(app.store, email), indent=2, ensure_ascii=False))
@@ -135,7 +156,10 @@ def show(app: App, email: str) -> None:
 @pass_app
 def erase(app: App, email: str, yes: bool) -> None:
     """Delete every personal datum about EMAIL (GDPR erasure); keep only a hash of the
-    address, so nothing ever mails it again."""
+    address, so nothing ever mails it again.
+
+    Example: digest subscribers erase anna@example.org --yes
+    """
     from digest.subscribers.manage import erase as erase_one
 
     if not yes:
@@ -154,20 +178,29 @@ def erase(app: App, email: str, yes: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @pass_app
 def sync(app: App, dry_run: bool, as_json: bool) -> None:
-    """Synchronise the subscriber file into the state database now (subscribers_sync)."""
+    """Synchronise the subscriber file into the state database now (subscribers_sync).
+
+    Example: digest subscribers sync --dry-run
+    """
     _report(app.sync_subscribers(force=True, dry_run=dry_run), as_json)
 
 
 @cli.group()
 def archive() -> None:
-    """The web archive of sent editions."""
+    """The web archive of sent editions.
+
+    Example: digest archive export site/archive
+    """
 
 
 @archive.command("export")
 @click.argument("folder", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
 @pass_app
 def archive_export(app: App, folder: Path) -> None:
-    """Write the archive (index, one page per edition, Atom feed) as static files into DIR."""
+    """Write the archive (index, one page per edition, Atom feed) as static files into DIR.
+
+    Example: digest archive export site/archive
+    """
     import jinja2
 
     from digest.web.archive import Archive, export

@@ -69,6 +69,7 @@ def tick(app: App, *, echo: Echo) -> TickResult:
     """
     now = app.now()
     store = app.store
+    app.sync_subscribers()  # the readers' zones decide the waves; cheap when unchanged
     store.log_slot(FIRST_TICK, status="first tick", note="", now=now)
     first = store.slot_logged_at(FIRST_TICK) or now
     previous = mark_tick(store, now) or now

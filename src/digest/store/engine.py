@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,11 +142,21 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     # busy_timeout first: switching to WAL takes a lock, and another process creating the
     # same database may hold it for a moment ("database is locked" otherwise).
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    # Before WAL, which writes the header: only takes effect on a new, empty file, and lets
-    # `digest prune` give pages back.
-    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
-    # WAL lets the review page read while a send writes.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # On a new, empty file only (before WAL writes its header): lets `digest prune` give
+    # pages back. On an existing file even the no-op assignment would count as a write.
+    cursor.execute("PRAGMA page_count")
+    if cursor.fetchone()[0] == 0:
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    # WAL lets the review page read while a send writes. Switching needs a lock the busy
+    # handler does not always wait for, so processes racing to create the file retry.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     # In WAL mode NORMAL is still crash-safe for the database; it only skips an fsync per
     # commit, which is what lets the ledger commit every few messages at full speed.
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -67,6 +67,9 @@ class Lookup:
             # fetchall: a statement left open keeps a read snapshot, which stops the WAL
             # checkpoints the send's ledger commits rely on.
             rows = self._cursor.fetchall()
+            # And end the read: PostgreSQL opens a transaction for it, which would otherwise
+            # stay idle in transaction for the whole send.
+            self._raw.rollback()  # type: ignore[union-attr]
         self._ahead = {r[0]: (int(r[1]), str(r[2]), str(r[3] or "")) for r in rows}
         self._ahead.setdefault(key, None)  # not a subscriber (any more)
 

@@ -36,4 +36,5 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test]'
-exec .venv/bin/pytest "$@"
+# Three workers on two cores: many tests wait on servers and subprocesses.
+exec .venv/bin/pytest -n 3 "$@"

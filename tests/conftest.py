@@ -62,6 +62,33 @@ def desk_sources(feeds: FixtureServer) -> str:
         """)
 
 
+def on_a_terminal(project: Project, *args: str, now: str = NOW, columns: int = 100) -> str:
+    """What ``digest ARGS`` prints on a terminal (a pseudo-terminal): progress and all."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(DIGEST_SECRET=SECRET, DIGEST_NOW=now, DIGEST_CONFIG=str(project.config),
+               COLUMNS=str(columns), TERM="xterm")  # fmt: skip
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", *args],
+        env=env, stdout=child, stderr=child, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=60) == 0, out
+    os.close(main)
+    return out.decode("utf-8", "replace")
+
+
 def spawn_digest(project: Project, *args: str, now: str = NOW) -> subprocess.Popen[str]:
     """``python -m digest ARGS`` for ``project`` in a subprocess, as of ``now``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}

@@ -93,7 +93,7 @@ def test_quickstart_has_two_commands() -> None:
     assert "apt-get install" in script
     assert "python3 -m venv .venv" in script
     assert "pip install -q -e '.[test]'" in script
-    assert script.rstrip().endswith('exec .venv/bin/pytest "$@"')
+    assert script.rstrip().endswith('exec .venv/bin/pytest -n 3 "$@"')
     assert (ROOT / "test.sh").stat().st_mode & 0o111, "test.sh must be executable"
 
 

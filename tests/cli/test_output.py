@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from click.testing import CliRunner
 
 from digest.cli import cli
 
-from conftest import NOW, SECRET, Project
+from conftest import NOW, SECRET, Project, on_a_terminal
 
 DATA_COMMANDS = ["approve", "build", "check", "collect", "edit", "hash-password", "init",
                  "preview", "proof", "prune", "reject", "send", "sources", "status", "tick",
@@ -135,29 +134,8 @@ def test_serve_warns_when_no_sign_in_is_configured(project: Project) -> None:
     assert line.startswith("warning: no editor can sign in: list approval.editors")
 
 
-def _on_a_terminal(project: Project, *args: str) -> str:
-    main, child = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "digest", *args], env=_env(project, COLUMNS="100", TERM="xterm"),
-        stdout=child, stderr=child, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    os.close(child)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(main, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    assert proc.wait(timeout=60) == 0, out
-    os.close(main)
-    return out.decode("utf-8", "replace")
-
-
 def test_build_shows_each_source_as_it_is_fetched_on_a_terminal(project: Project) -> None:
-    text = _on_a_terminal(project, "build")
+    text = on_a_terminal(project, "build")
     assert "World Desk: 3 stories" in text
     assert "Tech Wire: 2 stories" in text
     assert "edition 1 built" in text
@@ -168,5 +146,5 @@ def test_build_shows_each_source_as_it_is_fetched_on_a_terminal(project: Project
 
 
 def test_collect_shows_progress_on_a_terminal(project: Project) -> None:
-    text = _on_a_terminal(project, "collect")
+    text = on_a_terminal(project, "collect")
     assert "World Desk: 3 stories" in text

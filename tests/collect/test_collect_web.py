@@ -5,9 +5,6 @@ addresses, per-source fallbacks in `digest sources`, progress on a terminal."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -25,7 +22,7 @@ from digest.sources.page import PageSource
 from digest.testing.http import FixtureServer
 
 from conftest import NOW as NOW_ISO
-from conftest import SECRET, Project
+from conftest import Project, on_a_terminal
 
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 
@@ -198,7 +195,6 @@ def test_fallbacks_are_in_the_source_health(project: Project) -> None:
 def test_a_terminal_shows_pending_sources_and_the_deadline_names_them(
     project: Project,
 ) -> None:
-    import pty
 
     project.feeds.route("/slow.rss", b"<rss/>", trickle=0.05)
     project.write_config(
@@ -213,27 +209,7 @@ def test_a_terminal_shows_pending_sources_and_the_deadline_names_them(
             """),
         extra="fetch:\n  deadline: 3\n",  # time for the good source on a busy machine
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(DIGEST_SECRET=SECRET, DIGEST_NOW=NOW_ISO, DIGEST_CONFIG=str(project.config),
-               COLUMNS="120", TERM="xterm")  # fmt: skip
-    main, child = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "digest", "collect"],
-        env=env, stdout=child, stderr=child, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    os.close(child)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(main, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    assert proc.wait(timeout=60) == 0, out
-    os.close(main)
-    text = out.decode("utf-8", "replace")
+    text = on_a_terminal(project, "collect", now=NOW_ISO, columns=120)
     assert "collecting" in text
     assert "waiting for Slow Desk" in text
     assert "deadline: 1 source(s) still pending, left out: Slow Desk" in text

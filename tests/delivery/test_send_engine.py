@@ -4,10 +4,7 @@ streaming, resume, refusals; the ledger and the server's log are the judges."""
 from __future__ import annotations
 
 import json
-import os
 import quopri
-import subprocess
-import sys
 from collections import Counter
 from email import policy
 from email.parser import BytesParser
@@ -22,7 +19,7 @@ from digest.store.tables import editions
 from digest.testing.faults import FaultServer
 from digest.testing.smtp import SMTPSink
 
-from conftest import NOW, ROOT, SECRET, Project
+from conftest import ROOT, Project, on_a_terminal
 from sending import FAST_RETRY, approved, ledger, message_id, project, rows, smtp
 from sending import subscribers as _subscribers
 
@@ -273,32 +270,10 @@ def test_progress_lines_when_not_a_terminal(
 
 
 def test_progress_bar_on_a_terminal(project: Project) -> None:
-    import pty
-
     _subscribers(project, 30)
     edition = approved(project)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(DIGEST_SECRET=SECRET, DIGEST_NOW=NOW, DIGEST_CONFIG=str(project.config),
-               COLUMNS="100", TERM="xterm")  # fmt: skip
-    main, child = pty.openpty()
     project.write_config("outbox", {"path": str(project.root / "outbox")})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "digest", "send", str(edition)],
-        env=env, stdout=child, stderr=child, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    os.close(child)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(main, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    assert proc.wait(timeout=60) == 0, out
-    os.close(main)
-    text = out.decode("utf-8", "replace")
+    text = on_a_terminal(project, "send", str(edition))
     assert f"edition {edition}" in text
     assert "30/30" in text  # the bar's M-of-N column
     assert "is sent: sent 30" in text

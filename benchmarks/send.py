@@ -36,7 +36,7 @@ from digest.models import EditionState, Subscriber
 from digest.render.edition import render_edition
 from digest.render.environment import make_environment
 from digest.store import Revision
-from render import PUBLICATION, stories
+from render import PUBLICATION, PhotoServer, stories
 
 NOW = datetime(2026, 11, 24, 6, tzinfo=UTC)
 
@@ -76,14 +76,19 @@ def write_project(root: Path, n: int, backend: str, port: int, connections: int,
 
 
 def approved_edition(app: App) -> int:
+    photos = PhotoServer()  # the stories' image URLs point at it (hotlinked: never fetched)
+    try:
+        items = stories(15, photos)
+    finally:
+        photos.httpd.shutdown()
     rendered = render_edition(
-        make_environment(), stories=stories(15), publication=PUBLICATION,
+        make_environment(), stories=items, publication=PUBLICATION,
         edition_date=date(2026, 11, 24),
     )  # fmt: skip
     store = app.store
     with store.transaction() as tx:
         edition_id = tx.insert_edition(
-            slot="bench", revision=Revision(stories(15), rendered, []), now=NOW, warnings=[]
+            slot="bench", revision=Revision(items, rendered, []), now=NOW, warnings=[]
         )
     edition = store.get_edition(edition_id)
     for state in (EditionState.PENDING_APPROVAL, EditionState.APPROVED):

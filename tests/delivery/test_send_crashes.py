@@ -243,8 +243,12 @@ def test_three_workers_on_postgresql_survive_ten_kills(project: Project) -> None
             wait_for(lambda t=target: len(sink.messages) >= t or coordinator.poll() is not None,
                      timeout=300, what="the next kill point")  # fmt: skip
             victims = [p for p in _worker_pids(project) if p != coordinator.pid]
-            if coordinator.poll() is not None or not victims:
+            if coordinator.poll() is not None:
                 break
+            if not victims:  # the helpers have not registered yet (a busy machine)
+                wait_for(lambda: bool([p for p in _worker_pids(project) if p != coordinator.pid])
+                         or coordinator.poll() is not None, what="a worker to kill")  # fmt: skip
+                continue
             pid = rng.choice(victims)
             in_flight = {e for e, s in ledger(project, edition).items() if s == "in_flight"}
             try:

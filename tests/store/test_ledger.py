@@ -16,7 +16,10 @@ from digest.store.tables import stamp
 D = DeliveryState
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 STORY = Story(url="https://n.example/a", title="A", teaser="", source="Desk", published=NOW)
-LIVE = stamp(datetime.now(UTC))
+# One instant for the workers' heartbeats and for "who is alive": tests may run long after
+# this module is imported (xdist collects first).
+LIVE_AT = datetime.now(UTC)
+LIVE = stamp(LIVE_AT)
 
 
 @pytest.fixture
@@ -46,7 +49,7 @@ def _ledger(store: Store, n: int = 5) -> tuple[Ledger, int]:
 
 
 def _worker(ledger: Ledger, token: str, *, alive: bool = True) -> str:
-    real = datetime.now(UTC)
+    real = LIVE_AT
     until = real + (timedelta(minutes=5) if alive else -timedelta(minutes=5))
     ledger.register(token, host="test", pid=1, now=real, until=until)
     return token

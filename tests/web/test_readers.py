@@ -366,3 +366,11 @@ def _preferences_path_after(site: Site, link: str) -> str:
     found = re.search(r'href="(/p/[^"]+)"', site.http.post(link).text)
     assert found
     return found.group(1)
+
+
+def test_reader_pages_carry_the_publications_name_not_the_desks_header(site: Site) -> None:
+    page = site.http.get("/subscribe").text
+    assert re.search(r"<title>[^<]+ · The Morning Brief</title>", page), page[:400]
+    assert "Publication(" not in page
+    assert 'class="top"' not in page  # the desk's bar belongs to the editors' pages
+    assert page.count("<main") == 1

@@ -240,6 +240,8 @@ _TARGETS = "input:not([type=hidden]):not(#website), button, label.check, a.butto
 
 def check_phone_layout(page: Page, name: str) -> None:
     """No horizontal scroll, and every control at least 44 px tall, at the page's width."""
+    # After a form's POST the new page's elements can be there before its stylesheets.
+    page.wait_for_load_state("load")
     width = page.viewport_size["width"] if page.viewport_size else 0
     scroll = page.evaluate("document.documentElement.scrollWidth")
     assert scroll <= width, f"{name}: scrolls sideways ({scroll} > {width} px)"

@@ -64,3 +64,12 @@ def test_tokens_of_the_earlier_json_form_still_verify() -> None:
     old_form = signer.sign({"e": "anna@example.org"})
     assert not old_form.startswith("u1.")
     assert read_unsubscribe_token(signer, old_form) == "anna@example.org"
+
+
+def test_a_link_mailed_by_an_earlier_release_still_verifies_and_is_signed_alike() -> None:
+    # Made by the release whose LinkSigner used hmac.HMAC objects; links in sent mail live on.
+    mailed = "u1.YW5uYUBleGFtcGxlLm9yZw.6b0527e0.zobX4IwSjjHmkhgBWQyDYwVc"
+    assert read_unsubscribe_token(_signer([OLD]), mailed) == "anna@example.org"
+    assert _token(_signer([OLD]), "anna@example.org") == mailed
+    with pytest.raises(TokenError, match="not valid"):
+        read_unsubscribe_token(_signer([NEW]), mailed)

@@ -170,25 +170,27 @@ class LinkSigner:
     def __init__(
         self, keys: list[str], *, salt: str, clock: Callable[[], datetime] | None = None
     ) -> None:
-        # One prepared HMAC per key (the first signs); copying one is the per-token cost.
-        self._keys = [
-            hmac.new(hmac.new(k.encode(), salt.encode(), hashlib.sha256).digest(),
-                     digestmod=hashlib.sha256)
-            for k in keys
-        ]  # fmt: skip
+        # HMAC-SHA256 (RFC 2104) with both padded keys hashed once per key (the first
+        # signs): a token then costs two hash copies and a few C calls, no Python frames.
+        self._keys = [_padded(hmac.new(k.encode(), salt.encode(), hashlib.sha256).digest())
+                      for k in keys]  # fmt: skip
         self._clock = clock
 
     def _now(self) -> int:
         return int(self._clock().timestamp() if self._clock else time.time())
 
-    def _mac(self, key: hmac.HMAC, body: str) -> str:
-        mac = key.copy()
-        mac.update(body.encode())
-        return base64.urlsafe_b64encode(mac.digest()[:18]).decode()
+    @staticmethod
+    def _mac(key: tuple[hashlib._Hash, hashlib._Hash], body: str) -> str:
+        inner = key[0].copy()
+        inner.update(body.encode())
+        outer = key[1].copy()
+        outer.update(inner.digest())
+        return base64.urlsafe_b64encode(outer.digest()[:18]).decode()
 
     def sign(self, *parts: str) -> str:
-        if any("." in p or not p for p in parts):
-            raise ValueError("token parts must be non-empty and without dots")
+        for p in parts:
+            if "." in p or not p:
+                raise ValueError("token parts must be non-empty and without dots")
         body = ".".join((*parts, format(self._now(), "x")))
         return f"{body}.{self._mac(self._keys[0], body)}"
 
@@ -206,6 +208,13 @@ class LinkSigner:
         if not 0 <= age <= max_age:
             raise TokenError("this link has expired")
         return parts
+
+
+def _padded(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """SHA-256 states after HMAC's inner and outer pads of ``key`` (shorter than a block)."""
+    block = key.ljust(64, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in block)),
+            hashlib.sha256(bytes(b ^ 0x5C for b in block)))  # fmt: skip
 
 
 def preferences_token(signer: LinkSigner, *, subscriber_id: int, check: str) -> str:

@@ -2,8 +2,8 @@
 
 Every row is committed as in flight (fenced by this worker's claim) before its message goes
 on the wire, and its outcome is written only while the claim is still this worker's. At
-most ``2 x connections`` rows (64 for a local backend) are in flight at once, so a crash
-leaves at most that many in doubt.
+most ``4 x connections`` rows (256 for a local backend) are in flight at once, so a crash
+leaves at most that many in doubt (of which at most ``connections`` were on the wire).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from digest.store.limits import Permits
 from digest.store.repository import Store
 
 D = DeliveryState
-LOCAL_BATCH = 64  # rows in flight at once for a local backend (no network round trips)
+LOCAL_BATCH = 256  # rows in flight at once for a local backend (no network round trips)
+PER_CONNECTION = 4  # rows in flight per SMTP connection: one on the wire, the rest queued
 STEP = 0.2  # the longest the loop goes without looking at stop, lease and heartbeat
 Item = tuple[Row, Envelope, str]  # row, message, permit holder
 IN_DOUBT = "in doubt: "
@@ -75,7 +76,10 @@ class Sender:
         self.heartbeat, self.limits = setup.heartbeat, setup.limits
         self.token = setup.heartbeat.token
         self.parallel = setup.backends[0].parallel
-        self.window = 2 * len(setup.backends) if self.parallel else LOCAL_BATCH
+        self.window = PER_CONNECTION * len(setup.backends) if self.parallel else LOCAL_BATCH
+        # Rows are marked in flight half a window at a time: one commit per batch, not per
+        # message, while the queued half keeps every connection busy meanwhile.
+        self.refill = max(1, self.window // 2)
         self.claim_size = 4 * self.window
         self.buffer: deque[Row] = deque()
         self.work: queue.Queue[Item | None] = queue.Queue()
@@ -152,7 +156,7 @@ class Sender:
                 self.s.progress(self.report)
             room = self.window - self.inflight
             waiting = self._throttled > time.time()
-            if room > 0 and not waiting:
+            if room > 0 and not waiting and (room >= self.refill or not self.inflight):
                 self._fill(room)
             elif waiting and (self._done or self._ended):
                 # Record what finished while waiting: its permits end, so the window opens.

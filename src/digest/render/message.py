@@ -34,7 +34,13 @@ _OWN = frozenset(
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except ":"
 _ADDR = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _MSGID = re.compile(r"<[!-;=?-~]+@[A-Za-z0-9.-]+>")
-_URL = re.compile(r"[!-~]+")  # printable ASCII, no spaces
+_URL = re.compile(r"[!-;=?-~]+")  # printable ASCII without spaces, "<" or ">"
+# A display name formataddr() leaves unquoted (no RFC 5322 specials): the usual case.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
+# Values shared by many readers (the edition's archive link, "You signed up on ..."): their
+# encodings are kept, up to this many, instead of being made again for every message.
+_SHARED = frozenset((placeholders.VIEW_URL, placeholders.REASON, placeholders.SIGNED_UP))
+_SHARED_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +109,15 @@ def _phrase_words(text: str, name: str) -> list[str]:
 
 
 def _address_header(name: str, display: str, addr: str) -> bytes:
-    display = clean_name(display)
-    if display and not display.isascii():
-        words = [*_phrase_words(display, name), f"<{addr}>"]
-    else:
+    """``name: display <addr>``; ``display`` already passed through clean_name()."""
+    if not display:
+        return f"{name}: {addr}\r\n".encode("ascii")
+    if display.isascii():
+        if len(name) + len(display) + len(addr) + 5 <= MAX_LINE and _PLAIN_NAME.fullmatch(display):
+            return f"{name}: {display} <{addr}>\r\n".encode("ascii")  # what folding would give
         words = formataddr((display, addr)).split(" ")
+    else:
+        words = [*_phrase_words(display, name), f"<{addr}>"]
     return _fold_words(name, words)
 
 
@@ -171,8 +181,8 @@ class PreparedMessage:
     """The constant bytes of one variant's message, with slots for per-recipient values."""
 
     __slots__ = (
-        "_dkim", "_head", "_html", "_html_tokens", "_mailto", "_part_html", "_part_text",
-        "_preferences", "_tail", "_text", "_text_tokens",
+        "_dkim", "_head", "_html", "_html_tokens", "_links", "_mailto", "_part_html",
+        "_part_text", "_preferences", "_shared", "_tail", "_text", "_text_tokens", "_tokens",
     )  # fmt: skip
 
     def __init__(
@@ -205,6 +215,9 @@ class PreparedMessage:
         # Only the tokens a part holds are encoded for each recipient.
         self._text_tokens = frozenset(c for c in self._text if isinstance(c, str))
         self._html_tokens = frozenset(c for c in self._html if isinstance(c, str))
+        self._tokens = tuple(sorted(self._text_tokens | self._html_tokens))
+        self._shared: dict[str, tuple[bytes, bytes]] = {}
+        self._links: set[str] = set()  # view and preference links already checked
 
     @staticmethod
     def _chunks(body: str) -> tuple[bytes | str, ...]:
@@ -219,11 +232,14 @@ class PreparedMessage:
         """
         addr = _check_addr(recipient.email, "recipient address")
         url = recipient.unsubscribe_url
-        if not url.startswith("https://") or not _URL.fullmatch(url) or "<" in url or ">" in url:
+        if not url.startswith("https://") or not _URL.fullmatch(url):
             raise ConfigError(f"unsubscribe URL for {addr} must be one https URL without spaces")
         for link in (recipient.view_url, recipient.preferences_url):
-            if link and (not _URL.fullmatch(link) or "<" in link or ">" in link):
-                raise ConfigError(f"link {link!r} for {addr} must be one URL without spaces")
+            if link and link not in self._links:
+                if not _URL.fullmatch(link):
+                    raise ConfigError(f"link {link!r} for {addr} must be one URL without spaces")
+                if link == recipient.view_url and len(self._links) < _SHARED_MAX:
+                    self._links.add(link)  # the edition's one archive link: checked once
         if not _MSGID.fullmatch(message_id):
             raise ConfigError(f"Message-ID {message_id!r} is not '<unique@domain>'")
         name = clean_name(recipient.name)
@@ -232,10 +248,10 @@ class PreparedMessage:
             preferences_url=recipient.preferences_url or self._preferences,
             view_url=recipient.view_url, reason=recipient.reason, signed_up=recipient.signed_up,
         )  # fmt: skip
-        text_values = {k: _qp(v) for k, v in values.items() if k in self._text_tokens}
-        html_values = {
-            k: _qp(html.escape(v, quote=True)) for k, v in values.items() if k in self._html_tokens
-        }
+        text_values: dict[str, bytes] = {}
+        html_values: dict[str, bytes] = {}
+        for key in self._tokens:
+            text_values[key], html_values[key] = self._encode(key, values[key])
         unsubscribe = [f"<{url}>" + ("," if self._mailto else "")]
         if self._mailto:
             unsubscribe.append(f"<{self._mailto}>")
@@ -247,12 +263,26 @@ class PreparedMessage:
             self._head,
             self._part_text,
         ]
-        out.extend(c if isinstance(c, bytes) else text_values[c] for c in self._text)
+        out += [c if isinstance(c, bytes) else text_values[c] for c in self._text]
         out.append(self._part_html)
-        out.extend(c if isinstance(c, bytes) else html_values[c] for c in self._html)
+        out += [c if isinstance(c, bytes) else html_values[c] for c in self._html]
         out.append(self._tail)
         data = b"".join(out)
         return self._dkim.sign(data) if self._dkim is not None else data
+
+    def _encode(self, key: str, value: str) -> tuple[bytes, bytes]:
+        """A value as it goes into the text part and into the HTML part (escaped), QP."""
+        shared = key in _SHARED
+        if shared and (found := self._shared.get(value)) is not None:
+            return found
+        text = _qp(value)
+        escaped = html.escape(value, quote=True)
+        both = (text, text if escaped == value else _qp(escaped))  # most values need no escape
+        if shared:
+            if len(self._shared) >= _SHARED_MAX:
+                self._shared.clear()
+            self._shared[value] = both
+        return both
 
 
 def _date_header(date: datetime) -> bytes:
@@ -291,10 +321,12 @@ def prepare_message(
     # QP output never contains "=_" ("=" is always followed by hex or CRLF), so this
     # boundary cannot occur inside either part.
     boundary = f"=_digest_{rendered.content_hash[:32]}"
-    head = [_address_header("From", display, addr)]
+    head = [_address_header("From", clean_name(display), addr)]
     if publication.reply_to:
         r_display, r_addr = parseaddr(publication.reply_to)
-        head.append(_address_header("Reply-To", r_display, _check_addr(r_addr, "reply-to")))
+        head.append(
+            _address_header("Reply-To", clean_name(r_display), _check_addr(r_addr, "reply-to"))
+        )
     head += [
         _plain_header("Subject", rendered.subject),
         b"MIME-Version: 1.0" + CRLF,

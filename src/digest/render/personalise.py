@@ -8,7 +8,7 @@ Date and Message-ID are filled in per recipient.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -54,28 +54,30 @@ class Personaliser:
     domain: str = ""  # the Message-ID domain, parsed once
     view_url: str = ""
     about: Callable[[Subscriber], Footer] | None = None
+    _base: str = field(default="", init=False, repr=False)  # base_url without a final "/"
 
     def __post_init__(self) -> None:
         if not self.sender:
             object.__setattr__(self, "sender", envelope_sender(self.publication))
         if not self.domain:
             object.__setattr__(self, "domain", self.publication.sender_domain)
+        object.__setattr__(self, "_base", self.publication.base_url.rstrip("/"))
 
     def envelope(
         self, subscriber: Subscriber, *, now: datetime, message_id: str | None = None
     ) -> Envelope:
-        base = self.publication.base_url
+        base = self._base
         url = (
             unsubscribe_url(base, self.signer, subscriber.email)
             if self.signer
-            else f"{base.rstrip('/')}/u/preview"
+            else f"{base}/u/preview"
         )
         message_id = message_id or make_message_id(self.domain)
         footer = self.about(subscriber) if self.about is not None else Footer()
         recipient = Recipient(
             email=subscriber.email, name=subscriber.name, unsubscribe_url=url,
-            view_url=self.view_url or f"{base.rstrip('/')}/archive/",
-            preferences_url=footer.preferences_url or f"{base.rstrip('/')}/p/preview",
+            view_url=self.view_url or f"{base}/archive/",
+            preferences_url=footer.preferences_url or f"{base}/p/preview",
             reason=footer.reason, signed_up=footer.signed_up,
         )  # fmt: skip
         data = self.prepared.personalise(recipient, date=now, message_id=message_id)

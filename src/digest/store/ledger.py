@@ -10,6 +10,7 @@ connection, as building SQLAlchemy statements each time cost more than the SMTP 
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -82,6 +83,11 @@ class Mark:
     variant_hash: str
 
 
+@functools.lru_cache(maxsize=1024)
+def _topics(topics: tuple[str, ...]) -> str:
+    return json.dumps(list(topics))  # readers share a few selections
+
+
 def _in(values: Sequence[object]) -> str:
     return "(" + ", ".join("?" * len(values)) + ")"
 
@@ -137,7 +143,7 @@ class Ledger:
         batch: list[tuple[Any, ...]] = []
         for sub in subscribers:
             due = stamp(not_before(sub)) if not_before else ""
-            topics = json.dumps(list(sub.topics)) if sub.topics else "[]"
+            topics = _topics(sub.topics) if sub.topics else "[]"
             batch.append((edition_id, sub.email, sub.name, sub.timezone, topics, due, at))
             if len(batch) >= chunk:
                 total += self._insert(edition_id, batch)

@@ -210,11 +210,15 @@ class SubscriberStore:
         """Everyone the next edition goes to, streamed by key: the active readers, then the
         paused ones whose pause is over. Suppressed addresses are left to the ledger, which
         records them as skipped."""
+        selections: dict[str, tuple[str, ...]] = {}  # readers share a few: parse each once
         for state in (S.ACTIVE, S.PAUSED):
             for row in self._keyset(state):
                 if state is S.PAUSED and not (row.paused_until and row.paused_until <= now):
                     continue
-                yield Subscriber(row.email, row.name, row.timezone, tuple(json.loads(row.topics)))
+                topics = selections.get(row.topics)
+                if topics is None:
+                    topics = selections[row.topics] = tuple(json.loads(row.topics))
+                yield Subscriber(row.email, row.name, row.timezone, topics)
 
     def _keyset(self, state: SubscriberState) -> Iterator[Any]:
         last = ""

@@ -21,6 +21,9 @@ class Envelope:
     recipient: str
     data: bytes
     message_id: str
+    # True when no line of ``data`` starts with "." (the composer QP-encodes a leading dot
+    # as "=2E"): an SMTP backend then need not search 35 KB for lines to dot-stuff.
+    dot_safe: bool = False
 
 
 class Backend(ABC):

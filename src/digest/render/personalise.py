@@ -81,7 +81,7 @@ class Personaliser:
             reason=footer.reason, signed_up=footer.signed_up,
         )  # fmt: skip
         data = self.prepared.personalise(recipient, date=now, message_id=message_id)
-        return Envelope(self.sender, subscriber.email, data, message_id)
+        return Envelope(self.sender, subscriber.email, data, message_id, dot_safe=True)
 
 
 def envelope_factory(

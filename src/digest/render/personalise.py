@@ -7,14 +7,16 @@ Date and Message-ID are filled in per recipient.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+import secrets
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
 from digest.backends.base import Envelope
 from digest.models import Edition, Publication, Subscriber, Variant
-from digest.render.message import PreparedMessage, Recipient, make_message_id
+from digest.render.message import PreparedMessage, Recipient
 from digest.render.message import sender_address as envelope_sender
 from digest.render.variants import ALL, approved_variant
 from digest.tokens import Signer, unsubscribe_url
@@ -55,6 +57,9 @@ class Personaliser:
     view_url: str = ""
     about: Callable[[Subscriber], Footer] | None = None
     _base: str = field(default="", init=False, repr=False)  # base_url without a final "/"
+    # Message-IDs: 96 random bits once, then a counter (unique without a syscall each).
+    _ids: Iterator[int] = field(default_factory=itertools.count, init=False, repr=False)
+    _prefix: str = field(default_factory=lambda: secrets.token_hex(12), init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.sender:
@@ -72,7 +77,8 @@ class Personaliser:
             if self.signer
             else f"{base}/u/preview"
         )
-        message_id = message_id or make_message_id(self.domain)
+        # personalise() checks the Message-ID, ours and a kept one alike.
+        message_id = message_id or f"<{self._prefix}.{next(self._ids):x}@{self.domain}>"
         footer = self.about(subscriber) if self.about is not None else Footer()
         recipient = Recipient(
             email=subscriber.email, name=subscriber.name, unsubscribe_url=url,

@@ -56,11 +56,13 @@ _INVALID = "this link is not valid (tampered with or from another site)"
 FAST = "u1"  # the first part of the cheap unsubscribe tokens
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
+    """URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
+def unb64(text: str) -> bytes:
+    """The bytes of a ``b64`` text (padding restored)."""
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -78,7 +80,7 @@ class Signer:
 
     def sign_text(self, text: str) -> str:
         """A cheap token for ``text``: ``u1.<text>.<time>.<mac>``, URL-safe (LinkSigner)."""
-        return self._fast.sign(FAST, _b64(text.encode()))
+        return self._fast.sign(FAST, b64(text.encode()))
 
     def verify_text(self, token: str, *, max_age: int) -> str:
         """The text a ``sign_text`` token carries; TokenError if forged, altered or expired."""
@@ -86,7 +88,7 @@ class Signer:
         try:
             if len(parts) != 2 or parts[0] != FAST:
                 raise ValueError(token)
-            return _unb64(parts[1]).decode("utf-8")
+            return unb64(parts[1]).decode("utf-8")
         except (ValueError, UnicodeDecodeError) as exc:
             raise TokenError("this link is not valid (tampered with or from another site)") from exc
 

@@ -8,7 +8,6 @@ Failed attempts are throttled per address and per client (store.desk.Backoff).
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import hmac
@@ -21,7 +20,7 @@ from digest.app import App
 from digest.config import EditorSettings
 from digest.exceptions import ConfigError, TokenError
 from digest.store.desk import Backoff, DeskState
-from digest.tokens import Signer
+from digest.tokens import Signer, b64, unb64
 from digest.workflow import find_editor
 
 SESSION_COOKIE = "digest_session"
@@ -49,7 +48,7 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
     """An scrypt hash "scrypt$n$r$p$salt$hash" for an editor's password_hash_env."""
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return "$".join(["scrypt", str(_N), str(_R), str(_P), _b64(salt), _b64(digest)])
+    return "$".join(["scrypt", str(_N), str(_R), str(_P), b64(salt), b64(digest)])
 
 
 def check_password(password: str, encoded: str, *, env_name: str) -> bool:
@@ -59,27 +58,19 @@ def check_password(password: str, encoded: str, *, env_name: str) -> bool:
         if scheme != "scrypt":
             raise ValueError(scheme)
         got = hashlib.scrypt(
-            password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
+            password.encode(), salt=unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
         )
     except ValueError:
         raise ConfigError(
             f"{env_name} does not hold a digest password hash; make one with `digest hash-password`"
         ) from None
-    return hmac.compare_digest(got, _unb64(want))
+    return hmac.compare_digest(got, unb64(want))
 
 
 @functools.cache
 def _decoy() -> str:
     # Checked when the address has no password, so a wrong address costs the same time.
     return hash_password(secrets.token_urlsafe(16))
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _hash(token: str) -> str:

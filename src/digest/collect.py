@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from digest.exceptions import SourceError
 from digest.http import DeadlineExceeded, Fetcher, FetchSettings
@@ -151,10 +152,11 @@ def _run_all(
     pool = ThreadPoolExecutor(
         max_workers=max(1, min(max_workers, total)), thread_name_prefix="digest-collect"
     )
-    futures: dict[Future[_Run], int] = {
-        pool.submit(_run, s, fetcher, now, cached.get(s.name), prints[s.name], ends, limit): i
-        for i, s in enumerate(sources)
-    }
+    futures: dict[Future[_Run], int] = {}
+    for i in _by_host(sources):
+        s = sources[i]
+        job = pool.submit(_run, s, fetcher, now, cached.get(s.name), prints[s.name], ends, limit)
+        futures[job] = i
     runs: list[_Run | None] = [None] * total
     waiting = set(futures)
 
@@ -184,6 +186,28 @@ def _run_all(
     if waiting or late:
         report(late=late)
     return [late_run if r is None else r for r in runs]
+
+
+def _by_host(sources: Sequence[Source]) -> list[int]:
+    """Source positions in the order to start them: one per host in turn (round robin).
+
+    The fetcher lets only ``per_host`` requests at a time reach one host, so ten feeds of
+    one site queued together would hold ten workers while six of them wait for a slot
+    (and for that site's slow feed), and every other site's first request would start
+    late. Taking the hosts in turn starts each site's first feed at once.
+    """
+    queues: dict[str, list[int]] = {}
+    for i, s in enumerate(sources):
+        queues.setdefault(_host(s.url), []).append(i)
+    lanes = list(queues.values())
+    return [lane[k] for k in range(max(map(len, lanes))) for lane in lanes if k < len(lane)]
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""  # a bad URL fails in the fetcher, with the reason
 
 
 def collect_urls(

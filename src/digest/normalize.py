@@ -119,7 +119,12 @@ def clean_text(value: str) -> str:
     Fullwidth forms such as "＜" or CJK punctuation are kept as they are (no width folding).
     """
     # Entities first: "Caf&#195;&#169;" is mojibake only ftfy can see once decoded.
-    text = ftfy.fix_text(html.unescape(value), _FTFY)
+    text = html.unescape(value)
+    # ASCII has no mojibake: ftfy would only remove terminal escapes (ESC, kept for it) and
+    # turn CRs into LFs, which the whitespace folding below makes moot. Skipping it there
+    # halves the cost of the common case.
+    if not text.isascii() or "\x1b" in text:
+        text = ftfy.fix_text(text, _FTFY)
     for _ in range(6):
         before = text
         text = _strip_markup(strip_tokens(_CONTROL.sub("", text)))

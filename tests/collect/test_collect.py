@@ -162,3 +162,16 @@ def test_sources_queued_past_the_deadline_are_late_too(server: FixtureServer) ->
 def test_no_sources_is_an_empty_result(fetcher: Fetcher) -> None:
     result = collect([], fetcher, now=NOW)
     assert (result.stories, result.warnings, result.failed) == ([], [], [])
+
+
+def test_sources_start_one_host_at_a_time_in_turn(fetcher: Fetcher) -> None:
+    # One worker, so sources finish in the order they start: each site's first feed goes
+    # before any site's second, so one site's queue (and its slow feeds) cannot hold up the
+    # rest. The stories keep the source order.
+    with FixtureServer(EXAMPLES) as a, FixtureServer(EXAMPLES, host="127.0.0.2") as b:
+        sources = [feed(f"a{i}", a.url(f"/world.rss?{i}")) for i in range(3)]
+        sources += [feed("b0", b.url("/world.rss?0")), feed("b1", b.url("/world.rss?1"))]
+        events: list[CollectProgress] = []
+        result = collect(sources, fetcher, now=NOW, max_workers=1, progress=events.append)
+    assert [e.finished for e in events if e.finished] == ["a0", "b0", "a1", "b1", "a2"]
+    assert [s.source for s in result.stories][::7] == ["a0", "a1", "a2", "b0", "b1"]

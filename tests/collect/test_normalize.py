@@ -102,6 +102,10 @@ def test_safe_http_url(url: str, expected: str | None) -> None:
         ("  lots \n\t of   space\u00a0here ", "lots of space here"),
         ("Ctrl\x00\x08chars\x1f", "Ctrlchars"),
         ("“Curly” quotes stay", "“Curly” quotes stay"),
+        # Plain ASCII skips ftfy; what it would have done there still happens.
+        ("a \x1b[31mred\x1b[0m b", "a red b"),
+        ("one\r\ntwo\rthree", "one two three"),
+        ("Caf&#195;&#169; from entities", "Café from entities"),
         ("", ""),
     ],
 )

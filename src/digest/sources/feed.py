@@ -51,7 +51,9 @@ class FeedSource(Source):
         # A stream, never str or bytes: feedparser fetches a str URL and open()s a str or
         # bytes that name a local file, so a body reading "/etc/passwd" would be read from disk.
         body = io.BytesIO(text.encode("utf-8"))
-        result = feedparser.parse(body, response_headers=headers)
+        # Relative links inside HTML content are not resolved: every such field becomes
+        # plain text (clean_text drops the markup), so it was work for nothing.
+        result = feedparser.parse(body, response_headers=headers, resolve_relative_uris=False)
         entries = result.get("entries", [])
         if not entries:
             if not result.get("version"):

@@ -33,7 +33,6 @@ METADATA_ADDRESSES = frozenset(
 )
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog"})
 RETRY_AFTER_CAP = 5.0
-DRAIN_LIMIT = 64 * 1024  # redirect bodies up to this are read so the connection is reused
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9,"
     " text/xml;q=0.9, application/json;q=0.9, text/html;q=0.8, */*;q=0.5"
@@ -380,12 +379,10 @@ class Fetcher:
                     location: str = resp.headers.get("location", "")
                     if not location:
                         raise FetchError(f"{url}: HTTP {status} redirect without Location")
-                    _drain(resp)
                     return location
                 if status in RETRY_CODES:
                     raise _Retryable(f"HTTP {status} {resp.reason_phrase}", _retry_after(resp))
                 if status == 304:
-                    _drain(resp)
                     return Response(str(url), 304, b"", _headers(resp))
                 if not 200 <= status < 300:
                     raise FetchError(f"{url}: HTTP {status} {resp.reason_phrase}")
@@ -450,16 +447,6 @@ class _Retryable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
-
-
-def _drain(resp: httpx.Response) -> None:
-    """Read a bodiless answer (304) or a short redirect body to its end, so the connection
-    goes back to the pool: closed half-read, it is dropped and the next conditional GET to
-    the host pays a new connect (and TLS handshake). Longer bodies are not worth reading."""
-    declared = resp.headers.get("content-length", "")
-    if resp.status_code == 304 or (declared.isdigit() and int(declared) <= DRAIN_LIMIT):
-        for _chunk in resp.iter_raw():
-            pass
 
 
 def _headers(resp: httpx.Response) -> dict[str, str]:

@@ -75,19 +75,6 @@ def test_conditional_get_sends_validators_and_accepts_304(
     assert sent["if-modified-since"] == "Tue, 24 Nov 2026 06:00:00 GMT"
 
 
-def test_connection_is_reused_after_304s_and_short_redirects(fetcher: Fetcher) -> None:
-    with FixtureServer(keep_alive=True) as srv:
-        srv.route("/feed", b"", status=304, headers={"ETag": '"v1"'})
-        srv.route("/moved", b"<a href=/feed>moved</a>", status=301, headers={"Location": "/ok"})
-        srv.route("/ok", b"<rss/>", headers={"Content-Type": "application/rss+xml"})
-        for _ in range(3):
-            resp = fetcher.fetch(srv.url("/feed"), allow_private=True, etag='"v1"')
-            assert resp.status == 304
-        assert fetcher.fetch(srv.url("/moved"), allow_private=True).body == b"<rss/>"
-        assert len(srv.requests) == 5
-        assert srv.connections == 1
-
-
 @pytest.mark.parametrize(
     "url",
     [

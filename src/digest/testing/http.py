@@ -35,11 +35,6 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the default 5 drops bursts of parallel connects for a second
     fixture: FixtureServer
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.fixture._lock:
-            self.fixture.connections += 1
-        super().process_request(request, client_address)
-
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that time out on purpose leave broken pipes behind; that is the test's point.
         pass
@@ -47,11 +42,6 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        if self.server.fixture.keep_alive:
-            self.protocol_version = "HTTP/1.1"  # connections stay open between requests
 
     def do_GET(self) -> None:
         self._answer("GET")
@@ -107,18 +97,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FixtureServer:
-    """``with FixtureServer(root) as srv: fetch(srv.base_url + "/feed.rss")``.
+    """``with FixtureServer(root) as srv: fetch(srv.base_url + "/feed.rss")``."""
 
-    HTTP/1.0 (one connection per request) unless ``keep_alive``; ``connections`` counts
-    the connections accepted.
-    """
-
-    def __init__(
-        self, root: Path | None = None, *, host: str = "127.0.0.1", keep_alive: bool = False
-    ) -> None:
+    def __init__(self, root: Path | None = None, *, host: str = "127.0.0.1") -> None:
         self.root = root
-        self.keep_alive = keep_alive
-        self.connections = 0
         self.stopping = threading.Event()
         self.routes: dict[str, list[_Route]] = {}
         self._lock = threading.Lock()

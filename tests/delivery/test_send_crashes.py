@@ -114,7 +114,7 @@ def test_throttle_holds_across_a_kill_a_resume_and_two_editions(project: Project
 @pytest.mark.parametrize("policy", ["resend", "skip"])
 def test_killed_sender_resumes_without_losing_anyone(project: Project, policy: str) -> None:
     emails = _subscribers(project, 2000)
-    window = 4 * 4  # in flight at most: 4 x connections
+    window = 8 * 4  # in flight at most: 8 x connections
     rng = random.Random(policy)
     with SMTPSink() as sink:
         project.write_config(

@@ -2,7 +2,7 @@
 
 Every row is committed as in flight (fenced by this worker's claim) before its message goes
 on the wire, and its outcome is written only while the claim is still this worker's. At
-most ``4 x connections`` rows (256 for a local backend) are in flight at once, so a crash
+most ``8 x connections`` rows (256 for a local backend) are in flight at once, so a crash
 leaves at most that many in doubt (of which at most ``connections`` were on the wire).
 """
 
@@ -39,7 +39,7 @@ from digest.store.repository import Store
 
 D = DeliveryState
 LOCAL_BATCH = 256  # rows in flight at once for a local backend (no network round trips)
-PER_CONNECTION = 4  # rows in flight per SMTP connection: one on the wire, the rest queued
+PER_CONNECTION = 8  # rows in flight per SMTP connection: one on the wire, the rest queued
 STEP = 0.2  # the longest the loop goes without looking at stop, lease and heartbeat
 Item = tuple[Row, Envelope, str]  # row, message, permit holder
 IN_DOUBT = "in doubt: "

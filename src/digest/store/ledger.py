@@ -10,8 +10,6 @@ connection, as building SQLAlchemy statements each time cost more than the SMTP 
 
 from __future__ import annotations
 
-import functools
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +23,15 @@ from digest.models import DeliveryState, Subscriber
 from digest.store.engine import guarded, write_transaction
 from digest.store.raw import RawConnection
 from digest.store.repository import Store
-from digest.store.tables import deliveries, ledger_meta, send_permits, stamp, workers
+from digest.store.tables import (
+    deliveries,
+    ledger_meta,
+    send_permits,
+    stamp,
+    topics_of,
+    topics_text,
+    workers,
+)
 
 D = DeliveryState
 CHUNK = 5000  # rows per freeze transaction: tens of milliseconds of SQLite's write lock
@@ -83,11 +89,6 @@ class Mark:
     variant_hash: str
 
 
-@functools.lru_cache(maxsize=1024)
-def _topics(topics: tuple[str, ...]) -> str:
-    return json.dumps(list(topics))  # readers share a few selections
-
-
 def _in(values: Sequence[object]) -> str:
     return "(" + ", ".join("?" * len(values)) + ")"
 
@@ -143,7 +144,7 @@ class Ledger:
         batch: list[tuple[Any, ...]] = []
         for sub in subscribers:
             due = stamp(not_before(sub)) if not_before else ""
-            topics = _topics(sub.topics) if sub.topics else "[]"
+            topics = topics_text(sub.topics)
             batch.append((edition_id, sub.email, sub.name, sub.timezone, topics, due, at))
             if len(batch) >= chunk:
                 total += self._insert(edition_id, batch)
@@ -255,7 +256,7 @@ class Ledger:
         found.sort(key=lambda r: r[-1])  # the subscriber file's order, on SQLite
         return [
             Row(
-                Subscriber(r[0], r[1], r[2], tuple(json.loads(r[3])) if r[3] != "[]" else ()),
+                Subscriber(r[0], r[1], r[2], topics_of(r[3])),
                 r[4], r[5], bool(r[7]), r[6],
             )
             for r in found

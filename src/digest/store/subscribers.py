@@ -8,7 +8,6 @@ keyset order, never loaded whole.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +30,15 @@ from sqlalchemy import (
 from digest.models import Subscriber, SubscriberState
 from digest.store.engine import guarded
 from digest.store.repository import Store
-from digest.store.tables import confirmations, consents, erasures, subscribers, suppressions
+from digest.store.tables import (
+    confirmations,
+    consents,
+    erasures,
+    subscribers,
+    suppressions,
+    topics_of,
+    topics_text,
+)
 
 S = SubscriberState
 CHUNK = 2000
@@ -175,7 +182,7 @@ def _with_state() -> Any:
 def _record(row: Any) -> Record:
     return Record(
         id=row.id, email=row.email, name=row.name, timezone=row.timezone,
-        topics=tuple(json.loads(row.topics)), state=S(row.state),
+        topics=topics_of(row.topics), state=S(row.state),
         paused_until=row.paused_until, source=row.source, since=row.since,
         created_at=row.created_at, updated_at=row.updated_at,
     )  # fmt: skip
@@ -210,15 +217,11 @@ class SubscriberStore:
         """Everyone the next edition goes to, streamed by key: the active readers, then the
         paused ones whose pause is over. Suppressed addresses are left to the ledger, which
         records them as skipped."""
-        selections: dict[str, tuple[str, ...]] = {}  # readers share a few: parse each once
         for state in (S.ACTIVE, S.PAUSED):
             for row in self._keyset(state):
                 if state is S.PAUSED and not (row.paused_until and row.paused_until <= now):
                     continue
-                topics = selections.get(row.topics)
-                if topics is None:
-                    topics = selections[row.topics] = tuple(json.loads(row.topics))
-                yield Subscriber(row.email, row.name, row.timezone, topics)
+                yield Subscriber(row.email, row.name, row.timezone, topics_of(row.topics))
 
     def _keyset(self, state: SubscriberState) -> Iterator[Any]:
         last = ""
@@ -242,7 +245,7 @@ class SubscriberStore:
         """Every distinct topic selection among the readers of the next edition."""
         query = select(subscribers.c.topics).distinct().where(_receiving(now))
         with self.store.reading() as conn:
-            found = [tuple(json.loads(t)) for t in conn.execute(query).scalars()]
+            found = [topics_of(t) for t in conn.execute(query).scalars()]
         return list(dict.fromkeys(found))
 
     def timezones(self, *, now: datetime) -> set[str]:
@@ -308,7 +311,7 @@ class SubscriberStore:
             r = conn.execute(query).first()
         if r is None:
             return None
-        return Pending(r.nonce, r.subscriber_id, r.name, tuple(json.loads(r.topics)), r.ip,
+        return Pending(r.nonce, r.subscriber_id, r.name, topics_of(r.topics), r.ip,
                        r.text, r.created_at)  # fmt: skip
 
     def pending_for(self, subscriber_id: int) -> list[Pending]:
@@ -318,7 +321,7 @@ class SubscriberStore:
         )  # fmt: skip
         with self.store.reading() as conn:
             return [
-                Pending(r.nonce, r.subscriber_id, r.name, tuple(json.loads(r.topics)), r.ip,
+                Pending(r.nonce, r.subscriber_id, r.name, topics_of(r.topics), r.ip,
                         r.text, r.created_at)
                 for r in conn.execute(query)
             ]  # fmt: skip
@@ -340,7 +343,7 @@ class SubscriberStore:
     ) -> None:  # fmt: skip
         """Set columns (``topics`` as a tuple, ``state`` as a SubscriberState) of one row."""
         if "topics" in values:
-            values["topics"] = json.dumps(list(values["topics"]), ensure_ascii=False)
+            values["topics"] = topics_text(tuple(values["topics"]))
         if "state" in values:
             values["state"] = SubscriberState(values["state"]).value
         with writing(self.store) as conn:
@@ -384,7 +387,7 @@ class SubscriberStore:
                 subscriber_id = int(row.id)
             conn.execute(insert(confirmations).values(
                 nonce=nonce, subscriber_id=subscriber_id, name=name,
-                topics=json.dumps(list(topics), ensure_ascii=False), ip=ip, text=text,
+                topics=topics_text(tuple(topics)), ip=ip, text=text,
                 created_at=now,
             ))  # fmt: skip
         return subscriber_id
@@ -450,7 +453,7 @@ def _insert(
     row = {
         "key": address_key(subscriber.email), "email": subscriber.email.strip(),
         "name": subscriber.name, "timezone": subscriber.timezone,
-        "topics": json.dumps(list(subscriber.topics), ensure_ascii=False), "state": state.value,
+        "topics": topics_text(tuple(subscriber.topics)), "state": state.value,
         "paused_until": "", "source": source, "since": now if state is S.ACTIVE else "",
         "created_at": now, "updated_at": now, **extra,
     }  # fmt: skip

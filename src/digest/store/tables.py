@@ -6,6 +6,8 @@ that migrating an empty database to the head gives exactly these tables.
 
 from __future__ import annotations
 
+import functools
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +27,18 @@ from sqlalchemy.types import TypeDecorator
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 """The one stored form of a time: UTC, microseconds, so strings compare like the times."""
+
+
+@functools.lru_cache(maxsize=1024)
+def topics_text(topics: tuple[str, ...]) -> str:
+    """The one stored form of a topic selection: a JSON list (cached: readers share a few)."""
+    return json.dumps(list(topics), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def topics_of(text: str) -> tuple[str, ...]:
+    """The topic selection a ``topics_text`` value holds."""
+    return tuple(json.loads(text))
 
 
 def stamp(value: datetime) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import TracebackType
@@ -65,6 +66,21 @@ class Backend(ABC):
     @abstractmethod
     def send(self, envelope: Envelope) -> None:
         """Deliver one message or raise one of the failures in the contract above."""
+
+    def send_each(self, envelopes: Iterable[Envelope]) -> Iterator[BackendError | None]:
+        """Deliver messages in order, yielding each one's outcome as soon as it is known:
+        None (accepted) or the failure ``send()`` would have raised. The next message is
+        taken only when the backend is ready for it, and a backend may stop early (after a
+        lost connection, say): a message taken but given no outcome was not sent, and the
+        caller hands it, with those not taken, to a later call. A backend that can overlap
+        messages on its connection (SMTP pipelining) overrides this."""
+        for envelope in envelopes:
+            try:
+                self.send(envelope)
+            except BackendError as exc:
+                yield exc
+            else:
+                yield None
 
     def __enter__(self) -> Self:
         self.open()

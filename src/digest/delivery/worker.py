@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -371,16 +371,16 @@ class Sender:
                 item = self.work.get()
                 if item is None:
                     return
-                if self.fatal is not None:
-                    row, _, holder = item
-                    self.results.put((Outcome(row.subscriber.email, D.PENDING, str(self.fatal)),
-                                      holder, None))  # fmt: skip
-                    continue
-                result = self._deliver(backend, *item)
-                self.results.put(result)
+                taken: deque[Item] = deque()
+                closing = self._chain(backend, item, taken)
+                for row, _, holder in taken:  # taken but not sent: back to the queue
+                    back = Outcome(row.subscriber.email, D.PENDING, "interrupted before sending")
+                    self.results.put((back, holder, None))
+                if closing:
+                    return
                 # A connection that cannot reach the server waits before its next try, so
                 # one dead connection does not defer every row; the others go on.
-                if result[0].state is D.DEFERRED and not getattr(backend, "connected", True):
+                if not getattr(backend, "connected", True):
                     pause = min(max(pause * 2, 0.5), 5.0)
                     self.s.stop.wait(pause)
                 else:
@@ -388,26 +388,65 @@ class Sender:
         finally:
             backend.close()
 
+    def _chain(self, backend: Backend, first: Item, taken: deque[Item]) -> bool:
+        """Send ``first`` and whatever is queued when the backend is ready for the next
+        (SMTP pipelines each message's commands behind the one before); True if the queue
+        said stop. Rows the backend took and did not send are left in ``taken``."""
+        closing = False
+
+        def envelopes() -> Iterator[Envelope]:
+            nonlocal closing
+            item: Item | None = first
+            while item is not None:
+                if self.fatal is not None:
+                    row, _, holder = item
+                    self.results.put((Outcome(row.subscriber.email, D.PENDING, str(self.fatal)),
+                                      holder, None))  # fmt: skip
+                else:
+                    taken.append(item)
+                    yield item[1]
+                try:
+                    item = self.work.get_nowait()
+                except queue.Empty:
+                    return
+                closing = item is None
+
+        for failure in backend.send_each(envelopes()):
+            row, _, holder = taken.popleft()
+            result = self._outcome(row, holder, failure)
+            self.results.put(result)
+            if result[2] is not None:
+                break  # the backend as a whole failed: nothing more goes out
+        return closing
+
     def _deliver(
         self, backend: Backend, row: Row, envelope: Envelope, holder: str
     ) -> tuple[Outcome, str, BaseException | None]:
-        email = row.subscriber.email
         try:
             backend.send(envelope)
-        except PermanentFailure as exc:
-            return Outcome(email, D.FAILED, str(exc)), holder, None
-        except InDoubtFailure as exc:
+        except BackendError as exc:
+            return self._outcome(row, holder, exc)
+        return self._outcome(row, holder, None)
+
+    def _outcome(
+        self, row: Row, holder: str, failure: BackendError | None
+    ) -> tuple[Outcome, str, BaseException | None]:
+        email = row.subscriber.email
+        if failure is None:
+            return Outcome(email, D.SENT), holder, None
+        if isinstance(failure, PermanentFailure):
+            return Outcome(email, D.FAILED, str(failure)), holder, None
+        if isinstance(failure, InDoubtFailure):
             # Counted and reported (in _take); resent, same Message-ID, only under resend.
             if self.s.options.in_doubt == "skip":
-                return Outcome(email, D.UNKNOWN, f"{IN_DOUBT}{exc}"), holder, None
-            return Outcome(email, D.DEFERRED, f"{IN_DOUBT}{exc}", self._backoff(row)), holder, None
-        except TemporaryFailure as exc:
-            return Outcome(email, D.DEFERRED, str(exc), self._backoff(row)), holder, None
-        except BackendError as exc:
-            # The backend as a whole failed (login refused, bad certificate) before this
-            # message went out: the row goes back to pending and the run stops.
-            return Outcome(email, D.PENDING, str(exc)), holder, exc
-        return Outcome(email, D.SENT), holder, None
+                return Outcome(email, D.UNKNOWN, f"{IN_DOUBT}{failure}"), holder, None
+            due = self._backoff(row)
+            return Outcome(email, D.DEFERRED, f"{IN_DOUBT}{failure}", due), holder, None
+        if isinstance(failure, TemporaryFailure):
+            return Outcome(email, D.DEFERRED, str(failure), self._backoff(row)), holder, None
+        # The backend as a whole failed (login refused, bad certificate) before this
+        # message went out: the row goes back to pending and the run stops.
+        return Outcome(email, D.PENDING, str(failure)), holder, failure
 
     def _backoff(self, row: Row) -> datetime:
         o = self.s.options

@@ -148,7 +148,9 @@ def revise(
         *edits,
     ]
     if not edits:
-        raise DigestError("nothing to change: give --remove URL or --pin URL")
+        raise DigestError(
+            "nothing to change: give --remove URL, --pin URL, --note TEXT or --subject TEXT"
+        )
     edition = store.get_edition(edition_id)
     check_revision(edition, revision)
     name = editor_name(policy, by)

@@ -63,7 +63,9 @@ def apply_edits(
     names the edition and what to do when an edit cannot apply; nothing is half-applied.
     """
     if not edits:
-        raise DigestError("nothing to change: give --remove URL or --pin URL")
+        raise DigestError(
+            "nothing to change: give --remove URL, --pin URL, --note TEXT or --subject TEXT"
+        )
     stories = list(draft.stories)
     aside = list(draft.set_aside)
     extra = dict(draft.extra)

@@ -16,7 +16,7 @@ from digest.images import ImageWork
 from digest.models import Candidate, Edition, EditionState, RenderedEdition, Story
 from digest.rank import RankingSettings, choose, thin_day_message
 from digest.render.images import Processed
-from digest.render.preflight import GMAIL_CLIP_BYTES
+from digest.render.preflight import GMAIL_CLIP_BYTES, clipped
 from digest.render.renderer import Renderer
 from digest.schedule.slots import slot_day
 from digest.sources.base import Source
@@ -136,14 +136,12 @@ class Pipeline:
         for processed in plan.images:
             images.put(processed.key, processed.data, processed.content_type)
         # What Gmail would clip hides the footer and its unsubscribe link: never auto-approved.
-        clipped = [v.key for v in variants if _size(v.rendered) > GMAIL_CLIP_BYTES]
-        if _size(plan.rendered) > GMAIL_CLIP_BYTES:
-            clipped.insert(0, "the whole edition")
+        too_big = clipped(plan.rendered, variants)
         warnings = list(plan.warnings)
-        if clipped and auto_approve:
+        if too_big and auto_approve:
             auto_approve = False
             warnings.append(
-                f"not auto-approved: the HTML of {', '.join(clipped)} is over "
+                f"not auto-approved: the HTML of {', '.join(too_big)} is over "
                 f"{GMAIL_CLIP_BYTES:,} bytes and Gmail would clip it (lower email.html_budget); "
                 "an editor must approve"
             )
@@ -178,7 +176,3 @@ class Pipeline:
                 apply(tx, pending, EditionState.APPROVED, actor="digest", via="auto-approve",
                       now=now, note="approval.auto_approve is set in the config")  # fmt: skip
         return self.store.get_edition(edition_id)
-
-
-def _size(rendered: RenderedEdition) -> int:
-    return len(rendered.html.encode("utf-8"))

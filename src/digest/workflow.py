@@ -12,6 +12,7 @@ from digest.config.settings import ApprovalSettings, EditorSettings
 from digest.edits import Draft, Edit, Kind, apply_edits
 from digest.exceptions import BackendError, DigestError, StateError
 from digest.models import Edition, EditionState, Subscriber, Variant
+from digest.render.preflight import GMAIL_CLIP_BYTES, clipped
 from digest.render.renderer import Renderer
 from digest.render.variants import approved_variant
 from digest.schedule.slots import Slot, served_wave, slot_day
@@ -148,7 +149,9 @@ def revise(
         *edits,
     ]
     if not edits:
-        raise DigestError("nothing to change: give --remove URL or --pin URL")
+        raise DigestError(
+            "nothing to change: give --remove URL, --pin URL, --note TEXT or --subject TEXT"
+        )
     edition = store.get_edition(edition_id)
     check_revision(edition, revision)
     name = editor_name(policy, by)
@@ -292,8 +295,9 @@ def enforce_deadline(
     """At or after ``deadline`` (from ``deadline()``), settle a still-pending edition.
 
     ``skip`` expires it (nothing is sent); ``send`` approves it, recorded as an automatic
-    approval at the deadline. Before the deadline, or for any other state, nothing changes.
-    The scheduler calls this at the deadline; calling it again is harmless.
+    approval at the deadline, unless Gmail would clip it (then it expires too: an edition
+    nobody approved is never sent clipped). Before the deadline, or for any other state,
+    nothing changes. The scheduler calls this at the deadline; calling it again is harmless.
     """
     edition = store.get_edition(edition_id)
     if edition.state is not S.PENDING_APPROVAL:
@@ -302,7 +306,14 @@ def enforce_deadline(
         return edition
     got = len(store.approvers(edition))
     needed = policy.approvals_needed
-    if policy.at_deadline == "send":
+    too_big = clipped(edition.rendered, store.variants(edition))
+    if policy.at_deadline == "send" and too_big:
+        to = S.EXPIRED
+        note = (f"not auto-approved at the deadline (approval.at_deadline: send; {got} of "
+                f"{needed} approvals): the HTML of {', '.join(too_big)} is over "
+                f"{GMAIL_CLIP_BYTES:,} bytes and Gmail would clip it; "
+                "nothing will be sent")  # fmt: skip
+    elif policy.at_deadline == "send":
         to = S.APPROVED
         note = (f"auto-approved at the deadline (approval.at_deadline: send; {got} of {needed} "
                 "approvals)")  # fmt: skip

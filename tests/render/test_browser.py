@@ -85,11 +85,34 @@ MEASURE = """() => {
             top: r.top, loaded: loaded, cls: img.className, alt: img.getAttribute('alt'),
             dir: (img.closest('.sx') || img).getAttribute('dir')};
   });
+  // How far each line of el's text starts from el's start edge (right for RTL): 0 = flush.
+  const starts = (el) => {
+    const box = el.getBoundingClientRect();
+    const rtl = getComputedStyle(el).direction === 'rtl';
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const lines = {};
+    for (const r of range.getClientRects()) {
+      const k = Math.round(r.top);
+      lines[k] = lines[k] ? [Math.min(lines[k][0], r.left), Math.max(lines[k][1], r.right)]
+                          : [r.left, r.right];
+    }
+    return Object.values(lines).map(([l, r]) => (rtl ? box.right - r : l - box.left));
+  };
   const blocks = [...document.querySelectorAll('.sx')].map((el) => ({
     dir: el.getAttribute('dir'), lang: el.getAttribute('lang'),
     direction: getComputedStyle(el).direction,
     title: (el.querySelector('h1, h3') || el).textContent.trim().slice(0, 40),
+    starts: [...el.querySelectorAll('.h a, .tz, .mt')].flatMap(starts),
   }));
+  // Contents list items: the bullet needs the list's padding on the side the item starts.
+  const items = [...document.querySelectorAll('.toc li')].map((li) => {
+    const box = li.getBoundingClientRect();
+    const list = li.parentElement.getBoundingClientRect();
+    const rtl = getComputedStyle(li).direction === 'rtl';
+    return {dir: li.getAttribute('dir'), starts: starts(li.querySelector('a')),
+            room: rtl ? list.right - box.right : box.left - list.left};
+  });
   const headlines = [...document.querySelectorAll('.h a')]
     .map((a) => rgba(getComputedStyle(a).color));
   const logos = [...document.querySelectorAll('img.lg')].filter(visible).map((i) => i.className);
@@ -102,7 +125,7 @@ MEASURE = """() => {
     scrollWidth: document.documentElement.scrollWidth,
     bodyScrollWidth: document.body.scrollWidth,
     innerWidth: window.innerWidth,
-    texts, images, links, blocks, headlines, logos,
+    texts, images, links, blocks, items, headlines, logos,
   };
 }"""
 
@@ -177,7 +200,8 @@ def edition_stories(server: FixtureServer) -> list[Story]:
                 image=image,
             )
         )  # fmt: skip
-    stories.append(
+    stories.insert(  # second in the running order: in the contents list too
+        1,
         Story(
             url="https://arabic.example.org/beirut", title="لبنان يعيد فتح مرفأ بيروت",
             teaser="أعادت السلطات اللبنانية فتح الجزء الشمالي من مرفأ بيروت أمام السفن التجارية.",
@@ -301,6 +325,12 @@ def test_layout_fits_the_screen(
     rtl = [b for b in m["blocks"] if b["dir"] == "rtl"]
     assert [b["lang"] for b in rtl] == ["ar"]
     assert all(b["direction"] == "rtl" for b in rtl)
+    # Right-to-left text starts at the right: every line flush with the block's right edge.
+    assert all(b["starts"] and max(b["starts"]) < 1 for b in rtl), rtl
+    rtl_items = [i for i in m["items"] if i["dir"] == "rtl"]
+    assert len(rtl_items) == 1
+    assert all(i["starts"] and max(i["starts"]) < 1 for i in rtl_items), rtl_items
+    assert all(i["room"] >= 16 for i in m["items"]), m["items"]  # each bullet inside the list
     assert all(b["direction"] == "ltr" for b in m["blocks"] if b["dir"] == "auto")
     small = [t for t in m["texts"] if t["size"] < 14]
     assert small == [], f"text under 14 px at {width} px: {small}"

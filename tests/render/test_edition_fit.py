@@ -25,8 +25,9 @@ from digest.testing.http import FixtureServer
 from digest.testing.mail import parse_clean
 from digest.web.app import create_app
 from digest.web.server import BackgroundServer
+from digest.workflow import enforce_deadline
 
-from conftest import SECRET, Project
+from conftest import EDITORS, SECRET, Project
 from photos import SHAPES, photo
 
 BASE = "https://news.example.org"
@@ -195,3 +196,40 @@ def test_an_auto_approved_edition_is_never_clipped(project: Project, photos: Fix
         assert len(store.get_edition(1).rendered.html.encode()) < 100_000
     finally:
         store.close()
+
+
+def test_a_clipped_edition_is_not_approved_at_the_deadline_either(
+    project: Project, photos: FixtureServer
+) -> None:
+    # approval.at_deadline: send approves whatever is pending at the deadline, but not an
+    # edition Gmail would clip: that one expires, and nothing goes out.
+    photos.route("/feed.rss", feed(photos, 30, teaser_words=600))
+    sources = f"sources:\n  - name: Wire\n    url: {photos.url('/feed.rss')}\n    max_items: 40\n"
+    project.write_config(
+        sources=sources + "    allow_private: true\n",
+        extra="ranking:\n  max_stories: 30\n  max_age_hours: 100000\n  diversity: 0\n"
+        "email:\n  html_budget: 200000\n  teaser_length: 5000\n"
+        + EDITORS
+        + "  deadline_minutes: 30\n  at_deadline: send\n",
+    )
+    built = project.cli("build", "--json", env={"DIGEST_NOW": "2026-11-24T05:00:00+00:00"})
+    assert built.exit_code == 0, built.output
+    assert json.loads(built.stdout)["state"] == "pending_approval"
+    at = datetime(2026, 11, 24, 5, 30, tzinfo=UTC)  # 30 minutes before 07:00 in Berlin
+    app = App(project.config)
+    try:
+        deadline = app.deadline(app.store.get_edition(1))
+        assert deadline == at
+        edition = enforce_deadline(app.store, 1, policy=app.settings.approval,
+                                   deadline=deadline, now=at)  # fmt: skip
+    finally:
+        app.close()
+    assert edition.state == "expired"
+    status = json.loads(project.cli("status", "1", "--json").stdout)
+    last = status["audit"][-1]
+    assert (last["to"], last["via"]) == ("expired", "deadline")
+    assert "the HTML of the whole edition is over 102,000 bytes" in last["note"]
+    memory.clear()
+    sent = project.cli("send", "1", env={"DIGEST_NOW": "2026-11-24T06:00:00+00:00"})
+    assert sent.exit_code == 1
+    assert memory.outbox == []

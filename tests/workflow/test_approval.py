@@ -187,3 +187,35 @@ def test_approval_settings_defaults(project: Project) -> None:
     assert (approval.approvals_needed, approval.at_deadline, approval.deadline_minutes) == (
         1, "skip", 0,
     )  # fmt: skip
+
+
+def test_edit_sets_and_removes_the_note_and_the_subject(pending: Project) -> None:
+    note = "Good morning. Three elections today."
+    usual = _status(pending)["subject"]
+    result = pending.cli("edit", "1", "--note", note, "--subject", "Three elections",
+                         "--by", "Rosa Diaz")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    after = _status(pending)
+    assert after["revision"] == 2
+    assert after["subject"] == "Three elections"
+    assert after["audit"][-1]["note"] == (
+        f'revision 2: editor\'s note: "" -> "{note}"; subject: "{usual}" -> "Three elections"'
+    )
+    store = pending.open_store()
+    try:
+        rendered = store.get_edition(1).rendered
+    finally:
+        store.close()
+    assert f'<p class="nt" dir="auto">{note}</p>' in rendered.html
+    assert note in rendered.text
+    result = pending.cli("edit", "1", "--note", "", "--subject", "", "--by", "Rosa Diaz")
+    assert result.exit_code == 0, result.output
+    after = _status(pending)
+    assert after["subject"] == usual
+    store = pending.open_store()
+    try:
+        rendered = store.get_edition(1).rendered
+    finally:
+        store.close()
+    assert note not in rendered.html
+    assert note not in rendered.text

@@ -13,6 +13,7 @@ import click
 from digest.app import App
 from digest.cli.group import cli, edition_dict, pass_app
 from digest.cli.output import EXIT_THIN_DAY, emit_json, local, warn
+from digest.edits import Edit, Kind
 from digest.exceptions import DigestError
 from digest.models import Edition, EditionState
 
@@ -253,23 +254,31 @@ def reject(app: App, edition_id: int, by: str, reason: str, as_json: bool) -> No
 @click.option("--remove", "remove", multiple=True, metavar="URL", help="Drop this story.")
 @click.option("--pin", "pin", metavar="URL", help="Move this story to --position.")
 @click.option("--position", type=int, default=1, show_default=True, help="1 is the lead.")
+@click.option("--note", metavar="TEXT", help="This edition's editor's note ('' removes it).")
+@click.option("--subject", metavar="TEXT", help="This edition's subject ('' for email.subject).")
 @click.option("--by", "by", required=True, help="Who edits (recorded in the audit trail).")
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
 def edit(
-    app: App, edition_id: int, remove: tuple[str, ...], pin: str | None, position: int, by: str,
-    as_json: bool,
+    app: App, edition_id: int, remove: tuple[str, ...], pin: str | None, position: int,
+    note: str | None, subject: str | None, by: str, as_json: bool,
 ) -> None:  # fmt: skip
-    """Remove or pin stories of a pending edition: a new revision, re-proofed to the editors.
+    """Remove or pin stories, or set the editor's note or subject, of a pending edition: a
+    new revision, re-proofed to the editors.
 
     \b
     Examples:
       digest edit 3 --by Rosa --remove https://example.org/story
       digest edit 3 --by Rosa --pin https://example.org/scoop --position 1
+      digest edit 3 --by Rosa --note "Good morning. Three elections today."
     """
+    edits = [
+        *([Edit(Kind.NOTE, text=note)] if note is not None else []),
+        *([Edit(Kind.SUBJECT, text=subject)] if subject is not None else []),
+    ]
     before = len(app.store.get_edition(edition_id).warnings)
     edition = app.revise(edition_id, by=by, via="cli", remove=remove, pin=pin,
-                         position=position)  # fmt: skip
+                         position=position, edits=edits)  # fmt: skip
     warn(edition.warnings[before:])
     if as_json:
         emit_json(edition_dict(edition))

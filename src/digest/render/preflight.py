@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Literal
 from urllib.parse import urlsplit
 
-from digest.models import RenderedEdition, Story
+from digest.models import RenderedEdition, Story, Variant
 from digest.render import placeholders
 from digest.render.links import strip_utm
 
@@ -18,6 +18,16 @@ GMAIL_CLIP_BYTES = 102_000
 """Gmail shows "[Message clipped]" above about this many bytes of HTML."""
 SUBJECT_CHARS = 60
 """Subjects longer than this are cut by most clients, often mid-word."""
+
+
+def clipped(rendered: RenderedEdition, variants: Iterable[Variant] = ()) -> list[str]:
+    """What Gmail would clip (hiding the footer and its unsubscribe link): "the whole
+    edition" and/or the keys of the topic variants whose HTML is over GMAIL_CLIP_BYTES."""
+    out = [v.key for v in variants if len(v.rendered.html.encode()) > GMAIL_CLIP_BYTES]
+    if len(rendered.html.encode()) > GMAIL_CLIP_BYTES:
+        out.insert(0, "the whole edition")
+    return out
+
 
 Level = Literal["error", "warning"]
 _WEB = frozenset({"http", "https"})

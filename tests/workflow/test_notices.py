@@ -4,17 +4,16 @@ command to resume), a source failing `fetch.failure_alert` runs in a row."""
 
 from __future__ import annotations
 
-import threading
+import signal
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
 
-from digest.app import App
 from digest.testing.smtp import SMTPSink
 
-from conftest import EDITORS, SECRET, Project
+from conftest import EDITORS, Project, spawn_digest, wait_for
 
 ROSA = "rosa@news.example.org"
 SAM = "sam@news.example.org"
@@ -78,27 +77,27 @@ def test_a_finished_send_is_noticed_with_counts(project: Project, sink: SMTPSink
     assert len(_notices(sink, "sent")) == 2
 
 
+@pytest.mark.slow
 def test_a_stopped_send_is_noticed_with_the_command_to_resume(
-    project: Project, sink: SMTPSink, monkeypatch: pytest.MonkeyPatch
+    project: Project, sink: SMTPSink
 ) -> None:
-    monkeypatch.setenv("DIGEST_SECRET", SECRET)
-    monkeypatch.setenv("DIGEST_NOW", "2026-11-24T06:00:00+00:00")
-    _setup(project, sink)
+    # One message an hour: after the first reader, `digest send` waits; SIGTERM stops it.
+    throttle = "send:\n  window_messages: 1\n  window_seconds: 3600\n"
+    _setup(project, sink, throttle)
     assert project.cli("build").exit_code == 0
     assert project.cli("approve", "1", "--by", "Rosa Diaz").exit_code == 0
-    app = App(project.config)
-    stop = threading.Event()
-    stop.set()  # SIGTERM before the first message: the run stops at once
-    try:
-        report = app.send(1, stop=stop)
-    finally:
-        app.close()
-    assert report.interrupted
+    proofs = len(sink.messages)
+    proc = spawn_digest(project, "send", "1")
+    wait_for(lambda: len(sink.messages) > proofs, what="the first reader's message")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
     notices = _notices(sink, "stopped")
     assert sorted(str(m["To"]) for m in notices) == [ROSA, SAM]
     body = _body(notices[0])
     assert "Why: interrupted (SIGTERM or Ctrl-C)" in body
     assert "To resume (nobody gets it twice): digest send 1" in body
+    project.write_config("smtp", {"host": sink.host, "port": sink.port}, extra=EDITORS)
     assert project.cli("send", "1").exit_code == 0
     assert len(_notices(sink, "sent")) == 2
 

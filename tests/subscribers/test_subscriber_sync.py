@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from digest.exceptions import ConfigError
+from digest.exceptions import ConfigError, DigestError
 from digest.models import Subscriber, SubscriberState
 from digest.store import Store
 from digest.store.subscribers import SubscriberStore
-from digest.subscribers.manage import erase
+from digest.subscribers.manage import add, erase
 from digest.subscribers.sync import import_file, sync_file
 
 from conftest import Project
@@ -74,7 +74,10 @@ def test_no_sync_ever_resubscribes_an_address_that_left(
     assert states(store).get("ben@example.net") == expected
     # An import of the same file, and an editor's add, leave it alone too.
     assert import_file(store, path, now=NOW).blocked == 1
+    with pytest.raises(DigestError, match="only the reader can subscribe again"):
+        add(store, "ben@example.net", name="Ben", topics=None, timezone=None, now=NOW)
     assert "ben@example.net" not in [s.email for s in SubscriberStore(store).receiving(now=NOW)]
+    assert states(store).get("ben@example.net") == expected
 
 
 def test_mirror_makes_the_file_the_list(store: Store, tmp_path: Path) -> None:

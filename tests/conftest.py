@@ -104,17 +104,21 @@ def spawn_digest(project: Project, *args: str, now: str = NOW) -> subprocess.Pop
 
 def footer_values(text: str) -> dict[str, str]:
     """The per-reader footer values of a sent message, read back from its text part (for
-    placeholders.values_for): view-in-browser and preference links, why they get it."""
+    placeholders.values_for): view-in-browser and preference links, why they get it, and
+    the date line (the reader's day)."""
     text = text.replace("\r\n", "\n")
     view = re.search(r"^View in browser: (\S+)", text, re.M)
+    day = re.search(r"^((?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \d+ \w+ \d{4})$", text, re.M)
     prefs = re.search(r"^Manage preferences:\n(\S+)", text, re.M)
     why = re.search(r"^(You (?:signed up on|have been on this list since) (\d+ \w+ \d{4})\.)$",
                     text, re.M)  # fmt: skip
     assert view, text
     assert prefs, text
+    assert day, text
     return {
         "view_url": view.group(1), "preferences_url": prefs.group(1),
         "reason": why.group(1) if why else "", "signed_up": why.group(2) if why else "",
+        "date_line": day.group(1),
     }  # fmt: skip
 
 

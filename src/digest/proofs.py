@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
+from zoneinfo import ZoneInfo
 
 import jinja2
 
@@ -17,8 +18,9 @@ from digest.config.settings import EditorSettings, Settings
 from digest.exceptions import BackendError, ConfigError
 from digest.models import Edition
 from digest.render import placeholders
+from digest.render.dates import date_label
 from digest.render.message import clean_name, make_message_id, sender_address
-from digest.schedule.slots import local_label
+from digest.schedule.slots import local_label, slot_day
 from digest.tokens import APPROVAL_SALT, Signer, approval_token, secrets_from_env
 
 _BANNER = jinja2.Environment(autoescape=True).from_string(
@@ -38,6 +40,13 @@ Preheader: {{ e.rendered.preheader }}</p>
 </div>"""
 )
 _BODY_OPEN = re.compile(r"<body[^>]*>", re.IGNORECASE)
+
+
+def edition_date_line(edition: Edition, zone: str) -> str:
+    """The date line an editor sees: the slot's date (else the day it was built, in
+    ``zone``); each reader's copy carries the day they get it, in their own zone."""
+    day = slot_day(edition.slot) or edition.created_at.astimezone(ZoneInfo(zone)).date()
+    return date_label(day)
 
 
 def review_links(
@@ -88,6 +97,7 @@ def proof_envelope(
         name=name,
         email=editor.email,
         unsubscribe_url=f"{settings.publication.base_url.rstrip('/')}/u/proof",
+        date_line=edition_date_line(edition, settings.publication.timezone),
     )
     banner = _BANNER.render(
         e=edition, review=links["review"], approve=links["approve"], expires=expires,

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from digest.exceptions import ConfigError
 from digest.models import Image, Publication, RenderedEdition, Story
 from digest.render import placeholders
+from digest.render.dates import date_label
 from digest.render.edition import render_edition
 from digest.render.environment import make_environment
 from digest.render.message import (
@@ -93,8 +94,9 @@ def parse(data: bytes) -> EmailMessage:
 def expected(body: str, recipient: Recipient, *, escape: bool) -> str:
     name = " ".join("".join(c if c.isprintable() else " " for c in recipient.name).split())
     values = placeholders.values_for(
-        name=name, email=recipient.email, unsubscribe_url=recipient.unsubscribe_url
-    )
+        name=name, email=recipient.email, unsubscribe_url=recipient.unsubscribe_url,
+        date_line=date_label(NOW.date()),  # no date line of their own: the Date header's day
+    )  # fmt: skip
     if escape:
         values = {k: html.escape(v) for k, v in values.items()}
     return placeholders.substitute(body, values)

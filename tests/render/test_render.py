@@ -132,7 +132,7 @@ def test_html_has_lead_furniture_footer_and_dark_mode(rendered: RenderedEdition)
     assert "Read more" in html
     assert "also in Le Monde" in html
     assert "also in The Paper, Daily" in html
-    assert "Wednesday, 25 November 2026" in html
+    assert f'<p class="dl">{placeholders.DATE_LINE}</p>' in html  # each reader's own day
     assert "You receive this because you subscribed to The Morning Brief as" in html
     assert f'href="{placeholders.UNSUBSCRIBE_URL}"' in html
     assert PUB.postal_address in html
@@ -154,7 +154,7 @@ def test_text_part_same_stories_same_order_and_wrapped(rendered: RenderedEdition
     assert found == sorted(found)
     for line in text.splitlines():
         assert len(line) <= 72 or line.startswith(("https://", placeholders.PREFIX)), line
-    assert text.startswith("The Morning Brief\nWednesday, 25 November 2026\n")
+    assert text.startswith(f"The Morning Brief\n{placeholders.DATE_LINE}\n")
     assert "Hack <script>alert(1)</script> & friends" in text  # plain text is not escaped
     assert f"\n{placeholders.UNSUBSCRIBE_URL}\n" in text
     assert PUB.postal_address in text

@@ -184,6 +184,7 @@ def test_reader_joining_after_approval_gets_an_approved_variant_byte_for_byte(
     from digest.app import App
     from digest.backends import memory
     from digest.models import edition_hash
+    from digest.proofs import edition_date_line
     from digest.render import placeholders
     from digest.web.app import create_app
     from digest.web.server import BackgroundServer
@@ -250,6 +251,7 @@ def test_reader_joining_after_approval_gets_an_approved_variant_byte_for_byte(
         name="Rosa Diaz",
         email="rosa@news.example.org",
         unsubscribe_url="https://news.example.org/u/preview",
+        date_line=edition_date_line(edition, "Europe/Berlin"),  # the slot's day
     )
     escaped = {k: htmlmod.escape(v, quote=True) for k, v in viewer.items()}
     assert htmlmod.unescape(frame.group(1)) == placeholders.substitute(

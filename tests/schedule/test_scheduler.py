@@ -11,6 +11,8 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from email.parser import BytesParser
+from email.policy import default as email_policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -389,3 +391,27 @@ def test_the_date_line_is_the_day_readers_get_it(project: Project) -> None:
     kiri = next(e for e in memory.outbox if e.recipient == "kiri@example.nz")
     assert b"Tuesday, 24 November 2026" in kiri.data
     assert b"Monday, 23 November 2026" not in kiri.data
+
+
+def test_a_single_zone_send_dates_each_copy_by_its_readers_day(project: Project) -> None:
+    (project.root / "subscribers.yaml").write_text(
+        "- email: lee@example.com\n  timezone: America/Los_Angeles\n"
+        "- email: anna@example.org\n  timezone: Europe/Berlin\n"
+        "- email: kiri@example.nz\n  timezone: Pacific/Auckland\n"
+    )
+    project.write_config(extra=SCHEDULE + AUTO)
+    assert "built edition 1" in _tick(project, "2026-11-24T05:00:00+00:00")
+    # 07:00 in Berlin is 22:00 the evening before in Los Angeles, 19:00 the same day in
+    # Auckland: each copy carries the day its reader gets it, in the text and the HTML.
+    _tick(project, "2026-11-24T06:00:00+00:00")
+    days = {"lee@example.com": "Monday, 23 November 2026",
+            "anna@example.org": "Tuesday, 24 November 2026",
+            "kiri@example.nz": "Tuesday, 24 November 2026"}  # fmt: skip
+    assert sorted(e.recipient for e in memory.outbox) == sorted(days)
+    for sent in memory.outbox:
+        message = BytesParser(policy=email_policy).parsebytes(sent.data)
+        text, html = (part.get_content() for part in message.iter_parts())
+        day, other = days[sent.recipient], {*days.values()} - {days[sent.recipient]}
+        assert f"\r\n{day}\r\n" in text
+        assert f'<p class="dl">{day}</p>' in html
+        assert not any(o in text or o in html for o in other)

@@ -16,6 +16,7 @@ import premailer
 
 from digest.exceptions import RenderError
 from digest.models import Publication, RenderedEdition, Story
+from digest.render.dates import date_label
 from digest.render.fit import Fitted, fit_to_budget
 from digest.render.frame import (
     DEFAULT_SUBJECT,
@@ -34,12 +35,6 @@ HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 SUBJECT_MAX = 200
 
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July",
-    "August", "September", "October", "November", "December",
-)  # fmt: skip
-
 
 @dataclass(frozen=True, slots=True)
 class Section:
@@ -55,11 +50,6 @@ def group_sections(stories: Sequence[Story]) -> tuple[Section, ...]:
     for story in stories:
         groups.setdefault(story.section, []).append(story)
     return tuple(Section(title=t, stories=tuple(s)) for t, s in groups.items())
-
-
-def date_label(day: date) -> str:
-    """English long date, e.g. "Wednesday, 25 November 2026" (independent of the locale)."""
-    return f"{_DAYS[day.weekday()]}, {day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def _one_line(text: str) -> str:

@@ -17,6 +17,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from digest.exceptions import ConfigError
 from digest.models import Publication, RenderedEdition
 from digest.render import placeholders
+from digest.render.dates import date_label
 from digest.render.dkim import DkimSigner
 
 CRLF = b"\r\n"
@@ -39,7 +40,9 @@ _URL = re.compile(r"[!-;=?-~]+")  # printable ASCII without spaces, "<" or ">"
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
 # Values shared by many readers (the edition's archive link, "You signed up on ..."): their
 # encodings are kept, up to this many, instead of being made again for every message.
-_SHARED = frozenset((placeholders.VIEW_URL, placeholders.REASON, placeholders.SIGNED_UP))
+_SHARED = frozenset(
+    (placeholders.VIEW_URL, placeholders.REASON, placeholders.SIGNED_UP, placeholders.DATE_LINE)
+)
 _SHARED_MAX = 4096
 
 
@@ -49,7 +52,8 @@ class Recipient:
 
     ``preferences_url`` is their own preference page; empty: the message's default one.
     ``view_url`` is the edition's archive page, ``reason`` why they get this ("You signed
-    up on 3 March 2026.") and ``signed_up`` the day they joined.
+    up on 3 March 2026.") and ``signed_up`` the day they joined; ``date_line`` the day they
+    get it, in their zone ("Tuesday, 24 November 2026"; empty: the day of the Date header).
     """
 
     email: str
@@ -59,6 +63,7 @@ class Recipient:
     view_url: str = ""
     reason: str = ""
     signed_up: str = ""
+    date_line: str = ""
 
 
 def clean_name(name: str) -> str:
@@ -247,6 +252,7 @@ class PreparedMessage:
             name=name, email=addr, unsubscribe_url=url,
             preferences_url=recipient.preferences_url or self._preferences,
             view_url=recipient.view_url, reason=recipient.reason, signed_up=recipient.signed_up,
+            date_line=recipient.date_line or _day_of(date),
         )  # fmt: skip
         text_values: dict[str, bytes] = {}
         html_values: dict[str, bytes] = {}
@@ -283,6 +289,12 @@ class PreparedMessage:
                 self._shared.clear()
             self._shared[value] = both
         return both
+
+
+@functools.lru_cache(maxsize=4)
+def _day_of(date: datetime) -> str:
+    # Without a reader's own date line: the day of the message's Date, in its zone.
+    return date_label(date.date())
 
 
 def _date_header(date: datetime) -> bytes:

@@ -7,15 +7,18 @@ Date and Message-ID are filled in per recipient.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.backends.base import Envelope
 from digest.models import Edition, Publication, Subscriber, Variant
+from digest.render.dates import date_label
 from digest.render.message import PreparedMessage, Recipient
 from digest.render.message import sender_address as envelope_sender
 from digest.render.variants import ALL, approved_variant
@@ -85,9 +88,22 @@ class Personaliser:
             view_url=self.view_url or f"{base}/archive/",
             preferences_url=footer.preferences_url or f"{base}/p/preview",
             reason=footer.reason, signed_up=footer.signed_up,
+            date_line=local_date_line(now, subscriber.timezone or self.publication.timezone),
         )  # fmt: skip
         data = self.prepared.personalise(recipient, date=now, message_id=message_id)
         return Envelope(self.sender, subscriber.email, data, message_id, dot_safe=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def local_date_line(now: datetime, zone: str) -> str:
+    """The date line of a message sent at ``now`` to a reader in ``zone``: their local date.
+
+    A send stamps thousands of messages with the same few zones and seconds: cached."""
+    try:
+        tz = ZoneInfo(zone)
+    except (ValueError, ZoneInfoNotFoundError):
+        tz = ZoneInfo("UTC")  # checked at sync; a stored zone that went away reads as UTC
+    return date_label(now.astimezone(tz).date())
 
 
 def envelope_factory(

@@ -28,14 +28,18 @@ REASON = f"{PREFIX}REASON{SUFFIX}"
 """Why they get this, one sentence: "You signed up on 3 March 2026." (may be empty)."""
 SIGNED_UP = f"{PREFIX}SIGNED_UP{SUFFIX}"
 """The day they joined, e.g. "3 March 2026" (empty if unknown)."""
+DATE_LINE = f"{PREFIX}DATE_LINE{SUFFIX}"
+"""The day the reader gets the edition, in their own zone: "Tuesday, 24 November 2026"
+(a reader far west of a single-zone send gets it the evening before)."""
 
 TOKENS: tuple[str, ...] = (
     GREETING_NAME, NAME, EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL, VIEW_URL, REASON, SIGNED_UP,
+    DATE_LINE,
 )  # fmt: skip
 
 TOKEN_RE = re.compile(
     r"(__DIGEST_(?:GREETING_NAME|NAME|EMAIL|UNSUBSCRIBE_URL|PREFERENCES_URL|VIEW_URL|REASON"
-    r"|SIGNED_UP)__)"
+    r"|SIGNED_UP|DATE_LINE)__)"
 )
 """Capturing pattern: ``TOKEN_RE.split(text)`` alternates static text and tokens."""
 
@@ -52,6 +56,7 @@ class RecipientTokens:
     view_url: str = VIEW_URL
     reason: str = REASON
     signed_up: str = SIGNED_UP
+    date_line: str = DATE_LINE
 
 
 def recipient_tokens() -> RecipientTokens:
@@ -61,7 +66,7 @@ def recipient_tokens() -> RecipientTokens:
 
 def values_for(
     *, name: str, email: str, unsubscribe_url: str, preferences_url: str = "",
-    view_url: str = "", reason: str = "", signed_up: str = "",
+    view_url: str = "", reason: str = "", signed_up: str = "", date_line: str = "",
 ) -> dict[str, str]:  # fmt: skip
     """Map each token to its value for one recipient (``name`` already sanitised)."""
     return {
@@ -73,6 +78,7 @@ def values_for(
         VIEW_URL: view_url,
         REASON: reason,
         SIGNED_UP: signed_up,
+        DATE_LINE: date_line,
     }
 
 

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from datetime import date, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from digest.models import Subscriber
+from digest.render.dates import day_label
 from digest.render.personalise import Footer
 from digest.store import Store
 from digest.store.personal import Lookup
 from digest.store.subscribers import address_key
 from digest.tokens import LinkSigner, Signer, archive_token, preferences_token
-
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July",
-    "August", "September", "October", "November", "December",
-)  # fmt: skip
 
 
 def address_check(email: str) -> str:
@@ -39,11 +35,6 @@ def archive_url(base_url: str, edition_id: int, signer: Signer | None = None) ->
     """An edition's archive page; with ``signer`` (a private archive) it carries its key."""
     url = f"{base_url.rstrip('/')}/archive/{edition_id}"
     return f"{url}?k={archive_token(signer, edition_id)}" if signer else url
-
-
-def day_label(day: date) -> str:
-    """ "3 March 2026" (English, whatever the locale)."""
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 @functools.lru_cache(maxsize=4096)

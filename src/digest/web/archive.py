@@ -18,7 +18,8 @@ import jinja2
 
 from digest.config import Settings
 from digest.exceptions import DigestError
-from digest.render.edition import date_label, group_sections
+from digest.render.dates import date_label
+from digest.render.edition import group_sections
 from digest.store import Store
 from digest.store.archive import Published, published, published_edition
 

@@ -19,7 +19,7 @@ from digest.checks import edition_findings
 from digest.edits import Edit, Kind
 from digest.exceptions import StateError, TokenError
 from digest.models import Edition, EditionState
-from digest.proofs import approval_signer
+from digest.proofs import approval_signer, edition_date_line
 from digest.render import placeholders
 from digest.render.variants import ALL
 from digest.tokens import approval_token, read_approval_token
@@ -134,6 +134,7 @@ class Desk(Pages):
         values = placeholders.values_for(
             name=viewer.name, email=viewer.email,
             unsubscribe_url=f"{self.settings.publication.base_url.rstrip('/')}/u/preview",
+            date_line=edition_date_line(edition, self.settings.publication.timezone),
         )  # fmt: skip
         html_values = {k: html.escape(v, quote=True) for k, v in values.items()}
         now = self.app.now()

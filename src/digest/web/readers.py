@@ -26,9 +26,10 @@ from starlette.routing import Route
 from digest.app import App
 from digest.exceptions import TokenError
 from digest.models import SubscriberState
+from digest.render.dates import day_label
 from digest.store.images import ImageStore
 from digest.store.subscribers import Record, SubscriberStore
-from digest.subscribers.links import day_label, preferences_url, reason
+from digest.subscribers.links import preferences_url, reason
 from digest.subscribers.signup import PAUSES, consent_text
 from digest.tokens import (
     ARCHIVE_SALT,

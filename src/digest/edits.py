@@ -20,6 +20,8 @@ NOTE_MAX = 2000
 SUBJECT_MAX = 200
 _QUOTE = 80  # how much of an old or new wording the audit line quotes
 
+NOTHING_TO_CHANGE = "nothing to change: give --remove URL, --pin URL, --note TEXT or --subject TEXT"
+
 
 class Kind(enum.StrEnum):
     """What an edit does; ``url`` names the story, ``text`` the new wording."""
@@ -63,9 +65,7 @@ def apply_edits(
     names the edition and what to do when an edit cannot apply; nothing is half-applied.
     """
     if not edits:
-        raise DigestError(
-            "nothing to change: give --remove URL, --pin URL, --note TEXT or --subject TEXT"
-        )
+        raise DigestError(NOTHING_TO_CHANGE)
     stories = list(draft.stories)
     aside = list(draft.set_aside)
     extra = dict(draft.extra)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from digest.approval import apply, check_revision, deadline_for, transition
 from digest.backends.base import Backend, Envelope
 from digest.config.settings import ApprovalSettings, EditorSettings
-from digest.edits import Draft, Edit, Kind, apply_edits
+from digest.edits import NOTHING_TO_CHANGE, Draft, Edit, Kind, apply_edits
 from digest.exceptions import BackendError, DigestError, StateError
 from digest.models import Edition, EditionState, Subscriber, Variant
 from digest.render.preflight import GMAIL_CLIP_BYTES, clipped
@@ -149,9 +149,7 @@ def revise(
         *edits,
     ]
     if not edits:
-        raise DigestError(
-            "nothing to change: give --remove URL, --pin URL, --note TEXT or --subject TEXT"
-        )
+        raise DigestError(NOTHING_TO_CHANGE)
     edition = store.get_edition(edition_id)
     check_revision(edition, revision)
     name = editor_name(policy, by)

@@ -114,14 +114,10 @@ class _HeadlineIndex:
         lists = [self._index[w] for w in prefix if w in self._index]
         if len(lists) < shared:
             return None
-        if shared == 1:
-            candidates = {i for postings in lists for i in postings}
-        else:
-            seen = set(lists[0])
-            candidates = set()
-            for postings in lists[1:]:
-                candidates.update(seen.intersection(postings))
-                seen.update(postings)
+        # A founder is in each of its prefix words' lists once: counting its appearances
+        # (in C) finds those sharing ``shared`` prefix words with this headline.
+        counts = Counter(chain.from_iterable(lists))
+        candidates = [i for i, n in counts.items() if n >= shared]
         for i in sorted(candidates):
             theirs, founder_pinned = self._founders[i]
             if pinned and founder_pinned:

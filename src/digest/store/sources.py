@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from digest.gcpause import pausing
 from digest.models import Story
 from digest.store.engine import guarded
 from digest.store.repository import Store
@@ -80,6 +81,7 @@ class SourceState:
         self.store = store
         self.readonly = store.readonly
 
+    @pausing
     def cache(self, names: Iterable[str]) -> dict[str, CacheEntry]:
         wanted = list(names)
         rows = self._read(select(source_cache).where(source_cache.c.name.in_(wanted)))

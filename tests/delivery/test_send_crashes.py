@@ -114,7 +114,7 @@ def test_throttle_holds_across_a_kill_a_resume_and_two_editions(project: Project
 @pytest.mark.parametrize("policy", ["resend", "skip"])
 def test_killed_sender_resumes_without_losing_anyone(project: Project, policy: str) -> None:
     emails = _subscribers(project, 2000)
-    window = 8 * 4  # in flight at most: 8 x connections
+    window = 32 * 4  # in flight at most: 32 x connections
     rng = random.Random(policy)
     with SMTPSink() as sink:
         project.write_config(
@@ -149,7 +149,9 @@ def test_killed_sender_resumes_without_losing_anyone(project: Project, policy: s
     states = ledger(project, edition)
     doubtful = set().union(*in_flight_at_kills)
     twice = {e for e, n in received.items() if n > 1}
-    assert all(n <= 2 for n in received.values())
+    # Each kill can add one copy, and only for a row it caught in flight (a row resent
+    # after one kill can be in flight again at the next).
+    assert all(n <= 1 + sum(e in kill for kill in in_flight_at_kills) for e, n in received.items())
     assert twice <= doubtful
     assert all(len(v) == 1 for v in ids.values())  # a resend carries the same Message-ID
     for kill in in_flight_at_kills:

@@ -2,7 +2,7 @@
 
 Every row is committed as in flight (fenced by this worker's claim) before its message goes
 on the wire, and its outcome is written only while the claim is still this worker's. At
-most ``8 x connections`` rows (256 for a local backend) are in flight at once, so a crash
+most ``32 x connections`` rows (256 for a local backend) are in flight at once, so a crash
 leaves at most that many in doubt (of which at most ``connections`` were on the wire).
 """
 
@@ -39,7 +39,9 @@ from digest.store.repository import Store
 
 D = DeliveryState
 LOCAL_BATCH = 256  # rows in flight at once for a local backend (no network round trips)
-PER_CONNECTION = 8  # rows in flight per SMTP connection: one on the wire, the rest queued
+PER_CONNECTION = 32  # rows in flight per SMTP connection: one on the wire, the rest queued
+# (fewer, larger ledger commits: on PostgreSQL, 32 instead of 8 cut the machine's CPU per
+# message by about a tenth, and a crash still leaves only ``connections`` rows on the wire)
 STEP = 0.2  # the longest the loop goes without looking at stop, lease and heartbeat
 Item = tuple[Row, Envelope, str]  # row, message, permit holder
 IN_DOUBT = "in doubt: "

@@ -51,11 +51,14 @@ _CLAIM_SQLITE = (
     " WHERE edition_id = ? AND state IN ('pending', 'deferred') AND next_attempt_at <= ?"
     f" AND (claim = '' OR claim NOT IN ({LIVE})) LIMIT ?) RETURNING {_RETURNED}, rowid"
 )
+# The locked rows are found through the primary key (email = ANY of the locked ones): a
+# join with the subquery made the planner hash the whole edition, a scan of every row of
+# the ledger per claim (quadratic over a send: 80 ms a claim at 1,000,000 rows).
 _CLAIM_PG = (
-    "UPDATE deliveries SET claim = ? FROM (SELECT edition_id AS e, email AS m FROM deliveries"
+    "UPDATE deliveries SET claim = ? WHERE email = ANY(ARRAY(SELECT email FROM deliveries"
     " WHERE edition_id = ? AND state IN ('pending', 'deferred') AND next_attempt_at <= ?"
-    f" AND (claim = '' OR claim NOT IN ({LIVE})) LIMIT ? FOR UPDATE SKIP LOCKED) AS c"
-    f" WHERE deliveries.edition_id = c.e AND deliveries.email = c.m RETURNING {_RETURNED}, 0"
+    f" AND (claim = '' OR claim NOT IN ({LIVE})) LIMIT ? FOR UPDATE SKIP LOCKED))"
+    f" AND edition_id = ? RETURNING {_RETURNED}, 0"
 )
 
 
@@ -251,7 +254,9 @@ class Ledger:
     ) -> list[Row]:
         """Claim up to ``limit`` due rows (pending, or deferred whose retry time has come)."""
         sql = _CLAIM_SQLITE if self.raw.sqlite else _CLAIM_PG
-        params = (token, edition_id, stamp(now), live, limit)
+        params: tuple[object, ...] = (token, edition_id, stamp(now), live, limit)
+        if not self.raw.sqlite:
+            params += (edition_id,)
         found = self.raw.transaction(lambda cur: cur.execute(self.raw.sql(sql), params).fetchall())
         found.sort(key=lambda r: r[-1])  # the subscriber file's order, on SQLite
         return [

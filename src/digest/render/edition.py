@@ -12,7 +12,6 @@ from typing import Any
 import jinja2
 import jinja2.sandbox
 import mjml
-import premailer
 
 from digest.exceptions import RenderError
 from digest.models import Publication, RenderedEdition, Story
@@ -108,6 +107,8 @@ _SHARED = re.compile(r"<style(?= type=\"text/css\">\s*/\*\s*shared\s*\*/)")
 
 def inline_css(html: str) -> str:
     """Inline CSS once per variant; style blocks (media queries, dark mode) are kept."""
+    import premailer  # on first use: ~28 MB (with cssutils) that a sending process never needs
+
     html = _MJML_RESET.sub('<style data-premailer="ignore"', html)
     html = _SHARED.sub('<style data-premailer="ignore"', html)
     # cssutils warns for every mso-/-webkit- property; those are intended for mail clients.

@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import trafilatura
-
 from digest.sources.htmlmeta import ArticleMeta
 
 # A title part between these separators may be the site's name.
@@ -65,6 +63,8 @@ def extract(html_text: str, url: str) -> Extracted:
     Precision first (less chrome); a page it finds nothing in (old table layouts) gets a
     second, recall-minded pass.
     """
+    import trafilatura  # on first use: ~28 MB that a sending process never needs
+
     found = Extracted("", "", ())
     for precise in (True, False):
         try:

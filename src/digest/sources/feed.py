@@ -7,8 +7,6 @@ import re
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
-import feedparser
-
 from digest.charsets import decode_xml
 from digest.exceptions import SourceError
 from digest.models import Image, Story
@@ -53,6 +51,8 @@ class FeedSource(Source):
         body = io.BytesIO(text.encode("utf-8"))
         # Relative links inside HTML content are not resolved: every such field becomes
         # plain text (clean_text drops the markup), so it was work for nothing.
+        import feedparser  # on first use: ~15 MB that a sending process never needs
+
         result = feedparser.parse(body, response_headers=headers, resolve_relative_uris=False)
         entries = result.get("entries", [])
         if not entries:

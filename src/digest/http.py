@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from types import TracebackType
 
 import httpcore
@@ -88,12 +89,16 @@ def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
     return addr
 
 
+# Both are pure functions of the address text, asked a few times per request: parsing an
+# address with ipaddress costs more than the rest of the check.
+@lru_cache(maxsize=4096)
 def is_metadata_address(value: str) -> bool:
     """True for cloud metadata endpoints and link-local addresses: never fetched."""
     addr = _address(value)
     return addr is None or addr in METADATA_ADDRESSES or addr.is_link_local
 
 
+@lru_cache(maxsize=4096)
 def is_public_address(value: str) -> bool:
     """True when ``value`` is a globally routable unicast address we may connect to."""
     addr = _address(value)

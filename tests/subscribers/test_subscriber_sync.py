@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection
 
 from digest.exceptions import ConfigError, DigestError
 from digest.models import Subscriber, SubscriberState
@@ -16,6 +17,7 @@ from digest.store import Store
 from digest.store.subscribers import SubscriberStore
 from digest.subscribers.manage import add, erase
 from digest.subscribers.sync import import_file, sync_file
+from digest.testing.postgres import PostgresCluster
 
 from conftest import Project
 
@@ -185,3 +187,40 @@ def test_build_and_send_take_readers_from_the_state_database(project: Project) -
     assert project.cli("subscribers", "add", "eve@example.com").exit_code == 0
     status = json.loads(project.cli("subscribers", "show", "eve@example.com").stdout)
     assert status["subscriber"]["state"] == "active"
+
+
+def test_a_big_sync_leaves_postgresql_fresh_statistics_so_pages_of_readers_use_the_index(
+    postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    url = postgres.create_database()
+    store = Store(url=url)
+    try:
+        small = write(tmp_path / "small.csv", *(f"r{i:05d}@example.org" for i in range(10)))
+        sync_file(store, small, mode="add", now=NOW)
+        with store.engine.connect() as conn:
+            assert _analyzed(conn) is None  # a few readers: left to autovacuum
+        big = write(tmp_path / "big.csv", *(f"r{i:05d}@example.org" for i in range(3000)))
+        sync_file(store, big, mode="add", now=NOW)
+        with store.engine.connect() as conn:
+            assert _analyzed(conn) is not None
+            plan = "\n".join(
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "EXPLAIN SELECT key, id, source, since FROM subscribers"
+                    " WHERE key >= 'r01000@example.org' ORDER BY key LIMIT 100"
+                )
+            )
+        # The pages the freeze and the send loop read: a range of the key's index, not a
+        # sort of the whole list.
+        assert "Index Scan" in plan, plan
+        assert "Sort" not in plan, plan
+    finally:
+        store.close()
+        postgres.drop_database(url)
+
+
+def _analyzed(conn: Connection) -> object:
+    """When ANALYZE last ran by hand on subscribers (autovacuum's runs are kept apart)."""
+    return conn.exec_driver_sql(
+        "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'subscribers'"
+    ).scalar()

@@ -26,6 +26,10 @@ from digest.store.tables import (
 
 S = SubscriberState
 BATCH_CACHE_KB = 32_000
+# After this many readers added or changed, PostgreSQL gets fresh statistics at once: the
+# planner, still holding those of a near-empty table, read the whole list for every page
+# of 2,000 readers the freeze and the send loop ask for (quadratic in the list's length).
+ANALYZE_AFTER = 1000
 # The temporary table of addresses seen in this batch (the same name in every statement).
 _CREATE = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS digest_batch_seen "
@@ -60,6 +64,7 @@ class Batch:
     def __init__(self, conn: Connection, now: datetime) -> None:
         self.conn = conn
         self.now = now
+        self.written = 0  # readers inserted or updated
         conn.execute(text(_CREATE))
         conn.execute(text(_CLEAR))
 
@@ -110,6 +115,7 @@ class Batch:
         row (action, method, text)."""
         if not rows:
             return
+        self.written += len(rows)
         self._many(_INSERT, rows)
         action, method, note = consent
         at = stamp(self.now)
@@ -119,6 +125,7 @@ class Batch:
     def update(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Change subscribers: tuples of the CHANGED columns, then the id."""
         if rows:
+            self.written += len(rows)
             self._many(_UPDATE, rows)
 
     def mirror(self, gen: int) -> int:
@@ -172,8 +179,12 @@ def batch(store: Store, *, now: datetime, dry_run: bool = False) -> Iterator[Bat
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:  # a bigger page cache for the three indexes a million rows go through
             conn.exec_driver_sql(f"PRAGMA cache_size=-{BATCH_CACHE_KB}")
+        work = Batch(conn, now)
         try:
-            yield Batch(conn, now)
+            yield work
         finally:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default, pooled
+    if not sqlite and not dry_run and work.written >= ANALYZE_AFTER:
+        with writing(store) as conn:
+            conn.exec_driver_sql("ANALYZE subscribers")

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from digest.gcpause import paused, pausing
+from digest.gcpause import fresh_only, paused, pausing
 
 
 def test_the_collector_is_off_inside_and_back_on_after_even_on_an_error() -> None:
@@ -46,3 +46,15 @@ def test_a_decorated_function_runs_paused_and_returns_its_value() -> None:
 
     assert probe(21) == (42, False)
     assert gc.isenabled()
+
+
+def test_inside_fresh_only_collections_skip_what_was_alive_before_and_it_comes_back() -> None:
+    alive = [[] for _ in range(100)]  # tracked by the collector, unlike bare objects
+    before = gc.get_freeze_count()
+    with fresh_only():
+        assert gc.get_freeze_count() >= before + len(alive)
+        cycle: list[object] = []
+        cycle.append(cycle)
+        del cycle
+        assert gc.collect() >= 1  # garbage made inside is still found
+    assert gc.get_freeze_count() == 0

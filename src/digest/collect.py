@@ -16,6 +16,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from digest.exceptions import SourceError
+from digest.gcpause import fresh_only
 from digest.http import DeadlineExceeded, Fetcher, FetchSettings
 from digest.models import Story
 from digest.sources.base import Fetched, Source
@@ -100,7 +101,10 @@ def collect(
         for name, entry in (state.cache(prints) if state else {}).items()
         if entry.fingerprint == prints[name]
     }
-    runs = _run_all(sources, fetcher, now, cached, prints, ends, limit, max_workers, progress)
+    # Full collections would walk the cache just read, and whatever the caller holds,
+    # on every pass while a thousand requests make their small garbage.
+    with fresh_only():
+        runs = _run_all(sources, fetcher, now, cached, prints, ends, limit, max_workers, progress)
     pairs = list(zip(sources, runs, strict=True))
     warnings = [f"source {s.name}: {r.error}" for s, r in pairs if r.error]
     warnings += [f"source {s.name}: {w}" for s, r in pairs for w in r.warnings]

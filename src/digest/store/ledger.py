@@ -37,11 +37,24 @@ D = DeliveryState
 CHUNK = 5000  # rows per freeze transaction: tens of milliseconds of SQLite's write lock
 LIVE = "SELECT token FROM workers WHERE alive_until > ?"
 SUPPRESSED = "SELECT 1 FROM suppressions WHERE suppressions.email = lower(deliveries.email)"
-_INSERT = (
+_INTO = (
     "INSERT INTO deliveries (edition_id, email, name, timezone, topics, state, attempts,"
     " first_attempt_at, next_attempt_at, sent_at, last_error, message_id, variant_hash,"
-    " updated_at, claim) VALUES (?, ?, ?, ?, ?, 'pending', 0, '', ?, '', '', '', '', ?, '')"
+    " updated_at, claim)"
+)
+_INSERT = (
+    _INTO + " VALUES (?, ?, ?, ?, ?, 'pending', 0, '', ?, '', '', '', '', ?, '')"
     " ON CONFLICT DO NOTHING"
+)
+# PostgreSQL's freeze: a session's scratch table, emptied at each commit.
+_FREEZE_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS freeze_rows (edition_id integer, email text, name text,"
+    " timezone text, topics text, due text, at text) ON COMMIT DELETE ROWS"
+)
+_FREEZE_COPY = "COPY freeze_rows FROM STDIN"
+_FREEZE_INSERT = (
+    _INTO + " SELECT edition_id, email, name, timezone, topics, 'pending', 0, '',"
+    " due, '', '', '', '', at, '' FROM freeze_rows ON CONFLICT DO NOTHING"
 )
 _RETURNED = (
     f"email, name, timezone, topics, attempts, first_attempt_at, message_id, EXISTS ({SUPPRESSED})"
@@ -171,7 +184,16 @@ class Ledger:
             return 0
 
         def run(cur: Any) -> int:
-            cur.executemany(self.raw.sql(_INSERT), batch)
+            if self.raw.sqlite:
+                cur.executemany(_INSERT, batch)
+            else:
+                # COPY into a scratch table, then one INSERT ... SELECT: an executemany pays
+                # a statement round per row (1.8 s of the 2.8 s freeze at 100,000 readers).
+                cur.execute(_FREEZE_TABLE)
+                with cur.copy(_FREEZE_COPY) as copy:
+                    for row in batch:
+                        copy.write_row(row)
+                cur.execute(_FREEZE_INSERT)
             added = max(int(cur.rowcount), 0)
             cur.execute(
                 self.raw.sql("UPDATE ledger_meta SET rows = rows + ? WHERE edition_id = ?"),

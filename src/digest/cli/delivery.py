@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -39,8 +40,16 @@ IN_DOUBT_EXIT = 4
     help="Seconds between looks for due deliveries.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print each pass's report as JSON.")
+@click.option(
+    "--wait-for-go",
+    is_flag=True,
+    hidden=True,
+    help="For `send --workers`: start, then work only after a line on stdin (EOF: exit).",
+)
 @pass_app
-def worker(app: App, edition_id: int | None, once: bool, poll: float, as_json: bool) -> None:
+def worker(
+    app: App, edition_id: int | None, once: bool, poll: float, as_json: bool, wait_for_go: bool
+) -> None:
     """Send every edition that is `sending`, claiming ledger rows; run any number, anywhere.
 
     Runs until SIGTERM or SIGINT, which finish what is on the wire, give unsent rows back
@@ -51,6 +60,8 @@ def worker(app: App, edition_id: int | None, once: bool, poll: float, as_json: b
       digest worker
       digest worker --edition 3 --json
     """  # fmt: skip
+    if wait_for_go and not sys.stdin.readline():
+        return  # the send that started this helper ended before its recipients were frozen
     with stop_on_sigterm() as stop:
         try:
             while not stop.is_set():
@@ -114,16 +125,25 @@ def _mb(size: int) -> str:
 def send_with_workers(app: App, edition_id: int, workers: int) -> SendReport:
     """`digest send --workers N`: this process and N-1 `digest worker --edition` processes
     claim the edition's rows; the reports are added up, and this process ends the edition."""
-    helpers: list[subprocess.Popen[str]] = []
+    # The helpers start now and load (imports, config: a second or more) while this
+    # process freezes the recipient list; they claim rows only once told to go.
+    command = [sys.executable, "-m", "digest", "--config", str(app.config_path)]
+    if app.state_url:
+        command += ["--state-url", app.state_url]
+    command += ["worker", "--edition", str(edition_id), "--json", "--wait-for-go"]
+    helpers = [
+        subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+        )
+        for _ in range(workers - 1)
+    ]
 
     def start() -> None:
-        command = [sys.executable, "-m", "digest", "--config", str(app.config_path)]
-        if app.state_url:
-            command += ["--state-url", app.state_url]
-        command += ["worker", "--edition", str(edition_id), "--json"]
-        for _ in range(workers - 1):
-            helpers.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True,
-                                            env=dict(os.environ)))  # fmt: skip
+        for proc in helpers:
+            assert proc.stdin is not None
+            with contextlib.suppress(OSError):  # a helper that died is simply not there
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
 
     done = threading.Event()
 
@@ -140,7 +160,7 @@ def send_with_workers(app: App, edition_id: int, workers: int) -> SendReport:
             report = app.send(edition_id, stop=stop, on_sending=start)
         finally:
             for proc in helpers:
-                out, _ = proc.communicate()
+                out, _ = proc.communicate()  # closes stdin: a helper never told to go exits
                 for line in out.splitlines():
                     if line.startswith("{"):
                         report.add(_report(json.loads(line)))

@@ -109,7 +109,7 @@ def _pick_subscriber(app: App, email: str | None) -> Subscriber:
     try:
         subs = SubscriberStore(store)
         if email is None:
-            first = next(subs.receiving(now=app.now()), None)
+            first = next(iter(subs.receiving(now=app.now())), None)
             if first is not None:
                 return first
         elif (record := subs.get(email)) is not None:

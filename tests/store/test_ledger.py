@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from digest.models import DeliveryState, RenderedEdition, Story, Subscriber
+from digest.models import DeliveryState, RenderedEdition, Story, Subscriber, SubscriberState
 from digest.store import Revision, Store
 from digest.store.ledger import Ledger, Mark, Outcome
+from digest.store.subscribers import Receiving, SubscriberStore
 from digest.store.tables import stamp
 
 D = DeliveryState
+S = SubscriberState
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 STORY = Story(url="https://n.example/a", title="A", teaser="", source="Desk", published=NOW)
 # One instant for the workers' heartbeats and for "who is alive": tests may run long after
@@ -201,10 +203,90 @@ def test_stale_untried_rows_are_skipped(store: Store) -> None:
     ledger = Ledger(store)
     ledger.populate(
         edition,
-        [Subscriber("a@example.org"), Subscriber("b@example.org")],
+        [Subscriber("a@example.org", timezone="UTC"), Subscriber("b@example.org")],
         now=NOW,
-        not_before=lambda s: NOW if s.email.startswith("a") else NOW + timedelta(days=1),
+        not_before=lambda zone: NOW if zone == "UTC" else NOW + timedelta(days=1),
     )
     assert ledger.skip_stale(edition, due_before=NOW + timedelta(hours=1), now=NOW) == 1
     assert store.delivery_counts(edition) == {"pending": 1, "skipped": 1}
+    ledger.close()
+
+
+def _readers(store: Store) -> None:
+    """Seven readers in every state the freeze must tell apart."""
+    listed = SubscriberStore(store)
+    people = [
+        ("a@example.org", "Ada", "Europe/Berlin", ("World",), S.ACTIVE, None),
+        ("B@Example.org", "Bo", "", (), S.ACTIVE, None),
+        ("c@example.org", "Cy", "America/New_York", ("Sport", "World"), S.ACTIVE, None),
+        ("d@example.org", "Di", "Europe/Berlin", (), S.PAUSED, NOW - timedelta(days=1)),
+        ("e@example.org", "Ed", "", (), S.PAUSED, NOW + timedelta(days=1)),
+        ("f@example.org", "Fa", "", (), S.UNSUBSCRIBED, None),
+        ("g@example.org", "Gu", "Asia/Tokyo", (), S.ACTIVE, None),
+    ]
+    for email, name, zone, topics, state, until in people:
+        key = listed.create(
+            Subscriber(email, name, zone, topics), state=state, source="cli", now=NOW
+        )
+        if until is not None:
+            listed.change(key, now=NOW, paused_until=until)
+
+
+def _frozen(store: Store, edition: int) -> list[tuple[object, ...]]:
+    keep = ("email", "name", "timezone", "topics", "state", "next_attempt_at", "updated_at")
+    return [tuple(r[k] for k in keep) for r in store.delivery_rows(edition)]
+
+
+@pytest.mark.parametrize("waves", [False, True])
+def test_the_stores_readers_are_frozen_inside_the_database(store: Store, waves: bool) -> None:
+    _readers(store)
+    receiving = SubscriberStore(store).receiving(now=NOW)
+    zones = {"Europe/Berlin": NOW, "America/New_York": NOW + timedelta(hours=6)}
+
+    def due(zone: str) -> datetime:
+        return zones.get(zone, NOW + timedelta(hours=1))
+
+    class Unread(Receiving):
+        def __iter__(self) -> Iterator[Subscriber]:
+            raise AssertionError("the readers were read out of the database")
+
+    ledger = Ledger(store)
+    by_sql, by_rows = _edition(store), _edition(store)
+    # Chunks of two keys: several ranges per state, one of them empty at the end.
+    unread = Unread(receiving.readers, receiving.now)
+    assert ledger.populate(by_sql, unread, now=NOW, not_before=due if waves else None,
+                           chunk=2) == 5  # fmt: skip
+    assert ledger.populate(by_rows, list(receiving), now=NOW,
+                           not_before=due if waves else None, chunk=2) == 5  # fmt: skip
+    assert _frozen(store, by_sql) == _frozen(store, by_rows)
+    rows = {r["email"]: r for r in store.delivery_rows(by_sql)}
+    assert sorted(rows) == ["B@Example.org", "a@example.org", "c@example.org",
+                            "d@example.org", "g@example.org"]  # fmt: skip
+    assert rows["c@example.org"]["topics"] == '["Sport", "World"]'
+    if waves:
+        assert rows["c@example.org"]["next_attempt_at"] == NOW + timedelta(hours=6)
+        assert rows["g@example.org"]["next_attempt_at"] == NOW + timedelta(hours=1)
+    else:
+        assert {r["next_attempt_at"] for r in rows.values()} == {None}  # due at once
+    assert ledger.frozen(by_sql)
+    assert store.delivery_counts(by_sql) == {"pending": 5}
+    ledger.close()
+
+
+def test_a_freeze_cut_short_is_finished_by_the_copy_without_duplicates(store: Store) -> None:
+    _readers(store)
+    receiving = SubscriberStore(store).receiving(now=NOW)
+    edition = _edition(store)
+    ledger = Ledger(store)
+
+    def crashing() -> Iterator[Subscriber]:
+        yield from list(receiving)[:3]
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        ledger.populate(edition, crashing(), now=NOW, chunk=2)
+    assert store.delivery_counts(edition) == {"pending": 2}
+    assert ledger.populate(edition, receiving, now=NOW, chunk=2) == 3
+    assert store.delivery_counts(edition) == {"pending": 5}
+    assert len(store.delivery_rows(edition)) == 5
     ledger.close()

@@ -16,7 +16,7 @@ from digest.app.editions import Editions
 from digest.delivery.engine import send_edition, work_edition
 from digest.delivery.report import SendReport
 from digest.exceptions import DigestError, LockedError
-from digest.models import EditionState, Subscriber
+from digest.models import EditionState
 
 S = EditionState
 
@@ -34,7 +34,7 @@ class App(Editions):
         dry_run: bool = False,
         progress: Progress | None = None,
         stop: threading.Event | None = None,
-        not_before: Callable[[Subscriber], datetime] | None = None,
+        not_before: Callable[[str], datetime] | None = None,
         until: datetime | None = None,
         stale_before: datetime | None = None,
         on_sending: Callable[[], None] | None = None,

@@ -13,7 +13,7 @@ from digest.models import Edition, Subscriber, Variant
 from digest.render.message import prepare_message
 from digest.render.personalise import EnvelopeFactory, Footer, Personaliser, envelope_factory
 from digest.store import Store
-from digest.store.subscribers import SubscriberStore
+from digest.store.subscribers import Receiving, SubscriberStore
 from digest.subscribers.files import count_subscribers, entries
 from digest.subscribers.links import FooterMaker, archive_url
 from digest.subscribers.signup import Readers
@@ -57,7 +57,7 @@ class ReaderList(Base):
 
     # The readers in the state database.
 
-    def iter_subscribers(self) -> Iterator[Subscriber]:
+    def iter_subscribers(self) -> Receiving:
         """Everyone the next edition goes to, from the state database (streamed by key)."""
         return SubscriberStore(self.store).receiving(now=self.now())
 

@@ -48,7 +48,7 @@ def send_edition(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    not_before: Callable[[Subscriber], datetime] | None = None,
+    not_before: Callable[[str], datetime] | None = None,
     until: datetime | None = None,
     on_sending: Callable[[], None] | None = None,
     stale_before: datetime | None = None,

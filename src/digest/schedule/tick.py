@@ -19,7 +19,7 @@ from digest.app import App
 from digest.approval import deadline_for
 from digest.delivery.lease import Lease
 from digest.exceptions import LockedError, ThinDay
-from digest.models import Edition, EditionState, Subscriber
+from digest.models import Edition, EditionState
 from digest.schedule.slots import (
     Slot,
     in_quiet_hours,
@@ -230,9 +230,9 @@ def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> N
             f"{_label(app, quiet_end(now, sched.quiet_hours, zone))}")  # fmt: skip
         return
 
-    def not_before(sub: Subscriber) -> datetime:
+    def not_before(reader_zone: str) -> datetime:
         # Each reader is due at their wave; quiet hours hold sending but never lateness.
-        return slot.wave(sub.timezone or zone) if sched.local_delivery else slot.first_wave
+        return slot.wave(reader_zone or zone) if sched.local_delivery else slot.first_wave
 
     report = app.send(
         edition.id, actor="schedule", stop=STOP, not_before=not_before,

@@ -19,10 +19,12 @@ from typing import Any
 
 from sqlalchemy import String, delete, func, literal, select, update
 
-from digest.models import DeliveryState, Subscriber
+from digest.models import DeliveryState, Subscriber, SubscriberState
 from digest.store.engine import guarded, write_transaction
+from digest.store.freeze import INTO, Copy
 from digest.store.raw import RawConnection
 from digest.store.repository import Store
+from digest.store.subscribers import Receiving
 from digest.store.tables import (
     deliveries,
     ledger_meta,
@@ -37,13 +39,8 @@ D = DeliveryState
 CHUNK = 5000  # rows per freeze transaction: tens of milliseconds of SQLite's write lock
 LIVE = "SELECT token FROM workers WHERE alive_until > ?"
 SUPPRESSED = "SELECT 1 FROM suppressions WHERE suppressions.email = lower(deliveries.email)"
-_INTO = (
-    "INSERT INTO deliveries (edition_id, email, name, timezone, topics, state, attempts,"
-    " first_attempt_at, next_attempt_at, sent_at, last_error, message_id, variant_hash,"
-    " updated_at, claim)"
-)
 _INSERT = (
-    _INTO + " VALUES (?, ?, ?, ?, ?, 'pending', 0, '', ?, '', '', '', '', ?, '')"
+    INTO + " VALUES (?, ?, ?, ?, ?, 'pending', 0, '', ?, '', '', '', '', ?, '')"
     " ON CONFLICT DO NOTHING"
 )
 # PostgreSQL's freeze: a session's scratch table, emptied at each commit.
@@ -53,7 +50,7 @@ _FREEZE_TABLE = (
 )
 _FREEZE_COPY = "COPY freeze_rows FROM STDIN"
 _FREEZE_INSERT = (
-    _INTO + " SELECT edition_id, email, name, timezone, topics, 'pending', 0, '',"
+    INTO + " SELECT edition_id, email, name, timezone, topics, 'pending', 0, '',"
     " due, '', '', '', '', at, '' FROM freeze_rows ON CONFLICT DO NOTHING"
 )
 _RETURNED = (
@@ -135,7 +132,7 @@ class Ledger:
         subscribers: Iterable[Subscriber],
         *,
         now: datetime,
-        not_before: Callable[[Subscriber], datetime] | None = None,
+        not_before: Callable[[str], datetime] | None = None,
         chunk: int = CHUNK,
     ) -> int:
         """Freeze the recipient list: one pending row per subscriber, committed in chunks.
@@ -143,7 +140,9 @@ class Ledger:
         Each chunk is its own short transaction, so other writers (an unsubscribe, an
         approval) wait at most one chunk. The marker row says whether the freeze finished;
         a rerun after a crash streams again and inserts only the missing rows (idempotent).
-        Rows are parsed before each transaction, so the lock is held only for the inserts.
+        ``not_before`` gives the due time of a reader's time zone (their wave). The store's
+        own readers (``Receiving``) are copied inside the database; any other iterable is
+        parsed before each transaction, so the lock is held only for the inserts.
         """
         at = stamp(now)
         with write_transaction(self.engine, self.where) as conn:
@@ -157,15 +156,23 @@ class Ledger:
             elif exists.complete:
                 return 0
         total = 0
-        batch: list[tuple[Any, ...]] = []
-        for sub in subscribers:
-            due = stamp(not_before(sub)) if not_before else ""
-            topics = topics_text(sub.topics)
-            batch.append((edition_id, sub.email, sub.name, sub.timezone, topics, due, at))
-            if len(batch) >= chunk:
-                total += self._insert(edition_id, batch)
-                batch = []
-        total += self._insert(edition_id, batch)
+        if isinstance(subscribers, Receiving) and subscribers.store.engine is self.engine:
+            for state in (SubscriberState.ACTIVE, SubscriberState.PAUSED):
+                copy = Copy(self.raw.sql, edition_id=edition_id, state=state, at=at,
+                            now=subscribers.now, due=not_before, chunk=chunk)  # fmt: skip
+                while not copy.done:
+                    total += self._insert(edition_id, copy)
+        else:
+            batch: list[tuple[Any, ...]] = []
+            for sub in subscribers:
+                due = stamp(not_before(sub.timezone)) if not_before else ""
+                topics = topics_text(sub.topics)
+                batch.append((edition_id, sub.email, sub.name, sub.timezone, topics, due, at))
+                if len(batch) >= chunk:
+                    total += self._insert(edition_id, self._rows(batch))
+                    batch = []
+            if batch:
+                total += self._insert(edition_id, self._rows(batch))
         with write_transaction(self.engine, self.where) as conn:
             conn.execute(
                 update(ledger_meta)
@@ -179,11 +186,8 @@ class Ledger:
             self.raw.transaction(lambda cur: cur.execute("ANALYZE deliveries"))
         return total
 
-    def _insert(self, edition_id: int, batch: list[tuple[Any, ...]]) -> int:
-        if not batch:
-            return 0
-
-        def run(cur: Any) -> int:
+    def _rows(self, batch: list[tuple[Any, ...]]) -> Callable[[Any], None]:
+        def fill(cur: Any) -> None:
             if self.raw.sqlite:
                 cur.executemany(_INSERT, batch)
             else:
@@ -194,12 +198,21 @@ class Ledger:
                     for row in batch:
                         copy.write_row(row)
                 cur.execute(_FREEZE_INSERT)
+
+        return fill
+
+    def _insert(self, edition_id: int, fill: Callable[[Any], None]) -> int:
+        """One chunk's transaction: ``fill`` inserts rows (its last statement's count is
+        what was added) and the edition's row count follows."""
+
+        def run(cur: Any) -> int:
+            fill(cur)
             added = max(int(cur.rowcount), 0)
             cur.execute(
                 self.raw.sql("UPDATE ledger_meta SET rows = rows + ? WHERE edition_id = ?"),
                 (added, edition_id),
             )
-            return int(added)
+            return added
 
         added = self.raw.transaction(run)
         if self.raw.sqlite:

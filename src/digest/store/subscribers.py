@@ -188,6 +188,23 @@ def _record(row: Any) -> Record:
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Receiving:
+    """The readers of the next edition as of ``now``: iterable, and known to the ledger,
+    which copies them inside the database instead of reading them out (``Ledger.populate``).
+    """
+
+    readers: SubscriberStore
+    now: datetime
+
+    @property
+    def store(self) -> Store:
+        return self.readers.store
+
+    def __iter__(self) -> Iterator[Subscriber]:
+        return self.readers._receiving(self.now)
+
+
 class SubscriberStore:
     """Reads and writes of the readers' list; each write method is one transaction."""
 
@@ -213,10 +230,13 @@ class SubscriberStore:
         with self.store.reading() as conn:
             return conn.execute(query).first() is not None
 
-    def receiving(self, *, now: datetime) -> Iterator[Subscriber]:
+    def receiving(self, *, now: datetime) -> Receiving:
         """Everyone the next edition goes to, streamed by key: the active readers, then the
         paused ones whose pause is over. Suppressed addresses are left to the ledger, which
         records them as skipped."""
+        return Receiving(self, now)
+
+    def _receiving(self, now: datetime) -> Iterator[Subscriber]:
         for state in (S.ACTIVE, S.PAUSED):
             for row in self._keyset(state):
                 if state is S.PAUSED and not (row.paused_until and row.paused_until <= now):

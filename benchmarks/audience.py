@@ -55,16 +55,25 @@ def main() -> None:
         app = App(config, clock=lambda: NOW)
         items = stories(15)
         env = make_environment()
-        rendered = render_edition(env, stories=items, publication=PUBLICATION,
-                                  edition_date=date(2026, 11, 24))  # fmt: skip
+        rendered = render_edition(
+            env, stories=items, publication=PUBLICATION, edition_date=date(2026, 11, 24)
+        )
         variants = app.renderer.variants(items, [t.split(";") for t in TOPICS if t], now=NOW)
         with app.store.transaction() as tx:
             edition_id = tx.insert_edition(
-                slot="2026-11-24T07:00", revision=Revision(items, rendered, variants), now=NOW,
+                slot="2026-11-24T07:00",
+                revision=Revision(items, rendered, variants),
+                now=NOW,
                 warnings=[],
-            )  # fmt: skip
-            apply(tx, tx.get_edition(edition_id), EditionState.PENDING_APPROVAL, actor="bench",
-                  via="bench", now=NOW)  # fmt: skip
+            )
+            apply(
+                tx,
+                tx.get_edition(edition_id),
+                EditionState.PENDING_APPROVAL,
+                actor="bench",
+                via="bench",
+                now=NOW,
+            )
         for i in range(0, args.subscribers, 50):
             app.store.suppress(f"reader{i:07d}@example.org", reason="unsubscribed", now=NOW)
         edition = app.store.get_edition(edition_id)
@@ -81,12 +90,19 @@ def main() -> None:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         app.close()
-        print(json.dumps({
-            "subscribers": args.subscribers, "recipients": counted.recipients,
-            "variants": len(counted.by_variant), "seconds": round(seconds, 2),
-            "subscribers_per_s": round(args.subscribers / seconds),
-            "again_ms": round(again * 1000, 1), "peak_traced_mb": round(peak / 2**20, 1),
-        }))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "subscribers": args.subscribers,
+                    "recipients": counted.recipients,
+                    "variants": len(counted.by_variant),
+                    "seconds": round(seconds, 2),
+                    "subscribers_per_s": round(args.subscribers / seconds),
+                    "again_ms": round(again * 1000, 1),
+                    "peak_traced_mb": round(peak / 2**20, 1),
+                }
+            )
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -32,10 +32,19 @@ def main() -> None:
         for name in ("digest.example.yaml", "subscribers.example.yaml"):
             shutil.copy(ROOT / name, Path(tmp) / name)
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-        env.update(DIGEST_SECRET="benchmark-secret-0123456789", DIGEST_DEMO_URL=base,
-                   DIGEST_NOW="2026-11-24T06:30:00+00:00")  # fmt: skip
-        command = [sys.executable, "-m", "digest", "--config", f"{tmp}/digest.example.yaml",
-                   "check"]  # fmt: skip
+        env.update(
+            DIGEST_SECRET="benchmark-secret-0123456789",
+            DIGEST_DEMO_URL=base,
+            DIGEST_NOW="2026-11-24T06:30:00+00:00",
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "digest",
+            "--config",
+            f"{tmp}/digest.example.yaml",
+            "check",
+        ]
         for _ in range(args.runs):
             started = time.perf_counter()
             subprocess.run(command, env=env, check=True, capture_output=True)

@@ -46,8 +46,24 @@ MANY_PER_HOST = 50  # 20 x 50 = 1,000 sources for the warm figure
 MANY_FIRST = 100  # their feed numbers start here: none is slow
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 # A newsroom-sized vocabulary: 4,096 made-up words from syllables (real headlines vary).
-SYLLABLES = ("ka", "lo", "mi", "ter", "bur", "sen", "dra", "vol", "pin", "gus", "ne", "tro",
-             "fa", "del", "mur", "shi")  # fmt: skip
+SYLLABLES = (
+    "ka",
+    "lo",
+    "mi",
+    "ter",
+    "bur",
+    "sen",
+    "dra",
+    "vol",
+    "pin",
+    "gus",
+    "ne",
+    "tro",
+    "fa",
+    "del",
+    "mur",
+    "shi",
+)
 WORDS = [a + b + c for a in SYLLABLES for b in SYLLABLES for c in SYLLABLES[:16]]
 
 
@@ -107,11 +123,16 @@ class Handler(BaseHTTPRequestHandler):
 def many_sources(ports: list[int]) -> list[Source]:
     """1,000 sources made the way the pipeline makes them: through the plug-in registry."""
     return [
-        load_source("feed", name=f"many{h}-{f}", url=f"http://127.0.0.{h}:{port}/{f}.rss",
-                    allow_private=True, max_items=ITEMS)
+        load_source(
+            "feed",
+            name=f"many{h}-{f}",
+            url=f"http://127.0.0.{h}:{port}/{f}.rss",
+            allow_private=True,
+            max_items=ITEMS,
+        )
         for h, port in enumerate(ports, start=1)
         for f in range(MANY_FIRST, MANY_FIRST + MANY_PER_HOST)
-    ]  # fmt: skip
+    ]
 
 
 def ranking() -> RankingSettings:
@@ -206,13 +227,22 @@ def main() -> None:
         thousand = run_many(ports, SourceState(store))
         child.terminate()
         store.close()
-    print(json.dumps({
-        "feeds": len(sources), "slow_feeds": HOSTS, "slow_delay_s": SLOW_DELAY,
-        "concurrency": FetchSettings().concurrency, "per_host": FetchSettings().per_host,
-        "cold": cold, "warm": warm, "thousand_warm": thousand,
-        "warm_bytes_pct_of_cold": round(100 * warm["bytes"] / max(1, cold["bytes"]), 2),
-        "targets": {"cold_wall_s": 5.0, "warm_bytes_pct": 5.0, "thousand_warm_wall_s": 2.0},
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "feeds": len(sources),
+                "slow_feeds": HOSTS,
+                "slow_delay_s": SLOW_DELAY,
+                "concurrency": FetchSettings().concurrency,
+                "per_host": FetchSettings().per_host,
+                "cold": cold,
+                "warm": warm,
+                "thousand_warm": thousand,
+                "warm_bytes_pct_of_cold": round(100 * warm["bytes"] / max(1, cold["bytes"]), 2),
+                "targets": {"cold_wall_s": 5.0, "warm_bytes_pct": 5.0, "thousand_warm_wall_s": 2.0},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

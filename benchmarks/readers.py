@@ -66,12 +66,19 @@ def fill(state: Path, subscribers: int, suppressions: int) -> None:
             " source, since, file_gen, file_entry, created_at, updated_at)"
             " VALUES (?, ?, ?, '', ?, ?, '', 'import', ?, 0, '', ?, ?)",
             (
-                (f"reader{i:07d}@example.org", f"reader{i:07d}@example.org", f"Reader {i}",
-                 '["World"]' if i % 3 else "[]",
-                 "unsubscribed" if i < suppressions else "active", at, at, at)
+                (
+                    f"reader{i:07d}@example.org",
+                    f"reader{i:07d}@example.org",
+                    f"Reader {i}",
+                    '["World"]' if i % 3 else "[]",
+                    "unsubscribed" if i < suppressions else "active",
+                    at,
+                    at,
+                    at,
+                )
                 for i in range(subscribers)
             ),
-        )  # fmt: skip
+        )
         db.executemany(
             "INSERT INTO suppressions (email, reason, at) VALUES (?, 'unsubscribed', ?)",
             ((f"reader{i:07d}@example.org", at) for i in range(suppressions)),
@@ -80,15 +87,21 @@ def fill(state: Path, subscribers: int, suppressions: int) -> None:
 
 def sent_edition(app: App) -> int:
     stories = [
-        Story(url=f"https://news.example.org/s/{i}", title=f"Story {i} with a headline",
-              teaser="A teaser of ordinary length for the archive page.", source="Desk",
-              published=NOW, section=("World", "Technology")[i % 2])
+        Story(
+            url=f"https://news.example.org/s/{i}",
+            title=f"Story {i} with a headline",
+            teaser="A teaser of ordinary length for the archive page.",
+            source="Desk",
+            published=NOW,
+            section=("World", "Technology")[i % 2],
+        )
         for i in range(15)
-    ]  # fmt: skip
+    ]
     rendered = app.renderer.render(stories, now=NOW)
     with app.store.transaction() as tx:
-        edition_id = tx.insert_edition(slot="bench", revision=Revision(stories, rendered, []),
-                                       now=NOW, warnings=[])  # fmt: skip
+        edition_id = tx.insert_edition(
+            slot="bench", revision=Revision(stories, rendered, []), now=NOW, warnings=[]
+        )
         for state in ("pending_approval", "approved", "sending", "sent"):
             edition = tx.get_edition(edition_id)
             apply(tx, edition, EditionState(state), actor="bench", via="bench", now=NOW)
@@ -140,11 +153,20 @@ def main() -> None:
     nonces = []
     for i in range(args.n):
         nonce = secrets.token_urlsafe(24)
-        subs.request(f"new{i}@example.com", nonce=nonce, name="", topics=["World"], ip="",
-                     text="bench", now=NOW)  # fmt: skip
+        subs.request(
+            f"new{i}@example.com",
+            nonce=nonce,
+            name="",
+            topics=["World"],
+            ip="",
+            text="bench",
+            now=NOW,
+        )
         nonces.append(confirm_url("", readers.confirms, nonce))
-    prefs = [preferences_url("", readers.preferences, subscriber_id=s, email=e)
-             for s, e in (someone() for _ in range(args.n))]  # fmt: skip
+    prefs = [
+        preferences_url("", readers.preferences, subscriber_id=s, email=e)
+        for s, e in (someone() for _ in range(args.n))
+    ]
     addresses = [f"reader{pick.randrange(args.subscribers):07d}@example.org" for _ in range(args.n)]
     unsub = [unsubscribe_url("", signer, a) for a in addresses]
     results: dict[str, dict[str, float]] = {}
@@ -154,16 +176,23 @@ def main() -> None:
     ):
         n = args.n
         results["GET /subscribe"] = timed(n, lambda i: http.get("/subscribe"))
-        results["POST /subscribe"] = timed(n, lambda i: http.post(
-            "/subscribe", data={"email": f"join{i}@example.com", "topics": ["World"]},
-            headers={"x-forwarded-for": f"10.0.{i // 250}.{i % 250}"},
-        ))  # fmt: skip
+        results["POST /subscribe"] = timed(
+            n,
+            lambda i: http.post(
+                "/subscribe",
+                data={"email": f"join{i}@example.com", "topics": ["World"]},
+                headers={"x-forwarded-for": f"10.0.{i // 250}.{i % 250}"},
+            ),
+        )
         results["GET /confirm"] = timed(n, lambda i: http.get(nonces[i]))
         results["POST /confirm"] = timed(n, lambda i: http.post(nonces[i]))
         results["GET /p"] = timed(n, lambda i: http.get(prefs[i]))
-        results["POST /p"] = timed(n, lambda i: http.post(
-            prefs[i], data={"topics": ["Technology"], "pause": "0"}, follow_redirects=False
-        ))  # fmt: skip
+        results["POST /p"] = timed(
+            n,
+            lambda i: http.post(
+                prefs[i], data={"topics": ["Technology"], "pause": "0"}, follow_redirects=False
+            ),
+        )
         results["GET /u"] = timed(n, lambda i: http.get(unsub[i]))
         results["POST /u"] = timed(n, lambda i: http.post(unsub[i]))
         results["GET /archive/"] = timed(n, lambda i: http.get("/archive/"))
@@ -171,9 +200,18 @@ def main() -> None:
         results["GET /archive/feed.xml"] = timed(n, lambda i: http.get("/archive/feed.xml"))
     app.close()
     worst = max(r["p95_ms"] for r in results.values())
-    print(json.dumps({"subscribers": args.subscribers, "suppressions": args.suppressions,
-                      "requests_per_page": args.n, "setup_s": round(setup_s, 1),
-                      "worst_p95_ms": worst, "pages": results}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "subscribers": args.subscribers,
+                "suppressions": args.suppressions,
+                "requests_per_page": args.n,
+                "setup_s": round(setup_s, 1),
+                "worst_p95_ms": worst,
+                "pages": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ SHAPES = [(2400, 1350), (1200, 1800), (1600, 1600), (2400, 800)]  # 16:9, 2:3, 1
 
 def photo(width: int, height: int) -> bytes:
     image = PIL.Image.new("RGB", (width, height), (70, 110, 170))
-    PIL.ImageDraw.Draw(image).ellipse((width // 4, height // 4, width // 2, height // 2),
-                                      fill=(240, 200, 60))  # fmt: skip
+    PIL.ImageDraw.Draw(image).ellipse(
+        (width // 4, height // 4, width // 2, height // 2), fill=(240, 200, 60)
+    )
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85)
     return out.getvalue()
@@ -78,17 +79,22 @@ def stories(n: int, server: PhotoServer) -> list[Story]:
         Story(
             url=f"https://news.example.org/2026/11/story-{i}",
             title=f"Story number {i}: a headline of a realistic length for a digest",
-            teaser=("A teaser of a couple of sentences that says what happened and why it "
-                    "matters to the reader, cut at a word boundary. ") * 2,
+            teaser=(
+                "A teaser of a couple of sentences that says what happened and why it "
+                "matters to the reader, cut at a word boundary. "
+            )
+            * 2,
             source="World Desk" if i % 2 else "Tech Wire",
             published=now - timedelta(hours=i),
             section=("World", "Technology", "Business")[i % 3],
-            author="Rosa Diaz" if i % 4 == 0 else "", word_count=800 + 10 * i,
-            image=Image(url=f"{server.url}/{i % 4}.jpg", alt="Photo", caption="A caption",
-                        credit="Reuters"),
+            author="Rosa Diaz" if i % 4 == 0 else "",
+            word_count=800 + 10 * i,
+            image=Image(
+                url=f"{server.url}/{i % 4}.jpg", alt="Photo", caption="A caption", credit="Reuters"
+            ),
         )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def main() -> None:
@@ -103,14 +109,23 @@ def main() -> None:
     start = time.perf_counter()
     with Fetcher() as fetcher:
         owned = own_images(
-            items, fetcher=fetcher, shapes=(LEAD, THUMB), base_url="https://news.example.org/img",
-            needs=frame.role, allow_private=lambda _s: True,
-        )  # fmt: skip
+            items,
+            fetcher=fetcher,
+            shapes=(LEAD, THUMB),
+            base_url="https://news.example.org/img",
+            needs=frame.role,
+            allow_private=lambda _s: True,
+        )
     images_s = time.perf_counter() - start
     env = make_environment()
     start = time.perf_counter()
-    fitted = render_fitted(env, stories=owned.stories, publication=PUBLICATION,
-                           edition_date=date(2026, 11, 24), frame=frame)  # fmt: skip
+    fitted = render_fitted(
+        env,
+        stories=owned.stories,
+        publication=PUBLICATION,
+        edition_date=date(2026, 11, 24),
+        frame=frame,
+    )
     render_s = time.perf_counter() - start
     rendered = fitted.rendered
     prepared = prepare_message(rendered, PUBLICATION)
@@ -119,29 +134,36 @@ def main() -> None:
     size = 0
     for i in range(args.recipients):
         data = prepared.personalise(
-            Recipient(email=f"reader{i}@example.org", name=f"Reader {i}",
-                      unsubscribe_url=f"https://news.example.org/u/token{i}"),
+            Recipient(
+                email=f"reader{i}@example.org",
+                name=f"Reader {i}",
+                unsubscribe_url=f"https://news.example.org/u/token{i}",
+            ),
             date=when,
             message_id=make_message_id("news.example.org"),
-        )  # fmt: skip
+        )
         size += len(data)
     per = (time.perf_counter() - start) / args.recipients
     server.httpd.shutdown()
-    print(json.dumps({
-        "layout": args.layout,
-        "stories": args.stories,
-        "images_ms": round(images_s * 1000, 1),
-        "image_files": len(owned.files),
-        "image_kb": round(sum(len(f.data) for f in owned.files) / 1024, 1),
-        "render_ms": round(render_s * 1000, 1),
-        "html_kb": round(len(rendered.html.encode()) / 1024, 1),
-        "in_full": len(fitted.full),
-        "as_links": len(fitted.more),
-        "message_kb": round(size / args.recipients / 1024, 1),
-        "recipients": args.recipients,
-        "per_recipient_us": round(per * 1e6, 1),
-        "messages_per_s": round(1 / per),
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "layout": args.layout,
+                "stories": args.stories,
+                "images_ms": round(images_s * 1000, 1),
+                "image_files": len(owned.files),
+                "image_kb": round(sum(len(f.data) for f in owned.files) / 1024, 1),
+                "render_ms": round(render_s * 1000, 1),
+                "html_kb": round(len(rendered.html.encode()) / 1024, 1),
+                "in_full": len(fitted.full),
+                "as_links": len(fitted.more),
+                "message_kb": round(size / args.recipients / 1024, 1),
+                "recipients": args.recipients,
+                "per_recipient_us": round(per * 1e6, 1),
+                "messages_per_s": round(1 / per),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -93,9 +93,11 @@ def approved_edition(app: App) -> int:
     finally:
         photos.httpd.shutdown()
     rendered = render_edition(
-        make_environment(), stories=items, publication=PUBLICATION,
+        make_environment(),
+        stories=items,
+        publication=PUBLICATION,
         edition_date=date(2026, 11, 24),
-    )  # fmt: skip
+    )
     store = app.store
     with store.transaction() as tx:
         edition_id = tx.insert_edition(
@@ -153,8 +155,10 @@ def main() -> None:
             report = app.send(edition_id)
         seconds = time.perf_counter() - start
         busy = busy_seconds() - busy
-        rss = max(resource.getrusage(who).ru_maxrss for who in
-                  (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))  # fmt: skip
+        rss = max(
+            resource.getrusage(who).ru_maxrss
+            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        )
         result: dict[str, object] = {
             "backend": args.backend,
             "database": "postgresql" if url.startswith("postgresql") else "sqlite",
@@ -180,10 +184,22 @@ def main() -> None:
             sessions = args.connections * args.workers
             start = time.perf_counter()
             subprocess.run(
-                ["smtp-source", "-s", str(sessions), "-m", str(count), "-l", str(size),
-                 "-f", "brief@news.example.org", "-t", "reader@example.org", f"127.0.0.1:{port}"],
+                [
+                    "smtp-source",
+                    "-s",
+                    str(sessions),
+                    "-m",
+                    str(count),
+                    "-l",
+                    str(size),
+                    "-f",
+                    "brief@news.example.org",
+                    "-t",
+                    "reader@example.org",
+                    f"127.0.0.1:{port}",
+                ],
                 check=True,
-            )  # fmt: skip
+            )
             ceiling = count / (time.perf_counter() - start)
             result["message_bytes"] = size
             result["ceiling_msgs_per_s"] = round(ceiling)

@@ -67,13 +67,21 @@ def on_a_terminal(project: Project, *args: str, now: str = NOW, columns: int = 1
     import pty
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(DIGEST_SECRET=SECRET, DIGEST_NOW=now, DIGEST_CONFIG=str(project.config),
-               COLUMNS=str(columns), TERM="xterm")  # fmt: skip
+    env.update(
+        DIGEST_SECRET=SECRET,
+        DIGEST_NOW=now,
+        DIGEST_CONFIG=str(project.config),
+        COLUMNS=str(columns),
+        TERM="xterm",
+    )
     main, child = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "digest", *args],
-        env=env, stdout=child, stderr=child, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        stdout=child,
+        stderr=child,
+        stdin=subprocess.DEVNULL,
+    )
     os.close(child)
     out = b""
     while True:
@@ -110,16 +118,19 @@ def footer_values(text: str) -> dict[str, str]:
     view = re.search(r"^View in browser: (\S+)", text, re.M)
     day = re.search(r"^((?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \d+ \w+ \d{4})$", text, re.M)
     prefs = re.search(r"^Manage preferences:\n(\S+)", text, re.M)
-    why = re.search(r"^(You (?:signed up on|have been on this list since) (\d+ \w+ \d{4})\.)$",
-                    text, re.M)  # fmt: skip
+    why = re.search(
+        r"^(You (?:signed up on|have been on this list since) (\d+ \w+ \d{4})\.)$", text, re.M
+    )
     assert view, text
     assert prefs, text
     assert day, text
     return {
-        "view_url": view.group(1), "preferences_url": prefs.group(1),
-        "reason": why.group(1) if why else "", "signed_up": why.group(2) if why else "",
+        "view_url": view.group(1),
+        "preferences_url": prefs.group(1),
+        "reason": why.group(1) if why else "",
+        "signed_up": why.group(2) if why else "",
         "date_line": day.group(1),
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -186,8 +197,13 @@ class Project:
     def state(self) -> Path:
         return self.root / ".digest" / "digest.db"
 
-    def write_config(self, backend: str = "memory", options: dict[str, Any] | None = None,
-                     extra: str = "", sources: str | None = None) -> None:  # fmt: skip
+    def write_config(
+        self,
+        backend: str = "memory",
+        options: dict[str, Any] | None = None,
+        extra: str = "",
+        sources: str | None = None,
+    ) -> None:
         opts = "".join(f"\n    {k}: {v!r}" for k, v in (options or {}).items())
         sources = sources or textwrap.dedent(f"""\
             sources:
@@ -270,9 +286,10 @@ EDITORS = textwrap.dedent("""\
 def reader_mail() -> list[Envelope]:
     """What readers got: the memory outbox without proofs and notices to the editors."""
     return [
-        e for e in memory.outbox
+        e
+        for e in memory.outbox
         if b"\r\nX-Digest-Notice:" not in e.data and b"\r\nX-Digest-Proof:" not in e.data
-    ]  # fmt: skip
+    ]
 
 
 class Clock:

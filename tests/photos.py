@@ -24,8 +24,9 @@ def photo(width: int, height: int, *, kind: str = "JPEG", hue: int = 0) -> bytes
         shade = 60 + 140 * y // height
         draw.rectangle((0, y, width, y + 8), fill=((shade + hue) % 256, 120, 255 - shade))
     r = min(width, height) // 4
-    draw.ellipse((width // 2 - r, height // 2 - r, width // 2 + r, height // 2 + r),
-                 fill=(250, 210, 60))  # fmt: skip
+    draw.ellipse(
+        (width // 2 - r, height // 2 - r, width // 2 + r, height // 2 + r), fill=(250, 210, 60)
+    )
     draw.rectangle((0, 0, width - 1, height - 1), outline=(255, 255, 255), width=12)
     out = io.BytesIO()
     image.save(out, kind, quality=85)

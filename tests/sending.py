@@ -37,8 +37,9 @@ def project(project: Project, state_url: str) -> Iterator[Project]:
         proc.communicate()
 
 
-def subscribers(project: Project, n: int, *, csv: bool = False, domain: str = "example.org"
-                ) -> list[str]:  # fmt: skip
+def subscribers(
+    project: Project, n: int, *, csv: bool = False, domain: str = "example.org"
+) -> list[str]:
     emails = [f"reader{i:05d}@{domain}" for i in range(n)]
     if csv:
         rows = "".join(f"{e},Reader {i},,\n" for i, e in enumerate(emails))

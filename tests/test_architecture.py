@@ -96,11 +96,18 @@ def test_no_import_cycle_between_modules() -> None:
 # Data flows one way: a module never imports from a layer above it.
 LAYERS = [
     ("digest.__main__", "digest.testing"),
-    ("digest.cli", "digest.web", "digest.demo", "digest.preview", "digest.checks",
-     "digest.schedule.tick", "digest.schedule.runner"),
+    (
+        "digest.cli",
+        "digest.web",
+        "digest.demo",
+        "digest.preview",
+        "digest.checks",
+        "digest.schedule.tick",
+        "digest.schedule.runner",
+    ),
     ("digest.app",),
     ("digest.pipeline", "digest.workflow", "digest.proofs", "digest.notices", "digest.delivery"),
-]  # fmt: skip
+]
 
 
 def _layer(module: str) -> int:

@@ -20,8 +20,18 @@ COMMANDS = sorted(cli.commands)
 
 
 def test_every_command_is_there() -> None:
-    expected = {"approve", "build", "check", "collect", "demo", "preview", "reject", "run",
-                "send", "status"}  # fmt: skip
+    expected = {
+        "approve",
+        "build",
+        "check",
+        "collect",
+        "demo",
+        "preview",
+        "reject",
+        "run",
+        "send",
+        "status",
+    }
     assert expected <= set(COMMANDS)
 
 
@@ -124,10 +134,27 @@ def test_status_lists_editions_and_trail(project: Project) -> None:
     project.cli("approve", str(edition), "--by", "Rosa")
     listing = project.cli("status").stdout.splitlines()
     # A table with headers, times labelled with their zone (issue 17 changed the layout).
-    assert listing[0].split() == ["edition", "slot", "send", "time", "(Europe/Berlin)", "state",
-                                  "stories", "deliveries"]  # fmt: skip
-    assert listing[1].split()[:9] == [str(edition), "2026-11-24T07:00", "Tue", "24", "Nov",
-                                      "2026", "07:00", "CET", "approved"]  # fmt: skip
+    assert listing[0].split() == [
+        "edition",
+        "slot",
+        "send",
+        "time",
+        "(Europe/Berlin)",
+        "state",
+        "stories",
+        "deliveries",
+    ]
+    assert listing[1].split()[:9] == [
+        str(edition),
+        "2026-11-24T07:00",
+        "Tue",
+        "24",
+        "Nov",
+        "2026",
+        "07:00",
+        "CET",
+        "approved",
+    ]
     detail = project.cli("status", str(edition)).stdout
     assert re.search(r"pending_approval -> approved\s+Rosa\s+cli", detail), detail
     assert "deliveries:" in detail

@@ -24,8 +24,13 @@ def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     return subprocess.run(
         [sys.executable, "-m", "digest", *args],
-        cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_demo_runs_a_full_cycle(tmp_path: Path) -> None:

@@ -87,8 +87,15 @@ def test_quickstart_has_two_commands() -> None:
     commands = [line for line in ci if line.strip() and not line.startswith("#")]
     assert commands == ["set -euo pipefail", 'cd "$(dirname "$0")/.."', "./test.sh"]
     script = (ROOT / "test.sh").read_text(encoding="utf-8")
-    for package in ("chromium", "spamassassin", "openssl", "systemd", "postfix", "postgresql",
-                    "python3-venv"):  # fmt: skip
+    for package in (
+        "chromium",
+        "spamassassin",
+        "openssl",
+        "systemd",
+        "postfix",
+        "postgresql",
+        "python3-venv",
+    ):
         assert f"missing+=({package})" in script, f"test.sh does not install {package}"
     assert "apt-get install" in script
     assert "python3 -m venv .venv" in script

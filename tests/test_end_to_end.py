@@ -80,8 +80,11 @@ def test_build_approve_send_delivers_valid_messages(
     assert status["state"] == "sent"
     assert status["deliveries"] == {"sent": 3}
     assert [a["to"] for a in status["audit"]] == [
-        "pending_approval", "approved", "sending", "sent",
-    ]  # fmt: skip
+        "pending_approval",
+        "approved",
+        "sending",
+        "sent",
+    ]
 
 
 def test_send_refuses_unapproved_and_rejected(project: Project, smtp_server: SMTPSink) -> None:

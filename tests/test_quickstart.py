@@ -15,8 +15,11 @@ def _tracked_copy(dest: Path) -> None:
     # What a fresh clone holds: the committed and staged files, not local state or venvs.
     listing = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in listing:
         src = ROOT / name
         if src.is_file():
@@ -32,9 +35,14 @@ def test_quickstart_first_command(tmp_path: Path) -> None:
     _tracked_copy(repo)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "VIRTUAL_ENV"))}
     result = subprocess.run(
-        ["bash", "-c", first], cwd=repo, env=env, capture_output=True, text=True, timeout=540,
+        ["bash", "-c", first],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
         check=False,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sent 4" in result.stdout
     assert len(list((repo / ".digest" / "outbox" / "new").iterdir())) == 4

@@ -113,12 +113,20 @@ def collect(
     if state is not None:
         health = state.record(
             (
-                Outcome(s.name, s.url, not r.error, r.error, len(r.stories), r.cache,
-                        r.not_modified, r.fallbacks)
+                Outcome(
+                    s.name,
+                    s.url,
+                    not r.error,
+                    r.error,
+                    len(r.stories),
+                    r.cache,
+                    r.not_modified,
+                    r.fallbacks,
+                )
                 for s, r in pairs
             ),
             now=now,
-        )  # fmt: skip
+        )
         for s in sources:
             h = health[s.name]
             if failure_alert > 0 and h.consecutive_failures >= failure_alert:
@@ -301,8 +309,13 @@ def _run(
         undated = sum(s.undated for s in stories)
         if undated:
             fallbacks.append(f"date missing on {undated} of {len(stories)} stories")
-        return _Run(stories=stories, parsed=True, cache=entry, fallbacks=tuple(fallbacks),
-                    warnings=tuple(fetched.warnings))  # fmt: skip
+        return _Run(
+            stories=stories,
+            parsed=True,
+            cache=entry,
+            fallbacks=tuple(fallbacks),
+            warnings=tuple(fetched.warnings),
+        )
     except DeadlineExceeded:
         return late
     except SourceError as exc:  # FetchError included

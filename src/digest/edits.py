@@ -85,8 +85,13 @@ def _one(
 ) -> str:
     kind = edit.kind
     if kind is Kind.NOTE:
-        return _set_extra(extra, "note", _text(edit.text, NOTE_MAX, "note", multiline=True),
-                          "editor's note", old_default="")  # fmt: skip
+        return _set_extra(
+            extra,
+            "note",
+            _text(edit.text, NOTE_MAX, "note", multiline=True),
+            "editor's note",
+            old_default="",
+        )
     if kind is Kind.SUBJECT:
         new = _text(edit.text, SUBJECT_MAX, "subject")
         return _set_extra(extra, "subject", new, "subject", old_default=subject)

@@ -117,10 +117,14 @@ class ImageWork:
 
     def own(self, stories: Sequence[Story], fetcher: Fetcher) -> OwnedImages:
         owned = own_images(
-            stories, fetcher=fetcher, shapes=self.shapes, base_url=self.base_url,
-            needs=self.needs, allow_private=lambda story: story.source in self.private,
+            stories,
+            fetcher=fetcher,
+            shapes=self.shapes,
+            base_url=self.base_url,
+            needs=self.needs,
+            allow_private=lambda story: story.source in self.private,
             limits=self.limits,
-        )  # fmt: skip
+        )
         return replace(owned, files=(*owned.files, *self.logos))
 
 

@@ -63,9 +63,12 @@ class Image:
     def from_dict(cls, data: dict[str, Any]) -> Image:
         renditions = tuple(Rendition(**r) for r in data.get("renditions", ()))
         return cls(
-            url=data["url"], alt=data.get("alt", ""), caption=data.get("caption", ""),
-            credit=data.get("credit", ""), renditions=renditions,
-        )  # fmt: skip
+            url=data["url"],
+            alt=data.get("alt", ""),
+            caption=data.get("caption", ""),
+            credit=data.get("credit", ""),
+            renditions=renditions,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,9 +254,11 @@ class EditionState(enum.StrEnum):
     def final(self) -> bool:
         """Nothing more can happen to an edition in this state."""
         return self in (
-            EditionState.SENT, EditionState.REJECTED, EditionState.EXPIRED,
+            EditionState.SENT,
+            EditionState.REJECTED,
+            EditionState.EXPIRED,
             EditionState.SUPERSEDED,
-        )  # fmt: skip
+        )
 
 
 class DeliveryState(enum.StrEnum):

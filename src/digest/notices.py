@@ -54,8 +54,7 @@ class Notifier:
         to = self.recipients()
         if notice.event not in self.settings.events or not to:
             return []
-        if not self.log.claim(notice.key, kind=notice.event, edition_id=notice.edition_id,
-                              now=now):  # fmt: skip
+        if not self.log.claim(notice.key, kind=notice.event, edition_id=notice.edition_id, now=now):
             return []
         problems: list[str] = []
         try:
@@ -68,8 +67,9 @@ class Notifier:
         except (BackendError, ConfigError) as exc:
             problems.append(f"notice {notice.subject!r} not sent: {exc}")
         status = "failed" if len(problems) >= len(to) else "sent"
-        self.log.record(notice.key, status=status, recipients=", ".join(to),
-                        note="; ".join(problems), now=now)  # fmt: skip
+        self.log.record(
+            notice.key, status=status, recipients=", ".join(to), note="; ".join(problems), now=now
+        )
         return problems
 
     def _envelope(self, notice: Notice, address: str, now: datetime) -> Envelope:

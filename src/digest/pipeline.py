@@ -106,8 +106,16 @@ class Pipeline:
         # Dated the slot's day: the day its readers get it, not the day it was built.
         fit = self.renderer.fit(stories, now=now, extra=extra, day=slot_day(slot))
         warnings.extend(fit.warnings())
-        return Plan(slot, ranking.candidates, list(fit.stories), fit.rendered, warnings,
-                    ranking.thin_day, extra, files)  # fmt: skip
+        return Plan(
+            slot,
+            ranking.candidates,
+            list(fit.stories),
+            fit.rendered,
+            warnings,
+            ranking.thin_day,
+            extra,
+            files,
+        )
 
     def build(
         self,
@@ -129,8 +137,9 @@ class Pipeline:
         if plan.thin_day and self.ranking.thin_day_policy == "skip":
             message = thin_day_message(len(plan.stories), self.ranking)
             raise ThinDay(message, candidates=plan.candidates)
-        variants = self.renderer.variants(plan.stories, selections, now=now, extra=plan.extra,
-                                          day=slot_day(slot))  # fmt: skip
+        variants = self.renderer.variants(
+            plan.stories, selections, now=now, extra=plan.extra, day=slot_day(slot)
+        )
         revision = Revision(plan.stories, plan.rendered, variants)
         images = ImageStore(self.store, folder=self.image_folder)
         for processed in plan.images:
@@ -156,8 +165,7 @@ class Pipeline:
                     f"slot {slot} already has edition {e.id} ({e.state}); a slot is sent once, "
                     "so build for another slot (--slot YYYY-MM-DDTHH:MM)"
                 )
-            edition_id = tx.insert_edition(slot=slot, revision=revision, now=now,
-                                           warnings=warnings)  # fmt: skip
+            edition_id = tx.insert_edition(slot=slot, revision=revision, now=now, warnings=warnings)
             for e in older:
                 apply(
                     tx,
@@ -173,6 +181,13 @@ class Pipeline:
             apply(tx, edition, EditionState.PENDING_APPROVAL, actor="digest", via="build", now=now)
             if auto_approve:
                 pending = replace(edition, state=EditionState.PENDING_APPROVAL)
-                apply(tx, pending, EditionState.APPROVED, actor="digest", via="auto-approve",
-                      now=now, note="approval.auto_approve is set in the config")  # fmt: skip
+                apply(
+                    tx,
+                    pending,
+                    EditionState.APPROVED,
+                    actor="digest",
+                    via="auto-approve",
+                    now=now,
+                    note="approval.auto_approve is set in the config",
+                )
         return self.store.get_edition(edition_id)

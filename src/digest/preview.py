@@ -52,10 +52,15 @@ def write_preview(
         result.warnings.extend(plan.warnings)
         result.candidates = plan.candidates
         edition = Edition(
-            id=0, slot=plan.slot, state=EditionState.DRAFT, revision=0,
-            stories=tuple(plan.stories), rendered=plan.rendered, created_at=app.now(),
+            id=0,
+            slot=plan.slot,
+            state=EditionState.DRAFT,
+            revision=0,
+            stories=tuple(plan.stories),
+            rendered=plan.rendered,
+            created_at=app.now(),
             content_hash=plan.rendered.content_hash,
-        )  # fmt: skip
+        )
         variants = app.renderer.variants(
             plan.stories, [subscriber.topics], now=app.now(), extra=plan.extra
         )

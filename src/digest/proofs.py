@@ -100,9 +100,13 @@ def proof_envelope(
         date_line=edition_date_line(edition, settings.publication.timezone),
     )
     banner = _BANNER.render(
-        e=edition, review=links["review"], approve=links["approve"], expires=expires,
-        deadline_line=deadline_line, p="margin:0 0 6px 0",
-    )  # fmt: skip
+        e=edition,
+        review=links["review"],
+        approve=links["approve"],
+        expires=expires,
+        deadline_line=deadline_line,
+        p="margin:0 0 6px 0",
+    )
     body = placeholders.substitute(
         edition.rendered.html, {k: html.escape(v, quote=True) for k, v in values.items()}
     )

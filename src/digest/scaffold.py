@@ -67,9 +67,10 @@ def config_text(room: Newsroom) -> str:
         f"    - name: {_q(name)}\n      email: {_q(address)}" for name, address in room.editors
     )
     editor_block = (
-        f"  editors:\n{editors}" if room.editors
+        f"  editors:\n{editors}"
+        if room.editors
         else "  editors: []              # - {name: Rosa Diaz, email: rosa@your-domain}"
-    )  # fmt: skip
+    )
     placeholder = (
         "" if room.feeds else "  # Replace with your feeds (RSS, Atom, JSON Feed, pages).\n"
     )

@@ -174,8 +174,9 @@ class LinkSigner:
     ) -> None:
         # HMAC-SHA256 (RFC 2104) with both padded keys hashed once per key (the first
         # signs): a token then costs two hash copies and a few C calls, no Python frames.
-        self._keys = [_padded(hmac.new(k.encode(), salt.encode(), hashlib.sha256).digest())
-                      for k in keys]  # fmt: skip
+        self._keys = [
+            _padded(hmac.new(k.encode(), salt.encode(), hashlib.sha256).digest()) for k in keys
+        ]
         self._clock = clock
 
     def _now(self) -> int:
@@ -215,8 +216,10 @@ class LinkSigner:
 def _padded(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
     """SHA-256 states after HMAC's inner and outer pads of ``key`` (shorter than a block)."""
     block = key.ljust(64, b"\0")
-    return (hashlib.sha256(bytes(b ^ 0x36 for b in block)),
-            hashlib.sha256(bytes(b ^ 0x5C for b in block)))  # fmt: skip
+    return (
+        hashlib.sha256(bytes(b ^ 0x36 for b in block)),
+        hashlib.sha256(bytes(b ^ 0x5C for b in block)),
+    )
 
 
 def preferences_token(signer: LinkSigner, *, subscriber_id: int, check: str) -> str:

@@ -113,8 +113,15 @@ def reject(
     edition = store.get_edition(edition_id)
     check_revision(edition, revision)
     with store.transaction() as tx:
-        apply(tx, edition, S.REJECTED, actor=editor_name(policy, by), via=via, now=now,
-              note=reason.strip())  # fmt: skip
+        apply(
+            tx,
+            edition,
+            S.REJECTED,
+            actor=editor_name(policy, by),
+            via=via,
+            now=now,
+            note=reason.strip(),
+        )
     return store.get_edition(edition_id)
 
 
@@ -157,10 +164,12 @@ def revise(
     # Render exactly as the build did: as of its time (the edition keeps its date) and with
     # the template extras it recorded, plus the editors' note and subject.
     built = store.ranking(edition.id)
-    draft = Draft(edition.stories, tuple(DeskState(store).set_aside(edition.id)),
-                  built[1] if built else {})  # fmt: skip
-    new, changes = apply_edits(draft, edits, edition_id=edition.id,
-                               subject=edition.rendered.subject)  # fmt: skip
+    draft = Draft(
+        edition.stories, tuple(DeskState(store).set_aside(edition.id)), built[1] if built else {}
+    )
+    new, changes = apply_edits(
+        draft, edits, edition_id=edition.id, subject=edition.rendered.subject
+    )
     day = slot_day(edition.slot)
     rendered = renderer.render(new.stories, now=edition.created_at, extra=new.extra, day=day)
     variants = renderer.variants(
@@ -169,8 +178,16 @@ def revise(
     note = f"revision {edition.revision + 1}: " + "; ".join(changes)
     content = Revision(new.stories, rendered, variants, extra=new.extra, set_aside=new.set_aside)
     with store.transaction() as tx:
-        apply(tx, edition, S.PENDING_APPROVAL, actor=name, via=via, now=now, note=note,
-              revision=content)  # fmt: skip
+        apply(
+            tx,
+            edition,
+            S.PENDING_APPROVAL,
+            actor=name,
+            via=via,
+            now=now,
+            note=note,
+            revision=content,
+        )
     return store.get_edition(edition_id)
 
 
@@ -307,18 +324,24 @@ def enforce_deadline(
     too_big = clipped(edition.rendered, store.variants(edition))
     if policy.at_deadline == "send" and too_big:
         to = S.EXPIRED
-        note = (f"not auto-approved at the deadline (approval.at_deadline: send; {got} of "
-                f"{needed} approvals): the HTML of {', '.join(too_big)} is over "
-                f"{GMAIL_CLIP_BYTES:,} bytes and Gmail would clip it; "
-                "nothing will be sent")  # fmt: skip
+        note = (
+            f"not auto-approved at the deadline (approval.at_deadline: send; {got} of "
+            f"{needed} approvals): the HTML of {', '.join(too_big)} is over "
+            f"{GMAIL_CLIP_BYTES:,} bytes and Gmail would clip it; "
+            "nothing will be sent"
+        )
     elif policy.at_deadline == "send":
         to = S.APPROVED
-        note = (f"auto-approved at the deadline (approval.at_deadline: send; {got} of {needed} "
-                "approvals)")  # fmt: skip
+        note = (
+            f"auto-approved at the deadline (approval.at_deadline: send; {got} of {needed} "
+            "approvals)"
+        )
     else:
         to = S.EXPIRED
-        note = (f"not approved by the deadline (approval.at_deadline: skip; {got} of {needed} "
-                "approvals); nothing will be sent")  # fmt: skip
+        note = (
+            f"not approved by the deadline (approval.at_deadline: skip; {got} of {needed} "
+            "approvals); nothing will be sent"
+        )
     with store.transaction() as tx:
         apply(tx, edition, to, actor="digest", via="deadline", now=now, note=note)
     return store.get_edition(edition_id)
@@ -330,8 +353,10 @@ def expire_late(store: Store, edition_id: int, *, until: datetime, now: datetime
     edition = store.get_edition(edition_id)
     if edition.state is not S.APPROVED or now <= until:
         return edition
-    note = (f"approved, but its slot {edition.slot} passed its maximum lateness at "
-            f"{until.isoformat()}; not sent late")  # fmt: skip
+    note = (
+        f"approved, but its slot {edition.slot} passed its maximum lateness at "
+        f"{until.isoformat()}; not sent late"
+    )
     with store.transaction() as tx:
         apply(tx, edition, S.EXPIRED, actor="digest", via="schedule", now=now, note=note)
     return store.get_edition(edition_id)

@@ -15,8 +15,9 @@ from digest.testing.faults import FaultServer
 
 
 def _backend(server: FaultServer, **extra: object) -> SMTPBackend:
-    return SMTPBackend(host=server.host, port=server.port, local_hostname="client.localhost",
-                       timeout=5, **extra)  # fmt: skip
+    return SMTPBackend(
+        host=server.host, port=server.port, local_hostname="client.localhost", timeout=5, **extra
+    )
 
 
 def _recipients(n: int) -> list[str]:

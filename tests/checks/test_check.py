@@ -82,16 +82,27 @@ def test_source_urls_that_are_not_http(project: Project, old: str, new: str, fix
 @pytest.mark.parametrize(
     ("old", "new", "key", "fix"),
     [
-        ("base_url: https://news.example.org", "base_url: http://", "base_url",
-         "URL with a host"),
-        ("base_url: https://news.example.org", "base_url: http://news.example.org", "base_url",
-         "must be an https URL with a host"),
-        ('sender: "The Morning Brief <brief@news.example.org>"', 'sender: "The Morning Brief"',
-         "sender", 'write "The Name <address@your-domain>"'),
-        ("timezone: Europe/Berlin", "timezone: Europe/Berlin\n  reply_to: desk at example",
-         "reply_to", "is not an e-mail address"),
+        ("base_url: https://news.example.org", "base_url: http://", "base_url", "URL with a host"),
+        (
+            "base_url: https://news.example.org",
+            "base_url: http://news.example.org",
+            "base_url",
+            "must be an https URL with a host",
+        ),
+        (
+            'sender: "The Morning Brief <brief@news.example.org>"',
+            'sender: "The Morning Brief"',
+            "sender",
+            'write "The Name <address@your-domain>"',
+        ),
+        (
+            "timezone: Europe/Berlin",
+            "timezone: Europe/Berlin\n  reply_to: desk at example",
+            "reply_to",
+            "is not an e-mail address",
+        ),
     ],
-)  # fmt: skip
+)
 def test_publication_addresses_and_urls(
     project: Project, old: str, new: str, key: str, fix: str
 ) -> None:
@@ -214,9 +225,16 @@ def test_smtp_backend_on_a_closed_port(project: Project) -> None:
 
 
 def test_smtp_login_variables_unset(project: Project) -> None:
-    project.write_config("smtp", {"host": "127.0.0.1", "port": _closed_port(),
-                                  "security": "starttls", "username_env": "NEWSROOM_SMTP_USER",
-                                  "password_env": "NEWSROOM_SMTP_PASSWORD"})  # fmt: skip
+    project.write_config(
+        "smtp",
+        {
+            "host": "127.0.0.1",
+            "port": _closed_port(),
+            "security": "starttls",
+            "username_env": "NEWSROOM_SMTP_USER",
+            "password_env": "NEWSROOM_SMTP_PASSWORD",
+        },
+    )
     error = _error_line(project.cli("check", "--offline"))
     assert f"{project.config}:{_line_of(project.config, 'username_env')}:" in error
     assert "names NEWSROOM_SMTP_USER, which is not set" in error
@@ -229,11 +247,29 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     folder = tmp_path_factory.mktemp("cert")
     certfile, keyfile = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(keyfile), "-out", str(certfile), "-days", "2",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(keyfile),
+            "-out",
+            str(certfile),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return str(certfile), str(keyfile)
 
 
@@ -242,10 +278,17 @@ def test_smtp_probe_does_starttls_and_auth(
     project: Project, cert: tuple[str, str], password: str, ok: bool
 ) -> None:
     with SMTPSink(security="starttls", cert=cert, credentials=("editor", PASSWORD)) as sink:
-        project.write_config("smtp", {"host": sink.host, "port": sink.port,
-                                      "security": "starttls", "tls_verify": False,
-                                      "username_env": "NEWSROOM_SMTP_USER",
-                                      "password_env": "NEWSROOM_SMTP_PASSWORD"})  # fmt: skip
+        project.write_config(
+            "smtp",
+            {
+                "host": sink.host,
+                "port": sink.port,
+                "security": "starttls",
+                "tls_verify": False,
+                "username_env": "NEWSROOM_SMTP_USER",
+                "password_env": "NEWSROOM_SMTP_PASSWORD",
+            },
+        )
         env = {"NEWSROOM_SMTP_USER": "editor", "NEWSROOM_SMTP_PASSWORD": password}
         result = project.cli("check", env=env)
         assert sink.messages == []  # it only talks: nothing is sent
@@ -300,12 +343,24 @@ def test_example_config_checks_with_the_sources_served_locally(tmp_path: Path) -
         shutil.copy(ROOT / name, tmp_path / name)
     with serve_folder(ROOT / "examples" / "sources") as base:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-        env.update(DIGEST_SECRET=SECRET, DIGEST_DEMO_URL=base,
-                   DIGEST_NOW="2026-11-24T06:30:00+00:00")  # fmt: skip
+        env.update(
+            DIGEST_SECRET=SECRET, DIGEST_DEMO_URL=base, DIGEST_NOW="2026-11-24T06:30:00+00:00"
+        )
         result = subprocess.run(
-            [sys.executable, "-m", "digest", "--config", str(tmp_path / "digest.example.yaml"),
-             "check"], env=env, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "digest",
+                "--config",
+                str(tmp_path / "digest.example.yaml"),
+                "check",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sources: 2 of 2 fetched" in result.stdout
 
@@ -322,8 +377,13 @@ def test_the_built_in_templates_balance() -> None:
 
     for path in sorted((ROOT / "templates").glob("*.mjml.j2")):
         assert unbalanced(path.read_text(encoding="utf-8")) is None, path.name
-    assert unbalanced("<mj-column>\n{% if x %}<mj-text>{% else %}<mj-text a='1'>{% endif %}"
-                      "</mj-text>\n</mj-column>") is None  # fmt: skip
+    assert (
+        unbalanced(
+            "<mj-column>\n{% if x %}<mj-text>{% else %}<mj-text a='1'>{% endif %}"
+            "</mj-text>\n</mj-column>"
+        )
+        is None
+    )
     assert unbalanced("<mj-column>\n<mj-text>\n</mj-column>") == (
         3,
         "</mj-column> closes <mj-text>, opened at line 2; close <mj-text> first",

@@ -50,8 +50,10 @@ def test_two_builds_and_two_approvals_send_one_edition_per_slot(project: Project
         assert "is superseded" in sent.output
     assert project.cli("send", "3").exit_code == 0
     assert Counter(e.recipient for e in reader_mail()) == {
-        "anna@example.org": 1, "ben@example.net": 1, "dmitri@example.org": 1,
-    }  # fmt: skip
+        "anna@example.org": 1,
+        "ben@example.net": 1,
+        "dmitri@example.org": 1,
+    }
     # The slot is sent: building for it again is refused, and `build` moves to the next one.
     taken = project.cli("build", "--slot", "2026-11-24T07:00")
     assert taken.exit_code == 1
@@ -90,8 +92,9 @@ def test_build_after_the_send_time_targets_the_next_slot(project: Project) -> No
 def test_approving_after_the_slot_time_says_send_now(project: Project) -> None:
     project.write_config(extra=BERLIN)
     _build(project, "2026-11-24T06:20:00+00:00", "--slot", "2026-11-24T07:00")  # 07:20 Berlin
-    result = project.cli("approve", "1", "--by", "Rosa",
-                         env={"DIGEST_NOW": "2026-11-24T06:30:00+00:00"})  # fmt: skip
+    result = project.cli(
+        "approve", "1", "--by", "Rosa", env={"DIGEST_NOW": "2026-11-24T06:30:00+00:00"}
+    )
     assert result.exit_code == 0, result.output
     assert "its slot's send time (Tue 24 Nov 2026 07:00 CET (Europe/Berlin)) has passed: send " in (
         result.stdout
@@ -103,15 +106,17 @@ def test_approving_after_the_slot_time_says_send_now(project: Project) -> None:
 def test_approving_after_the_maximum_lateness_says_expired(project: Project) -> None:
     project.write_config(extra=BERLIN)
     _build(project, "2026-11-24T06:20:00+00:00", "--slot", "2026-11-24T07:00")
-    result = project.cli("approve", "1", "--by", "Rosa",
-                         env={"DIGEST_NOW": "2026-11-24T09:30:00+00:00"})  # fmt: skip
+    result = project.cli(
+        "approve", "1", "--by", "Rosa", env={"DIGEST_NOW": "2026-11-24T09:30:00+00:00"}
+    )
     assert result.exit_code == 0, result.output
     assert "expired: its slot 2026-11-24T07:00 passed" in result.stdout
     assert _states(project) == {1: "expired"}
     assert project.cli("send", "1").exit_code == 1
     assert reader_mail() == []
-    over = project.cli("build", "--slot", "2026-11-24T07:00",
-                       env={"DIGEST_NOW": "2026-11-24T09:30:00+00:00"})  # fmt: skip
+    over = project.cli(
+        "build", "--slot", "2026-11-24T07:00", env={"DIGEST_NOW": "2026-11-24T09:30:00+00:00"}
+    )
     assert over.exit_code == 1
     assert "slot 2026-11-24T07:00 is over" in over.output
 

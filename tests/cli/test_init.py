@@ -31,11 +31,23 @@ def test_init_writes_a_commented_config_of_its_own(tmp_path: Path) -> None:
     from digest.cli import cli
 
     target = tmp_path / "room"
-    result = CliRunner().invoke(cli, ["init", str(target), "--feed", "https://a.example/x.rss",
-                                      "--editor", "Rosa Diaz <rosa@a.example>"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli,
+        [
+            "init",
+            str(target),
+            "--feed",
+            "https://a.example/x.rss",
+            "--editor",
+            "Rosa Diaz <rosa@a.example>",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in target.iterdir()) == [".env.example", "digest.yaml",
-                                                        "subscribers.yaml"]  # fmt: skip
+    assert sorted(p.name for p in target.iterdir()) == [
+        ".env.example",
+        "digest.yaml",
+        "subscribers.yaml",
+    ]
     lines = result.stdout.splitlines()
     assert lines[1] == "add your readers to subscribers.yaml, then run:"
     assert [line.split(". ", 1)[0].strip() for line in lines[2:]] == ["1", "2", "3"]
@@ -63,17 +75,28 @@ def test_init_writes_a_commented_config_of_its_own(tmp_path: Path) -> None:
 def test_the_readme_newsroom_block_runs_verbatim(tmp_path: Path) -> None:
     with FixtureServer(FIXTURES / "e2e") as feeds:
         # The third feed of the block; the fixture server answers any path it is given.
-        feeds.route("/sport.rss", (FIXTURES / "e2e" / "later.rss").read_bytes(),
-                    headers={"Content-Type": "application/rss+xml"})  # fmt: skip
+        feeds.route(
+            "/sport.rss",
+            (FIXTURES / "e2e" / "later.rss").read_bytes(),
+            headers={"Content-Type": "application/rss+xml"},
+        )
         (tmp_path / ".venv").symlink_to(Path(sys.prefix))
         dropped = ("DISPLAY", "WAYLAND_DISPLAY")  # no browser: --open prints the path
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("DIGEST_", "VIRTUAL_ENV")) and k not in dropped}  # fmt: skip
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DIGEST_", "VIRTUAL_ENV")) and k not in dropped
+        }
         env.update(FEEDS=feeds.base_url, DIGEST_NOW=NOW)
         result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", newsroom_block()], cwd=tmp_path, env=env,
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+            ["bash", "-euo", "pipefail", "-c", newsroom_block()],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "check passed; nothing was sent" in result.stdout

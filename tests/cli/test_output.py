@@ -17,9 +17,24 @@ from digest.cli import cli
 
 from conftest import NOW, SECRET, Project, on_a_terminal
 
-DATA_COMMANDS = ["approve", "build", "check", "collect", "edit", "hash-password", "init",
-                 "preview", "proof", "prune", "reject", "send", "sources", "status", "tick",
-                 "worker"]  # fmt: skip
+DATA_COMMANDS = [
+    "approve",
+    "build",
+    "check",
+    "collect",
+    "edit",
+    "hash-password",
+    "init",
+    "preview",
+    "proof",
+    "prune",
+    "reject",
+    "send",
+    "sources",
+    "status",
+    "tick",
+    "worker",
+]
 
 
 def _all_commands() -> list[tuple[str, click.Command]]:
@@ -53,11 +68,18 @@ def test_every_command_that_prints_data_has_json(name: str) -> None:
 
 
 def test_json_output_parses(project: Project) -> None:
-    for args in (["build", "--json"], ["approve", "1", "--by", "Rosa", "--json"],
-                 ["send", "1", "--json"], ["status", "--json"], ["status", "1", "--json"],
-                 ["sources", "--json"], ["tick", "--json"], ["check", "--offline", "--json"],
-                 ["preview", "1", "--json", "--out", str(project.root / "p")],
-                 ["db", "upgrade", "--json"]):  # fmt: skip
+    for args in (
+        ["build", "--json"],
+        ["approve", "1", "--by", "Rosa", "--json"],
+        ["send", "1", "--json"],
+        ["status", "--json"],
+        ["status", "1", "--json"],
+        ["sources", "--json"],
+        ["tick", "--json"],
+        ["check", "--offline", "--json"],
+        ["preview", "1", "--json", "--out", str(project.root / "p")],
+        ["db", "upgrade", "--json"],
+    ):
         result = project.cli(*args)
         assert result.exit_code == 0, (args, result.output)
         json.loads(result.stdout)
@@ -95,19 +117,25 @@ def test_hash_password_says_how_to_set_it_safely(project: Project) -> None:
     from digest.web.auth import check_password
 
     result = CliRunner().invoke(
-        cli, ["--config", str(project.config), "hash-password"],
+        cli,
+        ["--config", str(project.config), "hash-password"],
         input="correct horse battery\ncorrect horse battery\n",
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     hashed = result.stdout.strip().splitlines()[-1]
     assert check_password("correct horse battery", hashed, env_name="X")
     assert f"export DIGEST_PASSWORD_ROSA='{hashed}'" in result.stderr
     assert "single quotes" in result.stderr
     # What the hint protects against: the shell expands $-words inside double quotes.
-    mangled = subprocess.run(["bash", "-c", f'X="{hashed}"; printf %s "$X"'],
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
-    kept = subprocess.run(["bash", "-c", f"X='{hashed}'; printf %s \"$X\""],
-                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    mangled = subprocess.run(
+        ["bash", "-c", f'X="{hashed}"; printf %s "$X"'], capture_output=True, text=True, check=True
+    ).stdout
+    kept = subprocess.run(
+        ["bash", "-c", f"X='{hashed}'; printf %s \"$X\""],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert mangled != hashed
     assert kept == hashed
 
@@ -123,8 +151,11 @@ def test_serve_warns_when_no_sign_in_is_configured(project: Project) -> None:
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "digest", "serve", "--port", str(free_port())],
-        env=_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()

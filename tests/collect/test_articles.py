@@ -82,12 +82,14 @@ def test_hit_rates_meet_the_bars(results: list[Result]) -> None:
     ok = [r for r in results if r.story is not None]
     titles = [r for r in ok if fold(r.story.title) == fold(r.spec["expect"]["title"])]  # type: ignore[union-attr]
     with_excerpt = [r for r in ok if r.spec["expect"]["excerpt"]]
-    excerpt_hits = [r for r in with_excerpt
-                    if starts_like(r.story.teaser, r.spec["expect"]["excerpt"])]  # type: ignore[union-attr]  # fmt: skip
+    excerpt_hits = [
+        r for r in with_excerpt if starts_like(r.story.teaser, r.spec["expect"]["excerpt"])
+    ]  # type: ignore[union-attr]
     teasers = [r for r in ok if r.story.teaser]  # type: ignore[union-attr]
     without = [r for r in ok if not r.spec["expect"]["excerpt"]]
-    body_hits = [r for r in without
-                 if starts_like(r.story.teaser, r.spec["expect"]["first_paragraph"])]  # type: ignore[union-attr]  # fmt: skip
+    body_hits = [
+        r for r in without if starts_like(r.story.teaser, r.spec["expect"]["first_paragraph"])
+    ]  # type: ignore[union-attr]
     dated = [r for r in ok if not r.story.undated]  # type: ignore[union-attr]
     rates = {
         "pages": len(results),

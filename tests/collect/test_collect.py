@@ -69,8 +69,11 @@ def test_unreachable_source_warns_and_the_others_still_arrive(
 
 
 def test_broken_sources_each_get_one_warning(server: FixtureServer, fetcher: Fetcher) -> None:
-    server.route("/page.rss", b"<!DOCTYPE html><html><body><p>Moved</p></body></html>",
-                 headers={"Content-Type": "text/html"})  # fmt: skip
+    server.route(
+        "/page.rss",
+        b"<!DOCTYPE html><html><body><p>Moved</p></body></html>",
+        headers={"Content-Type": "text/html"},
+    )
     server.route("/gone.rss", b"gone", status=410)
     sources = [
         feed("Page", server.url("/page.rss")),

@@ -30,8 +30,11 @@ def server() -> Iterator[FixtureServer]:
     with FixtureServer() as srv:
         for name in ("world.rss", "tech.atom"):
             body = (FIXTURES / "e2e" / name).read_bytes()
-            srv.route(f"/{name}", body, headers={"ETag": f'"{name}-v1"',
-                      "Last-Modified": "Mon, 23 Nov 2026 20:00:00 GMT"})  # fmt: skip
+            srv.route(
+                f"/{name}",
+                body,
+                headers={"ETag": f'"{name}-v1"', "Last-Modified": "Mon, 23 Nov 2026 20:00:00 GMT"},
+            )
         yield srv
 
 
@@ -60,10 +63,13 @@ def test_second_run_is_conditional_and_parses_nothing(
         CountingFeed(name="Tech", url=server.url("/tech.atom"), allow_private=True),
     ]
     for name in ("world.rss", "tech.atom"):
-        server.route_sequence(f"/{name}", [
-            (200, (FIXTURES / "e2e" / name).read_bytes(), {"ETag": f'"{name}-v1"'}),
-            (304, b"", {"ETag": f'"{name}-v1"'}),
-        ])  # fmt: skip
+        server.route_sequence(
+            f"/{name}",
+            [
+                (200, (FIXTURES / "e2e" / name).read_bytes(), {"ETag": f'"{name}-v1"'}),
+                (304, b"", {"ETag": f'"{name}-v1"'}),
+            ],
+        )
     CountingFeed.parses = 0
     cold = collect(sources, fetcher, now=NOW, state=SourceState(store))
     assert CountingFeed.parses == 2
@@ -103,8 +109,9 @@ def test_failures_counted_and_alerted_then_reset(
     flaky = FeedSource(name="Flaky", url=server.url("/flaky.rss"), allow_private=True)
     server.route("/flaky.rss", b"oops", status=500)
     for run in range(1, 4):
-        result = collect([flaky], fetcher, now=NOW + timedelta(days=run), state=state,
-                         failure_alert=3)  # fmt: skip
+        result = collect(
+            [flaky], fetcher, now=NOW + timedelta(days=run), state=state, failure_alert=3
+        )
         assert result.health["Flaky"].consecutive_failures == run
     assert result.alerts == [
         "source Flaky: ALERT: failed 3 runs in a row (last success: never); fix its URL or"
@@ -141,8 +148,14 @@ def test_readonly_state_reads_the_cache_and_writes_nothing(
 
 def test_include_and_exclude_patterns(server: FixtureServer, fetcher: Fetcher) -> None:
     url = server.url("/world.rss")
-    only = load_source("feed", name="W", url=url, allow_private=True, include=["ukraine", "haiti"],
-                       exclude=[r"\bputin\b"])  # fmt: skip
+    only = load_source(
+        "feed",
+        name="W",
+        url=url,
+        allow_private=True,
+        include=["ukraine", "haiti"],
+        exclude=[r"\bputin\b"],
+    )
     result = collect([only], fetcher, now=NOW)
     titles = [s.title for s in result.stories]
     assert titles
@@ -171,8 +184,11 @@ def test_placeholder_tokens_are_stripped_from_feed_text(
 def hostile_config(project: Project) -> None:
     srv = project.feeds
     srv.route("/malformed.xml", (FIXTURES / "feeds" / "malformed.xml").read_bytes())
-    srv.route("/html.rss", b"<!DOCTYPE html><html><body><p>Sign in</p></body></html>",
-              headers={"Content-Type": "text/html"})  # fmt: skip
+    srv.route(
+        "/html.rss",
+        b"<!DOCTYPE html><html><body><p>Sign in</p></body></html>",
+        headers={"Content-Type": "text/html"},
+    )
     srv.route("/empty.rss", b"")
     bomb = gzip.compress(b"<rss>" + b" " * 30_000_000, compresslevel=9)
     srv.route("/bomb.rss", bomb, headers={"Content-Encoding": "gzip"})
@@ -182,8 +198,17 @@ def hostile_config(project: Project) -> None:
     srv.redirect("/loop-b.rss", "/loop-a.rss")
     srv.route("/hostile.rss", (FIXTURES / "feeds" / "hostile.xml").read_bytes())
     srv.route("/mojibake.rss", (FIXTURES / "feeds" / "mojibake.xml").read_bytes())
-    names = ["malformed.xml", "html.rss", "empty.rss", "bomb.rss", "huge.rss", "slow.rss",
-             "loop-a.rss", "hostile.rss", "mojibake.rss"]  # fmt: skip
+    names = [
+        "malformed.xml",
+        "html.rss",
+        "empty.rss",
+        "bomb.rss",
+        "huge.rss",
+        "slow.rss",
+        "loop-a.rss",
+        "hostile.rss",
+        "mojibake.rss",
+    ]
     lines = ["sources:"]
     for name in names:
         lines += [f"  - name: {name}", f"    url: {srv.url('/' + name)}", "    allow_private: true"]

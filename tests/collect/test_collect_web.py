@@ -93,8 +93,9 @@ def test_bytes_no_encoding_explains_stay_visible_and_warn(server: FixtureServer)
     body = rss("Caf\xe9 Z\xfcrich").encode("utf-8").replace(b"Z\xc3\xbcrich", b"Z\xc3\xbcrich \x81")
     server.route("/odd.rss", body, headers={"Content-Type": "application/rss+xml"})
     with Fetcher() as f:
-        result = collect([FeedSource(name="Odd", url=server.url("/odd.rss"),
-                                     allow_private=True)], f, now=NOW)  # fmt: skip
+        result = collect(
+            [FeedSource(name="Odd", url=server.url("/odd.rss"), allow_private=True)], f, now=NOW
+        )
     (story,) = result.stories
     assert story.title == "Café Zürich \ufffd"
     assert result.warnings == [
@@ -116,9 +117,11 @@ def test_fullwidth_markup_stays_text_and_cjk_punctuation_is_kept(
     for flag in ("--json", "--allow-private"):
         args = ["--config", str(tmp_path / "none.yaml"), "collect", "--allow-private", flag]
         result = CliRunner().invoke(
-            cli, [*args, server.url("/cjk.rss")], env={"DIGEST_NOW": NOW_ISO},
+            cli,
+            [*args, server.url("/cjk.rss")],
+            env={"DIGEST_NOW": NOW_ISO},
             catch_exceptions=False,
-        )  # fmt: skip
+        )
         assert result.exit_code == 0, result.output
         assert "<script" not in result.stdout.lower()
         assert "<b" not in result.stdout
@@ -147,9 +150,18 @@ def test_feed_with_doctype_and_body_early_is_a_feed(
     assert "<body" in DOCTYPE_FEED[:512]
     server.route("/old.rss", DOCTYPE_FEED.encode(), headers={"Content-Type": ctype})
     result = CliRunner().invoke(
-        cli, ["--config", str(tmp_path / "none.yaml"), "collect", "--allow-private", "--json",
-              server.url("/old.rss")], env={"DIGEST_NOW": NOW_ISO}, catch_exceptions=False,
-    )  # fmt: skip
+        cli,
+        [
+            "--config",
+            str(tmp_path / "none.yaml"),
+            "collect",
+            "--allow-private",
+            "--json",
+            server.url("/old.rss"),
+        ],
+        env={"DIGEST_NOW": NOW_ISO},
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     stories = json.loads(result.stdout)
     assert [s["url"] for s in stories] == [
@@ -163,8 +175,9 @@ def test_redirect_to_metadata_is_refused_for_an_allow_private_source(
 ) -> None:
     server.redirect("/feed.rss", "http://169.254.169.254/latest/meta-data/iam/")
     with Fetcher(settings=FetchSettings(retries=0)) as f:
-        result = collect([FeedSource(name="Hop", url=server.url("/feed.rss"),
-                                     allow_private=True)], f, now=NOW)  # fmt: skip
+        result = collect(
+            [FeedSource(name="Hop", url=server.url("/feed.rss"), allow_private=True)], f, now=NOW
+        )
     (warning,) = result.warnings
     assert warning.startswith(f"source Hop: {server.url('/feed.rss')}: redirect to http://169")
     assert "never fetched, allow_private or not" in warning
@@ -174,13 +187,15 @@ def test_fallbacks_are_in_the_source_health(project: Project) -> None:
     project.feeds.route(
         "/lake.html", page(CAFE, None).encode("cp1252"), headers={"Content-Type": "text/html"}
     )
-    project.write_config(sources=textwrap.dedent(f"""\
+    project.write_config(
+        sources=textwrap.dedent(f"""\
         sources:
           - name: Lake Post
             url: {project.feeds.url("/lake.html")}
             kind: page
             allow_private: true
-        """))  # fmt: skip
+        """)
+    )
     assert project.cli("collect").exit_code == 0
     (row,) = json.loads(project.cli("sources", "--json").stdout)
     assert row["fallbacks"] == [

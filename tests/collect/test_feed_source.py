@@ -98,8 +98,9 @@ def test_configured_section_overrides_categories() -> None:
 def test_a_path_in_the_body_is_not_opened_as_a_file(tmp_path: Path) -> None:
     secret = tmp_path / "feed.xml"
     secret.write_bytes((FEEDS / "rss20_media.xml").read_bytes())
-    fetched = Fetched(url="https://x.example/rss", body=str(secret).encode(), headers={},
-                      fetched_at=NOW)  # fmt: skip
+    fetched = Fetched(
+        url="https://x.example/rss", body=str(secret).encode(), headers={}, fetched_at=NOW
+    )
     with pytest.raises(SourceError, match=r"^x: https://x\.example/rss is not an RSS or Atom"):
         FeedSource(name="x", url=fetched.url).parse(fetched)
 
@@ -183,8 +184,9 @@ def test_corpus_no_crash_no_markup_every_linked_item_a_story(path: Path) -> None
         for value in (*data.values(), *image.values()):
             assert not MARKUP.search(str(value)), (path.name, value)
     # Every item with a title and an http(s) link, as feedparser itself sees them.
-    raw = feedparser.parse(io.BytesIO(path.read_bytes()), response_headers={
-        "content-location": url})  # fmt: skip
+    raw = feedparser.parse(
+        io.BytesIO(path.read_bytes()), response_headers={"content-location": url}
+    )
     urls = {s.url for s in stories}
     for entry in raw.entries:
         link = safe_http_url(canonical_url(entry.get("link", ""), base=url))

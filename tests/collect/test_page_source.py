@@ -133,8 +133,10 @@ def page(body: str, **options: Any) -> list[dict[str, Any]]:
 def test_page_with_only_a_title_is_one_undated_story() -> None:
     (story,) = page("<html><head><title>Council meets</title></head><body></body></html>")
     assert (story["title"], story["url"], story["undated"]) == (
-        "Council meets", "https://p.example/x/", True,
-    )  # fmt: skip
+        "Council meets",
+        "https://p.example/x/",
+        True,
+    )
 
 
 @pytest.mark.parametrize(
@@ -204,11 +206,17 @@ def test_collect_url_without_config_detects_the_kind(sidecar: Path, tmp_path: Pa
         server.route(path, fetched.body, headers={"Content-Type": spec["fetched"]["content_type"]})
         result = CliRunner().invoke(
             cli,
-            ["--config", str(tmp_path / "absent.yaml"), "collect", "--json", "--allow-private",
-             server.url(path)],
+            [
+                "--config",
+                str(tmp_path / "absent.yaml"),
+                "collect",
+                "--json",
+                "--allow-private",
+                server.url(path),
+            ],
             env={"DIGEST_NOW": "2026-11-24T07:00:00+00:00"},
             catch_exceptions=False,
-        )  # fmt: skip
+        )
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     stories = json.loads(result.stdout)
@@ -240,19 +248,26 @@ RSS_DOCTYPE = (
     [
         (RSS_DOCTYPE, "text/html", "feed"),  # the root element beats a generic type
         (RSS_DOCTYPE, "", "feed"),
-        (b"\xef\xbb\xbf<feed xmlns='http://www.w3.org/2005/Atom'><title>a</title></feed>",
-         "text/plain", "feed"),
+        (
+            b"\xef\xbb\xbf<feed xmlns='http://www.w3.org/2005/Atom'><title>a</title></feed>",
+            "text/plain",
+            "feed",
+        ),
         (b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>', "", "feed"),
-        (b"<!DOCTYPE html><html><head><title>rss feed of the day</title></head></html>",
-         "application/xml", "page"),  # "rss" in the text is no feed
+        (
+            b"<!DOCTYPE html><html><head><title>rss feed of the day</title></head></html>",
+            "application/xml",
+            "page",
+        ),  # "rss" in the text is no feed
         (b"<html><body>not a feed</body></html>", "application/rss+xml", "feed"),  # type says
         (JSONFEED, "text/plain", "jsonfeed"),
         (JSONFEED, "application/feed+json", "jsonfeed"),
         (b'{"version": "1.0", "note": "jsonfeed.org/version/1 in a string"}', "", "feed"),
         (b"<p>A fragment without html</p>", "", "page"),
     ],
-)  # fmt: skip
+)
 def test_detection_by_content_type_then_root_element(body: bytes, ctype: str, kind: str) -> None:
-    fetched = Fetched(url="https://d.example/x", body=body, headers={"content-type": ctype},
-                      fetched_at=NOW)  # fmt: skip
+    fetched = Fetched(
+        url="https://d.example/x", body=body, headers={"content-type": ctype}, fetched_at=NOW
+    )
     assert detect_kind(fetched) == kind

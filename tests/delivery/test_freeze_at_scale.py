@@ -52,11 +52,15 @@ def test_an_unsubscribe_during_a_million_row_freeze_answers_at_once_and_holds(
     try:
         with BackgroundServer(create_app(web, environ={"DIGEST_SECRET": SECRET})) as server:
             for target in (100_000, 400_000, 700_000):
-                wait_for(lambda t=target: _frozen(project)[0] >= t, timeout=300,
-                         what=f"{target} rows frozen")  # fmt: skip
+                wait_for(
+                    lambda t=target: _frozen(project)[0] >= t,
+                    timeout=300,
+                    what=f"{target} rows frozen",
+                )
                 started = time.monotonic()
-                reply = httpx.post(server.url + url, data={"List-Unsubscribe": "One-Click"},
-                                   timeout=30)  # fmt: skip
+                reply = httpx.post(
+                    server.url + url, data={"List-Unsubscribe": "One-Click"}, timeout=30
+                )
                 answered.append(time.monotonic() - started)
                 assert reply.status_code == 200, reply.text
             assert _frozen(project)[1] == 0, "the freeze ended before the last POST"
@@ -65,8 +69,11 @@ def test_an_unsubscribe_during_a_million_row_freeze_answers_at_once_and_holds(
     # The acceptance bar: each answer within a second while the freeze holds the file.
     assert max(answered) < 1.0, answered
     wait_for(lambda: _frozen(project)[1] == 1, timeout=300, what="the freeze to end")
-    wait_for(lambda: ledger_states_of(project, edition, first) != "pending", timeout=120,
-             what="the first row to be handled")  # fmt: skip
+    wait_for(
+        lambda: ledger_states_of(project, edition, first) != "pending",
+        timeout=120,
+        what="the first row to be handled",
+    )
     sender.send_signal(signal.SIGTERM)
     sender.communicate(timeout=120)
     assert ledger_states_of(project, edition, first) == "skipped"

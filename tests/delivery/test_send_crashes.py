@@ -71,13 +71,16 @@ def test_sigterm_while_throttled_sends_nothing_more_and_returns_the_rows(project
 def test_sigterm_during_the_retry_wait_exits_1(project: Project) -> None:
     emails = _subscribers(project, 2)
     with SMTPSink(reject={emails[0]: 451}) as sink:
-        extra = ("send:\n  retry_base_seconds: 60\n  retry_max_seconds: 60\n"
-                 "  retry_in_run_seconds: 600\n")  # fmt: skip
+        extra = (
+            "send:\n  retry_base_seconds: 60\n  retry_max_seconds: 60\n"
+            "  retry_in_run_seconds: 600\n"
+        )
         project.write_config("smtp", smtp(sink), extra=extra)
         edition = approved(project)
         proc = spawn(project, "send", str(edition))
-        wait_for(lambda: ledger(project, edition).get(emails[0]) == "deferred",
-                 what="the first refusal")  # fmt: skip
+        wait_for(
+            lambda: ledger(project, edition).get(emails[0]) == "deferred", what="the first refusal"
+        )
         wait_for(lambda: len(sink.messages) == 1, what="the other message")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
@@ -181,8 +184,10 @@ def test_a_second_sender_never_sends_while_the_first_lives(project: Project) -> 
     _subscribers(project, 12)
     with FaultServer() as server:
         # The first sender waits for the window far longer than the lease's 2 s life.
-        extra = ("send:\n  connections: 2\n  window_messages: 4\n  window_seconds: 6\n"
-                 "  lock_ttl_seconds: 2\n")  # fmt: skip
+        extra = (
+            "send:\n  connections: 2\n  window_messages: 4\n  window_seconds: 6\n"
+            "  lock_ttl_seconds: 2\n"
+        )
         project.write_config("smtp", smtp(server), extra=extra)
         edition = approved(project)
         first = spawn(project, "send", str(edition))
@@ -242,14 +247,22 @@ def test_three_workers_on_postgresql_survive_ten_kills(project: Project) -> None
         replacements: list[subprocess.Popen[str]] = []
         while kills < 10:
             target = len(sink.messages) + rng.randint(100, 700)
-            wait_for(lambda t=target: len(sink.messages) >= t or coordinator.poll() is not None,
-                     timeout=300, what="the next kill point")  # fmt: skip
+            wait_for(
+                lambda t=target: len(sink.messages) >= t or coordinator.poll() is not None,
+                timeout=300,
+                what="the next kill point",
+            )
             victims = [p for p in _worker_pids(project) if p != coordinator.pid]
             if coordinator.poll() is not None:
                 break
             if not victims:  # the helpers have not registered yet (a busy machine)
-                wait_for(lambda: bool([p for p in _worker_pids(project) if p != coordinator.pid])
-                         or coordinator.poll() is not None, what="a worker to kill")  # fmt: skip
+                wait_for(
+                    lambda: (
+                        bool([p for p in _worker_pids(project) if p != coordinator.pid])
+                        or coordinator.poll() is not None
+                    ),
+                    what="a worker to kill",
+                )
                 continue
             pid = rng.choice(victims)
             in_flight = {e for e, s in ledger(project, edition).items() if s == "in_flight"}

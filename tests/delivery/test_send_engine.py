@@ -29,8 +29,9 @@ __all__ = ["project"]  # the fixture: the shared project on both databases
 def test_faults_deliver_everyone_once_and_suppress_hard_bounces(project: Project) -> None:
     emails = _subscribers(project, 300)
     bounced = {emails[7], emails[150], emails[299]}
-    with FaultServer(seed=7, temp_rcpt=0.05, temp_data=0.05, drop_mid_data=0.01,
-                     reject=bounced) as server:  # fmt: skip
+    with FaultServer(
+        seed=7, temp_rcpt=0.05, temp_data=0.05, drop_mid_data=0.01, reject=bounced
+    ) as server:
         project.write_config("smtp", smtp(server), extra=FAST_RETRY)
         edition = approved(project)
         result = project.cli("send", str(edition))
@@ -51,8 +52,9 @@ def test_faults_deliver_everyone_once_and_suppress_hard_bounces(project: Project
 
         # A later edition skips the hard bounces without talking to the server about them.
         later = f"sources:\n  - name: Late\n    url: {project.feeds.url('/later.rss')}\n"
-        project.write_config("smtp", smtp(server), extra=FAST_RETRY,
-                             sources=later + "    allow_private: true\n")  # fmt: skip
+        project.write_config(
+            "smtp", smtp(server), extra=FAST_RETRY, sources=later + "    allow_private: true\n"
+        )
         second = approved(project)
         before = server.faults["550"]
         result = project.cli("send", str(second))
@@ -73,9 +75,10 @@ def test_throttle_never_exceeds_the_window(project: Project) -> None:
     _subscribers(project, 50)
     with FaultServer() as server:
         project.write_config(
-            "smtp", smtp(server),
+            "smtp",
+            smtp(server),
             extra="send:\n  connections: 4\n  window_messages: 20\n  window_seconds: 2\n",
-        )  # fmt: skip
+        )
         edition = approved(project)
         assert project.cli("send", str(edition)).exit_code == 0
         times = sorted(m.at for m in server.messages)
@@ -101,12 +104,13 @@ def test_in_doubt_skip_records_unknown(project: Project) -> None:
 def test_deferred_rows_wait_for_the_next_run_then_expire(project: Project) -> None:
     emails = _subscribers(project, 3)
     project.write_config(
-        "memory", {"fail_temporary": [emails[1]]},
+        "memory",
+        {"fail_temporary": [emails[1]]},
         extra=(
             "send:\n  retry_base_seconds: 3600\n  retry_max_seconds: 7200\n"
             "  retry_deadline_hours: 1\n"
         ),
-    )  # fmt: skip
+    )
     edition = approved(project)
     first = project.cli("send", str(edition))
     assert first.exit_code == 0
@@ -130,16 +134,18 @@ def test_a_resend_after_doubt_carries_the_same_message_id(project: Project) -> N
     with SMTPSink(hangup={emails[0]: "data", emails[1]: "stall"}) as sink:
         # No waiting for retries in the run: the clock is frozen, so a retry due within the
         # run's window would be waited for in real time.
-        extra = ("send:\n  connections: 2\n  retry_base_seconds: 3600\n"
-                 "  retry_in_run_seconds: 0\n")  # fmt: skip
+        extra = "send:\n  connections: 2\n  retry_base_seconds: 3600\n  retry_in_run_seconds: 0\n"
         project.write_config("smtp", {**smtp(sink), "timeout": 1}, extra=extra)
         edition = approved(project)
         first = project.cli("send", str(edition))
         assert first.exit_code == 0, first.output  # in doubt, to be resent: not unknown
         assert "in doubt 2" in first.stdout
         assert "resent (a reader may get two copies)" in first.output
-        assert ledger(project, edition) == {emails[0]: "deferred", emails[1]: "deferred",
-                                            emails[2]: "sent"}  # fmt: skip
+        assert ledger(project, edition) == {
+            emails[0]: "deferred",
+            emails[1]: "deferred",
+            emails[2]: "sent",
+        }
         sink.hangup.clear()
         later = project.cli("send", str(edition), env={"DIGEST_NOW": "2026-11-24T09:00:00+00:00"})
         assert later.exit_code == 0, later.output
@@ -240,8 +246,9 @@ def test_dotted_lines_arrive_intact_over_smtp(project: Project) -> None:
     (templates / "digest.txt.j2").write_text(".leading dot line\n..two dots\n" + source)
     _subscribers(project, 2)
     with SMTPSink() as sink:
-        project.write_config("smtp", {"host": sink.host, "port": sink.port},
-                             extra="templates_dir: tpl\n")  # fmt: skip
+        project.write_config(
+            "smtp", {"host": sink.host, "port": sink.port}, extra="templates_dir: tpl\n"
+        )
         edition = approved(project)
         assert project.cli("send", str(edition)).exit_code == 0
         for message in sink.messages:

@@ -12,8 +12,14 @@ NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 
 
 def story(title: str, source: str, url: str, weight: float = 1.0, hours: float = 0) -> Story:
-    return Story(url=url, title=title, teaser="", source=source,
-                 published=NOW - timedelta(hours=hours), weight=weight)  # fmt: skip
+    return Story(
+        url=url,
+        title=title,
+        teaser="",
+        source=source,
+        published=NOW - timedelta(hours=hours),
+        weight=weight,
+    )
 
 
 def test_one_story_per_url_highest_weight_wins_with_every_source_in_also_in() -> None:
@@ -41,11 +47,15 @@ def test_near_identical_headlines_collapse_keeping_every_source() -> None:
     stories = [
         story("Haiti sets August date for long-delayed elections", "Dispatch", "https://a/1"),
         story("Knesset takes up conscription bill", "Dispatch", "https://a/2"),
-        story("Haiti sets an August date for its long-delayed elections", "Signal",
-              "https://b/1", weight=2.0),
+        story(
+            "Haiti sets an August date for its long-delayed elections",
+            "Signal",
+            "https://b/1",
+            weight=2.0,
+        ),
         story("HAITI SETS AUGUST DATE FOR LONG-DELAYED ELECTIONS!", "Wire", "https://c/1"),
         story("Knesset takes up a different bill", "Signal", "https://b/2"),
-    ]  # fmt: skip
+    ]
     result = dedupe(stories, threshold=0.7)
     kept = {s.url: s.also_in for s in result.stories}
     assert kept == {
@@ -62,8 +72,10 @@ def test_near_identical_headlines_collapse_keeping_every_source() -> None:
 
 
 def test_the_result_does_not_depend_on_the_input_order() -> None:
-    stories = [story(f"Leaders agree on climate fund {i % 3}", f"s{i % 4}", f"https://x/{i}",
-                     hours=i % 5) for i in range(30)]  # fmt: skip
+    stories = [
+        story(f"Leaders agree on climate fund {i % 3}", f"s{i % 4}", f"https://x/{i}", hours=i % 5)
+        for i in range(30)
+    ]
     first = dedupe(stories, threshold=0.7)
     rng = random.Random(7)
     for _ in range(5):
@@ -93,8 +105,10 @@ def test_matches_the_plain_pairwise_rule_on_random_headlines() -> None:
     # The index is exact: the same groups as comparing every story with every founder.
     rng = random.Random(3)
     words = [f"w{i}" for i in range(40)]
-    stories = [story(" ".join(rng.sample(words, rng.randint(1, 9))), f"s{i % 7}",
-                     f"https://r/{i}") for i in range(400)]  # fmt: skip
+    stories = [
+        story(" ".join(rng.sample(words, rng.randint(1, 9))), f"s{i % 7}", f"https://r/{i}")
+        for i in range(400)
+    ]
     for threshold in (0.3, 0.5, 0.7, 1.0):
         got = {s.url for s in dedupe(stories, threshold=threshold).stories}
         assert got == _pairwise(stories, threshold)

@@ -48,16 +48,23 @@ def test_recency_halves_every_half_life() -> None:
 
 def test_score_is_the_product_of_every_factor() -> None:
     s = settings(
-        half_life_hours=6, coverage_weight=0.5, section_weights={"World": 2},
-        boost={"summit": 3}, bury={"/\\brumou?r\\b/": 0.5},
-    )  # fmt: skip
-    item = story("a", 6, title="Summit rumour", section="World", weight=1.5,
-                 also_in=("Wire", "Post"))  # fmt: skip
+        half_life_hours=6,
+        coverage_weight=0.5,
+        section_weights={"World": 2},
+        boost={"summit": 3},
+        bury={"/\\brumou?r\\b/": 0.5},
+    )
+    item = story(
+        "a", 6, title="Summit rumour", section="World", weight=1.5, also_in=("Wire", "Post")
+    )
     value, factors = score(item, now=NOW, settings=s)
     assert factors == {
-        "recency": pytest.approx(0.5), "source": 1.5, "coverage": 2.0, "section": 2.0,
+        "recency": pytest.approx(0.5),
+        "source": 1.5,
+        "coverage": 2.0,
+        "section": 2.0,
         "keywords": 1.5,
-    }  # fmt: skip
+    }
     assert value == pytest.approx(0.5 * 1.5 * 2.0 * 2.0 * 1.5)
 
 
@@ -79,8 +86,10 @@ def test_freshness_cut_off_seen_and_duplicates_are_dropped_with_reasons() -> Non
     s = settings(max_age_hours=24)
     candidates = rank(
         [story("old", 30), story("seen"), story("dup"), story("dup", 2), story("ok")],
-        now=NOW, settings=s, seen={"https://news.example.org/seen"},
-    )  # fmt: skip
+        now=NOW,
+        settings=s,
+        seen={"https://news.example.org/seen"},
+    )
     reasons = {urls([c.story])[0]: c.reason for c in candidates if not c.kept}
     assert reasons["old"] == "older than 24 h (ranking.max_age_hours)"
     assert reasons["seen"] == "already mailed in an earlier edition"
@@ -94,8 +103,7 @@ def test_blocks_by_url_source_and_pattern() -> None:
         block_sources=["WIRE"],
         block_patterns=["/^sponsored:/"],
     )
-    items = [story("a"), story("b", source="Wire"), story("c", title="Sponsored: buy"),
-             story("d")]  # fmt: skip
+    items = [story("a"), story("b", source="Wire"), story("c", title="Sponsored: buy"), story("d")]
     candidates = rank(items, now=NOW, settings=s)
     assert urls(selected(candidates)) == ["d"]
     reasons = sorted(c.reason for c in candidates if not c.kept)
@@ -108,9 +116,11 @@ def test_blocks_by_url_source_and_pattern() -> None:
 
 def test_pin_is_in_at_its_position_whatever_its_score_age_or_source_block() -> None:
     s = settings(
-        max_stories=3, max_age_hours=24, block_sources=["Archive"],
+        max_stories=3,
+        max_age_hours=24,
+        block_sources=["Archive"],
         pins=[{"url": "https://news.example.org/pinned", "position": 1}],
-    )  # fmt: skip
+    )
     items = [story(x, 1) for x in "abcd"] + [story("pinned", 200, source="Archive")]
     candidates = rank(items, now=NOW, settings=s)
     assert urls(selected(candidates)) == ["pinned", "a", "b"]
@@ -143,11 +153,18 @@ def test_manual_order_wins_over_score_and_pins() -> None:
 
 def test_story_limit_section_quota_and_max_per_source() -> None:
     s = settings(max_stories=4, section_quotas={"Sport": 1}, max_per_source=2)
-    specs = [("s1", "Sport", "A"), ("s2", "Sport", "B"), ("w1", "World", "A"),
-             ("w2", "World", "A"), ("w3", "World", "C"), ("w4", "World", "C"),
-             ("w5", "World", "D")]  # fmt: skip
-    items = [story(slug, 1 + i / 10, section=sec, source=src)
-             for i, (slug, sec, src) in enumerate(specs)]  # fmt: skip
+    specs = [
+        ("s1", "Sport", "A"),
+        ("s2", "Sport", "B"),
+        ("w1", "World", "A"),
+        ("w2", "World", "A"),
+        ("w3", "World", "C"),
+        ("w4", "World", "C"),
+        ("w5", "World", "D"),
+    ]
+    items = [
+        story(slug, 1 + i / 10, section=sec, source=src) for i, (slug, sec, src) in enumerate(specs)
+    ]
     candidates = rank(items, now=NOW, settings=s)
     assert sorted(urls(selected(candidates))) == ["s1", "w1", "w3", "w4"]
     reasons = {urls([c.story])[0]: c.reason for c in candidates if not c.kept}
@@ -160,8 +177,12 @@ def test_story_limit_section_quota_and_max_per_source() -> None:
 
 def test_section_order_groups_the_rest_after_the_lead() -> None:
     s = settings(section_order=["culture", "World"])
-    items = [story("w1", 1, section="World"), story("t1", 2, section="Tech"),
-             story("c1", 3, section="Culture"), story("w2", 4, section="World")]  # fmt: skip
+    items = [
+        story("w1", 1, section="World"),
+        story("t1", 2, section="Tech"),
+        story("c1", 3, section="Culture"),
+        story("w2", 4, section="World"),
+    ]
     assert urls(selected(rank(items, now=NOW, settings=s))) == ["w1", "c1", "w2", "t1"]
     # Without an order, sections follow their best story and stay together.
     assert urls(selected(rank(items, now=NOW, settings=settings()))) == ["w1", "t1", "c1", "w2"]
@@ -187,10 +208,12 @@ def test_equal_scores_prefer_breadth_across_sources() -> None:
     s = settings(max_stories=3)
     same = NOW - timedelta(hours=1)
     items = [
-        story("a1", published=same, source="A"), story("a2", published=same, source="A"),
-        story("a3", published=same, source="A"), story("b1", published=same, source="B"),
+        story("a1", published=same, source="A"),
+        story("a2", published=same, source="A"),
+        story("a3", published=same, source="A"),
+        story("b1", published=same, source="B"),
         story("c1", published=same, source="C"),
-    ]  # fmt: skip
+    ]
     got = selected(rank(items, now=NOW, settings=s))
     assert sorted(s.source for s in got) == ["A", "B", "C"]
 
@@ -204,7 +227,8 @@ def test_thin_day_flag_follows_min_stories() -> None:
 
 
 def test_positions_number_the_kept_stories_from_the_lead() -> None:
-    candidates = rank([story(x, i) for i, x in enumerate("abcde")], now=NOW,
-                      settings=settings(max_stories=3))  # fmt: skip
+    candidates = rank(
+        [story(x, i) for i, x in enumerate("abcde")], now=NOW, settings=settings(max_stories=3)
+    )
     assert [c.position for c in candidates] == [1, 2, 3, 0, 0]
     assert candidates[0].reason == "kept: score; lead"

@@ -35,9 +35,14 @@ from photos import SHAPES, photo
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 PUB = Publication(
     name="The Morning Brief",
@@ -176,47 +181,71 @@ def edition_stories(server: FixtureServer) -> list[Story]:
     shapes = sorted(SHAPES)
     stories = [
         Story(
-            url="https://world.example.org/lead", title="Lead story with a very large photograph",
-            teaser="A teaser that runs to two lines or more on a phone. " * 3, source="World Desk",
-            published=NOW, section="World", author="Rosa Diaz", word_count=900,
-            image=Image(url="https://images.example.org/lead.jpg", alt="A harbour at dawn",
-                        caption="Caption.", credit="Agency",
-                        renditions=_own(server, photo(*SHAPES["16x9"]))),
+            url="https://world.example.org/lead",
+            title="Lead story with a very large photograph",
+            teaser="A teaser that runs to two lines or more on a phone. " * 3,
+            source="World Desk",
+            published=NOW,
+            section="World",
+            author="Rosa Diaz",
+            word_count=900,
+            image=Image(
+                url="https://images.example.org/lead.jpg",
+                alt="A harbour at dawn",
+                caption="Caption.",
+                credit="Agency",
+                renditions=_own(server, photo(*SHAPES["16x9"])),
+            ),
             also_in=("Le Monde",),
         )
-    ]  # fmt: skip
+    ]
     for n in range(1, 9):
         image = None
         if n % 2:
             data = photo(*SHAPES[shapes[n % 4]], hue=40 * n)
-            image = Image(url=f"https://images.example.org/{n}.jpg", alt=f"thumb {n}",
-                          renditions=_own(server, data))  # fmt: skip
+            image = Image(
+                url=f"https://images.example.org/{n}.jpg",
+                alt=f"thumb {n}",
+                renditions=_own(server, data),
+            )
         stories.append(
             Story(
                 url=f"https://news.example.org/{n}",
                 title=f"Story {n}: {LONG_WORD}" if n == 2 else f"Story number {n}",
                 teaser=f"Teaser {n}, with a few words of text. " * 4,
-                source="Wire", published=NOW, section=("World", "Business", "")[n % 3],
+                source="Wire",
+                published=NOW,
+                section=("World", "Business", "")[n % 3],
                 image=image,
             )
-        )  # fmt: skip
+        )
     stories.insert(  # second in the running order: in the contents list too
         1,
         Story(
-            url="https://arabic.example.org/beirut", title="لبنان يعيد فتح مرفأ بيروت",
+            url="https://arabic.example.org/beirut",
+            title="لبنان يعيد فتح مرفأ بيروت",
             teaser="أعادت السلطات اللبنانية فتح الجزء الشمالي من مرفأ بيروت أمام السفن التجارية.",
-            source="Arabic Service", published=NOW, section="World", language="ar",
-            image=Image(url="https://images.example.org/ar.jpg",
-                        renditions=_own(server, photo(*SHAPES["1x1"], hue=90))),
-        )
-    )  # fmt: skip
+            source="Arabic Service",
+            published=NOW,
+            section="World",
+            language="ar",
+            image=Image(
+                url="https://images.example.org/ar.jpg",
+                renditions=_own(server, photo(*SHAPES["1x1"], hue=90)),
+            ),
+        ),
+    )
     stories.append(
         Story(
-            url="https://asia.example.org/tokyo", title="東京都、来年度予算案を発表",
+            url="https://asia.example.org/tokyo",
+            title="東京都、来年度予算案を発表",
             teaser="東京都は二十五日、来年度の予算案を発表した。総額は過去最大となった。",
-            source="Asia Desk", published=NOW, section="Business", language="ja",
+            source="Asia Desk",
+            published=NOW,
+            section="Business",
+            language="ja",
         )
-    )  # fmt: skip
+    )
     return stories
 
 
@@ -234,15 +263,23 @@ def pages(images: FixtureServer) -> dict[str, str]:
     out = {}
     for layout in LAYOUTS:
         frame = Frame(
-            layout=layout, editor_note="Good morning. Today: a harbour reopens.", logo=light,
-            logo_dark=dark, archive_url="https://news.example.org/archive/{date}",
-            preferences=True, signup_url="https://news.example.org/subscribe",
+            layout=layout,
+            editor_note="Good morning. Today: a harbour reopens.",
+            logo=light,
+            logo_dark=dark,
+            archive_url="https://news.example.org/archive/{date}",
+            preferences=True,
+            signup_url="https://news.example.org/subscribe",
             html_budget=100_000,
-        )  # fmt: skip
+        )
         rendered = render_edition(
-            make_environment(), stories=stories, publication=PUB, edition_date=date(2026, 11, 25),
-            extra={"thin_day": True}, frame=frame,
-        )  # fmt: skip
+            make_environment(),
+            stories=stories,
+            publication=PUB,
+            edition_date=date(2026, 11, 25),
+            extra={"thin_day": True},
+            frame=frame,
+        )
         recipient = Recipient(
             email="anna@example.org", name="Anna", unsubscribe_url="https://news.example.org/u/t"
         )
@@ -280,9 +317,10 @@ def measure(
     browser: Browser, html: str, *, width: int, scheme: str, shot: Path | None = None
 ) -> dict[str, Any]:
     context = browser.new_context(
-        viewport={"width": width, "height": 900}, color_scheme=scheme,  # type: ignore[arg-type]
+        viewport={"width": width, "height": 900},
+        color_scheme=scheme,  # type: ignore[arg-type]
         java_script_enabled=True,
-    )  # fmt: skip
+    )
     try:
         page: Page = context.new_page()
         page.set_content(html, wait_until="load")
@@ -373,10 +411,21 @@ def axe_script() -> Path:
             pytest.fail("npm is missing: install Debian's npm (axe-core comes from the registry)")
         folder.mkdir(parents=True, exist_ok=True)
         run = subprocess.run(
-            [npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--silent",
-             f"axe-core@{AXE_VERSION}"],
-            capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(folder),
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                f"axe-core@{AXE_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert run.returncode == 0, run.stderr
     return script
 

@@ -33,8 +33,14 @@ ANNA = Recipient(
     email="anna@example.org", name="Anna Müller", unsubscribe_url="https://news.example.org/u/t1"
 )
 REQUIRED = {
-    "from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post",
-}  # fmt: skip
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+}
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +72,13 @@ def dns_for(record: bytes, name: str = "mail._domainkey.news.example.org."):
 @pytest.fixture(scope="module")
 def rendered() -> RenderedEdition:
     story = Story(
-        url="https://news.example.org/a", title="Économie: une histoire", teaser="Teaser " * 20,
-        source="Wire", published=NOW, section="World",
-    )  # fmt: skip
+        url="https://news.example.org/a",
+        title="Économie: une histoire",
+        teaser="Teaser " * 20,
+        source="Wire",
+        published=NOW,
+        section="World",
+    )
     return render_edition(
         make_environment(), stories=[story], publication=PUB, edition_date=date(2026, 11, 25)
     )
@@ -80,9 +90,12 @@ def signer(key: tuple[Path, bytes]) -> DkimSigner:
 
 def test_signed_message_verifies(key: tuple[Path, bytes], rendered: RenderedEdition) -> None:
     prepared = prepare_message(
-        rendered, PUB, unsubscribe_mailto="mailto:u@news.example.org",
-        feedback_id="daily:brief", dkim=signer(key),
-    )  # fmt: skip
+        rendered,
+        PUB,
+        unsubscribe_mailto="mailto:u@news.example.org",
+        feedback_id="daily:brief",
+        dkim=signer(key),
+    )
     data = prepared.personalise(ANNA, date=NOW, message_id="<d1@news.example.org>")
     msg = parse_clean(data)
     assert data.startswith(b"DKIM-Signature: ")
@@ -95,8 +108,9 @@ def test_signed_message_verifies(key: tuple[Path, bytes], rendered: RenderedEdit
     # Each recipient gets their own signature over their own body and headers.
     other = prepared.personalise(
         Recipient(email="ben@example.net", name="", unsubscribe_url="https://news.example.org/u/2"),
-        date=NOW, message_id="<d2@news.example.org>",
-    )  # fmt: skip
+        date=NOW,
+        message_id="<d2@news.example.org>",
+    )
     assert dkim.verify(other, dnsfunc=dns_for(key[1]))
     assert parse_clean(other)["DKIM-Signature"] != msg["DKIM-Signature"]
 

@@ -220,8 +220,9 @@ def test_a_clipped_edition_is_not_approved_at_the_deadline_either(
     try:
         deadline = app.deadline(app.store.get_edition(1))
         assert deadline == at
-        edition = enforce_deadline(app.store, 1, policy=app.settings.approval,
-                                   deadline=deadline, now=at)  # fmt: skip
+        edition = enforce_deadline(
+            app.store, 1, policy=app.settings.approval, deadline=deadline, now=at
+        )
     finally:
         app.close()
     assert edition.state == "expired"

@@ -22,21 +22,31 @@ from digest.render.wrap import display_width, wrap_text
 NOW = datetime(2026, 11, 25, 5, tzinfo=UTC)
 DAY = date(2026, 11, 25)
 PUB = Publication(
-    name="The Morning Brief", sender="The Morning Brief <news@example.org>",
-    base_url="https://brief.example.org", postal_address="1 Example Street, Sample Town",
-)  # fmt: skip
+    name="The Morning Brief",
+    sender="The Morning Brief <news@example.org>",
+    base_url="https://brief.example.org",
+    postal_address="1 Example Street, Sample Town",
+)
 OWN = "https://brief.example.org/img/"
 
 
 def story(n: int, **kw: object) -> Story:
     fields: dict[str, object] = {
-        "url": f"https://news.example.org/{n}", "title": f"Headline number {n}",
-        "teaser": f"Teaser {n}, " + "a sentence of the story. " * 10, "source": "Wire",
-        "published": NOW, "section": ("World", "Business")[n % 2],
-        "image": Image(url=f"https://img.example.org/{n}.jpg", alt=f"photo {n}", renditions=(
-            Rendition("lead", f"{OWN}{n:032d}.jpg", 592, 333),
-            Rendition("thumb", f"{OWN}{n + 500:032d}.jpg", 96, 96))),
-    }  # fmt: skip
+        "url": f"https://news.example.org/{n}",
+        "title": f"Headline number {n}",
+        "teaser": f"Teaser {n}, " + "a sentence of the story. " * 10,
+        "source": "Wire",
+        "published": NOW,
+        "section": ("World", "Business")[n % 2],
+        "image": Image(
+            url=f"https://img.example.org/{n}.jpg",
+            alt=f"photo {n}",
+            renditions=(
+                Rendition("lead", f"{OWN}{n:032d}.jpg", 592, 333),
+                Rendition("thumb", f"{OWN}{n + 500:032d}.jpg", 96, 96),
+            ),
+        ),
+    }
     fields.update(kw)
     return Story(**fields)  # type: ignore[arg-type]
 
@@ -46,9 +56,12 @@ STORIES = [story(n) for n in range(8)]
 
 def render(stories: list[Story] = STORIES, **frame: object):  # type: ignore[no-untyped-def]
     return render_fitted(
-        make_environment(), stories=stories, publication=PUB, edition_date=DAY,
+        make_environment(),
+        stories=stories,
+        publication=PUB,
+        edition_date=DAY,
         frame=Frame(**frame),  # type: ignore[arg-type]
-    )  # fmt: skip
+    )
 
 
 def test_both_layouts_come_from_the_same_partials() -> None:
@@ -69,9 +82,13 @@ def test_editor_note_from_config_or_for_one_edition() -> None:
     assert '<p class="nt" dir="auto">Second paragraph.</p>' in html.html
     assert "Good morning.\n\nSecond paragraph.\n" in html.text
     own = render_edition(
-        make_environment(), stories=STORIES, publication=PUB, edition_date=DAY,
-        frame=Frame(editor_note="Every day."), extra={"note": "Only <today>."},
-    )  # fmt: skip
+        make_environment(),
+        stories=STORIES,
+        publication=PUB,
+        edition_date=DAY,
+        frame=Frame(editor_note="Every day."),
+        extra={"note": "Only <today>."},
+    )
     assert "Only &lt;today&gt;." in own.html  # escaped like any text
     assert "Every day." not in own.html
     assert "Here is today" not in own.html
@@ -106,13 +123,17 @@ def test_byline_reading_time_and_the_lead_marked_in_the_text() -> None:
     ("title", "expected"),
     [
         ("Short subject", "Short subject"),
-        ("The Morning Brief: Putin poaches the neighbors for his Ukraine invasion",
-         "The Morning Brief: Putin poaches the neighbors for his…"),
-        ("The Morning Brief: leaders meet, talk, and part — without a deal after all",
-         "The Morning Brief: leaders meet, talk, and part — without a…"),
+        (
+            "The Morning Brief: Putin poaches the neighbors for his Ukraine invasion",
+            "The Morning Brief: Putin poaches the neighbors for his…",
+        ),
+        (
+            "The Morning Brief: leaders meet, talk, and part — without a deal after all",
+            "The Morning Brief: leaders meet, talk, and part — without a…",
+        ),
         ("x" * 80, "x" * 59 + "…"),
     ],
-)  # fmt: skip
+)
 def test_fit_keeps_subjects_to_sixty_characters_at_a_word(title: str, expected: str) -> None:
     assert fit(title) == expected
     assert len(fit(title)) <= 60
@@ -135,8 +156,14 @@ def test_rtl_and_language_per_story() -> None:
     assert direction(arabic) == "rtl"
     assert direction(story(1, language="en")) == "auto"
     assert [is_rtl(t) for t in ("ar", "fa-IR", "ku-Arab", "ku", "ha-Latn", "en", "")] == [
-        True, True, True, False, False, False, False,
-    ]  # fmt: skip
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
 
 
 def test_text_wraps_cjk_by_display_width_and_keeps_every_character() -> None:
@@ -164,8 +191,11 @@ def test_no_normalisation_that_changes_the_text() -> None:
     assert odd in rendered.html
 
 
-@given(st.lists(st.sampled_from(["東", "京", "。", "abc", "Zürich", " ", "、", "longword"]),
-                max_size=60))  # fmt: skip
+@given(
+    st.lists(
+        st.sampled_from(["東", "京", "。", "abc", "Zürich", " ", "、", "longword"]), max_size=60
+    )
+)
 def test_wrap_keeps_non_space_characters_and_width(parts: list[str]) -> None:
     text = "".join(parts)
     wrapped = wrap_text(text, 20)
@@ -204,9 +234,10 @@ def test_footer_slots_show_only_when_configured() -> None:
         assert text not in plain.text
     assert placeholders.PREFERENCES_URL not in plain.html
     full = render(
-        preferences=True, archive_url="https://brief.example.org/a/{date}",
+        preferences=True,
+        archive_url="https://brief.example.org/a/{date}",
         signup_url="https://brief.example.org/join",
-    ).rendered  # fmt: skip
+    ).rendered
     assert f'href="{placeholders.PREFERENCES_URL}">Manage preferences' in full.html
     assert 'href="https://brief.example.org/a/2026-11-25">View in browser' in full.html
     assert 'Forwarded this? <a class="fl" href="https://brief.example.org/join">' in full.html
@@ -242,9 +273,14 @@ def test_twenty_five_stories_with_images_fit_well_under_the_budget(layout: str) 
 
 
 def test_stories_stored_before_the_new_fields_still_load() -> None:
-    old = {"url": "https://a.org/1", "title": "t", "teaser": "x", "source": "s",
-           "published": NOW.isoformat(), "image": {"url": "https://a.org/i.jpg", "alt": "",
-                                                   "caption": "", "credit": ""}}  # fmt: skip
+    old = {
+        "url": "https://a.org/1",
+        "title": "t",
+        "teaser": "x",
+        "source": "s",
+        "published": NOW.isoformat(),
+        "image": {"url": "https://a.org/i.jpg", "alt": "", "caption": "", "credit": ""},
+    }
     loaded = Story.from_dict(old)
     assert (loaded.author, loaded.word_count, loaded.language) == ("", 0, "")
     assert loaded.image is not None

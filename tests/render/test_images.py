@@ -118,8 +118,14 @@ def photos() -> Iterator[FixtureServer]:
 
 def story(n: int, image_url: str | None) -> Story:
     image = Image(url=image_url, alt=f"photo {n}") if image_url else None
-    return Story(url=f"https://news.example.org/{n}", title=f"Story {n}", teaser="t",
-                 source="Local", published=NOW, image=image)  # fmt: skip
+    return Story(
+        url=f"https://news.example.org/{n}",
+        title=f"Story {n}",
+        teaser="t",
+        source="Local",
+        published=NOW,
+        image=image,
+    )
 
 
 def test_own_images_fetches_processes_and_warns_per_story(photos: FixtureServer) -> None:
@@ -133,9 +139,13 @@ def test_own_images_fetches_processes_and_warns_per_story(photos: FixtureServer)
     ]
     with Fetcher() as fetcher:
         owned = own_images(
-            stories, fetcher=fetcher, shapes=(LEAD, THUMB), base_url="https://cdn.example.org/i/",
-            needs=lambda i: "lead" if i == 0 else "thumb", allow_private=lambda _s: True,
-        )  # fmt: skip
+            stories,
+            fetcher=fetcher,
+            shapes=(LEAD, THUMB),
+            base_url="https://cdn.example.org/i/",
+            needs=lambda i: "lead" if i == 0 else "thumb",
+            allow_private=lambda _s: True,
+        )
     lead, thumb = owned.stories[0].image, owned.stories[1].image
     assert lead is not None
     assert thumb is not None
@@ -154,9 +164,12 @@ def test_own_images_fetches_processes_and_warns_per_story(photos: FixtureServer)
     # Without allow_private the loopback server is refused, like any other fetch.
     with Fetcher() as fetcher:
         refused = own_images(
-            stories[:1], fetcher=fetcher, shapes=(LEAD,), base_url="https://x.org/img",
+            stories[:1],
+            fetcher=fetcher,
+            shapes=(LEAD,),
+            base_url="https://x.org/img",
             needs=lambda _i: "lead",
-        )  # fmt: skip
+        )
     assert refused.stories[0].image is None
     assert "non-public address" in refused.warnings[0]
 

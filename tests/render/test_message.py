@@ -94,9 +94,11 @@ def parse(data: bytes) -> EmailMessage:
 def expected(body: str, recipient: Recipient, *, escape: bool) -> str:
     name = " ".join("".join(c if c.isprintable() else " " for c in recipient.name).split())
     values = placeholders.values_for(
-        name=name, email=recipient.email, unsubscribe_url=recipient.unsubscribe_url,
+        name=name,
+        email=recipient.email,
+        unsubscribe_url=recipient.unsubscribe_url,
         date_line=date_label(NOW.date()),  # no date line of their own: the Date header's day
-    )  # fmt: skip
+    )
     if escape:
         values = {k: html.escape(v) for k, v in values.items()}
     return placeholders.substitute(body, values)
@@ -196,13 +198,15 @@ def test_bad_inputs_are_refused(rendered: RenderedEdition, prepared: PreparedMes
     with pytest.raises(ConfigError, match="recipient address"):
         prepared.personalise(
             Recipient(email="a@b.org\r\nBcc: x@y", name="", unsubscribe_url="https://u.org/"),
-            date=NOW, message_id="<5@example.org>",
-        )  # fmt: skip
+            date=NOW,
+            message_id="<5@example.org>",
+        )
     with pytest.raises(ConfigError, match="https URL"):
         prepared.personalise(
             Recipient(email="a@b.org", name="", unsubscribe_url="http://u.org/"),
-            date=NOW, message_id="<6@example.org>",
-        )  # fmt: skip
+            date=NOW,
+            message_id="<6@example.org>",
+        )
     with pytest.raises(ConfigError, match="Message-ID"):
         prepared.personalise(ANNA, date=NOW, message_id="<x@y>\r\nBcc: z@w")
 

@@ -32,19 +32,24 @@ def own_image(n: int, **kw: str) -> Image:
     base = "https://news.example.org/img/"
     return Image(
         url=f"https://img.example.org/{n}.jpg",
-        renditions=(Rendition("lead", f"{base}{n:032d}.jpg", 592, 333),
-                    Rendition("thumb", f"{base}{n + 100:032d}.jpg", 96, 96)),
+        renditions=(
+            Rendition("lead", f"{base}{n:032d}.jpg", 592, 333),
+            Rendition("thumb", f"{base}{n + 100:032d}.jpg", 96, 96),
+        ),
         **kw,
-    )  # fmt: skip
+    )
 
 
 def story(n: int, **kw: object) -> Story:
     base = Story(
-        url=f"https://news.example.org/{n}", title=f"Story number {n}",
-        teaser=f"Teaser {n}. " + "Some words of the story. " * 8, source="Wire", published=NOW,
+        url=f"https://news.example.org/{n}",
+        title=f"Story number {n}",
+        teaser=f"Teaser {n}. " + "Some words of the story. " * 8,
+        source="Wire",
+        published=NOW,
         section=("World", "Business")[n % 2],
         image=own_image(n, alt=f"photo {n}") if n < 3 else None,
-    )  # fmt: skip
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
@@ -55,9 +60,11 @@ def render(
     stories: Sequence[Story] = STORIES, templates: Path | None = None, pub: Publication = PUB
 ) -> RenderedEdition:
     return render_edition(
-        make_environment(templates), stories=stories, publication=pub,
+        make_environment(templates),
+        stories=stories,
+        publication=pub,
         edition_date=date(2026, 11, 25),
-    )  # fmt: skip
+    )
 
 
 def check(
@@ -120,9 +127,13 @@ def test_lead_alt_is_its_description_or_caption_and_thumbnails_are_decorative() 
 def test_images_without_size_and_long_subjects_warn() -> None:
     hotlinked = [story(0, image=Image(url="https://img.example.org/0.jpg", alt="a")), *STORIES[1:]]
     rendered = render_edition(
-        make_environment(), stories=hotlinked, publication=PUB, edition_date=date(2026, 11, 25),
-        frame=Frame(hotlink=True), subject_template="{{ lead.title }} " + "and more " * 8,
-    )  # fmt: skip
+        make_environment(),
+        stories=hotlinked,
+        publication=PUB,
+        edition_date=date(2026, 11, 25),
+        frame=Frame(hotlink=True),
+        subject_template="{{ lead.title }} " + "and more " * 8,
+    )
     findings = check(rendered, hotlinked)
     assert codes(findings) == ["subject-length", "image-size"]
     assert "the subject is 86 characters" in findings[0].message
@@ -151,9 +162,11 @@ def test_javascript_link_is_an_error(tmp_path: Path) -> None:
     assert any("link '#' is not an http(s) URL" in m for m in messages)
     # A template link that bypasses safe_url is caught as well.
     templates = override(
-        tmp_path, "_footer.mjml.j2", ">Unsubscribe</a>",
+        tmp_path,
+        "_footer.mjml.j2",
+        ">Unsubscribe</a>",
         '>Unsubscribe</a> <a href="javascript:void(0)">Preferences</a>',
-    )  # fmt: skip
+    )
     findings = check(render(templates=templates))
     assert codes(findings) == ["link-scheme"]
     assert "'javascript:void(0)'" in findings[0].message
@@ -162,16 +175,19 @@ def test_javascript_link_is_an_error(tmp_path: Path) -> None:
 def test_text_and_html_listing_different_stories_is_an_error(tmp_path: Path) -> None:
     dropped = override(
         tmp_path / "a",
-        "digest.txt.j2", "{% for story in section.stories %}",
+        "digest.txt.j2",
+        "{% for story in section.stories %}",
         "{% for story in section.stories if story.title != 'Story number 4' %}",
-    )  # fmt: skip
+    )
     findings = check(render(templates=dropped))
     assert codes(findings) == ["parts-differ"]
     assert "'Story number 4' is in the HTML part but not in the text part" in findings[0].message
     reordered = override(
-        tmp_path / "b", "digest.txt.j2", "{% for story in section.stories %}",
+        tmp_path / "b",
+        "digest.txt.j2",
+        "{% for story in section.stories %}",
         "{% for story in section.stories | reverse %}",
-    )  # fmt: skip
+    )
     findings = check(render(templates=reordered))
     assert codes(findings) == ["parts-differ"]
     assert "different orders" in findings[0].message
@@ -195,9 +211,12 @@ def test_missing_unsubscribe_and_postal_address(tmp_path: Path) -> None:
 
 def test_utm_parameters_do_not_confuse_the_comparison() -> None:
     rendered = render_edition(
-        make_environment(), stories=STORIES, publication=PUB, edition_date=date(2026, 11, 25),
+        make_environment(),
+        stories=STORIES,
+        publication=PUB,
+        edition_date=date(2026, 11, 25),
         utm={"utm_source": "digest", "utm_campaign": "brief-{date}"},
-    )  # fmt: skip
+    )
     assert "utm_campaign=brief-2026-11-25" in rendered.text
     assert check(rendered) == []
 
@@ -218,9 +237,10 @@ def test_check_edition_passes_and_fails(project: Project, tmp_path: Path) -> Non
     # An edition built with a broken text template: errors, exit 1, one line naming it.
     templates = override(
         tmp_path / "t",
-        "digest.txt.j2", "{% for story in section.stories %}",
+        "digest.txt.j2",
+        "{% for story in section.stories %}",
         "{% for story in section.stories[:0] %}",
-    )  # fmt: skip
+    )
     project.write_config(extra=f"templates_dir: {templates}\n")
     assert project.cli("check").exit_code == 1  # the sample edition catches it already
     project.write_config(extra="")
@@ -230,9 +250,11 @@ def test_check_edition_passes_and_fails(project: Project, tmp_path: Path) -> Non
 
 def test_check_edition_with_errors_exits_1(project: Project, tmp_path: Path) -> None:
     templates = override(
-        tmp_path, "digest.txt.j2", "{% for story in section.stories %}",
+        tmp_path,
+        "digest.txt.j2",
+        "{% for story in section.stories %}",
         "{% for story in section.stories | reverse %}",
-    )  # fmt: skip
+    )
     project.write_config(extra=f"templates_dir: {templates}\n")
     assert project.cli("build").exit_code == 0
     result = project.cli("check", "1")
@@ -308,9 +330,12 @@ def test_email_settings_errors(project: Project, bad: str) -> None:
 def test_image_that_is_not_http_warns() -> None:
     stories = [story(0, image=Image(url="data:image/png;base64,AAAA", alt="x")), *STORIES[1:]]
     rendered = render_edition(
-        make_environment(), stories=stories, publication=PUB, edition_date=date(2026, 11, 25),
+        make_environment(),
+        stories=stories,
+        publication=PUB,
+        edition_date=date(2026, 11, 25),
         frame=Frame(hotlink=True),
-    )  # fmt: skip
+    )
     findings = [f for f in check(rendered, stories) if f.code != "image-size"]
     assert codes(findings) == ["image-scheme"]
     assert findings[0].level == "warning"

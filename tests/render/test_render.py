@@ -91,9 +91,11 @@ def render(
 ) -> RenderedEdition:
     env = make_environment(templates_dir)
     return render_edition(
-        env, stories=fixture_stories() if stories is None else stories, publication=PUB,
+        env,
+        stories=fixture_stories() if stories is None else stories,
+        publication=PUB,
         edition_date=DAY,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="module")
@@ -191,10 +193,13 @@ def test_substitute_fills_values() -> None:
 
 def test_html_stays_small_for_fifteen_stories() -> None:
     stories = [
-        story(i, ("World", "Business", "Science")[i % 3],
-              image=Image(url=f"https://img.example.org/{i}.jpg", alt="a") if i % 2 else None)
+        story(
+            i,
+            ("World", "Business", "Science")[i % 3],
+            image=Image(url=f"https://img.example.org/{i}.jpg", alt="a") if i % 2 else None,
+        )
         for i in range(15)
-    ]  # fmt: skip
+    ]
     assert len(render(stories).html.encode("utf-8")) < 90_000
 
 
@@ -205,9 +210,12 @@ def test_subject_and_preheader_are_single_lines() -> None:
     assert result.subject == "The Morning Brief: Line one line two…"  # fit: <= 60, a word
     assert result.preheader == "a b"
     long = render_edition(
-        make_environment(), stories=stories, publication=PUB, edition_date=DAY,
+        make_environment(),
+        stories=stories,
+        publication=PUB,
+        edition_date=DAY,
         subject_template="{{ lead.title }}",
-    )  # fmt: skip
+    )
     assert long.subject.startswith("Line one line two x")
     assert len(long.subject) == 200  # without fit, only the hard cap applies
     assert long.subject.endswith("…")
@@ -216,21 +224,31 @@ def test_subject_and_preheader_are_single_lines() -> None:
 def test_subject_template_errors_raise_render_error() -> None:
     with pytest.raises(RenderError, match="subject template"):
         render_edition(
-            make_environment(), stories=fixture_stories(), publication=PUB, edition_date=DAY,
+            make_environment(),
+            stories=fixture_stories(),
+            publication=PUB,
+            edition_date=DAY,
             subject_template="{{ lead.__class__.__mro__ }}",
-        )  # fmt: skip
+        )
     with pytest.raises(RenderError, match="preheader template"):
         render_edition(
-            make_environment(), stories=fixture_stories(), publication=PUB, edition_date=DAY,
+            make_environment(),
+            stories=fixture_stories(),
+            publication=PUB,
+            edition_date=DAY,
             preheader_template="{{ nope }}",
-        )  # fmt: skip
+        )
 
 
 def test_extra_reaches_subject_template() -> None:
     result = render_edition(
-        make_environment(), stories=fixture_stories(), publication=PUB, edition_date=DAY,
-        subject_template="{{ extra.edition }} – {{ lead.title }}", extra={"edition": "No. 7"},
-    )  # fmt: skip
+        make_environment(),
+        stories=fixture_stories(),
+        publication=PUB,
+        edition_date=DAY,
+        subject_template="{{ extra.edition }} – {{ lead.title }}",
+        extra={"edition": "No. 7"},
+    )
     assert result.subject == "No. 7 – Headline number 0"
 
 
@@ -311,9 +329,12 @@ def test_thin_day_note_only_when_set() -> None:
     assert "quiet news day" not in plain.html
     assert "quiet news day" not in plain.text
     thin = render_edition(
-        make_environment(), stories=fixture_stories(), publication=PUB, edition_date=DAY,
+        make_environment(),
+        stories=fixture_stories(),
+        publication=PUB,
+        edition_date=DAY,
         extra={"thin_day": True, "other": 1},
-    )  # fmt: skip
+    )
     assert "A quiet news day: fewer stories than usual this time." in thin.html
     assert "A quiet news day: fewer stories than usual this time." in thin.text
 
@@ -322,9 +343,12 @@ def test_utm_parameters_go_on_story_links_only() -> None:
     stories = fixture_stories()
     stories[1] = story(1, "World", url="https://news.example.org/own?utm_source=publisher")
     rendered = render_edition(
-        make_environment(), stories=stories, publication=PUB, edition_date=DAY,
+        make_environment(),
+        stories=stories,
+        publication=PUB,
+        edition_date=DAY,
         utm={"utm_source": "digest", "utm_medium": "email", "utm_campaign": "brief-{date}"},
-    )  # fmt: skip
+    )
     tail = "utm_source=digest&utm_medium=email&utm_campaign=brief-2026-11-25"
     assert f"https://news.example.org/story-0?a=1&b=2&{tail}\n" in rendered.text
     assert (

@@ -262,9 +262,11 @@ def test_reader_joining_after_approval_gets_an_approved_variant_byte_for_byte(
     unsubscribe = re.search(r"https://news\.example\.org/u/\S+", text)
     assert unsubscribe
     mine = placeholders.values_for(
-        name="", email="carl@example.org", unsubscribe_url=unsubscribe.group(0),
+        name="",
+        email="carl@example.org",
+        unsubscribe_url=unsubscribe.group(0),
         **footer_values(text),
-    )  # fmt: skip
+    )
     mine = {k: htmlmod.escape(v, quote=True) for k, v in mine.items()}
     # The wire has CRLF line ends (SMTP); the stored variant has what the renderer made.
     sent_html = body.replace("\r\n", "\n")

@@ -131,8 +131,10 @@ def test_daily_slot_runs_once_per_local_date_across_dst(
         sent_local.add(f"{moment:%H:%M}")
     assert sent_local == expected_local
     assert Counter(e.recipient for e in memory.outbox) == {
-        "anna@example.org": 4, "ben@example.net": 4, "dmitri@example.org": 4,
-    }  # fmt: skip
+        "anna@example.org": 4,
+        "ben@example.net": 4,
+        "dmitri@example.org": 4,
+    }
 
 
 def test_missed_slot_after_an_outage_expires_and_the_next_runs(project: Project) -> None:
@@ -165,8 +167,12 @@ def test_waves_deliver_at_seven_local_in_each_zone(project: Project) -> None:
     project.write_config(
         extra='schedule:\n  deliver_at: "07:00 local"\n  timezone: Europe/Berlin\n' + AUTO
     )
-    times = ["2026-11-23T21:05:00+00:00", "2026-11-23T22:00:00+00:00",
-             "2026-11-24T06:00:00+00:00", "2026-11-24T12:00:00+00:00"]  # fmt: skip
+    times = [
+        "2026-11-23T21:05:00+00:00",
+        "2026-11-23T22:00:00+00:00",
+        "2026-11-24T06:00:00+00:00",
+        "2026-11-24T12:00:00+00:00",
+    ]
     for moment in times:
         _tick(project, moment)
     edition = _editions(project)[0]
@@ -227,9 +233,10 @@ def _wait_ticks(project: Project, count: int) -> None:
 def test_run_killed_between_build_and_send_sends_once_after_restart(project: Project) -> None:
     with SMTPSink() as sink:
         project.write_config(
-            "smtp", {"host": sink.host, "port": sink.port},
+            "smtp",
+            {"host": sink.host, "port": sink.port},
             extra=SCHEDULE + "  tick_seconds: 1\n" + AUTO,
-        )  # fmt: skip
+        )
         first = _spawn(project, "2026-11-24T05:30:00+00:00", "run")
         _wait(lambda: _states(project) == ["approved"])
         first.kill()
@@ -249,9 +256,10 @@ def test_run_killed_between_build_and_send_sends_once_after_restart(project: Pro
 def test_tick_and_run_racing_for_one_slot_send_once(project: Project) -> None:
     with SMTPSink() as sink:
         project.write_config(
-            "smtp", {"host": sink.host, "port": sink.port},
+            "smtp",
+            {"host": sink.host, "port": sink.port},
             extra=SCHEDULE + "  tick_seconds: 1\n" + AUTO,
-        )  # fmt: skip
+        )
         now = "2026-11-24T06:00:30+00:00"  # build and send both due at once
         runner = _spawn(project, now, "run")
         ticks = [_spawn(project, now, "tick") for _ in range(3)]
@@ -358,8 +366,10 @@ def test_proofs_wait_for_the_end_of_quiet_hours(project: Project) -> None:
     assert "proofs" not in _tick(project, "2026-11-24T05:20:00+00:00")
     out = _tick(project, "2026-11-24T05:30:00+00:00")  # 06:30 Berlin: quiet hours are over
     assert "proofs of edition 1 sent (held during quiet hours)" in out
-    assert sorted(e.recipient for e in memory.outbox) == ["rosa@news.example.org",
-                                                          "sam@news.example.org"]  # fmt: skip
+    assert sorted(e.recipient for e in memory.outbox) == [
+        "rosa@news.example.org",
+        "sam@news.example.org",
+    ]
     assert "proofs" not in _tick(project, "2026-11-24T05:35:00+00:00")
     assert len(memory.outbox) == 2
 
@@ -370,8 +380,10 @@ def test_proofs_go_out_in_quiet_hours_when_the_deadline_comes_first(project: Pro
     quiet = SCHEDULE + '  quiet_hours: "05:00-06:30"\n'
     project.write_config(extra=quiet + EDITORS + "  deadline_minutes: 45\n")
     out = _tick(project, "2026-11-24T05:00:00+00:00")
-    assert ("proofs of edition 1 sent inside quiet hours: the approval deadline "
-            "(Tue 24 Nov 2026 06:15 CET (Europe/Berlin)) comes before they end") in out  # fmt: skip
+    assert (
+        "proofs of edition 1 sent inside quiet hours: the approval deadline "
+        "(Tue 24 Nov 2026 06:15 CET (Europe/Berlin)) comes before they end"
+    ) in out
     assert len(memory.outbox) == 2
 
 
@@ -404,9 +416,11 @@ def test_a_single_zone_send_dates_each_copy_by_its_readers_day(project: Project)
     # 07:00 in Berlin is 22:00 the evening before in Los Angeles, 19:00 the same day in
     # Auckland: each copy carries the day its reader gets it, in the text and the HTML.
     _tick(project, "2026-11-24T06:00:00+00:00")
-    days = {"lee@example.com": "Monday, 23 November 2026",
-            "anna@example.org": "Tuesday, 24 November 2026",
-            "kiri@example.nz": "Tuesday, 24 November 2026"}  # fmt: skip
+    days = {
+        "lee@example.com": "Monday, 23 November 2026",
+        "anna@example.org": "Tuesday, 24 November 2026",
+        "kiri@example.nz": "Tuesday, 24 November 2026",
+    }
     assert sorted(e.recipient for e in memory.outbox) == sorted(days)
     for sent in memory.outbox:
         message = BytesParser(policy=email_policy).parsebytes(sent.data)

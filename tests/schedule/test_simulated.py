@@ -108,15 +108,23 @@ AT_DEADLINE_SEND = EDITOR + "  deadline_minutes: 30\n  at_deadline: send\n"
     ("start", "end", "short_outage", "long_outage", "missed"),
     [
         # Spring: Berlin (29 March) and Auckland (5 April, to +12:00) change.
-        ("2026-03-26T14:00", "2026-04-07T14:00",
-         ("2026-03-30T16:00", "2026-03-31T00:30"), ("2026-04-01T12:00", "2026-04-05T20:00"),
-         ["2026-04-02T07:00", "2026-04-03T07:00", "2026-04-04T07:00", "2026-04-05T07:00"]),
+        (
+            "2026-03-26T14:00",
+            "2026-04-07T14:00",
+            ("2026-03-30T16:00", "2026-03-31T00:30"),
+            ("2026-04-01T12:00", "2026-04-05T20:00"),
+            ["2026-04-02T07:00", "2026-04-03T07:00", "2026-04-04T07:00", "2026-04-05T07:00"],
+        ),
         # Autumn: Berlin (25 October) and New York (1 November) change; Auckland is +13:00.
-        ("2026-10-22T14:00", "2026-11-04T14:00",
-         ("2026-10-29T16:00", "2026-10-30T00:30"), ("2026-10-30T12:00", "2026-11-02T20:00"),
-         ["2026-10-31T07:00", "2026-11-01T07:00", "2026-11-02T07:00"]),
+        (
+            "2026-10-22T14:00",
+            "2026-11-04T14:00",
+            ("2026-10-29T16:00", "2026-10-30T00:30"),
+            ("2026-10-30T12:00", "2026-11-02T20:00"),
+            ["2026-10-31T07:00", "2026-11-01T07:00", "2026-11-02T07:00"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_waves_across_dst_and_outages(
     project: Project,
     monkeypatch: pytest.MonkeyPatch,
@@ -157,9 +165,12 @@ def test_waves_across_dst_and_outages(
     hit = next(e for e in editions if e.slot in outage_hit)
     states = {r["email"]: r["state"] for r in app.store.delivery_rows(hit.id)}
     assert states == {
-        "kiri@example.nz": "skipped", "kenji@example.jp": "skipped", "priya@example.in": "sent",
-        "anna@example.org": "sent", "nora@example.com": "sent",
-    }  # fmt: skip
+        "kiri@example.nz": "skipped",
+        "kenji@example.jp": "skipped",
+        "priya@example.in": "sent",
+        "anna@example.org": "sent",
+        "nora@example.com": "sent",
+    }
     assert app.store.slot_status(hit.slot) is None  # the slot was not "missed"
 
     # D3/D4: each deadline is 30 minutes before the earliest wave still to come at the build,

@@ -46,27 +46,56 @@ def test_the_deadline_serves_the_first_wave_still_to_come() -> None:
 
 
 def test_next_slot_is_the_first_whose_send_time_has_not_passed() -> None:
-    found = next_slot(_utc("2026-11-24T06:00"), zone="Europe/Berlin", times=(time(7),),
-                      days=frozenset(range(7)), lead=LEAD)  # fmt: skip
+    found = next_slot(
+        _utc("2026-11-24T06:00"),
+        zone="Europe/Berlin",
+        times=(time(7),),
+        days=frozenset(range(7)),
+        lead=LEAD,
+    )
     assert found.key == "2026-11-24T07:00"  # 07:00 Berlin is now: not passed yet
-    later = next_slot(_utc("2026-11-24T06:01"), zone="Europe/Berlin", times=(time(7),),
-                      days=frozenset(range(7)), lead=LEAD)  # fmt: skip
+    later = next_slot(
+        _utc("2026-11-24T06:01"),
+        zone="Europe/Berlin",
+        times=(time(7),),
+        days=frozenset(range(7)),
+        lead=LEAD,
+    )
     assert later.key == "2026-11-25T07:00"
-    weekdays = next_slot(_utc("2026-11-27T07:00"), zone="Europe/Berlin", times=(time(7),),
-                         days=frozenset(range(5)), lead=LEAD,
-                         skip=["2026-11-30T07:00"])  # fmt: skip
+    weekdays = next_slot(
+        _utc("2026-11-27T07:00"),
+        zone="Europe/Berlin",
+        times=(time(7),),
+        days=frozenset(range(5)),
+        lead=LEAD,
+        skip=["2026-11-30T07:00"],
+    )
     assert weekdays.key == "2026-12-01T07:00"  # Friday after 07:00: Monday is skipped
 
 
 def test_quiet_hours_that_outlast_the_lateness_make_a_wave_unsendable() -> None:
     window = (time(6), time(9, 30))
-    found = unsendable_waves(zone="Europe/Berlin", times=[time(7)], wave_zones=ZONES,
-                             window=window, lateness=LATE, start=date(2026, 1, 1))  # fmt: skip
+    found = unsendable_waves(
+        zone="Europe/Berlin",
+        times=[time(7)],
+        wave_zones=ZONES,
+        window=window,
+        lateness=LATE,
+        start=date(2026, 1, 1),
+    )
     # Berlin's 07:00 always; Kolkata's 07:00 is 02:30/03:30 in Berlin: never quiet.
     assert [(z, at) for z, at, _ in found] == [("Europe/Berlin", time(7))]
-    assert unsendable_waves(zone="Europe/Berlin", times=[time(7)], wave_zones=(),
-                            window=(time(6), time(8)), lateness=LATE,
-                            start=date(2026, 1, 1)) == []  # fmt: skip
+    assert (
+        unsendable_waves(
+            zone="Europe/Berlin",
+            times=[time(7)],
+            wave_zones=(),
+            window=(time(6), time(8)),
+            lateness=LATE,
+            start=date(2026, 1, 1),
+        )
+        == []
+    )
 
 
 def test_labels_name_the_zone() -> None:

@@ -171,8 +171,9 @@ def test_in_doubt_rows_are_marked_unknown_under_skip(store: Store) -> None:
     ledger, edition = _ledger(store, 1)
     ledger.reap([])
     gone = _worker(ledger, "gone", alive=False)
-    ledger.claim(edition, gone, now=NOW, live=stamp(datetime.now(UTC) - timedelta(hours=1)),
-                 limit=1)  # fmt: skip
+    ledger.claim(
+        edition, gone, now=NOW, live=stamp(datetime.now(UTC) - timedelta(hours=1)), limit=1
+    )
     with store.transaction() as tx:  # an in-flight row of a crashed worker
         tx.conn.exec_driver_sql("UPDATE deliveries SET state = 'in_flight'")
     assert ledger.recover_in_doubt(edition, resend=False, now=NOW, live=LIVE) == 1
@@ -185,8 +186,14 @@ def test_deferred_rows_come_due_then_expire(store: Store) -> None:
     me = _worker(ledger, "me")
     later = NOW + timedelta(minutes=5)
     ledger.claim(edition, me, now=NOW, live=LIVE, limit=1)
-    ledger.commit(edition, me, outcomes=[], in_flight=[Mark("r0@example.org", "<1@x>", "h")],
-                  now=NOW, live=LIVE)  # fmt: skip
+    ledger.commit(
+        edition,
+        me,
+        outcomes=[],
+        in_flight=[Mark("r0@example.org", "<1@x>", "h")],
+        now=NOW,
+        live=LIVE,
+    )
     deferred = [Outcome("r0@example.org", D.DEFERRED, "451", later)]
     ledger.commit(edition, me, outcomes=deferred, in_flight=[], now=NOW, live=LIVE)
     assert ledger.claim(edition, me, now=NOW, live=LIVE, limit=1) == []
@@ -254,14 +261,22 @@ def test_the_stores_readers_are_frozen_inside_the_database(store: Store, waves: 
     by_sql, by_rows = _edition(store), _edition(store)
     # Chunks of two keys: several ranges per state, one of them empty at the end.
     unread = Unread(receiving.readers, receiving.now)
-    assert ledger.populate(by_sql, unread, now=NOW, not_before=due if waves else None,
-                           chunk=2) == 5  # fmt: skip
-    assert ledger.populate(by_rows, list(receiving), now=NOW,
-                           not_before=due if waves else None, chunk=2) == 5  # fmt: skip
+    assert ledger.populate(by_sql, unread, now=NOW, not_before=due if waves else None, chunk=2) == 5
+    assert (
+        ledger.populate(
+            by_rows, list(receiving), now=NOW, not_before=due if waves else None, chunk=2
+        )
+        == 5
+    )
     assert _frozen(store, by_sql) == _frozen(store, by_rows)
     rows = {r["email"]: r for r in store.delivery_rows(by_sql)}
-    assert sorted(rows) == ["B@Example.org", "a@example.org", "c@example.org",
-                            "d@example.org", "g@example.org"]  # fmt: skip
+    assert sorted(rows) == [
+        "B@Example.org",
+        "a@example.org",
+        "c@example.org",
+        "d@example.org",
+        "g@example.org",
+    ]
     assert rows["c@example.org"]["topics"] == '["Sport", "World"]'
     if waves:
         assert rows["c@example.org"]["next_attempt_at"] == NOW + timedelta(hours=6)

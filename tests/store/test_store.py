@@ -160,8 +160,19 @@ def test_postgresql_gets_the_same_schema_by_migration_and_by_creation(postgres: 
                 diff = compare_metadata(MigrationContext.configure(conn), metadata)
                 version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
             check.dispose()
-            structural = [d for d in diff if d[0] in ("add_table", "remove_table", "add_column",
-                          "remove_column", "add_index", "remove_index")]  # fmt: skip
+            structural = [
+                d
+                for d in diff
+                if d[0]
+                in (
+                    "add_table",
+                    "remove_table",
+                    "add_column",
+                    "remove_column",
+                    "add_index",
+                    "remove_index",
+                )
+            ]
             assert [
                 d for d in structural if not (d[0] == "remove_table" and d[1].name == "placeholder")
             ] == []

@@ -50,7 +50,8 @@ def test_preference_urls_and_the_reason_line() -> None:
     assert url.startswith("https://news.example.org/p/7.")
     march = datetime(2026, 3, 3, 23, 30, tzinfo=UTC)
     assert reason("web", march, "Europe/Berlin") == (
-        "You signed up on 4 March 2026.", "4 March 2026",
-    )  # fmt: skip
+        "You signed up on 4 March 2026.",
+        "4 March 2026",
+    )
     assert reason("file", march, "UTC")[0] == "You have been on this list since 3 March 2026."
     assert reason("web", None, "UTC") == ("", "")

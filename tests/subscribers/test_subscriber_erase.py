@@ -25,8 +25,14 @@ SIGNUP = textwrap.dedent("""\
       mode: hotlink
     """)
 ADDRESS = "Nora.Lind@Example.com"
-PERSONAL = [b"nora.lind", b"Nora.Lind", b"Nora Lind", b"203.0.113.9", b"198.51.100.7",
-            b"192.0.2.44"]  # fmt: skip
+PERSONAL = [
+    b"nora.lind",
+    b"Nora.Lind",
+    b"Nora Lind",
+    b"203.0.113.9",
+    b"198.51.100.7",
+    b"192.0.2.44",
+]
 
 
 def _state_bytes(project: Project) -> bytes:
@@ -66,8 +72,9 @@ def test_erase_leaves_no_personal_data_in_the_database(project: Project) -> None
     assert project.cli("approve", "1", "--by", "Rosa").exit_code == 0
     assert "sent 4" in project.cli("send", "1").stdout
     preferences = _link("/p/").rsplit("/", 1)[1]
-    readers.save(preferences, topics=["World", "Technology"], name="Nora Lind", pause="0",
-                 ip="198.51.100.7")  # fmt: skip
+    readers.save(
+        preferences, topics=["World", "Technology"], name="Nora Lind", pause="0", ip="198.51.100.7"
+    )
     consent = ("unsubscribe", "link", "192.0.2.44", "unsubscribe link")
     readers.list.opt_out(ADDRESS, reason="unsubscribed", now=app.now(), consent=consent)
     assert readers.sign_up(email=ADDRESS, name="Nora Lind", topics=[], ip="192.0.2.44") == "mailed"

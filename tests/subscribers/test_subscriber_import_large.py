@@ -43,18 +43,32 @@ def test_a_million_rows_import_in_under_200_mb_with_counts(project: Project) -> 
     env.update(DIGEST_SECRET=SECRET, DIGEST_NOW=NOW, DIGEST_CONFIG=str(project.config))
     peak = project.root / "peak.kb"
     child = subprocess.run(
-        [sys.executable, "-c", RUN_AND_REPORT_PEAK, str(peak), "subscribers", "import",
-         str(path), "--json"],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            RUN_AND_REPORT_PEAK,
+            str(peak),
+            "subscribers",
+            "import",
+            str(path),
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     output = child.stdout
     assert child.returncode == 0, child.stdout + child.stderr
     peak_mb = int(peak.read_text()) / 1024
     assert peak_mb < LIMIT_MB, f"peak resident memory {peak_mb:.0f} MB"
     counts = json.loads(output.splitlines()[0])
     assert (counts["read"], counts["added"], counts["updated"], counts["blocked"]) == (
-        ROWS, ROWS - 2, 1, 1,
-    )  # fmt: skip
+        ROWS,
+        ROWS - 2,
+        1,
+        1,
+    )
     with sqlite3.connect(project.state) as db:
         by_state = dict(db.execute("SELECT state, count(*) FROM subscribers GROUP BY state"))
         consents = db.execute("SELECT count(*) FROM consents").fetchone()[0]

@@ -71,8 +71,12 @@ def test_no_sync_ever_resubscribes_an_address_that_left(
         assert report.blocked == 1
         receiving = [s.email for s in SubscriberStore(store).receiving(now=NOW)]
         assert "ben@example.net" not in receiving
-    expected = {"unsubscribed": "unsubscribed", "bounced": "bounced",
-                "complained": "complained", "erased": None}[how]  # fmt: skip
+    expected = {
+        "unsubscribed": "unsubscribed",
+        "bounced": "bounced",
+        "complained": "complained",
+        "erased": None,
+    }[how]
     assert states(store).get("ben@example.net") == expected
     # An import of the same file, and an editor's add, leave it alone too.
     assert import_file(store, path, now=NOW).blocked == 1
@@ -85,13 +89,17 @@ def test_no_sync_ever_resubscribes_an_address_that_left(
 def test_mirror_makes_the_file_the_list(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path / "subs.csv", "anna@example.org", "ben@example.net")
     sync_file(store, path, mode="mirror", now=NOW)
-    SubscriberStore(store).create(Subscriber("web@example.com"), state=S.ACTIVE, source="web",
-                                  now=NOW)  # fmt: skip
+    SubscriberStore(store).create(
+        Subscriber("web@example.com"), state=S.ACTIVE, source="web", now=NOW
+    )
     write(path, "anna@example.org")
     report = sync_file(store, path, mode="mirror", now=NOW)
     assert report.removed == 2
-    assert states(store) == {"anna@example.org": "active", "ben@example.net": "removed",
-                             "web@example.com": "removed"}  # fmt: skip
+    assert states(store) == {
+        "anna@example.org": "active",
+        "ben@example.net": "removed",
+        "web@example.com": "removed",
+    }
     write(path, "anna@example.org", "ben@example.net")  # back in the file: back on the list
     report = sync_file(store, path, mode="mirror", now=NOW)
     assert report.reactivated == 1
@@ -101,8 +109,9 @@ def test_mirror_makes_the_file_the_list(store: Store, tmp_path: Path) -> None:
 def test_add_keeps_web_sign_ups_and_readers_who_left_the_file(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path / "subs.csv", "anna@example.org", "ben@example.net")
     sync_file(store, path, mode="add", now=NOW)
-    SubscriberStore(store).create(Subscriber("web@example.com"), state=S.ACTIVE, source="web",
-                                  now=NOW)  # fmt: skip
+    SubscriberStore(store).create(
+        Subscriber("web@example.com"), state=S.ACTIVE, source="web", now=NOW
+    )
     write(path, "anna@example.org", "carl@example.org")
     report = sync_file(store, path, mode="add", now=NOW)
     assert (report.added, report.removed) == (1, 0)
@@ -141,8 +150,11 @@ def test_a_bad_entry_changes_nothing_and_names_its_line(store: Store, tmp_path: 
     sync_file(store, path, mode="mirror", now=NOW)
     rows = "".join(f"reader{i}@example.org,,,\n" for i in range(2500))
     path.write_text(path.read_text() + rows + "reader7@example.org,Again,,\n")
-    with pytest.raises(ConfigError, match=r"subs\.csv:2503: duplicate subscriber "
-                       r"reader7@example\.org \(first at line 10\)"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"subs\.csv:2503: duplicate subscriber "
+        r"reader7@example\.org \(first at line 10\)",
+    ):
         sync_file(store, path, mode="mirror", now=NOW)
     assert states(store) == {"anna@example.org": "active"}  # nothing half-applied
     path.write_text(path.read_text().replace("reader7@example.org,Again,,\n", "not-an-address\n"))
@@ -175,8 +187,11 @@ def test_build_and_send_take_readers_from_the_state_database(project: Project) -
     assert built.exit_code == 0, built.output
     assert json.loads(built.stdout)["state"] == "pending_approval"
     listed = json.loads(project.cli("subscribers", "list", "--json").stdout)
-    assert [r["email"] for r in listed] == ["anna@example.org", "ben@example.net",
-                                            "dmitri@example.org"]  # fmt: skip
+    assert [r["email"] for r in listed] == [
+        "anna@example.org",
+        "ben@example.net",
+        "dmitri@example.org",
+    ]
     assert {r["source"] for r in listed} == {"file"}
     # A reader added after the build is frozen into the ledger at send.
     assert project.cli("subscribers", "add", "eve@example.com").exit_code == 0

@@ -23,10 +23,16 @@ def _json(project: Project, *args: str) -> object:
 
 @pytest.mark.parametrize(
     "args",
-    [["subscribers"], *[["subscribers", c] for c in
-                        ("list", "add", "remove", "import", "export", "show", "erase", "sync")],
-     ["archive"], ["archive", "export"]],
-)  # fmt: skip
+    [
+        ["subscribers"],
+        *[
+            ["subscribers", c]
+            for c in ("list", "add", "remove", "import", "export", "show", "erase", "sync")
+        ],
+        ["archive"],
+        ["archive", "export"],
+    ],
+)
 def test_help(project: Project, args: list[str]) -> None:
     result = project.cli(*args, "--help")
     assert result.exit_code == 0
@@ -37,13 +43,29 @@ def test_help(project: Project, args: list[str]) -> None:
 def test_add_list_remove_show(project: Project) -> None:
     project.write_config(extra="subscribers_sync: add\n")
     topics = ["--topic", "World", "--topic", "Technology"]
-    added = project.cli("subscribers", "add", "Zoe@Example.com", "--name", "Zoe", *topics,
-                        "--timezone", "Asia/Tokyo")  # fmt: skip
+    added = project.cli(
+        "subscribers",
+        "add",
+        "Zoe@Example.com",
+        "--name",
+        "Zoe",
+        *topics,
+        "--timezone",
+        "Asia/Tokyo",
+    )
     assert added.exit_code == 0, added.output
     assert "Zoe@Example.com: active, topics World, Technology" in added.stdout
     rows = _json(project, "subscribers", "list", "--json")
-    assert rows == [{**rows[0], "email": "Zoe@Example.com", "topics": ["World", "Technology"],  # type: ignore[index]
-                     "timezone": "Asia/Tokyo", "source": "cli", "state": "active"}]  # fmt: skip
+    assert rows == [
+        {
+            **rows[0],
+            "email": "Zoe@Example.com",
+            "topics": ["World", "Technology"],  # type: ignore[index]
+            "timezone": "Asia/Tokyo",
+            "source": "cli",
+            "state": "active",
+        }
+    ]
     again = project.cli("subscribers", "add", "zoe@example.com", "--name", "Zoë")
     assert again.exit_code == 0
     assert _json(project, "subscribers", "list", "--json")[0]["name"] == "Zoë"  # type: ignore[index]
@@ -93,8 +115,10 @@ def test_an_editor_cannot_re_add_someone_who_left(project: Project) -> None:
 
 def test_import_with_dry_run_and_counts(project: Project) -> None:
     path = project.root / "more.csv"
-    path.write_text("email,name,timezone,topics\nanna@example.org,Anna S,,\n"
-                    "new@example.com,New,,World;Technology\n")  # fmt: skip
+    path.write_text(
+        "email,name,timezone,topics\nanna@example.org,Anna S,,\n"
+        "new@example.com,New,,World;Technology\n"
+    )
     assert project.cli("subscribers", "sync").exit_code == 0
     dry = _json(project, "subscribers", "import", str(path), "--dry-run", "--json")
     assert isinstance(dry, dict)
@@ -150,9 +174,15 @@ def test_erase_names_the_line_of_the_subscriber_file_still_listing_it(project: P
         f"{project.root / 'subscribers.yaml'}:4: ben@example.net is still listed" in result.output
     )
     shown = _json(project, "subscribers", "show", "ben@example.net")
-    assert shown == {"email": "ben@example.net", "subscriber": None, "consents": [],
-                     "pending_confirmations": [], "suppressed": None, "erased": True,
-                     "deliveries": []}  # fmt: skip
+    assert shown == {
+        "email": "ben@example.net",
+        "subscriber": None,
+        "consents": [],
+        "pending_confirmations": [],
+        "suppressed": None,
+        "erased": True,
+        "deliveries": [],
+    }
     asked = project.cli("subscribers", "erase", "anna@example.org")  # no --yes: it asks
     assert asked.exit_code == 1
     assert "Aborted" in asked.output

@@ -55,8 +55,12 @@ class Review:
         page = self.page()
         revision = re.search(r'id="revision">(\d+)<', page.text)
         assert revision
-        data = {"csrf": self.http.cookies["digest_csrf"], "t": self.token,
-                "revision": revision.group(1), **fields}  # fmt: skip
+        data = {
+            "csrf": self.http.cookies["digest_csrf"],
+            "t": self.token,
+            "revision": revision.group(1),
+            **fields,
+        }
         response = self.http.post(f"/e/1/{route}", data=data)
         if response.status_code == 303:
             self.token = response.headers["location"].rsplit("t=", 1)[1]
@@ -138,8 +142,9 @@ def test_the_count_follows_unsubscribes_and_the_subscriber_file(review: Review) 
     review.app.store.suppress("anna@example.org", reason="unsubscribed", now=review.clock())
     assert line() == "2"
     readers = review.project.root / "subscribers.yaml"
-    readers.write_text(READERS + "  - email: new@example.org\n    name: A much longer name\n",
-                       encoding="utf-8")  # fmt: skip
+    readers.write_text(
+        READERS + "  - email: new@example.org\n    name: A much longer name\n", encoding="utf-8"
+    )
     assert line() == "3"
 
 
@@ -292,12 +297,18 @@ def test_times_and_counts_in_plain_words() -> None:
 
     at = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
     cases = {
-        timedelta(seconds=20): "in under a minute", timedelta(seconds=-20): "just now",
-        timedelta(minutes=47): "in 47 min", timedelta(hours=2, minutes=5): "in 2 h 5 min",
-        timedelta(hours=3): "in 3 h", timedelta(minutes=-90): "1 h 30 min ago",
-        timedelta(days=3): "in 3 days", timedelta(days=-2): "2 days ago",
-    }  # fmt: skip
+        timedelta(seconds=20): "in under a minute",
+        timedelta(seconds=-20): "just now",
+        timedelta(minutes=47): "in 47 min",
+        timedelta(hours=2, minutes=5): "in 2 h 5 min",
+        timedelta(hours=3): "in 3 h",
+        timedelta(minutes=-90): "1 h 30 min ago",
+        timedelta(days=3): "in 3 days",
+        timedelta(days=-2): "2 days ago",
+    }
     assert {d: relative(at + d, at) for d in cases} == cases
     assert (number(1204), plural(1, "recipient"), plural(1204, "recipient")) == (
-        "1,204", "1 recipient", "1,204 recipients",
-    )  # fmt: skip
+        "1,204",
+        "1 recipient",
+        "1,204 recipients",
+    )

@@ -47,8 +47,9 @@ def test_tokens_never_reach_the_access_log(project: Project, access_log: Lines) 
         f"/p/{secrets[3]}?x=1",
         "/signin?next=/e/1",
     ]
-    background = BackgroundServer(create_app(app, environ={"DIGEST_SECRET": SECRET}),
-                                  log_level="info")  # fmt: skip
+    background = BackgroundServer(
+        create_app(app, environ={"DIGEST_SECRET": SECRET}), log_level="info"
+    )
     # After the server's logging set-up, which replaces the logger's handlers.
     logging.getLogger("uvicorn.access").addHandler(access_log)
     with background as server, loopback_client(server.url) as http:

@@ -109,13 +109,21 @@ def _subscribed(site: Site, email: str, **extra: object) -> None:
 def test_the_answer_is_the_same_whether_or_not_the_address_is_known(site: Site) -> None:
     assert site.project.cli("subscribers", "sync").exit_code == 0  # anna, ben, dmitri
     site.app.store.suppress("ben@example.net", reason="hard bounce: 550", now=site.clock())
-    site.list().opt_out("dmitri@example.org", reason="unsubscribed", now=site.clock(),
-                        consent=("unsubscribe", "link", "", ""))  # fmt: skip
+    site.list().opt_out(
+        "dmitri@example.org",
+        reason="unsubscribed",
+        now=site.clock(),
+        consent=("unsubscribe", "link", "", ""),
+    )
     answers = [
         site.sign_up(email)
-        for email in ("anna@example.org", "ben@example.net", "dmitri@example.org",
-                      "new@example.com")
-    ]  # fmt: skip
+        for email in (
+            "anna@example.org",
+            "ben@example.net",
+            "dmitri@example.org",
+            "new@example.com",
+        )
+    ]
     assert {a.status_code for a in answers} == {200}
     assert len({a.text for a in answers}) == 1
     # Active and bounced addresses get no mail; a new or unsubscribed reader a confirmation.
@@ -180,8 +188,10 @@ def test_a_get_of_the_link_changes_nothing_its_post_confirms_once(site: Site) ->
     record = site.list().get("nora@example.com")
     assert record is not None
     assert (record.state, record.name, record.topics) == (
-        SubscriberState.ACTIVE, "Nora", ("Technology",),
-    )  # fmt: skip
+        SubscriberState.ACTIVE,
+        "Nora",
+        ("Technology",),
+    )
     assert site.http.post(link).status_code == 410  # used
     actions = [c["action"] for c in site.list().consents(record.id)]
     assert actions == ["subscribe", "confirm"]
@@ -200,8 +210,12 @@ def test_confirmation_links_expire_and_unconfirmed_sign_ups_are_forgotten(site: 
 
 def test_an_unsubscribed_reader_may_sign_up_again(site: Site) -> None:
     _subscribed(site, "back@example.com")
-    site.list().opt_out("back@example.com", reason="unsubscribed", now=site.clock(),
-                        consent=("unsubscribe", "link", "", ""))  # fmt: skip
+    site.list().opt_out(
+        "back@example.com",
+        reason="unsubscribed",
+        now=site.clock(),
+        consent=("unsubscribe", "link", "", ""),
+    )
     assert site.state("back@example.com") is SubscriberState.UNSUBSCRIBED
     _subscribed(site, "back@example.com")
     assert site.state("back@example.com") is SubscriberState.ACTIVE
@@ -266,8 +280,13 @@ def test_unsubscribe_from_the_preference_page(site: Site) -> None:
 def test_reader_pages_set_no_cookies(site: Site) -> None:
     site.sign_up("cookie@example.com")
     link = confirm_path("cookie@example.com")
-    for response in (site.http.get("/subscribe"), site.http.get(link), site.http.post(link),
-                     site.http.get("/archive/"), site.http.get("/archive/feed.xml")):  # fmt: skip
+    for response in (
+        site.http.get("/subscribe"),
+        site.http.get(link),
+        site.http.post(link),
+        site.http.get("/archive/"),
+        site.http.get("/archive/feed.xml"),
+    ):
         assert "set-cookie" not in response.headers, response.url
 
 
@@ -353,9 +372,11 @@ def test_reader_pages_never_scan_a_readers_table(site: Site) -> None:
                 if not statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
                     continue
                 plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()  # type: ignore[arg-type]
-                scans = [r[-1] for r in plan if re.match(
-                    r"SCAN (subscribers|suppressions|confirmations|consents)\b", r[-1]
-                )]  # fmt: skip
+                scans = [
+                    r[-1]
+                    for r in plan
+                    if re.match(r"SCAN (subscribers|suppressions|confirmations|consents)\b", r[-1])
+                ]
                 assert scans == [], (statement, scans)
     finally:
         store.close()

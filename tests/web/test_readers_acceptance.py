@@ -29,8 +29,13 @@ from digest.testing.mail import parse_clean
 
 from conftest import BASE, FIXTURES, NOW, SECRET, Project, wait_for
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+]
 SIGNUP = textwrap.dedent("""\
     signup:
       enabled: true
@@ -110,8 +115,10 @@ def newsroom(project: Project, tmp_path: Path) -> Iterator[Newsroom]:
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "digest", "serve", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
     def listening() -> bool:
         assert server.poll() is None, (tmp_path / "serve.log").read_text()
@@ -131,8 +138,12 @@ def newsroom(project: Project, tmp_path: Path) -> Iterator[Newsroom]:
 def next_sources(room: Newsroom) -> None:
     """Fresh stories for the next edition, in both sections."""
     sources = f"sources:\n  - name: Next Desk\n    url: {room.next_feeds.url('/next.rss')}\n"
-    room.project.write_config("outbox", {"path": ".digest/outbox"}, extra=SIGNUP,
-                              sources=sources + "    allow_private: true\n")  # fmt: skip
+    room.project.write_config(
+        "outbox",
+        {"path": ".digest/outbox"},
+        extra=SIGNUP,
+        sources=sources + "    allow_private: true\n",
+    )
 
 
 @pytest.mark.slow
@@ -148,9 +159,15 @@ def _sign_up_and_read(room: Newsroom, http: httpx.Client) -> None:
         assert f'name="topics" value="{topic}"' in form.text
     assert "set-cookie" not in form.headers
 
-    answer = http.post(room.url + "/subscribe",
-                       data={"email": "nora@example.com", "name": "Nora Lind",
-                             "topics": ["Technology"], "website": ""})  # fmt: skip
+    answer = http.post(
+        room.url + "/subscribe",
+        data={
+            "email": "nora@example.com",
+            "name": "Nora Lind",
+            "topics": ["Technology"],
+            "website": "",
+        },
+    )
     assert answer.status_code == 200
     assert "Check your inbox" in answer.text
     [confirmation] = room.mails("nora@example.com")
@@ -169,8 +186,10 @@ def _sign_up_and_read(room: Newsroom, http: httpx.Client) -> None:
     assert "You are subscribed" in done.text
     [nora] = room.listed()
     assert (nora["email"], nora["topics"], nora["state"]) == (
-        "nora@example.com", ["Technology"], "active",
-    )  # fmt: skip
+        "nora@example.com",
+        ["Technology"],
+        "active",
+    )
 
     # The next edition reaches her: her topic variant (the lead, then Technology only).
     first = room.send_next()
@@ -187,8 +206,9 @@ def _sign_up_and_read(room: Newsroom, http: httpx.Client) -> None:
     assert page.status_code == 200
     assert re.search(r'value="Technology"[^>]*checked', page.text)
     assert re.search(r'value="World"(?![^>]*checked)', page.text)
-    saved = http.post(room.local(preferences), data={"topics": ["World"], "pause": "0",
-                                                     "name": "Nora Lind"})  # fmt: skip
+    saved = http.post(
+        room.local(preferences), data={"topics": ["World"], "pause": "0", "name": "Nora Lind"}
+    )
     assert saved.status_code == 303
     page = http.get(room.url + saved.headers["location"])
     assert "Saved." in page.text

@@ -34,9 +34,14 @@ from digest.web.server import BackgroundServer
 from conftest import BASE, EDITORS, SECRET, Clock, Project, footer_values, wait_for
 
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 800}
 REMOVED = "https://world.example.org/2026/11/haiti-elections"
@@ -147,10 +152,11 @@ def morning(project: Project) -> Iterator[tuple[Project, str, Path]]:
         f"  - name: {name}\n    url: {project.feeds.url(path)}\n    allow_private: true\n"
         + (f"    section: {section}\n" if section else "")
         for name, path, section in [
-            ("World Desk", "/world.rss", ""), ("Tech Wire", "/tech.atom", "Technology"),
+            ("World Desk", "/world.rss", ""),
+            ("Tech Wire", "/tech.atom", "Technology"),
             ("Long Gone", gone, ""),
         ]
-    )  # fmt: skip
+    )
     project.write_config("outbox", {"path": "outbox"}, extra=setup, sources=sources)
     built = project.cli("build", "--json")
     assert built.exit_code == 0, built.output
@@ -300,9 +306,11 @@ def _assert_sent_is_approved(project: Project, outbox: Path) -> None:
         assert unsubscribe
         name = str(msg["To"]).rsplit(" <", 1)[0].strip('"') if "<" in str(msg["To"]) else ""
         values = placeholders.values_for(
-            name=name, email=email, unsubscribe_url=unsubscribe.group(1),
+            name=name,
+            email=email,
+            unsubscribe_url=unsubscribe.group(1),
             **footer_values(text_of(msg)),
-        )  # fmt: skip
+        )
         html_values = {k: html.escape(v, quote=True) for k, v in values.items()}
         assert text_of(msg, "html") == placeholders.substitute(stored.html, html_values)
         assert text_of(msg) == placeholders.substitute(stored.text, values)
@@ -315,9 +323,10 @@ def test_rejected_edition_sends_nothing(
     browser: Browser, project: Project, smtp_server: SMTPSink, shots: Path
 ) -> None:
     project.write_config(
-        "smtp", {"host": smtp_server.host, "port": smtp_server.port, "security": "none"},
+        "smtp",
+        {"host": smtp_server.host, "port": smtp_server.port, "security": "none"},
         extra=EDITORS,
-    )  # fmt: skip
+    )
     assert project.cli("build").exit_code == 0
     app = App(project.config, clock=Clock())
     proof = next(m for m in smtp_server.messages if m.rcpt_tos == ["rosa@news.example.org"])

@@ -42,10 +42,15 @@ def test_edit_remove_makes_a_new_audited_revision(pending: Project) -> None:
     assert after["content_hash"] != before["content_hash"]
     last = after["audit"][-1]
     assert last == {
-        **last, "from": "pending_approval", "to": "pending_approval", "by": "Rosa Diaz",
-        "via": "cli", "revision": 2, "hash": after["content_hash"],
+        **last,
+        "from": "pending_approval",
+        "to": "pending_approval",
+        "by": "Rosa Diaz",
+        "via": "cli",
+        "revision": 2,
+        "hash": after["content_hash"],
         "note": f"revision 2: removed {CHIPS}",
-    }  # fmt: skip
+    }
     text = pending.cli("status", "1").stdout
     stories = text.split("deliveries:", 1)[0]
     assert LEAD in stories
@@ -83,10 +88,12 @@ def test_bad_edits_are_one_line_errors(pending: Project, args: list[str], messag
 
 def test_removing_every_story_is_refused(pending: Project) -> None:
     urls = [
-        LEAD, CHIPS, "https://world.example.org/2026/11/knesset-conscription",
+        LEAD,
+        CHIPS,
+        "https://world.example.org/2026/11/knesset-conscription",
         "https://world.example.org/2026/11/haiti-elections",
         "https://tech.example.com/four-day-week",
-    ]  # fmt: skip
+    ]
     args = [a for u in urls for a in ("--remove", u)]
     result = pending.cli("edit", "1", *args, "--by", "Rosa Diaz")
     assert result.exit_code == 1
@@ -158,16 +165,20 @@ def test_cli_send_is_the_approved_revision(pending: Project) -> None:
     [
         ("  editors:\n    - name: Rosa\n", "each editor needs name and email"),
         ("  editors:\n    - {name: Rosa, email: not-an-address}\n", "is not an e-mail address"),
-        ("  editors:\n    - {name: A, email: a@x.org}\n    - {name: B, email: A@x.org}\n",
-         "listed twice"),
-        ("  editors:\n    - {name: A, email: a@x.org}\n  approvals_needed: 2\n",
-         "approvals_needed must be between 1 and the number of editors (1)"),
+        (
+            "  editors:\n    - {name: A, email: a@x.org}\n    - {name: B, email: A@x.org}\n",
+            "listed twice",
+        ),
+        (
+            "  editors:\n    - {name: A, email: a@x.org}\n  approvals_needed: 2\n",
+            "approvals_needed must be between 1 and the number of editors (1)",
+        ),
         ("  at_deadline: later\n", "at_deadline must be skip or send"),
         ("  deadline_minutes: 90\n", "less than schedule.lead_minutes (60)"),
         ("  link_hours: 0\n", "link_hours must be positive"),
         ("  editor: []\n", "did you mean 'editors'"),
     ],
-)  # fmt: skip
+)
 def test_bad_approval_config_names_file_and_line(
     project: Project, approval: str, message: str
 ) -> None:
@@ -185,15 +196,18 @@ def test_approval_settings_defaults(project: Project) -> None:
     approval = load_settings(project.config).approval
     assert [e.name for e in approval.editors] == ["Rosa Diaz", "Sam Lee"]
     assert (approval.approvals_needed, approval.at_deadline, approval.deadline_minutes) == (
-        1, "skip", 0,
-    )  # fmt: skip
+        1,
+        "skip",
+        0,
+    )
 
 
 def test_edit_sets_and_removes_the_note_and_the_subject(pending: Project) -> None:
     note = "Good morning. Three elections today."
     usual = _status(pending)["subject"]
-    result = pending.cli("edit", "1", "--note", note, "--subject", "Three elections",
-                         "--by", "Rosa Diaz")  # fmt: skip
+    result = pending.cli(
+        "edit", "1", "--note", note, "--subject", "Three elections", "--by", "Rosa Diaz"
+    )
     assert result.exit_code == 0, result.output
     after = _status(pending)
     assert after["revision"] == 2

@@ -37,8 +37,9 @@ def app(project: Project) -> Iterator[App]:
 
 def _enforce(app: App, edition_id: int, now: datetime) -> Any:
     deadline = app.deadline(app.store.get_edition(edition_id))
-    return enforce_deadline(app.store, edition_id, policy=app.settings.approval,
-                            deadline=deadline, now=now)  # fmt: skip
+    return enforce_deadline(
+        app.store, edition_id, policy=app.settings.approval, deadline=deadline, now=now
+    )
 
 
 def _status(project: Project) -> dict[str, Any]:
@@ -88,8 +89,10 @@ def test_send_auto_approves_records_it_and_sends(project: Project, app: App) -> 
     sent = project.cli("send", "1", env={"DIGEST_NOW": "2026-11-24T06:00:00+00:00"})
     assert sent.exit_code == 0, sent.output
     assert sorted(e.recipient for e in reader_mail()) == [
-        "anna@example.org", "ben@example.net", "dmitri@example.org",
-    ]  # fmt: skip
+        "anna@example.org",
+        "ben@example.net",
+        "dmitri@example.org",
+    ]
 
 
 def test_deadline_leaves_settled_editions_alone(project: Project, app: App) -> None:

@@ -58,9 +58,10 @@ def test_edits_apply_in_order_and_say_what_changed() -> None:
 
 def test_restore_puts_a_story_back_where_it_was_even_after_other_edits() -> None:
     removed, _ = apply_edits(
-        Draft(STORIES), [Edit(Kind.REMOVE, STORIES[2].url), Edit(Kind.REMOVE, STORIES[0].url)],
+        Draft(STORIES),
+        [Edit(Kind.REMOVE, STORIES[2].url), Edit(Kind.REMOVE, STORIES[0].url)],
         edition_id=1,
-    )  # fmt: skip
+    )
     assert urls(removed) == ["2", "4"]
     back, changes = apply_edits(removed, [Edit(Kind.RESTORE, STORIES[2].url)], edition_id=1)
     assert urls(back) == ["2", "4", "3"]  # position 3 of a shorter list is its end
@@ -108,22 +109,24 @@ def test_audience_streams_and_skips_like_a_send() -> None:
 
     rendered = RenderedEdition("s", "p", "<html></html>", "t")
     stories = (story(1, "World"), story(2, "Tech"), story(3, "World"))
-    edition = Edition(1, "2026-11-24T07:00", EditionState.PENDING_APPROVAL, 1, stories,
-                      rendered, T)  # fmt: skip
+    edition = Edition(1, "2026-11-24T07:00", EditionState.PENDING_APPROVAL, 1, stories, rendered, T)
     tech = Variant('["tech"]', (stories[0], stories[1]), rendered)
     readers = [
-        Subscriber("a@x.org"), Subscriber("b@x.org", topics=("Tech",)),
-        Subscriber("C@x.org"), Subscriber("d@x.org", topics=("Culture",)),
+        Subscriber("a@x.org"),
+        Subscriber("b@x.org", topics=("Tech",)),
+        Subscriber("C@x.org"),
+        Subscriber("d@x.org", topics=("Culture",)),
         Subscriber("e@x.org", topics=("tech",)),
-    ]  # fmt: skip
+    ]
     asked: list[list[str]] = []
 
     def suppressed(batch: list[str]) -> set[str]:
         asked.append(batch)
         return {"c@x.org"}
 
-    counted = audience(edition, [tech], iter(readers), suppressed=suppressed, keep_lead=True,
-                       chunk=2)  # fmt: skip
+    counted = audience(
+        edition, [tech], iter(readers), suppressed=suppressed, keep_lead=True, chunk=2
+    )
     assert counted.recipients == 3
     assert counted.by_variant == {"[]": 1, '["tech"]': 2}
     assert counted.skipped == 2  # C is suppressed; d reads only Culture, which has nothing

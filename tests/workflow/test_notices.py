@@ -106,14 +106,15 @@ def test_a_failing_source_is_noticed_once_per_run_of_failures(
     project: Project, sink: SMTPSink
 ) -> None:
     project.write_config(
-        "smtp", {"host": sink.host, "port": sink.port},
+        "smtp",
+        {"host": sink.host, "port": sink.port},
         sources=(
             f"sources:\n  - name: World Desk\n    url: {project.feeds.url('/world.rss')}\n"
             "    allow_private: true\n"
             "  - name: Dead Desk\n    url: http://127.0.0.1:9/feed.rss\n    allow_private: true\n"
         ),
         extra=EDITORS + "fetch:\n  retries: 0\n  failure_alert: 2\n",
-    )  # fmt: skip
+    )
     assert project.cli("build").exit_code == 0
     assert _notices(sink, "source_failing") == []
     assert project.cli("build").exit_code == 0  # the second failure in a row

@@ -58,8 +58,7 @@ class Base:
     # Problems that must not stop the work (a notice that could not be mailed), for the
     # caller to print as warnings.
     notes: list[str] = field(default_factory=list, init=False, repr=False)
-    _audience: tuple[object, workflow.Audience] | None = field(default=None, init=False,
-                                                               repr=False)  # fmt: skip
+    _audience: tuple[object, workflow.Audience] | None = field(default=None, init=False, repr=False)
 
     @cached_property
     def settings(self) -> Settings:

@@ -85,20 +85,31 @@ class Editions(Schedule):
             return []
         now = self.now()
         settings = replace(self.settings, approval=self.policy())
-        problems = send_proofs(settings, edition, now=now, backend=self.backend,
-                               deadline=self.deadline(edition))  # fmt: skip
+        problems = send_proofs(
+            settings, edition, now=now, backend=self.backend, deadline=self.deadline(edition)
+        )
         NoticeLog(self.store).put(
-            proof_key(edition), kind="proof", edition_id=edition.id,
-            status="failed" if problems else "sent", now=now, note="; ".join(problems),
+            proof_key(edition),
+            kind="proof",
+            edition_id=edition.id,
+            status="failed" if problems else "sent",
+            now=now,
+            note="; ".join(problems),
             recipients=", ".join(e.email for e in settings.approval.editors),
-        )  # fmt: skip
+        )
         return problems
 
     def _hold_proofs(self, edition: Edition) -> list[str]:
         if edition.state is EditionState.PENDING_APPROVAL and self.settings.approval.editors:
-            NoticeLog(self.store).put(proof_key(edition), kind="proof", edition_id=edition.id,
-                                      status="held", recipients="", note="quiet hours",
-                                      now=self.now())  # fmt: skip
+            NoticeLog(self.store).put(
+                proof_key(edition),
+                kind="proof",
+                edition_id=edition.id,
+                status="held",
+                recipients="",
+                note="quiet hours",
+                now=self.now(),
+            )
         return []
 
     def proofs_held(self, edition: Edition) -> bool:
@@ -122,8 +133,11 @@ class Editions(Schedule):
         alert = self.settings.fetch.failure_alert
         for h in SourceState(self.store).health().values():
             if alert > 0 and h.consecutive_failures >= alert:
-                self.notify(notices.source_failing(h.name, h.url, h.consecutive_failures,
-                                                   h.last_error, h.last_success))  # fmt: skip
+                self.notify(
+                    notices.source_failing(
+                        h.name, h.url, h.consecutive_failures, h.last_error, h.last_success
+                    )
+                )
 
     def policy(self, *, acting: str = "") -> ApprovalSettings:
         """approval settings with editors revoked by `digest editors revoke` left out, read
@@ -207,15 +221,27 @@ class Editions(Schedule):
         return replace(edition, warnings=(*edition.warnings, *self.proofs(edition)))
 
     def send_test(
-        self, edition_id: int, *, by: str, to: str, revision: int | None = None,
+        self,
+        edition_id: int,
+        *,
+        by: str,
+        to: str,
+        revision: int | None = None,
         variant: str = ALL,
-    ) -> Edition:  # fmt: skip
+    ) -> Edition:
         """Mail the current revision (one variant) to ``to`` as a [TEST]; audited, no delivery."""
         return workflow.send_test(
-            self.store, edition_id, policy=self.policy(acting=by), by=by, to=to, now=self.now(),
+            self.store,
+            edition_id,
+            policy=self.policy(acting=by),
+            by=by,
+            to=to,
+            now=self.now(),
             envelope=lambda edition, address: self.test_envelope(edition, variant, address),
-            backend=self.backend, revision=revision, variant=variant,
-        )  # fmt: skip
+            backend=self.backend,
+            revision=revision,
+            variant=variant,
+        )
 
     def test_envelope(self, edition: Edition, variant: str, to: str) -> Envelope:
         """One variant's message as a subscriber gets it, subject prefixed [TEST], for ``to``.
@@ -228,9 +254,12 @@ class Editions(Schedule):
         rendered = replace(shown[variant], subject=f"[TEST] {shown[variant].subject}")
         email = self.settings.email
         prepared = prepare_message(
-            rendered, self.settings.publication, unsubscribe_mailto="",
-            extra_headers=dict(email.headers), dkim=self.dkim,
-        )  # fmt: skip
+            rendered,
+            self.settings.publication,
+            unsubscribe_mailto="",
+            extra_headers=dict(email.headers),
+            dkim=self.dkim,
+        )
         personaliser = Personaliser(prepared, self.settings.publication, None)
         return personaliser.envelope(Subscriber(email=to), now=self.now())
 
@@ -255,10 +284,12 @@ class Editions(Schedule):
         key = (edition.id, edition.content_hash, listed, desk.suppression_count())
         if self._audience is None or self._audience[0] != key:
             counted = workflow.audience(
-                edition, self.store.variants(edition), self.iter_subscribers(),
+                edition,
+                self.store.variants(edition),
+                self.iter_subscribers(),
                 suppressed=desk.suppressed_among,
                 keep_lead=self.settings.ranking.lead_in_every_variant,
-            )  # fmt: skip
+            )
             self._audience = (key, counted)
         return self._audience[1]
 
@@ -273,8 +304,11 @@ class Editions(Schedule):
             now=self.now(),
         )
         if edition.state is not after.state and after.state is EditionState.EXPIRED:
-            self.notify(notices.expired(after, "not approved by its approval deadline "
-                                        "(approval.at_deadline: skip)"))  # fmt: skip
+            self.notify(
+                notices.expired(
+                    after, "not approved by its approval deadline (approval.at_deadline: skip)"
+                )
+            )
         return after
 
     def expire_late(self, edition_id: int) -> Edition:
@@ -283,6 +317,10 @@ class Editions(Schedule):
         until = self.slot_for(edition.slot).last_wave + self.lateness
         after = workflow.expire_late(self.store, edition_id, until=until, now=self.now())
         if edition.state is not after.state:
-            self.notify(notices.expired(after, "approved, but not sent before its slot passed "
-                                        "schedule.max_lateness_minutes"))  # fmt: skip
+            self.notify(
+                notices.expired(
+                    after,
+                    "approved, but not sent before its slot passed schedule.max_lateness_minutes",
+                )
+            )
         return after

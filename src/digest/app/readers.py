@@ -51,9 +51,14 @@ class ReaderList(Base):
         """Bring the state database in line with the subscriber file (subscribers_sync)."""
         s = self.settings
         return sync_file(
-            self.store, s.subscribers_path, mode=s.sync_mode, now=self.now(), force=force,
-            dry_run=dry_run, missing_ok=s.signup.enabled,
-        )  # fmt: skip
+            self.store,
+            s.subscribers_path,
+            mode=s.sync_mode,
+            now=self.now(),
+            force=force,
+            dry_run=dry_run,
+            missing_ok=s.signup.enabled,
+        )
 
     # The readers in the state database.
 
@@ -77,11 +82,14 @@ class ReaderList(Base):
         """The readers' side of the list (sign-up, confirmation, preferences) for the web."""
         keys = secrets_from_env(self.settings.secret_env, environ)
         return Readers(
-            self.store, self.settings.publication, self.settings.topics,
+            self.store,
+            self.settings.publication,
+            self.settings.topics,
             confirms=Signer(keys, salt=CONFIRM_SALT, clock=self.now),
             preferences=LinkSigner(keys, salt=PREFERENCES_SALT, clock=self.now),
-            backend=self.backend, clock=self.clock,
-        )  # fmt: skip
+            backend=self.backend,
+            clock=self.clock,
+        )
 
     # Each reader's message.
 

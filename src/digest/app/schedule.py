@@ -39,23 +39,38 @@ class Schedule(ReaderList):
             raise DigestError(
                 f"slot {key!r} is not YYYY-MM-DDTHH:MM (e.g. 2026-11-25T07:00)"
             ) from None
-        return make_slot(day, at, zone=sched.timezone, lead=timedelta(minutes=sched.lead_minutes),
-                         wave_zones=self.wave_zones)  # fmt: skip
+        return make_slot(
+            day,
+            at,
+            zone=sched.timezone,
+            lead=timedelta(minutes=sched.lead_minutes),
+            wave_zones=self.wave_zones,
+        )
 
     def slots_between(self, start: datetime, end: datetime) -> list[Slot]:
         sched = self.settings.schedule
         return slots_between(
-            start, end, zone=sched.timezone, times=sched.times, days=sched.days,
-            lead=timedelta(minutes=sched.lead_minutes), wave_zones=self.wave_zones,
-        )  # fmt: skip
+            start,
+            end,
+            zone=sched.timezone,
+            times=sched.times,
+            days=sched.days,
+            lead=timedelta(minutes=sched.lead_minutes),
+            wave_zones=self.wave_zones,
+        )
 
     def next_slot(self, now: datetime, *, skip: Sequence[str] = ()) -> Slot:
         """The first slot whose send time has not passed (and not in ``skip``)."""
         sched = self.settings.schedule
         return next_slot(
-            now, zone=sched.timezone, times=sched.times, days=sched.days,
-            lead=timedelta(minutes=sched.lead_minutes), wave_zones=self.wave_zones, skip=skip,
-        )  # fmt: skip
+            now,
+            zone=sched.timezone,
+            times=sched.times,
+            days=sched.days,
+            lead=timedelta(minutes=sched.lead_minutes),
+            wave_zones=self.wave_zones,
+            skip=skip,
+        )
 
     def build_slot(self, now: datetime) -> Slot:
         """Where `digest build` goes by default: the next slot whose send time has not

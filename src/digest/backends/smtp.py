@@ -343,8 +343,9 @@ class SMTPBackend(Backend):
             context.verify_mode = ssl.CERT_NONE
         conn: _Conn
         if self.security == "tls":
-            conn = _SSLConn(local_hostname=self.local_hostname, timeout=self.timeout,
-                            context=context)  # fmt: skip
+            conn = _SSLConn(
+                local_hostname=self.local_hostname, timeout=self.timeout, context=context
+            )
         else:
             conn = _Conn(local_hostname=self.local_hostname, timeout=self.timeout)
         conn.phase_seconds = self.timeout

@@ -58,8 +58,11 @@ class Report:
         return [p for p in self.problems if p.level == "error"]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": not self.errors, "checked": self.lines,
-                "problems": [p.to_dict() for p in self.problems]}  # fmt: skip
+        return {
+            "ok": not self.errors,
+            "checked": self.lines,
+            "problems": [p.to_dict() for p in self.problems],
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,9 +42,11 @@ def fetch_sources(app: App, where: Where, report: Report) -> set[str]:
     index = {s.name: i for i, s in enumerate(settings.sources)}
     problems = dict(w.removeprefix("source ").split(": ", 1) for w in result.warnings)
     for name in result.failed:
-        report.error(where("sources", index[name], "url"),
-                     f"source {name!r} cannot be fetched: {problems.get(name, 'failed')}; fix its "
-                     "url or remove it")  # fmt: skip
+        report.error(
+            where("sources", index[name], "url"),
+            f"source {name!r} cannot be fetched: {problems.get(name, 'failed')}; fix its "
+            "url or remove it",
+        )
     count = len(sources) - len(result.failed)
     report.ok(f"sources: {count} of {len(sources)} fetched, {len(result.stories)} stories")
     return {s.section for s in result.stories if s.section}

@@ -48,13 +48,16 @@ def _address(value: str) -> str:
 def _addresses(app: App, where: Where, report: Report) -> None:
     pub = app.settings.publication
     if not valid_address(_address(pub.sender)):
-        report.error(where("publication", "sender"),
-                     f"publication.sender {pub.sender!r} has no valid address; write "
-                     '"The Name <address@your-domain>"')  # fmt: skip
+        report.error(
+            where("publication", "sender"),
+            f"publication.sender {pub.sender!r} has no valid address; write "
+            '"The Name <address@your-domain>"',
+        )
     if pub.reply_to and not valid_address(_address(pub.reply_to)):
-        report.error(where("publication", "reply_to"),
-                     f"publication.reply_to {pub.reply_to!r} is not an e-mail address; fix or "
-                     "remove it")  # fmt: skip
+        report.error(
+            where("publication", "reply_to"),
+            f"publication.reply_to {pub.reply_to!r} is not an e-mail address; fix or remove it",
+        )
     try:
         make_message_id(pub.sender_domain)
     except ConfigError as exc:
@@ -62,29 +65,37 @@ def _addresses(app: App, where: Where, report: Report) -> None:
         report.error(where(*key), f"{exc}; set publication.domain to your mail domain")
     mailto = app.settings.email.unsubscribe_mailto
     if mailto and not (mailto.startswith("mailto:") and valid_address(mailto[7:].split("?")[0])):
-        report.error(where("email", "unsubscribe_mailto"),
-                     f"email.unsubscribe_mailto {mailto!r} must be mailto: and an address, e.g. "
-                     '"mailto:unsubscribe@your-domain"')  # fmt: skip
+        report.error(
+            where("email", "unsubscribe_mailto"),
+            f"email.unsubscribe_mailto {mailto!r} must be mailto: and an address, e.g. "
+            '"mailto:unsubscribe@your-domain"',
+        )
     for i, editor in enumerate(app.settings.approval.editors):
         if not valid_address(editor.email):
-            report.error(where("approval", "editors", i, "email"),
-                         f"editor {editor.email!r} is not an address proofs can go to")  # fmt: skip
+            report.error(
+                where("approval", "editors", i, "email"),
+                f"editor {editor.email!r} is not an address proofs can go to",
+            )
 
 
 def _urls(app: App, where: Where, report: Report) -> None:
     base = app.settings.publication.base_url
     parts = urlsplit(base)
     if parts.scheme != "https" or not parts.hostname:
-        report.error(where("publication", "base_url"),
-                     f"publication.base_url {base!r} must be an https URL with a host (e.g. "
-                     "https://digest.your-domain): unsubscribe links need https, and review and "
-                     "unsubscribe links point there")  # fmt: skip
+        report.error(
+            where("publication", "base_url"),
+            f"publication.base_url {base!r} must be an https URL with a host (e.g. "
+            "https://digest.your-domain): unsubscribe links need https, and review and "
+            "unsubscribe links point there",
+        )
     for i, source in enumerate(app.settings.sources):
         url = urlsplit(source.url)
         if url.scheme not in ("http", "https") or not url.hostname:
-            report.error(where("sources", i, "url"),
-                         f"source {source.name!r}: {source.url!r} is not an http(s) URL; give the "
-                         "feed's full address, e.g. https://example.org/feed.xml")  # fmt: skip
+            report.error(
+                where("sources", i, "url"),
+                f"source {source.name!r}: {source.url!r} is not an http(s) URL; give the "
+                "feed's full address, e.g. https://example.org/feed.xml",
+            )
 
 
 def _secrets(app: App, where: Where, report: Report) -> None:
@@ -93,27 +104,32 @@ def _secrets(app: App, where: Where, report: Report) -> None:
         keys = secrets_from_env(s.secret_env)
         report.ok(f"secret: {s.secret_env} is set ({len(keys)} key(s), long enough)")
     except ConfigError as exc:
-        report.error(where("secret_env") if where.written("secret_env") else s.secret_env,
-                     f"{exc}; export {s.secret_env}=$({SECRET_HINT})")  # fmt: skip
+        report.error(
+            where("secret_env") if where.written("secret_env") else s.secret_env,
+            f"{exc}; export {s.secret_env}=$({SECRET_HINT})",
+        )
     # Editors sign in by a mailed link; a password is optional, per editor.
     for i, editor in enumerate(s.approval.editors):
         variable = editor.password_hash_env
         hashed = os.environ.get(variable, "") if variable else ""
         if variable and not hashed:
-            report.warning(key_name("approval", "editors", i, "password_hash_env"),
-                           f"{variable} is not set, so {editor.name} signs in by mailed link "
-                           "only")  # fmt: skip
+            report.warning(
+                key_name("approval", "editors", i, "password_hash_env"),
+                f"{variable} is not set, so {editor.name} signs in by mailed link only",
+            )
         if hashed:
             from digest.web.auth import check_password
 
             try:
                 check_password("probe", hashed, env_name=variable)
             except ConfigError:
-                report.error(variable,
-                             f"{variable} is not a digest password hash (an unquoted or "
-                             "double-quoted $ in the shell mangles it); run `digest "
-                             f"hash-password` and set it in single quotes: "
-                             f"export {variable}='scrypt$...'")  # fmt: skip
+                report.error(
+                    variable,
+                    f"{variable} is not a digest password hash (an unquoted or "
+                    "double-quoted $ in the shell mangles it); run `digest "
+                    f"hash-password` and set it in single quotes: "
+                    f"export {variable}='scrypt$...'",
+                )
 
 
 def unwritable(path: Path, *, folder: bool) -> str | None:
@@ -147,12 +163,14 @@ def _folders(app: App, where: Where, report: Report) -> None:
     for key, path, folder in checks:
         why = unwritable(path, folder=folder)
         if why:
-            report.error(where(*key.split(".")),
-                         f"{key}: {why}; point it at a folder this user can write")  # fmt: skip
+            report.error(
+                where(*key.split(".")), f"{key}: {why}; point it at a folder this user can write"
+            )
     if s.templates_dir is not None and not s.templates_dir.is_dir():
-        report.error(where("templates_dir"),
-                     f"templates_dir {s.templates_dir} does not exist; create it or remove the "
-                     "setting")  # fmt: skip
+        report.error(
+            where("templates_dir"),
+            f"templates_dir {s.templates_dir} does not exist; create it or remove the setting",
+        )
 
 
 def _smtp_variables(app: App, where: Where, report: Report) -> None:
@@ -162,9 +180,11 @@ def _smtp_variables(app: App, where: Where, report: Report) -> None:
     for option in ("username_env", "password_env"):
         name = options.get(option)
         if isinstance(name, str) and not os.environ.get(name):
-            report.error(where("backend", "options", option),
-                         f"backend.options.{option} names {name}, which is not set; set it in "
-                         "the environment of digest (never in the config)")  # fmt: skip
+            report.error(
+                where("backend", "options", option),
+                f"backend.options.{option} names {name}, which is not set; set it in "
+                "the environment of digest (never in the config)",
+            )
 
 
 def check_schedule(app: App, where: Where, report: Report) -> None:
@@ -172,17 +192,23 @@ def check_schedule(app: App, where: Where, report: Report) -> None:
     sched = app.settings.schedule
     late = timedelta(minutes=sched.max_lateness_minutes)
     found = unsendable_waves(
-        zone=sched.timezone, times=sched.times, wave_zones=app.wave_zones,
-        window=sched.quiet_hours, lateness=late, start=app.now().date(),
-    )  # fmt: skip
+        zone=sched.timezone,
+        times=sched.times,
+        wave_zones=app.wave_zones,
+        window=sched.quiet_hours,
+        lateness=late,
+        start=app.now().date(),
+    )
     for zone, at, first in found:
         start, end = sched.quiet_hours or (at, at)
         wave = f"the {at:%H:%M} wave in {zone}" if sched.local_delivery else f"{at:%H:%M}"
-        report.warning(where("schedule", "quiet_hours"),
-                       f"{wave} falls in quiet_hours {start:%H:%M}-{end:%H:%M}, which end more "
-                       f"than max_lateness_minutes ({sched.max_lateness_minutes}) after it (first"
-                       f" on {first:%Y-%m-%d}): it would never be sent; shorten the quiet hours "
-                       "or raise schedule.max_lateness_minutes")  # fmt: skip
+        report.warning(
+            where("schedule", "quiet_hours"),
+            f"{wave} falls in quiet_hours {start:%H:%M}-{end:%H:%M}, which end more "
+            f"than max_lateness_minutes ({sched.max_lateness_minutes}) after it (first"
+            f" on {first:%Y-%m-%d}): it would never be sent; shorten the quiet hours "
+            "or raise schedule.max_lateness_minutes",
+        )
 
 
 def check_topics(app: App, where: Where, report: Report, *, fetched: set[str] | None) -> None:
@@ -203,9 +229,11 @@ def check_topics(app: App, where: Where, report: Report, *, fetched: set[str] | 
             continue
         seen.add(sub.topics)
         at = line_of(app.settings.subscribers_path, sub.email)
-        message = (f"subscriber {sub.email}: topic(s) {', '.join(missing)} match no section "
-                   f"({names(configured | (fetched or set()))}), so they get nothing from "
-                   "those; fix the topics or set sources[].section")  # fmt: skip
+        message = (
+            f"subscriber {sub.email}: topic(s) {', '.join(missing)} match no section "
+            f"({names(configured | (fetched or set()))}), so they get nothing from "
+            "those; fix the topics or set sources[].section"
+        )
         if fixed:
             report.error(at, message)
         else:

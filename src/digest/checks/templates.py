@@ -21,8 +21,23 @@ Findings = Callable[[Settings, RenderedEdition, Sequence[Story]], list[Finding]]
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _TAG = re.compile(r"<!--.*?-->|<(/?)([A-Za-z][\w:.-]*)([^<>]*)>", re.DOTALL)
 # HTML elements that never have a closing tag.
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-                   "source", "track", "wbr"})  # fmt: skip
+_VOID = frozenset(
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
+)
 
 
 def check_templates_render(app: App, findings: Findings, report: Report) -> None:

@@ -45,17 +45,25 @@ def collect_progress(*, terminal: bool | None = None) -> Iterator[ProgressCallba
     else:
         console = Console(stderr=True)
         with Progress(
-            TextColumn("collecting"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[pending]}"), console=console, transient=True,
-        ) as bar:  # fmt: skip
+            TextColumn("collecting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[pending]}"),
+            console=console,
+            transient=True,
+        ) as bar:
             task: TaskID = bar.add_task("collect", total=None, pending="")
 
             def update(event: CollectProgress) -> None:
                 remember(event)
                 if event.finished:  # one line per source as it finishes, above the bar
                     bar.console.print(Text(f"  {event.finished}: {event.outcome}"))
-                bar.update(task, completed=event.done, total=event.total,
-                           pending=pending_text(event.pending))  # fmt: skip
+                bar.update(
+                    task,
+                    completed=event.done,
+                    total=event.total,
+                    pending=pending_text(event.pending),
+                )
 
             yield update
     if late:

@@ -59,7 +59,7 @@ def worker(
     Examples:
       digest worker
       digest worker --edition 3 --json
-    """  # fmt: skip
+    """
     if wait_for_go and not sys.stdin.readline():
         return  # the send that started this helper ended before its recipients were frozen
     with stop_on_sigterm() as stop:
@@ -105,9 +105,16 @@ def prune(app: App, days: int | None, dry_run: bool, as_json: bool) -> None:
     done = Retention(app.store).prune(before=now - timedelta(days=keep), now=now, dry_run=dry_run)
     ids = ", ".join(str(i) for i in done.editions) or "none"
     if as_json:
-        emit_json({"dry_run": dry_run, "days": keep, "editions": list(done.editions),
-                   "rows": done.rows, "bytes_before": done.bytes_before,
-                   "bytes_after": done.bytes_after})  # fmt: skip
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "days": keep,
+                "editions": list(done.editions),
+                "rows": done.rows,
+                "bytes_before": done.bytes_before,
+                "bytes_after": done.bytes_after,
+            }
+        )
         return
     if dry_run:
         click.echo(f"would prune {len(done.editions)} edition(s) older than {keep} days: {ids}")

@@ -43,19 +43,27 @@ def what_next(app: App, edition: Edition) -> str:
     if edition.state is S.PENDING_APPROVAL:
         deadline = app.deadline(edition)
         passed = " (passed)" if deadline <= now else ""
-        return (f"awaits approval: `digest approve {edition.id} --by NAME` by "
-                f"{local(deadline, zone)}{passed}")  # fmt: skip
+        return (
+            f"awaits approval: `digest approve {edition.id} --by NAME` by "
+            f"{local(deadline, zone)}{passed}"
+        )
     if edition.state is S.APPROVED:
         if now < slot.first_wave:
-            return (f"goes out at {local(slot.first_wave, zone)} (`digest tick` or `digest run`"
-                    f"), or now with `digest send {edition.id}`")  # fmt: skip
+            return (
+                f"goes out at {local(slot.first_wave, zone)} (`digest tick` or `digest run`"
+                f"), or now with `digest send {edition.id}`"
+            )
         if now <= until:
-            return (f"its slot's send time ({local(slot.first_wave, zone)}) has passed: send now "
-                    f"with `digest send {edition.id}` (the scheduler sends it until "
-                    f"{local(until, zone)})")  # fmt: skip
+            return (
+                f"its slot's send time ({local(slot.first_wave, zone)}) has passed: send now "
+                f"with `digest send {edition.id}` (the scheduler sends it until "
+                f"{local(until, zone)})"
+            )
     if edition.state is S.EXPIRED:
-        return (f"expired: its slot {edition.slot} passed or its deadline did; nothing is sent. "
-                "`digest build` makes an edition for the next slot")  # fmt: skip
+        return (
+            f"expired: its slot {edition.slot} passed or its deadline did; nothing is sent. "
+            "`digest build` makes an edition for the next slot"
+        )
     if edition.state is S.SUPERSEDED:
         return "superseded by a newer edition for its slot; never sent"
     return f"is {edition.state}"
@@ -65,9 +73,12 @@ def what_next(app: App, edition: Edition) -> str:
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @click.option("--explain", is_flag=True, help=_EXPLAIN_HELP)
 @click.option("--order", "order", default="", metavar="URL,URL...", help=_ORDER_HELP)
-@click.option("--slot", "slot_key", metavar="YYYY-MM-DDTHH:MM",
-              help="The slot to build for (default: the next one whose send time has not "
-              "passed).")  # fmt: skip
+@click.option(
+    "--slot",
+    "slot_key",
+    metavar="YYYY-MM-DDTHH:MM",
+    help="The slot to build for (default: the next one whose send time has not passed).",
+)
 @pass_app
 def build(app: App, as_json: bool, explain: bool, order: str, slot_key: str | None) -> None:
     """Collect, rank and render a new edition for the next slot; submit it for approval.
@@ -108,29 +119,38 @@ def build(app: App, as_json: bool, explain: bool, order: str, slot_key: str | No
         sys.exit(THIN_DAY_EXIT)
     warn([*edition.warnings, *app.notes])
     superseded = (
-        [before.id] if before is not None and before.state in (S.PENDING_APPROVAL, S.APPROVED)
+        [before.id]
+        if before is not None and before.state in (S.PENDING_APPROVAL, S.APPROVED)
         else []
-    )  # fmt: skip
+    )
     built = app.store.ranking(edition.id) if explain else None
     candidates = built[0] if built else []
     variants = [v.key for v in app.store.variants(edition)]
     pending = edition.state is S.PENDING_APPROVAL
     deadline = app.deadline(edition) if pending else None
     if as_json:
-        data = {**edition_dict(edition), "variants": [json.loads(k) for k in variants],
-                "send_at": slot.first_wave.isoformat(), "superseded": superseded,
-                "deadline": deadline.isoformat() if deadline else None,
-                "next": what_next(app, edition)}  # fmt: skip
+        data = {
+            **edition_dict(edition),
+            "variants": [json.loads(k) for k in variants],
+            "send_at": slot.first_wave.isoformat(),
+            "superseded": superseded,
+            "deadline": deadline.isoformat() if deadline else None,
+            "next": what_next(app, edition),
+        }
         extra = {"explain": explain_json(candidates)} if explain else {}
         emit_json({**data, **extra})
         return
     if explain:
         click.echo("\n".join(explain_lines(candidates)))
-    click.echo(f"edition {edition.id} built for slot {slot.key} (sends "
-               f"{local(slot.first_wave, zone)}): {len(edition.stories)} stories")  # fmt: skip
+    click.echo(
+        f"edition {edition.id} built for slot {slot.key} (sends "
+        f"{local(slot.first_wave, zone)}): {len(edition.stories)} stories"
+    )
     for old in superseded:
-        click.echo(f"it supersedes edition {old} ({before.state if before else ''}), which "
-                   "will never be sent")  # fmt: skip
+        click.echo(
+            f"it supersedes edition {old} ({before.state if before else ''}), which "
+            "will never be sent"
+        )
     if variants:
         names = "; ".join(", ".join(json.loads(k)) for k in variants)
         click.echo(f"topic variants: {len(variants)} ({names})")
@@ -166,9 +186,15 @@ def _can_open_browser() -> bool:
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
 def preview(
-    app: App, edition_id: int | None, email: str | None, out_dir: Path | None, open_browser: bool,
-    explain: bool, order: str, as_json: bool,
-) -> None:  # fmt: skip
+    app: App,
+    edition_id: int | None,
+    email: str | None,
+    out_dir: Path | None,
+    open_browser: bool,
+    explain: bool,
+    order: str,
+    as_json: bool,
+) -> None:
     """Write an edition's HTML, text and .eml; with no EDITION, what would be built now.
 
     \b
@@ -182,8 +208,11 @@ def preview(
     result = write_preview(app, edition_id, email=email, out_dir=out_dir, order=_order(order))
     warn(result.warnings)
     if as_json:
-        data = {"files": {k: str(p) for k, p in result.files.items()},
-                "warnings": result.warnings, "note": result.note}  # fmt: skip
+        data = {
+            "files": {k: str(p) for k, p in result.files.items()},
+            "warnings": result.warnings,
+            "note": result.note,
+        }
         emit_json({**data, **({"explain": explain_json(result.candidates)} if explain else {})})
     else:
         if explain:
@@ -217,14 +246,22 @@ def approve(app: App, edition_id: int, by: str, as_json: bool) -> None:
     result = app.approve(edition_id, by=by, via="cli")
     edition = result.edition
     if as_json:
-        emit_json({**edition_dict(edition), "approvals": result.count, "needed": result.needed,
-                   "next": what_next(app, edition)})  # fmt: skip
+        emit_json(
+            {
+                **edition_dict(edition),
+                "approvals": result.count,
+                "needed": result.needed,
+                "next": what_next(app, edition),
+            }
+        )
         return
     if result.count >= result.needed:
         click.echo(f"edition {edition_id} approved by {by}")
     else:
-        click.echo(f"edition {edition_id}: approval {result.count} of {result.needed} by {by} "
-                   "recorded; it stays pending until enough editors approve")  # fmt: skip
+        click.echo(
+            f"edition {edition_id}: approval {result.count} of {result.needed} by {by} "
+            "recorded; it stays pending until enough editors approve"
+        )
     click.echo(f"next: {what_next(app, edition)}")
 
 
@@ -260,9 +297,16 @@ def reject(app: App, edition_id: int, by: str, reason: str, as_json: bool) -> No
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
 def edit(
-    app: App, edition_id: int, remove: tuple[str, ...], pin: str | None, position: int,
-    note: str | None, subject: str | None, by: str, as_json: bool,
-) -> None:  # fmt: skip
+    app: App,
+    edition_id: int,
+    remove: tuple[str, ...],
+    pin: str | None,
+    position: int,
+    note: str | None,
+    subject: str | None,
+    by: str,
+    as_json: bool,
+) -> None:
     """Remove or pin stories, or set the editor's note or subject, of a pending edition: a
     new revision, re-proofed to the editors.
 
@@ -277,15 +321,18 @@ def edit(
         *([Edit(Kind.SUBJECT, text=subject)] if subject is not None else []),
     ]
     before = len(app.store.get_edition(edition_id).warnings)
-    edition = app.revise(edition_id, by=by, via="cli", remove=remove, pin=pin,
-                         position=position, edits=edits)  # fmt: skip
+    edition = app.revise(
+        edition_id, by=by, via="cli", remove=remove, pin=pin, position=position, edits=edits
+    )
     warn(edition.warnings[before:])
     if as_json:
         emit_json(edition_dict(edition))
         return
-    click.echo(f"edition {edition.id} is now revision {edition.revision} "
-               f"({len(edition.stories)} stories, hash {edition.content_hash[:12]}); "
-               "earlier approval links no longer work")  # fmt: skip
+    click.echo(
+        f"edition {edition.id} is now revision {edition.revision} "
+        f"({len(edition.stories)} stories, hash {edition.content_hash[:12]}); "
+        "earlier approval links no longer work"
+    )
 
 
 @cli.command()
@@ -312,15 +359,21 @@ def proof(app: App, edition_id: int, as_json: bool) -> None:
     if as_json:
         emit_json({"edition": edition_id, "revision": edition.revision, "sent_to": to})
         return
-    click.echo(f"proof of edition {edition_id} (revision {edition.revision}) sent to "
-               + ", ".join(to))  # fmt: skip
+    click.echo(
+        f"proof of edition {edition_id} (revision {edition.revision}) sent to " + ", ".join(to)
+    )
 
 
 @cli.command()
 @click.argument("edition_id", metavar="EDITION", type=int)
 @click.option("--dry-run", is_flag=True, help="Check and count, but send and record nothing.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Processes on this host that send the edition together.")  # fmt: skip
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes on this host that send the edition together.",
+)
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
 def send(app: App, edition_id: int, dry_run: bool, workers: int, as_json: bool) -> None:
@@ -357,7 +410,10 @@ def send(app: App, edition_id: int, dry_run: bool, workers: int, as_json: bool) 
         sys.exit(1)
     if report.in_doubt:
         done = "recorded as unknown" if report.unknown else "resent (a reader may get two copies)"
-        click.echo(f"{report.in_doubt} deliveries were in doubt (the connection was lost after "
-                   f"the message was sent); {done}", err=True)  # fmt: skip
+        click.echo(
+            f"{report.in_doubt} deliveries were in doubt (the connection was lost after "
+            f"the message was sent); {done}",
+            err=True,
+        )
     if report.unknown and not dry_run:
         sys.exit(IN_DOUBT_EXIT)

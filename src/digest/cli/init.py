@@ -24,24 +24,47 @@ def _editor(value: str) -> tuple[str, str]:
 
 
 @cli.command("init")
-@click.argument("folder", metavar="[DIR]", type=click.Path(path_type=Path, file_okay=False),
-                default=".")  # fmt: skip
-@click.option("--name", default="The Morning Brief", show_default=True,
-              help="The publication's name.")  # fmt: skip
+@click.argument(
+    "folder", metavar="[DIR]", type=click.Path(path_type=Path, file_okay=False), default="."
+)
+@click.option(
+    "--name", default="The Morning Brief", show_default=True, help="The publication's name."
+)
 @click.option("--sender", default="", help='The From address: "Name <address@domain>".')
-@click.option("--base-url", default="https://digest.example.org", show_default=True,
-              help="The public https URL of `digest serve`.")  # fmt: skip
-@click.option("--timezone", "zone", default="UTC", show_default=True,
-              help="IANA zone of the send time and the dates in the email.")  # fmt: skip
+@click.option(
+    "--base-url",
+    default="https://digest.example.org",
+    show_default=True,
+    help="The public https URL of `digest serve`.",
+)
+@click.option(
+    "--timezone",
+    "zone",
+    default="UTC",
+    show_default=True,
+    help="IANA zone of the send time and the dates in the email.",
+)
 @click.option("--feed", "feeds", multiple=True, metavar="URL", help="A source (repeat it).")
-@click.option("--editor", "editors", multiple=True, metavar='"NAME <EMAIL>"',
-              help="An editor who approves editions (repeat it).")  # fmt: skip
+@click.option(
+    "--editor",
+    "editors",
+    multiple=True,
+    metavar='"NAME <EMAIL>"',
+    help="An editor who approves editions (repeat it).",
+)
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 @click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON.")
 def init(
-    folder: Path, name: str, sender: str, base_url: str, zone: str, feeds: tuple[str, ...],
-    editors: tuple[str, ...], force: bool, as_json: bool,
-) -> None:  # fmt: skip
+    folder: Path,
+    name: str,
+    sender: str,
+    base_url: str,
+    zone: str,
+    feeds: tuple[str, ...],
+    editors: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+) -> None:
     """Write a commented digest.yaml, subscribers.yaml and .env.example into DIR.
 
     The config has its own state file, an outbox backend (nothing leaves the machine until
@@ -60,9 +83,13 @@ def init(
         if not url.lower().startswith(("http://", "https://")):
             raise DigestError(f"--feed {url!r} is not an http(s) URL")
     room = Newsroom(
-        name=name, sender=sender or f"{name} <digest@example.org>", base_url=base_url,
-        timezone=zone, feeds=feeds, editors=[_editor(e) for e in editors],
-    )  # fmt: skip
+        name=name,
+        sender=sender or f"{name} <digest@example.org>",
+        base_url=base_url,
+        timezone=zone,
+        feeds=feeds,
+        editors=[_editor(e) for e in editors],
+    )
     files = {
         folder / "digest.yaml": config_text(room),
         folder / "subscribers.yaml": SUBSCRIBERS_TEXT,

@@ -44,9 +44,13 @@ def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool)
     if as_json:
         emit_json([s.to_dict() for s in result.stories])
     else:
-        table(["published (UTC)", "source", "section", "title", "url"],
-              [[f"{s.published:%Y-%m-%d %H:%M}", s.source, s.section, s.title, s.url]
-               for s in result.stories])  # fmt: skip
+        table(
+            ["published (UTC)", "source", "section", "title", "url"],
+            [
+                [f"{s.published:%Y-%m-%d %H:%M}", s.source, s.section, s.title, s.url]
+                for s in result.stories
+            ],
+        )
     if not result.stories and result.failed:
         raise DigestError("no stories: every source failed (see the warnings above)")
 
@@ -68,14 +72,24 @@ def sources(app: App, as_json: bool) -> None:
     zone = app.settings.schedule.timezone
     table(
         ["source", "kind", "url", "last success", "failures in a row", "items seen", "flag"],
-        [[r["name"], r["kind"], r["url"], _when(r["last_success"], zone) or "never",
-          r["consecutive_failures"], r["items_seen"], "FAILING" if r["alert"] else ""]
-         for r in rows],
-    )  # fmt: skip
+        [
+            [
+                r["name"],
+                r["kind"],
+                r["url"],
+                _when(r["last_success"], zone) or "never",
+                r["consecutive_failures"],
+                r["items_seen"],
+                "FAILING" if r["alert"] else "",
+            ]
+            for r in rows
+        ],
+    )
     for r in rows:
         if r["last_error"]:
-            click.echo(f"{r['name']}: last error ({_when(r['last_error_at'], zone)}): "
-                       f"{r['last_error']}")  # fmt: skip
+            click.echo(
+                f"{r['name']}: last error ({_when(r['last_error_at'], zone)}): {r['last_error']}"
+            )
         if r["fallbacks"]:
             click.echo(f"{r['name']}: fallbacks: {'; '.join(r['fallbacks'])}")
 
@@ -146,8 +160,9 @@ def hash_password(ctx: click.Context, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("edition_id", metavar="[EDITION]", type=int, required=False)
-@click.option("--offline", is_flag=True,
-              help="Do not contact the SMTP backend or fetch the sources.")  # fmt: skip
+@click.option(
+    "--offline", is_flag=True, help="Do not contact the SMTP backend or fetch the sources."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @pass_app
 def check(app: App, edition_id: int | None, offline: bool, as_json: bool) -> None:

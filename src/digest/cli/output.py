@@ -32,14 +32,27 @@ def _console(*, err: bool = False) -> Console:
     stream = sys.stderr if err else sys.stdout
     tty = stream.isatty()
     # Not a terminal (a pipe, a file, a test): wide enough that no cell is cut or folded.
-    return Console(file=stream, width=None if tty else 240, highlight=False, soft_wrap=not tty,
-                   force_terminal=tty, no_color=not tty)  # fmt: skip
+    return Console(
+        file=stream,
+        width=None if tty else 240,
+        highlight=False,
+        soft_wrap=not tty,
+        force_terminal=tty,
+        no_color=not tty,
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, title: str = "") -> None:
     """Print ``rows`` under ``headers`` (cells are plain text, never markup)."""
-    grid = Table(*headers, title=title or None, title_justify="left", box=None,
-                 header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))  # fmt: skip
+    grid = Table(
+        *headers,
+        title=title or None,
+        title_justify="left",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+        padding=(0, 2, 0, 0),
+    )
     for row in rows:
         grid.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
     _console().print(grid)

@@ -42,9 +42,12 @@ def send_with_progress(app: App, edition_id: int, *, dry_run: bool = False) -> S
             return app.send(edition_id, dry_run=True)
         if sys.stdout.isatty():
             with Progress(
-                TextColumn(f"edition {edition_id}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]:.0f}/s"), TimeRemainingColumn(),
-            ) as bar:  # fmt: skip
+                TextColumn(f"edition {edition_id}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:.0f}/s"),
+                TimeRemainingColumn(),
+            ) as bar:
                 task = bar.add_task("send", total=None, rate=0.0)
                 return app.send(edition_id, progress=_bar(bar, task), stop=stop)
         return app.send(edition_id, progress=_log_lines(), stop=stop)

@@ -47,39 +47,71 @@ def status(app: App, edition_id: int | None, as_json: bool) -> None:
         else:
             table(
                 ["edition", "slot", f"send time ({zone})", "state", "stories", "deliveries"],
-                [[r["id"], r["slot"], _slot_label(app, str(r["slot"])).rsplit(" (", 1)[0],
-                  r["state"], r["stories"], counts(r["deliveries"])] for r in rows],
-            )  # fmt: skip
+                [
+                    [
+                        r["id"],
+                        r["slot"],
+                        _slot_label(app, str(r["slot"])).rsplit(" (", 1)[0],
+                        r["state"],
+                        r["stories"],
+                        counts(r["deliveries"]),
+                    ]
+                    for r in rows
+                ],
+            )
         logged = store.logged_slots()
         if logged:
             click.echo("")
-            table(["slot without an edition", "what happened", "why"],
-                  [[slot, state, note] for slot, state, note in logged])  # fmt: skip
+            table(
+                ["slot without an edition", "what happened", "why"],
+                [[slot, state, note] for slot, state, note in logged],
+            )
         return
     edition = store.get_edition(edition_id)
     data = edition_dict(edition, store.delivery_counts(edition_id))
     trail = [
-        {"at": a.at.isoformat(), "from": str(a.from_state), "to": str(a.to_state),
-         "by": a.actor, "via": a.via, "revision": a.revision, "hash": a.content_hash,
-         "note": a.note}
+        {
+            "at": a.at.isoformat(),
+            "from": str(a.from_state),
+            "to": str(a.to_state),
+            "by": a.actor,
+            "via": a.via,
+            "revision": a.revision,
+            "hash": a.content_hash,
+            "note": a.note,
+        }
         for a in store.audit_trail(edition_id)
-    ]  # fmt: skip
+    ]
     if as_json:
         emit_json({**data, "audit": trail})
         return
-    pairs([
-        ("edition", data["id"]), ("slot", f"{data['slot']} ({_slot_label(app, edition.slot)})"),
-        ("state", data["state"]), ("revision", data["revision"]), ("subject", data["subject"]),
-        ("stories", data["stories"]), ("content hash", data["content_hash"]),
-    ])  # fmt: skip
+    pairs(
+        [
+            ("edition", data["id"]),
+            ("slot", f"{data['slot']} ({_slot_label(app, edition.slot)})"),
+            ("state", data["state"]),
+            ("revision", data["revision"]),
+            ("subject", data["subject"]),
+            ("stories", data["stories"]),
+            ("content hash", data["content_hash"]),
+        ]
+    )
     for i, story in enumerate(edition.stories, 1):
         click.echo(f"  {i:>2}. {story.title}\n      {story.url}")
     pairs([("deliveries", counts(data["deliveries"])), ("next", what_next(app, edition))])
     click.echo("")
     table(
         [f"when ({zone})", "change", "by", "via", "revision", "note"],
-        [[local(a.at, zone).rsplit(" (", 1)[0], f"{a.from_state} -> {a.to_state}", a.actor,
-          a.via, f"r{a.revision} {a.content_hash[:12]}", a.note]
-         for a in store.audit_trail(edition_id)],
+        [
+            [
+                local(a.at, zone).rsplit(" (", 1)[0],
+                f"{a.from_state} -> {a.to_state}",
+                a.actor,
+                a.via,
+                f"r{a.revision} {a.content_hash[:12]}",
+                a.note,
+            ]
+            for a in store.audit_trail(edition_id)
+        ],
         title="audit trail",
-    )  # fmt: skip
+    )

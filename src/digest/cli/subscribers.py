@@ -25,8 +25,14 @@ def subscribers() -> None:
 
 @subscribers.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (streamed).")
-@click.option("--state", "state", type=click.Choice(STATES), default="active", show_default=True,
-              help="Only subscribers in this state (all: every one).")  # fmt: skip
+@click.option(
+    "--state",
+    "state",
+    type=click.Choice(STATES),
+    default="active",
+    show_default=True,
+    help="Only subscribers in this state (all: every one).",
+)
 @pass_app
 def list_(app: App, as_json: bool, state: str) -> None:
     """List subscribers by address: by default those who get the next edition's mail.
@@ -42,8 +48,10 @@ def list_(app: App, as_json: bool, state: str) -> None:
     if as_json:
         click.echo("[", nl=False)
         for i, record in enumerate(records):
-            click.echo(("," if i else "") + "\n" + json.dumps(record.to_dict(), ensure_ascii=False),
-                       nl=False)  # fmt: skip
+            click.echo(
+                ("," if i else "") + "\n" + json.dumps(record.to_dict(), ensure_ascii=False),
+                nl=False,
+            )
         click.echo("\n]")
         return
     count = 0
@@ -60,8 +68,9 @@ def list_(app: App, as_json: bool, state: str) -> None:
 @click.option("--topic", "topics", multiple=True, help="A section they want (repeat it).")
 @click.option("--timezone", default=None, help="Their IANA time zone (per-zone delivery).")
 @pass_app
-def add(app: App, email: str, name: str | None, topics: tuple[str, ...],
-        timezone: str | None) -> None:  # fmt: skip
+def add(
+    app: App, email: str, name: str | None, topics: tuple[str, ...], timezone: str | None
+) -> None:
     """Subscribe EMAIL (or update them). Never someone who unsubscribed, bounced or was
     erased: only they can come back, through the sign-up form.
 
@@ -69,12 +78,16 @@ def add(app: App, email: str, name: str | None, topics: tuple[str, ...],
     """
     from digest.subscribers.manage import add as add_one
 
-    record = add_one(app.store, email, name=name, topics=topics or None, timezone=timezone,
-                     now=app.now())  # fmt: skip
+    record = add_one(
+        app.store, email, name=name, topics=topics or None, timezone=timezone, now=app.now()
+    )
     click.echo(f"{record.email}: {record.state}, topics {', '.join(record.topics) or 'all'}")
     if app.settings.sync_mode == "mirror":
-        click.echo(f"note: subscribers_sync is mirror, so the next sync removes addresses that "
-                   f"are not in {app.settings.subscribers_path}", err=True)  # fmt: skip
+        click.echo(
+            f"note: subscribers_sync is mirror, so the next sync removes addresses that "
+            f"are not in {app.settings.subscribers_path}",
+            err=True,
+        )
 
 
 @subscribers.command()
@@ -117,14 +130,22 @@ def import_(app: App, file: Path, dry_run: bool, as_json: bool) -> None:
     _report(import_file(app.store, file, now=app.now(), dry_run=dry_run), as_json)
     if app.settings.sync_mode == "mirror" and not dry_run:
         note = "set subscribers_sync: add to keep them"
-        click.echo("note: subscribers_sync is mirror, so the next sync removes addresses that "
-                   f"are not in the subscriber file; {note}", err=True)  # fmt: skip
+        click.echo(
+            "note: subscribers_sync is mirror, so the next sync removes addresses that "
+            f"are not in the subscriber file; {note}",
+            err=True,
+        )
 
 
 @subscribers.command()
 @click.option("--json", "fmt", flag_value="json", help="Every subscriber, with state (JSON).")
-@click.option("--csv", "fmt", flag_value="csv", default=True,
-              help="The readers who get editions, as a subscriber file (default).")  # fmt: skip
+@click.option(
+    "--csv",
+    "fmt",
+    flag_value="csv",
+    default=True,
+    help="The readers who get editions, as a subscriber file (default).",
+)
 @pass_app
 def export(app: App, fmt: str) -> None:
     """Write the list to standard output (streamed).
@@ -164,13 +185,16 @@ def erase(app: App, email: str, yes: bool) -> None:
 
     if not yes:
         click.confirm(f"Erase everything about {email}? This cannot be undone", abort=True)
-    counts, line = erase_one(app.store, email, now=app.now(),
-                             subscriber_file=app.settings.subscribers_path)  # fmt: skip
+    counts, line = erase_one(
+        app.store, email, now=app.now(), subscriber_file=app.settings.subscribers_path
+    )
     done = ", ".join(f"{table} {n}" for table, n in counts.items() if n) or "nothing was held"
     click.echo(f"{email.strip()}: erased ({done}); its hash stays on the suppression list")
     if line is not None:
-        raise DigestError(f"{app.settings.subscribers_path}:{line}: {email.strip()} is still "
-                          "listed in the subscriber file; remove that entry")  # fmt: skip
+        raise DigestError(
+            f"{app.settings.subscribers_path}:{line}: {email.strip()} is still "
+            "listed in the subscriber file; remove that entry"
+        )
 
 
 @subscribers.command()
@@ -211,5 +235,8 @@ def archive_export(app: App, folder: Path) -> None:
     count = export(Archive(env, app.settings, app.store), folder)
     click.echo(f"{folder}: {count} edition(s), index.html and feed.xml written")
     if not app.settings.archive.public:
-        click.echo("note: archive.public is false, but these files are readable by anyone "
-                   "who can reach where you put them", err=True)  # fmt: skip
+        click.echo(
+            "note: archive.public is false, but these files are readable by anyone "
+            "who can reach where you put them",
+            err=True,
+        )

@@ -52,8 +52,9 @@ def load_settings(path: Path) -> Settings:
     _check_tz(doc, ("publication", "timezone"), pub.get("timezone", "UTC"))
     check_publication(doc, {**_defaults(Publication), **pub})
     publication = build(Publication, pub)
-    sched = _schedule(doc, read_section(doc, ("schedule",), top.get("schedule", {}),
-                                        ScheduleSettings))  # fmt: skip
+    sched = _schedule(
+        doc, read_section(doc, ("schedule",), top.get("schedule", {}), ScheduleSettings)
+    )
     sched["timezone"] = sched.get("timezone") or publication.timezone
     _check_tz(doc, ("schedule", "timezone"), sched["timezone"])
     schedule = build(ScheduleSettings, sched)
@@ -64,8 +65,10 @@ def load_settings(path: Path) -> Settings:
             raise doc.error(("email", "headers", key), f"header {key!r} must be one line of text")
     email = {**_defaults(EmailSettings), **email}
     check_email(doc, email, base)
-    images = {**_defaults(ImagesSettings),
-              **read_section(doc, ("images",), top.get("images", {}), ImagesSettings)}  # fmt: skip
+    images = {
+        **_defaults(ImagesSettings),
+        **read_section(doc, ("images",), top.get("images", {}), ImagesSettings),
+    }
     check_images(doc, images, base)
     values: dict[str, Any] = {
         "path": path,
@@ -73,8 +76,10 @@ def load_settings(path: Path) -> Settings:
         "sources": _sources(doc, top["sources"]),
         "ranking": check_ranking(ranking, doc.error),
         "email": build(EmailSettings, email),
-        "backend": build(BackendSettings, read_section(doc, ("backend",), top.get("backend", {}),
-                                                       BackendSettings)),
+        "backend": build(
+            BackendSettings,
+            read_section(doc, ("backend",), top.get("backend", {}), BackendSettings),
+        ),
         "send": _send(doc, top.get("send", {})),
         "fetch": _fetch(doc, top.get("fetch", {})),
         "schedule": schedule,
@@ -85,7 +90,7 @@ def load_settings(path: Path) -> Settings:
         "retention": _retention(doc, top.get("retention", {})),
         "state_url": _state_url(doc, top.get("state_url", "")),
         **_readers(doc, top),
-    }  # fmt: skip
+    }
     for key in ("subscribers_path", "state_path", "preview_dir"):
         if key in top:
             values[key] = base / top[key]
@@ -186,8 +191,10 @@ def _fetch(doc: Located, data: Any) -> FetchSettings:
 
 
 def _approval(doc: Located, data: Any, lead_minutes: int) -> ApprovalSettings:
-    approval = {**_defaults(ApprovalSettings),
-                **read_section(doc, ("approval",), data, ApprovalSettings)}  # fmt: skip
+    approval = {
+        **_defaults(ApprovalSettings),
+        **read_section(doc, ("approval",), data, ApprovalSettings),
+    }
     editors: list[EditorSettings] = []
     for i, raw in enumerate(approval["editors"]):
         where = ("approval", "editors", i)
@@ -195,14 +202,19 @@ def _approval(doc: Located, data: Any, lead_minutes: int) -> ApprovalSettings:
             raise doc.error(where, "each editor must be a mapping with name and email")
         unknown = sorted(set(raw) - {"name", "email", "password_hash_env"})
         if unknown or not all(isinstance(raw.get(k), str) and raw[k] for k in ("name", "email")):
-            raise doc.error(where, "each editor needs name and email, and may have "
-                            f"password_hash_env (got {sorted(raw)})")  # fmt: skip
+            raise doc.error(
+                where,
+                "each editor needs name and email, and may have "
+                f"password_hash_env (got {sorted(raw)})",
+            )
         variable = raw.get("password_hash_env", "")
         if not isinstance(variable, str) or not re.fullmatch(
             r"([A-Za-z_][A-Za-z0-9_]*)?", variable
         ):
-            raise doc.error((*where, "password_hash_env"),
-                            "password_hash_env is the name of an environment variable")  # fmt: skip
+            raise doc.error(
+                (*where, "password_hash_env"),
+                "password_hash_env is the name of an environment variable",
+            )
         editor = EditorSettings(name=raw["name"], email=raw["email"], password_hash_env=variable)
         if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", editor.email):
             raise doc.error((*where, "email"), f"{editor.email!r} is not an e-mail address")
@@ -270,8 +282,10 @@ def _send(doc: Located, data: Any) -> SendSettings:
 
 
 def _retention(doc: Located, data: Any) -> RetentionSettings:
-    values = {**_defaults(RetentionSettings),
-              **read_section(doc, ("retention",), data, RetentionSettings)}  # fmt: skip
+    values = {
+        **_defaults(RetentionSettings),
+        **read_section(doc, ("retention",), data, RetentionSettings),
+    }
     if values["deliveries_days"] < 1:
         raise doc.error(("retention", "deliveries_days"), "retention.deliveries_days must be >= 1")
     return build(RetentionSettings, values)  # type: ignore[no-any-return]
@@ -301,8 +315,13 @@ def _parse_time(doc: Located, value: object, key: str = "time") -> time:
 
 
 def _schedule(doc: Located, given: dict[str, Any]) -> dict[str, Any]:
-    values = {**_defaults(ScheduleSettings), "times": "07:00", "days": "*", "quiet_hours": "",
-              **given}  # fmt: skip
+    values = {
+        **_defaults(ScheduleSettings),
+        "times": "07:00",
+        "days": "*",
+        "quiet_hours": "",
+        **given,
+    }
     raw = values["times"] if isinstance(values["times"], list) else [values["times"]]
     deliver = values["deliver_at"].strip()
     words = deliver.split()
@@ -327,8 +346,9 @@ def _schedule(doc: Located, given: dict[str, Any]) -> dict[str, Any]:
         if not sep:
             raise doc.error(("schedule", "quiet_hours"), 'quiet_hours must be "HH:MM-HH:MM"')
         values["quiet_hours"] = (
-            _parse_time(doc, start, "quiet_hours"), _parse_time(doc, end, "quiet_hours"),
-        )  # fmt: skip
+            _parse_time(doc, start, "quiet_hours"),
+            _parse_time(doc, end, "quiet_hours"),
+        )
     for key in ("max_lateness_minutes", "tick_seconds"):
         if values[key] < 1:
             raise doc.error(("schedule", key), f"schedule.{key} must be at least 1")

@@ -102,8 +102,18 @@ class SendSettings:
     )
 
 
-_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600,
-          "hour": 3600, "d": 86400, "day": 86400}  # fmt: skip
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
 
 
 def parse_rate(text: str) -> tuple[int, float]:
@@ -225,8 +235,9 @@ class Settings:
     images: ImagesSettings = setting(doc="Story images.", factory=ImagesSettings)
     notices: NoticeSettings = setting(doc="Notices to the editors.", factory=NoticeSettings)
     retention: RetentionSettings = setting(doc="What is kept.", factory=RetentionSettings)
-    templates_dir: Path | None = setting(None, "Templates overriding the built-in ones.",
-                                         accepts=(str,))  # fmt: skip
+    templates_dir: Path | None = setting(
+        None, "Templates overriding the built-in ones.", accepts=(str,)
+    )
     state_path: Path = setting(Path(".digest/digest.db"), "The SQLite state file.", accepts=(str,))
     state_url: str = setting("", "A database URL instead (postgresql+psycopg://...).")
     preview_dir: Path = setting(Path(".digest/preview"), "Where previews go.", accepts=(str,))

@@ -109,8 +109,18 @@ def send_edition(
         if on_sending is not None:
             on_sending()  # e.g. start more workers, now that there is something to claim
         report.total = sum(store.delivery_counts(edition_id).values())
-        setup = _setup(envelope_for, backend, options, clock, sleep, stop, progress, until,
-                       lease=lease, wait=True)  # fmt: skip
+        setup = _setup(
+            envelope_for,
+            backend,
+            options,
+            clock,
+            sleep,
+            stop,
+            progress,
+            until,
+            lease=lease,
+            wait=True,
+        )
         _pass(store, edition_id, setup, report)
     return _finish(store, edition, report, actor=actor, clock=clock)
 
@@ -138,8 +148,18 @@ def work_edition(
         return report
     envelope_for = make(edition, store.variants(edition))
     report.total = sum(store.delivery_counts(edition_id).values())
-    setup = _setup(envelope_for, backend, options, clock, sleep, stop, progress, None,
-                   lease=None, wait=wait_for_retries)  # fmt: skip
+    setup = _setup(
+        envelope_for,
+        backend,
+        options,
+        clock,
+        sleep,
+        stop,
+        progress,
+        None,
+        lease=None,
+        wait=wait_for_retries,
+    )
     _pass(store, edition_id, setup, report)
     return _finish(store, edition, report, actor=actor, clock=clock)
 
@@ -164,10 +184,17 @@ def _setup(
         count = options.connections if first.parallel else 1
         backends = [first] + [backend() for _ in range(count - 1)]
     return Setup(
-        envelope_for=envelope_for, backends=backends, options=options, clock=clock, sleep=sleep,
-        stop=stop or threading.Event(), lease=lease, progress=progress, until=until,
+        envelope_for=envelope_for,
+        backends=backends,
+        options=options,
+        clock=clock,
+        sleep=sleep,
+        stop=stop or threading.Event(),
+        lease=lease,
+        progress=progress,
+        until=until,
         wait_for_retries=wait,
-    )  # fmt: skip
+    )
 
 
 def _pass(store: Store, edition_id: int, setup: Setup, report: SendReport) -> None:

@@ -91,9 +91,12 @@ class Lease:
     def acquire(self) -> None:
         now = self.clock()
         self.locks.take(
-            self.name, self.owner, now=self._at(now), until=self._at(now + self.ttl),
+            self.name,
+            self.owner,
+            now=self._at(now),
+            until=self._at(now + self.ttl),
             stale=self._stale,
-        )  # fmt: skip
+        )
         self._renewed = now
         if self.clock is time.time and self._thread is None:
             self._done.clear()
@@ -101,9 +104,11 @@ class Lease:
             # (one taken afresh by every scheduler tick) stops being renewed, and its thread
             # ends, instead of piling up.
             self._thread = threading.Thread(
-                target=_keep, args=(weakref.ref(self), self._done, self.ttl / 4),
-                daemon=True, name=self.name,
-            )  # fmt: skip
+                target=_keep,
+                args=(weakref.ref(self), self._done, self.ttl / 4),
+                daemon=True,
+                name=self.name,
+            )
             self._thread.start()
 
     def renew(self) -> None:
@@ -170,9 +175,12 @@ class Heartbeat:
         began = time.monotonic()
         now = datetime.now(UTC)
         self.ledger.register(
-            self.token, host=self.host, pid=os.getpid(), now=now,
+            self.token,
+            host=self.host,
+            pid=os.getpid(),
+            now=now,
             until=datetime.fromtimestamp(now.timestamp() + self.ttl, UTC),
-        )  # fmt: skip
+        )
         self._valid_until = began + self.ttl * 0.75  # a margin for clock skew between hosts
         self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
         self._thread.start()

@@ -114,8 +114,10 @@ class Sender:
         threads = []
         if self.parallel:
             sys.setswitchinterval(0.0002)
-            threads = [threading.Thread(target=self._connection, args=(b,), daemon=True)
-                       for b in self.s.backends]  # fmt: skip
+            threads = [
+                threading.Thread(target=self._connection, args=(b,), daemon=True)
+                for b in self.s.backends
+            ]
         else:
             self._open(self.s.backends[0])
         for t in threads:
@@ -147,8 +149,10 @@ class Sender:
             self.report.interrupted = True
             return True
         if self.heartbeat.lost.is_set():
-            raise DigestError("this worker was stopped longer than send.lock_ttl_seconds and "
-                              "lost its claims; other workers have them now")  # fmt: skip
+            raise DigestError(
+                "this worker was stopped longer than send.lock_ttl_seconds and "
+                "lost its claims; other workers have them now"
+            )
         paused = s.until is not None and self.clock() >= s.until
         return paused or self.fatal is not None
 
@@ -178,8 +182,13 @@ class Sender:
     def _fill(self, room: int) -> None:
         now = self.clock()
         if len(self.buffer) < room and not self._empty:
-            rows = self.ledger.claim(self.edition_id, self.token, now=now,
-                                     live=self.heartbeat.live(), limit=self.claim_size)  # fmt: skip
+            rows = self.ledger.claim(
+                self.edition_id,
+                self.token,
+                now=now,
+                live=self.heartbeat.live(),
+                limit=self.claim_size,
+            )
             self.buffer.extend(rows)
             self._empty = not rows
         ready: list[Item] = []
@@ -236,8 +245,9 @@ class Sender:
             for h in refused:
                 wait = grant.retry_at[h] - time.time()
                 due = self.clock() + timedelta(seconds=max(wait, 0.0))
-                self.ledger.release(self.edition_id, self.token,
-                                    [holders[h][0].subscriber.email], due=due)  # fmt: skip
+                self.ledger.release(
+                    self.edition_id, self.token, [holders[h][0].subscriber.email], due=due
+                )
         return [(*holders[h], h) for h in grant.granted]
 
     def _commit(self, skipped: list[Outcome], marks: list[Mark] | None = None) -> set[str]:
@@ -252,9 +262,14 @@ class Sender:
                 cur.execute(raw.sql(sql), params)
 
         return self.ledger.commit(
-            self.edition_id, self.token, outcomes=outcomes, in_flight=marks or [],
-            now=self.clock(), live=self.heartbeat.live(), extra=extra,
-        )  # fmt: skip
+            self.edition_id,
+            self.token,
+            outcomes=outcomes,
+            in_flight=marks or [],
+            now=self.clock(),
+            live=self.heartbeat.live(),
+            extra=extra,
+        )
 
     def _collect(self, *, timeout: float | None) -> None:
         try:
@@ -279,8 +294,9 @@ class Sender:
             name = counts[outcome.state]
             setattr(self.report, name, getattr(self.report, name) + 1)
         if outcome.state is D.FAILED:
-            self.store.suppress(outcome.email, reason=f"hard bounce: {outcome.error}",
-                                now=self.clock())  # fmt: skip
+            self.store.suppress(
+                outcome.email, reason=f"hard bounce: {outcome.error}", now=self.clock()
+            )
 
     def _drain(self) -> None:
         """Stopping: rows not yet handed to a connection go back to pending, claimed rows
@@ -292,8 +308,13 @@ class Sender:
                 break
             if item is not None:
                 row, _, holder = item
-                self._take((Outcome(row.subscriber.email, D.PENDING,
-                                    "interrupted before sending"), holder, None))  # fmt: skip
+                self._take(
+                    (
+                        Outcome(row.subscriber.email, D.PENDING, "interrupted before sending"),
+                        holder,
+                        None,
+                    )
+                )
         while self.inflight > 0:
             self._collect(timeout=None)
         self._commit([])
@@ -332,8 +353,9 @@ class Sender:
     def _recover(self) -> int:
         """Rows dead workers left in flight: in doubt, resent or recorded as unknown."""
         resend = self.s.options.in_doubt == "resend"
-        found = self.ledger.recover_in_doubt(self.edition_id, resend=resend, now=self.clock(),
-                                             live=self.heartbeat.live())  # fmt: skip
+        found = self.ledger.recover_in_doubt(
+            self.edition_id, resend=resend, now=self.clock(), live=self.heartbeat.live()
+        )
         self.report.in_doubt += found
         self.report.unknown += 0 if resend else found
         return found
@@ -402,8 +424,9 @@ class Sender:
             while item is not None:
                 if self.fatal is not None:
                     row, _, holder = item
-                    self.results.put((Outcome(row.subscriber.email, D.PENDING, str(self.fatal)),
-                                      holder, None))  # fmt: skip
+                    self.results.put(
+                        (Outcome(row.subscriber.email, D.PENDING, str(self.fatal)), holder, None)
+                    )
                 else:
                     taken.append(item)
                     yield item[1]

@@ -52,8 +52,14 @@ def dedupe(stories: Iterable[Story], *, threshold: float, keep: Collection[str] 
 
 
 def _rank(story: Story, keep: Collection[str]) -> tuple[bool, float, float, str, str, str]:
-    return (story.url not in keep, -story.weight, -story.published.timestamp(), story.url,
-            story.source, story.title)  # fmt: skip
+    return (
+        story.url not in keep,
+        -story.weight,
+        -story.published.timestamp(),
+        story.url,
+        story.source,
+        story.title,
+    )
 
 
 def _groups(

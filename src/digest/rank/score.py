@@ -184,8 +184,9 @@ def _select(
             take(c, f"kept: editor's order, place {forced[c.story.url] + 1}")
         else:
             take(c, _pin_reason(pins[c.story.url], c, settings))
-    rest = sorted((c for c in pool if c.story.url not in forced and c.story.url not in pins),
-                  key=_by_score)  # fmt: skip
+    rest = sorted(
+        (c for c in pool if c.story.url not in forced and c.story.url not in pins), key=_by_score
+    )
     for c in _breadth_first(rest, per_source):
         reason = _why_not(c, len(kept), per_source, per_section, settings)
         if reason:
@@ -277,12 +278,15 @@ def _arrange(
             return (rank_of.get(sec, len(rank_of)), first_seen[sec])
 
         running = [lead, *sorted(rest, key=section_key)]  # sorted() is stable: score order
-    placed = sorted((c for c, _ in kept if _placed(c, pins) and c.story.url not in forced),
-                    key=lambda c: pins[c.story.url].position)  # fmt: skip
+    placed = sorted(
+        (c for c, _ in kept if _placed(c, pins) and c.story.url not in forced),
+        key=lambda c: pins[c.story.url].position,
+    )
     for c in placed:
         running.insert(min(pins[c.story.url].position - 1, len(running)), c)
-    editor = sorted((c for c, _ in kept if c.story.url in forced),
-                    key=lambda c: forced[c.story.url])  # fmt: skip
+    editor = sorted(
+        (c for c, _ in kept if c.story.url in forced), key=lambda c: forced[c.story.url]
+    )
     running = editor + running
     if len(running) > 1:
         first, rest = running[0], running[1:]

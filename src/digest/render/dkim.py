@@ -14,9 +14,20 @@ from digest.exceptions import ConfigError
 # so a relay cannot swap the one-click URL. Names of absent headers (Reply-To without a
 # reply_to) are still listed: that signs their absence, so none can be added in transit.
 SIGNED_HEADERS: tuple[str, ...] = (
-    "From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post",
-    "List-Id", "Reply-To", "Feedback-ID", "MIME-Version", "Content-Type", "Content-Language",
-)  # fmt: skip
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "List-Id",
+    "Reply-To",
+    "Feedback-ID",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Language",
+)
 _SELECTOR = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
 _PROBE = b"From: a@example.org\r\nSubject: probe\r\n\r\nprobe\r\n"

@@ -189,13 +189,23 @@ def render_fitted(
         sections = group_sections(shown[1:])
         running = (shown[0], *(s for section in sections for s in section.stories))
         context = {
-            **base, "stories": shown, "sections": sections,
-            "more": tuple(stories[full : full + more]), "toc": running[:TOC_SIZE],
-            "subject": subject, "preheader": preheader, "recipient": recipient_tokens(),
-            "frame": frame, "layout": frame.layout, "note": note, "picture": pictures,
-            "anchor": pictures.anchor, "direction": direction, "byline": byline,
+            **base,
+            "stories": shown,
+            "sections": sections,
+            "more": tuple(stories[full : full + more]),
+            "toc": running[:TOC_SIZE],
+            "subject": subject,
+            "preheader": preheader,
+            "recipient": recipient_tokens(),
+            "frame": frame,
+            "layout": frame.layout,
+            "note": note,
+            "picture": pictures,
+            "anchor": pictures.anchor,
+            "direction": direction,
+            "byline": byline,
             "archive_url": frame.archive_link(edition_date),
-        }  # fmt: skip
+        }
         html = inline_css(compile_mjml(_render_file(env, HTML_TEMPLATE, context)))
         text = _render_file(env, TEXT_TEMPLATE, context)
         if not text.endswith("\n"):
@@ -219,7 +229,13 @@ def render_edition(
 ) -> RenderedEdition:
     """render_fitted without the report: the rendered edition only."""
     return render_fitted(
-        env, stories=stories, publication=publication, edition_date=edition_date,
-        subject_template=subject_template, preheader_template=preheader_template, extra=extra,
-        utm=utm, frame=frame,
-    ).rendered  # fmt: skip
+        env,
+        stories=stories,
+        publication=publication,
+        edition_date=edition_date,
+        subject_template=subject_template,
+        preheader_template=preheader_template,
+        extra=extra,
+        utm=utm,
+        frame=frame,
+    ).rendered

@@ -83,9 +83,12 @@ def fit_to_budget(render: RenderOnce, stories: Sequence[Story], budget: int) -> 
     def done(full: int, more: int) -> Fitted:
         size(full, more)
         return Fitted(
-            cache[full, more], tuple(stories[:full]), tuple(stories[full : full + more]),
-            tuple(stories[full + more :]), budget,
-        )  # fmt: skip
+            cache[full, more],
+            tuple(stories[:full]),
+            tuple(stories[full : full + more]),
+            tuple(stories[full + more :]),
+            budget,
+        )
 
     if budget <= 0 or size(n, 0) <= budget:
         return done(n, 0)

@@ -17,9 +17,24 @@ TOC_SIZE = 5
 WORDS_PER_MINUTE = 230
 # Languages written right to left (ISO 639 primary subtags).
 RTL_LANGUAGES = frozenset(
-    {"ar", "arc", "ckb", "dv", "fa", "ha-arab", "he", "iw", "ks", "ku-arab", "ps", "sd",
-     "ug", "ur", "yi"}
-)  # fmt: skip
+    {
+        "ar",
+        "arc",
+        "ckb",
+        "dv",
+        "fa",
+        "ha-arab",
+        "he",
+        "iw",
+        "ks",
+        "ku-arab",
+        "ps",
+        "sd",
+        "ug",
+        "ur",
+        "yi",
+    }
+)
 _TRAILING = " ,;:–—-"
 
 

@@ -127,9 +127,14 @@ def _fit(image: PIL.Image.Image, shape: Shape) -> Processed | ImageError:
     target = (shape.width * SCALE, shape.height * SCALE)
     width, height = image.size
     ratio = shape.width / shape.height
-    crop_w, crop_h = (width, round(width / ratio)) if width / height < ratio else (
-        round(height * ratio), height,
-    )  # fmt: skip
+    crop_w, crop_h = (
+        (width, round(width / ratio))
+        if width / height < ratio
+        else (
+            round(height * ratio),
+            height,
+        )
+    )
     if crop_w < shape.width or crop_h < shape.height:
         return ImageError(
             f"image is {width}x{height} pixels, too small for a {shape.width}x{shape.height} "

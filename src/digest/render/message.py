@@ -27,11 +27,25 @@ NAME_MAX = 100
 _OWN = frozenset(
     h.lower()
     for h in (
-        "From", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version",
-        "Content-Type", "Content-Transfer-Encoding", "List-Id", "List-Unsubscribe",
-        "List-Unsubscribe-Post", "Content-Language", "Feedback-ID", "DKIM-Signature",
+        "From",
+        "To",
+        "Cc",
+        "Bcc",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "Reply-To",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "List-Id",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "Content-Language",
+        "Feedback-ID",
+        "DKIM-Signature",
     )
-)  # fmt: skip
+)
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except ":"
 _ADDR = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _MSGID = re.compile(r"<[!-;=?-~]+@[A-Za-z0-9.-]+>")
@@ -186,9 +200,21 @@ class PreparedMessage:
     """The constant bytes of one variant's message, with slots for per-recipient values."""
 
     __slots__ = (
-        "_dkim", "_head", "_html", "_html_tokens", "_links", "_mailto", "_part_html",
-        "_part_text", "_preferences", "_shared", "_tail", "_text", "_text_tokens", "_tokens",
-    )  # fmt: skip
+        "_dkim",
+        "_head",
+        "_html",
+        "_html_tokens",
+        "_links",
+        "_mailto",
+        "_part_html",
+        "_part_text",
+        "_preferences",
+        "_shared",
+        "_tail",
+        "_text",
+        "_text_tokens",
+        "_tokens",
+    )
 
     def __init__(
         self,
@@ -207,13 +233,27 @@ class PreparedMessage:
         self._mailto = mailto
         self._dkim = dkim
         self._part_text = (
-            CRLF + b"--" + b + CRLF + b'Content-Type: text/plain; charset="utf-8"' + CRLF
-            + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
-        )  # fmt: skip
+            CRLF
+            + b"--"
+            + b
+            + CRLF
+            + b'Content-Type: text/plain; charset="utf-8"'
+            + CRLF
+            + b"Content-Transfer-Encoding: quoted-printable"
+            + CRLF
+            + CRLF
+        )
         self._part_html = (
-            CRLF + b"--" + b + CRLF + b'Content-Type: text/html; charset="utf-8"' + CRLF
-            + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
-        )  # fmt: skip
+            CRLF
+            + b"--"
+            + b
+            + CRLF
+            + b'Content-Type: text/html; charset="utf-8"'
+            + CRLF
+            + b"Content-Transfer-Encoding: quoted-printable"
+            + CRLF
+            + CRLF
+        )
         self._tail = CRLF + b"--" + b + b"--" + CRLF
         self._text = self._chunks(text)
         self._html = self._chunks(html_body)
@@ -249,11 +289,15 @@ class PreparedMessage:
             raise ConfigError(f"Message-ID {message_id!r} is not '<unique@domain>'")
         name = clean_name(recipient.name)
         values = placeholders.values_for(
-            name=name, email=addr, unsubscribe_url=url,
+            name=name,
+            email=addr,
+            unsubscribe_url=url,
             preferences_url=recipient.preferences_url or self._preferences,
-            view_url=recipient.view_url, reason=recipient.reason, signed_up=recipient.signed_up,
+            view_url=recipient.view_url,
+            reason=recipient.reason,
+            signed_up=recipient.signed_up,
             date_line=recipient.date_line or _day_of(date),
-        )  # fmt: skip
+        )
         text_values: dict[str, bytes] = {}
         html_values: dict[str, bytes] = {}
         for key in self._tokens:
@@ -344,10 +388,15 @@ def prepare_message(
         b"MIME-Version: 1.0" + CRLF,
         _fold_words("Content-Type", ["multipart/alternative;", f'boundary="{boundary}"']),
         _plain_header("Content-Language", publication.language),
-        _fold_words("List-Id", [*_phrase_words(clean_name(publication.name), "List-Id"),
-                                f"<{publication.effective_list_id}>"]),
+        _fold_words(
+            "List-Id",
+            [
+                *_phrase_words(clean_name(publication.name), "List-Id"),
+                f"<{publication.effective_list_id}>",
+            ],
+        ),
         b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF,
-    ]  # fmt: skip
+    ]
     if feedback_id:
         head.append(_plain_header("Feedback-ID", feedback_id))
     for name, value in (extra_headers or {}).items():

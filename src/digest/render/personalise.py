@@ -84,12 +84,15 @@ class Personaliser:
         message_id = message_id or f"<{self._prefix}.{next(self._ids):x}@{self.domain}>"
         footer = self.about(subscriber) if self.about is not None else Footer()
         recipient = Recipient(
-            email=subscriber.email, name=subscriber.name, unsubscribe_url=url,
+            email=subscriber.email,
+            name=subscriber.name,
+            unsubscribe_url=url,
             view_url=self.view_url or f"{base}/archive/",
             preferences_url=footer.preferences_url or f"{base}/p/preview",
-            reason=footer.reason, signed_up=footer.signed_up,
+            reason=footer.reason,
+            signed_up=footer.signed_up,
             date_line=local_date_line(now, subscriber.timezone or self.publication.timezone),
-        )  # fmt: skip
+        )
         data = self.prepared.personalise(recipient, date=now, message_id=message_id)
         return Envelope(self.sender, subscriber.email, data, message_id, dot_safe=True)
 

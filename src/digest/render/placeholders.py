@@ -33,9 +33,16 @@ DATE_LINE = f"{PREFIX}DATE_LINE{SUFFIX}"
 (a reader far west of a single-zone send gets it the evening before)."""
 
 TOKENS: tuple[str, ...] = (
-    GREETING_NAME, NAME, EMAIL, UNSUBSCRIBE_URL, PREFERENCES_URL, VIEW_URL, REASON, SIGNED_UP,
+    GREETING_NAME,
+    NAME,
+    EMAIL,
+    UNSUBSCRIBE_URL,
+    PREFERENCES_URL,
+    VIEW_URL,
+    REASON,
+    SIGNED_UP,
     DATE_LINE,
-)  # fmt: skip
+)
 
 TOKEN_RE = re.compile(
     r"(__DIGEST_(?:GREETING_NAME|NAME|EMAIL|UNSUBSCRIBE_URL|PREFERENCES_URL|VIEW_URL|REASON"
@@ -65,9 +72,16 @@ def recipient_tokens() -> RecipientTokens:
 
 
 def values_for(
-    *, name: str, email: str, unsubscribe_url: str, preferences_url: str = "",
-    view_url: str = "", reason: str = "", signed_up: str = "", date_line: str = "",
-) -> dict[str, str]:  # fmt: skip
+    *,
+    name: str,
+    email: str,
+    unsubscribe_url: str,
+    preferences_url: str = "",
+    view_url: str = "",
+    reason: str = "",
+    signed_up: str = "",
+    date_line: str = "",
+) -> dict[str, str]:
     """Map each token to its value for one recipient (``name`` already sanitised)."""
     return {
         GREETING_NAME: f", {name}" if name else "",

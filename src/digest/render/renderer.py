@@ -76,7 +76,9 @@ class Renderer:
     ) -> list[Variant]:
         """Every topic variant the ``selections`` need, rendered now, before approval."""
         variants, _ = render_variants(
-            stories, selections, keep_lead=self.keep_lead,
+            stories,
+            selections,
+            keep_lead=self.keep_lead,
             render=lambda chosen: self.render(chosen, now=now, extra=extra, day=day),
-        )  # fmt: skip
+        )
         return variants

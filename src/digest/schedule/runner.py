@@ -51,11 +51,16 @@ def run_forever(app: App, *, echo: Echo) -> None:
         timezone=ZoneInfo(settings.schedule.timezone),
     )
     scheduler.add_job(
-        scheduled_tick, IntervalTrigger(seconds=settings.schedule.tick_seconds),
-        args=[str(app.config_path.resolve())], id="digest-tick", replace_existing=True,
-        coalesce=True, max_instances=1, misfire_grace_time=None,
+        scheduled_tick,
+        IntervalTrigger(seconds=settings.schedule.tick_seconds),
+        args=[str(app.config_path.resolve())],
+        id="digest-tick",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
         next_run_time=datetime.now(ZoneInfo(settings.schedule.timezone)),
-    )  # fmt: skip
+    )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         echo(f"received signal {signum}; finishing the current step, then stopping")
@@ -65,8 +70,10 @@ def run_forever(app: App, *, echo: Echo) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     times = ", ".join(f"{t:%H:%M}" for t in settings.schedule.times)
-    echo(f"scheduler started: editions at {times} {settings.schedule.timezone}, "
-         f"checking every {settings.schedule.tick_seconds} s")  # fmt: skip
+    echo(
+        f"scheduler started: editions at {times} {settings.schedule.timezone}, "
+        f"checking every {settings.schedule.tick_seconds} s"
+    )
     try:
         scheduler.start()
     finally:

@@ -154,8 +154,15 @@ def next_slot(
     skipped = set(skip)
     at_times = tuple(times)
     for span in (9, 40, 400):  # a schedule of few days still has a slot within 400 days
-        for slot in slots_between(now, now + timedelta(days=span), zone=zone, times=at_times,
-                                  days=days, lead=lead, wave_zones=wave_zones):  # fmt: skip
+        for slot in slots_between(
+            now,
+            now + timedelta(days=span),
+            zone=zone,
+            times=at_times,
+            days=days,
+            lead=lead,
+            wave_zones=wave_zones,
+        ):
             if slot.first_wave >= now and slot.key not in skipped:
                 return slot
     raise ValueError("the schedule has no slot in the next 400 days")

@@ -105,17 +105,21 @@ def _idle(app: App, now: datetime) -> tuple[str, dict[str, Any]]:
     slot = app.next_slot(now)
     sends = f"sends at {_label(app, slot.first_wave)}"
     if len(slot.waves) > 1:
-        sends = (f"sends in {len(slot.waves)} waves, {_label(app, slot.first_wave)} "
-                 f"({slot.waves[0].zone}) to {_label(app, slot.last_wave)} "
-                 f"({slot.waves[-1].zone})")  # fmt: skip
+        sends = (
+            f"sends in {len(slot.waves)} waves, {_label(app, slot.first_wave)} "
+            f"({slot.waves[0].zone}) to {_label(app, slot.last_wave)} "
+            f"({slot.waves[-1].zone})"
+        )
     editions = [e for e in (app.store.latest_for_slot(k) for k in open_slots(app.store)) if e]
     if not any(e.slot == slot.key for e in editions):
         sends = f"builds at {_label(app, slot.build_at)}, {sends}"
     line = f"nothing due; next: slot {slot.key} {sends}"
     for edition in editions:
         if edition.state is S.PENDING_APPROVAL:
-            line += (f"; edition {edition.id} ({edition.slot}) awaits approval until "
-                     f"{_label(app, app.deadline(edition))}")  # fmt: skip
+            line += (
+                f"; edition {edition.id} ({edition.slot}) awaits approval until "
+                f"{_label(app, app.deadline(edition))}"
+            )
         else:
             line += f"; edition {edition.id} ({edition.slot}) is {edition.state}"
     data = {
@@ -143,8 +147,10 @@ def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
         if store.slot_status(slot.key):
             return
         if not live:
-            note = (f"nothing built before its last wave ({_label(app, slot.last_wave)}) "
-                    "passed the maximum lateness")  # fmt: skip
+            note = (
+                f"nothing built before its last wave ({_label(app, slot.last_wave)}) "
+                "passed the maximum lateness"
+            )
             if store.log_slot(slot.key, status="missed", note=note, now=now):
                 say(f"slot {slot.key}: missed (digest was not running); expired, not sent late")
             return
@@ -196,8 +202,10 @@ def _build(app: App, slot: Slot, now: datetime, say: Echo) -> Edition | None:
     say(f"slot {slot.key}: built edition {edition.id} ({edition.state})")
     if quiet and edition.state is S.PENDING_APPROVAL:
         if hold:
-            say(f"slot {slot.key}: proofs of edition {edition.id} held until quiet hours end "
-                f"at {_label(app, ends)}")  # fmt: skip
+            say(
+                f"slot {slot.key}: proofs of edition {edition.id} held until quiet hours end "
+                f"at {_label(app, ends)}"
+            )
         else:
             say(
                 f"slot {slot.key}: proofs of edition {edition.id} sent inside quiet hours: "
@@ -226,8 +234,10 @@ def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> N
         if due is not None and due > now:
             return  # the next wave is not due yet: nothing to say every tick
     if in_quiet_hours(now, sched.quiet_hours, zone):
-        say(f"slot {slot.key}: quiet hours; sending resumes at "
-            f"{_label(app, quiet_end(now, sched.quiet_hours, zone))}")  # fmt: skip
+        say(
+            f"slot {slot.key}: quiet hours; sending resumes at "
+            f"{_label(app, quiet_end(now, sched.quiet_hours, zone))}"
+        )
         return
 
     def not_before(reader_zone: str) -> datetime:
@@ -235,11 +245,17 @@ def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> N
         return slot.wave(reader_zone or zone) if sched.local_delivery else slot.first_wave
 
     report = app.send(
-        edition.id, actor="schedule", stop=STOP, not_before=not_before,
-        until=quiet_start(now, sched.quiet_hours, zone), stale_before=now - late,
-    )  # fmt: skip
+        edition.id,
+        actor="schedule",
+        stop=STOP,
+        not_before=not_before,
+        until=quiet_start(now, sched.quiet_hours, zone),
+        stale_before=now - late,
+    )
     stale = [w.zone for w in slot.stale_waves(now, late)]
     if stale and report.skipped:
-        say(f"slot {slot.key}: waves {', '.join(stale)} missed their time by more than "
-            f"{sched.max_lateness_minutes} min; skipped, not sent late")  # fmt: skip
+        say(
+            f"slot {slot.key}: waves {', '.join(stale)} missed their time by more than "
+            f"{sched.max_lateness_minutes} min; skipped, not sent late"
+        )
     say(f"slot {slot.key}: {report.summary()}")

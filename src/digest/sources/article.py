@@ -69,11 +69,16 @@ def extract(html_text: str, url: str) -> Extracted:
     for precise in (True, False):
         try:
             doc = trafilatura.bare_extraction(
-                html_text, url=url, with_metadata=True, include_comments=False,
-                include_tables=False, include_images=False, favor_precision=precise,
+                html_text,
+                url=url,
+                with_metadata=True,
+                include_comments=False,
+                include_tables=False,
+                include_images=False,
+                favor_precision=precise,
                 favor_recall=not precise,
                 date_extraction_params={"original_date": True, "extensive_search": False},
-            )  # fmt: skip
+            )
         except Exception:  # an extractor bug on odd markup must not cost the story
             _log.debug("trafilatura failed on %s", url, exc_info=True)
             continue
@@ -141,14 +146,19 @@ def _is_site(part: str, keys: list[str], hosts: list[str]) -> bool:
         return False
     if key in keys:
         return True
-    if any(k and (key.startswith(k) or k.startswith(key)) and abs(len(k) - len(key)) <= 4
-           for k in keys):  # fmt: skip
+    if any(
+        k and (key.startswith(k) or k.startswith(key)) and abs(len(k) - len(key)) <= 4 for k in keys
+    ):
         return True
     # "The Guardian" for theguardian.com, "Le Monde.fr" for lemonde.fr, "BBC News" for bbc.
     label = [h for h in hosts[:-1] if len(h) >= 3] if len(hosts) > 1 else hosts
-    return any(key == h or (key.startswith(h) and len(key) - len(h) <= 4) or
-               (h.startswith(key) and len(key) >= 4) or (len(h) >= 5 and h in key)
-               for h in (x.replace("-", "") for x in label))  # fmt: skip
+    return any(
+        key == h
+        or (key.startswith(h) and len(key) - len(h) <= 4)
+        or (h.startswith(key) and len(key) >= 4)
+        or (len(h) >= 5 and h in key)
+        for h in (x.replace("-", "") for x in label)
+    )
 
 
 def _key(text: str) -> str:

@@ -207,9 +207,18 @@ def load_sources(configs: Iterable[SourceConfig], *, teaser_length: int = 300) -
     """One source per config entry; each plug-in is looked up once per process."""
     out = []
     for c in configs:
-        out.append(source_class(c.kind)(
-            name=c.name, url=c.url, weight=c.weight, section=c.section, max_items=c.max_items,
-            allow_private=c.allow_private, include=c.include, exclude=c.exclude,
-            teaser_length=teaser_length, **dict(c.options),
-        ))  # fmt: skip
+        out.append(
+            source_class(c.kind)(
+                name=c.name,
+                url=c.url,
+                weight=c.weight,
+                section=c.section,
+                max_items=c.max_items,
+                allow_private=c.allow_private,
+                include=c.include,
+                exclude=c.exclude,
+                teaser_length=teaser_length,
+                **dict(c.options),
+            )
+        )
     return out

@@ -17,8 +17,15 @@ from digest.sources.page import PageSource
 # Types that say what the body is; anything else (text/html, text/xml, text/plain, JSON,
 # octet-stream...) is decided by the document's root element, since servers send feeds
 # under all of those.
-FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml",
-                        "application/rss", "application/x-rss+xml"})  # fmt: skip
+FEED_TYPES = frozenset(
+    {
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/rdf+xml",
+        "application/rss",
+        "application/x-rss+xml",
+    }
+)
 JSONFEED_TYPES = frozenset({"application/feed+json"})
 FEED_ROOTS = frozenset({"rss", "feed", "rdf:rdf", "rdf", "channel"})
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -68,8 +75,24 @@ def detect_kind(fetched: Fetched) -> str:
 
 
 # Elements a page without <html> may start with (browsers add the missing <html>).
-_HTML_ELEMENTS = frozenset({"head", "body", "meta", "title", "link", "div", "p", "main",
-                            "article", "header", "section", "h1", "script", "style"})  # fmt: skip
+_HTML_ELEMENTS = frozenset(
+    {
+        "head",
+        "body",
+        "meta",
+        "title",
+        "link",
+        "div",
+        "p",
+        "main",
+        "article",
+        "header",
+        "section",
+        "h1",
+        "script",
+        "style",
+    }
+)
 
 
 class AutoSource(Source):

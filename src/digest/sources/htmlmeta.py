@@ -38,19 +38,51 @@ from digest.charsets import decode_html
 from digest.exceptions import SourceError
 
 ARTICLE_TYPES = frozenset(
-    {"Article", "NewsArticle", "ReportageNewsArticle", "AnalysisNewsArticle",
-     "OpinionNewsArticle", "BackgroundNewsArticle", "ReviewNewsArticle", "BlogPosting",
-     "LiveBlogPosting", "Report", "TechArticle", "ScholarlyArticle", "SocialMediaPosting",
-     "Posting", "AdvertiserContentArticle", "SatiricalArticle"}
-)  # fmt: skip
+    {
+        "Article",
+        "NewsArticle",
+        "ReportageNewsArticle",
+        "AnalysisNewsArticle",
+        "OpinionNewsArticle",
+        "BackgroundNewsArticle",
+        "ReviewNewsArticle",
+        "BlogPosting",
+        "LiveBlogPosting",
+        "Report",
+        "TechArticle",
+        "ScholarlyArticle",
+        "SocialMediaPosting",
+        "Posting",
+        "AdvertiserContentArticle",
+        "SatiricalArticle",
+    }
+)
 # Never text: dropped before any text is read, so their content cannot leak into a story.
 UNSAFE_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "embed", "svg")
-DATE_KEYS = ("article:published_time", "article:published", "og:published_time",
-             "datepublished", "date", "pubdate", "publishdate", "publish-date", "publish_date",
-             "published_time", "parsely-pub-date", "dc.date", "dc.date.issued",
-             "dcterms.date", "dcterms.created", "dcterms.issued", "sailthru.date",
-             "citation_publication_date", "article.published", "original-publish-date",
-             "cxenseparse:recs:publishtime", "datecreated")  # fmt: skip
+DATE_KEYS = (
+    "article:published_time",
+    "article:published",
+    "og:published_time",
+    "datepublished",
+    "date",
+    "pubdate",
+    "publishdate",
+    "publish-date",
+    "publish_date",
+    "published_time",
+    "parsely-pub-date",
+    "dc.date",
+    "dc.date.issued",
+    "dcterms.date",
+    "dcterms.created",
+    "dcterms.issued",
+    "sailthru.date",
+    "citation_publication_date",
+    "article.published",
+    "original-publish-date",
+    "cxenseparse:recs:publishtime",
+    "datecreated",
+)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 _WRAPPERS = re.compile(
     r"^\s*(?://|/\*)?\s*(?:<!\[CDATA\[|<!--)\s*(?:\*/)?"
@@ -118,8 +150,10 @@ def article_meta(doc: Any, nodes: list[dict[str, Any]]) -> ArticleMeta:
     """The article fields of the page, in the order of preference of the module docstring."""
     ld = next((n for n in nodes if ARTICLE_TYPES & _types(n)), {})
     if not ld:  # a WebPage whose mainEntity is the article
-        ld = next((m for n in nodes for m in _flatten(n.get("mainEntity"))
-                   if ARTICLE_TYPES & _types(m)), {})  # fmt: skip
+        ld = next(
+            (m for n in nodes for m in _flatten(n.get("mainEntity")) if ARTICLE_TYPES & _types(m)),
+            {},
+        )
     meta = _meta(doc)
     parsely = _parsely_page(meta.get("parsely-page", ""))
     image_node = _first(ld.get("image"))
@@ -131,42 +165,85 @@ def article_meta(doc: Any, nodes: list[dict[str, Any]]) -> ArticleMeta:
     title_el = doc.find(".//title")
     caption = _text(img.get("caption")) or _text(img.get("description"))
     site_names = tuple(
-        n for n in (_name(publisher), meta.get("og:site_name", ""),
-                    meta.get("application-name", ""), meta.get("apple-mobile-web-app-title", ""),
-                    meta.get("twitter:site", "").lstrip("@"), _name(ld.get("isPartOf")))
+        n
+        for n in (
+            _name(publisher),
+            meta.get("og:site_name", ""),
+            meta.get("application-name", ""),
+            meta.get("apple-mobile-web-app-title", ""),
+            meta.get("twitter:site", "").lstrip("@"),
+            _name(ld.get("isPartOf")),
+        )
         if n
-    )  # fmt: skip
-    titles = tuple(t.strip() for t in (
-        _text(ld.get("headline")), _text(ld.get("name")), meta.get("og:title", ""),
-        meta.get("twitter:title", ""), meta.get("parsely-title", ""), _text(parsely.get("title")),
-        meta.get("dc.title", ""), meta.get("sailthru.title", "")) if t and t.strip())  # fmt: skip
+    )
+    titles = tuple(
+        t.strip()
+        for t in (
+            _text(ld.get("headline")),
+            _text(ld.get("name")),
+            meta.get("og:title", ""),
+            meta.get("twitter:title", ""),
+            meta.get("parsely-title", ""),
+            _text(parsely.get("title")),
+            meta.get("dc.title", ""),
+            meta.get("sailthru.title", ""),
+        )
+        if t and t.strip()
+    )
     return ArticleMeta(
         is_article=bool(ld) or _article_signals(meta),
         title=titles[0] if titles else "",
         titles=titles,
-        teaser=_pick(_text(ld.get("description")), meta.get("og:description"),
-                     meta.get("twitter:description"), meta.get("description"),
-                     meta.get("dc.description")),
-        url=_pick(canonical[0] if canonical else "", meta.get("og:url"), _url_of(ld.get("url")),
-                  meta.get("parsely-link")),
-        image=_pick(image, meta.get("og:image:secure_url"), meta.get("og:image"),
-                    meta.get("og:image:url"), meta.get("twitter:image"),
-                    meta.get("twitter:image:src"), meta.get("parsely-image-url"),
-                    image_src[0] if image_src else ""),
+        teaser=_pick(
+            _text(ld.get("description")),
+            meta.get("og:description"),
+            meta.get("twitter:description"),
+            meta.get("description"),
+            meta.get("dc.description"),
+        ),
+        url=_pick(
+            canonical[0] if canonical else "",
+            meta.get("og:url"),
+            _url_of(ld.get("url")),
+            meta.get("parsely-link"),
+        ),
+        image=_pick(
+            image,
+            meta.get("og:image:secure_url"),
+            meta.get("og:image"),
+            meta.get("og:image:url"),
+            meta.get("twitter:image"),
+            meta.get("twitter:image:src"),
+            meta.get("parsely-image-url"),
+            image_src[0] if image_src else "",
+        ),
         image_alt=_pick(meta.get("og:image:alt"), meta.get("twitter:image:alt"), caption),
         caption=caption,
-        credit=_pick(_text(img.get("creditText")), _name(img.get("copyrightHolder")),
-                     _name(img.get("author"))),
-        published=_pick(_text(ld.get("datePublished")), *(meta.get(k) for k in DATE_KEYS),
-                        _text(parsely.get("pub_date")), _itemprop_date(doc), _time(doc),
-                        _text(ld.get("dateCreated")), _text(ld.get("dateModified"))),
+        credit=_pick(
+            _text(img.get("creditText")),
+            _name(img.get("copyrightHolder")),
+            _name(img.get("author")),
+        ),
+        published=_pick(
+            _text(ld.get("datePublished")),
+            *(meta.get(k) for k in DATE_KEYS),
+            _text(parsely.get("pub_date")),
+            _itemprop_date(doc),
+            _time(doc),
+            _text(ld.get("dateCreated")),
+            _text(ld.get("dateModified")),
+        ),
         site_name=site_names[0] if site_names else "",
-        section=_pick(_text(_first(ld.get("articleSection"))), meta.get("article:section"),
-                      meta.get("parsely-section"), _text(parsely.get("section"))),
+        section=_pick(
+            _text(_first(ld.get("articleSection"))),
+            meta.get("article:section"),
+            meta.get("parsely-section"),
+            _text(parsely.get("section")),
+        ),
         h1=_h1(doc),
         html_title=title_el.text_content() if title_el is not None else "",
         site_names=site_names,
-    )  # fmt: skip
+    )
 
 
 def _article_signals(meta: dict[str, str]) -> bool:

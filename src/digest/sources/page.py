@@ -179,8 +179,9 @@ class PageSource(Source):
             if image:
                 break
         teaser = self._text(card, "teaser", skip_in=("figure", "figcaption", "header"))
-        teaser = drop_leading(drop_leading(teaser, title), *(x for x in (
-            image.alt if image else "", caption) if x))  # fmt: skip
+        teaser = drop_leading(
+            drop_leading(teaser, title), *(x for x in (image.alt if image else "", caption) if x)
+        )
         times = card.xpath(".//time/@datetime")
         published, undated = parse_date(times[0] if times else None, fallback=fetched.fetched_at)
         return Story(

@@ -36,11 +36,17 @@ def _published() -> Select[Any]:
         .subquery()
     )
     return (
-        select(editions.c.id, editions.c.slot, editions.c.subject, editions.c.preheader,
-               editions.c.stories, started.c.sent_at)
+        select(
+            editions.c.id,
+            editions.c.slot,
+            editions.c.subject,
+            editions.c.preheader,
+            editions.c.stories,
+            started.c.sent_at,
+        )
         .join(started, started.c.edition_id == editions.c.id)
         .where(editions.c.state.in_(PUBLISHED))
-    )  # fmt: skip
+    )
 
 
 def _row(r: Any) -> Published:

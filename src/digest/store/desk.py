@@ -84,8 +84,12 @@ class DeskState:
     def open_session(
         self, token_hash: str, email: str, *, now: datetime, expires: datetime
     ) -> None:
-        row = {"token_hash": token_hash, "email": email.lower(), "created_at": now,
-               "expires_at": expires}  # fmt: skip
+        row = {
+            "token_hash": token_hash,
+            "email": email.lower(),
+            "created_at": now,
+            "expires_at": expires,
+        }
         with self.store.transaction() as tx:
             # Expired rows are dead weight: drop them whenever someone signs in.
             tx.conn.execute(delete(editor_sessions).where(editor_sessions.c.expires_at <= now))
@@ -94,9 +98,11 @@ class DeskState:
     def session(self, token_hash: str, *, now: datetime) -> str | None:
         """The address of a live session, else None (ended, expired, or editor revoked)."""
         revoked = select(editor_accounts.c.email).where(
-            and_(editor_accounts.c.email == editor_sessions.c.email,
-                 editor_accounts.c.revoked_at != "")
-        )  # fmt: skip
+            and_(
+                editor_accounts.c.email == editor_sessions.c.email,
+                editor_accounts.c.revoked_at != "",
+            )
+        )
         query = (
             select(editor_sessions.c.email)
             .where(editor_sessions.c.token_hash == token_hash)
@@ -179,8 +185,14 @@ class DeskState:
                 delay = backoff.delay(failures)
                 longest = max(longest, delay)
                 until = now + timedelta(seconds=delay) if delay else ""
-                out.append({"key": key, "failures": failures, "last_failure_at": now,
-                            "blocked_until": until})  # fmt: skip
+                out.append(
+                    {
+                        "key": key,
+                        "failures": failures,
+                        "last_failure_at": now,
+                        "blocked_until": until,
+                    }
+                )
             upsert(tx.conn, signin_throttle, out)
         return longest
 

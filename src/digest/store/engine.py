@@ -29,21 +29,31 @@ UPGRADE_HINT = "run `digest db upgrade` (back up the state file first)"
 _CAUSES = (
     ("database or disk is full", "the disk is full; free some space and run the command again"),
     ("readonly database", "the state file is read-only; check its permissions"),
-    ("unable to open database", "cannot open the state file; check the folder exists and is "
-     "writable"),
+    (
+        "unable to open database",
+        "cannot open the state file; check the folder exists and is writable",
+    ),
     ("database is locked", "another digest process holds the database; retry in a moment"),
     ("disk i/o error", "the disk reported an I/O error; check the disk"),
     ("no such table", "the state database is incomplete; " + UPGRADE_HINT),
     ("read-only transaction", "the database is open read-only"),
-    ("connection refused", "cannot reach the database server; check the host and port of "
-     "state_url and that PostgreSQL is running"),
-    ("password authentication failed", "the database refused the login; check the user and "
-     "the password (PGPASSWORD or ~/.pgpass, never in the config)"),
+    (
+        "connection refused",
+        "cannot reach the database server; check the host and port of "
+        "state_url and that PostgreSQL is running",
+    ),
+    (
+        "password authentication failed",
+        "the database refused the login; check the user and "
+        "the password (PGPASSWORD or ~/.pgpass, never in the config)",
+    ),
     ("no password supplied", "the database wants a password; set PGPASSWORD or ~/.pgpass"),
-    ("does not exist", "the database or role does not exist; create it (see README, "
-     "Operations at scale)"),
+    (
+        "does not exist",
+        "the database or role does not exist; create it (see README, Operations at scale)",
+    ),
     ("no space left", "the database server's disk is full; free some space and retry"),
-)  # fmt: skip
+)
 
 
 def describe(where: str, exc: BaseException) -> str:

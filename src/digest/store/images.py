@@ -29,8 +29,13 @@ class ImageStore:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         if not KEY.fullmatch(key) or content_type not in CONTENT_TYPES:
             raise StoreError(f"image key {key!r} ({content_type}) is not a content address")
-        row = {"key": key, "content_type": content_type, "data": data, "size": len(data),
-               "created_at": datetime.now(UTC)}  # fmt: skip
+        row = {
+            "key": key,
+            "content_type": content_type,
+            "data": data,
+            "size": len(data),
+            "created_at": datetime.now(UTC),
+        }
         # The key is the hash of the bytes: an existing row already holds them.
         with self.store.transaction() as tx:
             insert_ignore(tx.conn, images, [row])

@@ -158,8 +158,15 @@ class Ledger:
         total = 0
         if isinstance(subscribers, Receiving) and subscribers.store.engine is self.engine:
             for state in (SubscriberState.ACTIVE, SubscriberState.PAUSED):
-                copy = Copy(self.raw.sql, edition_id=edition_id, state=state, at=at,
-                            now=subscribers.now, due=not_before, chunk=chunk)  # fmt: skip
+                copy = Copy(
+                    self.raw.sql,
+                    edition_id=edition_id,
+                    state=state,
+                    at=at,
+                    now=subscribers.now,
+                    due=not_before,
+                    chunk=chunk,
+                )
                 while not copy.done:
                     total += self._insert(edition_id, copy)
         else:
@@ -297,10 +304,13 @@ class Ledger:
         return [
             Row(
                 Subscriber(r[0], r[1], r[2], topics_of(r[3])),
-                r[4], r[5], bool(r[7]), r[6],
+                r[4],
+                r[5],
+                bool(r[7]),
+                r[6],
             )
             for r in found
-        ]  # fmt: skip
+        ]
 
     def release(
         self, edition_id: int, token: str, emails: Sequence[str], *, due: datetime | None = None
@@ -309,10 +319,11 @@ class Ledger:
         if not emails:
             return
         sql = (
-            "UPDATE deliveries SET claim = ''" + (", next_attempt_at = ?" if due else "")
+            "UPDATE deliveries SET claim = ''"
+            + (", next_attempt_at = ?" if due else "")
             + " WHERE edition_id = ? AND claim = ? AND state IN ('pending', 'deferred')"
             f" AND email IN {_in(emails)}"
-        )  # fmt: skip
+        )
         params = ((stamp(due),) if due else ()) + (edition_id, token, *emails)
         self.raw.transaction(lambda cur: cur.execute(self.raw.sql(sql), params))
 
@@ -462,9 +473,13 @@ class Ledger:
             .where(deliveries.c.attempts == 0)
             .where(deliveries.c.next_attempt_at != "")
             .where(deliveries.c.next_attempt_at < stamp(due_before))
-            .values(state=D.SKIPPED.value, updated_at=now, claim="",
-                    last_error="missed its delivery time by more than the maximum lateness")
-        )  # fmt: skip
+            .values(
+                state=D.SKIPPED.value,
+                updated_at=now,
+                claim="",
+                last_error="missed its delivery time by more than the maximum lateness",
+            )
+        )
 
     def _update(self, statement: Any) -> int:
         with write_transaction(self.engine, self.where) as conn:

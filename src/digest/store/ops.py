@@ -64,8 +64,15 @@ class NoticeLog:
 
     def claim(self, key: str, *, kind: str, edition_id: int, now: datetime) -> bool:
         """True for the one caller that may send ``key``; False if it was claimed before."""
-        row = {"key": key, "kind": kind, "edition_id": edition_id, "recipients": "",
-               "status": "sending", "note": "", "at": now}  # fmt: skip
+        row = {
+            "key": key,
+            "kind": kind,
+            "edition_id": edition_id,
+            "recipients": "",
+            "status": "sending",
+            "note": "",
+            "at": now,
+        }
         with self.store.transaction() as tx:
             return insert_ignore(tx.conn, notices, [row]) == 1
 
@@ -78,12 +85,26 @@ class NoticeLog:
             )
 
     def put(
-        self, key: str, *, kind: str, edition_id: int, status: str, recipients: str, note: str,
+        self,
+        key: str,
+        *,
+        kind: str,
+        edition_id: int,
+        status: str,
+        recipients: str,
+        note: str,
         now: datetime,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Write ``key`` whether or not it was there (a proof sent again by hand)."""
-        row = {"key": key, "kind": kind, "edition_id": edition_id, "recipients": recipients,
-               "status": status, "note": note, "at": now}  # fmt: skip
+        row = {
+            "key": key,
+            "kind": kind,
+            "edition_id": edition_id,
+            "recipients": recipients,
+            "status": status,
+            "note": note,
+            "at": now,
+        }
         with self.store.transaction() as tx:
             upsert(tx.conn, notices, [row])
 

@@ -101,19 +101,31 @@ def _deliveries_of(spellings: list[str]) -> Any:
 def deliveries_for(store: Store, email: str) -> list[dict[str, Any]]:
     """Every ledger row that names this address (GDPR access)."""
     query = (
-        select(deliveries.c.edition_id, deliveries.c.email, deliveries.c.state,
-               deliveries.c.sent_at, deliveries.c.attempts, deliveries.c.last_error,
-               deliveries.c.topics)
+        select(
+            deliveries.c.edition_id,
+            deliveries.c.email,
+            deliveries.c.state,
+            deliveries.c.sent_at,
+            deliveries.c.attempts,
+            deliveries.c.last_error,
+            deliveries.c.topics,
+        )
         .where(_deliveries_of(_spellings(store, email)))
         .order_by(deliveries.c.edition_id)
-    )  # fmt: skip
+    )
     with store.reading() as conn:
         return [
-            {"edition": r.edition_id, "email": r.email, "state": r.state,
-             "sent_at": r.sent_at.isoformat() if r.sent_at else "", "attempts": r.attempts,
-             "last_error": r.last_error, "topics": json.loads(r.topics)}
+            {
+                "edition": r.edition_id,
+                "email": r.email,
+                "state": r.state,
+                "sent_at": r.sent_at.isoformat() if r.sent_at else "",
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+                "topics": json.loads(r.topics),
+            }
             for r in conn.execute(query)
-        ]  # fmt: skip
+        ]
 
 
 def erase(store: Store, email: str, *, now: datetime) -> dict[str, int]:
@@ -139,14 +151,22 @@ def erase(store: Store, email: str, *, now: datetime) -> dict[str, int]:
         due = [D.PENDING.value, D.DEFERRED.value, D.IN_FLIGHT.value]
         counts["deliveries"] = int(
             conn.execute(
-                update(deliveries).where(_deliveries_of(spellings)).values(
-                    email=f"erased-{digest[:24]}", name="", timezone="", topics="[]",
-                    last_error="erased", message_id="", updated_at=now,
-                    state=case((deliveries.c.state.in_(due), D.SKIPPED.value),
-                               else_=deliveries.c.state),
+                update(deliveries)
+                .where(_deliveries_of(spellings))
+                .values(
+                    email=f"erased-{digest[:24]}",
+                    name="",
+                    timezone="",
+                    topics="[]",
+                    last_error="erased",
+                    message_id="",
+                    updated_at=now,
+                    state=case(
+                        (deliveries.c.state.in_(due), D.SKIPPED.value), else_=deliveries.c.state
+                    ),
                 )
             ).rowcount
-        )  # fmt: skip
+        )
         insert_ignore(conn, erasures, [{"hash": digest, "at": now}])
     _compact(store)
     return counts

@@ -81,10 +81,14 @@ class Transaction:
         self, *, slot: str, revision: Revision, now: datetime, warnings: Sequence[str]
     ) -> int:
         row = {
-            "slot": slot, "state": EditionState.DRAFT.value, "revision": 1,
-            **_content(revision), "warnings": json.dumps(list(warnings)),
-            "created_at": now, "updated_at": now,
-        }  # fmt: skip
+            "slot": slot,
+            "state": EditionState.DRAFT.value,
+            "revision": 1,
+            **_content(revision),
+            "warnings": json.dumps(list(warnings)),
+            "created_at": now,
+            "updated_at": now,
+        }
         key = self.conn.execute(insert(editions).values(**row)).inserted_primary_key
         assert key is not None  # an autoincrement insert always has one
         edition_id = int(key[0])
@@ -136,19 +140,31 @@ class Transaction:
             self._replace_desk_edits(entry.edition_id, revision)
         self.conn.execute(
             insert(audit).values(
-                edition_id=entry.edition_id, from_state=entry.from_state.value,
-                to_state=entry.to_state.value, actor=entry.actor, via=entry.via, at=entry.at,
-                revision=entry.revision, content_hash=entry.content_hash, note=entry.note,
+                edition_id=entry.edition_id,
+                from_state=entry.from_state.value,
+                to_state=entry.to_state.value,
+                actor=entry.actor,
+                via=entry.via,
+                at=entry.at,
+                revision=entry.revision,
+                content_hash=entry.content_hash,
+                note=entry.note,
             )
-        )  # fmt: skip
+        )
 
     def add_approval(
         self, edition: Edition, *, editor: str, actor: str, via: str, now: datetime
     ) -> int:
         """Record one editor's approval of the current revision; the count so far, or 0 if
         this editor had approved it already."""
-        row = {"edition_id": edition.id, "revision": edition.revision, "editor": editor,
-               "actor": actor, "via": via, "at": now}  # fmt: skip
+        row = {
+            "edition_id": edition.id,
+            "revision": edition.revision,
+            "editor": editor,
+            "actor": actor,
+            "via": via,
+            "at": now,
+        }
         if insert_ignore(self.conn, approvals, [row]) != 1:
             return 0
         return int(
@@ -164,11 +180,17 @@ class Transaction:
         self, edition_id: int, candidates: Sequence[Candidate], extra: dict[str, Any]
     ) -> None:
         """Keep the build's explanation (``preview EDITION --explain``) and template extras."""
-        upsert(self.conn, edition_ranking, [{
-            "edition_id": edition_id,
-            "candidates": json.dumps([c.to_dict() for c in candidates], ensure_ascii=False),
-            "extra": json.dumps(extra),
-        }])  # fmt: skip
+        upsert(
+            self.conn,
+            edition_ranking,
+            [
+                {
+                    "edition_id": edition_id,
+                    "candidates": json.dumps([c.to_dict() for c in candidates], ensure_ascii=False),
+                    "extra": json.dumps(extra),
+                }
+            ],
+        )
 
     def _replace_desk_edits(self, edition_id: int, revision: Revision) -> None:
         values: dict[str, str] = {}
@@ -192,13 +214,20 @@ class Transaction:
             delete(edition_variants).where(edition_variants.c.edition_id == edition_id)
         )
         rows = [
-            {"edition_id": edition_id, "key": v.key,
-             "stories": json.dumps([s.url for s in v.stories]), "subject": v.rendered.subject,
-             "preheader": v.rendered.preheader, "html": v.rendered.html, "text": v.rendered.text,
-             "content_hash": v.rendered.content_hash,
-             "base_hash": revision.rendered.content_hash, "created_at": now}
+            {
+                "edition_id": edition_id,
+                "key": v.key,
+                "stories": json.dumps([s.url for s in v.stories]),
+                "subject": v.rendered.subject,
+                "preheader": v.rendered.preheader,
+                "html": v.rendered.html,
+                "text": v.rendered.text,
+                "content_hash": v.rendered.content_hash,
+                "base_hash": revision.rendered.content_hash,
+                "created_at": now,
+            }
             for v in revision.variants
-        ]  # fmt: skip
+        ]
         if rows:
             self.conn.execute(insert(edition_variants), rows)
 
@@ -282,12 +311,18 @@ class Store:
         with self.reading() as conn:
             return [
                 AuditEntry(
-                    edition_id=r.edition_id, from_state=EditionState(r.from_state),
-                    to_state=EditionState(r.to_state), actor=r.actor, via=r.via, at=r.at,
-                    revision=r.revision, content_hash=r.content_hash, note=r.note,
+                    edition_id=r.edition_id,
+                    from_state=EditionState(r.from_state),
+                    to_state=EditionState(r.to_state),
+                    actor=r.actor,
+                    via=r.via,
+                    at=r.at,
+                    revision=r.revision,
+                    content_hash=r.content_hash,
+                    note=r.note,
                 )
                 for r in conn.execute(query)
-            ]  # fmt: skip
+            ]
 
     def approvers(self, edition: Edition) -> list[str]:
         """Who approved the edition's current revision so far, in order."""
@@ -314,12 +349,11 @@ class Store:
             Variant(
                 r.key,
                 tuple(by_url[u] for u in json.loads(r.stories) if u in by_url),
-                RenderedEdition(subject=r.subject, preheader=r.preheader, html=r.html,
-                                text=r.text),
+                RenderedEdition(subject=r.subject, preheader=r.preheader, html=r.html, text=r.text),
             )
             for r in rows
             if r.base_hash == edition.rendered.content_hash
-        ]  # fmt: skip
+        ]
 
     def ranking(self, edition_id: int) -> tuple[list[Candidate], dict[str, Any]] | None:
         """The candidates and template extras recorded when the edition was built."""
@@ -426,9 +460,12 @@ def _content(revision: Revision) -> dict[str, Any]:
     r = revision.rendered
     return {
         "stories": json.dumps([s.to_dict() for s in revision.stories]),
-        "subject": r.subject, "preheader": r.preheader, "html": r.html, "text": r.text,
+        "subject": r.subject,
+        "preheader": r.preheader,
+        "html": r.html,
+        "text": r.text,
         "content_hash": revision.content_hash,
-    }  # fmt: skip
+    }
 
 
 def _edition(row: Any) -> Edition:

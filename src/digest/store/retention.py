@@ -14,8 +14,10 @@ from digest.store.repository import Store
 from digest.store.sql import upsert
 from digest.store.tables import deliveries, delivery_summaries, edition_variants, editions
 
-FINISHED = [s.value for s in (EditionState.SENT, EditionState.FAILED, EditionState.EXPIRED,
-                              EditionState.REJECTED)]  # fmt: skip
+FINISHED = [
+    s.value
+    for s in (EditionState.SENT, EditionState.FAILED, EditionState.EXPIRED, EditionState.REJECTED)
+]
 CHUNK = 5000
 
 
@@ -44,10 +46,18 @@ class Retention:
         )
         with write_transaction(self.store.engine, self.store.where) as conn:
             counts = {str(s): int(n) for s, n in conn.execute(query)}
-            upsert(conn, delivery_summaries, [{
-                "edition_id": edition_id, "counts": json.dumps(counts, sort_keys=True),
-                "summarised_at": now, "pruned_at": "",
-            }])  # fmt: skip
+            upsert(
+                conn,
+                delivery_summaries,
+                [
+                    {
+                        "edition_id": edition_id,
+                        "counts": json.dumps(counts, sort_keys=True),
+                        "summarised_at": now,
+                        "pruned_at": "",
+                    }
+                ],
+            )
         return counts
 
     def prunable(self, *, before: datetime) -> list[int]:
@@ -142,5 +152,6 @@ class Retention:
             wal = path.with_name(path.name + "-wal")
             return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
         with guarded(self.store.where), engine.connect() as conn:
-            return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar()
-                       or 0)  # fmt: skip
+            return int(
+                conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() or 0
+            )

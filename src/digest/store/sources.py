@@ -134,11 +134,28 @@ def _next(prev: Health | None, o: Outcome, now: datetime) -> Health:
     prev = prev or Health(name=o.name)
     if o.ok:
         fallbacks = prev.fallbacks if o.not_modified else o.fallbacks
-        return Health(o.name, o.url, now, prev.last_error, prev.last_error_at, 0, o.items,
-                      o.not_modified, fallbacks)  # fmt: skip
-    return Health(o.name, o.url, prev.last_success, o.error, now,
-                  prev.consecutive_failures + 1, prev.items_seen, prev.not_modified,
-                  prev.fallbacks)  # fmt: skip
+        return Health(
+            o.name,
+            o.url,
+            now,
+            prev.last_error,
+            prev.last_error_at,
+            0,
+            o.items,
+            o.not_modified,
+            fallbacks,
+        )
+    return Health(
+        o.name,
+        o.url,
+        prev.last_success,
+        o.error,
+        now,
+        prev.consecutive_failures + 1,
+        prev.items_seen,
+        prev.not_modified,
+        prev.fallbacks,
+    )
 
 
 def _health(r: Mapping[str, Any]) -> Health:

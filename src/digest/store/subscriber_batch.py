@@ -40,10 +40,32 @@ _EARLIER = "SELECT key, line FROM digest_batch_seen WHERE key IN"
 _REMEMBER = "INSERT INTO digest_batch_seen (key, line) VALUES (?, ?)"
 # A million-row import spends its time in per-row parameter processing: these go to the
 # driver's executemany as plain tuples, with the times already in their stored form.
-NEW = ("key", "email", "name", "timezone", "topics", "state", "paused_until", "source",
-       "since", "file_gen", "file_entry", "created_at", "updated_at")  # fmt: skip
-CHANGED = ("email", "name", "timezone", "topics", "state", "since", "file_entry", "file_gen",
-           "updated_at")  # fmt: skip
+NEW = (
+    "key",
+    "email",
+    "name",
+    "timezone",
+    "topics",
+    "state",
+    "paused_until",
+    "source",
+    "since",
+    "file_gen",
+    "file_entry",
+    "created_at",
+    "updated_at",
+)
+CHANGED = (
+    "email",
+    "name",
+    "timezone",
+    "topics",
+    "state",
+    "since",
+    "file_entry",
+    "file_gen",
+    "updated_at",
+)
 _INSERT = f"INSERT INTO subscribers ({', '.join(NEW)}) VALUES ({', '.join('?' * len(NEW))})"  # noqa: S608
 _UPDATE = f"UPDATE subscribers SET {', '.join(f'{c} = ?' for c in CHANGED)} WHERE id = ?"  # noqa: S608
 _EXISTING = (
@@ -162,9 +184,9 @@ class Batch:
 
     def save_sync(self, name: str, *, fingerprint: str, gen: int) -> None:
         self.conn.execute(delete(subscriber_sync).where(subscriber_sync.c.name == name))
-        self.conn.execute(insert(subscriber_sync).values(
-            name=name, fingerprint=fingerprint, gen=gen, at=self.now
-        ))  # fmt: skip
+        self.conn.execute(
+            insert(subscriber_sync).values(name=name, fingerprint=fingerprint, gen=gen, at=self.now)
+        )
 
     def purge_pending(self, *, before: datetime) -> None:
         """Drop confirmations older than ``before`` (the links have expired)."""

@@ -128,12 +128,18 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "email": self.email, "name": self.name, "timezone": self.timezone,
-            "topics": list(self.topics), "state": str(self.state),
-            "paused_until": _iso(self.paused_until), "source": self.source,
-            "since": _iso(self.since), "created_at": _iso(self.created_at),
+            "id": self.id,
+            "email": self.email,
+            "name": self.name,
+            "timezone": self.timezone,
+            "topics": list(self.topics),
+            "state": str(self.state),
+            "paused_until": _iso(self.paused_until),
+            "source": self.source,
+            "since": _iso(self.since),
+            "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +170,17 @@ def _iso(value: datetime | None) -> str:
 
 
 _COLUMNS = (
-    subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.timezone,
-    subscribers.c.topics, subscribers.c.paused_until, subscribers.c.source,
-    subscribers.c.since, subscribers.c.created_at, subscribers.c.updated_at,
-)  # fmt: skip
+    subscribers.c.id,
+    subscribers.c.email,
+    subscribers.c.name,
+    subscribers.c.timezone,
+    subscribers.c.topics,
+    subscribers.c.paused_until,
+    subscribers.c.source,
+    subscribers.c.since,
+    subscribers.c.created_at,
+    subscribers.c.updated_at,
+)
 
 
 def _with_state() -> Any:
@@ -181,11 +194,18 @@ def _with_state() -> Any:
 
 def _record(row: Any) -> Record:
     return Record(
-        id=row.id, email=row.email, name=row.name, timezone=row.timezone,
-        topics=topics_of(row.topics), state=S(row.state),
-        paused_until=row.paused_until, source=row.source, since=row.since,
-        created_at=row.created_at, updated_at=row.updated_at,
-    )  # fmt: skip
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        timezone=row.timezone,
+        topics=topics_of(row.topics),
+        state=S(row.state),
+        paused_until=row.paused_until,
+        source=row.source,
+        since=row.since,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,13 +267,19 @@ class SubscriberStore:
         last = ""
         while True:
             query = (
-                select(subscribers.c.key, subscribers.c.email, subscribers.c.name,
-                       subscribers.c.timezone, subscribers.c.topics, subscribers.c.paused_until)
+                select(
+                    subscribers.c.key,
+                    subscribers.c.email,
+                    subscribers.c.name,
+                    subscribers.c.timezone,
+                    subscribers.c.topics,
+                    subscribers.c.paused_until,
+                )
                 .where(subscribers.c.state == state.value)
                 .where(subscribers.c.key > last)
                 .order_by(subscribers.c.key)
                 .limit(CHUNK)
-            )  # fmt: skip
+            )
             with self.store.reading() as conn:
                 rows = conn.execute(query).all()
             yield from rows
@@ -280,9 +306,11 @@ class SubscriberStore:
         wanted = {s.value for s in states}
         while True:
             query = (
-                _with_state().where(subscribers.c.key > last).order_by(subscribers.c.key)
+                _with_state()
+                .where(subscribers.c.key > last)
+                .order_by(subscribers.c.key)
                 .limit(CHUNK)
-            )  # fmt: skip
+            )
             with self.store.reading() as conn:
                 rows = conn.execute(query.add_columns(subscribers.c.key.label("k"))).all()
             for row in rows:
@@ -315,15 +343,21 @@ class SubscriberStore:
 
     def consents(self, subscriber_id: int) -> list[dict[str, Any]]:
         query = (
-            select(consents).where(consents.c.subscriber_id == subscriber_id)
+            select(consents)
+            .where(consents.c.subscriber_id == subscriber_id)
             .order_by(consents.c.id)
-        )  # fmt: skip
+        )
         with self.store.reading() as conn:
             return [
-                {"at": _iso(r.at), "action": r.action, "method": r.method, "ip": r.ip,
-                 "text": r.text}
+                {
+                    "at": _iso(r.at),
+                    "action": r.action,
+                    "method": r.method,
+                    "ip": r.ip,
+                    "text": r.text,
+                }
                 for r in conn.execute(query)
-            ]  # fmt: skip
+            ]
 
     def pending(self, nonce: str) -> Pending | None:
         query = select(confirmations).where(confirmations.c.nonce == nonce)
@@ -331,36 +365,53 @@ class SubscriberStore:
             r = conn.execute(query).first()
         if r is None:
             return None
-        return Pending(r.nonce, r.subscriber_id, r.name, topics_of(r.topics), r.ip,
-                       r.text, r.created_at)  # fmt: skip
+        return Pending(
+            r.nonce, r.subscriber_id, r.name, topics_of(r.topics), r.ip, r.text, r.created_at
+        )
 
     def pending_for(self, subscriber_id: int) -> list[Pending]:
         query = (
-            select(confirmations).where(confirmations.c.subscriber_id == subscriber_id)
+            select(confirmations)
+            .where(confirmations.c.subscriber_id == subscriber_id)
             .order_by(confirmations.c.created_at)
-        )  # fmt: skip
+        )
         with self.store.reading() as conn:
             return [
-                Pending(r.nonce, r.subscriber_id, r.name, topics_of(r.topics), r.ip,
-                        r.text, r.created_at)
+                Pending(
+                    r.nonce,
+                    r.subscriber_id,
+                    r.name,
+                    topics_of(r.topics),
+                    r.ip,
+                    r.text,
+                    r.created_at,
+                )
                 for r in conn.execute(query)
-            ]  # fmt: skip
+            ]
 
     # writes -------------------------------------------------------------------------------
 
     def create(
-        self, subscriber: Subscriber, *, state: SubscriberState, source: str, now: datetime,
+        self,
+        subscriber: Subscriber,
+        *,
+        state: SubscriberState,
+        source: str,
+        now: datetime,
         consent: tuple[str, str, str, str] | None = None,
-    ) -> int:  # fmt: skip
+    ) -> int:
         """A new subscriber; ``consent`` is (action, method, ip, text). Returns its id."""
         with writing(self.store) as conn:
-            return _insert(conn, subscriber, state=state, source=source, now=now,
-                           consent=consent)  # fmt: skip
+            return _insert(conn, subscriber, state=state, source=source, now=now, consent=consent)
 
     def change(
-        self, subscriber_id: int, *, now: datetime,
-        consent: tuple[str, str, str, str] | None = None, **values: Any,
-    ) -> None:  # fmt: skip
+        self,
+        subscriber_id: int,
+        *,
+        now: datetime,
+        consent: tuple[str, str, str, str] | None = None,
+        **values: Any,
+    ) -> None:
         """Set columns (``topics`` as a tuple, ``state`` as a SubscriberState) of one row."""
         if "topics" in values:
             values["topics"] = topics_text(tuple(values["topics"]))
@@ -368,9 +419,10 @@ class SubscriberStore:
             values["state"] = SubscriberState(values["state"]).value
         with writing(self.store) as conn:
             conn.execute(
-                update(subscribers).where(subscribers.c.id == subscriber_id)
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id)
                 .values(updated_at=now, **values)
-            )  # fmt: skip
+            )
             if consent:
                 _consent(conn, subscriber_id, consent, now)
 
@@ -384,18 +436,26 @@ class SubscriberStore:
             if found.first() is None:
                 conn.execute(insert(suppressions).values(email=key, reason=reason, at=now))
             conn.execute(
-                update(subscribers).where(subscribers.c.key == key)
+                update(subscribers)
+                .where(subscribers.c.key == key)
                 .values(state=S.UNSUBSCRIBED.value, updated_at=now)
-            )  # fmt: skip
+            )
             row = conn.execute(select(subscribers.c.id).where(subscribers.c.key == key)).first()
             if row is not None:
                 _consent(conn, row.id, consent, now)
         return self.get(email)
 
     def request(
-        self, email: str, *, nonce: str, name: str, topics: Sequence[str], ip: str, text: str,
+        self,
+        email: str,
+        *,
+        nonce: str,
+        name: str,
+        topics: Sequence[str],
+        ip: str,
+        text: str,
         now: datetime,
-    ) -> int:  # fmt: skip
+    ) -> int:
         """Record a sign-up awaiting confirmation; a new address gets a pending row."""
         key = address_key(email)
         with writing(self.store) as conn:
@@ -405,20 +465,27 @@ class SubscriberStore:
                 subscriber_id = _insert(conn, sub, state=S.PENDING, source="web", now=now)
             else:
                 subscriber_id = int(row.id)
-            conn.execute(insert(confirmations).values(
-                nonce=nonce, subscriber_id=subscriber_id, name=name,
-                topics=topics_text(tuple(topics)), ip=ip, text=text,
-                created_at=now,
-            ))  # fmt: skip
+            conn.execute(
+                insert(confirmations).values(
+                    nonce=nonce,
+                    subscriber_id=subscriber_id,
+                    name=name,
+                    topics=topics_text(tuple(topics)),
+                    ip=ip,
+                    text=text,
+                    created_at=now,
+                )
+            )
         return subscriber_id
 
     def recent_requests(self, subscriber_id: int, *, since: datetime) -> int:
         """Confirmation mails sent to one subscriber since ``since`` (the per-address limit)."""
         query = (
-            select(func.count()).select_from(confirmations)
+            select(func.count())
+            .select_from(confirmations)
             .where(confirmations.c.subscriber_id == subscriber_id)
             .where(confirmations.c.created_at >= since)
-        )  # fmt: skip
+        )
         with self.store.reading() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -434,9 +501,11 @@ class SubscriberStore:
             if row is None:
                 return None
             values: dict[str, Any] = {
-                "state": S.ACTIVE.value, "topics": r.topics, "updated_at": now,
+                "state": S.ACTIVE.value,
+                "topics": r.topics,
+                "updated_at": now,
                 "since": now if S(row.state) is not S.ACTIVE else row.since,
-            }  # fmt: skip
+            }
             if r.name:
                 values["name"] = r.name
             conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values))
@@ -467,16 +536,29 @@ class SubscriberStore:
 
 
 def _insert(
-    conn: Connection, subscriber: Subscriber, *, state: SubscriberState, source: str,
-    now: datetime, consent: tuple[str, str, str, str] | None = None, **extra: Any,
-) -> int:  # fmt: skip
+    conn: Connection,
+    subscriber: Subscriber,
+    *,
+    state: SubscriberState,
+    source: str,
+    now: datetime,
+    consent: tuple[str, str, str, str] | None = None,
+    **extra: Any,
+) -> int:
     row = {
-        "key": address_key(subscriber.email), "email": subscriber.email.strip(),
-        "name": subscriber.name, "timezone": subscriber.timezone,
-        "topics": topics_text(tuple(subscriber.topics)), "state": state.value,
-        "paused_until": "", "source": source, "since": now if state is S.ACTIVE else "",
-        "created_at": now, "updated_at": now, **extra,
-    }  # fmt: skip
+        "key": address_key(subscriber.email),
+        "email": subscriber.email.strip(),
+        "name": subscriber.name,
+        "timezone": subscriber.timezone,
+        "topics": topics_text(tuple(subscriber.topics)),
+        "state": state.value,
+        "paused_until": "",
+        "source": source,
+        "since": now if state is S.ACTIVE else "",
+        "created_at": now,
+        "updated_at": now,
+        **extra,
+    }
     key = conn.execute(insert(subscribers).values(**row)).inserted_primary_key
     assert key is not None  # an autoincrement insert always has one
     if consent:
@@ -488,6 +570,13 @@ def _consent(
     conn: Connection, subscriber_id: int, consent: tuple[str, str, str, str], at: datetime
 ) -> None:
     action, method, ip, text = consent
-    conn.execute(insert(consents).values(
-        subscriber_id=subscriber_id, at=at, action=action, method=method, ip=ip, text=text,
-    ))  # fmt: skip
+    conn.execute(
+        insert(consents).values(
+            subscriber_id=subscriber_id,
+            at=at,
+            action=action,
+            method=method,
+            ip=ip,
+            text=text,
+        )
+    )

@@ -69,8 +69,9 @@ def _unique(seen: dict[str, int], sub: Subscriber, line: int, i: int, path: Path
     if first != line:
         raise ConfigError(
             f"entry {i + 1}: duplicate subscriber {sub.email} (first at line {first})",
-            file=str(path), line=line,
-        )  # fmt: skip
+            file=str(path),
+            line=line,
+        )
 
 
 def entries(path: Path) -> Iterator[tuple[int, Subscriber]]:
@@ -151,8 +152,9 @@ def _csv(path: Path) -> Iterator[tuple[int, Subscriber]]:
             bad = ", ".join(sorted(fields - _KEYS)) or "no email column"
             raise ConfigError(
                 f"CSV header must name email and optionally name, timezone, topics ({bad})",
-                file=str(path), line=1,
-            )  # fmt: skip
+                file=str(path),
+                line=1,
+            )
         i = 0
         while True:
             try:

@@ -66,9 +66,10 @@ def confirmation_envelope(
         msg["Reply-To"] = publication.reply_to
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(
-        _HTML.render(pub=publication, email=email, link=link, s=_STYLE), subtype="html",
+        _HTML.render(pub=publication, email=email, link=link, s=_STYLE),
+        subtype="html",
         cte="quoted-printable",
-    )  # fmt: skip
+    )
     return Envelope(
         sender=sender_address(publication),
         recipient=email,

@@ -30,9 +30,14 @@ def _checked(email: str) -> str:
 
 
 def add(
-    store: Store, email: str, *, name: str | None, topics: Sequence[str] | None,
-    timezone: str | None, now: datetime,
-) -> Record:  # fmt: skip
+    store: Store,
+    email: str,
+    *,
+    name: str | None,
+    topics: Sequence[str] | None,
+    timezone: str | None,
+    now: datetime,
+) -> Record:
     """Subscribe ``email`` (or update them); never someone who opted out or was erased."""
     email = _checked(email)
     if timezone:
@@ -66,8 +71,7 @@ def add(
             values["timezone"] = timezone
         if record.state in (S.PENDING, S.REMOVED):
             values.update(state=S.ACTIVE, since=now)
-        subs.change(record.id, now=now, consent=consent if "state" in values else None,
-                    **values)  # fmt: skip
+        subs.change(record.id, now=now, consent=consent if "state" in values else None, **values)
     found = subs.get(email)
     assert found is not None  # just written
     return found
@@ -79,9 +83,11 @@ def remove(store: Store, email: str, *, now: datetime) -> Record:
     if subs.get(email) is None:
         raise DigestError(f"{email.strip()} is not on the list; `digest subscribers list` shows it")
     done = subs.opt_out(
-        email, reason="unsubscribed: removed by an editor", now=now,
+        email,
+        reason="unsubscribed: removed by an editor",
+        now=now,
         consent=("unsubscribe", "cli", "", "removed by an editor"),
-    )  # fmt: skip
+    )
     assert done is not None
     return done
 
@@ -120,8 +126,9 @@ def erase(
     if subscriber_file is not None and subscriber_file.exists():
         key = address_key(email)
         try:
-            line = next((n for n, s in entries(subscriber_file) if address_key(s.email) == key),
-                        None)  # fmt: skip
+            line = next(
+                (n for n, s in entries(subscriber_file) if address_key(s.email) == key), None
+            )
         except ConfigError:
             line = None
     return counts, line

@@ -80,8 +80,15 @@ class Readers:
                 return "throttled"
         nonce = secrets.token_urlsafe(24)
         chosen = choose(self.topics, topics)
-        self.list.request(email, nonce=nonce, name=clean_name(name), topics=chosen, ip=ip,
-                          text=consent_text(self.publication), now=now)  # fmt: skip
+        self.list.request(
+            email,
+            nonce=nonce,
+            name=clean_name(name),
+            topics=chosen,
+            ip=ip,
+            text=consent_text(self.publication),
+            now=now,
+        )
         link = confirm_url(self.publication.base_url, self.confirms, nonce)
         envelope = confirmation_envelope(
             self.publication, email=email, name=name, link=link, now=now

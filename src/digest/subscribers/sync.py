@@ -77,9 +77,15 @@ def fingerprint(path: Path) -> str:
 
 
 def sync_file(
-    store: Store, path: Path, *, mode: str, now: datetime, dry_run: bool = False,
-    force: bool = False, missing_ok: bool = False,
-) -> SyncReport:  # fmt: skip
+    store: Store,
+    path: Path,
+    *,
+    mode: str,
+    now: datetime,
+    dry_run: bool = False,
+    force: bool = False,
+    missing_ok: bool = False,
+) -> SyncReport:
     """Bring the store in line with the subscriber file at ``path``.
 
     ``mirror``: the file is the list (readers not in it stop getting mail); ``add``: file
@@ -142,9 +148,10 @@ def _apply(
     b: Batch, path: Path, *, source: str, gen: int | None, report: SyncReport, now: datetime
 ) -> None:
     note = (
-        f"listed in the subscriber file {path.name}" if gen is not None
+        f"listed in the subscriber file {path.name}"
+        if gen is not None
         else f"imported from {path.name} by the newsroom"
-    )  # fmt: skip
+    )
     for chunk in _chunks(entries(path), CHUNK):
         keys = [address_key(sub.email) for _, sub in chunk]
         duplicates = b.duplicates([(k, line) for k, (line, _) in zip(keys, chunk, strict=True)])
@@ -166,8 +173,7 @@ def _apply(
             entry = entry_hash(sub) if gen is not None else ""
             if row is None:
                 report.added += 1
-                inserts.append(_new_row(sub, key, source=source, gen=gen or 0, entry=entry,
-                                        now=at))  # fmt: skip
+                inserts.append(_new_row(sub, key, source=source, gen=gen or 0, entry=entry, now=at))
                 continue
             change = _update(row, sub, gen=gen, entry=entry, now=at, report=report)
             if change is not None:
@@ -181,14 +187,32 @@ def _new_row(
 ) -> tuple[Any, ...]:
     """The store's NEW columns, in order."""
     topics = json.dumps(list(sub.topics), ensure_ascii=False)
-    return (key, sub.email, sub.name, sub.timezone, topics, S.ACTIVE.value, "", source, now,
-            gen, entry, now, now)  # fmt: skip
+    return (
+        key,
+        sub.email,
+        sub.name,
+        sub.timezone,
+        topics,
+        S.ACTIVE.value,
+        "",
+        source,
+        now,
+        gen,
+        entry,
+        now,
+        now,
+    )
 
 
 def _update(
-    row: Any, sub: Subscriber, *, gen: int | None, entry: str, now: str,
+    row: Any,
+    sub: Subscriber,
+    *,
+    gen: int | None,
+    entry: str,
+    now: str,
     report: SyncReport,
-) -> tuple[Any, ...] | None:  # fmt: skip
+) -> tuple[Any, ...] | None:
     """The store's CHANGED columns of an existing row, then its id; None when an import
     changes nothing."""
     state = S(row.state)
@@ -197,8 +221,11 @@ def _update(
         changed = entry != row.file_entry
     else:
         changed = (sub.email, sub.name, sub.timezone, topics) != (
-            row.email, row.name, row.timezone, row.topics,
-        )  # fmt: skip
+            row.email,
+            row.name,
+            row.timezone,
+            row.topics,
+        )
     reactivate = state in (S.PENDING, S.REMOVED)
     if reactivate:
         report.reactivated += 1
@@ -210,10 +237,14 @@ def _update(
             return None
     source = sub if changed else row
     return (
-        source.email, source.name, source.timezone, topics if changed else row.topics,
+        source.email,
+        source.name,
+        source.timezone,
+        topics if changed else row.topics,
         S.ACTIVE.value if reactivate else state.value,
         row.since if row.since and not reactivate else now,
         entry if gen is not None else row.file_entry,
         gen if gen is not None else row.file_gen,
-        now, row.id,
-    )  # fmt: skip
+        now,
+        row.id,
+    )

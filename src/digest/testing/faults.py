@@ -113,8 +113,10 @@ class FaultServer:
             while line := await reader.readline():
                 verb = line[:4].upper()
                 if verb == b"EHLO":
-                    writer.write(b"250-fault.localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
-                                 b"250 SIZE 50000000\r\n")  # fmt: skip
+                    writer.write(
+                        b"250-fault.localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
+                        b"250 SIZE 50000000\r\n"
+                    )
                 elif verb == b"HELO":
                     writer.write(b"250 fault.localhost\r\n")
                 elif verb == b"MAIL":

@@ -61,23 +61,47 @@ class PostgresCluster:
 
     def _run(self, *args: str) -> None:
         result = subprocess.run(
-            [str(self.bindir / args[0]), *args[1:]], capture_output=True, text=True,
-            cwd=self.root, check=False, **self._as,
-        )  # fmt: skip
+            [str(self.bindir / args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+            check=False,
+            **self._as,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {result.stdout}{result.stderr}")
 
     def start(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", USER, "-E", "UTF8",
-                  "--locale=C", "--no-sync")  # fmt: skip
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            USER,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
         settings = ["-c listen_addresses=127.0.0.1", f"-k {self.root}", "-c max_connections=200"]
         if not self.durable:
             settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         for _ in range(5):
             self.port = free_port()
             try:
-                self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w",
-                          "-o", " ".join([f"-p {self.port}", *settings]), "start")  # fmt: skip
+                self._run(
+                    "pg_ctl",
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.root / "log"),
+                    "-w",
+                    "-o",
+                    " ".join([f"-p {self.port}", *settings]),
+                    "start",
+                )
                 return
             except RuntimeError:
                 continue  # the port was taken meanwhile: try another

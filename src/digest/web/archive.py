@@ -56,26 +56,39 @@ class Archive:
         return date_label(at.astimezone(self.zone).date())
 
     def _common(self, links: Links) -> dict[str, Any]:
-        return {"publication": self.settings.publication, "static": links.static,
-                "home": links.index, "feed_url": links.feed, "signup": links.signup}  # fmt: skip
+        return {
+            "publication": self.settings.publication,
+            "static": links.static,
+            "home": links.index,
+            "feed_url": links.feed,
+            "signup": links.signup,
+        }
 
     def index(self, links: Links) -> str:
         items = [
-            {"href": links.edition(e.id), "day": self._day(e.sent_at),
-             "headline": e.stories[0].title if e.stories else e.subject}
+            {
+                "href": links.edition(e.id),
+                "day": self._day(e.sent_at),
+                "headline": e.stories[0].title if e.stories else e.subject,
+            }
             for e in published(self.store, limit=100)
-        ]  # fmt: skip
+        ]
         return self.env.get_template("archive_index.html").render(
-            title=f"{self.settings.publication.name}: past editions", editions=items,
+            title=f"{self.settings.publication.name}: past editions",
+            editions=items,
             **self._common(links),
-        )  # fmt: skip
+        )
 
     def edition(self, edition: Published, links: Links) -> str:
         lead, rest = edition.stories[0], edition.stories[1:]
         return self.env.get_template("archive_edition.html").render(
-            title=lead.title, edition=edition, day=self._day(edition.sent_at), lead=lead,
-            sections=group_sections(rest), **self._common(links),
-        )  # fmt: skip
+            title=lead.title,
+            edition=edition,
+            day=self._day(edition.sent_at),
+            lead=lead,
+            sections=group_sections(rest),
+            **self._common(links),
+        )
 
     def get(self, edition_id: int) -> Published | None:
         return published_edition(self.store, edition_id)
@@ -86,9 +99,12 @@ class Archive:
         entries = published(self.store, limit=50)
         updated = max((e.sent_at for e in entries), default=datetime(2000, 1, 1, tzinfo=UTC))
         return self.env.get_template("archive_feed.xml").render(
-            publication=self.settings.publication, base=base, editions=entries,
-            updated=_iso(updated), iso=_iso,
-        )  # fmt: skip
+            publication=self.settings.publication,
+            base=base,
+            editions=entries,
+            updated=_iso(updated),
+            iso=_iso,
+        )
 
 
 def _iso(at: datetime) -> str:
@@ -105,12 +121,18 @@ def export(archive: Archive, folder: Path) -> int:
         (folder / "static").mkdir(exist_ok=True)
         for name in ("site.css", "readers.css"):
             shutil.copyfile(STATIC / name, folder / "static" / name)
-        top = Links(index="./", static="static/", edition_prefix="", edition_suffix="/",
-                    feed="feed.xml")  # fmt: skip
+        top = Links(
+            index="./", static="static/", edition_prefix="", edition_suffix="/", feed="feed.xml"
+        )
         _write(folder / "index.html", archive.index(top), top.static)
         editions = published(archive.store, limit=1_000_000)
-        inner = Links(index="../", static="../static/", edition_prefix="../", edition_suffix="/",
-                      feed="../feed.xml")  # fmt: skip
+        inner = Links(
+            index="../",
+            static="../static/",
+            edition_prefix="../",
+            edition_suffix="/",
+            feed="../feed.xml",
+        )
         for edition in editions:
             page = folder / str(edition.id) / "index.html"
             page.parent.mkdir(exist_ok=True)

@@ -154,8 +154,11 @@ class Accounts:
         if len(token) < MIN_TOKEN:
             raise TokenError("this sign-in link is not valid")
         payload = self.links.verify(token, max_age=LINK_MINUTES * 60)
-        if not (isinstance(payload, dict) and isinstance(payload.get("e"), str)
-                and isinstance(payload.get("n"), str)):  # fmt: skip
+        if not (
+            isinstance(payload, dict)
+            and isinstance(payload.get("e"), str)
+            and isinstance(payload.get("n"), str)
+        ):
             raise TokenError("this link is not valid (it is not a sign-in link)")
         editor = self.editor(payload["e"])
         if editor is None:

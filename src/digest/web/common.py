@@ -90,9 +90,10 @@ class Pages:
         )
         zone = self.settings.schedule.timezone
         self.env.filters.update(
-            number=number, plural=plural,
+            number=number,
+            plural=plural,
             local=lambda moment: moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z"),
-        )  # fmt: skip
+        )
         self.env.globals.update(publication=self.settings.publication.name)
 
     def page(self, request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
@@ -106,9 +107,14 @@ class Pages:
 
     def cookie(self, response: Response, name: str, value: str, max_age: int | None = None) -> None:
         response.set_cookie(
-            name, value, max_age=max_age, httponly=True, samesite="lax", path="/",
+            name,
+            value,
+            max_age=max_age,
+            httponly=True,
+            samesite="lax",
+            path="/",
             secure=self.secure,
-        )  # fmt: skip
+        )
 
     def refused(self, request: Request, exc: Refused) -> Response:
         return self.page(request, "message.html", exc.status, title=exc.title, message=exc.message)
@@ -141,10 +147,11 @@ class Pages:
     def check_csrf(self, request: Request, form: FormData | None) -> None:
         if form is None or not csrf_ok(request.cookies.get(CSRF_COOKIE), form.get("csrf")):
             raise Refused(
-                403, "Form refused",
+                403,
+                "Form refused",
                 "This form was not sent from this site's page, or the page is too old "
                 "(missing or wrong CSRF token). Nothing was changed; reload the page and retry.",
-            )  # fmt: skip
+            )
 
 
 async def _form(request: Request) -> FormData | None:

@@ -84,20 +84,22 @@ class Desk(Pages):
                 claim = read_approval_token(self.approvals, token, max_age=self.link_age)
             except TokenError as exc:
                 raise Refused(
-                    403, "Link refused",
+                    403,
+                    "Link refused",
                     f"This review link cannot be used: {exc}. Nothing was changed. Use the "
                     "links in the latest proof, or sign in.",
-                ) from exc  # fmt: skip
+                ) from exc
             editor = find_editor(self.app.policy(), claim.editor)
             if claim.edition_id != edition.id or editor is None:
                 raise Refused(403, "Link refused", "This link is not for this edition or editor.")
             if claim.revision != edition.revision:
                 raise Refused(
-                    410, "Link superseded",
+                    410,
+                    "Link superseded",
                     f"This link is for revision {claim.revision} of edition {edition.id}, which "
                     f"has been replaced by revision {edition.revision}. Nothing was changed. Use "
                     "the links in the newest proof.",
-                )  # fmt: skip
+                )
             return Viewer(editor.name, editor.email, token)
         return self.signed_in(request)
 
@@ -106,9 +108,11 @@ class Desk(Pages):
         params = {"n": notice, **more}
         if viewer.token:
             params["t"] = approval_token(
-                self.approvals, edition_id=edition.id, revision=edition.revision,
+                self.approvals,
+                edition_id=edition.id,
+                revision=edition.revision,
                 editor=viewer.email,
-            )  # fmt: skip
+            )
         return RedirectResponse(f"/e/{edition.id}?{urlencode(params)}", 303)
 
     # editor pages ------------------------------------------------------------------------
@@ -116,9 +120,13 @@ class Desk(Pages):
     def editions(self, request: Request, _form: FormData | None) -> Response:
         viewer = self.signed_in(request)
         return self.page(
-            request, "editions.html", title="Editions", viewer=viewer,
-            editions=self.store.list_editions(), nav="editions",
-        )  # fmt: skip
+            request,
+            "editions.html",
+            title="Editions",
+            viewer=viewer,
+            editions=self.store.list_editions(),
+            nav="editions",
+        )
 
     def review(self, request: Request, _form: FormData | None) -> Response:
         edition = self.edition(request.path_params["id"])
@@ -132,10 +140,11 @@ class Desk(Pages):
             raise Refused(404, "No such variant", f"Edition {edition.id} has no variant {key}.")
         shown = variants[key]
         values = placeholders.values_for(
-            name=viewer.name, email=viewer.email,
+            name=viewer.name,
+            email=viewer.email,
             unsubscribe_url=f"{self.settings.publication.base_url.rstrip('/')}/u/preview",
             date_line=edition_date_line(edition, self.settings.publication.timezone),
-        )  # fmt: skip
+        )
         html_values = {k: html.escape(v, quote=True) for k, v in values.items()}
         now = self.app.now()
         audience = self.app.audience(edition)
@@ -153,38 +162,58 @@ class Desk(Pages):
             )
             notice = f"Your approval is recorded: {got} of {needed}. It needs another editor's."
         return self.page(
-            request, "review.html", title=f"Edition {edition.id}", edition=edition,
-            viewer=viewer, pending=pending, approvals=self.store.approvers(edition),
+            request,
+            "review.html",
+            title=f"Edition {edition.id}",
+            edition=edition,
+            viewer=viewer,
+            pending=pending,
+            approvals=self.store.approvers(edition),
             needed=self.settings.approval.approvals_needed,
-            when=self.when(edition, now), send_line=self.send_line(edition, audience, now),
-            variants=[(k, _variant_label(k), v.content_hash, audience.by_variant.get(k))
-                      for k, v in variants.items()],
-            variant=key, variant_hash=shown.content_hash, shown=shown,
+            when=self.when(edition, now),
+            send_line=self.send_line(edition, audience, now),
+            variants=[
+                (k, _variant_label(k), v.content_hash, audience.by_variant.get(k))
+                for k, v in variants.items()
+            ],
+            variant=key,
+            variant_hash=shown.content_hash,
+            shown=shown,
             frame=placeholders.substitute(shown.html, html_values),
             text=placeholders.substitute(shown.text, values),
-            findings=findings, note=str(extra.get("note") or ""),
+            findings=findings,
+            note=str(extra.get("note") or ""),
             subject_override=str(extra.get("subject") or ""),
-            set_aside=aside, undo=undo if any(s.url == undo for _, s in aside) else "",
+            set_aside=aside,
+            undo=undo if any(s.url == undo for _, s in aside) else "",
             audit=list(reversed(self.store.audit_trail(edition.id))),
-            notice=notice, tested=request.query_params.get("to", ""),
+            notice=notice,
+            tested=request.query_params.get("to", ""),
             hidden_fields={"t": viewer.token, "revision": str(edition.revision)},
-        )  # fmt: skip
+        )
 
     def when(self, edition: Edition, now: datetime) -> dict[str, object]:
         """The send time and approval deadline, in the schedule's zone and from now."""
         sched, policy = self.settings.schedule, self.settings.approval
         send_at = self.app.slot_for(edition.slot).first_wave
         deadline = self.app.deadline(edition)
-        outcome = ("it is sent anyway (approval.at_deadline: send)" if policy.at_deadline == "send"
-                   else "it is not sent (approval.at_deadline: skip)")  # fmt: skip
+        outcome = (
+            "it is sent anyway (approval.at_deadline: send)"
+            if policy.at_deadline == "send"
+            else "it is not sent (approval.at_deadline: skip)"
+        )
         return {
-            "zone": sched.timezone, "day": day(send_at, sched.timezone),
-            "send_clock": clock(send_at, sched.timezone), "send_in": relative(send_at, now),
+            "zone": sched.timezone,
+            "day": day(send_at, sched.timezone),
+            "send_clock": clock(send_at, sched.timezone),
+            "send_in": relative(send_at, now),
             "send_passed": send_at <= now,
             "deadline_clock": clock(deadline, sched.timezone),
-            "deadline_in": relative(deadline, now), "deadline_passed": deadline <= now,
-            "outcome": outcome, "local": sched.local_delivery,
-        }  # fmt: skip
+            "deadline_in": relative(deadline, now),
+            "deadline_passed": deadline <= now,
+            "outcome": outcome,
+            "local": sched.local_delivery,
+        }
 
     def send_line(self, edition: Edition, audience: Audience, now: datetime) -> str:
         """ "Goes to 1,204 recipients (3 variants) at 07:00 Europe/London, in 47 min"."""
@@ -213,12 +242,17 @@ class Desk(Pages):
         review_url = f"/e/{edition.id}" + (f"?t={viewer.token}" if viewer.token else "")
         now = self.app.now()
         return self.page(
-            request, "confirm.html", title=f"Approve edition {edition.id}", edition=edition,
-            viewer=viewer, approvals=self.store.approvers(edition),
-            needed=self.settings.approval.approvals_needed, review_url=review_url,
+            request,
+            "confirm.html",
+            title=f"Approve edition {edition.id}",
+            edition=edition,
+            viewer=viewer,
+            approvals=self.store.approvers(edition),
+            needed=self.settings.approval.approvals_needed,
+            review_url=review_url,
             send_line=self.send_line(edition, self.app.audience(edition), now),
             when=self.when(edition, now),
-        )  # fmt: skip
+        )
 
     def _action(self, request: Request, form: FormData | None) -> tuple[Edition, Viewer, int]:
         self.check_csrf(request, form)
@@ -273,8 +307,9 @@ class Desk(Pages):
         to = str(form.get("to", "")).strip()
         variant = str(form.get("variant", ALL))
         try:
-            self.app.send_test(edition.id, by=viewer.email, to=to, revision=revision,
-                               variant=variant)  # fmt: skip
+            self.app.send_test(
+                edition.id, by=viewer.email, to=to, revision=revision, variant=variant
+            )
         except SendLimitReached as exc:
             raise Refused(429, "Too many test e-mails", str(exc)) from exc
         return self.back_to(self.store.get_edition(edition.id), viewer, "tested", to=to)

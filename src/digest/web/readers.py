@@ -133,15 +133,25 @@ class Readers(Pages):
             raise Refused(404, "Sign-up is closed", f"{name} does not take sign-ups here.")
 
     def _form_page(
-        self, status: int = 200, *, email: str = "", name: str = "",
-        chosen: tuple[str, ...] = (), error: str = "",
-    ) -> Response:  # fmt: skip
+        self,
+        status: int = 200,
+        *,
+        email: str = "",
+        name: str = "",
+        chosen: tuple[str, ...] = (),
+        error: str = "",
+    ) -> Response:
         picked = {c.casefold() for c in chosen}
         return self.show(
-            "subscribe.html", status, title=f"Subscribe to {self.settings.publication.name}",
-            topics=[(t, t.casefold() in picked) for t in self.readers.topics], email=email,
-            name=name, error=error, consent=consent_text(self.settings.publication),
-        )  # fmt: skip
+            "subscribe.html",
+            status,
+            title=f"Subscribe to {self.settings.publication.name}",
+            topics=[(t, t.casefold() in picked) for t in self.readers.topics],
+            email=email,
+            name=name,
+            error=error,
+            consent=consent_text(self.settings.publication),
+        )
 
     def subscribe_form(self, request: Request, _form: FormData | None) -> Response:
         self._signup_open()
@@ -153,9 +163,12 @@ class Readers(Pages):
             raise Refused(400, "Form not readable", "Nothing was changed; reload the page.")
         client = request.client.host if request.client else ""
         if not self.throttle.allow(client):
-            raise Refused(429, "Too many sign-ups",
-                          "Too many sign-ups came from your network just now. Nothing was "
-                          "changed; please try again in a few minutes.")  # fmt: skip
+            raise Refused(
+                429,
+                "Too many sign-ups",
+                "Too many sign-ups came from your network just now. Nothing was "
+                "changed; please try again in a few minutes.",
+            )
         email, name = str(form.get("email", "")).strip(), str(form.get("name", ""))
         topics = [str(t) for t in form.getlist("topics")]
         if not form.get("website"):  # the honeypot: a robot filled in the hidden field
@@ -163,9 +176,12 @@ class Readers(Pages):
                 outcome = self.readers.sign_up(email=email, name=name, topics=topics, ip=client)
             except ValueError:
                 return self._form_page(
-                    400, email=email, name=name, chosen=tuple(topics),
+                    400,
+                    email=email,
+                    name=name,
+                    chosen=tuple(topics),
                     error="Enter an e-mail address like name@example.org",
-                )  # fmt: skip
+                )
             log.info("sign-up request: %s", outcome)
         if self.settings.signup.redirect_url:
             return RedirectResponse(self.settings.signup.redirect_url, 303)
@@ -175,15 +191,20 @@ class Readers(Pages):
         try:
             return self.readers.pending(token)
         except TokenError as exc:
-            raise Refused(400, "Link not valid", f"This confirmation link cannot be used: {exc}. "
-                          "Nothing was changed; sign up again for a new one.") from exc  # fmt: skip
+            raise Refused(
+                400,
+                "Link not valid",
+                f"This confirmation link cannot be used: {exc}. "
+                "Nothing was changed; sign up again for a new one.",
+            ) from exc
 
     def _used(self) -> Refused:
         return Refused(
-            410, "Link already used",
+            410,
+            "Link already used",
             "This link was used already, or it expired. If you confirmed, you are subscribed; "
             "otherwise sign up again.",
-        )  # fmt: skip
+        )
 
     def confirm_form(self, request: Request, _form: FormData | None) -> Response:
         token = request.path_params["token"]
@@ -191,9 +212,13 @@ class Readers(Pages):
         if found is None:
             raise self._used()
         pending, record = found
-        return self.show("signup_confirm.html", title="Confirm your subscription",
-                         email=record.email, topics=pending.topics,
-                         action=f"/confirm/{token}")  # fmt: skip
+        return self.show(
+            "signup_confirm.html",
+            title="Confirm your subscription",
+            email=record.email,
+            topics=pending.topics,
+            action=f"/confirm/{token}",
+        )
 
     def confirm(self, request: Request, _form: FormData | None) -> Response:
         token = request.path_params["token"]
@@ -202,10 +227,12 @@ class Readers(Pages):
         record = self.readers.confirm(token, ip=client)
         if record is None:
             raise self._used()
-        url = preferences_url("", self.readers.preferences, subscriber_id=record.id,
-                              email=record.email)  # fmt: skip
-        return self.show("signup_confirmed.html", title="You are subscribed", email=record.email,
-                         preferences=url)  # fmt: skip
+        url = preferences_url(
+            "", self.readers.preferences, subscriber_id=record.id, email=record.email
+        )
+        return self.show(
+            "signup_confirmed.html", title="You are subscribed", email=record.email, preferences=url
+        )
 
     # preferences -------------------------------------------------------------------------
 
@@ -213,8 +240,11 @@ class Readers(Pages):
         try:
             return self.readers.reader(token)
         except TokenError as exc:
-            raise Refused(400, "Link not valid", f"This preference link cannot be used: {exc}. "
-                          "Use the link in your latest edition.") from exc  # fmt: skip
+            raise Refused(
+                400,
+                "Link not valid",
+                f"This preference link cannot be used: {exc}. Use the link in your latest edition.",
+            ) from exc
 
     def preferences(self, request: Request, _form: FormData | None) -> Response:
         token = request.path_params["token"]
@@ -230,13 +260,21 @@ class Readers(Pages):
         chosen = {t.casefold() for t in record.topics}
         unsubscribe = self.unsubscribes.sign({"e": record.key})
         return self.show(
-            "preferences.html", title="Your preferences", email=record.email, reason=why,
-            receiving=record.state in (S.ACTIVE, S.PAUSED), state=str(record.state),
-            paused_until=paused, name=record.name, pauses=PAUSES,
+            "preferences.html",
+            title="Your preferences",
+            email=record.email,
+            reason=why,
+            receiving=record.state in (S.ACTIVE, S.PAUSED),
+            state=str(record.state),
+            paused_until=paused,
+            name=record.name,
+            pauses=PAUSES,
             topics=[(t, t.casefold() in chosen) for t in self.readers.choices(record)],
-            action=f"/p/{token}", unsubscribe=f"/u/{unsubscribe}",
-            saved=request.query_params.get("saved") == "1", signup=self.links.signup,
-        )  # fmt: skip
+            action=f"/p/{token}",
+            unsubscribe=f"/u/{unsubscribe}",
+            saved=request.query_params.get("saved") == "1",
+            signup=self.links.signup,
+        )
 
     def save_preferences(self, request: Request, form: FormData | None) -> Response:
         token = request.path_params["token"]
@@ -246,9 +284,12 @@ class Readers(Pages):
         client = request.client.host if request.client else ""
         try:
             self.readers.save(
-                token, topics=[str(t) for t in form.getlist("topics")],
-                name=str(form.get("name", "")), pause=str(form.get("pause", "keep")), ip=client,
-            )  # fmt: skip
+                token,
+                topics=[str(t) for t in form.getlist("topics")],
+                name=str(form.get("name", "")),
+                pause=str(form.get("pause", "keep")),
+                ip=client,
+            )
         except TokenError as exc:
             raise Refused(409, "Not saved", str(exc)) from exc
         return RedirectResponse(f"/p/{token}?saved=1", 303)
@@ -261,26 +302,33 @@ class Readers(Pages):
             return token, read_unsubscribe_token(self.unsubscribes, token)
         except TokenError as exc:
             raise Refused(
-                400, "Link not valid",
+                400,
+                "Link not valid",
                 f"This unsubscribe link cannot be used: {exc}. Nothing was changed. Reply to "
                 "the newsletter to be removed by hand.",
-            ) from exc  # fmt: skip
+            ) from exc
 
     def unsubscribe_form(self, request: Request, _form: FormData | None) -> Response:
         token, email = self._address(request)
         done = self.list.suppression(email) is not None  # a lookup by key
-        return self.show("unsubscribe.html", title="Unsubscribe", token=token, email=email,
-                         done=done)  # fmt: skip
+        return self.show(
+            "unsubscribe.html", title="Unsubscribe", token=token, email=email, done=done
+        )
 
     def unsubscribe(self, request: Request, _form: FormData | None) -> Response:
         # The body (List-Unsubscribe=One-Click, urlencoded or multipart) was read and is not
         # needed: the signed URL alone authorises this, and mail providers send no cookies.
         token, email = self._address(request)
         client = request.client.host if request.client else ""
-        self.list.opt_out(email, reason="unsubscribed", now=self.app.now(),
-                          consent=("unsubscribe", "link", client, "unsubscribe link"))  # fmt: skip
-        return self.show("unsubscribe.html", title="Unsubscribed", token=token, email=email,
-                         done=True)  # fmt: skip
+        self.list.opt_out(
+            email,
+            reason="unsubscribed",
+            now=self.app.now(),
+            consent=("unsubscribe", "link", client, "unsubscribe link"),
+        )
+        return self.show(
+            "unsubscribe.html", title="Unsubscribed", token=token, email=email, done=True
+        )
 
     # archive -----------------------------------------------------------------------------
 

@@ -49,9 +49,16 @@ def _config(asgi: ASGIApp, host: str, port: int, log_level: str) -> uvicorn.Conf
     # proxy_headers: behind a proxy on loopback, the client address (which the sign-in
     # throttle counts per client) is the one the proxy saw.
     config = uvicorn.Config(
-        asgi, host=host, port=port, log_level=log_level, http="h11", ws="none",
-        lifespan="off", proxy_headers=True, server_header=False,
-    )  # fmt: skip
+        asgi,
+        host=host,
+        port=port,
+        log_level=log_level,
+        http="h11",
+        ws="none",
+        lifespan="off",
+        proxy_headers=True,
+        server_header=False,
+    )
     access = logging.getLogger("uvicorn.access")  # configured by uvicorn.Config just now
     if not any(isinstance(f, RedactTokens) for f in access.filters):
         access.addFilter(RedactTokens())

@@ -73,10 +73,16 @@ class SignIn(Pages):
         status = int(str(ctx.pop("status", 200)))
         target = safe_next(form if form is not None else request.query_params)
         return self.page(
-            request, "signin.html", status, title="Sign in", next=target,
-            passwords=self.accounts.passwords(), editors=bool(self.settings.approval.editors),
-            signed_out=request.query_params.get("out") == "1", **ctx,
-        )  # fmt: skip
+            request,
+            "signin.html",
+            status,
+            title="Sign in",
+            next=target,
+            passwords=self.accounts.passwords(),
+            editors=bool(self.settings.approval.editors),
+            signed_out=request.query_params.get("out") == "1",
+            **ctx,
+        )
 
     def request_link(self, request: Request, form: FormData | None) -> Response:
         self.check_csrf(request, form)
@@ -85,8 +91,13 @@ class SignIn(Pages):
         if "@" not in email or len(email) > 320:
             return self.form(request, form, status=400, message="Type your e-mail address.")
         found = self.accounts.request_link(email, client_of(request), target=safe_next(form))
-        response = self.page(request, "signin_sent.html", title="Check your e-mail", email=email,
-                             minutes=LINK_MINUTES)  # fmt: skip
+        response = self.page(
+            request,
+            "signin_sent.html",
+            title="Check your e-mail",
+            email=email,
+            minutes=LINK_MINUTES,
+        )
         if found is not None:
             editor, url = found
             response.background = BackgroundTask(self._mail, editor, url)
@@ -108,8 +119,14 @@ class SignIn(Pages):
             claim = self.accounts.read_link(token)
         except TokenError as exc:
             raise _link_refused(exc) from exc
-        return self.page(request, "signin_link.html", title="Sign in", token=token,
-                         editor_name=claim.editor.name, hours=SESSION_HOURS)  # fmt: skip
+        return self.page(
+            request,
+            "signin_link.html",
+            title="Sign in",
+            token=token,
+            editor_name=claim.editor.name,
+            hours=SESSION_HOURS,
+        )
 
     def use_link(self, request: Request, form: FormData | None) -> Response:
         self.check_csrf(request, form)
@@ -148,7 +165,8 @@ class SignIn(Pages):
 
 def _link_refused(exc: TokenError) -> Refused:
     return Refused(
-        403, "Link refused",
+        403,
+        "Link refused",
         f"This sign-in link cannot be used: {exc}. Nothing was changed. Ask for a new link "
         "on the sign-in page.",
-    )  # fmt: skip
+    )

@@ -44,35 +44,51 @@ class Today(Pages):
             if e.state is S.PENDING_APPROVAL:
                 deadline = self.app.deadline(e)
                 send_at = self.app.slot_for(e.slot).first_wave
-                pending.append({
-                    "edition": e, "approvals": len(self.store.approvers(e)),
-                    "deadline": clock(deadline, zone), "deadline_in": relative(deadline, now),
-                    "passed": deadline <= now, "send": clock(send_at, zone),
-                    "day": day(send_at, zone),
-                })  # fmt: skip
+                pending.append(
+                    {
+                        "edition": e,
+                        "approvals": len(self.store.approvers(e)),
+                        "deadline": clock(deadline, zone),
+                        "deadline_in": relative(deadline, now),
+                        "passed": deadline <= now,
+                        "send": clock(send_at, zone),
+                        "day": day(send_at, zone),
+                    }
+                )
         sending = [self._progress(e) for e in editions if e.state is S.SENDING]
         sent = [self._progress(e) for e in editions if e.state is S.SENT][:RECENT]
         failing = [r for r in self.app.source_health(live=True) if r["alert"]]
         slots = self._next_slots(now)
         shown = {s["edition"].id for s in slots if s["edition"] is not None}
         return self.page(
-            request, "today.html", title="Today", viewer=Viewer(session.name, session.email),
-            nav="today", pending=pending, sending=sending, sent=sent, failing=failing,
-            sources=len(self.settings.sources), slots=slots,
+            request,
+            "today.html",
+            title="Today",
+            viewer=Viewer(session.name, session.email),
+            nav="today",
+            pending=pending,
+            sending=sending,
+            sent=sent,
+            failing=failing,
+            sources=len(self.settings.sources),
+            slots=slots,
             approved=[e for e in editions if e.state is S.APPROVED and e.id not in shown][:RECENT],
             alert=self.settings.fetch.failure_alert,
             approvals_needed=self.settings.approval.approvals_needed,
-        )  # fmt: skip
+        )
 
     def _progress(self, edition: Any) -> dict[str, Any]:
         counts = self.store.delivery_counts(edition.id)
         total = sum(counts.values())
         done = sum(counts.get(s.value, 0) for s in (D.SENT, D.FAILED, D.SKIPPED, D.UNKNOWN))
         return {
-            "edition": edition, "total": total, "done": done,
-            "sent": counts.get(D.SENT.value, 0), "failed": counts.get(D.FAILED.value, 0),
+            "edition": edition,
+            "total": total,
+            "done": done,
+            "sent": counts.get(D.SENT.value, 0),
+            "failed": counts.get(D.FAILED.value, 0),
             "percent": int(100 * done / total) if total else 0,
-        }  # fmt: skip
+        }
 
     def _next_slots(self, now: Any) -> list[dict[str, Any]]:
         sched = self.settings.schedule
@@ -82,9 +98,14 @@ class Today(Pages):
         out = []
         for s in upcoming:
             edition = self.store.latest_for_slot(s.key)
-            out.append({
-                "day": day(s.first_wave, zone), "send": clock(s.first_wave, zone),
-                "send_in": relative(s.first_wave, now), "build": clock(s.build_at, zone),
-                "built": s.build_at <= now, "edition": edition,
-            })  # fmt: skip
+            out.append(
+                {
+                    "day": day(s.first_wave, zone),
+                    "send": clock(s.first_wave, zone),
+                    "send_in": relative(s.first_wave, now),
+                    "build": clock(s.build_at, zone),
+                    "built": s.build_at <= now,
+                    "edition": edition,
+                }
+            )
         return out

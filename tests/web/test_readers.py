@@ -204,7 +204,7 @@ def test_confirmation_links_expire_and_unconfirmed_sign_ups_are_forgotten(site: 
     expired = site.http.post(link)
     assert expired.status_code == 400
     assert "expired" in expired.text
-    assert site.app.sync_subscribers().mode == "add"  # a sync forgets the stale sign-up
+    assert site.app.readers.sync().mode == "add"  # a sync forgets the stale sign-up
     assert site.list().get("late@example.com") is None
 
 
@@ -240,13 +240,13 @@ def test_pause_resumes_by_itself_and_topics_outside_the_offer_are_ignored(site: 
     record = site.list().get("pia@example.com")
     assert record is not None
     assert (record.state, record.topics) == (SubscriberState.PAUSED, ("Technology",))
-    receiving = [s.email for s in site.app.iter_subscribers()]
+    receiving = [s.email for s in site.app.readers.receiving()]
     assert "pia@example.com" not in receiving
     page = site.http.get(link)
     assert "Paused until 8 December 2026" in page.text
     site.clock.now += timedelta(weeks=2, minutes=1)
-    assert "pia@example.com" in [s.email for s in site.app.iter_subscribers()]
-    assert ("Technology",) in site.app.selections()
+    assert "pia@example.com" in [s.email for s in site.app.readers.receiving()]
+    assert ("Technology",) in site.app.readers.selections()
     site.http.post(link, data={"topics": [], "pause": "0"})
     record = site.list().get("pia@example.com")
     assert record is not None

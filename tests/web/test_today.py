@@ -67,7 +67,7 @@ def test_today_shows_failing_sources_sending_progress_and_sent_counts(
     stop = threading.Event()
     stop.set()  # the send freezes the list, goes to sending, and stops before any message
     monkeypatch.setenv("DIGEST_SECRET", SECRET)
-    report = app.send(1, stop=stop)
+    report = app.sending.send(1, stop=stop)
     assert report.state.value == "sending"
     page = http.get("/").text
     assert "Tech Wire</strong> is failing: 3 times in a row." in page

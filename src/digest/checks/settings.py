@@ -29,14 +29,16 @@ def check_settings(app: App, where: Where, report: Report) -> None:
     _secrets(app, where, report)
     _folders(app, where, report)
     try:
-        app.backend()
+        app.context.backend()
         report.ok(f"backend: {app.settings.backend.name} accepts its options")
     except BackendError as exc:
         report.error(where("backend"), f"{exc}")
     _smtp_variables(app, where, report)
     try:
-        if app.dkim is not None:
-            report.ok(f"dkim: signing as {app.dkim.dns_name} (publish the public key there)")
+        if app.context.dkim is not None:
+            report.ok(
+                f"dkim: signing as {app.context.dkim.dns_name} (publish the public key there)"
+            )
     except ConfigError as exc:
         report.raised(exc, where("email", "dkim_key_path"))
 
@@ -194,7 +196,7 @@ def check_schedule(app: App, where: Where, report: Report) -> None:
     found = unsendable_waves(
         zone=sched.timezone,
         times=sched.times,
-        wave_zones=app.wave_zones,
+        wave_zones=app.schedule.wave_zones,
         window=sched.quiet_hours,
         lateness=late,
         start=app.now().date(),
@@ -223,7 +225,7 @@ def check_topics(app: App, where: Where, report: Report, *, fetched: set[str] | 
     known = topic_names(configured | (fetched or set()))
     fixed = all(s.section for s in sources)
     seen: set[tuple[str, ...]] = set()
-    for sub in app.file_subscribers():
+    for sub in app.readers.in_file():
         missing = sorted(topic_names(sub.topics) - known)
         if not missing or (sub.topics in seen and not fixed):
             continue

@@ -44,7 +44,7 @@ def check_templates_render(app: App, findings: Findings, report: Report) -> None
     settings = app.settings
     where = str(settings.templates_dir) if settings.templates_dir else "the built-in templates"
     try:
-        check_templates(app.renderer.env)
+        check_templates(app.context.renderer.env)
     except ConfigError as exc:
         report.raised(exc, where)
         return
@@ -55,7 +55,7 @@ def check_templates_render(app: App, findings: Findings, report: Report) -> None
     try:
         for thin_day in (False, True):
             extra = {"thin_day": thin_day, "note": "A sample editor's note."}
-            fit = app.renderer.fit(stories, now=app.now(), extra=extra)
+            fit = app.context.renderer.fit(stories, now=app.now(), extra=extra)
     except RenderError as exc:
         located = mjml_culprit(settings.templates_dir) if "MJML" in str(exc) else None
         if located is not None:

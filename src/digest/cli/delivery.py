@@ -67,7 +67,7 @@ def worker(
             while not stop.is_set():
                 ids = [edition_id] if edition_id else app.store.editions_in(EditionState.SENDING)
                 for i in ids:
-                    report = app.work(i, stop=stop, wait_for_retries=edition_id is not None)
+                    report = app.sending.work(i, stop=stop, wait_for_retries=edition_id is not None)
                     if as_json:
                         click.echo(json.dumps(report.to_dict()))
                     elif report.sent or report.failed or report.deferred or report.interrupted:
@@ -164,7 +164,7 @@ def send_with_workers(app: App, edition_id: int, workers: int) -> SendReport:
     with stop_on_sigterm() as stop:
         threading.Thread(target=forward, daemon=True).start()
         try:
-            report = app.send(edition_id, stop=stop, on_sending=start)
+            report = app.sending.send(edition_id, stop=stop, on_sending=start)
         finally:
             for proc in helpers:
                 out, _ = proc.communicate()  # closes stdin: a helper never told to go exits
@@ -174,7 +174,7 @@ def send_with_workers(app: App, edition_id: int, workers: int) -> SendReport:
             done.set()
         if helpers and not report.interrupted and not stop.is_set():
             # The helpers may have sent the last rows: this run ends the edition.
-            final = app.send(edition_id, stop=stop)
+            final = app.sending.send(edition_id, stop=stop)
             report.add(final)
             report.state, report.totals, report.total = final.state, final.totals, final.total
             report.deferred = final.deferred

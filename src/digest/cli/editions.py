@@ -36,12 +36,12 @@ def _order(value: str) -> list[str]:
 
 def what_next(app: App, edition: Edition) -> str:
     """What happens to an edition now, in words: when it goes out, or why it will not."""
-    slot = app.slot_for(edition.slot)
+    slot = app.schedule.slot_for(edition.slot)
     zone = app.settings.schedule.timezone
     now = app.now()
-    until = slot.last_wave + app.lateness
+    until = slot.last_wave + app.schedule.lateness
     if edition.state is S.PENDING_APPROVAL:
-        deadline = app.deadline(edition)
+        deadline = app.schedule.deadline(edition)
         passed = " (passed)" if deadline <= now else ""
         return (
             f"awaits approval: `digest approve {edition.id} --by NAME` by "
@@ -97,9 +97,9 @@ def build(app: App, as_json: bool, explain: bool, order: str, slot_key: str | No
     from digest.rank.explain import explain_json, explain_lines
 
     now = app.now()
-    slot = app.slot_for(slot_key) if slot_key else app.build_slot(now)
+    slot = app.schedule.slot_for(slot_key) if slot_key else app.schedule.build_slot(now)
     zone = app.settings.schedule.timezone
-    if now > slot.last_wave + app.lateness:
+    if now > slot.last_wave + app.schedule.lateness:
         raise DigestError(
             f"slot {slot.key} is over: its last wave ({local(slot.last_wave, zone)}) passed "
             f"schedule.max_lateness_minutes; choose a later --slot"
@@ -107,7 +107,7 @@ def build(app: App, as_json: bool, explain: bool, order: str, slot_key: str | No
     before = app.store.latest_for_slot(slot.key)
     try:
         with collect_progress() as progress:
-            edition = app.build(order=_order(order), slot=slot.key, progress=progress)
+            edition = app.editions.build(order=_order(order), slot=slot.key, progress=progress)
     except ThinDay as exc:
         if as_json:
             data: dict[str, Any] = {"id": None, "thin_day": True, "reason": str(exc)}
@@ -127,7 +127,7 @@ def build(app: App, as_json: bool, explain: bool, order: str, slot_key: str | No
     candidates = built[0] if built else []
     variants = [v.key for v in app.store.variants(edition)]
     pending = edition.state is S.PENDING_APPROVAL
-    deadline = app.deadline(edition) if pending else None
+    deadline = app.schedule.deadline(edition) if pending else None
     if as_json:
         data = {
             **edition_dict(edition),
@@ -243,7 +243,7 @@ def approve(app: App, edition_id: int, by: str, as_json: bool) -> None:
     Example:
       digest approve 3 --by "Rosa Diaz"
     """
-    result = app.approve(edition_id, by=by, via="cli")
+    result = app.editions.approve(edition_id, by=by, via="cli")
     edition = result.edition
     if as_json:
         emit_json(
@@ -278,7 +278,7 @@ def reject(app: App, edition_id: int, by: str, reason: str, as_json: bool) -> No
     Example:
       digest reject 3 --by "Rosa Diaz" --reason "wrong lead story"
     """
-    edition = app.reject(edition_id, by=by, reason=reason, via="cli")
+    edition = app.editions.reject(edition_id, by=by, reason=reason, via="cli")
     if as_json:
         emit_json(edition_dict(edition))
         return
@@ -321,7 +321,7 @@ def edit(
         *([Edit(Kind.SUBJECT, text=subject)] if subject is not None else []),
     ]
     before = len(app.store.get_edition(edition_id).warnings)
-    edition = app.revise(
+    edition = app.editions.revise(
         edition_id, by=by, via="cli", remove=remove, pin=pin, position=position, edits=edits
     )
     warn(edition.warnings[before:])
@@ -351,7 +351,7 @@ def proof(app: App, edition_id: int, as_json: bool) -> None:
         raise DigestError(f"edition {edition_id} is {edition.state}; only a pending one is proofed")
     if not app.settings.approval.editors:
         raise DigestError(f"{app.settings.path}: no approval.editors to send the proof to")
-    problems = app.proofs(edition)
+    problems = app.editions.proofs(edition)
     warn(problems)
     if problems:
         raise DigestError(f"{len(problems)} proof(s) of edition {edition_id} not sent")

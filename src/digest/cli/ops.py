@@ -38,7 +38,7 @@ def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool)
                 urls, allow_private=allow_private, now=app.now(), progress=progress
             )
         else:
-            with app.pipeline() as pipeline:
+            with app.context.pipeline() as pipeline:
                 result = pipeline.collect(now=app.now(), progress=progress)
     warn(result.warnings)
     if as_json:
@@ -65,7 +65,7 @@ def sources(app: App, as_json: bool) -> None:
     Example:
       digest sources
     """
-    rows = app.source_health()
+    rows = app.context.source_health()
     if as_json:
         emit_json(rows)
         return
@@ -290,7 +290,7 @@ def db_upgrade(app: App, as_json: bool) -> None:
     """
     from digest.store.engine import open_engine, upgrade
 
-    engine, path = open_engine(app.state_location())
+    engine, path = open_engine(app.context.state_location())
     try:
         before, after = upgrade(engine, path)
     finally:

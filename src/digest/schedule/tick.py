@@ -52,10 +52,10 @@ def due_slots(app: App, now: datetime, previous: datetime, first: datetime) -> l
     """Slots with something to do now: built (or due to be) and not over before the first
     tick ever. Every slot since the previous tick is looked at, however long the outage,
     and so is every slot whose edition is still open."""
-    late = app.lateness
-    seen = {s.key: s for s in app.slots_between(min(previous, now) - late, now)}
+    late = app.schedule.lateness
+    seen = {s.key: s for s in app.schedule.slots_between(min(previous, now) - late, now)}
     for key in open_slots(app.store):
-        seen.setdefault(key, app.slot_for(key))
+        seen.setdefault(key, app.schedule.slot_for(key))
     slots = sorted(seen.values(), key=lambda s: (s.first_wave, s.key))
     return [s for s in slots if s.build_at <= now and s.last_wave + late >= first]
 
@@ -69,7 +69,7 @@ def tick(app: App, *, echo: Echo) -> TickResult:
     """
     now = app.now()
     store = app.store
-    app.sync_subscribers()  # the readers' zones decide the waves; cheap when unchanged
+    app.readers.sync()  # the readers' zones decide the waves; cheap when unchanged
     store.log_slot(FIRST_TICK, status="first tick", note="", now=now)
     first = store.slot_logged_at(FIRST_TICK) or now
     previous = mark_tick(store, now) or now
@@ -102,7 +102,7 @@ def _label(app: App, moment: datetime) -> str:
 
 def _idle(app: App, now: datetime) -> tuple[str, dict[str, Any]]:
     """Why nothing was due: the next slot, when it is built and sent, and open editions."""
-    slot = app.next_slot(now)
+    slot = app.schedule.next_slot(now)
     sends = f"sends at {_label(app, slot.first_wave)}"
     if len(slot.waves) > 1:
         sends = (
@@ -118,7 +118,7 @@ def _idle(app: App, now: datetime) -> tuple[str, dict[str, Any]]:
         if edition.state is S.PENDING_APPROVAL:
             line += (
                 f"; edition {edition.id} ({edition.slot}) awaits approval until "
-                f"{_label(app, app.deadline(edition))}"
+                f"{_label(app, app.schedule.deadline(edition))}"
             )
         else:
             line += f"; edition {edition.id} ({edition.slot}) is {edition.state}"
@@ -140,7 +140,7 @@ def _settled(app: App, slot: Slot) -> bool:
 
 def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
     store = app.store
-    late = app.lateness
+    late = app.schedule.lateness
     edition = store.latest_for_slot(slot.key)
     live = slot.live_waves(now, late)
     if edition is None or edition.state is S.REJECTED:
@@ -163,7 +163,7 @@ def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
     if edition.state is S.PENDING_APPROVAL:
         # The deadline comes before the earliest wave the edition serves; the policy (skip:
         # expire, send: auto-approve) is applied once it has passed.
-        edition = app.enforce_deadline(edition.id)
+        edition = app.editions.enforce_deadline(edition.id)
         if edition.state is S.EXPIRED:
             say(f"slot {slot.key}: edition {edition.id} is {edition.state}; nothing sent")
             return
@@ -174,7 +174,7 @@ def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
         say(f"slot {slot.key}: edition {edition.id} still awaits approval")
         return
     if edition.state is S.APPROVED and not live:
-        app.expire_late(edition.id)
+        app.editions.expire_late(edition.id)
         say(f"slot {slot.key}: edition {edition.id} too late to send; expired")
         return
     if edition.state in (S.APPROVED, S.SENDING):
@@ -188,12 +188,12 @@ def _build(app: App, slot: Slot, now: datetime, say: Echo) -> Edition | None:
     hold = False
     if quiet:
         # Proofs wait for the end of quiet hours, unless the deadline comes first.
-        wave = served_wave(slot, now, app.lateness)
+        wave = served_wave(slot, now, app.schedule.lateness)
         deadline = deadline_for(wave, minutes_before=app.settings.approval.deadline_minutes)
         ends = quiet_end(now, sched.quiet_hours, zone)
         hold = ends < deadline
     try:
-        edition = app.build(slot=slot.key, proofs=not hold)
+        edition = app.editions.build(slot=slot.key, proofs=not hold)
     except ThinDay as exc:
         # Recorded once, so later ticks do not rebuild every minute until the slot.
         app.store.log_slot(slot.key, status="thin day", note=str(exc), now=now)
@@ -216,9 +216,11 @@ def _build(app: App, slot: Slot, now: datetime, say: Echo) -> Edition | None:
 
 def _release_proofs(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> None:
     sched = app.settings.schedule
-    if not app.proofs_held(edition) or in_quiet_hours(now, sched.quiet_hours, sched.timezone):
+    if not app.editions.proofs_held(edition) or in_quiet_hours(
+        now, sched.quiet_hours, sched.timezone
+    ):
         return
-    problems = app.proofs(edition)
+    problems = app.editions.proofs(edition)
     for problem in problems:
         say(f"warning: {problem}")
     say(f"slot {slot.key}: proofs of edition {edition.id} sent (held during quiet hours)")
@@ -227,7 +229,7 @@ def _release_proofs(app: App, slot: Slot, edition: Edition, now: datetime, say: 
 def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> None:
     sched = app.settings.schedule
     zone = sched.timezone
-    late = app.lateness
+    late = app.schedule.lateness
     ledger = Ledger(app.store)
     if edition.state is S.SENDING and ledger.frozen(edition.id):
         due = ledger.next_due_at(edition.id)
@@ -244,7 +246,7 @@ def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> N
         # Each reader is due at their wave; quiet hours hold sending but never lateness.
         return slot.wave(reader_zone or zone) if sched.local_delivery else slot.first_wave
 
-    report = app.send(
+    report = app.sending.send(
         edition.id,
         actor="schedule",
         stop=STOP,

@@ -109,7 +109,7 @@ class Accounts:
     def editor(self, email: str) -> EditorSettings | None:
         """The editor (not revoked) with this address."""
         key = email.strip().lower()
-        found = find_editor(self.app.policy(), key)
+        found = find_editor(self.app.editions.policy(), key)
         return found if found is not None and found.email.lower() == key else None
 
     def passwords(self) -> bool:

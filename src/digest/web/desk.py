@@ -89,7 +89,7 @@ class Desk(Pages):
                     f"This review link cannot be used: {exc}. Nothing was changed. Use the "
                     "links in the latest proof, or sign in.",
                 ) from exc
-            editor = find_editor(self.app.policy(), claim.editor)
+            editor = find_editor(self.app.editions.policy(), claim.editor)
             if claim.edition_id != edition.id or editor is None:
                 raise Refused(403, "Link refused", "This link is not for this edition or editor.")
             if claim.revision != edition.revision:
@@ -147,7 +147,7 @@ class Desk(Pages):
         )
         html_values = {k: html.escape(v, quote=True) for k, v in values.items()}
         now = self.app.now()
-        audience = self.app.audience(edition)
+        audience = self.app.editions.audience(edition)
         pending = edition.state is S.PENDING_APPROVAL
         built = self.store.ranking(edition.id)
         extra = built[1] if built else {}
@@ -195,8 +195,8 @@ class Desk(Pages):
     def when(self, edition: Edition, now: datetime) -> dict[str, object]:
         """The send time and approval deadline, in the schedule's zone and from now."""
         sched, policy = self.settings.schedule, self.settings.approval
-        send_at = self.app.slot_for(edition.slot).first_wave
-        deadline = self.app.deadline(edition)
+        send_at = self.app.schedule.slot_for(edition.slot).first_wave
+        deadline = self.app.schedule.deadline(edition)
         outcome = (
             "it is sent anyway (approval.at_deadline: send)"
             if policy.at_deadline == "send"
@@ -250,7 +250,7 @@ class Desk(Pages):
             approvals=self.store.approvers(edition),
             needed=self.settings.approval.approvals_needed,
             review_url=review_url,
-            send_line=self.send_line(edition, self.app.audience(edition), now),
+            send_line=self.send_line(edition, self.app.editions.audience(edition), now),
             when=self.when(edition, now),
         )
 
@@ -267,13 +267,15 @@ class Desk(Pages):
 
     def approve(self, request: Request, form: FormData | None) -> Response:
         edition, viewer, revision = self._action(request, form)
-        result = self.app.approve(edition.id, by=viewer.email, via="web", revision=revision)
+        result = self.app.editions.approve(
+            edition.id, by=viewer.email, via="web", revision=revision
+        )
         return self.back_to(result.edition, viewer, "approved")
 
     def reject(self, request: Request, form: FormData | None) -> Response:
         edition, viewer, revision = self._action(request, form)
         assert form is not None
-        rejected = self.app.reject(
+        rejected = self.app.editions.reject(
             edition.id,
             by=viewer.email,
             via="web",
@@ -293,7 +295,7 @@ class Desk(Pages):
             raise Refused(400, "Form refused", "The form asks for a change there is not.") from None
         url = str(form.get("url", ""))
         edit = Edit(kind, url=url, text=str(form.get("text", "")), position=position)
-        revised = self.app.revise(
+        revised = self.app.editions.revise(
             edition.id, by=viewer.email, via="web", revision=revision, edits=[edit]
         )
         for problem in revised.warnings[len(edition.warnings) :]:
@@ -307,7 +309,7 @@ class Desk(Pages):
         to = str(form.get("to", "")).strip()
         variant = str(form.get("variant", ALL))
         try:
-            self.app.send_test(
+            self.app.editions.send_test(
                 edition.id, by=viewer.email, to=to, revision=revision, variant=variant
             )
         except SendLimitReached as exc:

@@ -80,7 +80,7 @@ class Readers(Pages):
         self.unsubscribes = Signer(keys, salt=UNSUBSCRIBE_SALT, clock=app.now)
         self.archive_keys = Signer(keys, salt=ARCHIVE_SALT, clock=app.now)
         self.accounts = accounts  # a signed-in editor may read a private archive
-        self.readers = app.readers(environ)
+        self.readers = app.readers.pages(environ)
         self.list = SubscriberStore(self.store)
         self.archive = Archive(self.env, self.settings, self.store)
         self.throttle = Throttle()

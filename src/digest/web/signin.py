@@ -106,7 +106,7 @@ class SignIn(Pages):
     def _mail(self, editor: EditorSettings, url: str) -> None:
         envelope = link_envelope(self.settings, editor, url, self.app.now())
         try:
-            with self.app.backend() as connection:
+            with self.app.context.backend() as connection:
                 connection.send(envelope)
         except (BackendError, ConfigError) as exc:
             # Never the link itself: it is a credential.

@@ -42,8 +42,8 @@ class Today(Pages):
         pending = []
         for e in editions:
             if e.state is S.PENDING_APPROVAL:
-                deadline = self.app.deadline(e)
-                send_at = self.app.slot_for(e.slot).first_wave
+                deadline = self.app.schedule.deadline(e)
+                send_at = self.app.schedule.slot_for(e.slot).first_wave
                 pending.append(
                     {
                         "edition": e,
@@ -57,7 +57,7 @@ class Today(Pages):
                 )
         sending = [self._progress(e) for e in editions if e.state is S.SENDING]
         sent = [self._progress(e) for e in editions if e.state is S.SENT][:RECENT]
-        failing = [r for r in self.app.source_health(live=True) if r["alert"]]
+        failing = [r for r in self.app.context.source_health(live=True) if r["alert"]]
         slots = self._next_slots(now)
         shown = {s["edition"].id for s in slots if s["edition"] is not None}
         return self.page(
@@ -93,7 +93,7 @@ class Today(Pages):
     def _next_slots(self, now: Any) -> list[dict[str, Any]]:
         sched = self.settings.schedule
         zone = sched.timezone
-        every = self.app.slots_between(now, now + timedelta(days=8))
+        every = self.app.schedule.slots_between(now, now + timedelta(days=8))
         upcoming = [s for s in every if s.first_wave > now][:NEXT_SLOTS]
         out = []
         for s in upcoming:

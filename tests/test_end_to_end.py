@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from urllib.parse import urlsplit
 
+from digest.store.returns import Returns
 from digest.testing.smtp import SMTPSink
 from digest.tokens import UNSUBSCRIBE_SALT, Signer, read_unsubscribe_token
 
@@ -149,3 +150,26 @@ def test_send_without_secret_refuses(project: Project) -> None:
     result = project.cli("send", str(edition), env={"DIGEST_SECRET": ""})
     assert result.exit_code == 1
     assert "DIGEST_SECRET is not set" in result.output
+
+
+def test_each_sent_message_leads_back_to_its_delivery(
+    project: Project, smtp_server: SMTPSink
+) -> None:
+    """What a bounce quotes (the Message-ID, with or without brackets) finds the delivery."""
+    _smtp_config(project, smtp_server)
+    edition = _build(project)
+    assert project.cli("approve", str(edition), "--by", "Editor").exit_code == 0
+    assert project.cli("send", str(edition)).exit_code == 0
+    store = project.open_store()
+    try:
+        returns = Returns(store)
+        for raw in smtp_server.messages:
+            msg = BytesParser(policy=policy.default).parsebytes(raw.data)
+            found = returns.by_message_id(msg["Message-ID"])
+            assert found is not None
+            assert (found.edition_id, found.email) == (edition, raw.rcpt_tos[0])
+            assert returns.by_message_id(msg["Message-ID"].strip("<>")) == found
+        assert returns.by_message_id("<nobody@news.example.org>") is None
+        assert returns.by_message_id("") is None
+    finally:
+        store.close()

@@ -108,7 +108,9 @@ def _subscribed(site: Site, email: str, **extra: object) -> None:
 
 def test_the_answer_is_the_same_whether_or_not_the_address_is_known(site: Site) -> None:
     assert site.project.cli("subscribers", "sync").exit_code == 0  # anna, ben, dmitri
-    site.app.store.suppress("ben@example.net", reason="hard bounce: 550", now=site.clock())
+    site.app.store.suppress(
+        "ben@example.net", reason="hard bounce: 550", now=site.clock(), kind=SubscriberState.BOUNCED
+    )
     site.list().opt_out(
         "dmitri@example.org",
         reason="unsubscribed",

@@ -31,7 +31,7 @@ from digest.exceptions import (
     PermanentFailure,
     TemporaryFailure,
 )
-from digest.models import DeliveryState
+from digest.models import DeliveryState, SubscriberState
 from digest.render.personalise import EnvelopeFactory
 from digest.store.ledger import Ledger, Mark, Outcome, Row
 from digest.store.limits import Permits
@@ -295,7 +295,10 @@ class Sender:
             setattr(self.report, name, getattr(self.report, name) + 1)
         if outcome.state is D.FAILED:
             self.store.suppress(
-                outcome.email, reason=f"hard bounce: {outcome.error}", now=self.clock()
+                outcome.email,
+                reason=f"hard bounce: {outcome.error}",
+                now=self.clock(),
+                kind=SubscriberState.BOUNCED,
             )
 
     def _drain(self) -> None:

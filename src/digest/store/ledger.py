@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlalchemy import String, delete, func, literal, select, update
 
-from digest.models import DeliveryState, Subscriber, SubscriberState
+from digest.models import DeliveryState, Subscriber
+from digest.store import receiving
 from digest.store.engine import guarded, write_transaction
 from digest.store.freeze import INTO, Copy
 from digest.store.raw import RawConnection
@@ -157,7 +158,7 @@ class Ledger:
                 return 0
         total = 0
         if isinstance(subscribers, Receiving) and subscribers.store.engine is self.engine:
-            for state in (SubscriberState.ACTIVE, SubscriberState.PAUSED):
+            for state in receiving.STATES:
                 copy = Copy(
                     self.raw.sql,
                     edition_id=edition_id,

@@ -24,9 +24,11 @@ from digest.models import (
     EditionState,
     RenderedEdition,
     Story,
+    SubscriberState,
     Variant,
     edition_hash,
 )
+from digest.store import suppress
 from digest.store.engine import (
     guarded,
     prepare,
@@ -440,10 +442,17 @@ class Store:
 
     # suppression list ---------------------------------------------------------------------
 
-    def suppress(self, email: str, *, reason: str, now: datetime) -> None:
-        row = {"email": email.lower(), "reason": reason, "at": now}
+    def suppress(
+        self,
+        email: str,
+        *,
+        reason: str,
+        now: datetime,
+        kind: SubscriberState = SubscriberState.UNSUBSCRIBED,
+    ) -> None:
+        """Put an address on the suppression list as ``kind``, ``reason`` as evidence."""
         with self.transaction() as tx:
-            upsert(tx.conn, suppressions, [row])
+            suppress.record(tx.conn, email, reason=reason, kind=kind, now=now)
 
     def is_suppressed(self, email: str) -> bool:
         """A lookup by key: cheap however long the list is."""

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 
 from digest.models import SubscriberState
 from digest.store.repository import Store
-from digest.store.subscribers import _REASON_STATE, address_hash, writing
+from digest.store.subscribers import address_hash, writing
 from digest.store.tables import (
     confirmations,
     stamp,
@@ -166,7 +166,9 @@ class Batch:
         """Unsubscribes, bounces and complaints on the suppression list (from the send engine
         or a link) become the subscribers' states."""
         reason = (
-            select(_REASON_STATE).where(suppressions.c.email == subscribers.c.key).scalar_subquery()
+            select(suppressions.c.kind)
+            .where(suppressions.c.email == subscribers.c.key)
+            .scalar_subquery()
         )
         statement = (
             update(subscribers)

@@ -173,6 +173,8 @@ deliveries = Table(
     # while that worker's heartbeat is alive, and every write of an outcome is fenced by it.
     Column("claim", String(100), nullable=False, default=""),
     Index("deliveries_due", "edition_id", "state", "next_attempt_at"),
+    # From a returned message (a bounce quoting its Message-ID) back to its delivery.
+    Index("deliveries_message", "message_id"),
 )
 
 # One row per edition whose recipient list is being or has been frozen into the ledger:
@@ -232,7 +234,9 @@ suppressions = Table(
     "suppressions",
     metadata,
     Column("email", String(320), primary_key=True),
-    Column("reason", Text, nullable=False),
+    Column("reason", Text, nullable=False),  # the evidence: who or what, and why
+    # What it means for the reader: unsubscribed, bounced or complained (reader_states).
+    Column("kind", String(20), nullable=False, default="unsubscribed"),
     Column("at", Timestamp, nullable=False),
 )
 

@@ -12,6 +12,7 @@ from digest.exceptions import ConfigError
 from digest.models import Edition, Subscriber, Variant
 from digest.render.message import prepare_message
 from digest.render.personalise import EnvelopeFactory, Footer, Personaliser, envelope_factory
+from digest.returnpath import ReturnPaths
 from digest.store import Store
 from digest.store.subscribers import Receiving, SubscriberStore
 from digest.subscribers.files import count_subscribers, entries
@@ -124,8 +125,18 @@ class Readers:
         )
         view = archive_url(pub.base_url, edition.id, private) if edition.id else ""
         return Personaliser(
-            prepared, pub, self.context.signer(required=signer_required), view_url=view, about=about
+            prepared,
+            pub,
+            self.context.signer(required=signer_required),
+            view_url=view,
+            about=about,
+            return_path=self.return_paths().address if email.return_path_domain else None,
         )
+
+    def return_paths(self) -> ReturnPaths:
+        """Makes and reads each message's return path (email.return_path_domain)."""
+        keys = secrets_from_env(self.context.settings.secret_env)
+        return ReturnPaths(self.context.settings.email.return_path_domain, keys)
 
     def composer(
         self,

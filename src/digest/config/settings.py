@@ -61,6 +61,9 @@ class EmailSettings:
     archive_url: str = setting("", '"View in browser" URL; {date} is the edition date.')
     preferences_url: str = setting("", '"Manage preferences" URL.')
     signup_url: str = setting("", '"Forwarded this? Subscribe" URL.')
+    return_path_domain: str = setting(
+        "", "Per-message return path bounces+TOKEN@DOMAIN (VERP); empty: the sender."
+    )
 
 
 @dataclass(frozen=True, slots=True)

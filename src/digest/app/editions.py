@@ -299,7 +299,7 @@ class Editions(Schedule):
         after = workflow.enforce_deadline(
             self.store,
             edition_id,
-            policy=self.settings.approval,
+            policy=self.policy(),  # revoked editors' approvals do not count
             deadline=self.deadline(edition),
             now=self.now(),
         )

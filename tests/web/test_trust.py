@@ -27,6 +27,8 @@ import pytest
 from digest.app import App
 from digest.backends import memory
 from digest.models import SubscriberState
+from digest.store import Store
+from digest.store.desk import Backoff, DeskState
 from digest.store.subscribers import SubscriberStore
 from digest.testing.smtp import free_port
 from digest.web.app import create_app
@@ -283,3 +285,20 @@ def test_rotation_keeps_confirmation_links(project: Project) -> None:
     assert nora is not None
     assert omar is not None
     assert (nora.state, omar.state) == (SubscriberState.ACTIVE, SubscriberState.PENDING)
+
+
+def test_attempts_are_counted_atomically_on_both_engines(state_url: str, tmp_path: Path) -> None:
+    store = Store(url=state_url) if state_url else Store(tmp_path / "digest.db")
+    desk = DeskState(store)
+    now = Clock()()
+    keys = ["password:sam@news.example.org|203.0.113.7", "client:203.0.113.7"]
+
+    def attempt(_: int) -> bool:
+        return desk.attempt(keys, now=now, backoff=Backoff()) is None
+
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            allowed = list(pool.map(attempt, range(40)))
+    finally:
+        store.close()
+    assert allowed.count(True) == Backoff().free

@@ -171,9 +171,9 @@ class DeskState:
             insert_ignore(tx.conn, signin_throttle, [{"key": k, **empty} for k in keys])
             query = select(signin_throttle).where(signin_throttle.c.key.in_(keys))
             rows = {r.key: r for r in tx.conn.execute(query.with_for_update())}
-            ends = [r.blocked_until for r in rows.values() if r.blocked_until]
+            ends: list[datetime] = [r.blocked_until for r in rows.values() if r.blocked_until]
             if ends and max(ends) > now:
-                return max(ends)  # type: ignore[no-any-return]
+                return max(ends)
             out = []
             for key in keys:
                 row = rows[key]

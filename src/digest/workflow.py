@@ -44,6 +44,19 @@ def find_editor(policy: ApprovalSettings, who: str) -> EditorSettings | None:
     return None
 
 
+def counting(policy: ApprovalSettings) -> set[str] | None:
+    """The editor keys whose approvals count (the store keeps lower-cased names), or None
+    for any: with editors configured, ``policy`` (App.policy) leaves revoked ones out, so an
+    approval given before a revocation stops counting toward approvals_needed."""
+    return {e.name.lower() for e in policy.editors} if policy.editors else None
+
+
+def counted_approvers(store: Store, edition: Edition, policy: ApprovalSettings) -> list[str]:
+    """Who approved the current revision and still counts (see ``counting``), in order."""
+    keys = counting(policy)
+    return [a for a in store.approvers(edition) if keys is None or a.lower() in keys]
+
+
 def editor_name(policy: ApprovalSettings, by: str) -> str:
     """Who acts, as recorded: with editors configured, only they may approve, edit or reject."""
     if not policy.editors:
@@ -84,7 +97,9 @@ def approve(
     needed = policy.approvals_needed
     transition(edition, S.APPROVED, actor=name, via=via, now=now)  # refuses a wrong state early
     with store.transaction() as tx:
-        count = tx.add_approval(edition, editor=name.lower(), actor=name, via=via, now=now)
+        count = tx.add_approval(
+            edition, editor=name.lower(), actor=name, via=via, now=now, among=counting(policy)
+        )
         if count == 0:
             raise StateError(
                 f"{name} has already approved revision {edition.revision} of edition "
@@ -319,7 +334,7 @@ def enforce_deadline(
         return edition
     if now < deadline:
         return edition
-    got = len(store.approvers(edition))
+    got = len(counted_approvers(store, edition, policy))
     needed = policy.approvals_needed
     too_big = clipped(edition.rendered, store.variants(edition))
     if policy.at_deadline == "send" and too_big:

@@ -56,7 +56,7 @@ class Review:
         revision = re.search(r'id="revision">(\d+)<', page.text)
         assert revision
         data = {
-            "csrf": self.http.cookies["digest_csrf"],
+            "csrf": re.findall(r'name="csrf" value="([^"]+)"', page.text)[0],
             "t": self.token,
             "revision": revision.group(1),
             **fields,

@@ -305,7 +305,7 @@ class Editions:
         after = workflow.enforce_deadline(
             self.context.store,
             edition_id,
-            policy=self.context.settings.approval,
+            policy=self.policy(),  # revoked editors' approvals do not count
             deadline=self.schedule.deadline(edition),
             now=self.context.now(),
         )

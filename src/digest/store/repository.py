@@ -7,7 +7,7 @@ by approval.apply); reads are methods of Store. No other module holds SQL.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -155,10 +155,18 @@ class Transaction:
         )
 
     def add_approval(
-        self, edition: Edition, *, editor: str, actor: str, via: str, now: datetime
+        self,
+        edition: Edition,
+        *,
+        editor: str,
+        actor: str,
+        via: str,
+        now: datetime,
+        among: Collection[str] | None = None,
     ) -> int:
         """Record one editor's approval of the current revision; the count so far, or 0 if
-        this editor had approved it already."""
+        this editor had approved it already. With ``among`` (lower-cased editor keys), only
+        approvals by those editors count: a revoked editor's earlier approval does not."""
         row = {
             "edition_id": edition.id,
             "revision": edition.revision,
@@ -169,14 +177,15 @@ class Transaction:
         }
         if insert_ignore(self.conn, approvals, [row]) != 1:
             return 0
-        return int(
-            self.conn.execute(
-                select(func.count())
-                .select_from(approvals)
-                .where(approvals.c.edition_id == edition.id)
-                .where(approvals.c.revision == edition.revision)
-            ).scalar_one()
+        query = (
+            select(func.count())
+            .select_from(approvals)
+            .where(approvals.c.edition_id == edition.id)
+            .where(approvals.c.revision == edition.revision)
         )
+        if among is not None:
+            query = query.where(approvals.c.editor.in_(list(among)))
+        return int(self.conn.execute(query).scalar_one())
 
     def save_ranking(
         self, edition_id: int, candidates: Sequence[Candidate], extra: dict[str, Any]

@@ -23,9 +23,9 @@ from digest.proofs import approval_signer, edition_date_line
 from digest.render import placeholders
 from digest.render.variants import ALL
 from digest.tokens import approval_token, read_approval_token
-from digest.web.auth import SESSION_COOKIE, Accounts
+from digest.web.auth import Accounts
 from digest.web.common import NeedSignIn, Pages, Refused, Viewer, clock, day, plural, relative
-from digest.workflow import Audience, SendLimitReached, find_editor
+from digest.workflow import Audience, SendLimitReached, counted_approvers, find_editor
 
 log = logging.getLogger("digest.web")
 S = EditionState
@@ -46,8 +46,7 @@ class Desk(Pages):
     """Where editors review and decide; every change is a POST with a CSRF token."""
 
     def __init__(self, app: App, environ: Mapping[str, str], accounts: Accounts) -> None:
-        super().__init__(app, environ)
-        self.accounts = accounts
+        super().__init__(app, environ, accounts)
         self.approvals = approval_signer(self.settings, clock=app.now, environ=environ)
         self.link_age = int(self.settings.approval.link_hours * 3600)
 
@@ -72,7 +71,7 @@ class Desk(Pages):
             raise Refused(404, "No such edition", f"There is no edition {edition_id}.") from None
 
     def signed_in(self, request: Request) -> Viewer:
-        session = self.accounts.session(request.cookies.get(SESSION_COOKIE))
+        session = self.accounts.session(request.cookies.get(self.accounts.session_cookie))
         if session is None:
             raise NeedSignIn
         return Viewer(session.name, session.email)
@@ -157,7 +156,7 @@ class Desk(Pages):
         notice = _NOTICES.get(request.query_params.get("n", ""), "")
         if request.query_params.get("n") == "approved" and pending:
             got, needed = (
-                len(self.store.approvers(edition)),
+                len(counted_approvers(self.store, edition, self.app.editions.policy())),
                 self.settings.approval.approvals_needed,
             )
             notice = f"Your approval is recorded: {got} of {needed}. It needs another editor's."
@@ -168,7 +167,7 @@ class Desk(Pages):
             edition=edition,
             viewer=viewer,
             pending=pending,
-            approvals=self.store.approvers(edition),
+            approvals=counted_approvers(self.store, edition, self.app.editions.policy()),
             needed=self.settings.approval.approvals_needed,
             when=self.when(edition, now),
             send_line=self.send_line(edition, audience, now),
@@ -247,7 +246,7 @@ class Desk(Pages):
             title=f"Approve edition {edition.id}",
             edition=edition,
             viewer=viewer,
-            approvals=self.store.approvers(edition),
+            approvals=counted_approvers(self.store, edition, self.app.editions.policy()),
             needed=self.settings.approval.approvals_needed,
             review_url=review_url,
             send_line=self.send_line(edition, self.app.editions.audience(edition), now),

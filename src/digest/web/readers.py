@@ -40,7 +40,7 @@ from digest.tokens import (
     secrets_from_env,
 )
 from digest.web.archive import Archive, Links
-from digest.web.auth import SESSION_COOKIE, Accounts
+from digest.web.auth import Accounts
 from digest.web.common import Pages, Refused
 
 log = logging.getLogger("digest.readers")
@@ -75,11 +75,10 @@ class Readers(Pages):
     """The readers' routes on one App."""
 
     def __init__(self, app: App, environ: Mapping[str, str], accounts: Accounts) -> None:
-        super().__init__(app, environ)
+        super().__init__(app, environ, accounts)
         keys = secrets_from_env(self.settings.secret_env, environ)
         self.unsubscribes = Signer(keys, salt=UNSUBSCRIBE_SALT, clock=app.now)
         self.archive_keys = Signer(keys, salt=ARCHIVE_SALT, clock=app.now)
-        self.accounts = accounts  # a signed-in editor may read a private archive
         self.readers = app.readers.pages(environ)
         self.list = SubscriberStore(self.store)
         self.archive = Archive(self.env, self.settings, self.store)
@@ -333,7 +332,7 @@ class Readers(Pages):
     # archive -----------------------------------------------------------------------------
 
     def _editor(self, request: Request) -> bool:
-        return self.accounts.session(request.cookies.get(SESSION_COOKIE)) is not None
+        return self.accounts.session(request.cookies.get(self.accounts.session_cookie)) is not None
 
     def _private(self) -> Refused:
         return Refused(404, "Not found", "There is no such page.")

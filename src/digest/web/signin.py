@@ -24,7 +24,7 @@ from digest.backends.base import Envelope
 from digest.config import EditorSettings, Settings
 from digest.exceptions import BackendError, ConfigError, TokenError
 from digest.render.message import clean_name, make_message_id, sender_address
-from digest.web.auth import LINK_MINUTES, SESSION_COOKIE, SESSION_HOURS, Accounts
+from digest.web.auth import LINK_MINUTES, SESSION_HOURS, Accounts
 from digest.web.common import Pages, Refused, client_of, safe_next
 
 log = logging.getLogger("digest.web")
@@ -55,8 +55,7 @@ class SignIn(Pages):
     """/signin, /s/TOKEN and /signout."""
 
     def __init__(self, app: App, environ: Mapping[str, str], accounts: Accounts) -> None:
-        super().__init__(app, environ)
-        self.accounts = accounts
+        super().__init__(app, environ, accounts)
 
     def routes(self) -> list[Route]:
         h = self.handle
@@ -152,14 +151,16 @@ class SignIn(Pages):
 
     def _signed_in(self, target: str, cookie: str) -> Response:
         response = RedirectResponse(target, 303)
-        self.cookie(response, SESSION_COOKIE, cookie, max_age=SESSION_HOURS * 3600)
+        self.cookie(response, self.accounts.session_cookie, cookie, max_age=SESSION_HOURS * 3600)
         return response
 
     def signout(self, request: Request, form: FormData | None) -> Response:
         self.check_csrf(request, form)
-        self.accounts.end(request.cookies.get(SESSION_COOKIE))
+        self.accounts.end(request.cookies.get(self.accounts.session_cookie))
         response = RedirectResponse("/signin?out=1", 303)
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=self.secure, httponly=True)
+        response.delete_cookie(
+            self.accounts.session_cookie, path="/", secure=self.secure, httponly=True
+        )
         return response
 
 

@@ -13,8 +13,9 @@ from starlette.routing import Route
 
 from digest.app import App
 from digest.models import DeliveryState, EditionState
-from digest.web.auth import SESSION_COOKIE, Accounts
+from digest.web.auth import Accounts
 from digest.web.common import NeedSignIn, Pages, Viewer, clock, day, relative
+from digest.workflow import counted_approvers
 
 S = EditionState
 D = DeliveryState
@@ -26,19 +27,19 @@ class Today(Pages):
     """The editor's start page after signing in."""
 
     def __init__(self, app: App, environ: Mapping[str, str], accounts: Accounts) -> None:
-        super().__init__(app, environ)
-        self.accounts = accounts
+        super().__init__(app, environ, accounts)
 
     def routes(self) -> list[Route]:
         return [Route("/", self.handle(self.today, form=False), methods=["GET"])]
 
     def today(self, request: Request, _form: FormData | None) -> Response:
-        session = self.accounts.session(request.cookies.get(SESSION_COOKIE))
+        session = self.accounts.session(request.cookies.get(self.accounts.session_cookie))
         if session is None:
             raise NeedSignIn
         now = self.app.now()
         zone = self.settings.schedule.timezone
         editions = self.store.list_editions(limit=30)
+        policy = self.app.editions.policy()  # a revoked editor's approvals no longer count
         pending = []
         for e in editions:
             if e.state is S.PENDING_APPROVAL:
@@ -47,7 +48,7 @@ class Today(Pages):
                 pending.append(
                     {
                         "edition": e,
-                        "approvals": len(self.store.approvers(e)),
+                        "approvals": len(counted_approvers(self.store, e, policy)),
                         "deadline": clock(deadline, zone),
                         "deadline_in": relative(deadline, now),
                         "passed": deadline <= now,

@@ -15,7 +15,7 @@ from digest.models import Edition, EditionState, Subscriber, Variant
 from digest.render.preflight import GMAIL_CLIP_BYTES, clipped
 from digest.render.renderer import Renderer
 from digest.render.variants import approved_variant
-from digest.schedule.slots import Slot, served_wave, slot_day
+from digest.slots import Slot, served_wave, slot_day
 from digest.store import Revision, Store
 from digest.store.desk import DeskState
 from digest.subscribers.files import valid_address
@@ -299,7 +299,7 @@ def deadline(
     edition: Edition, *, policy: ApprovalSettings, slot: Slot, lateness: timedelta
 ) -> datetime:
     """When the edition must be approved by: ``deadline_minutes`` before the earliest wave
-    of its slot it must serve (schedule.slots.served_wave), as an absolute instant."""
+    of its slot it must serve (slots.served_wave), as an absolute instant."""
     wave = served_wave(slot, edition.created_at, lateness)
     return deadline_for(wave, minutes_before=policy.deadline_minutes)
 

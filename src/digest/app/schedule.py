@@ -10,7 +10,7 @@ from digest import workflow
 from digest.app.readers import ReaderList
 from digest.exceptions import DigestError
 from digest.models import Edition, EditionState
-from digest.schedule.slots import Slot, make_slot, next_slot, parse_key, slots_between
+from digest.slots import Slot, make_slot, next_slot, parse_key, slots_between
 
 S = EditionState
 

@@ -19,7 +19,7 @@ from types import TracebackType
 import httpcore
 import httpx
 
-from digest.exceptions import FetchError
+from digest.exceptions import DeadlineExceeded, FetchError
 from digest.netpin import Exchange, PinnedBackend, exchange
 from digest.schema import internal, setting
 from digest.version import __version__
@@ -41,10 +41,6 @@ ACCEPT = (
 
 Resolver = Callable[[str], list[str]]
 AddressCheck = Callable[[str], bool]
-
-
-class DeadlineExceeded(FetchError):
-    """The exchange did not finish within its deadline (connect, headers, body, retries)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,11 +245,9 @@ class Fetcher:
         current = url
         with exchange(deadline) as ex:
             for _hop in range(self.settings.max_redirects + 1):
-                try:
-                    target = self._check_url(current, ex, allow_private=allow_private)
-                except _Refused as exc:
-                    hop = "" if current == url else f"redirect to {current}: "
-                    raise FetchError(f"{url}: {hop}{exc}") from exc.__cause__
+                hop = "" if current == url else f"redirect to {current}: "
+                where = f"{url}: {hop}"
+                target = self._check_url(current, ex, allow_private=allow_private, where=where)
                 seen.add(str(target))
                 result = self._get_with_retries(target, headers, ex, allow_private)
                 if isinstance(result, Response):
@@ -270,44 +264,46 @@ class Fetcher:
     def _late(self, url: httpx.URL | str) -> DeadlineExceeded:
         return DeadlineExceeded(f"{url}: no answer within {self.settings.deadline:g} s")
 
-    def _check_url(self, url: str, ex: Exchange, *, allow_private: bool) -> httpx.URL:
-        """``url`` parsed with its host's checked addresses pinned in ``ex``, or _Refused.
+    def _check_url(self, url: str, ex: Exchange, *, allow_private: bool, where: str) -> httpx.URL:
+        """``url`` parsed with its host's checked addresses pinned in ``ex``.
 
-        Refused: a wrong scheme, no host, a metadata address (always), or a non-public
-        address without ``allow_private``.
+        FetchError (its message starting with ``where``) for a wrong scheme, no host, a
+        metadata address (always), or a non-public address without ``allow_private``.
         """
         try:
             parsed = httpx.URL(url)
             host = parsed.raw_host.decode("ascii").lower()
         except (httpx.InvalidURL, ValueError) as exc:
-            raise _Refused(f"invalid URL ({exc})") from exc
+            raise FetchError(f"{where}invalid URL ({exc})") from exc
         if parsed.scheme not in ALLOWED_SCHEMES:
-            raise _Refused(
-                f"scheme {parsed.scheme or '(none)'!r} is not allowed (only http, https)"
+            raise FetchError(
+                f"{where}scheme {parsed.scheme or '(none)'!r} is not allowed (only http, https)"
             )
         if not host:
-            raise _Refused("no host in URL")
+            raise FetchError(f"{where}no host in URL")
         if host.rstrip(".") in METADATA_HOSTS:
-            raise _Refused(f"host {host!r} is a cloud metadata service; it is never fetched")
-        addresses = [host] if _address(host) is not None else self._resolve(host, ex)
+            raise FetchError(
+                f"{where}host {host!r} is a cloud metadata service; it is never fetched"
+            )
+        addresses = [host] if _address(host) is not None else self._resolve(host, ex, where)
         if not addresses:
-            raise _Refused(f"host {host!r} has no address")
+            raise FetchError(f"{where}host {host!r} has no address")
         meta = [a for a in addresses if is_metadata_address(a)]
         if meta:
-            raise _Refused(
-                f"host {host!r} resolves to {meta[0]}, a metadata or link-local address;"
+            raise FetchError(
+                f"{where}host {host!r} resolves to {meta[0]}, a metadata or link-local address;"
                 " it is never fetched, allow_private or not"
             )
         bad = [a for a in addresses if not self._is_public(a)]
         if bad and not allow_private:
-            raise _Refused(
-                f"host {host!r} resolves to non-public address {bad[0]};"
+            raise FetchError(
+                f"{where}host {host!r} resolves to non-public address {bad[0]};"
                 " set allow_private for this source if that is intended"
             )
         ex.pins[host] = addresses
         return parsed
 
-    def _resolve(self, host: str, ex: Exchange) -> list[str]:
+    def _resolve(self, host: str, ex: Exchange, where: str) -> list[str]:
         """``host``'s addresses; the lookup runs aside so a hung resolver meets the deadline."""
         out: list[list[str]] = []
         err: list[BaseException] = []
@@ -322,7 +318,7 @@ class Fetcher:
         worker.start()
         worker.join(max(0.0, ex.left()))
         if err:
-            raise _Refused(f"cannot resolve host {host!r} ({err[0]})") from err[0]
+            raise FetchError(f"{where}cannot resolve host {host!r} ({err[0]})") from err[0]
         if not out:  # a deadline, not a refusal: collect reports the source as late
             raise DeadlineExceeded(
                 f"no answer within {self.settings.deadline:g} s (resolving {host})"
@@ -335,21 +331,21 @@ class Fetcher:
         """A Response, or the Location of a redirect; retries transient failures."""
         attempt = 0
         while True:
-            try:
-                with self._slot(url.host, ex):
-                    return self._get_once(url, headers, ex, private)
-            except _Retryable as exc:
-                if attempt >= self.settings.retries:
-                    raise FetchError(f"{url}: {exc.reason}") from exc.__cause__
-                delay = exc.retry_after
-                if delay is None:
-                    # Exponential backoff with jitter, so many sources do not retry in step.
-                    delay = min(0.5 * 2**attempt, RETRY_AFTER_CAP) + random.uniform(0, 0.25)
-                if delay >= ex.left():
-                    raise FetchError(
-                        f"{url}: {exc.reason} (no time left to retry within"
-                        f" {self.settings.deadline:g} s)"
-                    ) from exc.__cause__
+            with self._slot(url.host, ex):
+                result = self._get_once(url, headers, ex, private)
+            if not isinstance(result, _Retry):
+                return result
+            if attempt >= self.settings.retries:
+                raise FetchError(f"{url}: {result.reason}") from result.cause
+            delay = result.retry_after
+            if delay is None:
+                # Exponential backoff with jitter, so many sources do not retry in step.
+                delay = min(0.5 * 2**attempt, RETRY_AFTER_CAP) + random.uniform(0, 0.25)
+            if delay >= ex.left():
+                raise FetchError(
+                    f"{url}: {result.reason} (no time left to retry within"
+                    f" {self.settings.deadline:g} s)"
+                ) from result.cause
             attempt += 1
             self._sleep(delay)
 
@@ -376,7 +372,7 @@ class Fetcher:
 
     def _get_once(
         self, url: httpx.URL, headers: dict[str, str], ex: Exchange, private: bool
-    ) -> Response | str:
+    ) -> Response | str | _Retry:
         try:
             with self._client(private).stream("GET", url, headers=headers) as resp:
                 status = resp.status_code
@@ -386,7 +382,7 @@ class Fetcher:
                         raise FetchError(f"{url}: HTTP {status} redirect without Location")
                     return location
                 if status in RETRY_CODES:
-                    raise _Retryable(f"HTTP {status} {resp.reason_phrase}", _retry_after(resp))
+                    return _Retry(f"HTTP {status} {resp.reason_phrase}", _retry_after(resp))
                 if status == 304:
                     return Response(str(url), 304, b"", _headers(resp))
                 if not 200 <= status < 300:
@@ -396,11 +392,11 @@ class Fetcher:
         except httpx.TimeoutException as exc:
             if ex.left() <= 0:
                 raise self._late(url) from exc
-            raise _Retryable(f"timed out after {self.settings.timeout:g}s", None) from exc
+            return _Retry(f"timed out after {self.settings.timeout:g}s", None, exc)
         except httpx.TransportError as exc:
             if ex.left() <= 0:
                 raise self._late(url) from exc
-            raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})", None) from exc
+            return _Retry(f"connection failed ({type(exc).__name__}: {exc})", None, exc)
 
     def _read_body(self, url: httpx.URL, resp: httpx.Response, ex: Exchange) -> bytes:
         cap = self.settings.max_bytes
@@ -441,17 +437,13 @@ class _PinnedTransport(httpx.HTTPTransport):
         )
 
 
-class _Refused(Exception):
-    """Internal: the URL may not be fetched; the caller adds which URL."""
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """A failure worth another attempt: why, the server's Retry-After, the error behind it."""
 
-
-class _Retryable(Exception):
-    """Internal: a failure worth another attempt."""
-
-    def __init__(self, reason: str, retry_after: float | None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
+    reason: str
+    retry_after: float | None
+    cause: BaseException | None = None
 
 
 def _headers(resp: httpx.Response) -> dict[str, str]:

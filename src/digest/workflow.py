@@ -10,7 +10,7 @@ from digest.approval import apply, check_revision, deadline_for, transition
 from digest.backends.base import Backend, Envelope
 from digest.config.settings import ApprovalSettings, EditorSettings
 from digest.edits import NOTHING_TO_CHANGE, Draft, Edit, Kind, apply_edits
-from digest.exceptions import BackendError, DigestError, StateError
+from digest.exceptions import BackendError, DigestError, SendLimitReached, StateError
 from digest.models import Edition, EditionState, Subscriber, Variant
 from digest.render.preflight import GMAIL_CLIP_BYTES, clipped
 from digest.render.renderer import Renderer
@@ -189,10 +189,6 @@ def revise(
             revision=content,
         )
     return store.get_edition(edition_id)
-
-
-class SendLimitReached(DigestError):
-    """Too many test sends by one editor within the hour (approval.test_sends_per_hour)."""
 
 
 def send_test(

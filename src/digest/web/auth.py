@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from digest.app import App
 from digest.config import EditorSettings
-from digest.exceptions import TokenError
+from digest.exceptions import Throttled, TokenError
 from digest.passwords import check_password, hash_password
 from digest.store.desk import Backoff, DeskState
 from digest.tokens import Signer
@@ -30,17 +30,6 @@ SESSION_HOURS = 12
 LINK_MINUTES = 15
 LINK_SALT = "digest.signin-link.v1"
 MIN_TOKEN = 16  # no credential shorter than this is ever accepted
-
-
-class Throttled(Exception):
-    """Too many failed attempts from this address or client: answer 429, Retry-After."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            f"Too many sign-in attempts. Nothing was checked; wait {retry_after} seconds and "
-            "try again (each further failure doubles the wait)."
-        )
-        self.retry_after = retry_after
 
 
 @functools.cache

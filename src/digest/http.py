@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import random
-import socket
 import ssl
 import threading
 import time
@@ -13,34 +11,35 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from types import TracebackType
 
-import httpcore
 import httpx
 
 from digest.exceptions import DeadlineExceeded, FetchError
-from digest.netpin import Exchange, PinnedBackend, exchange
+from digest.netpin import (
+    METADATA_HOSTS,
+    AddressCheck,
+    Exchange,
+    PinnedTransport,
+    Resolver,
+    exchange,
+    is_metadata_address,
+    is_public_address,
+    parse_address,
+    system_resolver,
+)
 from digest.schema import internal, setting
 from digest.version import __version__
 
 ALLOWED_SCHEMES = ("http", "https")
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 RETRY_CODES = frozenset({429, 500, 502, 503, 504})
-# Cloud metadata endpoints, refused even with allow_private: a feed URL (or a redirect) must
-# never read instance credentials. Link-local ranges are refused as a whole too.
-METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
-)
-METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog"})
 RETRY_AFTER_CAP = 5.0
+API_ACCEPT = "application/json, */*;q=0.5"  # what POST asks for, unless told otherwise
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9,"
     " text/xml;q=0.9, application/json;q=0.9, text/html;q=0.8, */*;q=0.5"
 )
-
-Resolver = Callable[[str], list[str]]
-AddressCheck = Callable[[str], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,54 +60,13 @@ class FetchSettings:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A successful answer: 2xx with the decoded body, or 304 with an empty one."""
+    """An answer with its decoded body: from ``fetch`` a 2xx, or a 304 with an empty body;
+    from ``post`` whatever status the server gave."""
 
     url: str
     status: int
     body: bytes
     headers: Mapping[str, str]
-
-
-def system_resolver(host: str) -> list[str]:
-    """Every address ``host`` resolves to through the system resolver."""
-    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
-def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        addr = ipaddress.ip_address(value.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
-
-
-# Both are pure functions of the address text, asked a few times per request: parsing an
-# address with ipaddress costs more than the rest of the check.
-@lru_cache(maxsize=4096)
-def is_metadata_address(value: str) -> bool:
-    """True for cloud metadata endpoints and link-local addresses: never fetched."""
-    addr = _address(value)
-    return addr is None or addr in METADATA_ADDRESSES or addr.is_link_local
-
-
-@lru_cache(maxsize=4096)
-def is_public_address(value: str) -> bool:
-    """True when ``value`` is a globally routable unicast address we may connect to."""
-    addr = _address(value)
-    if addr is None or is_metadata_address(value):
-        return False
-    return not (
-        addr.is_loopback
-        or addr.is_private
-        or addr.is_link_local
-        or addr.is_reserved
-        or addr.is_multicast
-        or addr.is_unspecified
-        or not addr.is_global
-    )
 
 
 class _Decoder:
@@ -193,7 +151,7 @@ class Fetcher:
         if transport is None and self._tls is None:
             self._tls = httpx.create_ssl_context(trust_env=False)  # loading CAs takes ~25 ms
         return httpx.Client(
-            transport=transport or _PinnedTransport(limits, self._tls),
+            transport=transport or PinnedTransport(limits, self._tls),
             timeout=httpx.Timeout(s.timeout),
             follow_redirects=False,
             trust_env=False,
@@ -261,6 +219,47 @@ class Fetcher:
                 current = nxt
         raise FetchError(f"{url}: too many redirects (more than {self.settings.max_redirects})")
 
+    def post(
+        self,
+        url: str,
+        *,
+        json: object = None,
+        form: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        allow_private: bool = False,
+        deadline: float | None = None,
+    ) -> Response:
+        """POST one body to ``url`` (an HTTP API) and return the answer, whatever its status.
+
+        The body is ``json`` (serialised as application/json), ``form`` (URL-encoded) or
+        ``content`` (these bytes; give their Content-Type in ``headers``), at most one.
+        ``headers`` (Authorization, say) go with this request only. The checks are those of
+        ``fetch``: scheme, the host's addresses checked and pinned (``allow_private``), the
+        size cap on the answer, and the whole-exchange ``deadline`` (DeadlineExceeded).
+        Unlike ``fetch``, a redirect is returned, not followed (the Authorization header
+        must not travel to where a server points), and nothing is retried: a repeated POST
+        can send a message twice, so retrying is the caller's decision.
+        """
+        if sum(body is not None for body in (json, form, content)) > 1:
+            raise ValueError("post() takes one body: json, form or content")
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.deadline
+        sent = {"Accept": API_ACCEPT, **(headers or {})}
+        with exchange(deadline) as ex:
+            target = self._check_url(url, ex, allow_private=allow_private, where=f"{url}: ")
+            with self._slot(target.host, ex):
+                try:
+                    with self._client(allow_private).stream(
+                        "POST", target, json=json, data=form, content=content, headers=sent
+                    ) as resp:
+                        body = self._read_body(target, resp, ex)
+                        return Response(str(target), resp.status_code, body, _headers(resp))
+                except httpx.TransportError as exc:  # timeouts included
+                    if ex.left() <= 0:
+                        raise self._late(target) from exc
+                    raise FetchError(f"{url}: {_failure(exc, self.settings.timeout)}") from exc
+
     def _late(self, url: httpx.URL | str) -> DeadlineExceeded:
         return DeadlineExceeded(f"{url}: no answer within {self.settings.deadline:g} s")
 
@@ -285,7 +284,7 @@ class Fetcher:
             raise FetchError(
                 f"{where}host {host!r} is a cloud metadata service; it is never fetched"
             )
-        addresses = [host] if _address(host) is not None else self._resolve(host, ex, where)
+        addresses = [host] if parse_address(host) is not None else self._resolve(host, ex, where)
         if not addresses:
             raise FetchError(f"{where}host {host!r} has no address")
         meta = [a for a in addresses if is_metadata_address(a)]
@@ -389,14 +388,10 @@ class Fetcher:
                     raise FetchError(f"{url}: HTTP {status} {resp.reason_phrase}")
                 body = self._read_body(url, resp, ex)
                 return Response(str(url), status, body, _headers(resp))
-        except httpx.TimeoutException as exc:
+        except httpx.TransportError as exc:  # timeouts included
             if ex.left() <= 0:
                 raise self._late(url) from exc
-            return _Retry(f"timed out after {self.settings.timeout:g}s", None, exc)
-        except httpx.TransportError as exc:
-            if ex.left() <= 0:
-                raise self._late(url) from exc
-            return _Retry(f"connection failed ({type(exc).__name__}: {exc})", None, exc)
+            return _Retry(_failure(exc, self.settings.timeout), None, exc)
 
     def _read_body(self, url: httpx.URL, resp: httpx.Response, ex: Exchange) -> bytes:
         cap = self.settings.max_bytes
@@ -418,25 +413,6 @@ class Fetcher:
         return b"".join(parts)
 
 
-class _PinnedTransport(httpx.HTTPTransport):
-    """httpx's transport on a pool whose network backend connects to pinned addresses.
-
-    httpx.HTTPTransport takes no network backend, so its pool is replaced by an
-    equivalent one that has ours (same limits and TLS context as httpx would build).
-    """
-
-    def __init__(self, limits: httpx.Limits, tls: ssl.SSLContext | None) -> None:
-        tls = tls or httpx.create_ssl_context(trust_env=False)
-        super().__init__(verify=tls, limits=limits, trust_env=False)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=tls,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=PinnedBackend(),
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class _Retry:
     """A failure worth another attempt: why, the server's Retry-After, the error behind it."""
@@ -444,6 +420,12 @@ class _Retry:
     reason: str
     retry_after: float | None
     cause: BaseException | None = None
+
+
+def _failure(exc: httpx.TransportError, timeout: float) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {timeout:g}s"
+    return f"connection failed ({type(exc).__name__}: {exc})"
 
 
 def _headers(resp: httpx.Response) -> dict[str, str]:

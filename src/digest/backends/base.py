@@ -51,8 +51,9 @@ class Backend(ABC):
       tries again, so one dead connection does not defer every message. A backend without
       a connection keeps the default, True.
     - ``parallel`` says whether several instances may send at once (one connection each).
-    - ``timeout`` bounds, in seconds, how long one ``send()`` may take; the engine counts a
-      message as busy for a few times this long before it gives up on its worker.
+    - ``timeout`` bounds, in seconds, each step of one ``send()``; the rate limits hold a
+      busy message's permit for at most six times this (plus the send lock's time to live),
+      so a worker that died mid-send does not hold its permit for ever.
     - Backends never log secrets.
     """
 

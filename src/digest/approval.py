@@ -139,7 +139,7 @@ def check_revision(edition: Edition, revision: int | None) -> None:
 def deadline_for(wave: datetime, *, minutes_before: int) -> datetime:
     """The approval deadline: ``minutes_before`` the earliest wave the edition must serve.
 
-    Arithmetic on the absolute instant (schedule.slots.served_wave), never on a wall clock,
+    Arithmetic on the absolute instant (slots.served_wave), never on a wall clock,
     so a daylight-saving day moves neither the deadline past the send nor before the build.
     """
     return wave.astimezone(UTC) - timedelta(minutes=minutes_before)

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from digest.exceptions import SourceError
+from digest.exceptions import DeadlineExceeded, SourceError
 from digest.gcpause import fresh_only
-from digest.http import DeadlineExceeded, Fetcher, FetchSettings
+from digest.http import Fetcher, FetchSettings
 from digest.models import Story
 from digest.sources.base import Fetched, Source
 from digest.sources.detect import AutoSource

@@ -20,7 +20,7 @@ from digest.models import Edition
 from digest.render import placeholders
 from digest.render.dates import date_label
 from digest.render.message import clean_name, make_message_id, sender_address
-from digest.schedule.slots import local_label, slot_day
+from digest.slots import local_label, slot_day
 from digest.tokens import APPROVAL_SALT, Signer, approval_token, secrets_from_env
 
 _BANNER = jinja2.Environment(autoescape=True).from_string(

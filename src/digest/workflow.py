@@ -10,12 +10,12 @@ from digest.approval import apply, check_revision, deadline_for, transition
 from digest.backends.base import Backend, Envelope
 from digest.config.settings import ApprovalSettings, EditorSettings
 from digest.edits import NOTHING_TO_CHANGE, Draft, Edit, Kind, apply_edits
-from digest.exceptions import BackendError, DigestError, StateError
+from digest.exceptions import BackendError, DigestError, SendLimitReached, StateError
 from digest.models import Edition, EditionState, Subscriber, Variant
 from digest.render.preflight import GMAIL_CLIP_BYTES, clipped
 from digest.render.renderer import Renderer
 from digest.render.variants import approved_variant
-from digest.schedule.slots import Slot, served_wave, slot_day
+from digest.slots import Slot, served_wave, slot_day
 from digest.store import Revision, Store
 from digest.store.desk import DeskState
 from digest.subscribers.files import valid_address
@@ -206,10 +206,6 @@ def revise(
     return store.get_edition(edition_id)
 
 
-class SendLimitReached(DigestError):
-    """Too many test sends by one editor within the hour (approval.test_sends_per_hour)."""
-
-
 def send_test(
     store: Store,
     edition_id: int,
@@ -314,7 +310,7 @@ def deadline(
     edition: Edition, *, policy: ApprovalSettings, slot: Slot, lateness: timedelta
 ) -> datetime:
     """When the edition must be approved by: ``deadline_minutes`` before the earliest wave
-    of its slot it must serve (schedule.slots.served_wave), as an absolute instant."""
+    of its slot it must serve (slots.served_wave), as an absolute instant."""
     wave = served_wave(slot, edition.created_at, lateness)
     return deadline_for(wave, minutes_before=policy.deadline_minutes)
 

@@ -338,7 +338,7 @@ def test_crontab_calls_tick() -> None:
 
 
 def test_slot_key_utc_conversion() -> None:
-    from digest.schedule.slots import wall_time
+    from digest.slots import wall_time
 
     assert wall_time(date(2026, 3, 29), datetime(2000, 1, 1, 2, 30).time(), "Europe/Berlin") == (
         datetime(2026, 3, 29, 1, 30, tzinfo=UTC)

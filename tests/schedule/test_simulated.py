@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest.app import App
-from digest.schedule.slots import wall_time
 from digest.schedule.tick import tick
+from digest.slots import wall_time
 
 from conftest import SECRET, Project
 

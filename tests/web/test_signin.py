@@ -18,8 +18,8 @@ import pytest
 
 from digest.app import App
 from digest.backends import memory
+from digest.passwords import hash_password
 from digest.web.app import create_app
-from digest.web.auth import hash_password
 from digest.web.server import BackgroundServer
 
 from conftest import (
@@ -200,7 +200,7 @@ def test_hash_password_command() -> None:
     from click.testing import CliRunner
 
     from digest.cli import cli
-    from digest.web.auth import check_password
+    from digest.passwords import check_password
 
     short = CliRunner().invoke(cli, ["hash-password"], input="short\nshort\n")
     assert short.exit_code == 1

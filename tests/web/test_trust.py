@@ -27,12 +27,13 @@ import pytest
 from digest.app import App
 from digest.backends import memory
 from digest.models import SubscriberState
+from digest.passwords import hash_password
 from digest.store import Store
 from digest.store.desk import Backoff, DeskState
 from digest.store.subscribers import SubscriberStore
 from digest.testing.smtp import free_port
 from digest.web.app import create_app
-from digest.web.auth import hash_password, network
+from digest.web.auth import network
 from digest.web.server import BackgroundServer
 
 from conftest import (

@@ -24,11 +24,11 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from digest.app import App
 from digest.models import edition_hash
+from digest.passwords import hash_password
 from digest.render import placeholders
 from digest.store import Store
 from digest.testing.smtp import SMTPSink
 from digest.web.app import create_app
-from digest.web.auth import hash_password
 from digest.web.server import BackgroundServer
 
 from conftest import BASE, EDITORS, SECRET, Clock, Project, footer_values, wait_for

@@ -11,7 +11,7 @@ from digest.app.context import Context
 from digest.app.readers import Readers
 from digest.exceptions import DigestError
 from digest.models import Edition, EditionState
-from digest.schedule.slots import Slot, make_slot, next_slot, parse_key, slots_between
+from digest.slots import Slot, make_slot, next_slot, parse_key, slots_between
 
 S = EditionState
 

@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 from digest.app import App
 from digest.checks.base import Report, Where, key_name, line_of, names
 from digest.exceptions import BackendError, ConfigError
+from digest.passwords import check_password
 from digest.render.message import make_message_id
 from digest.render.variants import topic_names
-from digest.schedule.slots import unsendable_waves
+from digest.slots import unsendable_waves
 from digest.subscribers.files import valid_address
 from digest.tokens import secrets_from_env
 
@@ -120,8 +121,6 @@ def _secrets(app: App, where: Where, report: Report) -> None:
                 f"{variable} is not set, so {editor.name} signs in by mailed link only",
             )
         if hashed:
-            from digest.web.auth import check_password
-
             try:
                 check_password("probe", hashed, env_name=variable)
             except ConfigError:

@@ -10,6 +10,7 @@ from digest.app import App
 from digest.cli.group import cli, pass_app
 from digest.cli.output import emit_json, local, table, warn
 from digest.exceptions import DigestError
+from digest.passwords import hash_password as make_hash
 
 
 @cli.command()
@@ -136,8 +137,6 @@ def hash_password(ctx: click.Context, as_json: bool) -> None:
     Example:
       digest hash-password
     """
-    from digest.web.auth import hash_password as make_hash
-
     # Each editor names their own variable (approval.editors[].password_hash_env).
     variable = "DIGEST_PASSWORD_ROSA"
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)

@@ -8,7 +8,7 @@ from digest.app import App
 from digest.cli.editions import what_next
 from digest.cli.group import cli, edition_dict, pass_app
 from digest.cli.output import counts, emit_json, local, pairs, table
-from digest.schedule.slots import parse_key, wall_time
+from digest.slots import parse_key, wall_time
 
 
 def _slot_label(app: App, key: str) -> str:

@@ -33,8 +33,8 @@ from digest.config.yamlsrc import Located, load_yaml
 from digest.http import FetchSettings
 from digest.models import Publication
 from digest.rank.settings import RankingSettings, check_ranking
-from digest.schedule.slots import parse_days
 from digest.schema import keys
+from digest.slots import parse_days
 
 Path_ = tuple[str | int, ...]
 

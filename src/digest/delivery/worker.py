@@ -407,7 +407,7 @@ class Sender:
                     return
                 # A connection that cannot reach the server waits before its next try, so
                 # one dead connection does not defer every row; the others go on.
-                if not getattr(backend, "connected", True):
+                if not backend.connected:
                     pause = min(max(pause * 2, 0.5), 5.0)
                     self.s.stop.wait(pause)
                 else:

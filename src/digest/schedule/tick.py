@@ -3,7 +3,7 @@
 All decisions live here, driven by the store (editions keyed by slot, the ledger, lease
 locks), never by timing, so a second scheduler, a cron job and a manual `digest send`
 racing for one slot send it once. Every judgement is on UTC instants from the slot's
-waves (schedule.slots): lateness and "missed" per wave, the deadline before the earliest
+waves (digest.slots): lateness and "missed" per wave, the deadline before the earliest
 wave it serves. schedule.runner calls this from APScheduler.
 """
 
@@ -20,7 +20,7 @@ from digest.approval import deadline_for
 from digest.delivery.lease import Lease
 from digest.exceptions import LockedError, ThinDay
 from digest.models import Edition, EditionState
-from digest.schedule.slots import (
+from digest.slots import (
     Slot,
     in_quiet_hours,
     local_label,

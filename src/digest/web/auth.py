@@ -28,9 +28,10 @@ from datetime import timedelta
 
 from digest.app import App
 from digest.config import EditorSettings
-from digest.exceptions import ConfigError, TokenError
+from digest.exceptions import Throttled, TokenError
+from digest.passwords import check_password, hash_password
 from digest.store.desk import Backoff, DeskState
-from digest.tokens import Signer, b64, unb64
+from digest.tokens import Signer, b64
 from digest.workflow import find_editor
 
 SESSION_COOKIE = "digest_session"
@@ -41,42 +42,6 @@ SESSION_HOURS = 12
 LINK_MINUTES = 15
 LINK_SALT = "digest.signin-link.v1"
 MIN_TOKEN = 16  # no credential shorter than this is ever accepted
-# scrypt with n=2**14, r=8, p=1 costs ~16 MB and ~50 ms: slow for guessing, fine for sign-in.
-_N, _R, _P = 2**14, 8, 1
-
-
-class Throttled(Exception):
-    """Too many failed attempts from this address or client: answer 429, Retry-After."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            f"Too many sign-in attempts. Nothing was checked; wait {retry_after} seconds and "
-            "try again (each further failure doubles the wait)."
-        )
-        self.retry_after = retry_after
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """An scrypt hash "scrypt$n$r$p$salt$hash" for an editor's password_hash_env."""
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return "$".join(["scrypt", str(_N), str(_R), str(_P), b64(salt), b64(digest)])
-
-
-def check_password(password: str, encoded: str, *, env_name: str) -> bool:
-    """Whether ``password`` matches ``encoded``; ConfigError if ``encoded`` is not our hash."""
-    try:
-        scheme, n, r, p, salt, want = encoded.strip().split("$")
-        if scheme != "scrypt":
-            raise ValueError(scheme)
-        got = hashlib.scrypt(
-            password.encode(), salt=unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
-        )
-    except ValueError:
-        raise ConfigError(
-            f"{env_name} does not hold a digest password hash; make one with `digest hash-password`"
-        ) from None
-    return hmac.compare_digest(got, unb64(want))
 
 
 @functools.cache

@@ -18,8 +18,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.app import App
-from digest.exceptions import DigestError, StateError
-from digest.web.auth import MIN_TOKEN, Accounts, Throttled, new_csrf
+from digest.exceptions import DigestError, NeedSignIn, Refused, StateError, Throttled
+from digest.web.auth import MIN_TOKEN, Accounts, new_csrf
 
 CSP = (
     "default-src 'none'; img-src https: http: data:; style-src 'self' 'unsafe-inline'; "
@@ -42,18 +42,6 @@ class Viewer:
     name: str
     email: str
     token: str = ""
-
-
-class Refused(Exception):
-    """Render a clear page with ``status`` instead of doing what was asked."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.title, self.message = status, title, message
-
-
-class NeedSignIn(Exception):
-    """No session and no proof link: send the browser to the sign-in page."""
 
 
 class SecurityHeaders:

@@ -17,15 +17,15 @@ from starlette.routing import Route
 from digest.app import App
 from digest.checks import edition_findings
 from digest.edits import Edit, Kind
-from digest.exceptions import StateError, TokenError
+from digest.exceptions import NeedSignIn, Refused, SendLimitReached, StateError, TokenError
 from digest.models import Edition, EditionState
 from digest.proofs import approval_signer, edition_date_line
 from digest.render import placeholders
 from digest.render.variants import ALL
 from digest.tokens import approval_token, read_approval_token
 from digest.web.auth import Accounts
-from digest.web.common import NeedSignIn, Pages, Refused, Viewer, clock, day, plural, relative
-from digest.workflow import Audience, SendLimitReached, counted_approvers, find_editor
+from digest.web.common import Pages, Viewer, clock, day, plural, relative
+from digest.workflow import Audience, counted_approvers, find_editor
 
 log = logging.getLogger("digest.web")
 S = EditionState

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from digest.app import App
-from digest.exceptions import TokenError
+from digest.exceptions import Refused, TokenError
 from digest.models import SubscriberState
 from digest.render.dates import day_label
 from digest.store.images import ImageStore
@@ -41,7 +41,7 @@ from digest.tokens import (
 )
 from digest.web.archive import Archive, Links
 from digest.web.auth import Accounts
-from digest.web.common import Pages, Refused
+from digest.web.common import Pages
 
 log = logging.getLogger("digest.readers")
 S = SubscriberState

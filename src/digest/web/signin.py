@@ -22,10 +22,10 @@ from starlette.routing import Route
 from digest.app import App
 from digest.backends.base import Envelope
 from digest.config import EditorSettings, Settings
-from digest.exceptions import BackendError, ConfigError, TokenError
+from digest.exceptions import BackendError, ConfigError, Refused, TokenError
 from digest.render.message import clean_name, make_message_id, sender_address
 from digest.web.auth import LINK_MINUTES, SESSION_HOURS, Accounts
-from digest.web.common import Pages, Refused, client_of, safe_next
+from digest.web.common import Pages, client_of, safe_next
 
 log = logging.getLogger("digest.web")
 

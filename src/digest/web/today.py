@@ -12,9 +12,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.app import App
+from digest.exceptions import NeedSignIn
 from digest.models import DeliveryState, EditionState
 from digest.web.auth import Accounts
-from digest.web.common import NeedSignIn, Pages, Viewer, clock, day, relative
+from digest.web.common import Pages, Viewer, clock, day, relative
 from digest.workflow import counted_approvers
 
 S = EditionState

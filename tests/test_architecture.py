@@ -132,6 +132,8 @@ LAYERS: list[tuple[str, ...]] = [
         "digest.models",
         "digest.netpin",
         "digest.passwords",
+        "digest.reader_states",
+        "digest.returnpath",
         "digest.schema",
         "digest.slots",
         "digest.tokens",

@@ -8,6 +8,7 @@ DigestError
 ├── ThinDay            too few stories and ranking.thin_day_policy is skip: no edition
 ├── RenderError        a template failed to render or compile
 ├── TokenError         a signed link is tampered with, expired or signed with another key
+├── BounceError        a returned mail cannot be read (not a mail, broken MIME)
 ├── StoreError         the state database failed
 │   └── SchemaError    the database's schema is older or newer than this digest's
 ├── StateError         an edition is not in a state that allows the requested action
@@ -46,6 +47,10 @@ class SourceError(DigestError):
 
 class FetchError(SourceError):
     """The hardened HTTP client refused a URL or the transfer failed."""
+
+
+class BounceError(DigestError):
+    """A file given as a returned mail cannot be read as one; the caller names the file."""
 
 
 class RankError(DigestError):

@@ -13,6 +13,7 @@ from email import errors
 from email.message import Message
 
 from digest.deliverability import arf, autoreply, classify, dsn, mime, notices, text
+from digest.deliverability import fallback as flufl
 from digest.deliverability.model import (
     NOT_A_BOUNCE,
     UNKNOWN,
@@ -81,9 +82,12 @@ def _detect(
     fallback = mime.addresses(original.get("to", ""))
     failed = mime.addresses(mime.header(msg, "X-Failed-Recipients"))  # Exim names them
     found = text.recipients(report, exclude, fallback, failed=failed)
-    if not found:
-        return [], "unknown"
-    return [_from_text(f) for f in found], "text"
+    if found:
+        return [_from_text(f) for f in found], "text"
+    named = [a for a in flufl.addresses(msg) if a not in exclude]
+    if named:
+        return [_from_text(text.Found(a, report[:2000])) for a in named], "flufl"
+    return [], "unknown"
 
 
 def _from_block(block: dsn.Block, texts: list[str], original: dict[str, str]) -> Recipient:

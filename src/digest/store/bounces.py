@@ -2,8 +2,9 @@
 
 The policy (see README "Bounces and complaints"): a hard bounce suppresses the address at
 once (state bounced); soft bounces are counted, and ``soft_limit`` of them within
-``window`` suppress it too; a complaint suppresses it at once (state complained), and no
-later bounce, import or sync replaces a complaint with anything else.
+``window`` suppress it too; a complaint suppresses it at once (state complained). Every
+suppression goes through store.suppress.record, which only ever strengthens one, so no
+later bounce, import or sync turns a complaint into anything else.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select
 
+from digest.models import SubscriberState
+from digest.store import suppress
 from digest.store.repository import Store
 from digest.store.subscribers import address_key, writing
 from digest.store.tables import bounce_events, suppressions
 
+S = SubscriberState
 SUPPRESSED = "suppressed"
 COUNTED = "counted"
 IGNORED = "ignored"
@@ -98,9 +102,10 @@ class Batch:
         evidence = " ".join(p for p in (event.status, event.reason) if p)
         action = SUPPRESSED
         if event.kind == "complaint":
-            self._suppress(key, f"complained: {evidence or 'feedback report'}", current, now)
+            reason = f"complained: {evidence or 'feedback report'}"
+            self._suppress(key, reason, S.COMPLAINED, now)
         elif event.kind == "hard":
-            self._suppress(key, f"hard bounce: {evidence}", current, now)
+            self._suppress(key, f"hard bounce: {evidence}", S.BOUNCED, now)
         else:
             since = now - self.policy.window
             recent = self.conn.execute(
@@ -116,7 +121,7 @@ class Batch:
             elif count >= self.policy.soft_limit:
                 days = self.policy.window.days
                 reason = f"hard bounce: {count} soft bounces in {days} days, last {evidence}"
-                self._suppress(key, reason, current, now)
+                self._suppress(key, reason, S.BOUNCED, now)
             else:
                 action = COUNTED
         self.conn.execute(
@@ -138,17 +143,10 @@ class Batch:
         value = self.conn.execute(query).scalar()
         return str(value) if value is not None else None
 
-    def _suppress(self, key: str, reason: str, current: str | None, now: datetime) -> None:
-        """Suppress ``key``; a complaint is never replaced, an unsubscribe only by a
-        complaint (so the reader's own word stays on record)."""
-        if current is None:
-            self.conn.execute(insert(suppressions).values(email=key, reason=reason, at=now))
-            return
-        if "complain" in current or not reason.startswith("complained"):
-            return
-        self.conn.execute(
-            update(suppressions).where(suppressions.c.email == key).values(reason=reason, at=now)
-        )
+    def _suppress(self, key: str, reason: str, kind: SubscriberState, now: datetime) -> None:
+        """Through the one writer of the list, which only ever strengthens a suppression
+        (a complaint stays a complaint, with its evidence)."""
+        suppress.record(self.conn, key, reason=reason, kind=kind, now=now)
 
 
 def apply_all(

@@ -1,4 +1,4 @@
-"""Revision 0008: bounce_events, the evidence of every bounce and complaint read."""
+"""Revision 0009: bounce_events, the evidence of every bounce and complaint read."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from alembic import op
 
 from digest.store.tables import Timestamp
 
-revision = "0008"
-# The chain so far runs 0002, 0006, 0007, 0004, 0003, 0005: this follows the head.
-down_revision: str | None = "0005"
+revision = "0009"
+down_revision: str | None = "0008"
 branch_labels = None
 depends_on = None
 

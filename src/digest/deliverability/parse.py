@@ -65,14 +65,19 @@ def _detect(
     if blocks:
         return [_from_block(b, texts, original) for b in blocks], "dsn"
     from_ = mime.header(msg, "From")
-    if autoreply.is_auto_reply(msg) and not text.from_daemon(from_):
-        # The replier is the reader we wrote to: name them, as not a bounce.
-        replier = [a.lower() for a in mime.addresses(from_)][:1]
-        return [Recipient(a, "", "vacation", NOT_A_BOUNCE) for a in replier], "autoreply"
     report = "\n".join(mime.split_original(t)[0] for t in texts)
     subject = mime.header(msg, "Subject")
+    replier = [a.lower() for a in mime.addresses(from_)][:1]
+    if autoreply.is_read_receipt(msg):
+        return [Recipient(a, "", "read", NOT_A_BOUNCE) for a in replier], "mdn"
+    daemon = text.from_daemon(from_)
+    if not daemon and (autoreply.is_auto_reply(msg) or autoreply.says_away(report)):
+        # The replier is the reader we wrote to: name them, as not a bounce.
+        return [Recipient(a, "", "vacation", NOT_A_BOUNCE) for a in replier], "autoreply"
     if not text.looks_like_bounce(from_, subject, msg.get_content_type(), report):
         return [], "none"
+    if text.says_delivered(subject, report):
+        return [], "delivered"
     exclude = {
         a.lower()
         for name in ("From", "To", "Return-Path", "Reply-To", "Sender")

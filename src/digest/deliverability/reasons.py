@@ -96,6 +96,7 @@ _TABLE: list[tuple[str, list[str]]] = [
             r"mailbox (?:is )?currently (?:suspended|unavailable|disabled)",
             r"boite du destinataire archivee",
             r"account (?:is )?not (?:active|enabled)",
+            r"account .{0,40}(?:is|has been|was) (?:disabled|suspended|deactivated|inactive)",
         ],
     ),
     (

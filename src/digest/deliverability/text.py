@@ -47,6 +47,18 @@ _BOUNCE_BODY = re.compile(
     r"error message below|failed to deliver|delivery status notification",
     re.IGNORECASE,
 )
+# A notice that says a message arrived, with nothing said about a failure.
+_SUCCESS = re.compile(
+    r"(?:was|were|has been|have been) (?:successfully )?(?:delivered|relayed)|"
+    r"delivery (?:to the following recipients? )?(?:succeeded|was successful|complete)|"
+    r"successfully delivered|delivery status notification \(success\)",
+    re.IGNORECASE,
+)
+_FAILURE = re.compile(
+    r"not (?:be )?delivered|undeliver|fail|error|reject|refused|unknown|could not|couldn't|"
+    r"unable|delay|not yet|will (?:retry|try)|permanent|temporar",
+    re.IGNORECASE,
+)
 # Lines that carry an SMTP reply, or a sentence about one recipient.
 _DIAGNOSTIC_HINT = re.compile(
     r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|said:|reason:|error|fail|unknown|"
@@ -71,6 +83,12 @@ def looks_like_bounce(from_: str, subject: str, content_type: str, report: str) 
     if _BOUNCE_FROM.search(from_) or _BOUNCE_SUBJECT.search(subject):
         return True
     return bool(_BOUNCE_BODY.search(report[:3000]))
+
+
+def says_delivered(subject: str, report: str) -> bool:
+    """A success notice: it says the message was delivered and says nothing of a failure."""
+    text = f"{subject}\n{report[:3000]}"
+    return bool(_SUCCESS.search(text)) and not _FAILURE.search(text)
 
 
 def from_daemon(from_: str) -> bool:

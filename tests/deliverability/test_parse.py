@@ -267,3 +267,17 @@ def test_replies_receipts_and_notices_are_never_bounces(data: bytes) -> None:
 def test_what_is_not_a_mail_raises_one_clear_error(data: bytes, message: str) -> None:
     with pytest.raises(BounceError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse(data)
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\r"])
+def test_crlf_and_cr_line_endings_read_the_same(ending: bytes) -> None:
+    as_saved = parse(QMAIL.replace(b"\n", ending))
+    assert as_saved.recipients == parse(QMAIL).recipients
+    assert len(as_saved.recipients) == 2
+
+
+def test_a_crashing_third_party_detector_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    # No From at all: one of flufl.bounce's detectors raises on it; the mail is "unknown".
+    report = parse(b"Subject: Undeliverable\n\nSomething went wrong.\n")
+    assert report.kind == "unknown"
+    assert capfd.readouterr().err == ""

@@ -3,11 +3,18 @@ it is a bounce but that none of ours could read a recipient from."""
 
 from __future__ import annotations
 
+import logging
 from email.message import Message
 
 from flufl.bounce import all_failures
 
 from digest.deliverability import mime
+
+# flufl.bounce logs a crashing detector's traceback before re-raising it; the crash is
+# caught below, and a traceback on the terminal would read as digest's own failure.
+_LOG = logging.getLogger("flufl.bounce")
+_LOG.addHandler(logging.NullHandler())
+_LOG.propagate = False
 
 
 def addresses(msg: Message) -> list[str]:

@@ -26,6 +26,7 @@ from digest.exceptions import BounceError
 
 # A mail starts with a header field, or with an mbox "From " line.
 _HEADER_START = re.compile(rb"(?:From |[!-9;-~]+:)")
+_LINE_END = re.compile(rb"\r\n?")
 _DELIVERED = ("delivered", "relayed", "expanded", "deliverable")
 
 
@@ -33,6 +34,9 @@ def parse(data: bytes) -> Report:
     """Classify one mail given as bytes. Raises BounceError if it is not a mail at all."""
     if not data.strip():
         raise BounceError("empty file, not a mail")
+    # One line ending throughout: mail saved on Windows (CRLF) or old Macs (CR) reads the
+    # same as on the wire's other end.
+    data = _LINE_END.sub(b"\n", data)
     if not _HEADER_START.match(data.lstrip(b"\r\n")):
         raise BounceError("not a mail (it does not start with a header line)")
     msg = mime.load(data)

@@ -7,7 +7,7 @@ ORIGINAL = """\
 From: The Morning Brief <brief@news.example.org>
 To: {to}
 Subject: The Morning Brief
-Message-ID: <ed1.r7@news.example.org>
+Message-ID: {message_id}
 X-Digest-Edition: 7
 
 Today's stories.
@@ -21,8 +21,10 @@ def dsn(
     diagnostic: str = "550 5.1.1 <{to}>: Recipient address rejected: User unknown",
     action: str = "failed",
     bounce_to: str = "bounces+d7-42@news.example.org",
+    message_id: str = "<ed1.r7@news.example.org>",
 ) -> bytes:
-    """A Postfix-style delivery status notification for one recipient."""
+    """A Postfix-style delivery status notification for one recipient (about the message
+    sent as ``message_id``)."""
     return f"""\
 From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
 To: {bounce_to}
@@ -51,7 +53,7 @@ Diagnostic-Code: smtp; {diagnostic.format(to=to)}
 --b1
 Content-Type: message/rfc822
 
-{ORIGINAL.format(to=to)}
+{ORIGINAL.format(to=to, message_id=message_id)}
 --b1--
 """.encode()
 
@@ -82,7 +84,7 @@ Original-Rcpt-To: <{to}>
 --f1
 Content-Type: message/rfc822
 
-{ORIGINAL.format(to=to)}
+{ORIGINAL.format(to=to, message_id="<ed1.r7@news.example.org>")}
 --f1--
 """.encode()
 

@@ -90,21 +90,41 @@ def test_a_hard_bounce_suppresses_at_once_with_its_evidence(synced: Project) -> 
 def test_soft_bounces_suppress_at_the_limit_within_the_window(synced: Project) -> None:
     synced.write_config(extra="bounces:\n  soft_limit: 2\n  soft_window_days: 10\n")
     inbox = synced.root / "in"
-    full = dsn("ben@example.net", status="5.2.2", diagnostic=MAILBOX_FULL)
-    path = _write(inbox, "full.eml", full)
+
+    def full(edition: int) -> str:
+        mail = dsn(
+            "ben@example.net",
+            status="5.2.2",
+            diagnostic=MAILBOX_FULL,
+            message_id=f"<ed{edition}@news.example.org>",
+        )
+        return str(_write(inbox, f"full-{edition}.eml", mail))
+
     # The first soft bounce is counted; the second, 20 days later, is outside the window.
-    assert _import(synced, str(path), now="2026-11-01T06:00:00+00:00")[0]["action"] == "counted"
-    [row] = _import(synced, str(path), now="2026-11-21T06:00:00+00:00")
+    assert _import(synced, full(1), now="2026-11-01T06:00:00+00:00")[0]["action"] == "counted"
+    [row] = _import(synced, full(2), now="2026-11-21T06:00:00+00:00")
     assert row["recipients"][0]["kind"] == "soft"
     assert row["recipients"][0]["reason"] == "mailboxfull"
     assert row["action"] == "counted"
     assert _show(synced, "ben@example.net")["subscriber"]["state"] == "active"
     # A second one within 10 days reaches the limit.
-    assert _import(synced, str(path), now="2026-11-24T06:00:00+00:00")[0]["action"] == "suppressed"
+    assert _import(synced, full(3), now="2026-11-24T06:00:00+00:00")[0]["action"] == "suppressed"
     shown = _show(synced, "ben@example.net")
     assert shown["subscriber"]["state"] == "bounced"
     assert shown["suppressed"] == "hard bounce: 2 soft bounces in 10 days, last 5.2.2 mailboxfull"
     assert [e["action"] for e in shown["bounces"]] == ["counted", "counted", "suppressed"]
+
+
+def test_the_same_bounce_read_twice_counts_once(synced: Project) -> None:
+    inbox = synced.root / "in"
+    first = _write(inbox, "1.eml", dsn("ben@example.net", status="4.2.2", diagnostic="452 full"))
+    # Another "still trying" notice about the same sent message, in other words.
+    again = _write(inbox, "2.eml", dsn("ben@example.net", status="4.4.1", diagnostic="timeout"))
+    rows = _import(synced, str(first), str(again))
+    assert [r["action"] for r in rows] == ["counted", "ignored"]
+    # The same mailbox imported again on the next run: nothing new.
+    assert [r["action"] for r in _import(synced, str(inbox))] == ["ignored", "ignored"]
+    assert len(_show(synced, "ben@example.net")["bounces"]) == 1
 
 
 def test_a_complaint_suppresses_and_nothing_undoes_it(synced: Project) -> None:

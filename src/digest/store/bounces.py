@@ -38,7 +38,8 @@ class Event:
     status: str
     reason: str
     source: str = ""
-    message_id: str = ""
+    message_id: str = ""  # of the returned original, when the mail quotes it
+    mail: str = ""  # a hash of the returned mail itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,8 @@ class Batch:
         if event.kind not in ("hard", "soft", "complaint") or not event.email.strip():
             return IGNORED
         key = address_key(event.email)
+        if self._seen(key, event):
+            return IGNORED
         current = self._suppression(key)
         evidence = " ".join(p for p in (event.status, event.reason) if p)
         action = SUPPRESSED
@@ -134,9 +137,25 @@ class Batch:
                 action=action,
                 source=event.source,
                 message_id=event.message_id,
+                mail=event.mail,
             )
         )
         return action
+
+    def _seen(self, key: str, event: Event) -> bool:
+        """Already recorded: the same mail read again (an import run twice over a mailbox),
+        or another notice of the same kind about the same sent message (a server's
+        repeated "still trying" warnings count once)."""
+        same = bounce_events.c.mail == event.mail if event.mail else None
+        if event.message_id:
+            about = (bounce_events.c.message_id == event.message_id) & (
+                bounce_events.c.kind == event.kind
+            )
+            same = about if same is None else same | about
+        if same is None:
+            return False
+        query = select(bounce_events.c.id).where(bounce_events.c.email == key).where(same)
+        return self.conn.execute(query.limit(1)).first() is not None
 
     def _suppression(self, key: str) -> str | None:
         query = select(suppressions.c.reason).where(suppressions.c.email == key)

@@ -255,6 +255,7 @@ bounce_events = Table(
     Column("action", String(20), nullable=False),  # suppressed, counted
     Column("source", Text, nullable=False, default=""),  # the file it was read from
     Column("message_id", Text, nullable=False, default=""),  # of the returned original
+    Column("mail", String(64), nullable=False, default=""),  # SHA-256 of the returned mail
     Index("bounce_events_email", "email", "at"),
 )
 

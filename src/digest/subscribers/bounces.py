@@ -8,6 +8,7 @@ its name and skipped; the others go on.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -178,9 +179,12 @@ def _apply(
         if report is None:
             continue
         message_id = report.delivery.message_id or ""
+        mail = hashlib.sha256(item.data or b"").hexdigest()
         for r in report.recipients:
             if r.address:
-                events.append(Event(r.address, r.kind, r.status, r.reason, item.name, message_id))
+                events.append(
+                    Event(r.address, r.kind, r.status, r.reason, item.name, message_id, mail)
+                )
                 owners.append(i)
     actions = apply_all(bounces, events, now=now, dry_run=dry_run) if events else []
     per_message: dict[int, list[str]] = {}

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(20), nullable=False),
         sa.Column("source", sa.Text, nullable=False, server_default=""),
         sa.Column("message_id", sa.Text, nullable=False, server_default=""),
+        sa.Column("mail", sa.String(64), nullable=False, server_default=""),
     )
     op.create_index("bounce_events_email", "bounce_events", ["email", "at"])
 

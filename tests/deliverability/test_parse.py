@@ -248,6 +248,11 @@ def test_amazon_ses_notices() -> None:
         b"Your message has been successfully delivered to reader@example.org.\n",
         # An ordinary mail.
         b"From: reader@example.org\nSubject: Question\n\nWhere do I change my topics?\n",
+        # A reader's reply whose subject says "error" and whose text names an address.
+        b"From: reader@example.org\nSubject: Re: an error in today's issue\n\n"
+        b"The user unknown to you is my colleague colleague@example.net.\n\n"
+        b"On Mon, 23 Nov 2026, The Morning Brief <brief@news.example.org> wrote:\n"
+        b"> Today's stories.\n",
     ],
 )
 def test_replies_receipts_and_notices_are_never_bounces(data: bytes) -> None:

@@ -77,6 +77,8 @@ _TABLE: list[tuple[str, list[str]]] = [
             r"inbox is full",
             r"recipient.{0,20}mailbox.{0,20}full",
             r"out of (?:storage|disk) space",
+            r"postfach (?:ist )?voll|bo[iî]te (?:aux lettres )?(?:est )?pleine|"
+            r"casella (?:di posta )?(?:è )?piena|buz[oó]n (?:est[aá] )?lleno",
         ],
     ),
     (
@@ -188,7 +190,8 @@ _TABLE: list[tuple[str, list[str]]] = [
             r"no existe",
             r"invalid .{0,20}userid",
             r"check (?:if|that|whether) (?:the )?(?:e-?mail )?address is (?:correct|valid)",
-            r"n'existe pas|inconnu",
+            r"n'existe pas|inconnu|unbekannt|existiert nicht|sconosciut|non esiste|"
+            r"desconocid|inexistente|no such account",
         ],
     ),
     (

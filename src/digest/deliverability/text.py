@@ -22,7 +22,7 @@ _SYSTEM = re.compile(
     re.IGNORECASE,
 )
 _BOUNCE_FROM = re.compile(
-    r"mailer-?daemon|postmaster|mail ?delivery|delivery ?(?:status|subsystem|system)|"
+    r"mailer[- ]?daemon|postmaster|mail ?delivery|delivery ?(?:status|subsystem|system)|"
     r"mail ?administrator|microsoftexchange|mail ?system|(?:^|<)<>|mdaemon|"
     r"bounce|returned|undeliver|nobody|failure",
     re.IGNORECASE,
@@ -59,6 +59,8 @@ _FAILURE = re.compile(
     r"unable|delay|not yet|will (?:retry|try)|permanent|temporar",
     re.IGNORECASE,
 )
+_FROM_LINE = re.compile(r"^[> ]*from:(.*)$", re.IGNORECASE | re.MULTILINE)
+_REPLY_QUOTE = re.compile(r"^(?:>|on .{5,120} wrote:\s*$)", re.IGNORECASE | re.MULTILINE)
 # Lines that carry an SMTP reply, or a sentence about one recipient.
 _DIAGNOSTIC_HINT = re.compile(
     r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|said:|reason:|error|fail|unknown|"
@@ -80,9 +82,14 @@ def looks_like_bounce(from_: str, subject: str, content_type: str, report: str) 
     type, or a sentence of its report part."""
     if content_type == "multipart/report":
         return True
-    if _BOUNCE_FROM.search(from_) or _BOUNCE_SUBJECT.search(subject):
+    if _BOUNCE_FROM.search(from_):
         return True
-    return bool(_BOUNCE_BODY.search(report[:3000]))
+    head = report[:3000]
+    if _REPLY_QUOTE.search(head):
+        # A reply or a forward: a bounce only if it forwards one (the mail system's From
+        # line is in the text).
+        return any(_BOUNCE_FROM.search(line) for line in _FROM_LINE.findall(head))
+    return bool(_BOUNCE_SUBJECT.search(subject) or _BOUNCE_BODY.search(head))
 
 
 def says_delivered(subject: str, report: str) -> bool:

@@ -98,6 +98,7 @@ def main() -> None:
                     "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
                     "peak_rss_mb": round(peak_kb / 1024, 1),
                     "actions": actions,
+                    **({"stderr": done.stderr.decode()[-500:]} if done.returncode else {}),
                 }
             )
         )

@@ -11,6 +11,7 @@ import pytest
 
 from bouncemail import arf, dsn, vacation
 from digest.cli import cli
+from digest.testing.postgres import PostgresCluster
 
 from conftest import Project
 
@@ -240,3 +241,41 @@ def test_bounce_settings_must_be_positive(project: Project, key: str) -> None:
     assert result.exit_code == 1
     assert f"bounces.{key} must be >= 1" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_the_policy_on_postgresql(project: Project, postgres: PostgresCluster) -> None:
+    project.state_url = postgres.create_database()
+    project.write_config(extra="bounces:\n  soft_limit: 2\n")
+    try:
+        assert project.cli("subscribers", "sync").exit_code == 0
+        inbox = project.root / "in"
+        _write(inbox, "1.eml", dsn("anna@example.org"))
+        _write(inbox, "2.eml", arf("ben@example.net"))
+        for n in (3, 4):
+            mail = dsn(
+                "dmitri@example.org",
+                status="4.2.2",
+                diagnostic="452 4.2.2 Mailbox full",
+                message_id=f"<ed{n}@news.example.org>",
+            )
+            _write(inbox, f"{n}.eml", mail)
+        _write(inbox, "5.eml", dsn("ben@example.net"))  # after the complaint
+        rows = _import(project, str(inbox))
+        assert [r["action"] for r in rows] == [
+            "suppressed",
+            "suppressed",
+            "counted",
+            "suppressed",
+            "suppressed",
+        ]
+        states = {
+            email: _show(project, email)["subscriber"]["state"]
+            for email in ("anna@example.org", "ben@example.net", "dmitri@example.org")
+        }
+        assert states == {
+            "anna@example.org": "bounced",
+            "ben@example.net": "complained",
+            "dmitri@example.org": "bounced",
+        }
+    finally:
+        postgres.drop_database(project.state_url)

@@ -286,3 +286,13 @@ def test_a_crashing_third_party_detector_prints_nothing(capfd: pytest.CaptureFix
     report = parse(b"Subject: Undeliverable\n\nSomething went wrong.\n")
     assert report.kind == "unknown"
     assert capfd.readouterr().err == ""
+
+
+def test_damaged_headers_and_charsets_are_read_around() -> None:
+    # Encoded words with broken base64 and with a charset name whose byte was flipped:
+    # found by fuzzing the corpus, each used to escape as a traceback.
+    data = QMAIL.replace(
+        b"Subject: failure notice", b"Subject: =?\xffso-8859-15?Q?failure_notice?="
+    ).replace(b"From: MAILER-DAEMON@", b"From: =?utf-8?B?YWJjZGVmZ2?= <MAILER-DAEMON@")
+    report = parse(data.replace(b"mx.example.net\n", b"mx.example.net>\n", 1))
+    assert [r.address for r in report.recipients] == ["reader@example.org", "second@example.net"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.message
 import re
+from email import errors
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
@@ -49,7 +50,7 @@ def header(msg: Message, name: str) -> str:
         return ""
     try:
         return str(make_header(decode_header(str(value))))
-    except (ValueError, LookupError, UnicodeError, TypeError):
+    except (ValueError, LookupError, UnicodeError, TypeError, errors.MessageError):
         return str(value)
 
 

@@ -42,10 +42,15 @@ def parse(data: bytes) -> Report:
     msg = mime.load(data)
     if any(isinstance(d, errors.NoBoundaryInMultipartDefect) for d in msg.defects):
         raise BounceError("broken MIME: a multipart message without a boundary")
-    original = mime.original_headers(msg)
-    found = mime.delivery(msg, original)
-    texts = mime.report_texts(msg)
-    recipients, detector = _detect(msg, original, texts)
+    try:
+        original = mime.original_headers(msg)
+        found = mime.delivery(msg, original)
+        texts = mime.report_texts(msg)
+        recipients, detector = _detect(msg, original, texts)
+    except (errors.MessageError, ValueError, LookupError, UnicodeError) as exc:
+        # The email package gives up on some damaged parts (a bad charset name, broken
+        # base64 in an encoded word): one line about the file, never a traceback.
+        raise BounceError(f"broken MIME ({exc})") from exc
     kinds = [r.kind for r in recipients]
     if not recipients:
         kind = UNKNOWN if detector == "unknown" else NOT_A_BOUNCE

@@ -53,6 +53,15 @@ def _one(data: bytes) -> tuple[str, str | None, str, str, str]:
             "550 5.2.1 The email account that you tried to reach is disabled",
             ("5.2.1", "suspend", "soft"),
         ),
+        # Exchange Online's words for a recipient that does not exist.
+        (
+            "5.4.1",
+            "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)",
+            ("5.4.1", "userunknown", "hard"),
+        ),
+        ("5.0.0", "reader wasn't found at example.org.", ("5.0.0", "userunknown", "hard")),
+        # The sender, not the recipient, was refused.
+        ("5.1.8", "553 5.1.8 Sender address rejected.", ("5.1.8", "rejected", "soft")),
         # A reply code only: the text decides; no status at all is derived from the reason.
         (
             "",

@@ -78,7 +78,8 @@ def main() -> None:
     for mta, c in sorted(
         by_mta.items(), key=lambda kv: (kv[1]["found"] / max(kv[1]["total"], 1), kv[0])
     ):
-        print(f"{mta:<18}{c['found']:>7}{c['total']:>7}{c['found'] / max(c['total'], 1):>8.1%}")
+        rate = f"{c['found'] / c['total']:>8.1%}" if c["total"] else "       -"
+        print(f"{mta:<18}{c['found']:>7}{c['total']:>7}{rate}")
     if args.misses:
         print()
         for miss in misses:

@@ -113,6 +113,7 @@ LAYERS: list[tuple[str, ...]] = [
         "digest.approval",
         "digest.collect",
         "digest.config",
+        "digest.deliverability",
         "digest.edits",
         "digest.images",
         "digest.normalize",

@@ -14,6 +14,7 @@ DigestError
 ├── RenderError            a template failed to render or compile
 │   └── ImageError         an image we will not use (the story stays, without it)
 ├── TokenError             a signed link is tampered with, expired or signed with another key
+├── BounceError            a returned mail cannot be read (not a mail, broken MIME)
 ├── StoreError             the state database failed
 │   └── SchemaError        the database's schema is older or newer than this digest's
 ├── StateError             an edition is not in a state that allows the requested action
@@ -63,6 +64,10 @@ class FetchError(SourceError):
 
 class DeadlineExceeded(FetchError):
     """The exchange did not finish within its deadline (connect, headers, body, retries)."""
+
+
+class BounceError(DigestError):
+    """A file given as a returned mail cannot be read as one; the caller names the file."""
 
 
 class RankError(DigestError):

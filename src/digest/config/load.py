@@ -17,6 +17,7 @@ from digest.config.settings import (
     ApprovalSettings,
     ArchiveSettings,
     BackendSettings,
+    BounceSettings,
     EditorSettings,
     EmailSettings,
     ImagesSettings,
@@ -88,6 +89,7 @@ def load_settings(path: Path) -> Settings:
         "notices": _notices(doc, top.get("notices", {})),
         "secret_env": top.get("secret_env", "DIGEST_SECRET"),
         "retention": _retention(doc, top.get("retention", {})),
+        "bounces": _bounces(doc, top.get("bounces", {})),
         "state_url": _state_url(doc, top.get("state_url", "")),
         **_readers(doc, top),
     }
@@ -289,6 +291,14 @@ def _retention(doc: Located, data: Any) -> RetentionSettings:
     if values["deliveries_days"] < 1:
         raise doc.error(("retention", "deliveries_days"), "retention.deliveries_days must be >= 1")
     return build(RetentionSettings, values)  # type: ignore[no-any-return]
+
+
+def _bounces(doc: Located, data: Any) -> BounceSettings:
+    values = {**_defaults(BounceSettings), **read_section(doc, ("bounces",), data, BounceSettings)}
+    for key in ("soft_limit", "soft_window_days"):
+        if values[key] < 1:
+            raise doc.error(("bounces", key), f"bounces.{key} must be >= 1")
+    return build(BounceSettings, values)  # type: ignore[no-any-return]
 
 
 def _state_url(doc: Located, url: str) -> str:

@@ -138,6 +138,14 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BounceSettings:
+    """The ``bounces`` section: when soft bounces suppress an address (`digest bounces`)."""
+
+    soft_limit: int = setting(3, "Soft bounces within the window that suppress an address.")
+    soft_window_days: int = setting(30, "The window, in days, that soft bounces are counted in.")
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduleSettings:
     """The ``schedule`` section: slots, waves, lateness, quiet hours."""
 
@@ -238,6 +246,7 @@ class Settings:
     images: ImagesSettings = setting(doc="Story images.", factory=ImagesSettings)
     notices: NoticeSettings = setting(doc="Notices to the editors.", factory=NoticeSettings)
     retention: RetentionSettings = setting(doc="What is kept.", factory=RetentionSettings)
+    bounces: BounceSettings = setting(doc="Bounce policy.", factory=BounceSettings)
     templates_dir: Path | None = setting(
         None, "Templates overriding the built-in ones.", accepts=(str,)
     )

@@ -240,6 +240,25 @@ suppressions = Table(
     Column("at", Timestamp, nullable=False),
 )
 
+# Every bounce and complaint read for an address, with its evidence: soft bounces are
+# counted from here (bounces.soft_limit within bounces.soft_window_days), and `digest
+# subscribers show` lists them.
+bounce_events = Table(
+    "bounce_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),  # the lookup key (lower case)
+    Column("at", Timestamp, nullable=False),
+    Column("kind", String(20), nullable=False),  # hard, soft, complaint
+    Column("status", String(20), nullable=False, default=""),
+    Column("reason", String(80), nullable=False, default=""),
+    Column("action", String(20), nullable=False),  # suppressed, counted
+    Column("source", Text, nullable=False, default=""),  # the file it was read from
+    Column("message_id", Text, nullable=False, default=""),  # of the returned original
+    Column("mail", String(64), nullable=False, default=""),  # SHA-256 of the returned mail
+    Index("bounce_events_email", "email", "at"),
+)
+
 # What the scheduler decided about a slot that has no edition to show it (missed, skipped).
 slot_log = Table(
     "slot_log",

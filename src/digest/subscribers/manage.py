@@ -15,6 +15,7 @@ from digest.exceptions import ConfigError, DigestError
 from digest.models import Subscriber, SubscriberState
 from digest.render.message import clean_name
 from digest.store import Store, personal
+from digest.store.bounces import BounceStore, Policy
 from digest.store.subscribers import Record, SubscriberStore, address_key
 from digest.subscribers.files import entries, valid_address
 
@@ -111,6 +112,7 @@ def show(store: Store, email: str) -> dict[str, Any]:
             for p in (subs.pending_for(record.id) if record else [])
         ],
         "suppressed": subs.suppression(email),
+        "bounces": BounceStore(store, Policy()).events(email),
         "erased": subs.is_erased(email),
         "deliveries": personal.deliveries_for(store, email),
     }

@@ -6,9 +6,10 @@ import html
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -129,7 +130,7 @@ def proof_envelope(
     message_id = make_message_id(pub.sender_domain)
     msg = EmailMessage()
     msg["From"] = pub.sender
-    msg["To"] = formataddr((name, editor.email))
+    msg["To"] = Address(display_name=name, addr_spec=editor.email)
     msg["Subject"] = f"[Proof r{edition.revision}] {edition.rendered.subject}"
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id

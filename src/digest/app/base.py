@@ -13,6 +13,7 @@ from typing import Any
 
 from digest import workflow
 from digest.backends.base import Backend, load_backend
+from digest.backends.signed import SignedBackend
 from digest.config import Settings, load_settings
 from digest.delivery.report import SendReport
 from digest.exceptions import ConfigError
@@ -99,6 +100,12 @@ class Base:
         if settings.backend.name == "outbox" and "path" in options:
             options["path"] = str(settings.path.resolve().parent / Path(str(options["path"])))
         return load_backend(settings.backend.name, options)
+
+    def mail_backend(self) -> Backend:
+        """The backend for one-off messages (confirmations, proofs, notices, sign-in
+        links): each is DKIM-signed when a key is configured, like every edition."""
+        backend = self.backend()
+        return SignedBackend(backend, self.dkim) if self.dkim is not None else backend
 
     def signer(self, *, required: bool = True, salt: str = UNSUBSCRIBE_SALT) -> Signer | None:
         try:

@@ -86,7 +86,7 @@ class Editions(Schedule):
         now = self.now()
         settings = replace(self.settings, approval=self.policy())
         problems = send_proofs(
-            settings, edition, now=now, backend=self.backend, deadline=self.deadline(edition)
+            settings, edition, now=now, backend=self.mail_backend, deadline=self.deadline(edition)
         )
         NoticeLog(self.store).put(
             proof_key(edition),
@@ -121,7 +121,9 @@ class Editions(Schedule):
     @cached_property
     def notifier(self) -> Notifier:
         s = self.settings
-        return Notifier(s.notices, s.approval, s.publication, self.backend, NoticeLog(self.store))
+        return Notifier(
+            s.notices, s.approval, s.publication, self.mail_backend, NoticeLog(self.store)
+        )
 
     def notify(self, notice: notices.Notice) -> list[str]:
         """Mail a notice to the editors (once); problems are kept in ``notes`` too."""

@@ -87,7 +87,7 @@ class ReaderList(Base):
             self.settings.topics,
             confirms=Signer(keys, salt=CONFIRM_SALT, clock=self.now),
             preferences=LinkSigner(keys, salt=PREFERENCES_SALT, clock=self.now),
-            backend=self.backend,
+            backend=self.mail_backend,
             clock=self.clock,
         )
 

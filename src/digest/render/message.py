@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
-from email.utils import format_datetime, formataddr, parseaddr
+from email.headerregistry import Address
+from email.utils import format_datetime, parseaddr
 
 from digest.exceptions import ConfigError
 from digest.models import Publication, RenderedEdition
@@ -50,7 +51,7 @@ _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII excep
 _ADDR = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _MSGID = re.compile(r"<[!-;=?-~]+@[A-Za-z0-9.-]+>")
 _URL = re.compile(r"[!-;=?-~]+")  # printable ASCII without spaces, "<" or ">"
-# A display name formataddr() leaves unquoted (no RFC 5322 specials): the usual case.
+# A display name Address() leaves unquoted (no RFC 5322 specials): the usual case.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
 # Values shared by many readers (the edition's archive link, "You signed up on ..."): their
 # encodings are kept, up to this many, instead of being made again for every message.
@@ -134,7 +135,7 @@ def _address_header(name: str, display: str, addr: str) -> bytes:
     if display.isascii():
         if len(name) + len(display) + len(addr) + 5 <= MAX_LINE and _PLAIN_NAME.fullmatch(display):
             return f"{name}: {display} <{addr}>\r\n".encode("ascii")  # what folding would give
-        words = formataddr((display, addr)).split(" ")
+        words = str(Address(display_name=display, addr_spec=addr)).split(" ")
     else:
         words = [*_phrase_words(display, name), f"<{addr}>"]
     return _fold_words(name, words)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
@@ -42,7 +43,7 @@ def link_envelope(settings: Settings, editor: EditorSettings, url: str, now: dat
     message_id = make_message_id(pub.sender_domain)
     msg = EmailMessage()
     msg["From"] = pub.sender
-    msg["To"] = formataddr((clean_name(editor.name), editor.email))
+    msg["To"] = Address(display_name=clean_name(editor.name), addr_spec=editor.email)
     msg["Subject"] = f"Sign in to {pub.name}"
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
@@ -106,7 +107,7 @@ class SignIn(Pages):
     def _mail(self, editor: EditorSettings, url: str) -> None:
         envelope = link_envelope(self.settings, editor, url, self.app.now())
         try:
-            with self.app.backend() as connection:
+            with self.app.mail_backend() as connection:
                 connection.send(envelope)
         except (BackendError, ConfigError) as exc:
             # Never the link itself: it is a credential.

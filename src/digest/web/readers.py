@@ -2,9 +2,11 @@
 
 No reader page sets a cookie or needs one. Links from e-mails are signed URLs, and the
 signature is the credential: a GET only shows a page with a button, the POST acts. The
-sign-up form may be embedded on the newsroom's own site, so its POST needs no CSRF token: it
-only ever mails a confirmation link, and it answers the same whether or not the address is
-known. Every lookup is by key (address, id, nonce), never a scan.
+sign-up form may be embedded on the newsroom's own site, so its POST needs no CSRF token;
+instead a POST from another site's page is refused unless signup.allowed_origins lists it,
+and limits (web.guard) bound how much mail anyone can cause. It only queues the sign-up, so
+it answers the same, in the same time, whether or not the address is known. Every lookup is
+by key (address, id, nonce), never a scan.
 """
 
 from __future__ import annotations

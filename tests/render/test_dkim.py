@@ -21,8 +21,10 @@ from digest.render.edition import render_edition
 from digest.render.environment import make_environment
 from digest.render.message import Recipient, prepare_message
 from digest.testing.mail import parse_clean
+from digest.web.app import create_app
+from digest.web.server import BackgroundServer
 
-from conftest import EDITORS, SECRET, Project
+from conftest import EDITORS, SECRET, Project, loopback_client, sign_in_by_link
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 PUB = Publication(
@@ -199,6 +201,11 @@ def test_every_kind_of_message_is_signed(project: Project, key: tuple[Path, byte
     try:
         readers = app.readers({"DIGEST_SECRET": SECRET})
         assert readers.sign_up(email="new@example.com", name="N", topics=[], ip="") == "mailed"
+        with (
+            BackgroundServer(create_app(app, environ={"DIGEST_SECRET": SECRET})) as server,
+            loopback_client(server.url, follow_redirects=False) as http,
+        ):
+            sign_in_by_link(http, "rosa@news.example.org")
     finally:
         app.close()
     kinds: dict[str, int] = {}
@@ -211,9 +218,11 @@ def test_every_kind_of_message_is_signed(project: Project, key: tuple[Path, byte
             if msg["X-Digest-Notice"]
             else "confirmation"
             if str(msg["Subject"]).startswith("Confirm your subscription")
+            else "sign-in"
+            if str(msg["Subject"]).startswith("Sign in to")
             else "edition"
         )
         kinds[kind] = kinds.get(kind, 0) + 1
         assert len(msg.get_all("DKIM-Signature") or []) == 1, kind  # signed once, not twice
         assert dkim.verify(envelope.data, dnsfunc=dns_for(key[1])), kind
-    assert kinds.keys() == {"proof", "notice", "confirmation", "edition"}, kinds
+    assert kinds.keys() == {"proof", "notice", "confirmation", "sign-in", "edition"}, kinds

@@ -126,3 +126,16 @@ def test_concurrent_claims_take_each_row_once(project: Project, drains: int) -> 
     ids = [item.id for batch in taken for item in batch]
     assert len(ids) == len(set(ids)) == min(10, 6 * drains)
     r.store.close()
+
+
+def test_a_row_no_mail_can_be_made_for_is_dropped_not_retried(project: Project) -> None:
+    clock = Clock()
+    r = readers(project, clock)
+    queue = SignupQueue(r.store)
+    # Not through the form (it checks addresses): a row written by hand or by an older version.
+    queue.add(email="x@example.com\r\nBcc: y@example.com", name="", topics=[], ip="", now=clock())
+    r.enqueue(email="after@example.com", name="", topics=[], ip="192.0.2.1")
+    assert r.drain() == ["unusable", "mailed"]
+    assert [e.recipient for e in memory.outbox] == ["after@example.com"]
+    assert queue.waiting() == 0
+    r.store.close()

@@ -97,6 +97,15 @@ def _check_addr(addr: str, what: str) -> str:
     return addr
 
 
+def mailbox(display: str, addr: str) -> Address:
+    """``display <addr>`` for an address header, quoted and encoded by the email package
+    (a comma or a quote in a name never becomes a second address); ``display`` already
+    passed through clean_name(). Split here rather than parsed: an address our checks let
+    through (a..b@example.org) must not stop a message."""
+    local, _, domain = addr.rpartition("@")
+    return Address(display_name=display, username=local, domain=domain)
+
+
 def sender_address(publication: Publication) -> str:
     """The bare addr-spec of the publication's sender, for the SMTP envelope."""
     return _check_addr(parseaddr(publication.sender)[1], "sender address")
@@ -135,7 +144,7 @@ def _address_header(name: str, display: str, addr: str) -> bytes:
     if display.isascii():
         if len(name) + len(display) + len(addr) + 5 <= MAX_LINE and _PLAIN_NAME.fullmatch(display):
             return f"{name}: {display} <{addr}>\r\n".encode("ascii")  # what folding would give
-        words = str(Address(display_name=display, addr_spec=addr)).split(" ")
+        words = str(mailbox(display, addr)).split(" ")
     else:
         words = [*_phrase_words(display, name), f"<{addr}>"]
     return _fold_words(name, words)

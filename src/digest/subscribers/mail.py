@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
@@ -12,7 +11,7 @@ import jinja2
 
 from digest.backends.base import Envelope
 from digest.models import Publication
-from digest.render.message import make_message_id, sender_address
+from digest.render.message import mailbox, make_message_id, sender_address
 
 # Inline styles: many mail clients drop <style> blocks.
 _STYLE = {
@@ -63,7 +62,7 @@ def confirmation_envelope(
     message_id = make_message_id(publication.sender_domain)
     msg = EmailMessage()
     msg["From"] = publication.sender
-    msg["To"] = Address(addr_spec=email)
+    msg["To"] = mailbox("", email)
     msg["Subject"] = f"Confirm your subscription to {publication.name}"
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id

@@ -126,6 +126,11 @@ class Readers:
 
     def _decide(self, item: Queued) -> tuple[str, Envelope | None]:
         """What one queued sign-up gets: a confirmation mail, or nothing and why."""
+        if not valid_address(item.email):
+            # Not from the form (which checks): a hand-made row, or an older version's. It
+            # is dropped, not retried, so it cannot hold up the queue behind it.
+            log.warning("queued sign-up for %r dropped: not an address we send to", item.email)
+            return "unusable", None
         now = self.clock()
         record = self.list.get(item.email)
         if record is not None and record.state in (S.ACTIVE, S.PAUSED):

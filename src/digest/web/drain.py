@@ -36,6 +36,9 @@ class Drainer:
         except DigestError as exc:  # the database was busy or gone: the next round retries
             log.warning("sign-up queue not drained: %s", exc)
             return
+        except Exception:  # a bug must not end the thread: sign-ups would pile up unseen
+            log.exception("sign-up queue not drained")
+            return
         if line:
             log.info("%s", line)
 

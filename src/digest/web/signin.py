@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
@@ -24,7 +23,7 @@ from digest.app import App
 from digest.backends.base import Envelope
 from digest.config import EditorSettings, Settings
 from digest.exceptions import BackendError, ConfigError, TokenError
-from digest.render.message import clean_name, make_message_id, sender_address
+from digest.render.message import clean_name, mailbox, make_message_id, sender_address
 from digest.web.auth import LINK_MINUTES, SESSION_COOKIE, SESSION_HOURS, Accounts
 from digest.web.common import Pages, Refused, client_of, safe_next
 
@@ -43,7 +42,7 @@ def link_envelope(settings: Settings, editor: EditorSettings, url: str, now: dat
     message_id = make_message_id(pub.sender_domain)
     msg = EmailMessage()
     msg["From"] = pub.sender
-    msg["To"] = Address(display_name=clean_name(editor.name), addr_spec=editor.email)
+    msg["To"] = mailbox(clean_name(editor.name), editor.email)
     msg["Subject"] = f"Sign in to {pub.name}"
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id

@@ -105,7 +105,7 @@ class Base:
         """The backend for one-off messages (confirmations, proofs, notices, sign-in
         links): each is DKIM-signed when a key is configured, like every edition."""
         backend = self.backend()
-        return SignedBackend(backend, self.dkim) if self.dkim is not None else backend
+        return SignedBackend(inner=backend, signer=self.dkim) if self.dkim is not None else backend
 
     def signer(self, *, required: bool = True, salt: str = UNSUBSCRIBE_SALT) -> Signer | None:
         try:

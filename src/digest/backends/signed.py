@@ -20,7 +20,7 @@ class SignedBackend(Backend):
 
     name = "signed"
 
-    def __init__(self, inner: Backend, signer: DkimSigner, **options: Any) -> None:
+    def __init__(self, *, inner: Backend, signer: DkimSigner, **options: Any) -> None:
         super().__init__(**options)
         self.inner, self.signer = inner, signer
 

@@ -90,8 +90,8 @@ class Readers:
         self.queue.add(email=email, name=name, topics=topics, ip=ip, now=self.clock())
 
     def sign_up(self, *, email: str, name: str, topics: Sequence[str], ip: str) -> str:
-        """Queue a sign-up and handle the queue at once; this one's outcome (for tests and
-        `digest subscribers` tooling: the web form only queues)."""
+        """Queue a sign-up and drain the queue at once; this one's outcome (the Python API;
+        the web form only queues, so its answer does not wait for the mail)."""
         self.enqueue(email=email, name=name, topics=topics, ip=ip)
         outcomes = self.drain()
         return outcomes[-1] if outcomes else "queued"

@@ -54,6 +54,7 @@ backend:
 signup:
   enabled: true
   topics: [World, Technology, Culture]
+  per_form: 1000000  # -n above the default 300 sign-ups per window
 """
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -19,7 +19,7 @@ from digest.exceptions import BackendError, ConfigError
 from digest.models import Edition
 from digest.render import placeholders
 from digest.render.dates import date_label
-from digest.render.message import clean_name, make_message_id, sender_address
+from digest.render.message import clean_name, mailbox, make_message_id, sender_address
 from digest.slots import local_label, slot_day
 from digest.tokens import APPROVAL_SALT, Signer, approval_token, secrets_from_env
 
@@ -129,7 +129,7 @@ def proof_envelope(
     message_id = make_message_id(pub.sender_domain)
     msg = EmailMessage()
     msg["From"] = pub.sender
-    msg["To"] = formataddr((name, editor.email))
+    msg["To"] = mailbox(name, editor.email)
     msg["Subject"] = f"[Proof r{edition.revision}] {edition.rendered.subject}"
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from digest.config.settings import EditorSettings, Settings
 from digest.exceptions import ConfigError
 from digest.models import Image, Publication, RenderedEdition, Story
 from digest.render import placeholders
@@ -25,6 +26,7 @@ from digest.render.message import (
     sender_address,
 )
 from digest.testing.mail import parse_clean
+from digest.web.signin import link_envelope
 
 NOW = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
 PUB = Publication(
@@ -156,6 +158,20 @@ def test_display_names_survive(prepared: PreparedMessage) -> None:
     evil = parse(prepared.personalise(EVIL, date=NOW, message_id="<2@example.org>"))
     assert evil["To"].addresses[0].display_name == "Evil Bcc: x@y"
     assert evil["To"].addresses[0].addr_spec == EVIL.email
+
+
+@pytest.mark.parametrize("name", ["O'Brien, Seán", 'Smith, John "JJ" (desk)', "a@b.c, d@e.f"])
+def test_names_with_specials_stay_one_address(prepared: PreparedMessage, name: str) -> None:
+    reader = Recipient(email="r@example.com", name=name, unsubscribe_url="https://b.example/u/4")
+    msg = parse(prepared.personalise(reader, date=NOW, message_id="<4@example.org>"))
+    [to] = msg["To"].addresses
+    assert (to.display_name, to.addr_spec) == (name, "r@example.com")
+    editor = EditorSettings(name=name, email="ed@example.org")
+    link = link_envelope(
+        Settings(publication=PUB, sources=()), editor, "https://x.example/s/1", NOW
+    )
+    [to] = parse(link.data)["To"].addresses
+    assert (to.display_name, to.addr_spec) == (name, "ed@example.org")
 
 
 def test_empty_name_reads_well(prepared: PreparedMessage) -> None:

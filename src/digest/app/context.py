@@ -14,6 +14,7 @@ from typing import Any
 
 from digest import notices
 from digest.backends.base import Backend, load_backend
+from digest.backends.signed import SignedBackend
 from digest.config import Settings, load_settings
 from digest.delivery.report import SendReport
 from digest.exceptions import ConfigError
@@ -106,6 +107,12 @@ class Context:
             options["path"] = str(settings.path.resolve().parent / Path(str(options["path"])))
         return load_backend(settings.backend.name, options)
 
+    def mail_backend(self) -> Backend:
+        """The backend for one-off messages (confirmations, proofs, notices, sign-in
+        links): each is DKIM-signed when a key is configured, like every edition."""
+        backend = self.backend()
+        return SignedBackend(inner=backend, signer=self.dkim) if self.dkim is not None else backend
+
     def signer(self, *, required: bool = True, salt: str = UNSUBSCRIBE_SALT) -> Signer | None:
         try:
             keys = secrets_from_env(self.settings.secret_env)
@@ -189,7 +196,9 @@ class Context:
     @cached_property
     def notifier(self) -> Notifier:
         s = self.settings
-        return Notifier(s.notices, s.approval, s.publication, self.backend, NoticeLog(self.store))
+        return Notifier(
+            s.notices, s.approval, s.publication, self.mail_backend, NoticeLog(self.store)
+        )
 
     def notify(self, notice: notices.Notice) -> list[str]:
         """Mail a notice to the editors (once); problems are kept in ``notes`` too."""

@@ -99,7 +99,7 @@ class Editions:
             settings,
             edition,
             now=now,
-            backend=self.context.backend,
+            backend=self.context.mail_backend,
             deadline=self.schedule.deadline(edition),
         )
         NoticeLog(self.context.store).put(

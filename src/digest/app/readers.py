@@ -94,7 +94,7 @@ class Readers:
             self.context.settings.topics,
             confirms=Signer(keys, salt=CONFIRM_SALT, clock=self.context.now),
             preferences=LinkSigner(keys, salt=PREFERENCES_SALT, clock=self.context.now),
-            backend=self.context.backend,
+            backend=self.context.mail_backend,
             clock=self.context.clock,
         )
 

@@ -18,6 +18,8 @@ from digest.cli.output import emit_json
 from digest.cli.progress import send_with_progress, stop_on_sigterm
 from digest.delivery.report import SendReport
 from digest.models import EditionState
+from digest.store.signups import SignupQueue
+from digest.subscribers.signup import drain_line
 
 IN_DOUBT_EXIT = 4
 """`digest send` did its work, but some deliveries are unknown: in doubt, not resent."""
@@ -52,6 +54,8 @@ def worker(
 ) -> None:
     """Send every edition that is `sending`, claiming ledger rows; run any number, anywhere.
 
+    Without --edition it also mails the confirmations the sign-up form queued.
+
     Runs until SIGTERM or SIGINT, which finish what is on the wire, give unsent rows back
     to the queue and exit 0.
 
@@ -65,6 +69,8 @@ def worker(
     with stop_on_sigterm() as stop:
         try:
             while not stop.is_set():
+                if edition_id is None and app.settings.signup.enabled:
+                    _drain_signups(app, as_json)
                 ids = [edition_id] if edition_id else app.store.editions_in(EditionState.SENDING)
                 for i in ids:
                     report = app.sending.work(i, stop=stop, wait_for_retries=edition_id is not None)
@@ -77,6 +83,17 @@ def worker(
                 stop.wait(poll)
         except KeyboardInterrupt:
             return
+
+
+def _drain_signups(app: App, as_json: bool) -> None:
+    """Mail the confirmations the sign-up form queued (when `digest serve` does not)."""
+    if not SignupQueue(app.store).waiting():
+        return
+    line = drain_line(app.readers.pages().drain())
+    if as_json:
+        click.echo(json.dumps({"signups": line}))
+    elif line:
+        click.echo(line)
 
 
 @cli.command()

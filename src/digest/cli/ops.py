@@ -122,7 +122,13 @@ def serve(app: App, host: str, port: int) -> None:
     asgi = create_app(app)
     warn(serve_warnings(app.settings, host))
     click.echo(f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})")
-    run_server(asgi, host=host, port=port)
+    if not app.settings.signup.enabled:
+        run_server(asgi, host=host, port=port)
+        return
+    from digest.web.drain import Drainer
+
+    with Drainer(app.readers.pages()):  # mails the confirmations the form queues
+        run_server(asgi, host=host, port=port)
 
 
 @cli.command("hash-password")

@@ -38,6 +38,8 @@ from digest.schema import keys
 from digest.slots import parse_days
 
 Path_ = tuple[str | int, ...]
+# A web origin as browsers send it in the Origin header: scheme, host, optional port.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 
 
 def load_settings(path: Path) -> Settings:
@@ -378,6 +380,18 @@ def _readers(doc: Located, top: dict[str, Any]) -> dict[str, Any]:
     url = signup.get("redirect_url", "")
     if url and not re.match(r"https?://[^\s]+$", url):
         raise doc.error(("signup", "redirect_url"), "signup.redirect_url must be an http(s) URL")
+    for key in ("per_client", "per_address", "per_form", "window_minutes"):
+        if signup.get(key, 1) < 1:
+            raise doc.error(("signup", key), f"signup.{key} must be a whole number of 1 or more")
+    origins = signup.get("allowed_origins", [])
+    for origin in origins:
+        if not (isinstance(origin, str) and _ORIGIN.fullmatch(origin)):
+            raise doc.error(
+                ("signup", "allowed_origins"),
+                f"signup.allowed_origins: {origin!r} is not an origin; write it like "
+                "https://www.example.org (scheme, host, optional port; no path)",
+            )
+    signup["allowed_origins"] = [o.lower() for o in origins]
     archive = read_section(doc, ("archive",), top.get("archive", {}), ArchiveSettings)
     return {
         "subscribers_sync": mode,

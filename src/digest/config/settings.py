@@ -214,6 +214,11 @@ class SignupSettings:
     enabled: bool = setting(False, "Serve the sign-up form at /subscribe.")
     topics: tuple[str, ...] = setting((), "Topics offered (default: the configured sections).")
     redirect_url: str = setting("", "Where the browser goes after signing up.")
+    allowed_origins: tuple[str, ...] = setting((), "Other sites whose pages may post the form.")
+    per_client: int = setting(5, "Sign-ups per IPv4 address or IPv6 /64 per window.")
+    per_address: int = setting(3, "Sign-ups for one e-mail address per window.")
+    per_form: int = setting(300, "Sign-ups for the whole form per window.")
+    window_minutes: int = setting(10, "The window of the sign-up limits, in minutes.")
 
 
 @dataclass(frozen=True, slots=True)

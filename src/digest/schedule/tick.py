@@ -30,6 +30,8 @@ from digest.slots import (
 )
 from digest.store.ledger import Ledger
 from digest.store.ops import mark_tick, open_slots
+from digest.store.signups import SignupQueue
+from digest.subscribers.signup import drain_line
 
 Echo = Callable[[str], None]
 S = EditionState
@@ -87,6 +89,10 @@ def tick(app: App, *, echo: Echo) -> TickResult:
                 _handle(app, slot, now, say)
         except LockedError:
             say(f"slot {slot.key}: another process is handling it")
+    # The confirmations the sign-up form queued (with `digest serve`, its drain does it).
+    waiting = app.settings.signup.enabled and SignupQueue(store).waiting()
+    if waiting and (line := drain_line(app.readers.pages().drain())):
+        say(line)
     for note in app.notes:
         say(f"warning: {note}")
     app.notes.clear()

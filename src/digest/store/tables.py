@@ -441,3 +441,19 @@ subscriber_sync = Table(
     Column("gen", Integer, nullable=False),
     Column("at", Timestamp, nullable=False),
 )
+
+# Sign-ups as the form took them, before anything is looked up: the web answer only adds a
+# row (the same work for every address), and a drain decides later who gets a mail. A
+# claim (token, lease) makes the drain at-least-once: a row is deleted only after its mail.
+signup_queue = Table(
+    "signup_queue",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("name", Text, nullable=False, default=""),
+    Column("topics", Text, nullable=False, default="[]"),
+    Column("ip", String(64), nullable=False, default=""),
+    Column("created_at", Timestamp, nullable=False),
+    Column("claim", String(64), nullable=False, default=""),
+    Column("claimed_until", Timestamp, nullable=False, default="", index=True),
+)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
@@ -23,7 +23,7 @@ from digest.app import App
 from digest.backends.base import Envelope
 from digest.config import EditorSettings, Settings
 from digest.exceptions import BackendError, ConfigError, Refused, TokenError
-from digest.render.message import clean_name, make_message_id, sender_address
+from digest.render.message import clean_name, mailbox, make_message_id, sender_address
 from digest.web.auth import LINK_MINUTES, SESSION_HOURS, Accounts
 from digest.web.common import Pages, client_of, safe_next
 
@@ -42,7 +42,7 @@ def link_envelope(settings: Settings, editor: EditorSettings, url: str, now: dat
     message_id = make_message_id(pub.sender_domain)
     msg = EmailMessage()
     msg["From"] = pub.sender
-    msg["To"] = formataddr((clean_name(editor.name), editor.email))
+    msg["To"] = mailbox(clean_name(editor.name), editor.email)
     msg["Subject"] = f"Sign in to {pub.name}"
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
@@ -105,7 +105,7 @@ class SignIn(Pages):
     def _mail(self, editor: EditorSettings, url: str) -> None:
         envelope = link_envelope(self.settings, editor, url, self.app.now())
         try:
-            with self.app.context.backend() as connection:
+            with self.app.context.mail_backend() as connection:
                 connection.send(envelope)
         except (BackendError, ConfigError) as exc:
             # Never the link itself: it is a credential.

@@ -1,4 +1,4 @@
-"""What the public sign-up form lets through: sliding-window limits and the origin check.
+"""What the public sign-up form lets through: sliding-window limits per client, address, form.
 
 Every check here looks only at the request (who sends it, from which page, for which
 address), never at the list, so a refusal tells nothing about who is subscribed.
@@ -6,32 +6,15 @@ address), never at the list, so a refusal tells nothing about who is subscribed.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from digest.config.settings import SignupSettings
-
-
-def client_key(host: str) -> str:
-    """The unit one client is counted in: an IPv4 address, or an IPv6 /64.
-
-    One IPv6 subscriber line is routinely given a whole /64, so counting whole IPv6
-    addresses would let one machine pose as 2^64 clients.
-    """
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host  # a proxy's unix socket or a test client: counted as given
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
+from digest.web.auth import network as client_key
 
 
 class Window:
@@ -98,30 +81,3 @@ class SignupGuard:
         if wait := self.form.wait(""):
             return Limited("form", wait)
         return None
-
-
-def origin_of(url: str) -> str:
-    """``https://news.example.org`` for ``https://News.example.org/path``."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme.lower()}://{rest.split('/', 1)[0].lower()}"
-
-
-def cross_site(headers: Mapping[str, str], *, own: set[str], allowed: set[str]) -> str:
-    """The foreign origin a form POST came from, "" when it may be accepted.
-
-    Browsers send ``Sec-Fetch-Site`` (all current ones) and ``Origin`` with a POST. A page
-    on another site that makes its visitors' browsers post the form is refused unless its
-    origin is listed; a request without either header is not from a browser page (curl, a
-    server-side integration) and is left to the limits.
-    """
-    origin = headers.get("origin", "").strip().lower()
-    site = headers.get("sec-fetch-site", "").strip().lower()
-    if site in ("same-origin", "none"):
-        return ""  # the browser itself says so ("none": typed or bookmarked)
-    if origin:
-        if origin in own or origin in allowed:
-            return ""
-        return origin  # "null" too: sandboxed frames and privacy-stripped redirects
-    if site:  # cross-site or same-site without an Origin: nothing to compare
-        return site
-    return ""

@@ -40,8 +40,8 @@ from digest.tokens import (
 )
 from digest.web.archive import Archive, Links
 from digest.web.auth import Accounts
-from digest.web.common import Pages
-from digest.web.guard import SignupGuard, cross_site, origin_of
+from digest.web.common import Pages, cross_origin, origin_of
+from digest.web.guard import SignupGuard
 
 log = logging.getLogger("digest.readers")
 S = SubscriberState
@@ -186,11 +186,9 @@ class Readers(Pages):
 
     def _same_site(self, request: Request) -> None:
         """Refuse a POST another site's page made its visitor's browser send (CSRF)."""
-        own = {origin_of(self.settings.publication.base_url)}
-        if host := request.headers.get("host"):
-            own.add(f"{request.url.scheme}://{host.lower()}")
-        allowed = set(self.settings.signup.allowed_origins)
-        foreign = cross_site(request.headers, own=own, allowed=allowed)
+        own = frozenset({origin_of(self.settings.publication.base_url)})
+        allowed = frozenset(origin_of(o) for o in self.settings.signup.allowed_origins)
+        foreign = cross_origin(request, own, allowed=allowed)
         if foreign:
             log.info("sign-up refused: posted from %s", foreign)
             raise Refused(

@@ -222,6 +222,7 @@ class Transaction:
                 "preheader": v.rendered.preheader,
                 "html": v.rendered.html,
                 "text": v.rendered.text,
+                "marker": v.rendered.marker,
                 "content_hash": v.rendered.content_hash,
                 "base_hash": revision.rendered.content_hash,
                 "created_at": now,
@@ -349,7 +350,7 @@ class Store:
             Variant(
                 r.key,
                 tuple(by_url[u] for u in json.loads(r.stories) if u in by_url),
-                RenderedEdition(subject=r.subject, preheader=r.preheader, html=r.html, text=r.text),
+                RenderedEdition(r.subject, r.preheader, r.html, r.text, r.marker),
             )
             for r in rows
             if r.base_hash == edition.rendered.content_hash
@@ -464,13 +465,18 @@ def _content(revision: Revision) -> dict[str, Any]:
         "preheader": r.preheader,
         "html": r.html,
         "text": r.text,
+        "marker": r.marker,
         "content_hash": revision.content_hash,
     }
 
 
 def _edition(row: Any) -> Edition:
     rendered = RenderedEdition(
-        subject=row["subject"], preheader=row["preheader"], html=row["html"], text=row["text"]
+        subject=row["subject"],
+        preheader=row["preheader"],
+        html=row["html"],
+        text=row["text"],
+        marker=row["marker"],
     )
     return Edition(
         id=row["id"],

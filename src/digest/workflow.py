@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from digest.addresses import valid_address
 from digest.approval import apply, check_revision, deadline_for, transition
 from digest.backends.base import Backend, Envelope
 from digest.config.settings import ApprovalSettings, EditorSettings
@@ -18,7 +19,6 @@ from digest.render.variants import approved_variant
 from digest.schedule.slots import Slot, served_wave, slot_day
 from digest.store import Revision, Store
 from digest.store.desk import DeskState
-from digest.subscribers.files import valid_address
 
 S = EditionState
 

@@ -89,6 +89,7 @@ class ReaderList(Base):
             preferences=LinkSigner(keys, salt=PREFERENCES_SALT, clock=self.now),
             backend=self.backend,
             clock=self.clock,
+            check_deliverability=self.settings.signup.check_deliverability,
         )
 
     # Each reader's message.

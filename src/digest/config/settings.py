@@ -203,6 +203,9 @@ class SignupSettings:
     enabled: bool = setting(False, "Serve the sign-up form at /subscribe.")
     topics: tuple[str, ...] = setting((), "Topics offered (default: the configured sections).")
     redirect_url: str = setting("", "Where the browser goes after signing up.")
+    check_deliverability: bool = setting(
+        False, "Ask DNS whether a new address's domain takes mail."
+    )
 
 
 @dataclass(frozen=True, slots=True)

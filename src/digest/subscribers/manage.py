@@ -11,22 +11,23 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.exceptions import ConfigError, DigestError
+from digest.addresses import normalise_address
+from digest.exceptions import AddressError, ConfigError, DigestError
 from digest.models import Subscriber, SubscriberState
 from digest.render.message import clean_name
 from digest.store import Store, personal
 from digest.store.subscribers import Record, SubscriberStore, address_key
-from digest.subscribers.files import entries, valid_address
+from digest.subscribers.files import entries
 
 S = SubscriberState
 BY_EDITOR = "added by an editor with `digest subscribers add`"
 
 
 def _checked(email: str) -> str:
-    email = email.strip()
-    if not valid_address(email):
-        raise ConfigError(f"{email!r} is not an e-mail address digest can send to")
-    return email
+    try:
+        return normalise_address(email)
+    except AddressError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def add(

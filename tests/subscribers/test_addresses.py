@@ -76,6 +76,9 @@ def test_idn_domains_are_stored_as_punycode_one_reader_whatever_the_spelling(
     assert "bob@xn--bcher-kva.example" in emails
     assert not any("ü" in e for e in emails)
     assert sum(e.lower() == PUNY for e in emails) == 1  # both spellings: one reader
+    shown = json.loads(project.cli("subscribers", "show", IDN).stdout)
+    assert shown["subscriber"]["email"] == PUNY
+    assert project.cli("subscribers", "remove", "bob@bücher.EXAMPLE").exit_code == 0
 
 
 def test_an_idn_reader_gets_the_edition_over_smtp(project: Project, smtp_server: SMTPSink) -> None:

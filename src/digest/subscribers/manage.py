@@ -78,8 +78,18 @@ def add(
     return found
 
 
+def _stored(email: str) -> str:
+    """The form ``email`` is stored in (an IDN domain as punycode); as given if invalid, so
+    an address stored before the check can still be found."""
+    try:
+        return normalise_address(email)
+    except AddressError:
+        return email.strip()
+
+
 def remove(store: Store, email: str, *, now: datetime) -> Record:
     """Unsubscribe ``email`` on their behalf: suppressed, so no sync adds them again."""
+    email = _stored(email)
     subs = SubscriberStore(store)
     if subs.get(email) is None:
         raise DigestError(f"{email.strip()} is not on the list; `digest subscribers list` shows it")
@@ -95,6 +105,7 @@ def remove(store: Store, email: str, *, now: datetime) -> Record:
 
 def show(store: Store, email: str) -> dict[str, Any]:
     """Everything digest holds about one address (a GDPR access request)."""
+    email = _stored(email)
     subs = SubscriberStore(store)
     record = subs.get(email)
     return {
@@ -122,6 +133,7 @@ def erase(
 ) -> tuple[dict[str, int], int | None]:
     """Delete every personal datum about ``email``, keep its hash; and the line where the
     subscriber file still lists it (the file is the editor's to fix), if it does."""
+    email = _stored(email)
     counts = personal.erase(store, email, now=now)
     line = None
     if subscriber_file is not None and subscriber_file.exists():

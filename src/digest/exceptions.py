@@ -6,6 +6,7 @@ web app's answers derive from Exception alone: its handlers turn them into pages
 
 DigestError
 ├── ConfigError            config, subscribers or templates are invalid (names file:line)
+├── AddressError           an e-mail address digest will not store or send to (says why)
 ├── SourceError            a source could not be fetched or parsed (names the source)
 │   └── FetchError         the HTTP layer refused or failed (scheme, address, size, timeout)
 │       └── DeadlineExceeded   the whole exchange outran its deadline
@@ -84,6 +85,10 @@ class ThinDay(DigestError):
 
 class TokenError(DigestError):
     """A token is tampered with, expired or signed with an unknown key."""
+
+
+class AddressError(DigestError, ValueError):
+    """An e-mail address digest will not store or send to; the message says why."""
 
 
 class RenderError(DigestError):

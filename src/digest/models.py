@@ -279,13 +279,16 @@ class RenderedEdition:
     """What an edition looks like once rendered: frozen, hashed, shared by all recipients.
 
     ``html`` and ``text`` still contain the personalisation placeholders of
-    render.placeholders; they are filled per recipient at send time.
+    render.placeholders, spelled with ``marker`` (random per rendering; "" in editions
+    rendered before markers existed); they are filled per recipient at send time. The
+    marker is inside ``html`` and ``text``, so the content hash covers it.
     """
 
     subject: str
     preheader: str
     html: str
     text: str
+    marker: str = ""
 
     @property
     def content_hash(self) -> str:

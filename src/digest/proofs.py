@@ -108,7 +108,9 @@ def proof_envelope(
         p="margin:0 0 6px 0",
     )
     body = placeholders.substitute(
-        edition.rendered.html, {k: html.escape(v, quote=True) for k, v in values.items()}
+        edition.rendered.html,
+        {k: html.escape(v, quote=True) for k, v in values.items()},
+        edition.rendered.marker,
     )
     match = _BODY_OPEN.search(body)
     at = match.end() if match else 0
@@ -123,7 +125,7 @@ def proof_envelope(
         f"(links expire {expires}; they open a page, nothing changes until you confirm)\n\n"
         + "-" * 60
         + "\n\n"
-        + placeholders.substitute(edition.rendered.text, values)
+        + placeholders.substitute(edition.rendered.text, values, edition.rendered.marker)
     )
     pub = settings.publication
     message_id = make_message_id(pub.sender_domain)

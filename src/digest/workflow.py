@@ -6,11 +6,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from digest.addresses import normalise_address
 from digest.approval import apply, check_revision, deadline_for, transition
 from digest.backends.base import Backend, Envelope
 from digest.config.settings import ApprovalSettings, EditorSettings
 from digest.edits import NOTHING_TO_CHANGE, Draft, Edit, Kind, apply_edits
-from digest.exceptions import BackendError, DigestError, SendLimitReached, StateError
+from digest.exceptions import (
+    AddressError,
+    BackendError,
+    DigestError,
+    SendLimitReached,
+    StateError,
+)
 from digest.models import Edition, EditionState, Subscriber, Variant
 from digest.render.preflight import GMAIL_CLIP_BYTES, clipped
 from digest.render.renderer import Renderer
@@ -18,7 +25,6 @@ from digest.render.variants import approved_variant
 from digest.slots import Slot, served_wave, slot_day
 from digest.store import Revision, Store
 from digest.store.desk import DeskState
-from digest.subscribers.files import valid_address
 
 S = EditionState
 
@@ -225,9 +231,10 @@ def send_test(
     limited to ``policy.test_sends_per_hour`` per editor. ``envelope(edition, to)`` makes
     the message of the variant chosen by the caller.
     """
-    address = to.strip()
-    if not valid_address(address):
-        raise DigestError(f"{to!r} is not an e-mail address a test can be sent to")
+    try:
+        address = normalise_address(to)  # an IDN domain as punycode, as readers' are
+    except AddressError:
+        raise DigestError(f"{to!r} is not an e-mail address a test can be sent to") from None
     edition = store.get_edition(edition_id)
     check_revision(edition, revision)
     name = editor_name(policy, by)

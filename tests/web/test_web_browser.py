@@ -312,8 +312,10 @@ def _assert_sent_is_approved(project: Project, outbox: Path) -> None:
             **footer_values(text_of(msg)),
         )
         html_values = {k: html.escape(v, quote=True) for k, v in values.items()}
-        assert text_of(msg, "html") == placeholders.substitute(stored.html, html_values)
-        assert text_of(msg) == placeholders.substitute(stored.text, values)
+        assert text_of(msg, "html") == placeholders.substitute(
+            stored.html, html_values, stored.marker
+        )
+        assert text_of(msg) == placeholders.substitute(stored.text, values, stored.marker)
         assert str(msg["Subject"]) == stored.subject
         assert "as much power as a small city" in text_of(msg)
     assert rows["ben@example.net"] != rows["anna@example.org"]  # Ben got his variant

@@ -96,6 +96,7 @@ class Readers:
             preferences=LinkSigner(keys, salt=PREFERENCES_SALT, clock=self.context.now),
             backend=self.context.mail_backend,
             clock=self.context.clock,
+            check_deliverability=self.context.settings.signup.check_deliverability,
         )
 
     # Each reader's message.

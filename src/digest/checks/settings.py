@@ -8,6 +8,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from digest.addresses import valid_address
 from digest.app import App
 from digest.checks.base import Report, Where, key_name, line_of, names
 from digest.exceptions import BackendError, ConfigError
@@ -15,7 +16,6 @@ from digest.passwords import check_password
 from digest.render.message import make_message_id
 from digest.render.variants import topic_names
 from digest.slots import unsendable_waves
-from digest.subscribers.files import valid_address
 from digest.tokens import secrets_from_env
 
 SECRET_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105

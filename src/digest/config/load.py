@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from digest.addresses import valid_address
 from digest.config.email import check_email, check_images, check_publication
 from digest.config.settings import (
     NOTICE_EVENTS,
@@ -220,7 +221,7 @@ def _approval(doc: Located, data: Any, lead_minutes: int) -> ApprovalSettings:
                 "password_hash_env is the name of an environment variable",
             )
         editor = EditorSettings(name=raw["name"], email=raw["email"], password_hash_env=variable)
-        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", editor.email):
+        if not (editor.email.isascii() and valid_address(editor.email)):
             raise doc.error((*where, "email"), f"{editor.email!r} is not an e-mail address")
         if editor.email.lower() in {e.email.lower() for e in editors}:
             raise doc.error((*where, "email"), f"editor {editor.email} is listed twice")

@@ -219,6 +219,9 @@ class SignupSettings:
     per_address: int = setting(3, "Sign-ups for one e-mail address per window.")
     per_form: int = setting(300, "Sign-ups for the whole form per window.")
     window_minutes: int = setting(10, "The window of the sign-up limits, in minutes.")
+    check_deliverability: bool = setting(
+        False, "Ask DNS whether a new address's domain takes mail."
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -236,6 +236,7 @@ class PreparedMessage:
         mailto: str,
         dkim: DkimSigner | None = None,
         preferences_url: str = "",
+        marker: str = "",
     ) -> None:
         b = boundary.encode("ascii")
         self._head = head
@@ -265,8 +266,10 @@ class PreparedMessage:
             + CRLF
         )
         self._tail = CRLF + b"--" + b + b"--" + CRLF
-        self._text = self._chunks(text)
-        self._html = self._chunks(html_body)
+        # Only the tokens spelled with the rendering's marker are slots: any other spelling
+        # (a feed's "__DIGEST_EMAIL__" in a link) is static text like the rest.
+        self._text = self._chunks(text, marker)
+        self._html = self._chunks(html_body, marker)
         # Only the tokens a part holds are encoded for each recipient.
         self._text_tokens = frozenset(c for c in self._text if isinstance(c, str))
         self._html_tokens = frozenset(c for c in self._html if isinstance(c, str))
@@ -275,9 +278,9 @@ class PreparedMessage:
         self._links: set[str] = set()  # view and preference links already checked
 
     @staticmethod
-    def _chunks(body: str) -> tuple[bytes | str, ...]:
+    def _chunks(body: str, marker: str) -> tuple[bytes | str, ...]:
         # Static pieces are encoded now; tokens stay as str slots for personalise().
-        pieces = placeholders.split(_normalise(body))
+        pieces = placeholders.split(_normalise(body), marker)
         return tuple(_qp(p) if i % 2 == 0 else p for i, p in enumerate(pieces))
 
     def personalise(self, recipient: Recipient, *, date: datetime, message_id: str) -> bytes:
@@ -421,4 +424,5 @@ def prepare_message(
         mailto=unsubscribe_mailto,
         dkim=dkim,
         preferences_url=preferences_url,
+        marker=rendered.marker,
     )

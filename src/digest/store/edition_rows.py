@@ -37,13 +37,18 @@ def content_of(revision: Revision) -> dict[str, Any]:
         "preheader": r.preheader,
         "html": r.html,
         "text": r.text,
+        "marker": r.marker,
         "content_hash": revision.content_hash,
     }
 
 
 def edition_of(row: Any) -> Edition:
     rendered = RenderedEdition(
-        subject=row["subject"], preheader=row["preheader"], html=row["html"], text=row["text"]
+        subject=row["subject"],
+        preheader=row["preheader"],
+        html=row["html"],
+        text=row["text"],
+        marker=row["marker"],
     )
     return Edition(
         id=row["id"],

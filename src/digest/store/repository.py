@@ -212,6 +212,7 @@ class Transaction:
                 "preheader": v.rendered.preheader,
                 "html": v.rendered.html,
                 "text": v.rendered.text,
+                "marker": v.rendered.marker,
                 "content_hash": v.rendered.content_hash,
                 "base_hash": revision.rendered.content_hash,
                 "created_at": now,
@@ -339,7 +340,7 @@ class Store:
             Variant(
                 r.key,
                 tuple(by_url[u] for u in json.loads(r.stories) if u in by_url),
-                RenderedEdition(subject=r.subject, preheader=r.preheader, html=r.html, text=r.text),
+                RenderedEdition(r.subject, r.preheader, r.html, r.text, r.marker),
             )
             for r in rows
             if r.base_hash == edition.rendered.content_hash

@@ -83,6 +83,8 @@ editions = Table(
     Column("text", Text, nullable=False),
     # What an approval covers: the whole edition and every topic variant (models.edition_hash).
     Column("content_hash", String(64), nullable=False),
+    # The random spelling of this rendering's placeholders ("" before revision 0008).
+    Column("marker", String(16), nullable=False, default="", server_default=""),
     Column("warnings", Text, nullable=False, default="[]"),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
@@ -102,6 +104,7 @@ edition_variants = Table(
     Column("content_hash", String(64), nullable=False),
     # The whole edition's rendered hash when this was rendered (its revision).
     Column("base_hash", String(64), nullable=False),
+    Column("marker", String(16), nullable=False, default="", server_default=""),
     Column("created_at", Timestamp, nullable=False),
 )
 

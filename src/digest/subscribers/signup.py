@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from digest.addresses import normalise_address, valid_address
 from digest.backends.base import Backend, Envelope
 from digest.exceptions import BackendError, ConfigError, PermanentFailure, TokenError
 from digest.models import Publication, SubscriberState
@@ -20,7 +21,6 @@ from digest.render.message import clean_name
 from digest.store import Store
 from digest.store.signups import Queued, SignupQueue
 from digest.store.subscribers import Pending, Record, SubscriberStore
-from digest.subscribers.files import valid_address
 from digest.subscribers.links import address_check, confirm_url
 from digest.subscribers.mail import confirmation_envelope
 from digest.tokens import LinkSigner, Signer, read_nonce_token, read_preferences_token
@@ -69,6 +69,7 @@ class Readers:
     preferences: LinkSigner
     backend: Callable[[], Backend]
     clock: Callable[[], datetime]
+    check_deliverability: bool = False  # signup.check_deliverability: ask DNS at sign-up
 
     @property
     def list(self) -> SubscriberStore:
@@ -84,9 +85,8 @@ class Readers:
         ValueError for an address we would never send to (the form says so: that tells
         nothing about who is subscribed).
         """
-        email = email.strip()
-        if not valid_address(email):
-            raise ValueError(f"{email!r} is not an e-mail address we can send to")
+        # AddressError is a ValueError: the form says the address is not one we send to.
+        email = normalise_address(email, check_deliverability=self.check_deliverability)
         self.queue.add(email=email, name=name, topics=topics, ip=ip, now=self.clock())
 
     def sign_up(self, *, email: str, name: str, topics: Sequence[str], ip: str) -> str:

@@ -126,6 +126,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("digest.store", "digest.backends"),
     # pure leaves, below everything that uses them
     (
+        "digest.addresses",
         "digest.charsets",
         "digest.exceptions",
         "digest.gcpause",

@@ -28,6 +28,7 @@ DigestError
 
 Exception
 ├── Refused                a web page answers with a status and a clear message instead
+│   └── TooMany            a sign-up limit was hit: 429 with Retry-After
 ├── NeedSignIn             a desk page needs a session or a proof link: go to sign-in
 └── Throttled              too many failed sign-in attempts: 429 with Retry-After
 """
@@ -152,6 +153,14 @@ class Refused(Exception):
     def __init__(self, status: int, title: str, message: str) -> None:
         super().__init__(message)
         self.status, self.title, self.message = status, title, message
+
+
+class TooMany(Refused):
+    """A sign-up limit was hit: 429 with Retry-After."""
+
+    def __init__(self, retry_after: int, message: str) -> None:
+        super().__init__(429, "Too many sign-ups", message)
+        self.retry_after = retry_after
 
 
 class NeedSignIn(Exception):

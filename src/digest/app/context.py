@@ -14,7 +14,6 @@ from typing import Any
 
 from digest import notices
 from digest.backends.base import Backend, load_backend
-from digest.backends.signed import SignedBackend
 from digest.config import Settings, load_settings
 from digest.delivery.report import SendReport
 from digest.exceptions import ConfigError
@@ -27,6 +26,7 @@ from digest.render.dkim import DkimSigner, load_dkim
 from digest.render.environment import make_environment
 from digest.render.frame import Frame
 from digest.render.renderer import Renderer
+from digest.render.signed import SignedBackend
 from digest.sources.base import Source, load_sources
 from digest.store import Store
 from digest.store.ops import NoticeLog

@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from digest.app import App
-from digest.exceptions import Refused, TokenError
+from digest.exceptions import Refused, TokenError, TooMany
 from digest.models import SubscriberState
 from digest.render.dates import day_label
 from digest.store.images import ImageStore
@@ -45,14 +45,6 @@ from digest.web.guard import SignupGuard
 
 log = logging.getLogger("digest.readers")
 S = SubscriberState
-
-
-class TooMany(Refused):
-    """A sign-up limit was hit: 429 with Retry-After."""
-
-    def __init__(self, retry_after: int, message: str) -> None:
-        super().__init__(429, "Too many sign-ups", message)
-        self.retry_after = retry_after
 
 
 _LIMITED = {

@@ -6,6 +6,7 @@ import stays flat however long the file is; a dry run is the same work rolled ba
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -75,9 +76,6 @@ _SUPPRESSED = "SELECT email, reason FROM suppressions WHERE email IN"
 _ERASED = "SELECT hash FROM erasures WHERE hash IN"
 _IDS = "SELECT id FROM subscribers WHERE key IN"
 _CONSENTS = ("consents", ("subscriber_id", "at", "action", "method", "ip", "text"))
-# Integer columns among those (every other one is text, times included): PostgreSQL's
-# array parameters need the type.
-_INTEGERS = {"line", "file_gen", "subscriber_id"}
 
 
 class Batch:
@@ -114,18 +112,31 @@ class Batch:
         """executemany on the driver, in its own parameter style."""
         self.conn.exec_driver_sql(self._sql(sql), list(rows))
 
-    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    def _insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        ids: bool = False,
+    ) -> list[Any]:
         """Insert rows of these columns: executemany on SQLite; on PostgreSQL one statement
-        a chunk, the columns as arrays (a statement per row costs a round of the pipeline
-        and of the executor each, three times slower at a million readers)."""
+        a chunk (a statement per row costs a round of the pipeline and of the executor
+        each); with ``ids``, the new rows' ids (PostgreSQL only: SQLite returns [])."""
         if self.conn.dialect.paramstyle == "qmark":
             marks = ", ".join("?" * len(columns))
             sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
             self.conn.exec_driver_sql(sql, list(rows))
-            return
-        arrays = ", ".join(f"%s::{'int' if c in _INTEGERS else 'text'}[]" for c in columns)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"  # noqa: S608
-        self.conn.exec_driver_sql(sql, tuple(list(values) for values in zip(*rows, strict=True)))
+            return []
+        # The rows go as one JSON text: the driver's array parameters are formatted in
+        # Python, a regular expression per value, half the import's time.
+        names = ", ".join(columns)
+        sql = f"INSERT INTO {table} ({names}) SELECT {names}"
+        sql += f" FROM json_populate_recordset(NULL::{table}, %s::json)"
+        sql += " RETURNING id" if ids else ""
+        body = json.dumps([dict(zip(columns, row, strict=True)) for row in rows])
+        result = self.conn.exec_driver_sql(sql, (body,))
+        return list(result) if ids else []
 
     def _rows(self, sql: str, keys: Sequence[str]) -> list[Any]:
         """``sql`` ending in "IN" for these keys, as driver-level rows."""
@@ -143,8 +154,8 @@ class Batch:
         # These are key lookups: the unique index is always the plan.
         self.conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         try:
-            query = sql.removesuffix(" IN") + " = ANY(%s)"
-            return list(self.conn.exec_driver_sql(query, (list(keys),)))
+            query = sql.removesuffix(" IN") + " = ANY(ARRAY(SELECT json_array_elements_text(%s)))"
+            return list(self.conn.exec_driver_sql(query, (json.dumps(list(keys)),)))
         finally:
             self.conn.exec_driver_sql("SET LOCAL enable_seqscan = on")
 
@@ -165,10 +176,11 @@ class Batch:
         if not rows:
             return
         self.written += len(rows)
-        self._insert("subscribers", NEW, rows)
+        made = self._insert("subscribers", NEW, rows, ids=True) or self._rows(
+            _IDS, [r[0] for r in rows]
+        )
         action, method, note = consent
         at = stamp(self.now)
-        made = self._rows(_IDS, [r[0] for r in rows])
         self._insert(*_CONSENTS, [(r.id, at, action, method, "", note) for r in made])
 
     def update(self, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -288,16 +288,23 @@ def db_upgrade(app: App, as_json: bool) -> None:
     Example:
       cp .digest/digest.db .digest/digest.db.bak && digest db upgrade
     """
-    from digest.store.engine import open_engine, upgrade
+    from digest.store.engine import migrations, open_engine, upgrade
 
     engine, path = open_engine(app.state_location())
     try:
         before, after = upgrade(engine, path)
     finally:
         engine.dispose()
+    applied = migrations(before) if before != after else []
     if as_json:
-        emit_json({"state_path": str(path), "before": before, "after": after})
+        steps = [{"revision": rev, "label": label} for rev, label in applied]
+        emit_json({"state_path": str(path), "before": before, "after": after, "applied": steps})
     elif before == after:
         click.echo(f"{path}: schema {after} is current; nothing to do")
+    elif not applied:
+        click.echo(f"{path}: schema created at {after}")
     else:
-        click.echo(f"{path}: schema upgraded from {before or 'empty'} to {after}")
+        # Revision names are not in running order (0006 runs before 0005): list each step.
+        click.echo(f"{path}: schema upgraded from {before} to {after}, in order:")
+        for rev, label in applied:
+            click.echo(f"  {rev}  {label}")

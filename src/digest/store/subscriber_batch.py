@@ -87,6 +87,20 @@ class Batch:
         self.written = 0  # readers inserted or updated
         conn.execute(text(_CREATE))
         conn.execute(text(_CLEAR))
+        self._seqscan(on=False)
+
+    def _seqscan(self, *, on: bool) -> None:
+        """PostgreSQL: whether the planner may read whole tables in this transaction.
+
+        Off for the chunks' key lookups. With a thousand keys on a table it believes small
+        (and which grows inside this very transaction), the planner chose a Seq Scan testing
+        each row against each key: every chunk of an import read every reader imported
+        before it (EXPLAIN: "Seq Scan on subscribers ... Rows Removed by Filter" growing by
+        a chunk each time; 200,000 readers took 298 s). Key lookups always want the index;
+        the closing statements (mirror, reconcile) touch the whole list and want it on.
+        """
+        if self.conn.dialect.name == "postgresql":
+            self.conn.exec_driver_sql(f"SET LOCAL enable_seqscan = {'on' if on else 'off'}")
 
     def duplicates(self, entries: Sequence[tuple[str, int]]) -> list[tuple[str, int, int]]:
         """(key, line, first line) of each (key, line) entry whose key was listed before, in
@@ -112,31 +126,17 @@ class Batch:
         """executemany on the driver, in its own parameter style."""
         self.conn.exec_driver_sql(self._sql(sql), list(rows))
 
-    def _insert(
-        self,
-        table: str,
-        columns: Sequence[str],
-        rows: Sequence[tuple[Any, ...]],
-        *,
-        ids: bool = False,
-    ) -> list[Any]:
+    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert rows of these columns: executemany on SQLite; on PostgreSQL one statement
         a chunk (a statement per row costs a round of the pipeline and of the executor
-        each); with ``ids``, the new rows' ids (PostgreSQL only: SQLite returns [])."""
+        each)."""
         if self.conn.dialect.paramstyle == "qmark":
             marks = ", ".join("?" * len(columns))
             sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
             self.conn.exec_driver_sql(sql, list(rows))
-            return []
-        # The rows go as one JSON text: the driver's array parameters are formatted in
-        # Python, a regular expression per value, half the import's time.
-        names = ", ".join(columns)
-        sql = f"INSERT INTO {table} ({names}) SELECT {names}"
-        sql += f" FROM json_populate_recordset(NULL::{table}, %s::json)"
-        sql += " RETURNING id" if ids else ""
-        body = json.dumps([dict(zip(columns, row, strict=True)) for row in rows])
-        result = self.conn.exec_driver_sql(sql, (body,))
-        return list(result) if ids else []
+            return
+        sql, body = _from_json(table, columns, rows)
+        self.conn.exec_driver_sql(sql, (body,))
 
     def _rows(self, sql: str, keys: Sequence[str]) -> list[Any]:
         """``sql`` ending in "IN" for these keys, as driver-level rows."""
@@ -145,19 +145,9 @@ class Batch:
         if self.conn.dialect.paramstyle == "qmark":
             marks = ", ".join("?" * len(keys))
             return list(self.conn.exec_driver_sql(f"{sql} ({marks})", tuple(keys)))
-        # PostgreSQL: one array parameter, not a thousand. The driver prepares a statement
-        # it runs often, and a generic plan of "key IN ($1, ..., $1000)" on a table it
-        # believes small is a Seq Scan testing each row against each of the thousand
-        # values, on a table growing inside this very transaction: each chunk of an import
-        # read every reader imported before it (EXPLAIN: "Seq Scan on subscribers ... Rows
-        # Removed by Filter" growing by a chunk each time; 200,000 readers took 298 s).
-        # These are key lookups: the unique index is always the plan.
-        self.conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        try:
-            query = sql.removesuffix(" IN") + " = ANY(ARRAY(SELECT json_array_elements_text(%s)))"
-            return list(self.conn.exec_driver_sql(query, (json.dumps(list(keys)),)))
-        finally:
-            self.conn.exec_driver_sql("SET LOCAL enable_seqscan = on")
+        # PostgreSQL: the keys as one parameter, not a thousand (see Batch.__init__).
+        query = sql.removesuffix(" IN") + " = ANY(ARRAY(SELECT json_array_elements_text(%s)))"
+        return list(self.conn.exec_driver_sql(query, (json.dumps(list(keys)),)))
 
     def existing(self, keys: Sequence[str]) -> dict[str, Any]:
         """The subscribers with these keys (times as stored text)."""
@@ -176,11 +166,20 @@ class Batch:
         if not rows:
             return
         self.written += len(rows)
-        made = self._insert("subscribers", NEW, rows, ids=True) or self._rows(
-            _IDS, [r[0] for r in rows]
-        )
         action, method, note = consent
         at = stamp(self.now)
+        if self.conn.dialect.name == "postgresql":
+            # One statement: the new ids go straight into their consent rows.
+            sql, body = _from_json("subscribers", NEW, rows)
+            self.conn.exec_driver_sql(
+                f"WITH made AS ({sql} RETURNING id) INSERT INTO consents"  # noqa: S608
+                " (subscriber_id, at, action, method, ip, text)"
+                " SELECT id, %s, %s, %s, '', %s FROM made",
+                (body, at, action, method, note),
+            )
+            return
+        self._insert("subscribers", NEW, rows)
+        made = self._rows(_IDS, [r[0] for r in rows])
         self._insert(*_CONSENTS, [(r.id, at, action, method, "", note) for r in made])
 
     def update(self, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -192,6 +191,7 @@ class Batch:
     def mirror(self, gen: int) -> int:
         """Readers not in the file (as of sync ``gen``) stop getting mail: the file is the
         list. Opted-out readers keep their state; pending sign-ups may still confirm."""
+        self._seqscan(on=True)
         return int(
             self.conn.execute(
                 update(subscribers)
@@ -204,6 +204,7 @@ class Batch:
     def reconcile(self) -> int:
         """Unsubscribes, bounces and complaints on the suppression list (from the send engine
         or a link) become the subscribers' states."""
+        self._seqscan(on=True)
         reason = (
             select(_REASON_STATE).where(suppressions.c.email == subscribers.c.key).scalar_subquery()
         )
@@ -230,6 +231,18 @@ class Batch:
     def purge_pending(self, *, before: datetime) -> None:
         """Drop confirmations older than ``before`` (the links have expired)."""
         self.conn.execute(delete(confirmations).where(confirmations.c.created_at < before))
+
+
+def _from_json(
+    table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> tuple[str, str]:
+    """PostgreSQL: (INSERT of these rows from one JSON parameter, that parameter). One text
+    parameter, because the driver formats array parameters in Python, a regular expression
+    per value: that was half the import's time."""
+    names = ", ".join(columns)
+    sql = f"INSERT INTO {table} ({names}) SELECT {names}"
+    sql += f" FROM json_populate_recordset(NULL::{table}, %s::json)"
+    return sql, json.dumps([dict(zip(columns, row, strict=True)) for row in rows])
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from digest.app import App
-from digest.cli.group import cli, pass_app
+from digest.cli.group import cli, log_format_option, log_lines, pass_app
 from digest.cli.output import emit_json, local, table, warn
 from digest.exceptions import DigestError
 
@@ -106,8 +106,9 @@ def _when(value: object, zone: str) -> str:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@log_format_option
 @pass_app
-def serve(app: App, host: str, port: int) -> None:
+def serve(app: App, host: str, port: int, log_format: str) -> None:
     """Serve the editors' review pages and the unsubscribe endpoint (until Ctrl-C).
 
     \b
@@ -119,8 +120,10 @@ def serve(app: App, host: str, port: int) -> None:
     from digest.web.server import serve_warnings
 
     asgi = create_app(app)
-    warn(serve_warnings(app.settings, host))
-    click.echo(f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})")
+    log = log_lines(app, log_format, "serve")
+    for line in serve_warnings(app.settings, host):
+        log(f"warning: {line}")
+    log(f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})")
     run_server(asgi, host=host, port=port)
 
 
@@ -214,8 +217,9 @@ def check(app: App, edition_id: int | None, offline: bool, as_json: bool) -> Non
 
 
 @cli.command()
+@log_format_option
 @pass_app
-def run(app: App) -> None:
+def run(app: App, log_format: str) -> None:
     """Run the scheduler: build, approve and send at the configured times (until SIGTERM).
 
     \b
@@ -224,13 +228,14 @@ def run(app: App) -> None:
     """
     from digest.schedule.runner import run_forever
 
-    run_forever(app, echo=click.echo)
+    run_forever(app, echo=log_lines(app, log_format, "run"), log_format=log_format)
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@log_format_option
 @pass_app
-def tick(app: App, as_json: bool) -> None:
+def tick(app: App, as_json: bool, log_format: str) -> None:
     """Do whatever the schedule says is due now (build, send or expire), then exit.
 
     When nothing is due it says when the next slot is built and sent.
@@ -241,7 +246,8 @@ def tick(app: App, as_json: bool) -> None:
     """
     from digest.schedule.tick import tick as do_tick
 
-    result = do_tick(app, echo=(lambda _line: None) if as_json else click.echo)
+    log = log_lines(app, log_format, "tick")
+    result = do_tick(app, echo=(lambda _line: None) if as_json else log)
     if as_json:
         emit_json({"done": result.lines, "idle": result.idle, "next": result.next_slot})
 

@@ -120,10 +120,15 @@ def serve(app: App, host: str, port: int, log_format: str) -> None:
     from digest.web.server import serve_warnings
 
     asgi = create_app(app)
-    log = log_lines(app, log_format, "serve")
-    for line in serve_warnings(app.settings, host):
-        log(f"warning: {line}")
-    log(f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})")
+    started = f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})"
+    if log_format == "text":
+        warn(serve_warnings(app.settings, host))  # on stderr, as before
+        click.echo(started)
+    else:
+        log = log_lines(app, log_format, "serve")
+        for line in serve_warnings(app.settings, host):
+            log(f"warning: {line}")
+        log(started)
     run_server(asgi, host=host, port=port)
 
 

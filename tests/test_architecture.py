@@ -130,6 +130,7 @@ LAYERS: list[tuple[str, ...]] = [
         "digest.charsets",
         "digest.exceptions",
         "digest.gcpause",
+        "digest.logline",
         "digest.http",
         "digest.models",
         "digest.netpin",

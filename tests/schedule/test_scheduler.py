@@ -315,7 +315,7 @@ def _units_for_this_machine(tmp_path: Path) -> Path:
             text = unit.read_text()
             text = text.replace("/srv/digest/.venv/bin/digest", str(digest))
             text = text.replace("/srv/digest", str(ROOT))
-            text = text.replace("/etc/digest/secrets.env", str(tmp_path / "secrets.env"))
+            text = text.replace("/etc/digest/digest.env", str(tmp_path / "secrets.env"))
             (tmp_path / unit.name).write_text(text)
     return tmp_path
 

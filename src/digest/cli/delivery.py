@@ -13,7 +13,7 @@ from datetime import timedelta
 import click
 
 from digest.app import App
-from digest.cli.group import cli, pass_app
+from digest.cli.group import cli, log_format_option, log_lines, pass_app
 from digest.cli.output import emit_json
 from digest.cli.progress import send_with_progress, stop_on_sigterm
 from digest.delivery.report import SendReport
@@ -48,9 +48,16 @@ IN_DOUBT_EXIT = 4
     hidden=True,
     help="For `send --workers`: start, then work only after a line on stdin (EOF: exit).",
 )
+@log_format_option
 @pass_app
 def worker(
-    app: App, edition_id: int | None, once: bool, poll: float, as_json: bool, wait_for_go: bool
+    app: App,
+    edition_id: int | None,
+    once: bool,
+    poll: float,
+    as_json: bool,
+    wait_for_go: bool,
+    log_format: str,
 ) -> None:
     """Send every edition that is `sending`, claiming ledger rows; run any number, anywhere.
 
@@ -64,6 +71,7 @@ def worker(
       digest worker
       digest worker --edition 3 --json
     """
+    log = log_lines(app, log_format, "worker")
     if wait_for_go and not sys.stdin.readline():
         return  # the send that started this helper ended before its recipients were frozen
     with stop_on_sigterm() as stop:
@@ -77,7 +85,7 @@ def worker(
                     if as_json:
                         click.echo(json.dumps(report.to_dict()))
                     elif report.sent or report.failed or report.deferred or report.interrupted:
-                        click.echo(report.summary())
+                        log.event(report.summary(), edition=i, counts=counts(report))
                 if once or edition_id is not None:
                     return
                 stop.wait(poll)
@@ -140,6 +148,12 @@ def prune(app: App, days: int | None, dry_run: bool, as_json: bool) -> None:
         f"pruned {len(done.editions)} edition(s) older than {keep} days ({ids}): "
         f"{done.rows} delivery rows; state {_mb(done.bytes_before)} -> {_mb(done.bytes_after)}"
     )
+
+
+def counts(report: SendReport) -> dict[str, int]:
+    """What a run did, for a log line's counts."""
+    done = ("sent", "failed", "deferred", "skipped", "in_doubt", "unknown")
+    return {name: int(getattr(report, name)) for name in done}
 
 
 def _mb(size: int) -> str:

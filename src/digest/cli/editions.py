@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from digest.app import App
-from digest.cli.group import cli, edition_dict, pass_app
+from digest.cli.group import cli, edition_dict, log_format_option, log_lines, pass_app
 from digest.cli.output import EXIT_THIN_DAY, emit_json, local, warn
 from digest.edits import Edit, Kind
 from digest.exceptions import DigestError
@@ -375,8 +375,11 @@ def proof(app: App, edition_id: int, as_json: bool) -> None:
     help="Processes on this host that send the edition together.",
 )
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@log_format_option
 @pass_app
-def send(app: App, edition_id: int, dry_run: bool, workers: int, as_json: bool) -> None:
+def send(
+    app: App, edition_id: int, dry_run: bool, workers: int, as_json: bool, log_format: str
+) -> None:
     """Send an approved edition (or resume one that was interrupted).
 
     Safe to run again after a crash: the delivery ledger says who got it already.
@@ -388,22 +391,29 @@ def send(app: App, edition_id: int, dry_run: bool, workers: int, as_json: bool) 
     """
     from dataclasses import asdict
 
-    from digest.cli.delivery import IN_DOUBT_EXIT, send_with_workers
+    from digest.cli.delivery import IN_DOUBT_EXIT, counts, send_with_workers
     from digest.cli.progress import send_with_progress
 
     if workers > 1 and not dry_run:
         report = send_with_workers(app, edition_id, workers)
     else:
         report = send_with_progress(app, edition_id, dry_run=dry_run)
-    warn(app.notes)
-    if as_json:
-        emit_json({**asdict(report), "state": str(report.state)})
+    if log_format == "json" and not as_json:
+        # One object per line on stdout, warnings included, for a log shipper.
+        log = log_lines(app, log_format, "send")
+        for note in app.notes:
+            log.event(f"warning: {note}", edition=edition_id)
+        log.event(report.summary(), edition=edition_id, counts=counts(report))
     else:
-        click.echo(report.summary())
+        warn(app.notes)
+        if as_json:
+            emit_json({**asdict(report), "state": str(report.state)})
+        else:
+            click.echo(report.summary())
     if report.interrupted:
         raise DigestError(f"interrupted; run `digest send {edition_id}` again to resume")
     if (report.deferred or report.totals.get("pending") or report.totals.get("in_flight")) and (
-        not as_json
+        not as_json and log_format == "text"
     ):
         click.echo(f"some deliveries are still due; run `digest send {edition_id}` again later")
     if not dry_run and report.state.value == "failed":

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from digest.app import App
-from digest.cli.group import cli, pass_app
+from digest.cli.group import cli, log_format_option, log_lines, pass_app
 from digest.cli.output import emit_json, local, table, warn
 from digest.exceptions import DigestError
 from digest.passwords import hash_password as make_hash
@@ -107,8 +107,9 @@ def _when(value: object, zone: str) -> str:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@log_format_option
 @pass_app
-def serve(app: App, host: str, port: int) -> None:
+def serve(app: App, host: str, port: int, log_format: str) -> None:
     """Serve the editors' review pages and the unsubscribe endpoint (until Ctrl-C).
 
     \b
@@ -120,8 +121,15 @@ def serve(app: App, host: str, port: int) -> None:
     from digest.web.server import serve_warnings
 
     asgi = create_app(app)
-    warn(serve_warnings(app.settings, host))
-    click.echo(f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})")
+    started = f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})"
+    if log_format == "text":
+        warn(serve_warnings(app.settings, host))  # on stderr, as before
+        click.echo(started)
+    else:
+        log = log_lines(app, log_format, "serve")
+        for line in serve_warnings(app.settings, host):
+            log(f"warning: {line}")
+        log(started)
     if not app.settings.signup.enabled:
         run_server(asgi, host=host, port=port)
         return
@@ -219,8 +227,9 @@ def check(app: App, edition_id: int | None, offline: bool, as_json: bool) -> Non
 
 
 @cli.command()
+@log_format_option
 @pass_app
-def run(app: App) -> None:
+def run(app: App, log_format: str) -> None:
     """Run the scheduler: build, approve and send at the configured times (until SIGTERM).
 
     \b
@@ -229,13 +238,14 @@ def run(app: App) -> None:
     """
     from digest.schedule.runner import run_forever
 
-    run_forever(app, echo=click.echo)
+    run_forever(app, echo=log_lines(app, log_format, "run"), log_format=log_format)
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@log_format_option
 @pass_app
-def tick(app: App, as_json: bool) -> None:
+def tick(app: App, as_json: bool, log_format: str) -> None:
     """Do whatever the schedule says is due now (build, send or expire), then exit.
 
     When nothing is due it says when the next slot is built and sent.
@@ -246,7 +256,8 @@ def tick(app: App, as_json: bool) -> None:
     """
     from digest.schedule.tick import tick as do_tick
 
-    result = do_tick(app, echo=(lambda _line: None) if as_json else click.echo)
+    log = log_lines(app, log_format, "tick")
+    result = do_tick(app, echo=(lambda _line: None) if as_json else log)
     if as_json:
         emit_json({"done": result.lines, "idle": result.idle, "next": result.next_slot})
 
@@ -293,16 +304,23 @@ def db_upgrade(app: App, as_json: bool) -> None:
     Example:
       cp .digest/digest.db .digest/digest.db.bak && digest db upgrade
     """
-    from digest.store.engine import open_engine, upgrade
+    from digest.store.engine import migrations, open_engine, upgrade
 
     engine, path = open_engine(app.context.state_location())
     try:
         before, after = upgrade(engine, path)
     finally:
         engine.dispose()
+    applied = migrations(before) if before != after else []
     if as_json:
-        emit_json({"state_path": str(path), "before": before, "after": after})
+        steps = [{"revision": rev, "label": label} for rev, label in applied]
+        emit_json({"state_path": str(path), "before": before, "after": after, "applied": steps})
     elif before == after:
         click.echo(f"{path}: schema {after} is current; nothing to do")
+    elif not applied:
+        click.echo(f"{path}: schema created at {after}")
     else:
-        click.echo(f"{path}: schema upgraded from {before or 'empty'} to {after}")
+        # Revision names are not in running order (0006 runs before 0005): list each step.
+        click.echo(f"{path}: schema upgraded from {before} to {after}, in order:")
+        for rev, label in applied:
+            click.echo(f"  {rev}  {label}")

@@ -206,6 +206,8 @@ def _build(app: App, slot: Slot, now: datetime, say: Echo) -> Edition | None:
         say(f"slot {slot.key}: no edition: {exc}")
         return None
     say(f"slot {slot.key}: built edition {edition.id} ({edition.state})")
+    for problem in edition.warnings:  # a failing source, a failed proof: said, not hidden
+        say(f"warning: slot {slot.key}: edition {edition.id}: {problem}")
     if quiet and edition.state is S.PENDING_APPROVAL:
         if hold:
             say(

@@ -292,7 +292,8 @@ class Store:
         with self.reading() as conn:
             return [int(i) for i in conn.execute(query).scalars()]
 
-    def list_editions(self, *, limit: int = 50) -> list[Edition]:
+    def list_editions(self, *, limit: int | None = 50) -> list[Edition]:
+        """The newest editions first; ``limit=None`` for every one."""
         query = select(editions).order_by(editions.c.id.desc()).limit(limit)
         with self.reading() as conn:
             return [edition_of(r._mapping) for r in conn.execute(query)]

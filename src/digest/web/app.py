@@ -22,6 +22,7 @@ from digest.tokens import secrets_from_env
 from digest.web.auth import Accounts
 from digest.web.common import SecurityHeaders
 from digest.web.desk import Desk
+from digest.web.metrics import Operations
 from digest.web.readers import Readers
 from digest.web.signin import SignIn
 from digest.web.today import Today
@@ -39,6 +40,7 @@ def create_app(
         *SignIn(app, env, accounts).routes(),
         *Desk(app, env, accounts).routes(),
         *Readers(app, env, accounts).routes(),
+        *Operations(app, env).routes(),
         Mount("/static", app=static, name="static"),
     ]
     hsts = app.settings.publication.base_url.lower().startswith("https://")

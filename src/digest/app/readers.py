@@ -3,18 +3,22 @@ and what each of their messages is made of (personaliser, footers)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from digest.app.context import Context
+from digest.deliverability.model import Delivery
 from digest.exceptions import ConfigError
 from digest.models import Edition, Subscriber, Variant
 from digest.render.message import prepare_message
 from digest.render.personalise import EnvelopeFactory, Footer, Personaliser, envelope_factory
-from digest.returnpath import ReturnPaths
+from digest.returnpath import PREFIX, ReturnPaths
 from digest.store import Store
+from digest.store.returns import Returns, Sent
 from digest.store.subscribers import Receiving, SubscriberStore
+from digest.subscribers.bounces import Finder
 from digest.subscribers.files import count_subscribers, entries
 from digest.subscribers.links import FooterMaker, archive_url
 from digest.subscribers.signup import Readers as ReaderPages
@@ -133,6 +137,27 @@ class Readers:
             about=about,
             return_path=self.return_paths().address if email.return_path_domain else None,
         )
+
+    def delivery_finder(self) -> Finder:
+        """Finds the delivery a returned mail came from: by its return path's token
+        (email.return_path_domain, when a signing key is set), else by the Message-ID it
+        quotes."""
+        returns = Returns(self.context.store)
+        domain = self.context.settings.publication.sender_domain
+        paths: ReturnPaths | None = None
+        if self.context.settings.email.return_path_domain:
+            with contextlib.suppress(ConfigError):
+                paths = self.return_paths()
+
+        def find(quoted: Delivery) -> Sent | None:
+            if paths is not None and quoted.token:
+                address = f"{PREFIX}+{quoted.token}@{paths.domain}"
+                message_id = paths.message_id(address, domain=domain)
+                if message_id is not None and (sent := returns.by_message_id(message_id)):
+                    return sent
+            return returns.by_message_id(quoted.message_id) if quoted.message_id else None
+
+        return find
 
     def return_paths(self) -> ReturnPaths:
         """Makes and reads each message's return path (email.return_path_domain)."""

@@ -43,6 +43,7 @@ def import_(app: App, paths: tuple[Path, ...], dry_run: bool, as_json: bool) -> 
         soft_limit=settings.soft_limit,
         soft_window_days=settings.soft_window_days,
         dry_run=dry_run,
+        find=app.readers.delivery_finder(),
     )
     failed = 0
     counts: dict[str, int] = {}

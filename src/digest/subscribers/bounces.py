@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from digest.deliverability import Report, parse
+from digest.deliverability.model import Delivery
 from digest.exceptions import BounceError
 from digest.store.bounces import IGNORED, BounceStore, Event, Policy, apply_all
 from digest.store.repository import Store
+from digest.store.returns import Sent
+
+# Finds the delivery a returned mail came from (its return path, or the Message-ID it quotes).
+Finder = Callable[[Delivery], Sent | None]
 
 _QUOTED_FROM = re.compile(rb"^>+From ")
 BATCH = 500  # messages per transaction: few commits, and a crash loses at most one batch
@@ -42,6 +47,7 @@ class Outcome:
     report: Report | None
     actions: tuple[str, ...] = ()
     error: str = ""
+    sent: Sent | None = None  # the delivery it came from, when found
 
     @property
     def action(self) -> str:
@@ -58,9 +64,15 @@ class Outcome:
             "file": self.name,
             "kind": report["kind"],
             "recipients": report["recipients"],
-            "delivery": report["delivery"],
+            "delivery": self._delivery(report["delivery"]),
             "action": self.action,
         }
+
+    def _delivery(self, quoted: dict[str, Any] | None) -> dict[str, Any] | None:
+        if self.sent is None:
+            return quoted
+        found = {"edition": self.sent.edition_id, "email": self.sent.email}
+        return {**(quoted or {}), **found, "message_id": self.sent.message_id}
 
 
 def read_inputs(paths: Iterable[Path]) -> Iterator[Item]:
@@ -140,21 +152,24 @@ def import_bounces(
     soft_limit: int = 3,
     soft_window_days: int = 30,
     dry_run: bool = False,
+    find: Finder | None = None,
 ) -> Iterator[Outcome]:
     """Classify each message and apply the bounce policy; one Outcome per input message.
 
     ``dry_run`` applies nothing: each batch is rolled back, so the actions shown are the
-    ones a real run would take.
+    ones a real run would take. ``find`` looks up the delivery a mail came from; when it
+    is found, the address digest sent to is the one the policy applies to (a report may
+    name a forward's final address, or mangle or withhold it).
     """
     bounces = BounceStore(store, Policy(soft_limit, timedelta(days=soft_window_days)))
     pending: list[tuple[Item, Report | None, str]] = []
     for item in items:
         pending.append(_classify(item))
         if len(pending) >= BATCH:
-            yield from _apply(bounces, pending, now=now, dry_run=dry_run)
+            yield from _apply(bounces, pending, now=now, dry_run=dry_run, find=find)
             pending = []
     if pending:
-        yield from _apply(bounces, pending, now=now, dry_run=dry_run)
+        yield from _apply(bounces, pending, now=now, dry_run=dry_run, find=find)
 
 
 def _classify(item: Item) -> tuple[Item, Report | None, str]:
@@ -172,18 +187,25 @@ def _apply(
     *,
     now: datetime,
     dry_run: bool,
+    find: Finder | None = None,
 ) -> Iterator[Outcome]:
     events: list[Event] = []
     owners: list[int] = []
+    found: dict[int, Sent] = {}
     for i, (item, report, _) in enumerate(pending):
         if report is None:
             continue
-        message_id = report.delivery.message_id or ""
+        sent = find(report.delivery) if find is not None and report.delivery else None
+        if sent is not None:
+            found[i] = sent
+        message_id = sent.message_id if sent else report.delivery.message_id or ""
         mail = hashlib.sha256(item.data or b"").hexdigest()
         for r in report.recipients:
-            if r.address:
+            # digest mails one reader per message: the delivery names who it was.
+            address = sent.email if sent is not None else r.address
+            if address:
                 events.append(
-                    Event(r.address, r.kind, r.status, r.reason, item.name, message_id, mail)
+                    Event(address, r.kind, r.status, r.reason, item.name, message_id, mail)
                 )
                 owners.append(i)
     actions = apply_all(bounces, events, now=now, dry_run=dry_run) if events else []
@@ -191,4 +213,4 @@ def _apply(
     for owner, action in zip(owners, actions, strict=True):
         per_message.setdefault(owner, []).append(action)
     for i, (item, report, error) in enumerate(pending):
-        yield Outcome(item.name, report, tuple(per_message.get(i, ())), error)
+        yield Outcome(item.name, report, tuple(per_message.get(i, ())), error, found.get(i))

@@ -21,15 +21,16 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from digest.models import Story
-from digest.rank.cluster import group_events
 from digest.rank import group
+from digest.rank.cluster import group_events
 from digest.rank.settings import RankingSettings
 
 STORIES = 20_000
 EVENTS = 2_000
 VOCABULARY = 30_000  # words of a newsroom: 20,000 headlines use about as many
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
-SYLLABLES = "ka lo mi ter bur sen dra vol pin gus ne ra to shi an el or um ix pa".split()
+SYLLABLES = ("ka", "lo", "mi", "ter", "bur", "sen", "dra", "vol", "pin", "gus")
+SYLLABLES += ("ne", "ra", "to", "shi", "an", "el", "or", "um", "ix", "pa")
 
 
 def _vocabulary(rng: random.Random, size: int) -> list[str]:

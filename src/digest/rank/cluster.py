@@ -19,6 +19,7 @@ resemble the whole of the other.
 from __future__ import annotations
 
 import heapq
+import itertools
 import re
 import unicodedata
 from collections.abc import Collection, Sequence
@@ -47,7 +48,8 @@ _KATAKANA = re.compile(r"[\u30a0-\u30ff]{2,}")  # mostly foreign names: Trump, C
 
 def _pairs(match: re.Match[str]) -> str:
     run = match.group()
-    return f" {run} " if len(run) < 3 else " " + " ".join(map("".join, zip(run, run[1:]))) + " "
+    pairs = [run] if len(run) < 3 else map("".join, itertools.pairwise(run))
+    return " " + " ".join(pairs) + " "
 
 
 def _spaced(text: str) -> str:

@@ -109,7 +109,9 @@ def _groups(
             kept.append(best)
             continue
         kept.append(_with_also(best, group))
-        reason = why.format(best.url) or f"near-identical headline to {best.url} (ranking.diversity)"
+        reason = (
+            why.format(best.url) or f"near-identical headline to {best.url} (ranking.diversity)"
+        )
         dropped.extend((s, reason) for s in group[1:])
     return kept, dropped
 

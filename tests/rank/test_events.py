@@ -284,3 +284,28 @@ def test_collect_json_lists_each_events_coverage() -> None:
     ]
     assert lead["also_in"] == [post, daily]
     assert all(s["coverage"] == [] for s in stories if s is not lead)
+
+
+def test_coverage_is_a_ranking_factor_and_explained() -> None:
+    from digest.rank import choose
+    from digest.rank.explain import explain_json, explain_lines
+
+    event = [
+        story("Bank of Japan ends negative rates in first hike since 2007", 3, "Wire"),
+        story("Bank of Japan raises rates for first time in 17 years", 1, "Post"),
+        story("BOJ ends eight years of negative interest rates", 2, "Daily"),
+    ]
+    fresher = story("Storm closes schools across the north", 0.5, "Weather")
+    ranking = choose([*event, fresher, *BACKGROUND[:3]], now=NOW, settings=RankingSettings())
+    lead = ranking.candidates[0]
+    # Older, but three sources carried it: 1 + 0.5 x 2 others doubles its score.
+    assert lead.story.url == event[1].url
+    assert lead.factors["coverage"] == 2.0
+    lines = explain_lines(ranking.candidates)
+    at = next(i for i, line in enumerate(lines) if event[1].url in line)
+    assert lines[at + 1].strip() == "coverage: also in 2 other sources: Daily, Wire"
+    dropped = [c for c in ranking.candidates if c.story.url in {event[0].url, event[2].url}]
+    assert {c.reason for c in dropped} == {f"same event as {event[1].url} (ranking.events)"}
+    data = next(d for d in explain_json(ranking.candidates) if d["url"] == event[1].url)
+    assert data["also_in"] == ["Daily", "Wire"]
+    assert [c["url"] for c in data["coverage"]] == [event[2].url, event[0].url]

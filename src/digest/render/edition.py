@@ -24,6 +24,7 @@ from digest.render.frame import (
     Frame,
     Pictures,
     byline,
+    coverage_links,
     direction,
     fit,
 )
@@ -204,6 +205,7 @@ def render_fitted(
             "anchor": pictures.anchor,
             "direction": direction,
             "byline": byline,
+            "coverage": coverage_links,
             "archive_url": frame.archive_link(edition_date),
         }
         html = inline_css(compile_mjml(_render_file(env, HTML_TEMPLATE, context)))

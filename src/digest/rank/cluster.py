@@ -152,11 +152,16 @@ def candidate_pairs(
         r, c = rows[at : at + CHUNK], cols[at : at + CHUNK]
         exact[at : at + CHUNK] = np.asarray(matrix[r].multiply(matrix[c]).sum(axis=1)).ravel()
     exact *= 0.5 ** (apart / 3600 / TIME_HALF_LIFE_HOURS)
-    keep = (exact >= FLOOR) & _nearest(rows, cols, exact, n)
-    return {
-        (int(i), int(j)): float(v)
-        for i, j, v in zip(rows[keep], cols[keep], exact[keep], strict=True)
-    }
+    some = exact >= FLOOR
+    rows, cols, exact = rows[some], cols[some], exact[some]
+    keep = _nearest(rows, cols, exact, n)
+    return dict(
+        zip(
+            zip(rows[keep].tolist(), cols[keep].tolist(), strict=True),
+            exact[keep].tolist(),
+            strict=True,
+        )
+    )
 
 
 def _nearest(rows: Any, cols: Any, values: Any, n: int) -> Any:
@@ -167,7 +172,8 @@ def _nearest(rows: Any, cols: Any, values: Any, n: int) -> Any:
 
     keep = np.zeros(len(values), dtype=bool)
     for mine in (rows, cols):
-        order = np.lexsort((-values, mine))  # by story, most similar first
+        # By story, most similar first: similarities are below 1, so one float key does.
+        order = np.argsort(mine + (1 - np.clip(values, 0, 1)) * 0.5, kind="stable")
         ranked = mine[order]
         starts = np.searchsorted(ranked, np.arange(n))
         place = np.arange(len(order)) - starts[ranked]

@@ -316,7 +316,7 @@ def test_times_and_counts_in_plain_words() -> None:
 
 def test_merge_and_split_events_from_the_review_page(review: Review) -> None:
     page = review.page()
-    assert 'value="merge"' in page.text  # each story offers "Same event as another story?"
+    assert 'value="merge"' in page.text  # each story's edit panel offers "Same event as"
     lead = review.app.store.get_edition(1).stories[0].url
     merged = review.edit("merge", url=lead, text=HAITI)
     stories = merged.text.split('id="stories"', 1)[1].split("</ol>", 1)[0]

@@ -312,3 +312,23 @@ def test_times_and_counts_in_plain_words() -> None:
         "1 recipient",
         "1,204 recipients",
     )
+
+
+def test_merge_and_split_events_from_the_review_page(review: Review) -> None:
+    page = review.page()
+    assert 'value="merge"' in page.text  # each story's edit panel offers "Same event as"
+    lead = review.app.store.get_edition(1).stories[0].url
+    merged = review.edit("merge", url=lead, text=HAITI)
+    stories = merged.text.split('id="stories"', 1)[1].split("</ol>", 1)[0]
+    assert "Also in 1 other story of this event" in stories
+    assert 'value="split"' in stories
+    edition = review.app.store.get_edition(1)
+    assert HAITI not in [s.url for s in edition.stories]
+    assert [c.url for c in edition.stories[0].coverage] == [HAITI]
+    review.edit("split", url=HAITI)
+    edition = review.app.store.get_edition(1)
+    assert [s.url for s in edition.stories][:2] == [lead, HAITI]
+    assert edition.stories[0].coverage == ()
+    notes = [a["note"] for a in review.status()["audit"]][-2:]  # type: ignore[union-attr]
+    assert notes[0] == f"revision 2: merged {HAITI} into the event of {lead}"
+    assert notes[1].startswith(f"revision 3: split {HAITI} from the event of {lead}")

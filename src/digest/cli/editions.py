@@ -293,6 +293,20 @@ def reject(app: App, edition_id: int, by: str, reason: str, as_json: bool) -> No
 @click.option("--position", type=int, default=1, show_default=True, help="1 is the lead.")
 @click.option("--note", metavar="TEXT", help="This edition's editor's note ('' removes it).")
 @click.option("--subject", metavar="TEXT", help="This edition's subject ('' for email.subject).")
+@click.option(
+    "--split",
+    "split",
+    multiple=True,
+    metavar="URL",
+    help="Take this story out of the event it was grouped into: an item of its own.",
+)
+@click.option(
+    "--merge",
+    "merge",
+    nargs=2,
+    metavar="URL URL",
+    help="One event: the second item (and its coverage) goes under the first.",
+)
 @click.option("--by", "by", required=True, help="Who edits (recorded in the audit trail).")
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
@@ -304,19 +318,25 @@ def edit(
     position: int,
     note: str | None,
     subject: str | None,
+    split: tuple[str, ...],
+    merge: tuple[str, str] | None,
     by: str,
     as_json: bool,
 ) -> None:
-    """Remove or pin stories, or set the editor's note or subject, of a pending edition: a
-    new revision, re-proofed to the editors.
+    """Remove or pin stories, split or merge events, or set the editor's note or subject, of
+    a pending edition: a new revision, re-proofed to the editors.
 
     \b
     Examples:
       digest edit 3 --by Rosa --remove https://example.org/story
       digest edit 3 --by Rosa --pin https://example.org/scoop --position 1
       digest edit 3 --by Rosa --note "Good morning. Three elections today."
+      digest edit 3 --by Rosa --split https://example.org/other-quake
+      digest edit 3 --by Rosa --merge https://example.org/lead https://example.org/same
     """
     edits = [
+        *(Edit(Kind.SPLIT, url) for url in split),
+        *([Edit(Kind.MERGE, merge[0], text=merge[1])] if merge else []),
         *([Edit(Kind.NOTE, text=note)] if note is not None else []),
         *([Edit(Kind.SUBJECT, text=subject)] if subject is not None else []),
     ]

@@ -15,13 +15,19 @@ from digest.passwords import hash_password as make_hash
 
 @cli.command()
 @click.argument("urls", metavar="[URL]...", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="Print the stories as a JSON array.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the stories as a JSON array (each with its event's coverage).",
+)
 @click.option(
     "--allow-private", is_flag=True, help="With URLs: allow loopback and private addresses."
 )
 @pass_app
 def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool) -> None:
-    """Fetch every source (or just the URLs given, no config needed) and print the stories.
+    """Fetch every source (or just the URLs given, no config needed) and print the stories,
+    one per event: the others that told it are its coverage (ranking.events).
 
     \b
     Examples:
@@ -30,6 +36,7 @@ def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool)
     """
     from digest.cli.collecting import collect_progress
     from digest.collect import collect_urls
+    from digest.rank import RankingSettings, group
 
     if allow_private and not urls:
         raise DigestError("--allow-private applies to URLs given on the command line only")
@@ -38,18 +45,30 @@ def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool)
             result = collect_urls(
                 urls, allow_private=allow_private, now=app.now(), progress=progress
             )
+            ranking = RankingSettings()  # no config: the defaults
         else:
             with app.context.pipeline() as pipeline:
                 result = pipeline.collect(now=app.now(), progress=progress)
+            ranking = app.settings.ranking
     warn(result.warnings)
+    # One per event, listed in the order collected (ranking's own order is by weight).
+    place = {s.url: i for i, s in reversed(list(enumerate(result.stories)))}
+    stories = sorted(group(result.stories, settings=ranking).stories, key=lambda s: place[s.url])
     if as_json:
-        emit_json([s.to_dict() for s in result.stories])
+        emit_json([s.to_dict() for s in stories])
     else:
         table(
-            ["published (UTC)", "source", "section", "title", "url"],
+            ["published (UTC)", "source", "section", "title", "url", "also in"],
             [
-                [f"{s.published:%Y-%m-%d %H:%M}", s.source, s.section, s.title, s.url]
-                for s in result.stories
+                [
+                    f"{s.published:%Y-%m-%d %H:%M}",
+                    s.source,
+                    s.section,
+                    s.title,
+                    s.url,
+                    ", ".join(s.also_in),
+                ]
+                for s in stories
             ],
         )
     if not result.stories and result.failed:

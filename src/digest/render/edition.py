@@ -25,6 +25,7 @@ from digest.render.frame import (
     Frame,
     Pictures,
     byline,
+    coverage_links,
     direction,
     fit,
 )
@@ -212,6 +213,7 @@ def render_fitted(
             "anchor": pictures.anchor,
             "direction": direction,
             "byline": byline,
+            "coverage": coverage_links,
             "archive_url": archive_url,
         }
         html = inline_css(compile_mjml(_render_file(env, HTML_TEMPLATE, context)))

@@ -88,7 +88,7 @@ def test_run_and_serve_write_json_lines_from_the_start(project: Project) -> None
             first = json.loads(child.stdout.readline())
         finally:
             child.send_signal(signal.SIGTERM)
-            child.communicate(timeout=30)
+            child.communicate(timeout=120)  # a loaded machine starts Python slowly
         assert list(first) == KEYS
         assert first["event"] == args[0]
         assert first["level"] in ("info", "warning")

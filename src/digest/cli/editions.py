@@ -402,6 +402,10 @@ def send(app: App, edition_id: int, dry_run: bool, workers: int, as_json: bool) 
         click.echo(report.summary())
     if report.interrupted:
         raise DigestError(f"interrupted; run `digest send {edition_id}` again to resume")
+    held = app.sending.progress(edition_id).paused if not dry_run else None
+    if held is not None:
+        click.echo(f"paused by {held.by}; `digest resume {edition_id} --by NAME` sends the rest")
+        return
     if (report.deferred or report.totals.get("pending") or report.totals.get("in_flight")) and (
         not as_json
     ):

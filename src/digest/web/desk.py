@@ -25,6 +25,7 @@ from digest.render.variants import ALL
 from digest.tokens import approval_token, read_approval_token
 from digest.web.auth import Accounts
 from digest.web.common import NeedSignIn, Pages, Refused, Viewer, clock, day, plural, relative
+from digest.web.progress import view
 from digest.workflow import Audience, SendLimitReached, counted_approvers, find_editor
 
 log = logging.getLogger("digest.web")
@@ -38,6 +39,10 @@ _NOTICES = {
     "approved": "Your approval is recorded.",
     "rejected": "The edition is rejected; it will not be sent.",
     "tested": "The test e-mail is on its way. It is not a delivery and counts for nothing.",
+    "sending": "Sending has started.",
+    "paused": "Paused: no new message goes out; those already in flight finish.",
+    "resumed": "Resumed: the rest is going out.",
+    "cancelled": "Cancelled: the edition will not be sent.",
 }
 _DONE = {Kind.REMOVE: "removed", Kind.RESTORE: "restored"}
 
@@ -154,9 +159,10 @@ class Desk(Pages):
         undo = request.query_params.get("story", "")
         aside = self.accounts.desk.set_aside(edition.id)
         notice = _NOTICES.get(request.query_params.get("n", ""), "")
+        approvals = counted_approvers(self.store, edition, self.app.editions.policy())
         if request.query_params.get("n") == "approved" and pending:
             got, needed = (
-                len(counted_approvers(self.store, edition, self.app.editions.policy())),
+                len(approvals),
                 self.settings.approval.approvals_needed,
             )
             notice = f"Your approval is recorded: {got} of {needed}. It needs another editor's."
@@ -167,7 +173,7 @@ class Desk(Pages):
             edition=edition,
             viewer=viewer,
             pending=pending,
-            approvals=counted_approvers(self.store, edition, self.app.editions.policy()),
+            approvals=approvals,
             needed=self.settings.approval.approvals_needed,
             when=self.when(edition, now),
             send_line=self.send_line(edition, audience, now),
@@ -189,7 +195,15 @@ class Desk(Pages):
             notice=notice,
             tested=request.query_params.get("to", ""),
             hidden_fields={"t": viewer.token, "revision": str(edition.revision)},
+            progress=self.progress_of(edition),
+            approved_by_me=viewer.name in approvals,
         )
+
+    def progress_of(self, edition: Edition) -> dict[str, object] | None:
+        """The send's figures once it can be sent (approved) or is going out."""
+        if edition.state not in (S.APPROVED, S.SENDING, S.SENT, S.FAILED):
+            return None
+        return view(self.app.sending.progress(edition.id), self.settings.schedule.timezone)
 
     def when(self, edition: Edition, now: datetime) -> dict[str, object]:
         """The send time and approval deadline, in the schedule's zone and from now."""
@@ -237,7 +251,8 @@ class Desk(Pages):
         edition = self.edition(request.path_params["id"])
         viewer = self.viewer(request, edition, request.query_params.get("t"))
         if edition.state is not S.PENDING_APPROVAL:
-            raise Refused(409, "Nothing to approve", f"Edition {edition.id} is {edition.state}.")
+            # Approved already (the back button, a second click): the edition as it is now.
+            return self.back_to(edition, viewer, "")
         review_url = f"/e/{edition.id}" + (f"?t={viewer.token}" if viewer.token else "")
         now = self.app.now()
         return self.page(

@@ -22,6 +22,7 @@ from digest.models import Edition, EditionState
 from digest.proofs import approval_signer, edition_date_line
 from digest.render import placeholders
 from digest.render.variants import ALL
+from digest.store.figures import edition_figures
 from digest.tokens import approval_token, read_approval_token
 from digest.web.auth import Accounts
 from digest.web.common import NeedSignIn, Pages, Refused, Viewer, clock, day, plural, relative
@@ -32,10 +33,11 @@ log = logging.getLogger("digest.web")
 S = EditionState
 
 _NOTICES = {
-    "revised": "Saved as a new revision; the earlier proof links no longer work, and the "
-    "editors were sent new proofs.",
-    "removed": "Story removed (a new revision; new proofs went to the editors).",
-    "restored": "Story put back (a new revision; new proofs went to the editors).",
+    "revised": "Saved as a new revision; the earlier proof links no longer work. When you "
+    "are done editing, Send proofs mails the new revision to the other editors.",
+    "removed": "Story removed (a new revision).",
+    "restored": "Story put back (a new revision).",
+    "proofed": "Proofs of this revision are on their way to the other editors.",
     "approved": "Your approval is recorded.",
     "rejected": "The edition is rejected; it will not be sent.",
     "tested": "The test e-mail is on its way. It is not a delivery and counts for nothing.",
@@ -67,6 +69,7 @@ class Desk(Pages):
             Route("/e/{id}/remove", h(self.change, form=True), methods=["POST"]),
             Route("/e/{id}/pin", h(self.change, form=True), methods=["POST"]),
             Route("/e/{id}/test", h(self.test_send, form=True), methods=["POST"]),
+            Route("/e/{id}/proofs", h(self.send_proofs, form=True), methods=["POST"]),
         ]
 
     def edition(self, edition_id: str) -> Edition:
@@ -107,8 +110,11 @@ class Desk(Pages):
             return Viewer(editor.name, editor.email, token)
         return self.signed_in(request)
 
-    def back_to(self, edition: Edition, viewer: Viewer, notice: str, **more: str) -> Response:
-        """303 to the review page; a proof-link viewer gets a link for the current revision."""
+    def back_to(
+        self, edition: Edition, viewer: Viewer, notice: str, anchor: str = "", **more: str
+    ) -> Response:
+        """303 to the review page (at ``anchor``); a proof-link viewer gets a link for the
+        current revision."""
         params = {"n": notice, **more}
         if viewer.token:
             params["t"] = approval_token(
@@ -117,18 +123,32 @@ class Desk(Pages):
                 revision=edition.revision,
                 editor=viewer.email,
             )
-        return RedirectResponse(f"/e/{edition.id}?{urlencode(params)}", 303)
+        fragment = f"#{anchor}" if anchor else ""
+        return RedirectResponse(f"/e/{edition.id}?{urlencode(params)}{fragment}", 303)
 
     # editor pages ------------------------------------------------------------------------
 
     def editions(self, request: Request, _form: FormData | None) -> Response:
+        """Every edition with its figures; ?state= filters, ?q= searches headlines."""
         viewer = self.signed_in(request)
+        state = request.query_params.get("state", "")
+        words = request.query_params.get("q", "").strip()[:200]
+        found = [
+            e
+            for e in self.store.list_editions(limit=500)
+            if (not state or e.state == state) and (not words or _mentions(e, words.casefold()))
+        ]
         return self.page(
             request,
             "editions.html",
             title="Editions",
             viewer=viewer,
-            editions=self.store.list_editions(),
+            editions=found,
+            figures=edition_figures(self.store, [e.id for e in found]),
+            states=[s.value for s in S],
+            state=state,
+            q=words,
+            zone=self.settings.schedule.timezone,
             nav="editions",
         )
 
@@ -309,13 +329,27 @@ class Desk(Pages):
             raise Refused(400, "Form refused", "The form asks for a change there is not.") from None
         url = str(form.get("url", ""))
         edit = Edit(kind, url=url, text=str(form.get("text", "")), position=position)
+        # No proofs per edit: a proof per click would bury the other editors in mail.
         revised = self.app.editions.revise(
-            edition.id, by=viewer.email, via="web", revision=revision, edits=[edit]
+            edition.id, by=viewer.email, via="web", revision=revision, edits=[edit], proofs=False
         )
         for problem in revised.warnings[len(edition.warnings) :]:
             log.warning("%s", problem)
         more = {"story": url} if kind is Kind.REMOVE else {}
-        return self.back_to(revised, viewer, _DONE.get(kind, "revised"), **more)
+        urls = [s.url for s in revised.stories]
+        # Back to the story edited (where a removed one was; its undo is at the top).
+        at = urls.index(url) + 1 if url in urls else min(position_of(edition, url), len(urls))
+        anchor = f"story-{at}" if at else ""
+        return self.back_to(revised, viewer, _DONE.get(kind, "revised"), anchor=anchor, **more)
+
+    def send_proofs(self, request: Request, form: FormData | None) -> Response:
+        edition, viewer, revision = self._action(request, form)
+        if revision != edition.revision:
+            raise Refused(409, "Changed meanwhile", f"Edition {edition.id} has a newer revision.")
+        problems = self.app.editions.proofs(edition, skip=viewer.email)
+        if problems:
+            raise Refused(502, "Proofs not sent", "; ".join(problems))
+        return self.back_to(edition, viewer, "proofed")
 
     def test_send(self, request: Request, form: FormData | None) -> Response:
         edition, viewer, revision = self._action(request, form)
@@ -329,6 +363,18 @@ class Desk(Pages):
         except SendLimitReached as exc:
             raise Refused(429, "Too many test e-mails", str(exc)) from exc
         return self.back_to(self.store.get_edition(edition.id), viewer, "tested", to=to)
+
+
+def _mentions(edition: Edition, words: str) -> bool:
+    """Whether the subject or a headline of ``edition`` holds ``words`` (case-folded)."""
+    texts = [edition.rendered.subject, *(s.title for s in edition.stories)]
+    return any(words in t.casefold() for t in texts)
+
+
+def position_of(edition: Edition, url: str) -> int:
+    """1-based place of ``url`` among the edition's stories, 0 if it is not one of them."""
+    urls = [s.url for s in edition.stories]
+    return urls.index(url) + 1 if url in urls else 0
 
 
 def _variant_label(key: str) -> str:

@@ -15,7 +15,12 @@
     if (location.search) location.replace(location.pathname + "#progress");
     else location.reload();
   }
+  var leaving = false; // a form is being sent: its answer is the next page, not the poll's
+  document.addEventListener("submit", function () {
+    leaving = true;
+  });
   function tick() {
+    if (leaving) return;
     fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } })
       .then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
@@ -30,6 +35,7 @@
           bar.max = p.total || 1;
           bar.value = p.done;
         }
+        if (leaving) return;
         set("p-line", p.line);
         var paused = box.getAttribute("data-paused") === "true";
         if (p.state !== box.getAttribute("data-state") || p.paused !== paused) return fresh();

@@ -35,6 +35,7 @@ class Kind(enum.StrEnum):
     TEASER = "teaser"
     NOTE = "note"  # the editor's note, an intro paragraph ("" removes it)
     SUBJECT = "subject"  # the edition's subject ("" goes back to email.subject)
+    ADD = "add"  # ``story`` (digest.added) at ``position``
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Edit:
     url: str = ""
     text: str = ""
     position: int = 1
+    story: Story | None = None  # for ADD
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,14 @@ def _one(
     if kind is Kind.SUBJECT:
         new = _text(edit.text, SUBJECT_MAX, "subject")
         return _set_extra(extra, "subject", new, "subject", old_default=subject)
+    if kind is Kind.ADD:
+        if edit.story is None:
+            raise DigestError(f"edition {edition_id}: nothing to add")
+        if any(s.url == edit.story.url for s in stories):
+            raise DigestError(f"edition {edition_id} has {edit.story.url} already")
+        at = min(max(edit.position, 1), len(stories) + 1)
+        stories.insert(at - 1, edit.story)
+        return f"added {edit.story.url} at {at}"
     if kind is Kind.RESTORE:
         for i, (position, story) in enumerate(aside):
             if story.url == edit.url:

@@ -290,6 +290,12 @@ def reject(app: App, edition_id: int, by: str, reason: str, as_json: bool) -> No
 @click.argument("edition_id", metavar="EDITION", type=int)
 @click.option("--remove", "remove", multiple=True, metavar="URL", help="Drop this story.")
 @click.option("--pin", "pin", metavar="URL", help="Move this story to --position.")
+@click.option(
+    "--add-url",
+    "add_url",
+    metavar="URL",
+    help="Add the article at URL (read like a page source's) at --position.",
+)
 @click.option("--position", type=int, default=1, show_default=True, help="1 is the lead.")
 @click.option("--note", metavar="TEXT", help="This edition's editor's note ('' removes it).")
 @click.option("--subject", metavar="TEXT", help="This edition's subject ('' for email.subject).")
@@ -301,6 +307,7 @@ def edit(
     edition_id: int,
     remove: tuple[str, ...],
     pin: str | None,
+    add_url: str | None,
     position: int,
     note: str | None,
     subject: str | None,
@@ -315,8 +322,13 @@ def edit(
       digest edit 3 --by Rosa --remove https://example.org/story
       digest edit 3 --by Rosa --pin https://example.org/scoop --position 1
       digest edit 3 --by Rosa --note "Good morning. Three elections today."
+      digest edit 3 --by Rosa --add-url https://example.org/scoop --position 2
     """
+    from digest.added import fetch_story
+
+    added = fetch_story(app.settings, add_url, now=app.now()) if add_url else None
     edits = [
+        *([Edit(Kind.ADD, url=added.url, story=added, position=position)] if added else []),
         *([Edit(Kind.NOTE, text=note)] if note is not None else []),
         *([Edit(Kind.SUBJECT, text=subject)] if subject is not None else []),
     ]

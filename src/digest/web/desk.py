@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from digest.added import fetch_story, hand_story
 from digest.app import App
 from digest.checks import edition_findings
 from digest.edits import Edit, Kind
@@ -37,6 +38,7 @@ _NOTICES = {
     "are done editing, Send proofs mails the new revision to the other editors.",
     "removed": "Story removed (a new revision).",
     "restored": "Story put back (a new revision).",
+    "added": "Story added (a new revision).",
     "proofed": "Proofs of this revision are on their way to the other editors.",
     "approved": "Your approval is recorded.",
     "rejected": "The edition is rejected; it will not be sent.",
@@ -70,6 +72,7 @@ class Desk(Pages):
             Route("/e/{id}/pin", h(self.change, form=True), methods=["POST"]),
             Route("/e/{id}/test", h(self.test_send, form=True), methods=["POST"]),
             Route("/e/{id}/proofs", h(self.send_proofs, form=True), methods=["POST"]),
+            Route("/e/{id}/add", h(self.add, form=True), methods=["POST"]),
         ]
 
     def edition(self, edition_id: str) -> Edition:
@@ -341,6 +344,33 @@ class Desk(Pages):
         at = urls.index(url) + 1 if url in urls else min(position_of(edition, url), len(urls))
         anchor = f"story-{at}" if at else ""
         return self.back_to(revised, viewer, _DONE.get(kind, "revised"), anchor=anchor, **more)
+
+    def add(self, request: Request, form: FormData | None) -> Response:
+        """A story by URL (fetched like a page source's article) or typed by hand."""
+        edition, viewer, revision = self._action(request, form)
+        assert form is not None
+        try:
+            position = int(str(form.get("position", "1")))
+        except ValueError:
+            raise Refused(400, "Form refused", "The position is not a number.") from None
+        field = {k: str(form.get(k, "")) for k in ("url", "link", "title", "teaser", "image")}
+        now = self.app.now()
+        if field["link"].strip() or field["title"].strip():
+            story = hand_story(
+                url=field["link"],
+                title=field["title"],
+                teaser=field["teaser"],
+                image=field["image"],
+                now=now,
+            )
+        else:
+            story = fetch_story(self.settings, field["url"], now=now)
+        edit = Edit(Kind.ADD, url=story.url, position=position, story=story)
+        revised = self.app.editions.revise(
+            edition.id, by=viewer.email, via="web", revision=revision, edits=[edit], proofs=False
+        )
+        at = position_of(revised, story.url)
+        return self.back_to(revised, viewer, "added", anchor=f"story-{at}")
 
     def send_proofs(self, request: Request, form: FormData | None) -> Response:
         edition, viewer, revision = self._action(request, form)

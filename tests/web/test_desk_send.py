@@ -1,6 +1,7 @@
 """Issue 31 acceptance: the morning desk runs the whole send, in real headless Chromium.
 
-Sign in -> Today -> move a story up (the page stays at it; no proof mailed) -> Send proofs
+Sign in -> Today -> add a story by URL -> move it up (the page stays at it; no proof
+mailed) -> Send proofs
 (to the other editor only) -> approve -> send now (the confirmation names the recipients)
 -> pause (exact, counted at the SMTP sink) -> resume -> the progress reaches "sent" by
 itself -> the edition's figures on the Editions page. Every page at 375x812 and 1280x800:
@@ -25,11 +26,12 @@ from digest.web.app import create_app
 from digest.web.auth import hash_password
 from digest.web.server import BackgroundServer
 
-from conftest import EDITORS, SECRET, Clock, Project, wait_for
+from conftest import EDITORS, FIXTURES, SECRET, Clock, Project, wait_for
 
 __all__ = ["browser", "shots"]
 
 READERS = 30
+FERRIES = "https://harbour-gazette.example/2026/11/24/electric-ferries/"
 SAM = "sam@news.example.org"
 PASSWORD = "a long passphrase"
 Morning = tuple[Project, str, SMTPSink, list[str]]
@@ -66,6 +68,8 @@ def morning(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[Morni
     with SMTPSink() as sink:
         options = {"host": sink.host, "port": sink.port, "security": "none"}
         project.write_config("smtp", options, extra=setup)
+        body = (FIXTURES / "pages" / "article_jsonld.html").read_bytes()
+        project.feeds.route("/ferries.html", body, headers={"Content-Type": "text/html"})
         built = project.cli("build")
         assert built.exit_code == 0, built.output
         app = App(project.config, clock=Clock())
@@ -114,12 +118,21 @@ def test_the_morning_desk_runs_the_whole_send(
     page.wait_for_url(re.compile(r"/e/1$"))
     proofs = len(_proofs_to(sink))
 
-    # Move the third story up: back at that story, now second; no proof mailed.
-    moved = page.locator("#story-3").get_attribute("data-url")
-    page.locator("#story-3 button.up").click()
-    page.wait_for_url(re.compile(r"n=revised.*#story-2$"))
-    assert page.locator("#story-2").get_attribute("data-url") == moved
-    top = page.locator("#story-2").evaluate("e => e.getBoundingClientRect().top")
+    # Add a story by its address, fourth: the page returns to it; no proof mailed.
+    page.fill("#add-url", project.feeds.url("/ferries.html"))
+    page.select_option("#add-position", "4")
+    page.click("#add-fetch")
+    page.wait_for_url(re.compile(r"n=added.*#story-4$"))
+    assert page.locator("#story-4").get_attribute("data-url") == FERRIES
+    assert len(_proofs_to(sink)) == proofs
+    look("review-added")
+
+    # Move it up: back at that story, now third.
+    moved = page.locator("#story-4").get_attribute("data-url")
+    page.locator("#story-4 button.up").click()
+    page.wait_for_url(re.compile(r"n=revised.*#story-3$"))
+    assert page.locator("#story-3").get_attribute("data-url") == moved == FERRIES
+    top = page.locator("#story-3").evaluate("e => e.getBoundingClientRect().top")
     assert 0 <= top < PHONE["height"]  # the story is on the screen, not the page's top
     assert len(_proofs_to(sink)) == proofs
     look("review-moved")

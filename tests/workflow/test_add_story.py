@@ -51,9 +51,8 @@ def test_add_url_refuses_a_private_address_no_source_lives_at(project: Project) 
             result = project.cli("edit", "1", "--by", "Mallory", "--add-url", url)
             assert result.exit_code == 1, result.output
             lines = result.output.strip().splitlines()
-            assert len(lines) == 1 and lines[0].startswith("Error: could not add the story: "), (
-                lines
-            )
+            assert len(lines) == 1, lines
+            assert lines[0].startswith("Error: could not add the story: "), lines
             assert "Traceback" not in result.output
         assert inside.requests == []  # refused before connecting
     assert _edition(project).revision == 1

@@ -63,7 +63,7 @@ class Review:
         }
         response = self.http.post(f"/e/1/{route}", data=data)
         if response.status_code == 303:
-            self.token = response.headers["location"].rsplit("t=", 1)[1]
+            self.token = response.headers["location"].split("#", 1)[0].rsplit("t=", 1)[1]
         return response
 
     def edit(self, action: str, **fields: str) -> httpx.Response:

@@ -78,3 +78,13 @@ def test_today_shows_failing_sources_sending_progress_and_sent_counts(
     assert project.cli("send", "1").exit_code == 0
     sent = _section(http.get("/").text, "Sent")
     assert "Edition 1</a> · 2026-11-24 07:47: 3 sent" in sent
+
+
+def test_today_lists_the_most_urgent_pending_edition_first(
+    today: tuple[Project, App, httpx.Client],
+) -> None:
+    project, _, http = today
+    later = project.cli("build", "--slot", "2026-11-25T07:47")  # built second, due a day later
+    assert later.exit_code == 0, later.output
+    now = _section(http.get("/").text, "Needs you now")
+    assert re.findall(r"<strong>#(\d) ·", now) == ["1", "2"]

@@ -48,6 +48,7 @@ class Today(Pages):
                 pending.append(
                     {
                         "edition": e,
+                        "at": deadline,
                         "approvals": len(counted_approvers(self.store, e, policy)),
                         "deadline": clock(deadline, zone),
                         "deadline_in": relative(deadline, now),
@@ -56,6 +57,7 @@ class Today(Pages):
                         "day": day(send_at, zone),
                     }
                 )
+        pending.sort(key=lambda p: p["at"])  # the most urgent (earliest deadline) first
         sending = [self._progress(e) for e in editions if e.state is S.SENDING]
         sent = [self._progress(e) for e in editions if e.state is S.SENT][:RECENT]
         failing = [r for r in self.app.context.source_health(live=True) if r["alert"]]

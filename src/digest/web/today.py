@@ -40,7 +40,7 @@ class Today(Pages):
         zone = self.settings.schedule.timezone
         editions = self.store.list_editions(limit=30)
         policy = self.app.editions.policy()  # a revoked editor's approvals no longer count
-        pending = []
+        pending: list[dict[str, Any]] = []
         for e in editions:
             if e.state is S.PENDING_APPROVAL:
                 deadline = self.app.schedule.deadline(e)

@@ -197,5 +197,9 @@ def test_the_morning_desk_runs_the_whole_send(
     page.wait_for_url(re.compile(r"state=sent&q=no"))
     assert page.locator("#editions li").count() == 0
     look("editions-none")
+    page.click("a.tab:has-text('Sources')")
+    page.wait_for_url(re.compile(r"/sources$"))
+    assert page.locator("#sources li.source").count() == 2
+    look("sources")
     assert errors == []
     context.close()

@@ -27,6 +27,7 @@ from digest.web.desk import Desk
 from digest.web.readers import Readers
 from digest.web.sends import Sends
 from digest.web.signin import SignIn
+from digest.web.sources import Sources
 from digest.web.today import Today
 
 STATIC = Path(__file__).parent / "static"
@@ -50,6 +51,7 @@ def create_app(
         *SignIn(app, env, accounts).routes(),
         *Desk(app, env, accounts).routes(),
         *Sends(app, env, accounts).routes(),
+        *Sources(app, env, accounts).routes(),
         *Readers(app, env, accounts).routes(),
         Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
         Mount("/static", app=static, name="static"),

@@ -142,6 +142,20 @@ def test_the_morning_desk_runs_the_whole_send(
     page.wait_for_url(re.compile(r"n=proofed"))
     assert _proofs_to(sink)[proofs:] == ["rosa@news.example.org"]
 
+    # Keyboard: j / k move between stories, ? shows the help, a opens the approval page.
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    page.keyboard.press("j")
+    assert page.locator("li.story.current").get_attribute("id") == "story-2"
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    assert "next story" in page.inner_text("#shortcuts")
+    page.keyboard.press("Escape")
+    assert not page.locator("#shortcuts").is_visible()
+    page.keyboard.press("a")
+    page.wait_for_url(re.compile(r"/e/1/approve$"))
+
     # Approve; then the approve button is gone.
     page.click("#approve")
     page.wait_for_url(re.compile(r"n=approved"))

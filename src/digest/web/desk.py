@@ -24,6 +24,7 @@ from digest.proofs import approval_signer, edition_date_line
 from digest.render import placeholders
 from digest.render.variants import ALL
 from digest.store.figures import edition_figures
+from digest.store.pause import Pauses
 from digest.tokens import approval_token, read_approval_token
 from digest.web.auth import Accounts
 from digest.web.common import NeedSignIn, Pages, Refused, Viewer, clock, day, plural, relative
@@ -262,6 +263,8 @@ class Desk(Pages):
             at = f"{when['send_clock']} in each reader's time zone"
         if edition.state is S.SENT:
             return f"Sent to {who}."
+        if edition.state is S.SENDING and Pauses(self.store).get(edition.id) is not None:
+            return f"Paused while going to {who}; the rest get it when resumed."
         if edition.state is S.SENDING:
             return f"Sending to {who} now."
         if edition.state in (S.REJECTED, S.EXPIRED):

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from digest.web.server import BackgroundServer
 
 from conftest import (
     EDITORS,
+    NOW,
     SECRET,
     Clock,
     Project,
@@ -113,6 +115,18 @@ def test_send_now_then_progress_and_the_audit(desk: Desk) -> None:
     assert len(_readers()) == 3
     trail = json.loads(desk.project.cli("status", "1", "--json").stdout)["audit"]
     assert (trail[-2]["by"], trail[-2]["to"]) == ("Rosa Diaz", "sending")
+    # A reader who unsubscribes after it counts for it on the Editions page; an address
+    # it never reached does not.
+    store = desk.project.open_store()
+    try:
+        later = datetime.fromisoformat(NOW) + timedelta(minutes=5)
+        store.suppress("ben@example.net", reason="unsubscribed (link)", now=later)
+        store.suppress("nobody@example.org", reason="unsubscribed (link)", now=later)
+    finally:
+        store.close()
+    listed = desk.rosa.get("/editions").text
+    assert '<span class="f-unsubscribes">1 unsubscribe</span>' in listed
+    assert '<span class="f-sent">3 sent</span>' in listed
     # Sent: nothing to pause, resume or cancel, each said in a page, not a crash.
     for route in ("pause", "resume", "cancel"):
         answer = desk.rosa.post(f"/e/1/{route}", data={"csrf": desk.csrf()})

@@ -312,3 +312,29 @@ def test_times_and_counts_in_plain_words() -> None:
         "1 recipient",
         "1,204 recipients",
     )
+
+
+def test_add_a_story_by_hand_at_a_place_and_bad_links_refused(review: Review) -> None:
+    added = review.post(
+        "add",
+        title="Harbour  reopens\n",
+        link="https://harbour.example/reopens",
+        teaser="Ships are back after the storm.",
+        image="https://harbour.example/ship.jpg",
+        position="2",
+    )
+    assert added.status_code == 303, added.text
+    assert added.headers["location"].endswith("#story-2")
+    edition = review.app.store.get_edition(1)
+    story = edition.stories[1]
+    assert (story.url, story.title) == ("https://harbour.example/reopens", "Harbour reopens")
+    assert story.image is not None
+    assert story.image.url == "https://harbour.example/ship.jpg"
+    assert "Ships are back after the storm." in edition.rendered.text
+    note = review.status()["audit"][-1]["note"]  # type: ignore[index]
+    assert note == "revision 2: added https://harbour.example/reopens at 2"
+    for link, image in (("javascript:alert(1)", ""), ("https://ok.example/a", "data:x")):
+        refused = review.post("add", title="X", link=link, image=image)
+        assert refused.status_code == 400
+        assert "is not an http(s) address" in refused.text
+    assert review.app.store.get_edition(1).revision == edition.revision

@@ -110,6 +110,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("digest.pipeline", "digest.workflow", "digest.proofs", "digest.notices", "digest.delivery"),
     # the core: pure ranking, rendering and the lifecycle, fetching, the readers' rules
     (
+        "digest.added",
         "digest.approval",
         "digest.collect",
         "digest.config",

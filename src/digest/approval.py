@@ -23,7 +23,8 @@ TRANSITIONS: dict[EditionState, frozenset[EditionState]] = {
     S.PENDING_APPROVAL: frozenset(
         {S.PENDING_APPROVAL, S.APPROVED, S.REJECTED, S.EXPIRED, S.SUPERSEDED}
     ),
-    S.APPROVED: frozenset({S.SENDING, S.EXPIRED, S.SUPERSEDED}),
+    # approved -> rejected is an editor's cancel before the first message (delivery.control).
+    S.APPROVED: frozenset({S.SENDING, S.EXPIRED, S.SUPERSEDED, S.REJECTED}),
     S.REJECTED: frozenset(),
     # sending -> sending is a resume after a crash; failed -> sending is a retry.
     S.SENDING: frozenset({S.SENT, S.FAILED, S.SENDING}),

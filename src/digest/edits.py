@@ -40,6 +40,7 @@ class Kind(enum.StrEnum):
     SUBJECT = "subject"  # the edition's subject ("" goes back to email.subject)
     SPLIT = "split"  # ``url``: a story of an event's coverage becomes an item of its own
     MERGE = "merge"  # ``text``'s event joins ``url``'s: one item, ``url`` leading
+    ADD = "add"  # ``story`` (digest.added) at ``position``
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class Edit:
     url: str = ""
     text: str = ""
     position: int = 1
+    story: Story | None = None  # for ADD
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,14 @@ def _one(
         return _split(edit.url, stories, edition_id)
     if kind is Kind.MERGE:
         return _merge(edit.url, edit.text, stories, edition_id)
+    if kind is Kind.ADD:
+        if edit.story is None:
+            raise DigestError(f"edition {edition_id}: nothing to add")
+        if any(s.url == edit.story.url for s in stories):
+            raise DigestError(f"edition {edition_id} has {edit.story.url} already")
+        at = min(max(edit.position, 1), len(stories) + 1)
+        stories.insert(at - 1, edit.story)
+        return f"added {edit.story.url} at {at}"
     if kind is Kind.RESTORE:
         for i, (position, story) in enumerate(aside):
             if story.url == edit.url:

@@ -63,7 +63,7 @@ class Review:
         }
         response = self.http.post(f"/e/1/{route}", data=data)
         if response.status_code == 303:
-            self.token = response.headers["location"].rsplit("t=", 1)[1]
+            self.token = response.headers["location"].split("#", 1)[0].rsplit("t=", 1)[1]
         return response
 
     def edit(self, action: str, **fields: str) -> httpx.Response:
@@ -332,3 +332,29 @@ def test_merge_and_split_events_from_the_review_page(review: Review) -> None:
     notes = [a["note"] for a in review.status()["audit"]][-2:]  # type: ignore[union-attr]
     assert notes[0] == f"revision 2: merged {HAITI} into the event of {lead}"
     assert notes[1].startswith(f"revision 3: split {HAITI} from the event of {lead}")
+
+
+def test_add_a_story_by_hand_at_a_place_and_bad_links_refused(review: Review) -> None:
+    added = review.post(
+        "add",
+        title="Harbour  reopens\n",
+        link="https://harbour.example/reopens",
+        teaser="Ships are back after the storm.",
+        image="https://harbour.example/ship.jpg",
+        position="2",
+    )
+    assert added.status_code == 303, added.text
+    assert added.headers["location"].endswith("#story-2")
+    edition = review.app.store.get_edition(1)
+    story = edition.stories[1]
+    assert (story.url, story.title) == ("https://harbour.example/reopens", "Harbour reopens")
+    assert story.image is not None
+    assert story.image.url == "https://harbour.example/ship.jpg"
+    assert "Ships are back after the storm." in edition.rendered.text
+    note = review.status()["audit"][-1]["note"]  # type: ignore[index]
+    assert note == "revision 2: added https://harbour.example/reopens at 2"
+    for link, image in (("javascript:alert(1)", ""), ("https://ok.example/a", "data:x")):
+        refused = review.post("add", title="X", link=link, image=image)
+        assert refused.status_code == 400
+        assert "is not an http(s) address" in refused.text
+    assert review.app.store.get_edition(1).revision == edition.revision

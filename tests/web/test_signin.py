@@ -323,6 +323,8 @@ def test_two_approvals_need_two_editors(desk: Desk) -> None:
     assert first.status_code == 303
     page = desk.http.get(first.headers["location"])
     assert "Your approval is recorded: 1 of 2" in page.text
+    assert 'id="approve"' not in page.text  # not offered to her again
+    assert "You approved revision 1; it needs 1 more editor" in page.text
     # Rosa again, through her proof link this time: still one person, refused.
     token = proof_links(ROSA)["review"].split("t=", 1)[1]
     again = _approve(desk, token)

@@ -86,15 +86,18 @@ class Editions:
         finally:
             store.close()
 
-    def proofs(self, edition: Edition) -> list[str]:
-        """Mail the proof of a pending edition to the editors; one line per problem."""
+    def proofs(self, edition: Edition, *, skip: str = "") -> list[str]:
+        """Mail the proof of a pending edition to the editors but ``skip`` (an address: the
+        editor asking for them, who is looking at it); one line per problem."""
         if (
             edition.state is not EditionState.PENDING_APPROVAL
             or not self.context.settings.approval.editors
         ):
             return []
         now = self.context.now()
-        settings = replace(self.context.settings, approval=self.policy())
+        policy = self.policy()
+        kept = tuple(e for e in policy.editors if e.email.lower() != skip.lower())
+        settings = replace(self.context.settings, approval=replace(policy, editors=kept))
         problems = send_proofs(
             settings,
             edition,
@@ -205,8 +208,10 @@ class Editions:
         pin: str | None = None,
         position: int = 1,
         revision: int | None = None,
+        proofs: bool = True,
     ) -> Edition:
-        """A new revision (variants for today's selections rendered with it), re-proofed."""
+        """A new revision (variants for today's selections rendered with it), re-proofed
+        unless ``proofs`` is false (the desk: the editor asks for them when done)."""
         edition = workflow.revise(
             self.context.store,
             edition_id,
@@ -222,7 +227,8 @@ class Editions:
             position=position,
             revision=revision,
         )
-        return replace(edition, warnings=(*edition.warnings, *self.proofs(edition)))
+        problems = self.proofs(edition) if proofs else []
+        return replace(edition, warnings=(*edition.warnings, *problems))
 
     def send_test(
         self,

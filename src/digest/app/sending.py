@@ -10,10 +10,11 @@ from datetime import datetime
 from digest import notices
 from digest.app.context import Context, Progress
 from digest.app.readers import Readers
+from digest.delivery import control
 from digest.delivery.engine import send_edition, work_edition
 from digest.delivery.report import SendReport
 from digest.exceptions import DigestError, LockedError
-from digest.models import EditionState
+from digest.models import Edition, EditionState
 
 S = EditionState
 
@@ -107,3 +108,22 @@ class Sending:
                 progress=progress,
                 wait_for_retries=wait_for_retries,
             )
+
+    # An editor's control of a send (`digest pause|resume|cancel`, the desk's buttons).
+
+    def pause(self, edition_id: int, *, by: str, via: str) -> Edition:
+        return control.pause(self.context.store, edition_id, by=by, via=via, now=self.context.now())
+
+    def resume(self, edition_id: int, *, by: str, via: str) -> Edition:
+        """Lift the pause; the caller sends the rest (`send`, or any running worker)."""
+        return control.resume(
+            self.context.store, edition_id, by=by, via=via, now=self.context.now()
+        )
+
+    def cancel(self, edition_id: int, *, by: str, via: str) -> Edition:
+        return control.cancel(
+            self.context.store, edition_id, by=by, via=via, now=self.context.now()
+        )
+
+    def progress(self, edition_id: int) -> control.Progress:
+        return control.progress(self.context.store, edition_id, now=self.context.now())

@@ -290,6 +290,12 @@ def reject(app: App, edition_id: int, by: str, reason: str, as_json: bool) -> No
 @click.argument("edition_id", metavar="EDITION", type=int)
 @click.option("--remove", "remove", multiple=True, metavar="URL", help="Drop this story.")
 @click.option("--pin", "pin", metavar="URL", help="Move this story to --position.")
+@click.option(
+    "--add-url",
+    "add_url",
+    metavar="URL",
+    help="Add the article at URL (read like a page source's) at --position.",
+)
 @click.option("--position", type=int, default=1, show_default=True, help="1 is the lead.")
 @click.option("--note", metavar="TEXT", help="This edition's editor's note ('' removes it).")
 @click.option("--subject", metavar="TEXT", help="This edition's subject ('' for email.subject).")
@@ -315,6 +321,7 @@ def edit(
     edition_id: int,
     remove: tuple[str, ...],
     pin: str | None,
+    add_url: str | None,
     position: int,
     note: str | None,
     subject: str | None,
@@ -333,10 +340,15 @@ def edit(
       digest edit 3 --by Rosa --note "Good morning. Three elections today."
       digest edit 3 --by Rosa --split https://example.org/other-quake
       digest edit 3 --by Rosa --merge https://example.org/lead https://example.org/same
+      digest edit 3 --by Rosa --add-url https://example.org/scoop --position 2
     """
+    from digest.added import fetch_story
+
+    added = fetch_story(app.settings, add_url, now=app.now()) if add_url else None
     edits = [
         *(Edit(Kind.SPLIT, url) for url in split),
         *([Edit(Kind.MERGE, merge[0], text=merge[1])] if merge else []),
+        *([Edit(Kind.ADD, url=added.url, story=added, position=position)] if added else []),
         *([Edit(Kind.NOTE, text=note)] if note is not None else []),
         *([Edit(Kind.SUBJECT, text=subject)] if subject is not None else []),
     ]
@@ -432,6 +444,10 @@ def send(
             click.echo(report.summary())
     if report.interrupted:
         raise DigestError(f"interrupted; run `digest send {edition_id}` again to resume")
+    held = app.sending.progress(edition_id).paused if not dry_run else None
+    if held is not None:
+        click.echo(f"paused by {held.by}; `digest resume {edition_id} --by NAME` sends the rest")
+        return
     if (report.deferred or report.totals.get("pending") or report.totals.get("in_flight")) and (
         not as_json and log_format == "text"
     ):

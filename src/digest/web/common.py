@@ -23,6 +23,7 @@ from digest.web.auth import MIN_TOKEN, Accounts, new_csrf
 
 CSP = (
     "default-src 'none'; img-src https: http: data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 _HEADERS = [

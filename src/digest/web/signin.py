@@ -146,7 +146,10 @@ class SignIn(Pages):
         except ConfigError as exc:
             raise Refused(503, "Sign-in is not set up", str(exc)) from exc
         if found is None:
-            return self.form(request, form, status=401, message="Wrong e-mail address or password.")
+            # The password form again, open, with the address as typed: only it was wrong.
+            typed = str(form.get("email", "")).strip()[:320]
+            message = "Wrong e-mail address or password."
+            return self.form(request, form, status=401, message=message, typed=typed)
         return self._signed_in(target, found[1])
 
     def _signed_in(self, target: str, cookie: str) -> Response:

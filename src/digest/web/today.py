@@ -41,7 +41,7 @@ class Today(Pages):
         zone = self.settings.schedule.timezone
         editions = self.store.list_editions(limit=30)
         policy = self.app.editions.policy()  # a revoked editor's approvals no longer count
-        pending = []
+        pending: list[dict[str, Any]] = []
         for e in editions:
             if e.state is S.PENDING_APPROVAL:
                 deadline = self.app.schedule.deadline(e)
@@ -49,6 +49,7 @@ class Today(Pages):
                 pending.append(
                     {
                         "edition": e,
+                        "at": deadline,
                         "approvals": len(counted_approvers(self.store, e, policy)),
                         "deadline": clock(deadline, zone),
                         "deadline_in": relative(deadline, now),
@@ -57,6 +58,7 @@ class Today(Pages):
                         "day": day(send_at, zone),
                     }
                 )
+        pending.sort(key=lambda p: p["at"])  # the most urgent (earliest deadline) first
         sending = [self._progress(e) for e in editions if e.state is S.SENDING]
         sent = [self._progress(e) for e in editions if e.state is S.SENT][:RECENT]
         failing = [r for r in self.app.context.source_health(live=True) if r["alert"]]

@@ -70,6 +70,11 @@ _ANY_TOKEN = re.compile(
     re.IGNORECASE,
 )
 _PREFIX = re.compile(r"_{2,}(?=digest_)", re.IGNORECASE)
+# What untrusted_text / untrusted_url can change at all: without an underscore or a bidi
+# control (and, in a URL, without an escape that could spell one) a field is left as it is,
+# so the common story skips both (collect runs this over every story, cached ones too).
+_TEXT_SUSPECT = re.compile(r"[_\u202a-\u202e\u2066-\u2069]")
+_URL_SUSPECT = re.compile(r"[_%&\u202a-\u202e\u2066-\u2069]")
 # ftfy repairs mojibake only: no width folding (it would turn "＜" into "<" and rewrite
 # CJK punctuation), quotes and HTML left to us.
 _FTFY = ftfy.TextFixerConfig(fix_character_width=False, uncurl_quotes=False, unescape_html=False)
@@ -210,6 +215,14 @@ def untrusted_story(story: Story) -> Story:
     forget it.
     """
     image = story.image
+    texts: tuple[str, ...] = (story.title, story.teaser, story.source, story.section, story.author)
+    texts += story.also_in
+    urls: tuple[str, ...] = (story.url,)
+    if image is not None:
+        texts += (image.alt, image.caption, image.credit)
+        urls += (image.url,)
+    if not any(map(_TEXT_SUSPECT.search, texts)) and not any(map(_URL_SUSPECT.search, urls)):
+        return story
     if image is not None:
         image = replace(
             image,

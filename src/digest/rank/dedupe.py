@@ -53,13 +53,20 @@ def dedupe(
     window: timedelta = timedelta(hours=48),
     apart: Collection[frozenset[str]] = (),
     joined: Collection[tuple[str, str]] = (),
+    pool: int = 0,
+    priority: Callable[[Story], float] | None = None,
 ) -> Deduped:
     """One story per URL, then one per group of near-identical headlines (``threshold`` 0:
     no headline merging), then one per event (``events`` 0: no grouping; stories more than
     ``window`` apart never group). Stories whose URL is in ``keep`` (pins, the editor's
     order) are never merged away, and two of them are never merged together. Each set of
     URLs in ``apart`` (an editor's split) is never grouped with the stories outside it; the
-    events of the two URLs of a pair in ``joined`` (an editor's merge) are one."""
+    events of the two URLs of a pair in ``joined`` (an editor's merge) are one.
+
+    ``pool`` (0: all) bounds the event grouping to that many stories, the highest by
+    ``priority`` (else the canonical order), plus every kept, split or merged one: a day of
+    a thousand sources has twenty thousand stories, and only the best placed can lead an
+    edition or be worth listing as coverage."""
     ordered = sorted(stories, key=lambda s: _rank(s, keep))
     unique, dropped = _groups(ordered, lambda s: s.url, "duplicate URL", keep)
     if threshold > 0:
@@ -67,16 +74,38 @@ def dedupe(
         unique, near = _groups(unique, index.group, "", keep)
         dropped += near
     if (events > 0 or joined) and len(unique) > 1:
+        members, rest = _pool(unique, pool, priority, keep, apart, joined)
         found = group_events(
-            unique, threshold=events, window=window, keep=keep, apart=apart, joined=joined
+            members, threshold=events, window=window, keep=keep, apart=apart, joined=joined
         )
-        label = {i: g for g, members in enumerate(found) for i in members}
-        position = {id(s): i for i, s in enumerate(unique)}
-        unique, same = _groups(
-            unique, lambda s: label[position[id(s)]], "same event as {} (ranking.events)", keep
+        label = {i: g for g, members_of in enumerate(found) for i in members_of}
+        position = {id(s): i for i, s in enumerate(members)}
+        grouped, same = _groups(
+            members, lambda s: label[position[id(s)]], "same event as {} (ranking.events)", keep
         )
+        unique = sorted([*grouped, *rest], key=lambda s: _rank(s, keep)) if rest else grouped
         dropped += same
     return Deduped(unique, dropped)
+
+
+def _pool(
+    unique: list[Story],
+    size: int,
+    priority: Callable[[Story], float] | None,
+    keep: Collection[str],
+    apart: Collection[frozenset[str]],
+    joined: Collection[tuple[str, str]],
+) -> tuple[list[Story], list[Story]]:
+    """The stories event grouping looks at (at most ``size`` by ``priority``, plus every
+    story an editor named), and the rest, left as they are."""
+    if not size or len(unique) <= size:
+        return unique, []
+    named = set(keep) | {u for urls in apart for u in urls} | {u for pair in joined for u in pair}
+    order = sorted(range(len(unique)), key=lambda i: -priority(unique[i])) if priority else None
+    chosen = set(order[:size] if order is not None else range(size))
+    members = [s for i, s in enumerate(unique) if i in chosen or s.url in named]
+    rest = [s for i, s in enumerate(unique) if not (i in chosen or s.url in named)]
+    return members, rest
 
 
 def _rank(story: Story, keep: Collection[str]) -> tuple[bool, float, float, str, str, str]:

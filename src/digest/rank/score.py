@@ -61,9 +61,21 @@ def group(
     keep: Collection[str] = (),
     apart: Collection[frozenset[str]] = (),
     joined: Collection[tuple[str, str]] = (),
+    now: datetime | None = None,
 ) -> Deduped:
     """One story per URL, near-identical headline and event, as ``settings`` say (what
-    ranking starts from and `digest collect` shows); see ``dedupe``."""
+    ranking starts from and `digest collect` shows); see ``dedupe``. With ``now`` (ranking
+    for an edition), events are grouped among the ``ranking.event_pool`` stories that score
+    best before coverage; without it (`digest collect`), among every story."""
+    priority = None
+    if now is not None:
+
+        def priority(story: Story) -> float:
+            age_hours = (now - story.published).total_seconds() / 3600
+            if age_hours > settings.max_age_hours or _blocked(story, settings):
+                return -1.0  # never in the edition: no event to lead
+            return score(story, now=now, settings=settings)[0]
+
     return dedupe(
         stories,
         threshold=settings.diversity,
@@ -72,6 +84,8 @@ def group(
         window=timedelta(hours=settings.event_window_hours),
         apart=apart,
         joined=joined,
+        pool=settings.event_pool if now is not None else 0,
+        priority=priority,
     )
 
 
@@ -121,7 +135,7 @@ def choose(
     urls: set[str] = set()
     # Deduplication happens here, once: by URL, then near-identical headlines merged into
     # one story whose also_in lists the other sources (the coverage factor counts them).
-    unique = group(stories, settings=settings, keep={*forced, *pins})
+    unique = group(stories, settings=settings, keep={*forced, *pins}, now=now)
     for story, why in unique.dropped:
         value, factors = score(story, now=now, settings=settings)
         dropped.append(Candidate(story, value, factors, reason=why))

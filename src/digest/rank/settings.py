@@ -53,6 +53,7 @@ class RankingSettings:
     diversity: float = setting(0.7, "Share of shared headline words that is a near-duplicate.")
     events: float = setting(0.14, "Similarity that makes stories one event (0: off).")
     event_window_hours: float = setting(48.0, "Stories further apart are never one event.")
+    event_pool: int = setting(500, "Group events among this many best-scored stories (0: all).")
     boost: tuple[Rule, ...] = setting((), "Pattern -> factor >= 1.", accepts=(dict,))
     bury: tuple[Rule, ...] = setting((), "Pattern -> factor between 0 and 1.", accepts=(dict,))
     pins: tuple[Pin, ...] = setting((), "Stories always in.", accepts=(list,))
@@ -102,6 +103,8 @@ def check_ranking(ranking: dict[str, Any], error: Fail) -> RankingSettings:
         raise fail("diversity", "is a share of words between 0 (off) and 1")
     if out["events"] > 1:
         raise fail("events", "is a similarity between 0 (off) and 1 (identical)")
+    if out["event_pool"] < 0:
+        raise fail("event_pool", "must be 0 (every story) or more")
     if out["max_per_source"] < 0:
         raise fail("max_per_source", "must be 0 (no limit) or more")
     if not 0 <= out["min_stories"] <= out["max_stories"]:

@@ -309,3 +309,25 @@ def test_coverage_is_a_ranking_factor_and_explained() -> None:
     data = next(d for d in explain_json(ranking.candidates) if d["url"] == event[1].url)
     assert data["also_in"] == ["Daily", "Wire"]
     assert [c["url"] for c in data["coverage"]] == [event[2].url, event[0].url]
+
+
+def test_an_editions_ranking_groups_events_among_its_best_stories_only() -> None:
+    """ranking.event_pool: with ``now`` (an edition's ranking) only the best-scored stories
+    are grouped, every story still comes out once; `digest collect` (no ``now``) groups all."""
+    stories = [_story(r) for r in ROWS]
+    recent = max(s.published for s in stories) + timedelta(hours=1)
+    everything = RankingSettings(event_pool=0, max_age_hours=1000, diversity=0)
+    few = RankingSettings(event_pool=40, max_age_hours=1000, diversity=0)
+
+    def grouped(settings: RankingSettings, *, now: datetime | None) -> set[frozenset[str]]:
+        leads = group(stories, settings=settings, now=now).stories
+        found = [frozenset([s.url, *(c.url for c in s.coverage)]) for s in leads]
+        assert sum(len(g) for g in found) == len(stories)  # nobody lost, nobody twice
+        return {g for g in found if len(g) > 1}
+
+    full = grouped(everything, now=recent)
+    assert full == grouped(everything, now=None) == grouped(few, now=None)
+    pooled = grouped(few, now=recent)
+    assert pooled
+    assert len(pooled) < len(full)
+    assert sum(len(g) for g in pooled) <= 40

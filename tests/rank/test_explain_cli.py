@@ -211,6 +211,7 @@ def test_missing_pin_is_a_warning(desk: Project) -> None:
         ("events: 1.5\n", "events", "is a similarity between 0 (off) and 1"),
         ("events: -0.1\n", "events", "must be a positive number"),
         ("event_window_hours: 0\n", "event_window_hours", "must be a positive number"),
+        ("event_pool: -1\n", "event_pool", "must be 0 (every story) or more"),
         ("block_sources: [3]\n", "block_sources", "must be a non-empty string"),
         ("half_life_hours: 0\n", "half_life_hours", "must be a positive number"),
     ],

@@ -8,7 +8,7 @@ from email import policy
 from email.parser import BytesParser
 from typing import Any
 
-from bouncemail import dsn
+from bouncemail import arf, dsn
 from digest.testing.smtp import SMTPSink
 
 from conftest import Project
@@ -76,3 +76,42 @@ def test_a_bounce_finds_its_reader_by_return_path_or_message_id(
     assert _state(project, "anna@example.org") == "bounced"
     assert _state(project, "ben@example.net") == "bounced"
     assert _state(project, "dmitri@example.org") == "active"
+
+
+def test_tick_reads_the_return_paths_maildir_once_and_files_what_it_read(
+    project: Project, smtp_server: SMTPSink
+) -> None:
+    sent = _send(project, smtp_server)
+    maildir = project.root / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    config = project.config.read_text(encoding="utf-8")
+    project.config.write_text(config + "bounces:\n  maildir: Maildir\n", encoding="utf-8")
+    anna_path, _ = sent["anna@example.org"]
+    (maildir / "new" / "1.host").write_bytes(dsn("anna.s@forward.example", bounce_to=anna_path))
+    (maildir / "new" / "2.host").write_bytes(arf("ben@example.net"))
+    (maildir / "new" / "3.host").write_bytes(b"")  # not a mail
+    first = project.cli("tick")
+    assert first.exit_code == 0, first.output
+    assert "bounces: 2 read from bounces.maildir (2 suppressed)" in first.output
+    assert "3.host" in first.output  # the unreadable one is named, and filed
+    assert sorted(p.name for p in (maildir / "cur").iterdir()) == [
+        "1.host:2,S",
+        "2.host:2,S",
+        "3.host:2,S",
+    ]
+    assert not list((maildir / "new").iterdir())
+    assert _state(project, "anna@example.org") == "bounced"
+    assert _state(project, "ben@example.net") == "complained"
+    second = project.cli("tick")
+    assert second.exit_code == 0, second.output
+    assert "bounces:" not in second.output
+
+
+def test_a_maildir_that_is_not_one_is_a_warning_not_a_stopped_tick(project: Project) -> None:
+    config = project.config.read_text(encoding="utf-8")
+    project.config.write_text(config + "bounces:\n  maildir: nowhere\n", encoding="utf-8")
+    result = project.cli("tick")
+    assert result.exit_code == 0, result.output
+    assert "bounces.maildir:" in result.output
+    assert "has no new/ folder" in result.output

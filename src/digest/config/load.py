@@ -92,7 +92,7 @@ def load_settings(path: Path) -> Settings:
         "notices": _notices(doc, top.get("notices", {})),
         "secret_env": top.get("secret_env", "DIGEST_SECRET"),
         "retention": _retention(doc, top.get("retention", {})),
-        "bounces": _bounces(doc, top.get("bounces", {})),
+        "bounces": _bounces(doc, top.get("bounces", {}), base),
         "state_url": _state_url(doc, top.get("state_url", "")),
         **_readers(doc, top),
     }
@@ -296,11 +296,15 @@ def _retention(doc: Located, data: Any) -> RetentionSettings:
     return build(RetentionSettings, values)  # type: ignore[no-any-return]
 
 
-def _bounces(doc: Located, data: Any) -> BounceSettings:
+def _bounces(doc: Located, data: Any, base: Path) -> BounceSettings:
     values = {**_defaults(BounceSettings), **read_section(doc, ("bounces",), data, BounceSettings)}
     for key in ("soft_limit", "soft_window_days"):
         if values[key] < 1:
             raise doc.error(("bounces", key), f"bounces.{key} must be >= 1")
+    if values["maildir"] is not None:
+        if not str(values["maildir"]).strip():
+            raise doc.error(("bounces", "maildir"), "bounces.maildir must name a folder")
+        values["maildir"] = base / Path(values["maildir"]).expanduser()  # relative to the file
     return build(BounceSettings, values)  # type: ignore[no-any-return]
 
 

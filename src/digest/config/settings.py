@@ -143,6 +143,9 @@ class BounceSettings:
 
     soft_limit: int = setting(3, "Soft bounces within the window that suppress an address.")
     soft_window_days: int = setting(30, "The window, in days, that soft bounces are counted in.")
+    maildir: Path | None = setting(
+        None, "A Maildir the return path delivers to; tick reads its new mail.", accepts=(str,)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from typing import Any
 from digest.app import App
 from digest.approval import deadline_for
 from digest.delivery.lease import Lease
-from digest.exceptions import LockedError, ThinDay
+from digest.exceptions import DigestError, LockedError, ThinDay
 from digest.models import Edition, EditionState
 from digest.slots import (
     Slot,
@@ -93,6 +93,7 @@ def tick(app: App, *, echo: Echo) -> TickResult:
     waiting = app.settings.signup.enabled and SignupQueue(store).waiting()
     if waiting and (line := drain_line(app.readers.pages().drain())):
         say(line)
+    _bounces(app, say)
     for note in app.notes:
         say(f"warning: {note}")
     app.notes.clear()
@@ -100,6 +101,24 @@ def tick(app: App, *, echo: Echo) -> TickResult:
         result.idle, result.next_slot = _idle(app, now)
         echo(result.idle)
     return result
+
+
+def _bounces(app: App, say: Echo) -> None:
+    """What came back to the return path since the last tick (bounces.maildir)."""
+    try:
+        outcomes = app.readers.poll_bounces()
+    except DigestError as exc:
+        say(f"warning: {exc}")
+        return
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        if outcome.report is None:
+            say(f"warning: bounces: {outcome.name}: {outcome.error}; filed as read")
+            continue
+        counts[outcome.action] = counts.get(outcome.action, 0) + 1
+    if counts:
+        done = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+        say(f"bounces: {sum(counts.values())} read from bounces.maildir ({done})")
 
 
 def _label(app: App, moment: datetime) -> str:

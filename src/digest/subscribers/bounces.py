@@ -214,3 +214,48 @@ def _apply(
         per_message.setdefault(owner, []).append(action)
     for i, (item, report, error) in enumerate(pending):
         yield Outcome(item.name, report, tuple(per_message.get(i, ())), error, found.get(i))
+
+
+def poll_maildir(
+    store: Store,
+    folder: Path,
+    *,
+    now: datetime,
+    soft_limit: int = 3,
+    soft_window_days: int = 30,
+    find: Finder | None = None,
+) -> list[Outcome]:
+    """Import the mail a local MTA delivered into ``folder``/new, then file each message in
+    ``folder``/cur as seen (Maildir's ":2,S"), once its batch is committed.
+
+    Crash-safe: a message is moved only after what it said is in the store, so digest dying
+    mid-way leaves it in new/ to be read again, and a mail read twice is recorded once.
+    A message that is not a readable mail is filed too (the outcome says why), so it cannot
+    hold up every later tick.
+    """
+    new, cur = folder / "new", folder / "cur"
+    if not new.is_dir():
+        raise BounceError(f"bounces.maildir: {folder} has no new/ folder (is it a Maildir?)")
+    cur.mkdir(exist_ok=True)
+    names = sorted(p for p in new.iterdir() if p.is_file() and not p.name.startswith("."))
+    outcomes: list[Outcome] = []
+    for outcome in import_bounces(
+        store,
+        (_read(p) for p in names),
+        now=now,
+        soft_limit=soft_limit,
+        soft_window_days=soft_window_days,
+        find=find,
+    ):
+        source = Path(outcome.name)
+        try:
+            source.rename(cur / f"{source.name.split(':', 1)[0]}:2,S")
+        except FileNotFoundError:
+            pass  # another tick filed it already
+        except OSError as exc:
+            raise BounceError(
+                f"bounces.maildir: cannot file {source} in {cur} ({exc.strerror or exc}); "
+                "give digest write access to the Maildir"
+            ) from None
+        outcomes.append(outcome)
+    return outcomes

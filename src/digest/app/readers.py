@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from digest import notices
 from digest.app.context import Context
 from digest.deliverability.model import Delivery
 from digest.exceptions import ConfigError
@@ -38,6 +39,9 @@ class Readers:
 
     def __init__(self, context: Context) -> None:
         self.context = context
+        # The scheduler's way (digest tick / run): a subscriber file with a mistake does not
+        # stop the schedule; the last good list is used, the editors told once.
+        self.lenient = False
 
     # The subscriber file: validated and synced, streamed (never held in memory whole).
 
@@ -61,15 +65,24 @@ class Readers:
     def sync(self, *, force: bool = False, dry_run: bool = False) -> SyncReport:
         """Bring the state database in line with the subscriber file (subscribers_sync)."""
         s = self.context.settings
-        return sync_file(
-            self.context.store,
-            s.subscribers_path,
-            mode=s.sync_mode,
-            now=self.context.now(),
-            force=force,
-            dry_run=dry_run,
-            missing_ok=s.signup.enabled,
-        )
+        try:
+            return sync_file(
+                self.context.store,
+                s.subscribers_path,
+                mode=s.sync_mode,
+                now=self.context.now(),
+                force=force,
+                dry_run=dry_run,
+                missing_ok=s.signup.enabled,
+            )
+        except ConfigError as exc:
+            if not self.lenient:
+                raise
+            problem = f"{exc} (the last good subscriber list is used until it is fixed)"
+            if problem not in self.context.notes:
+                self.context.notes.append(problem)
+                self.context.notify(notices.subscribers_broken(str(exc)))
+            return SyncReport(file=str(s.subscribers_path), mode=s.sync_mode, dry_run=dry_run)
 
     # The readers in the state database.
 

@@ -199,7 +199,7 @@ class ApprovalSettings:
     test_sends_per_hour: int = setting(10, "Test e-mails one editor may send per hour.")
 
 
-NOTICE_EVENTS = ("expired", "sent", "stopped", "source_failing")
+NOTICE_EVENTS = ("expired", "sent", "stopped", "source_failing", "subscribers_broken")
 
 
 @dataclass(frozen=True, slots=True)

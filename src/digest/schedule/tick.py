@@ -71,6 +71,9 @@ def tick(app: App, *, echo: Echo) -> TickResult:
     """
     now = app.now()
     store = app.store
+    # A mistake in the subscriber file must not stop the schedule: the last good list is
+    # used and the editors are told (once per mistake); every other command still refuses.
+    app.readers.lenient = True
     app.readers.sync()  # the readers' zones decide the waves; cheap when unchanged
     store.log_slot(FIRST_TICK, status="first tick", note="", now=now)
     first = store.slot_logged_at(FIRST_TICK) or now

@@ -61,14 +61,7 @@ _CONTROL = re.compile(
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 # Any spelling of a placeholder token, whatever its marker or case (strip_tokens), and the
 # token prefix itself (defuse): "__DIGEST_" in third-party text keeps one underscore.
-_ANY_TOKEN = re.compile(
-    placeholders.PREFIX
-    + r"(?:[0-9a-f]{16}_)?(?:"
-    + "|".join(t[len(placeholders.PREFIX) : -len(placeholders.SUFFIX)] for t in placeholders.TOKENS)
-    + r")"
-    + placeholders.SUFFIX,
-    re.IGNORECASE,
-)
+_ANY_TOKEN = re.compile(placeholders.ANY_TOKEN, re.IGNORECASE)
 _PREFIX = re.compile(r"_{2,}(?=digest_)", re.IGNORECASE)
 # What untrusted_text / untrusted_url can change at all: without an underscore or a bidi
 # control (and, in a URL, without an escape that could spell one) a field is left as it is,

@@ -85,7 +85,9 @@ def pattern(marker: str) -> re.Pattern[str]:
 
 TOKEN_RE = pattern("")
 """The canonical tokens (editions rendered before markers existed)."""
-_ANY = re.compile(f"{PREFIX}(?:[0-9a-f]{{16}}_)?(?:{_NAMES}){SUFFIX}")
+ANY_TOKEN = f"{PREFIX}(?:[0-9a-f]{{16}}_)?(?:{_NAMES}){SUFFIX}"
+"""Any token, spelled with any marker or none (a pattern: normalize compiles it too)."""
+_ANY = re.compile(ANY_TOKEN)
 
 
 def is_token(value: str) -> bool:

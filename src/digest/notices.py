@@ -1,16 +1,22 @@
-"""Notices to editors through the configured backend: expired, sent, stopped, source failing.
+"""Notices to editors through the configured backend: an edition expired, sent or stopped,
+a slot missed, a wave skipped, a proof that could not be mailed, a source failing, a broken
+subscriber file, a halted schedule.
 
 Each notice has a key and is claimed in the notices log before it is mailed, so two
-schedulers (or a tick and a manual send) racing over the same event mail it once. A notice
-that cannot be mailed never stops the work that caused it: it becomes a warning line.
+schedulers (or a tick, a worker and a manual send) racing over the same event mail it once;
+the key names the event, never the moment, so a notice that could not be mailed is not tried
+again every tick. When the mail backend itself is what fails, the notice goes through
+``notices.backend`` (a second backend) if there is one; otherwise, and whenever that fails
+too, it becomes a warning line in the log. It never stops the work that caused it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
@@ -45,6 +51,7 @@ class Notifier:
     publication: Publication
     backend: Callable[[], Backend]
     log: NoticeLog
+    fallback: Callable[[], Backend] | None = None  # notices.backend
 
     def recipients(self) -> list[str]:
         return list(self.settings.to) or [e.email for e in self.approval.editors]
@@ -57,21 +64,38 @@ class Notifier:
             return []
         if not self.log.claim(notice.key, kind=notice.event, edition_id=notice.edition_id, now=now):
             return []
+        failed, problems = self._mail(self.backend, notice, to, now)
+        if failed == len(to) and self.fallback is not None:
+            # The mail backend is down (often the very thing the notice is about).
+            failed, again = self._mail(self.fallback, notice, to, now)
+            if failed < len(to):
+                problems = [f"{problems[0]}; sent through notices.backend instead", *again]
+            else:
+                problems = [*problems, *(f"{p} (notices.backend)" for p in again)]
+        self.log.record(
+            notice.key,
+            status="failed" if failed == len(to) else "sent",
+            recipients=", ".join(to),
+            note="; ".join(problems),
+            now=now,
+        )
+        return problems
+
+    def _mail(
+        self, backend: Callable[[], Backend], notice: Notice, to: list[str], now: datetime
+    ) -> tuple[int, list[str]]:
+        """How many of ``to`` it did not reach, and one line per problem."""
         problems: list[str] = []
         try:
-            with self.backend() as connection:
+            with backend() as connection:
                 for address in to:
                     try:
                         connection.send(self._envelope(notice, address, now))
                     except BackendError as exc:
                         problems.append(f"notice {notice.subject!r} to {address}: {exc}")
         except (BackendError, ConfigError) as exc:
-            problems.append(f"notice {notice.subject!r} not sent: {exc}")
-        status = "failed" if len(problems) >= len(to) else "sent"
-        self.log.record(
-            notice.key, status=status, recipients=", ".join(to), note="; ".join(problems), now=now
-        )
-        return problems
+            return len(to), [f"notice {notice.subject!r} not sent: {exc}"]
+        return len(problems), problems
 
     def _envelope(self, notice: Notice, address: str, now: datetime) -> Envelope:
         pub = self.publication
@@ -104,26 +128,103 @@ def expired(edition: Edition, reason: str) -> Notice:
     )
 
 
-def sent(edition_id: int, slot: str, summary: str, counts: dict[str, int]) -> Notice:
-    lines = "\n".join(f"  {state}: {n}" for state, n in sorted(counts.items())) or "  none"
+def sent(
+    edition_id: int,
+    slot: str,
+    state: str,
+    totals: dict[str, int],
+    *,
+    started: datetime | None = None,
+    ended: datetime | None = None,
+) -> Notice:
+    """The whole edition's figures (every worker's deliveries), whoever ended it."""
+    lines = "\n".join(f"  {state}: {n}" for state, n in sorted(totals.items())) or "  none"
+    ledger = ", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "nothing"
+    when = ""
+    if started is not None and ended is not None:
+        took = _duration(ended - started)
+        when = f"Started {started:%Y-%m-%d %H:%M} UTC, ended {ended:%H:%M} UTC ({took}).\n\n"
     return Notice(
         "sent",
         f"sent:{edition_id}",
         f"Edition {edition_id} finished sending",
-        f"Edition {edition_id} for slot {slot} finished sending.\n\n{summary}\n\n"
+        f"Edition {edition_id} for slot {slot} finished sending.\n\n{when}"
+        f"edition {edition_id} is {state}: {ledger}\n\n"
         f"Deliveries:\n{lines}\n\n`digest status {edition_id}` shows the details.",
         edition_id,
     )
 
 
-def stopped(edition_id: int, slot: str, why: str, *, at: datetime) -> Notice:
+def _duration(span: timedelta) -> str:
+    minutes = max(0, round(span.total_seconds() / 60))
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def _cause(why: str) -> str:
+    """The same cause, whatever counts and times it carries: notices about it go once."""
+    return hashlib.sha256(re.sub(r"\d+", "#", why).encode("utf-8")).hexdigest()[:12]
+
+
+def stopped(edition_id: int, slot: str, why: str) -> Notice:
     return Notice(
         "stopped",
-        f"stopped:{edition_id}:{at.isoformat()}",
+        f"stopped:{edition_id}:{_cause(why)}",  # once per cause, not once per tick
         f"Sending edition {edition_id} stopped",
         f"Sending edition {edition_id} for slot {slot} stopped before every reader got it.\n\n"
         f"Why: {why}\n\nTo resume (nobody gets it twice): digest send {edition_id}",
         edition_id,
+    )
+
+
+def missed(slot: str, why: str) -> Notice:
+    """A slot went by with no edition built (digest was not running, or failed each tick)."""
+    return Notice(
+        "missed",
+        f"missed:{slot}",
+        f"No edition for slot {slot}",
+        f"Slot {slot} passed without an edition: {why}. Nothing is sent late.\n\n"
+        "`digest status` shows the schedule; `digest tick` prints what it does each run.",
+    )
+
+
+def wave_skipped(edition_id: int, slot: str, zones: list[str], lateness_minutes: int) -> Notice:
+    """Readers of a time-zone wave got nothing: the wave was later than the lateness."""
+    names = ", ".join(zones)
+    return Notice(
+        "wave_skipped",
+        f"wave_skipped:{edition_id}:{names}",
+        f"Edition {edition_id}: waves skipped ({names})",
+        f"Edition {edition_id} for slot {slot} could not reach the readers of {names} within "
+        f"{lateness_minutes} min of their send time (schedule.max_lateness_minutes); they are "
+        "skipped, not sent stale news late.\n\n"
+        f"`digest status {edition_id}` shows who got it.",
+        edition_id,
+    )
+
+
+def proof_failed(edition_id: int, revision: int, problems: list[str]) -> Notice:
+    lines = "\n".join(f"  {p}" for p in problems)
+    return Notice(
+        "proof_failed",
+        f"proof_failed:{edition_id}:r{revision}",
+        f"Proofs of edition {edition_id} could not be mailed",
+        f"The proofs of edition {edition_id} (revision {revision}) did not reach every editor:"
+        f"\n{lines}\n\nThe desk shows the edition; `digest proof {edition_id}` mails them "
+        "again once the mail backend works.",
+        edition_id,
+    )
+
+
+def halted(problem: str) -> Notice:
+    """A tick could not do its job at all; once per cause until it changes."""
+    return Notice(
+        "halted",
+        # Keyed by the error's lead, not its details (which grow as a failure goes on).
+        f"halted:{_cause(re.split(r'[(;]', problem, maxsplit=1)[0])}",
+        "The schedule is halted: digest tick fails",
+        f"Every `digest tick` stops with this error, so nothing is built, expired or sent:"
+        f"\n\n  {problem}\n\nFix it, then `digest tick` (or `digest check`) says whether "
+        "the schedule runs again.",
     )
 
 

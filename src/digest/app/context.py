@@ -14,7 +14,7 @@ from typing import Any
 
 from digest import notices
 from digest.backends.base import Backend, load_backend
-from digest.config import Settings, load_settings
+from digest.config import BackendSettings, Settings, load_settings
 from digest.delivery.report import SendReport
 from digest.exceptions import ConfigError
 from digest.http import Fetcher
@@ -101,16 +101,25 @@ class Context:
 
     def backend(self) -> Backend:
         """The configured backend; relative outbox paths are relative to the config file."""
-        settings = self.settings
-        options = dict(settings.backend.options)
-        if settings.backend.name == "outbox" and "path" in options:
-            options["path"] = str(settings.path.resolve().parent / Path(str(options["path"])))
-        return load_backend(settings.backend.name, options)
+        return self._load(self.settings.backend)
+
+    def _load(self, chosen: BackendSettings) -> Backend:
+        options = dict(chosen.options)
+        if chosen.name == "outbox" and "path" in options:
+            options["path"] = str(self.settings.path.resolve().parent / Path(str(options["path"])))
+        return load_backend(chosen.name, options)
 
     def mail_backend(self) -> Backend:
         """The backend for one-off messages (confirmations, proofs, notices, sign-in
         links): each is DKIM-signed when a key is configured, like every edition."""
         backend = self.backend()
+        return SignedBackend(inner=backend, signer=self.dkim) if self.dkim is not None else backend
+
+    def notice_backend(self) -> Backend:
+        """``notices.backend``: where notices go when the mail backend itself fails."""
+        chosen = self.settings.notices.backend
+        assert chosen is not None  # only called when it is configured
+        backend = self._load(chosen)
         return SignedBackend(inner=backend, signer=self.dkim) if self.dkim is not None else backend
 
     def signer(self, *, required: bool = True, salt: str = UNSUBSCRIBE_SALT) -> Signer | None:
@@ -197,7 +206,12 @@ class Context:
     def notifier(self) -> Notifier:
         s = self.settings
         return Notifier(
-            s.notices, s.approval, s.publication, self.mail_backend, NoticeLog(self.store)
+            s.notices,
+            s.approval,
+            s.publication,
+            self.mail_backend,
+            NoticeLog(self.store),
+            fallback=self.notice_backend if s.notices.backend is not None else None,
         )
 
     def notify(self, notice: notices.Notice) -> list[str]:

@@ -114,6 +114,8 @@ class Editions:
             note="; ".join(problems),
             recipients=", ".join(e.email for e in settings.approval.editors),
         )
+        if problems:
+            self.context.notify(notices.proof_failed(edition.id, edition.revision, problems))
         return problems
 
     def _hold_proofs(self, edition: Edition) -> list[str]:

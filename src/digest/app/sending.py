@@ -71,21 +71,33 @@ class Sending:
             raise  # another process is sending it: nothing stopped
         except DigestError as exc:
             if not dry_run and self.context.store.get_edition(edition_id).state is S.SENDING:
-                self.context.notify(
-                    notices.stopped(edition_id, before.slot, str(exc), at=self.context.now())
-                )
+                self.context.notify(notices.stopped(edition_id, before.slot, str(exc)))
             raise
         if dry_run:
             return report
-        if report.state in (S.SENT, S.FAILED) and before.state is not report.state:
-            summary = report.summary()
-            self.context.notify(notices.sent(edition_id, before.slot, summary, report.totals))
+        if report.state in (S.SENT, S.FAILED):
+            self.ended(edition_id)
         elif report.interrupted:
             why = "interrupted (SIGTERM or Ctrl-C) before every reader got it"
-            self.context.notify(
-                notices.stopped(edition_id, before.slot, why, at=self.context.now())
-            )
+            self.context.notify(notices.stopped(edition_id, before.slot, why))
         return report
+
+    def ended(self, edition_id: int) -> None:
+        """The ``sent`` notice of an edition that has ended, with the whole edition's figures
+        (every worker's deliveries) and its real start and end; mailed once, by whichever
+        process sees it ended first (a send, a worker, or the next tick)."""
+        store = self.context.store
+        edition = store.get_edition(edition_id)
+        if edition.state not in (S.SENT, S.FAILED):
+            return
+        trail = store.audit_trail(edition_id)
+        started = next((a.at for a in trail if a.to_state == S.SENDING), None)
+        ended = next((a.at for a in reversed(trail) if a.to_state == edition.state), None)
+        totals = store.delivery_counts(edition_id)
+        notice = notices.sent(
+            edition_id, edition.slot, str(edition.state), totals, started=started, ended=ended
+        )
+        self.context.notify(notice)
 
     def work(
         self,
@@ -95,9 +107,10 @@ class Sending:
         progress: Progress | None = None,
         wait_for_retries: bool = False,
     ) -> SendReport:
-        """One worker pass over an edition that is sending (`digest worker`)."""
+        """One worker pass over an edition that is sending (`digest worker`); the worker
+        that ends it tells the editors."""
         with self.readers.footers() as about:
-            return work_edition(
+            report = work_edition(
                 self.context.store,
                 edition_id,
                 backend=self.context.backend,
@@ -108,6 +121,9 @@ class Sending:
                 progress=progress,
                 wait_for_retries=wait_for_retries,
             )
+        if report.state in (S.SENT, S.FAILED):
+            self.ended(edition_id)
+        return report
 
     # An editor's control of a send (`digest pause|resume|cancel`, the desk's buttons).
 

@@ -273,10 +273,15 @@ def tick(app: App, as_json: bool, log_format: str) -> None:
     Example:
       */5 * * * * cd /srv/digest && .venv/bin/digest tick   # crontab
     """
+    from digest.schedule.tick import halted
     from digest.schedule.tick import tick as do_tick
 
     log = log_lines(app, log_format, "tick")
-    result = do_tick(app, echo=(lambda _line: None) if as_json else log)
+    try:
+        result = do_tick(app, echo=(lambda _line: None) if as_json else log)
+    except DigestError as exc:
+        halted(app, exc, log)  # the editors hear of a schedule that cannot run, once
+        raise
     if as_json:
         emit_json({"done": result.lines, "idle": result.idle, "next": result.next_slot})
 

@@ -262,6 +262,11 @@ def _notices(doc: Located, data: Any) -> NoticeSettings:
             r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address
         ):
             raise doc.error(("notices", "to", i), f"{address!r} is not an e-mail address")
+    if "backend" in values:
+        where = ("notices", "backend")
+        values["backend"] = build(
+            BackendSettings, read_section(doc, where, values["backend"], BackendSettings)
+        )
     return build(NoticeSettings, values)  # type: ignore[no-any-return]
 
 

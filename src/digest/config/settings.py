@@ -199,7 +199,17 @@ class ApprovalSettings:
     test_sends_per_hour: int = setting(10, "Test e-mails one editor may send per hour.")
 
 
-NOTICE_EVENTS = ("expired", "sent", "stopped", "source_failing", "subscribers_broken")
+NOTICE_EVENTS = (
+    "expired",
+    "sent",
+    "stopped",
+    "missed",
+    "wave_skipped",
+    "proof_failed",
+    "source_failing",
+    "subscribers_broken",
+    "halted",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +218,9 @@ class NoticeSettings:
 
     events: tuple[str, ...] = setting(NOTICE_EVENTS, "Events mailed to the editors.")
     to: tuple[str, ...] = setting((), "Addresses of the notices (default: the editors).")
+    backend: BackendSettings | None = setting(
+        None, "A second backend (name, options) for notices when the mail backend fails."
+    )
 
 
 @dataclass(frozen=True, slots=True)

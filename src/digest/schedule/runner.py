@@ -20,7 +20,7 @@ from digest.app import App
 from digest.delivery.lease import Lease
 from digest.exceptions import DigestError
 from digest.logline import LogLines
-from digest.schedule.tick import STOP, Echo, tick
+from digest.schedule.tick import STOP, Echo, halted, tick
 
 
 def scheduled_tick(config_path: str, log_format: str = "text") -> None:
@@ -35,6 +35,7 @@ def scheduled_tick(config_path: str, log_format: str = "text") -> None:
     except DigestError as exc:
         # A bad day (all sources down, SMTP refused) must not stop tomorrow's run.
         log(f"error: {exc}")
+        halted(app, exc, log)
     finally:
         app.close()
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from digest import notices
 from digest.app import App
 from digest.approval import deadline_for
 from digest.delivery.lease import Lease
@@ -29,7 +30,7 @@ from digest.slots import (
     served_wave,
 )
 from digest.store.ledger import Ledger
-from digest.store.ops import mark_tick, open_slots
+from digest.store.ops import mark_tick, open_slots, unnoticed_ends
 from digest.store.signups import SignupQueue
 from digest.subscribers.signup import drain_line
 
@@ -97,6 +98,10 @@ def tick(app: App, *, echo: Echo) -> TickResult:
     if waiting and (line := drain_line(app.readers.pages().drain())):
         say(line)
     _bounces(app, say)
+    if "sent" in app.settings.notices.events:
+        # An edition a worker ended whose notice never went (it died just after): once.
+        for edition_id in unnoticed_ends(store, now - timedelta(days=1)):
+            app.sending.ended(edition_id)
     for note in app.notes:
         say(f"warning: {note}")
     app.notes.clear()
@@ -104,6 +109,18 @@ def tick(app: App, *, echo: Echo) -> TickResult:
         result.idle, result.next_slot = _idle(app, now)
         echo(result.idle)
     return result
+
+
+def halted(app: App, problem: DigestError, echo: Echo) -> None:
+    """A tick failed outright: the editors hear it once per cause (through the fallback if
+    the mail backend is the cause); if even that cannot be done, the log says so."""
+    try:
+        app.context.notify(notices.halted(str(problem)))
+    except DigestError as exc:  # the state database is down: the log is all there is
+        echo(f"warning: the halted-schedule notice could not be recorded: {exc}")
+    for note in app.notes:
+        echo(f"warning: {note}")
+    app.notes.clear()
 
 
 def _bounces(app: App, say: Echo) -> None:
@@ -181,6 +198,7 @@ def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
             )
             if store.log_slot(slot.key, status="missed", note=note, now=now):
                 say(f"slot {slot.key}: missed (digest was not running); expired, not sent late")
+                app.context.notify(notices.missed(slot.key, note))
             return
         if edition is not None:
             return  # rejected: an editor builds again by hand if they want one
@@ -290,4 +308,6 @@ def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> N
             f"slot {slot.key}: waves {', '.join(stale)} missed their time by more than "
             f"{sched.max_lateness_minutes} min; skipped, not sent late"
         )
+        skipped = notices.wave_skipped(edition.id, slot.key, stale, sched.max_lateness_minutes)
+        app.context.notify(skipped)
     say(f"slot {slot.key}: {report.summary()}")

@@ -38,6 +38,21 @@ def open_slots(store: Store) -> list[str]:
         return list(conn.execute(query).scalars())
 
 
+def unnoticed_ends(store: Store, since: datetime) -> list[int]:
+    """Editions that ended (sent or failed) since ``since`` with no ``sent`` notice yet: the
+    process that ended one died before mailing it, or a worker that predates notices did."""
+    noticed = select(notices.c.key).where(notices.c.kind == "sent")
+    ended = [EditionState.SENT.value, EditionState.FAILED.value]
+    query = (
+        select(editions.c.id)
+        .where(editions.c.state.in_(ended), editions.c.updated_at >= since)
+        .order_by(editions.c.id)
+    )
+    with store.reading() as conn:
+        done = {str(k) for k in conn.execute(noticed).scalars()}
+        return [i for i in conn.execute(query).scalars() if f"sent:{i}" not in done]
+
+
 def proof_key(edition: Edition) -> str:
     """The notices-log key of the proofs of an edition's current revision."""
     return f"proof:{edition.id}:r{edition.revision}"

@@ -12,7 +12,7 @@ New York). Asserts D1-D5 of issue 17 on the ledger and the audit trail:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ import pytest
 from digest.app import App
 from digest.schedule.tick import tick
 from digest.slots import wall_time
+from digest.store.ops import NoticeLog
 
 from conftest import SECRET, Project
 
@@ -68,7 +69,11 @@ def _setup(project: Project, schedule: str, approval: str, zones: dict[str, str]
 
 
 def _run(
-    project: Project, start: str, end: str, outages: list[tuple[str, str]]
+    project: Project,
+    start: str,
+    end: str,
+    outages: list[tuple[str, str]],
+    before_tick: Callable[[datetime], None] = lambda _now: None,
 ) -> tuple[App, list[datetime]]:
     """Tick every 5 minutes from ``start`` to ``end`` except during ``outages``."""
     clock = [_utc(start)]
@@ -78,6 +83,7 @@ def _run(
     while clock[0] < _utc(end):
         if not any(a <= clock[0] < b for a, b in down):
             _feed(project, clock[0])
+            before_tick(clock[0])
             tick(app, echo=lambda _line: None)
             ticks.append(clock[0])
         clock[0] += STEP
@@ -237,3 +243,27 @@ def test_deadline_on_dst_days_is_the_right_instant(
     else:
         assert settled.to_state == "approved"
         assert {r["sent_at"] for r in rows} == {_utc(send_utc)}
+
+
+@pytest.mark.slow
+def test_a_bad_subscriber_line_never_stops_the_next_slots(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+    zones = {"anna@example.org": "Europe/Berlin", "nora@example.com": "America/New_York"}
+    _setup(project, SINGLE, EDITOR + "  deadline_minutes: 30\n  at_deadline: send\n", zones)
+    subscribers = project.root / "subscribers.yaml"
+    good = subscribers.read_text(encoding="utf-8")
+
+    def break_the_file(now: datetime) -> None:
+        # An hour after the first slot, someone saves a line without an address.
+        if now == _utc("2026-06-10T03:00"):
+            subscribers.write_text(good + "- name: No Address\n", encoding="utf-8")
+
+    app, _ticks = _run(project, "2026-06-09T12:00", "2026-06-12T12:00", [], break_the_file)
+    sent = Counter(slot for slot, row in _sent_rows(app) if row["state"] == "sent")
+    # Every slot after the mistake still went out, to the last good list.
+    assert sent == {"2026-06-10T03:00": 2, "2026-06-11T03:00": 2, "2026-06-12T03:00": 2}
+    broken = [n for n in NoticeLog(app.store).recent() if n.kind == "subscribers_broken"]
+    assert [n.status for n in broken] == ["sent"]  # one notice for the one mistake
+    assert broken[0].recipients == "rosa@news.example.org"

@@ -63,6 +63,7 @@ def test_metrics_show_what_other_processes_wrote_to_the_database(
     assert got[("digest_send_rate_per_second", ())] == 3 / 300  # sent "now", frozen clock
     assert got[("digest_source_consecutive_failures", (("source", "World Desk"),))] == 0
     assert got[("digest_last_tick_age_seconds", ())] == 0
+    assert got[("digest_last_build_duration_seconds", ())] > 0  # the build's real duration
     again = _samples(second.text)
     assert again[("digest_suppressions", (("reason", "complaint"),))] == 1
 

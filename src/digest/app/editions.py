@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -23,7 +24,7 @@ from digest.render.personalise import Personaliser
 from digest.render.variants import ALL
 from digest.store.desk import DeskState
 from digest.store.ledger import Ledger
-from digest.store.ops import NoticeLog, proof_key
+from digest.store.ops import NoticeLog, mark_build, proof_key
 from digest.store.sources import SourceState
 from digest.store.subscribers import SubscriberStore
 
@@ -63,6 +64,7 @@ class Editions:
                 f"slot {key} already has edition {latest.id} ({latest.state}); a slot is sent "
                 "once, so build for another slot (--slot YYYY-MM-DDTHH:MM)"
             )
+        started = time.monotonic()  # the real duration, whatever the clock says
         with self.context.pipeline() as pipeline:
             edition = pipeline.build(
                 now=now,
@@ -72,6 +74,7 @@ class Editions:
                 auto_approve=self.context.settings.approval.auto_approve,
                 progress=progress,
             )
+        mark_build(self.context.store, time.monotonic() - started, now)
         problems = self.proofs(edition) if proofs else self._hold_proofs(edition)
         self._source_notices()  # problems mailing them go to ``notes``
         return replace(edition, warnings=(*edition.warnings, *problems))

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from digest.models import DeliveryState
-from digest.store.ops import LAST_TICK
+from digest.store.ops import LAST_BUILD, LAST_TICK
 from digest.store.repository import Store
 from digest.store.tables import deliveries, editions, slot_log, source_health, stamp, suppressions
 
@@ -30,6 +30,7 @@ class Figures:
     editions: dict[str, int] = field(default_factory=dict)  # by state
     source_failures: dict[str, int] = field(default_factory=dict)  # consecutive, by source
     last_tick: datetime | None = None
+    last_build_seconds: float | None = None  # how long the latest build took
 
 
 def read_figures(store: Store, now: datetime) -> Figures:
@@ -47,6 +48,7 @@ def read_figures(store: Store, now: datetime) -> Figures:
     states = select(editions.c.state, func.count()).group_by(editions.c.state)
     sources = select(source_health.c.name, source_health.c.consecutive_failures)
     tick = select(slot_log.c.at).where(slot_log.c.slot == LAST_TICK)
+    build = select(slot_log.c.note).where(slot_log.c.slot == LAST_BUILD)
     with store.reading() as conn:
         figures.deliveries = {str(s): int(n) for s, n in conn.execute(by_state)}
         figures.queued = sum(figures.deliveries.get(s, 0) for s in QUEUED)
@@ -56,6 +58,8 @@ def read_figures(store: Store, now: datetime) -> Figures:
         figures.editions = {str(s): int(n) for s, n in conn.execute(states)}
         figures.source_failures = {str(s): int(n) for s, n in conn.execute(sources)}
         at = conn.execute(tick).scalar()
+        took = conn.execute(build).scalar()
+    figures.last_build_seconds = float(took) if took else None
     figures.last_tick = at if isinstance(at, datetime) else None
     return figures
 

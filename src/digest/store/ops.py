@@ -13,6 +13,7 @@ from digest.store.sql import insert_ignore, upsert
 from digest.store.tables import editions, notices, slot_log
 
 LAST_TICK = "(last tick)"
+LAST_BUILD = "(last build)"  # its note: how long the last build took, in seconds
 # Editions the scheduler still has work for, whatever the age of their slot.
 OPEN_STATES = (EditionState.PENDING_APPROVAL, EditionState.APPROVED, EditionState.SENDING)
 
@@ -24,6 +25,13 @@ def mark_tick(store: Store, now: datetime) -> datetime | None:
         previous = before.scalar()
         upsert(tx.conn, slot_log, [{"slot": LAST_TICK, "status": "tick", "note": "", "at": now}])
     return previous if isinstance(previous, datetime) else None
+
+
+def mark_build(store: Store, seconds: float, now: datetime) -> None:
+    """Record how long the latest build took (collect, rank, render, store), for /metrics."""
+    row = {"slot": LAST_BUILD, "status": "build", "note": f"{seconds:.3f}", "at": now}
+    with store.transaction() as tx:
+        upsert(tx.conn, slot_log, [row])
 
 
 def open_slots(store: Store) -> list[str]:

@@ -82,6 +82,12 @@ class StateCollector(Collector):
             "source",
             figures.source_failures,
         )
+        if figures.last_build_seconds is not None:
+            yield _gauge(
+                "digest_last_build_duration_seconds",
+                "How long the latest build took (collect, rank, render, store).",
+                figures.last_build_seconds,
+            )
         if figures.last_tick is not None:
             yield _gauge(
                 "digest_last_tick_age_seconds",

@@ -24,11 +24,13 @@ import pytest
 from digest.app import App
 from digest.backends import memory
 from digest.models import SubscriberState
-from digest.store.subscribers import SubscriberStore
+from digest.store.subscribers import Record, SubscriberStore
+from digest.testing.http import FixtureServer
 from digest.web.app import create_app
 from digest.web.server import BackgroundServer
 
 from conftest import BASE, SECRET, Clock, Project, loopback_client
+from photos import photo
 
 S = SubscriberState
 PRIVACY = "https://news.example.org/privacy"
@@ -36,8 +38,6 @@ SIGNUP = textwrap.dedent("""\
     signup:
       enabled: true
       topics: [World, Technology]
-    images:
-      mode: hotlink
     """)
 
 
@@ -50,6 +50,11 @@ class Site:
 
     def list(self) -> SubscriberStore:
         return SubscriberStore(self.app.store)
+
+    def record(self, email: str) -> Record:
+        found = self.list().get(email)
+        assert found is not None, email
+        return found
 
     def sign_up(self, email: str, **extra: object) -> httpx.Response:
         """POST the form, then drain the queue (as `digest serve` does every second)."""
@@ -92,13 +97,21 @@ def local(link: str) -> str:
     return link[len(BASE) :]
 
 
-def serve(project: Project, extra: str = "", *, backend: str = "memory") -> Iterator[Site]:
+def serve(
+    project: Project,
+    extra: str = "",
+    *,
+    backend: str = "memory",
+    images: str = "hotlink",
+    sources: str | None = None,
+) -> Iterator[Site]:
     options = {}
     if backend == "smtp":  # nothing listens there: every mail fails to go
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             options = {"host": "127.0.0.1", "port": sock.getsockname()[1]}
-    project.write_config(backend, options, extra=SIGNUP + extra)
+    extra = f"{SIGNUP}images:\n  mode: {images}\n{extra}"
+    project.write_config(backend, options, extra=extra, sources=sources)
     text = project.config.read_text(encoding="utf-8")
     zone = "  timezone: Europe/Berlin\n"
     project.config.write_text(text.replace(zone, f"{zone}  privacy_url: {PRIVACY}\n", 1))
@@ -245,7 +258,7 @@ def test_a_second_click_is_friendly_while_a_forged_or_stale_link_is_still_refuse
     used = site.http.post(link)
     assert used.status_code == 410
     assert "Link already used" in used.text
-    assert site.list().get("nora@example.com").state is S.UNSUBSCRIBED  # type: ignore[union-attr]
+    assert site.record("nora@example.com").state is S.UNSUBSCRIBED
 
 
 # time zones -------------------------------------------------------------------------------
@@ -256,7 +269,7 @@ def test_a_sign_up_stores_the_browsers_zone_when_it_is_a_real_one(site: Site) ->
     made_up = site.sign_up("mars@example.org", timezone="Mars/Olympus_Mons")
     assert made_up.status_code == 200  # a guess is never refused, only not kept
     assert site.http.post(confirm_path("mars@example.org")).status_code == 200
-    zones = {e: site.list().get(e).timezone for e in ("kenji@example.jp", "mars@example.org")}  # type: ignore[union-attr]
+    zones = {e: site.record(e).timezone for e in ("kenji@example.jp", "mars@example.org")}
     assert zones == {"kenji@example.jp": "Asia/Tokyo", "mars@example.org": ""}
 
 
@@ -274,15 +287,15 @@ def test_the_preference_page_offers_time_zones_and_checks_the_choice(site: Site)
         return site.http.post(prefs, data={"pause": "0", "name": "", "timezone": zone})
 
     assert save("Europe/Rome").status_code == 303
-    assert site.list().get("kenji@example.jp").timezone == "Europe/Rome"  # type: ignore[union-attr]
+    assert site.record("kenji@example.jp").timezone == "Europe/Rome"
     for bad in ("Evil/Zone", "../../etc/passwd", "Etc/GMT+5"):
         refused = save(bad)
         assert refused.status_code == 400
         assert "Not saved" in refused.text
         assert "choose a zone from the list" in refused.text
-    assert site.list().get("kenji@example.jp").timezone == "Europe/Rome"  # type: ignore[union-attr]
+    assert site.record("kenji@example.jp").timezone == "Europe/Rome"
     assert save("").status_code == 303  # back to the publication's zone
-    assert site.list().get("kenji@example.jp").timezone == ""  # type: ignore[union-attr]
+    assert site.record("kenji@example.jp").timezone == ""
 
 
 # resubscribing ----------------------------------------------------------------------------
@@ -351,3 +364,44 @@ def test_the_privacy_policy_is_linked_from_every_reader_page_and_mail(site: Site
     # Sign-up is on and email.signup_url is not set: the forward line links our own page.
     assert f"Forwarded this? Subscribe:\n{BASE}/subscribe\n" in body(mail, "plain")
     assert f'Forwarded this? <a class="fl" href="{BASE}/subscribe">' in body(mail, "html")
+
+
+# the archive's images -------------------------------------------------------------------
+
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>
+<title>Photo Desk</title><link>https://photos.example.org/</link><description>d</description>
+<item><title>Harbour ferries return after the storm</title>
+<link>https://photos.example.org/ferries</link><guid>ferries</guid>
+<pubDate>Tue, 24 Nov 2026 05:00:00 GMT</pubDate>
+<description>The first boats left at dawn, full of commuters glad to be back.</description>
+<media:content url="{photo}" medium="image" type="image/jpeg"><media:description>A ferry
+</media:description></media:content></item>
+</channel></rss>"""
+
+
+def test_an_archive_page_shows_digests_own_copy_of_the_image(project: Project) -> None:
+    with FixtureServer() as origin:
+        big = photo(2400, 1350)
+        origin.route("/big.jpg", big, headers={"Content-Type": "image/jpeg"})
+        feed = FEED.format(photo=origin.url("/big.jpg")).encode()
+        origin.route("/photos.rss", feed, headers={"Content-Type": "application/rss+xml"})
+        sources = (
+            f"sources:\n  - name: Photo Desk\n    url: {origin.url('/photos.rss')}\n"
+            "    allow_private: true\n"
+        )
+        for site in serve(project, images="own", sources=sources):
+            site.subscribed("nora@example.com")
+            edition = send_edition(site.project)
+            fetched = len(origin.requests)
+            page = site.http.get(f"/archive/{edition}")
+            assert page.status_code == 200
+            img = re.search(r'<img class="lead-image" id="lead-image" src="([^"]+)"', page.text)
+            assert img, page.text
+            assert img.group(1).startswith("/img/")
+            assert origin.url("/big.jpg") not in page.text  # never the source's original
+            copy = site.http.get(img.group(1))
+            assert copy.status_code == 200
+            assert copy.headers["content-type"] == "image/jpeg"
+            assert len(copy.content) < len(big)  # the resized rendition, not the photo
+            assert len(origin.requests) == fetched  # showing the page fetched nothing there

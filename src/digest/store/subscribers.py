@@ -358,7 +358,8 @@ class SubscriberStore:
             }
             if r.name:
                 values["name"] = r.name
-            if r.timezone:  # the browser's zone; a reader who sent none keeps theirs
+            if r.timezone and not row.timezone:
+                # The browser's guess fills a gap; never a zone the reader (or the file) set.
                 values["timezone"] = r.timezone
             conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values))
             conn.execute(delete(confirmations).where(confirmations.c.subscriber_id == row.id))

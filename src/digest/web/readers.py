@@ -305,6 +305,7 @@ class Readers(Pages):
             signup=self._again_url(record),
             zone=record.timezone,
             default_zone=self.settings.schedule.timezone,
+            local=self.settings.schedule.local_delivery,
             zones=reader_zones(),
         )
 

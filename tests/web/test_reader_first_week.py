@@ -405,3 +405,20 @@ def test_an_archive_page_shows_digests_own_copy_of_the_image(project: Project) -
             assert copy.headers["content-type"] == "image/jpeg"
             assert len(copy.content) < len(big)  # the resized rendition, not the photo
             assert len(origin.requests) == fetched  # showing the page fetched nothing there
+
+
+def test_the_zone_and_the_welcome_work_on_sqlite_and_postgresql(
+    project: Project, state_url: str
+) -> None:
+    project.state_url = state_url
+    for site in serve(project):
+        site.subscribed("kenji@example.jp", topics=["World"], timezone="Asia/Tokyo")
+        assert site.http.post(confirm_path("kenji@example.jp")).status_code == 200  # again
+        record = site.record("kenji@example.jp")
+        assert (record.state, record.timezone, record.topics) == (
+            S.ACTIVE,
+            "Asia/Tokyo",
+            ("World",),
+        )
+        [welcome] = mails_to("kenji@example.jp", "Welcome")
+        assert "every day at 15:00 (Asia/Tokyo time)" in flat(body(welcome, "plain"))

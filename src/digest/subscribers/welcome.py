@@ -49,9 +49,14 @@ def reader_zones() -> tuple[str, ...]:
     return ("UTC", *sorted(names))
 
 
+@functools.cache
+def _zone_set() -> frozenset[str]:
+    return frozenset(reader_zones())
+
+
 def known_zone(name: str) -> bool:
     """Whether ``name`` is one of ``reader_zones`` (the check of anything a browser sent)."""
-    return name in frozenset(reader_zones())
+    return name in _zone_set()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
@@ -25,7 +24,7 @@ from digest.backends.base import Envelope
 from digest.models import Publication
 from digest.render.dates import date_label
 from digest.render.message import mailbox, make_message_id, sender_address
-from digest.slots import next_slot
+from digest.slots import Slot, next_slot, slots_between
 
 _DAYS = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")
 # Zones offered to readers: the IANA names people live in (no Etc/GMT+5, no legacy aliases).
@@ -88,26 +87,46 @@ def _days(days: frozenset[int]) -> str:
     return "on " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1])
 
 
-def _clock(moments: Iterable[datetime]) -> str:
-    times = [f"{m:%H:%M}" for m in moments]
+def _clock(times: list[str]) -> str:
     return times[0] if len(times) == 1 else ", ".join(times[:-1]) + " and " + times[-1]
 
 
 def when(table: Timetable, zone: str, now: datetime) -> When:
     """When editions come to a reader in ``zone`` ("" : the schedule's), from ``now``."""
     zone = zone or table.zone
-    waves = (zone,) if table.local else ()
-    slot = next_slot(
-        now, zone=table.zone, times=table.times, days=table.days, lead=table.lead, wave_zones=waves
-    )
     tz = ZoneInfo(zone)
-    first = (slot.wave(zone) if table.local else slot.first_wave).astimezone(tz)
-    # Each send time on the first edition's day, read on the reader's clock (a schedule in
-    # another zone moves with daylight saving, so this is the nearest honest answer).
-    wall = table.zone if not table.local else zone
-    moments = (datetime.combine(slot.local_date, t, tzinfo=ZoneInfo(wall)) for t in table.times)
-    every = f"{_days(table.days)} at {_clock(m.astimezone(tz) for m in moments)}"
-    return When(every=every, first=f"{date_label(first.date())} at {first:%H:%M}", zone=zone)
+    waves = (zone,) if table.local else ()  # local delivery: one wave, the reader's own
+
+    def slots(start: datetime, end: datetime) -> list[Slot]:
+        return slots_between(
+            start,
+            end,
+            zone=table.zone,
+            times=table.times,
+            days=table.days,
+            lead=table.lead,
+            wave_zones=waves,
+        )
+
+    first = next_slot(
+        now, zone=table.zone, times=table.times, days=table.days, lead=table.lead, wave_zones=waves
+    ).first_wave
+    # A week of editions read on the reader's clock: a 07:00 send in Berlin reaches Los
+    # Angeles at 22:00 the day before, so both its time and its weekday move.
+    week = [
+        s.first_wave.astimezone(tz)
+        for s in slots(first, first + timedelta(days=7))
+        if first <= s.first_wave < first + timedelta(days=7)
+    ]
+    days_at: dict[str, set[int]] = {}
+    for moment in week:
+        days_at.setdefault(f"{moment:%H:%M}", set()).add(moment.weekday())
+    groups: dict[frozenset[int], list[str]] = {}
+    for clock in sorted(days_at):
+        groups.setdefault(frozenset(days_at[clock]), []).append(clock)
+    every = "; ".join(f"{_days(days)} at {_clock(clocks)}" for days, clocks in groups.items())
+    local = first.astimezone(tz)
+    return When(every=every, first=f"{date_label(local.date())} at {local:%H:%M}", zone=zone)
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,7 +151,13 @@ def images_for(settings: Settings) -> tuple[Frame, ImageWork | None]:
         # our archive, a URL filled in at send time; every reader has a preference page.
         archive_url=email.archive_url or placeholders.VIEW_URL,
         preferences=True,
-        signup_url=email.signup_url,
+        # Sign-up on: a forwarded copy always offers it, on our own page by default.
+        signup_url=email.signup_url
+        or (
+            settings.publication.base_url.rstrip("/") + "/subscribe"
+            if settings.signup.enabled
+            else ""
+        ),
         html_budget=email.html_budget,
     )
     if images.mode != "own":

@@ -215,6 +215,7 @@ class Publication:
     list_id: str = setting("", "The List-Id header (default: name slug and domain).")
     language: str = setting("en", "The lang of the HTML.")
     timezone: str = setting("UTC", "IANA zone for dates in the email.")
+    privacy_url: str = setting("", "Privacy policy URL, linked from reader pages and mails.")
 
     @property
     def sender_domain(self) -> str:

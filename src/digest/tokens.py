@@ -244,6 +244,15 @@ def read_nonce_token(signer: Signer, token: str) -> str:
     return str(payload["n"])
 
 
+def read_confirm_token(signer: Signer, token: str) -> tuple[str, int]:
+    """(nonce, subscriber id) of a confirmation link; the id is 0 in links made before it
+    was carried (it tells a second click who was confirmed). TokenError like the nonce's."""
+    nonce = read_nonce_token(signer, token)
+    payload = signer.verify(token, max_age=CONFIRM_MAX_AGE)
+    subscriber = payload.get("s") if isinstance(payload, dict) else None
+    return nonce, subscriber if isinstance(subscriber, int) else 0
+
+
 def archive_token(signer: Signer, edition_id: int) -> str:
     """The View-in-browser key of one edition (the same for every reader of it)."""
     return signer.sign({"a": edition_id})

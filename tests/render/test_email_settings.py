@@ -44,12 +44,17 @@ def test_bad_email_and_image_settings_fail_check_and_build(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("sender", "The Morning Brief"), ("reply_to", "desk at news"), ("base_url", "news.org")],
+    [
+        ("sender", "The Morning Brief"),
+        ("reply_to", "desk at news"),
+        ("base_url", "news.org"),
+        ("privacy_url", "javascript:alert(1)"),
+    ],
 )
 def test_bad_publication_addresses_fail_check(project: Project, field: str, value: str) -> None:
     text = project.config.read_text(encoding="utf-8")
-    if field == "reply_to":
-        text = text.replace("  timezone:", f"  reply_to: {value}\n  timezone:")
+    if field in ("reply_to", "privacy_url"):
+        text = text.replace("  timezone:", f"  {field}: {value}\n  timezone:")
     else:
         start = text.index(f"  {field}: ")
         end = text.index("\n", start)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from digest import notices
 from digest.app.context import Context
+from digest.backends.base import Envelope
 from digest.deliverability.model import Delivery
 from digest.exceptions import ConfigError
 from digest.models import Edition, Subscriber, Variant
@@ -18,19 +20,24 @@ from digest.render.personalise import EnvelopeFactory, Footer, Personaliser, env
 from digest.returnpath import PREFIX, ReturnPaths
 from digest.store import Store
 from digest.store.returns import Returns, Sent
+from digest.store.subscriber_rows import Record
 from digest.store.subscribers import Receiving, SubscriberStore
 from digest.subscribers.bounces import Finder, Outcome, poll_maildir
 from digest.subscribers.files import count_subscribers, entries
-from digest.subscribers.links import FooterMaker, archive_url
+from digest.subscribers.links import FooterMaker, archive_url, preferences_url
 from digest.subscribers.signup import Readers as ReaderPages
 from digest.subscribers.sync import SyncReport, sync_file
+from digest.subscribers.welcome import Links as WelcomeLinks
+from digest.subscribers.welcome import Timetable, welcome_envelope, when
 from digest.tokens import (
     ARCHIVE_SALT,
     CONFIRM_SALT,
     PREFERENCES_SALT,
+    UNSUBSCRIBE_SALT,
     LinkSigner,
     Signer,
     secrets_from_env,
+    unsubscribe_url,
 )
 
 
@@ -114,7 +121,49 @@ class Readers:
             backend=self.context.mail_backend,
             clock=self.context.clock,
             check_deliverability=self.context.settings.signup.check_deliverability,
+            welcome=self.welcome(environ),
         )
+
+    def timetable(self) -> Timetable:
+        """The schedule as a reader sees it (for "when editions come")."""
+        sched = self.context.settings.schedule
+        return Timetable(
+            times=sched.times,
+            days=sched.days,
+            zone=sched.timezone,
+            local=sched.local_delivery,
+            lead=timedelta(minutes=sched.lead_minutes),
+        )
+
+    def welcome(self, environ: Mapping[str, str] | None = None) -> Callable[[Record], Envelope]:
+        """Makes the welcome mail of a reader who just confirmed: when editions come in
+        their zone, and their signed preference and unsubscribe links."""
+        keys = secrets_from_env(self.context.settings.secret_env, environ)
+        prefs = LinkSigner(keys, salt=PREFERENCES_SALT, clock=self.context.now)
+        leave = Signer(keys, salt=UNSUBSCRIBE_SALT, clock=self.context.now)
+        pub = self.context.settings.publication
+        base = pub.base_url.rstrip("/")
+
+        def make(record: Record) -> Envelope:
+            links = WelcomeLinks(
+                preferences=preferences_url(
+                    base, prefs, subscriber_id=record.id, email=record.email
+                ),
+                archive=f"{base}/archive/",
+                unsubscribe=unsubscribe_url(base, leave, record.email),
+            )
+            return welcome_envelope(
+                self.context.renderer.env,
+                pub,
+                email=record.email,
+                name=record.name,
+                topics=record.topics,
+                timing=when(self.timetable(), record.timezone, self.context.now()),
+                links=links,
+                now=self.context.now(),
+            )
+
+        return make
 
     # Each reader's message.
 

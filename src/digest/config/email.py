@@ -56,6 +56,8 @@ def check_publication(doc: Located, pub: dict[str, Any]) -> None:
     if pub["reply_to"]:
         _address(doc, ("publication", "reply_to"), pub["reply_to"])
     _url(doc, ("publication", "base_url"), pub["base_url"])
+    if pub["privacy_url"]:
+        _url(doc, ("publication", "privacy_url"), pub["privacy_url"])
 
 
 def check_email(doc: Located, email: dict[str, Any], base: Path) -> None:

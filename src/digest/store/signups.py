@@ -24,6 +24,7 @@ class Queued:
     ip: str
     created_at: datetime
     claim: str
+    timezone: str = ""  # the IANA zone the browser reported, checked by the form
 
 
 class SignupQueue:
@@ -32,8 +33,18 @@ class SignupQueue:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def add(self, *, email: str, name: str, topics: Sequence[str], ip: str, now: datetime) -> None:
+    def add(
+        self,
+        *,
+        email: str,
+        name: str,
+        topics: Sequence[str],
+        ip: str,
+        now: datetime,
+        timezone: str = "",
+    ) -> None:
         row = {
+            "timezone": timezone,
             "email": email,
             "name": name,
             "topics": topics_text(tuple(topics)),
@@ -76,6 +87,7 @@ class SignupQueue:
                 ip=r.ip,
                 created_at=r.created_at,
                 claim=r.claim,
+                timezone=r.timezone,
             )
             for r in rows
         ]

@@ -113,6 +113,7 @@ class Pending:
     ip: str
     text: str
     created_at: datetime
+    timezone: str = ""  # the browser's zone at sign-up ("" : none reported)
 
 
 def iso(value: datetime | None) -> str:

@@ -208,7 +208,14 @@ class SubscriberStore:
         if r is None:
             return None
         return Pending(
-            r.nonce, r.subscriber_id, r.name, topics_of(r.topics), r.ip, r.text, r.created_at
+            r.nonce,
+            r.subscriber_id,
+            r.name,
+            topics_of(r.topics),
+            r.ip,
+            r.text,
+            r.created_at,
+            r.timezone,
         )
 
     def pending_for(self, subscriber_id: int) -> list[Pending]:
@@ -227,6 +234,7 @@ class SubscriberStore:
                     r.ip,
                     r.text,
                     r.created_at,
+                    r.timezone,
                 )
                 for r in conn.execute(query)
             ]
@@ -295,6 +303,7 @@ class SubscriberStore:
         ip: str,
         text: str,
         now: datetime,
+        timezone: str = "",
     ) -> int:
         """Record a sign-up awaiting confirmation; a new address gets a pending row."""
         key = address_key(email)
@@ -314,6 +323,7 @@ class SubscriberStore:
                     ip=ip,
                     text=text,
                     created_at=now,
+                    timezone=timezone,
                 )
             )
         return subscriber_id
@@ -348,6 +358,9 @@ class SubscriberStore:
             }
             if r.name:
                 values["name"] = r.name
+            if r.timezone and not row.timezone:
+                # The browser's guess fills a gap; never a zone the reader (or the file) set.
+                values["timezone"] = r.timezone
             conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values))
             conn.execute(delete(confirmations).where(confirmations.c.subscriber_id == row.id))
             conn.execute(delete(suppressions).where(suppressions.c.email == row.key))

@@ -425,6 +425,8 @@ confirmations = Table(
     Column("ip", String(64), nullable=False, default=""),
     Column("text", Text, nullable=False, default=""),
     Column("created_at", Timestamp, nullable=False),
+    # The zone the sign-up's browser reported (0012); the subscriber's once confirmed.
+    Column("timezone", String(64), nullable=False, default=""),
 )
 
 # Erased addresses, only as a hash, so no sync, import or sign-up ever mails them again.
@@ -459,4 +461,5 @@ signup_queue = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("claim", String(64), nullable=False, default=""),
     Column("claimed_until", Timestamp, nullable=False, default="", index=True),
+    Column("timezone", String(64), nullable=False, default=""),  # the browser's guess (0012)
 )

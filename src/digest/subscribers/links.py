@@ -27,8 +27,13 @@ def preferences_url(base_url: str, signer: LinkSigner, *, subscriber_id: int, em
     return f"{base_url.rstrip('/')}/p/{token}"
 
 
-def confirm_url(base_url: str, signer: Signer, nonce: str) -> str:
-    return f"{base_url.rstrip('/')}/confirm/{signer.sign({'n': nonce})}"
+def confirm_url(base_url: str, signer: Signer, nonce: str, subscriber_id: int = 0) -> str:
+    """The confirmation link; it names the subscriber too, so that a second click can say
+    "you are already confirmed" once the nonce is used up."""
+    payload: dict[str, object] = {"n": nonce}
+    if subscriber_id:
+        payload["s"] = subscriber_id
+    return f"{base_url.rstrip('/')}/confirm/{signer.sign(payload)}"
 
 
 def archive_url(base_url: str, edition_id: int, signer: Signer | None = None) -> str:

@@ -23,6 +23,8 @@ _STYLE = {
     "button": "display:inline-block;background:#0b57d0;color:#ffffff;font-size:16px;"
     "font-weight:600;line-height:20px;padding:12px 28px;border-radius:6px;text-decoration:none",
     "small": "font-size:14px;line-height:20px;color:#57606a;margin:0 0 8px",
+    # A footer link a thumb can hit: 44 px tall with its padding.
+    "quiet": "color:#57606a;display:inline-block;padding:12px 0",
 }
 _HTML = jinja2.Environment(autoescape=True).from_string(
     """<!doctype html>
@@ -36,6 +38,8 @@ Open this link and press the button to confirm:</p>
 <p style="{{ s.p }}"><a href="{{ link }}" style="{{ s.button }}">Confirm my subscription</a></p>
 <p style="{{ s.small }}">If it was not you, ignore this message: nothing will be sent to you.
 The link works for 7 days.</p>
+{% if pub.privacy_url %}<p style="{{ s.small }}"><a href="{{ pub.privacy_url }}"
+style="{{ s.quiet }}">Privacy policy</a></p>{% endif %}
 {% if pub.postal_address %}<p style="{{ s.small }}">{{ pub.postal_address }}</p>{% endif %}
 </div></body></html>"""
 )
@@ -57,6 +61,7 @@ def confirmation_envelope(
         f"{link}\n\n"
         "If it was not you, ignore this message: nothing will be sent to you.\n"
         "The link works for 7 days.\n"
+        + (f"\nPrivacy policy:\n{publication.privacy_url}\n" if publication.privacy_url else "")
         + (f"\n{publication.postal_address}\n" if publication.postal_address else "")
     )
     message_id = make_message_id(publication.sender_domain)

@@ -23,7 +23,14 @@ from digest.store.signups import Queued, SignupQueue
 from digest.store.subscribers import Pending, Record, SubscriberStore
 from digest.subscribers.links import address_check, confirm_url
 from digest.subscribers.mail import confirmation_envelope
-from digest.tokens import LinkSigner, Signer, read_nonce_token, read_preferences_token
+from digest.subscribers.welcome import known_zone
+from digest.tokens import (
+    LinkSigner,
+    Signer,
+    read_confirm_token,
+    read_nonce_token,
+    read_preferences_token,
+)
 
 log = logging.getLogger("digest.readers")
 S = SubscriberState
@@ -70,6 +77,8 @@ class Readers:
     backend: Callable[[], Backend]
     clock: Callable[[], datetime]
     check_deliverability: bool = False  # signup.check_deliverability: ask DNS at sign-up
+    # The welcome mail of a reader who just confirmed (None: none is sent).
+    welcome: Callable[[Record], Envelope] | None = None
 
     @property
     def list(self) -> SubscriberStore:
@@ -79,7 +88,9 @@ class Readers:
     def queue(self) -> SignupQueue:
         return SignupQueue(self.store)
 
-    def enqueue(self, *, email: str, name: str, topics: Sequence[str], ip: str) -> None:
+    def enqueue(
+        self, *, email: str, name: str, topics: Sequence[str], ip: str, timezone: str = ""
+    ) -> None:
         """Take a sign-up from the form: one queued row, whatever the address (no lookup).
 
         ValueError for an address we would never send to (the form says so: that tells
@@ -87,7 +98,11 @@ class Readers:
         """
         # AddressError is a ValueError: the form says the address is not one we send to.
         email = normalise_address(email, check_deliverability=self.check_deliverability)
-        self.queue.add(email=email, name=name, topics=topics, ip=ip, now=self.clock())
+        # The browser's guess of the zone: kept only when it is a real one, never refused.
+        zone = timezone if known_zone(timezone) else ""
+        self.queue.add(
+            email=email, name=name, topics=topics, ip=ip, now=self.clock(), timezone=zone
+        )
 
     def sign_up(self, *, email: str, name: str, topics: Sequence[str], ip: str) -> str:
         """Queue a sign-up and drain the queue at once; this one's outcome (the Python API;
@@ -142,16 +157,21 @@ class Readers:
             if recent >= PER_ADDRESS:
                 return "throttled", None
         nonce = secrets.token_urlsafe(24)
-        self.list.request(
+        topics = choose(self.topics, item.topics)
+        if not topics and record is not None:
+            # Back after unsubscribing, and no topic ticked: the topics they had chose.
+            topics = record.topics
+        subscriber_id = self.list.request(
             item.email,
             nonce=nonce,
             name=clean_name(item.name),  # used once confirmed, never in a mail before
-            topics=choose(self.topics, item.topics),
+            topics=topics,
             ip=item.ip,
             text=consent_text(self.publication),
             now=now,
+            timezone=item.timezone,
         )
-        link = confirm_url(self.publication.base_url, self.confirms, nonce)
+        link = confirm_url(self.publication.base_url, self.confirms, nonce, subscriber_id)
         envelope = confirmation_envelope(self.publication, email=item.email, link=link, now=now)
         return "mailed", envelope
 
@@ -190,7 +210,31 @@ class Readers:
         return (found, record) if found and record else None
 
     def confirm(self, token: str, *, ip: str) -> Record | None:
-        return self.list.confirm(read_nonce_token(self.confirms, token), ip=ip, now=self.clock())
+        """Confirm a sign-up and send its welcome mail; None when the link was used already
+        (so a second click sends no second welcome)."""
+        record = self.list.confirm(read_nonce_token(self.confirms, token), ip=ip, now=self.clock())
+        if record is not None and self.welcome is not None:
+            self._welcome(record)
+        return record
+
+    def _welcome(self, record: Record) -> None:
+        """Mail the welcome; a failure is logged and never undoes the confirmation."""
+        assert self.welcome is not None
+        try:
+            envelope = self.welcome(record)
+            with self.backend() as connection:
+                connection.send(envelope)
+        except (BackendError, ConfigError) as exc:
+            log.warning("welcome mail not sent: %s", exc)
+
+    def confirmed(self, token: str) -> Record | None:
+        """The reader a used confirmation link confirmed, if they still get editions (a
+        second click); None for links that never name one, or a reader who left since."""
+        _nonce, subscriber_id = read_confirm_token(self.confirms, token)
+        record = self.list.get_id(subscriber_id) if subscriber_id else None
+        if record is None or record.state not in (S.ACTIVE, S.PAUSED):
+            return None
+        return record
 
     def reader(self, token: str) -> Record:
         """The subscriber a preference link is for; TokenError if none is (any more)."""
@@ -205,15 +249,30 @@ class Readers:
         offered = {t.casefold() for t in self.topics}
         return (*self.topics, *(t for t in record.topics if t.casefold() not in offered))
 
-    def save(self, token: str, *, topics: Sequence[str], name: str, pause: str, ip: str) -> Record:
-        """Apply the preference form: topics (none = everything), name, a pause or resume."""
+    def save(
+        self,
+        token: str,
+        *,
+        topics: Sequence[str],
+        name: str,
+        pause: str,
+        ip: str,
+        timezone: str | None = None,
+    ) -> Record:
+        """Apply the preference form: topics (none = everything), name, a pause or resume,
+        the time zone (None: unchanged; ValueError for one not in the list)."""
         record = self.reader(token)
         if record.state not in (S.ACTIVE, S.PAUSED):
             raise TokenError(f"this address is {record.state}; sign up again to get editions")
+        if timezone is not None and timezone and not known_zone(timezone):
+            raise ValueError(f"{timezone!r} is not a time zone on the list")
         now = self.clock()
         chosen = choose(self.choices(record), topics)
         values: dict[str, object] = {"topics": chosen, "name": clean_name(name)}
         note = f"topics: {', '.join(chosen) or 'everything'}"
+        if timezone is not None and timezone != record.timezone:
+            values["timezone"] = timezone
+            note += f"; time zone {timezone or 'the publication’s'}"
         if pause in ("0", "resume"):
             values.update(state=S.ACTIVE, paused_until="")
         elif pause.isdigit() and int(pause) in PAUSES:

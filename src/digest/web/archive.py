@@ -18,6 +18,7 @@ import jinja2
 
 from digest.config import Settings
 from digest.exceptions import DigestError
+from digest.models import Story
 from digest.render.dates import date_label
 from digest.render.edition import group_sections
 from digest.store import Store
@@ -86,9 +87,29 @@ class Archive:
             edition=edition,
             day=self._day(edition.sent_at),
             lead=lead,
+            picture=self.picture(lead, served=links.static.startswith("/")),
             sections=group_sections(rest),
             **self._common(links),
         )
+
+    def picture(self, story: Story, *, served: bool = False) -> dict[str, Any] | None:
+        """The lead's image as the page shows it: digest's own copy (its stored lead
+        rendition, served from /img/) when images are owned, so the page neither hotlinks
+        the source's full-size photo nor tells the source who reads it; the source's URL
+        only when images.mode is hotlink, as in the mail."""
+        image = story.image
+        if image is None:
+            return None
+        if self.settings.images.mode == "hotlink":
+            return {"src": image.url, "alt": image.alt, "width": 0, "height": 0}
+        own = image.rendition("lead") or image.rendition("thumb")
+        if own is None:  # the build could not fetch or use it: no image, not the original
+            return None
+        src = own.url
+        ours = self.settings.publication.base_url.rstrip("/") + "/img/"
+        if served and src.startswith(ours):  # this server's /img/, whatever host serves it
+            src = src[len(ours) - len("/img/") :]
+        return {"src": src, "alt": image.alt, "width": own.width, "height": own.height}
 
     def get(self, edition_id: int) -> Published | None:
         return published_edition(self.store, edition_id)
@@ -119,7 +140,7 @@ def export(archive: Archive, folder: Path) -> int:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "static").mkdir(exist_ok=True)
-        for name in ("site.css", "readers.css"):
+        for name in ("site.css", "readers.css", "readers.js"):
             shutil.copyfile(STATIC / name, folder / "static" / name)
         top = Links(
             index="./", static="static/", edition_prefix="", edition_suffix="/", feed="feed.xml"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +31,7 @@ from digest.store.images import ImageStore
 from digest.store.subscribers import Record, SubscriberStore
 from digest.subscribers.links import preferences_url, reason
 from digest.subscribers.signup import PAUSES, consent_text
+from digest.subscribers.welcome import reader_zones
 from digest.tokens import (
     ARCHIVE_SALT,
     UNSUBSCRIBE_SALT,
@@ -141,7 +143,8 @@ class Readers(Pages):
 
     def subscribe_form(self, request: Request, _form: FormData | None) -> Response:
         self._signup_open()
-        return self._form_page()
+        # "Subscribe again" from a preference page ticks the topics the reader had.
+        return self._form_page(chosen=tuple(request.query_params.getlist("topics")))
 
     def subscribe(self, request: Request, form: FormData | None) -> Response:
         self._signup_open()
@@ -163,7 +166,13 @@ class Readers(Pages):
         # timing tells nothing about who is subscribed.
         if not form.get("website"):  # the honeypot: a robot filled in the hidden field
             try:
-                self.readers.enqueue(email=email, name=name, topics=topics, ip=client)
+                self.readers.enqueue(
+                    email=email,
+                    name=name,
+                    topics=topics,
+                    ip=client,
+                    timezone=str(form.get("timezone", "")),
+                )
             except ValueError:
                 return self._form_page(
                     400,
@@ -210,11 +219,27 @@ class Readers(Pages):
             "otherwise sign up again.",
         )
 
+    def _again(self, token: str) -> Response:
+        """A used link clicked again: a friendly page when it confirmed someone who still
+        gets editions (nothing to do), else "already used"."""
+        if self.readers.confirmed(token) is None:
+            raise self._used()
+        return self.show(
+            "reader_message.html",
+            title="You’re already confirmed",
+            kind="notice",
+            message=f"This link was used already: you are subscribed to "
+            f"{self.settings.publication.name}, and nothing more needs doing. Every edition "
+            "has a link to your preferences.",
+            back="/archive/",
+            back_label="Read past editions",
+        )
+
     def confirm_form(self, request: Request, _form: FormData | None) -> Response:
         token = request.path_params["token"]
         found = self._pending(token)
         if found is None:
-            raise self._used()
+            return self._again(token)
         pending, record = found
         return self.show(
             "signup_confirm.html",
@@ -230,7 +255,7 @@ class Readers(Pages):
         client = request.client.host if request.client else ""
         record = self.readers.confirm(token, ip=client)
         if record is None:
-            raise self._used()
+            return self._again(token)
         url = preferences_url(
             "", self.readers.preferences, subscriber_id=record.id, email=record.email
         )
@@ -277,8 +302,19 @@ class Readers(Pages):
             action=f"/p/{token}",
             unsubscribe=f"/u/{unsubscribe}",
             saved=request.query_params.get("saved") == "1",
-            signup=self.links.signup,
+            signup=self._again_url(record),
+            zone=record.timezone,
+            default_zone=self.settings.schedule.timezone,
+            local=self.settings.schedule.local_delivery,
+            zones=reader_zones(),
         )
+
+    def _again_url(self, record: Record) -> str:
+        """The sign-up page with the topics the reader had already ticked."""
+        if not self.links.signup:
+            return ""
+        query = urlencode([("topics", t) for t in record.topics])
+        return f"{self.links.signup}?{query}" if query else self.links.signup
 
     def save_preferences(self, request: Request, form: FormData | None) -> Response:
         token = request.path_params["token"]
@@ -286,6 +322,7 @@ class Readers(Pages):
         if form is None:
             raise Refused(400, "Form not readable", "Nothing was changed; reload the page.")
         client = request.client.host if request.client else ""
+        zone = form.get("timezone")
         try:
             self.readers.save(
                 token,
@@ -293,9 +330,14 @@ class Readers(Pages):
                 name=str(form.get("name", "")),
                 pause=str(form.get("pause", "keep")),
                 ip=client,
+                timezone=None if zone is None else str(zone),
             )
         except TokenError as exc:
             raise Refused(409, "Not saved", str(exc)) from exc
+        except ValueError as exc:
+            raise Refused(
+                400, "Not saved", f"{exc}. Nothing was changed; choose a zone from the list."
+            ) from exc
         return RedirectResponse(f"/p/{token}?saved=1", 303)
 
     # unsubscribe (RFC 8058 one-click) ------------------------------------------------------

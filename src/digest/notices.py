@@ -1,4 +1,5 @@
-"""Notices to editors through the configured backend: expired, sent, stopped, source failing.
+"""Notices to editors through the configured backend: expired, sent, stopped, source failing,
+subscriber file broken, bounces or complaints past their thresholds.
 
 Each notice has a key and is claimed in the notices log before it is mailed, so two
 schedulers (or a tick and a manual send) racing over the same event mail it once. A notice
@@ -20,6 +21,7 @@ from digest.config.settings import ApprovalSettings, NoticeSettings
 from digest.exceptions import BackendError, ConfigError
 from digest.models import Edition, Publication
 from digest.render.message import make_message_id, sender_address
+from digest.store.figures import Figures
 from digest.store.ops import NoticeLog
 
 NOTICE_HEADER = "X-Digest-Notice"
@@ -104,14 +106,63 @@ def expired(edition: Edition, reason: str) -> Notice:
     )
 
 
-def sent(edition_id: int, slot: str, summary: str, counts: dict[str, int]) -> Notice:
+def sent(
+    edition_id: int,
+    slot: str,
+    summary: str,
+    counts: dict[str, int],
+    returned: dict[int, Figures] | None = None,
+) -> Notice:
+    """A send finished; ``returned`` holds the bounce and complaint figures of this edition
+    and of the one before it (whose bounces have had time to come back)."""
     lines = "\n".join(f"  {state}: {n}" for state, n in sorted(counts.items())) or "  none"
+    back = "".join(
+        f"\n  edition {i}: {returns_line(f)}" for i, f in sorted((returned or {}).items())
+    )
     return Notice(
         "sent",
         f"sent:{edition_id}",
         f"Edition {edition_id} finished sending",
         f"Edition {edition_id} for slot {slot} finished sending.\n\n{summary}\n\n"
-        f"Deliveries:\n{lines}\n\n`digest status {edition_id}` shows the details.",
+        f"Deliveries:\n{lines}\n"
+        + (f"\nBounces and complaints so far:{back}\n" if back else "")
+        + f"\n`digest status {edition_id}` shows the details.",
+        edition_id,
+    )
+
+
+def returns_line(f: Figures) -> str:
+    """ "2 hard bounces (1.0%), 0 soft (0.0%), 1 complaint (0.5%) of 200 sent"."""
+
+    def share(n: int) -> str:
+        return f"{f.rate(n):.1%}" if f.rate(n) >= 0.001 or not n else f"{f.rate(n):.2%}"
+
+    return (
+        f"{f.hard} hard bounce{'s' * (f.hard != 1)} ({share(f.hard)}), {f.soft} soft "
+        f"({share(f.soft)}), {f.complaints} complaint{'s' * (f.complaints != 1)} "
+        f"({share(f.complaints)}) of {f.sent} sent"
+    )
+
+
+def returns_alert(
+    edition_id: int,
+    slot: str,
+    figures: Figures,
+    *,
+    complaint_alert: float,
+    hard_bounce_alert: float,
+) -> Notice:
+    """An edition's complaints or hard bounces passed their thresholds: once per edition."""
+    return Notice(
+        "bounce_alert",
+        f"bounce_alert:{edition_id}",
+        f"Edition {edition_id}: complaints or bounces past the limit",
+        f"Edition {edition_id} for slot {slot}: {returns_line(figures)}.\n\n"
+        f"The limits are {complaint_alert:.1%} complaints and {hard_bounce_alert:.1%} hard "
+        "bounces (bounces.complaint_alert, bounces.hard_bounce_alert). Mailbox providers "
+        "such as Gmail and Yahoo expect complaints well under 0.3%: check where these "
+        "addresses came from and whether they asked for the digest. Those readers are "
+        f"suppressed already; `digest status {edition_id}` shows the figures.",
         edition_id,
     )
 

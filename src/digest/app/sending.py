@@ -15,6 +15,7 @@ from digest.delivery.engine import send_edition, work_edition
 from digest.delivery.report import SendReport
 from digest.exceptions import DigestError, LockedError
 from digest.models import Edition, EditionState
+from digest.store.figures import Figures, edition_figures
 
 S = EditionState
 
@@ -79,13 +80,27 @@ class Sending:
             return report
         if report.state in (S.SENT, S.FAILED) and before.state is not report.state:
             summary = report.summary()
-            self.context.notify(notices.sent(edition_id, before.slot, summary, report.totals))
+            returned = self._returned(edition_id)
+            self.context.notify(
+                notices.sent(edition_id, before.slot, summary, report.totals, returned)
+            )
         elif report.interrupted:
             why = "interrupted (SIGTERM or Ctrl-C) before every reader got it"
             self.context.notify(
                 notices.stopped(edition_id, before.slot, why, at=self.context.now())
             )
         return report
+
+    def _returned(self, edition_id: int) -> dict[int, Figures]:
+        """The bounce and complaint figures of ``edition_id`` and of the edition sent before
+        it, for the sent notice (the earlier one's have had time to come back)."""
+        store = self.context.store
+        earlier = [
+            e.id
+            for e in store.list_editions(limit=20)
+            if e.id < edition_id and e.state is EditionState.SENT
+        ]
+        return edition_figures(store, [edition_id, *earlier[:1]])
 
     def work(
         self,

@@ -5,7 +5,6 @@ moves each message to the done folder; every way it can fail is one warning line
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -20,41 +19,9 @@ PASSWORD = 's3cret "quoted" pass'
 ENV = {"BOUNCE_IMAP_PASSWORD": PASSWORD}
 
 
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """A self-signed certificate for 127.0.0.1: its own CA, which the config names."""
-    folder = tmp_path_factory.mktemp("imapcert")
-    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(keyfile),
-            "-out",
-            str(certfile),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return str(certfile), str(keyfile)
-
-
 @pytest.fixture
-def imap(cert: tuple[str, str]) -> Iterator[IMAPServer]:
-    with IMAPServer(user="bounces", password=PASSWORD, cert=cert) as server:
+def imap(tls_cert: tuple[str, str]) -> Iterator[IMAPServer]:
+    with IMAPServer(user="bounces", password=PASSWORD, cert=tls_cert) as server:
         yield server
 
 
@@ -94,9 +61,9 @@ def warnings(output: str) -> list[str]:
 
 
 def test_tick_reads_the_mailbox_over_tls_and_moves_what_it_stored(
-    project: Project, smtp_server: SMTPSink, imap: IMAPServer, cert: tuple[str, str]
+    project: Project, smtp_server: SMTPSink, imap: IMAPServer, tls_cert: tuple[str, str]
 ) -> None:
-    paths = send_edition(project, smtp_server, imap_config(imap.port, cert[0]))
+    paths = send_edition(project, smtp_server, imap_config(imap.port, tls_cert[0]))
     imap.deliver(dsn("anna.s@forward.example", bounce_to=paths["anna@example.org"]))
     imap.deliver(arf("ben@example.net"))
     first = project.cli("tick", env=ENV)
@@ -115,12 +82,16 @@ def test_tick_reads_the_mailbox_over_tls_and_moves_what_it_stored(
 
 
 def test_starttls_and_a_move_that_fails_reads_again_and_counts_once(
-    project: Project, smtp_server: SMTPSink, cert: tuple[str, str]
+    project: Project, smtp_server: SMTPSink, tls_cert: tuple[str, str]
 ) -> None:
     with IMAPServer(
-        user="bounces", password=PASSWORD, security="starttls", cert=cert, refuse={"UID COPY"}
+        user="bounces",
+        password=PASSWORD,
+        security="starttls",
+        cert=tls_cert,
+        refuse={"UID COPY"},
     ) as imap:
-        config = imap_config(imap.port, cert[0], security="starttls")
+        config = imap_config(imap.port, tls_cert[0], security="starttls")
         paths = send_edition(project, smtp_server, config)
         mail = dsn(
             "dmitri@example.org",
@@ -148,12 +119,12 @@ def test_starttls_and_a_move_that_fails_reads_again_and_counts_once(
 
 
 def test_a_wrong_password_is_one_warning_and_the_maildir_is_still_read(
-    project: Project, smtp_server: SMTPSink, imap: IMAPServer, cert: tuple[str, str]
+    project: Project, smtp_server: SMTPSink, imap: IMAPServer, tls_cert: tuple[str, str]
 ) -> None:
     maildir = project.root / "Maildir"
     for sub in ("new", "cur", "tmp"):
         (maildir / sub).mkdir(parents=True)
-    config = imap_config(imap.port, cert[0]) + "  maildir: Maildir\n"
+    config = imap_config(imap.port, tls_cert[0]) + "  maildir: Maildir\n"
     send_edition(project, smtp_server, config)
     (maildir / "new" / "1.host").write_bytes(arf("anna@example.org"))
     imap.deliver(arf("ben@example.net"))
@@ -170,8 +141,8 @@ def test_a_wrong_password_is_one_warning_and_the_maildir_is_still_read(
     assert state(project, "ben@example.net") == "active"
 
 
-def test_a_server_that_is_down_is_one_warning(project: Project, cert: tuple[str, str]) -> None:
-    project.write_config(extra=imap_config(free_port(), cert[0]))
+def test_a_server_that_is_down_is_one_warning(project: Project, tls_cert: tuple[str, str]) -> None:
+    project.write_config(extra=imap_config(free_port(), tls_cert[0]))
     result = project.cli("tick", env=ENV)
     assert result.exit_code == 0, result.output
     assert len(warnings(result.output)) == 1, result.output
@@ -181,8 +152,8 @@ def test_a_server_that_is_down_is_one_warning(project: Project, cert: tuple[str,
     assert "check host and port and that the server is up" in line
 
 
-def test_no_password_variable_is_one_warning(project: Project, cert: tuple[str, str]) -> None:
-    project.write_config(extra=imap_config(free_port(), cert[0]))
+def test_no_password_variable_is_one_warning(project: Project, tls_cert: tuple[str, str]) -> None:
+    project.write_config(extra=imap_config(free_port(), tls_cert[0]))
     result = project.cli("tick")
     assert result.exit_code == 0, result.output
     assert len(warnings(result.output)) == 1, result.output

@@ -3,10 +3,14 @@ page, over real HTTP, after returned mail was read for it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
+from test_web_browser import CHROMIUM_ARGS, PHONE, check_phone_and_desktop
 
 from bouncemail import arf, dsn
 from digest.app import App
@@ -47,6 +51,21 @@ def rosa(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Cl
     app.close()
 
 
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("DIGEST_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def test_editions_list_and_edition_page_show_bounces_and_complaints(rosa: httpx.Client) -> None:
     listed = rosa.get("/editions").text
     assert '<span class="f-bounces">2 hard / 0 soft bounces</span>' in listed
@@ -55,3 +74,26 @@ def test_editions_list_and_edition_page_show_bounces_and_complaints(rosa: httpx.
     assert '<dd id="r-hard">2 <small>66.7%</small></dd>' in page
     assert '<dd id="r-soft">0 <small>0.0%</small></dd>' in page
     assert '<dd id="r-complaints">1 <small>33.33%</small></dd>' in page
+
+
+def test_the_figures_fit_a_phone_and_a_desktop(
+    rosa: httpx.Client, shots: Path, browser: Browser
+) -> None:
+    """No sideways scroll at 375 px or 1280 px, controls >= 44 px on the phone."""
+    context = browser.new_context(viewport=PHONE)
+    base = str(rosa.base_url).rstrip("/")
+    context.add_cookies(
+        [
+            {"name": c.name, "value": c.value or "", "url": base.replace("http:", "https:", 1)}
+            for c in rosa.cookies.jar
+        ]
+    )
+    page = context.new_page()
+    for path, name, shown in (
+        ("/editions", "editions-bounces", ".f-complaints"),
+        ("/e/1", "edition-bounces", "#r-complaints"),
+    ):
+        page.goto(f"{base}{path}")
+        assert page.locator(shown).is_visible()  # signed in: the figures are there
+        check_phone_and_desktop(page, name, shots)
+    context.close()

@@ -15,7 +15,7 @@ from bouncemail import dsn
 from digest.testing.imap import IMAPServer
 from digest.testing.smtp import SMTPSink
 
-from conftest import Project
+from conftest import Project, reader_mail
 
 READERS = [f"reader{n}@example.org" for n in range(1, 11)]
 EDITOR = "rosa@news.example.org"
@@ -186,3 +186,28 @@ def test_one_tick_closes_the_loop(
         assert got == sorted([READERS[3], *READERS[5:]])
         [notice] = sent_notices(smtp_server, "sent")
         assert f"edition {first}: 3 hard bounces (30.0%)" in notice
+
+
+def test_the_figures_on_sqlite_and_postgresql(project: Project, state_url: str) -> None:
+    """The per-edition figures (a join of the ledger and the bounce evidence on the
+    Message-ID) on both engines, through `digest bounces import` and `digest status`."""
+    project.state_url = state_url
+    project.write_config(
+        extra=f"notices:\n  to: [{EDITOR}]\nemail:\n  return_path_domain: bounce.news.example.org\n"
+    )
+    assert project.cli("build").exit_code == 0
+    assert project.cli("approve", "1", "--by", "Editor").exit_code == 0
+    assert project.cli("send", "1").exit_code == 0
+    sent = {e.recipient: e for e in reader_mail()}
+    folder = project.root / "returned"
+    folder.mkdir()
+    anna = sent["anna@example.org"]
+    (folder / "1.eml").write_bytes(dsn("anna@example.org", bounce_to=anna.sender))
+    (folder / "1-again.eml").write_bytes(dsn("anna@example.org", bounce_to=anna.sender))
+    imported = project.cli("bounces", "import", str(folder))
+    assert imported.exit_code == 0, imported.output
+    returns = json.loads(project.cli("status", "1", "--json").stdout)["returns"]
+    assert (returns["hard_bounces"], returns["complaints"]) == (1, 0)
+    assert returns["hard_bounce_rate"] == round(1 / 3, 6)
+    listed = json.loads(project.cli("status", "--json").stdout)
+    assert listed[0]["returns"] == returns

@@ -284,9 +284,8 @@ def poll_imap(
     uids = mailbox.uids(folder)
     for start in range(0, len(uids), IMAP_BATCH):
         chunk = uids[start : start + IMAP_BATCH]
-        items = [
-            Item(f"{mailbox.host}/{folder}/UID {uid}", data) for uid, data in mailbox.fetch(chunk)
-        ]
+        fetched = list(mailbox.fetch(chunk))
+        items = [Item(f"{mailbox.host}/{folder}/UID {uid}", data) for uid, data in fetched]
         outcomes += import_bounces(  # one transaction: IMAP_BATCH <= BATCH
             store,
             items,
@@ -295,5 +294,7 @@ def poll_imap(
             soft_window_days=soft_window_days,
             find=find,
         )
-        mailbox.move(chunk, done_folder)
+        # Only what was read and stored is moved: a message the server did not return
+        # (gone meanwhile, or an answer digest could not parse) stays for the next tick.
+        mailbox.move([uid for uid, _ in fetched], done_folder)
     return outcomes

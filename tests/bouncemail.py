@@ -58,7 +58,9 @@ Content-Type: message/rfc822
 """.encode()
 
 
-def arf(to: str, *, feedback: str = "abuse") -> bytes:
+def arf(
+    to: str, *, feedback: str = "abuse", message_id: str = "<ed1.r7@news.example.org>"
+) -> bytes:
     """An RFC 5965 feedback report: the reader pressed "this is spam"."""
     return f"""\
 From: feedback@fbl.example.net
@@ -84,7 +86,7 @@ Original-Rcpt-To: <{to}>
 --f1
 Content-Type: message/rfc822
 
-{ORIGINAL.format(to=to, message_id="<ed1.r7@news.example.org>")}
+{ORIGINAL.format(to=to, message_id=message_id)}
 --f1--
 """.encode()
 

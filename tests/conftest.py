@@ -372,3 +372,35 @@ def sign_in_by_link(http: Any, email: str) -> None:
     path = signin_link(email, after=before)[len(BASE) :]
     done = http.post(path, data={"csrf": csrf(path)})
     assert done.status_code == 303, done.text
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: its own CA, which the config names."""
+    folder = tmp_path_factory.mktemp("imapcert")
+    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(keyfile),
+            "-out",
+            str(certfile),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return str(certfile), str(keyfile)

@@ -143,6 +143,9 @@ def test_status_lists_editions_and_trail(project: Project) -> None:
         "state",
         "stories",
         "deliveries",
+        "bounces",
+        "(hard/soft)",
+        "complaints",
     ]
     assert listing[1].split()[:9] == [
         str(edition),

@@ -15,7 +15,7 @@ DigestError
 ├── RenderError            a template failed to render or compile
 │   └── ImageError         an image we will not use (the story stays, without it)
 ├── TokenError             a signed link is tampered with, expired or signed with another key
-├── BounceError            a returned mail cannot be read (not a mail, broken MIME)
+├── BounceError            a returned mail or the bounce mailbox cannot be read
 ├── StoreError             the state database failed
 │   └── SchemaError        the database's schema is older or newer than this digest's
 ├── StateError             an edition is not in a state that allows the requested action
@@ -69,7 +69,8 @@ class DeadlineExceeded(FetchError):
 
 
 class BounceError(DigestError):
-    """A file given as a returned mail cannot be read as one; the caller names the file."""
+    """A file given as a returned mail cannot be read as one (the caller names the file), or
+    the bounce mailbox (bounces.imap) cannot be reached, secured or logged in to."""
 
 
 class RankError(DigestError):

@@ -1,6 +1,6 @@
 """Notices to editors through the configured backend: an edition expired, sent or stopped,
 a slot missed, a wave skipped, a proof that could not be mailed, a source failing, a broken
-subscriber file, a halted schedule.
+subscriber file, a halted schedule, bounces or complaints past their thresholds.
 
 Each notice has a key and is claimed in the notices log before it is mailed, so two
 schedulers (or a tick, a worker and a manual send) racing over the same event mail it once;
@@ -26,6 +26,7 @@ from digest.config.settings import ApprovalSettings, NoticeSettings
 from digest.exceptions import BackendError, ConfigError
 from digest.models import Edition, Publication
 from digest.render.message import make_message_id, sender_address
+from digest.store.figures import Figures
 from digest.store.ops import NoticeLog
 
 NOTICE_HEADER = "X-Digest-Notice"
@@ -136,21 +137,65 @@ def sent(
     *,
     started: datetime | None = None,
     ended: datetime | None = None,
+    returned: dict[int, Figures] | None = None,
 ) -> Notice:
-    """The whole edition's figures (every worker's deliveries), whoever ended it."""
+    """The whole edition's figures (every worker's deliveries), whoever ended it;
+    ``returned`` holds the bounce and complaint figures of this edition and of the one
+    before it (whose bounces have had time to come back)."""
     lines = "\n".join(f"  {state}: {n}" for state, n in sorted(totals.items())) or "  none"
     ledger = ", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "nothing"
     when = ""
     if started is not None and ended is not None:
         took = _duration(ended - started)
         when = f"Started {started:%Y-%m-%d %H:%M} UTC, ended {ended:%H:%M} UTC ({took}).\n\n"
+    back = "".join(
+        f"\n  edition {i}: {returns_line(f)}" for i, f in sorted((returned or {}).items())
+    )
     return Notice(
         "sent",
         f"sent:{edition_id}",
         f"Edition {edition_id} finished sending",
         f"Edition {edition_id} for slot {slot} finished sending.\n\n{when}"
         f"edition {edition_id} is {state}: {ledger}\n\n"
-        f"Deliveries:\n{lines}\n\n`digest status {edition_id}` shows the details.",
+        f"Deliveries:\n{lines}\n"
+        + (f"\nBounces and complaints so far:{back}\n" if back else "")
+        + f"\n`digest status {edition_id}` shows the details.",
+        edition_id,
+    )
+
+
+def returns_line(f: Figures) -> str:
+    """ "2 hard bounces (1.0%), 0 soft (0.0%), 1 complaint (0.5%) of 200 sent"."""
+
+    def share(n: int) -> str:
+        return f"{f.rate(n):.1%}" if f.rate(n) >= 0.001 or not n else f"{f.rate(n):.2%}"
+
+    return (
+        f"{f.hard} hard bounce{'s' * (f.hard != 1)} ({share(f.hard)}), {f.soft} soft "
+        f"({share(f.soft)}), {f.complaints} complaint{'s' * (f.complaints != 1)} "
+        f"({share(f.complaints)}) of {f.sent} sent"
+    )
+
+
+def returns_alert(
+    edition_id: int,
+    slot: str,
+    figures: Figures,
+    *,
+    complaint_alert: float,
+    hard_bounce_alert: float,
+) -> Notice:
+    """An edition's complaints or hard bounces passed their thresholds: once per edition."""
+    return Notice(
+        "bounce_alert",
+        f"bounce_alert:{edition_id}",
+        f"Edition {edition_id}: complaints or bounces past the limit",
+        f"Edition {edition_id} for slot {slot}: {returns_line(figures)}.\n\n"
+        f"The limits are {complaint_alert:.1%} complaints and {hard_bounce_alert:.1%} hard "
+        "bounces (bounces.complaint_alert, bounces.hard_bounce_alert). Mailbox providers "
+        "such as Gmail and Yahoo expect complaints well under 0.3%: check where these "
+        "addresses came from and whether they asked for the digest. Those readers are "
+        f"suppressed already; `digest status {edition_id}` shows the figures.",
         edition_id,
     )
 

@@ -1,12 +1,13 @@
 """Wiring: one config file's collaborators, composed by name.
 
 ``App`` holds a shared :class:`Context` (settings, store, backend, signers, renderer, notices)
-and four collaborators the CLI and the web call by name:
+and five collaborators the CLI and the web call by name:
 
 - ``app.readers``   the readers' list, the subscriber file, each reader's message
 - ``app.schedule``  slots, waves, lateness, deadlines
 - ``app.editions``  build, proofs, approve / reject / revise, test sends, deadlines
 - ``app.sending``   send and resume an edition, one worker pass
+- ``app.bounces``   the return path's mailboxes, bounce and complaint figures and alarms
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from digest.app.bounces import Bounces
 from digest.app.context import Context, Progress, make_clock
 from digest.app.editions import Editions
 from digest.app.readers import Readers
@@ -44,6 +46,7 @@ class App:
         self.schedule = Schedule(self.context, self.readers)
         self.editions = Editions(self.context, self.readers, self.schedule)
         self.sending = Sending(self.context, self.readers)
+        self.bounces = Bounces(self.context, self.readers)
 
     # The shared context's most used parts, by their plain names.
 

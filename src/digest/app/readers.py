@@ -22,7 +22,7 @@ from digest.store import Store
 from digest.store.returns import Returns, Sent
 from digest.store.subscriber_rows import Record
 from digest.store.subscribers import Receiving, SubscriberStore
-from digest.subscribers.bounces import Finder, Outcome, poll_maildir
+from digest.subscribers.bounces import Finder
 from digest.subscribers.files import count_subscribers, entries
 from digest.subscribers.links import FooterMaker, archive_url, preferences_url
 from digest.subscribers.signup import Readers as ReaderPages
@@ -220,21 +220,6 @@ class Readers:
             return returns.by_message_id(quoted.message_id) if quoted.message_id else None
 
         return find
-
-    def poll_bounces(self) -> list[Outcome]:
-        """Read what the return path's Maildir (bounces.maildir) received since the last
-        time, and apply the bounce policy; nothing when it is not set."""
-        bounces = self.context.settings.bounces
-        if bounces.maildir is None:
-            return []
-        return poll_maildir(
-            self.context.store,
-            bounces.maildir,
-            now=self.context.now(),
-            soft_limit=bounces.soft_limit,
-            soft_window_days=bounces.soft_window_days,
-            find=self.delivery_finder(),
-        )
 
     def return_paths(self) -> ReturnPaths:
         """Makes and reads each message's return path (email.return_path_domain)."""

@@ -15,6 +15,7 @@ from digest.delivery.engine import send_edition, work_edition
 from digest.delivery.report import SendReport
 from digest.exceptions import DigestError, LockedError
 from digest.models import Edition, EditionState
+from digest.store.figures import Figures, edition_figures
 
 S = EditionState
 
@@ -95,9 +96,26 @@ class Sending:
         ended = next((a.at for a in reversed(trail) if a.to_state == edition.state), None)
         totals = store.delivery_counts(edition_id)
         notice = notices.sent(
-            edition_id, edition.slot, str(edition.state), totals, started=started, ended=ended
+            edition_id,
+            edition.slot,
+            str(edition.state),
+            totals,
+            started=started,
+            ended=ended,
+            returned=self._returned(edition_id),
         )
         self.context.notify(notice)
+
+    def _returned(self, edition_id: int) -> dict[int, Figures]:
+        """The bounce and complaint figures of ``edition_id`` and of the edition sent before
+        it, for the sent notice (the earlier one's have had time to come back)."""
+        store = self.context.store
+        earlier = [
+            e.id
+            for e in store.list_editions(limit=20)
+            if e.id < edition_id and e.state is EditionState.SENT
+        ]
+        return edition_figures(store, [edition_id, *earlier[:1]])
 
     def work(
         self,

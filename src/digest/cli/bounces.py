@@ -47,7 +47,10 @@ def import_(app: App, paths: tuple[Path, ...], dry_run: bool, as_json: bool) -> 
     )
     failed = 0
     counts: dict[str, int] = {}
+    traced = []  # those found in the ledger: the editions whose alarms to check
     for outcome in outcomes:
+        if outcome.sent is not None:
+            traced.append(outcome)
         if outcome.report is None:
             failed += 1
             click.echo(f"{outcome.name}: {outcome.error}; skipped", err=True)
@@ -66,5 +69,10 @@ def import_(app: App, paths: tuple[Path, ...], dry_run: bool, as_json: bool) -> 
     done = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "none read"
     note = " (dry run: nothing changed)" if dry_run else ""
     click.echo(f"{sum(counts.values())} message(s): {done}{note}", err=True)
+    if not dry_run:
+        for edition_id in app.bounces.alert(traced):
+            click.echo(f"edition {edition_id}: past the bounce or complaint alarm", err=True)
+        for problem in app.notes:
+            click.echo(f"warning: {problem}", err=True)
     if failed:
         raise click.ClickException(f"{failed} input(s) could not be read; see the lines above")

@@ -9,6 +9,7 @@ from digest.cli.editions import what_next
 from digest.cli.group import cli, edition_dict, pass_app
 from digest.cli.output import counts, emit_json, local, pairs, table
 from digest.slots import parse_key, wall_time
+from digest.store.figures import Figures
 
 LATEST = 50  # editions listed without --all
 
@@ -20,6 +21,18 @@ def _slot_label(app: App, key: str) -> str:
     except ValueError:
         return key
     return local(wall_time(day, at, zone), zone)
+
+
+def _share(figures: Figures, n: int) -> str:
+    """``3 (1.5%)``; a bare ``0`` when nothing came back."""
+    if not n:
+        return "0"
+    rate = figures.rate(n)
+    return f"{n} ({rate:.2%})" if rate < 0.01 else f"{n} ({rate:.1%})"
+
+
+def _bounces(figures: Figures) -> str:
+    return f"{_share(figures, figures.hard)} / {_share(figures, figures.soft)}"
 
 
 @cli.command()
@@ -46,7 +59,11 @@ def status(app: App, edition_id: int | None, as_json: bool, show_all: bool) -> N
         editions = store.list_editions(limit=None if show_all else LATEST + 1)
         cut = len(editions) > LATEST and not show_all
         editions = editions[:LATEST] if cut else editions
-        rows = [edition_dict(e, store.delivery_counts(e.id)) for e in editions]
+        figures = app.bounces.figures(e.id for e in editions)
+        rows = [
+            {**edition_dict(e, store.delivery_counts(e.id)), "returns": figures[e.id].returns()}
+            for e in editions
+        ]
         # Said on stderr, so that --json stays one parseable document on stdout.
         more = f"showing the latest {LATEST} editions; `digest status --all` lists every one"
         if as_json:
@@ -58,7 +75,16 @@ def status(app: App, edition_id: int | None, as_json: bool, show_all: bool) -> N
             click.echo("no editions yet; `digest build` makes one")
         else:
             table(
-                ["edition", "slot", f"send time ({zone})", "state", "stories", "deliveries"],
+                [
+                    "edition",
+                    "slot",
+                    f"send time ({zone})",
+                    "state",
+                    "stories",
+                    "deliveries",
+                    "bounces (hard/soft)",
+                    "complaints",
+                ],
                 [
                     [
                         r["id"],
@@ -67,6 +93,8 @@ def status(app: App, edition_id: int | None, as_json: bool, show_all: bool) -> N
                         r["state"],
                         r["stories"],
                         counts(r["deliveries"]),
+                        _bounces(figures[int(r["id"])]),
+                        _share(figures[int(r["id"])], figures[int(r["id"])].complaints),
                     ]
                     for r in rows
                 ],
@@ -82,7 +110,11 @@ def status(app: App, edition_id: int | None, as_json: bool, show_all: bool) -> N
             )
         return
     edition = store.get_edition(edition_id)
-    data = edition_dict(edition, store.delivery_counts(edition_id))
+    returned = app.bounces.figures([edition_id])[edition_id]
+    data = {
+        **edition_dict(edition, store.delivery_counts(edition_id)),
+        "returns": returned.returns(),
+    }
     trail = [
         {
             "at": a.at.isoformat(),
@@ -112,7 +144,14 @@ def status(app: App, edition_id: int | None, as_json: bool, show_all: bool) -> N
     )
     for i, story in enumerate(edition.stories, 1):
         click.echo(f"  {i:>2}. {story.title}\n      {story.url}")
-    pairs([("deliveries", counts(data["deliveries"])), ("next", what_next(app, edition))])
+    pairs(
+        [
+            ("deliveries", counts(data["deliveries"])),
+            ("bounces", f"{_bounces(returned)} (hard/soft, of {returned.sent} sent)"),
+            ("complaints", _share(returned, returned.complaints)),
+            ("next", what_next(app, edition)),
+        ]
+    )
     click.echo("")
     table(
         [f"when ({zone})", "change", "by", "via", "revision", "note"],

@@ -22,6 +22,7 @@ from digest.config.settings import (
     EditorSettings,
     EmailSettings,
     ImagesSettings,
+    ImapSettings,
     NoticeSettings,
     RetentionSettings,
     ScheduleSettings,
@@ -310,7 +311,34 @@ def _bounces(doc: Located, data: Any, base: Path) -> BounceSettings:
         if not str(values["maildir"]).strip():
             raise doc.error(("bounces", "maildir"), "bounces.maildir must name a folder")
         values["maildir"] = base / Path(values["maildir"]).expanduser()  # relative to the file
+    for key in ("complaint_alert", "hard_bounce_alert"):
+        if not 0 < values[key] <= 1:
+            raise doc.error(
+                ("bounces", key), f"bounces.{key} is a share of sent mail (0.001 is 0.1%)"
+            )
+    if values["imap"] is not None:
+        values["imap"] = _imap(doc, values["imap"], base)
     return build(BounceSettings, values)  # type: ignore[no-any-return]
+
+
+def _imap(doc: Located, data: Any, base: Path) -> ImapSettings:
+    where = ("bounces", "imap")
+    values = {**_defaults(ImapSettings), **read_section(doc, where, data, ImapSettings)}
+    if values["security"] not in ("tls", "starttls"):
+        raise doc.error(
+            (*where, "security"),
+            "bounces.imap.security must be tls or starttls: the password never travels unencrypted",
+        )
+    for key in ("host", "user", "password_env", "folder", "done_folder"):
+        if not str(values[key]).strip():
+            raise doc.error((*where, key), f"bounces.imap.{key} must not be empty")
+    if values["folder"] == values["done_folder"]:
+        raise doc.error((*where, "done_folder"), "bounces.imap.done_folder must differ from folder")
+    if not 0 < values["port"] < 65536:
+        raise doc.error((*where, "port"), "bounces.imap.port must be a TCP port (993 or 143)")
+    if values["ca_file"] is not None:
+        values["ca_file"] = base / Path(values["ca_file"]).expanduser()
+    return build(ImapSettings, values)  # type: ignore[no-any-return]
 
 
 def _state_url(doc: Located, url: str) -> str:

@@ -138,6 +138,23 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ImapSettings:
+    """``bounces.imap``: an IMAP mailbox the return path delivers to, read by every tick."""
+
+    host: str = setting(doc="The IMAP server.")
+    user: str = setting(doc="The login name.")
+    # The name of an environment variable, not a secret.
+    password_env: str = setting(doc="Variable holding the password.")
+    port: int = setting(993, "993 for implicit TLS, 143 for STARTTLS.")
+    security: str = setting("tls", "tls (implicit) or starttls; never unencrypted.")
+    folder: str = setting("INBOX", "The folder bounces arrive in.")
+    done_folder: str = setting("digest-done", "Where read messages are moved (made if missing).")
+    ca_file: Path | None = setting(
+        None, "PEM file of CAs to trust instead of the system's.", accepts=(str,)
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class BounceSettings:
     """The ``bounces`` section: when soft bounces suppress an address (`digest bounces`)."""
 
@@ -146,6 +163,9 @@ class BounceSettings:
     maildir: Path | None = setting(
         None, "A Maildir the return path delivers to; tick reads its new mail.", accepts=(str,)
     )
+    imap: ImapSettings | None = setting(None, "An IMAP mailbox the return path delivers to.")
+    complaint_alert: float = setting(0.001, "Complaints per sent message that alert editors.")
+    hard_bounce_alert: float = setting(0.02, "Hard bounces per sent message that alert editors.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +229,7 @@ NOTICE_EVENTS = (
     "source_failing",
     "subscribers_broken",
     "halted",
+    "bounce_alert",
 )
 
 

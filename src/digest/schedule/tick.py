@@ -32,6 +32,7 @@ from digest.slots import (
 from digest.store.ledger import Ledger
 from digest.store.ops import mark_tick, open_slots, unnoticed_ends
 from digest.store.signups import SignupQueue
+from digest.subscribers.bounces import Outcome
 from digest.subscribers.signup import drain_line
 
 Echo = Callable[[str], None]
@@ -124,21 +125,27 @@ def halted(app: App, problem: DigestError, echo: Echo) -> None:
 
 
 def _bounces(app: App, say: Echo) -> None:
-    """What came back to the return path since the last tick (bounces.maildir)."""
-    try:
-        outcomes = app.readers.poll_bounces()
-    except DigestError as exc:
-        say(f"warning: {exc}")
-        return
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        if outcome.report is None:
-            say(f"warning: bounces: {outcome.name}: {outcome.error}; filed as read")
+    """What came back to the return path since the last tick (bounces.maildir, bounces.imap):
+    each mailbox on its own, a mailbox that cannot be read is one warning line."""
+    read: list[Outcome] = []
+    for key, poll in app.bounces.mailboxes():
+        try:
+            outcomes = poll()
+        except DigestError as exc:
+            say(f"warning: {exc}")
             continue
-        counts[outcome.action] = counts.get(outcome.action, 0) + 1
-    if counts:
-        done = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
-        say(f"bounces: {sum(counts.values())} read from bounces.maildir ({done})")
+        read += outcomes
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            if outcome.report is None:
+                say(f"warning: bounces: {outcome.name}: {outcome.error}; filed as read")
+                continue
+            counts[outcome.action] = counts.get(outcome.action, 0) + 1
+        if counts:
+            done = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+            say(f"bounces: {sum(counts.values())} read from {key} ({done})")
+    for edition_id in app.bounces.alert(read):
+        say(f"bounces: edition {edition_id} is past bounces.complaint_alert or hard_bounce_alert")
 
 
 def _label(app: App, moment: datetime) -> str:

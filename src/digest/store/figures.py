@@ -1,5 +1,6 @@
-"""Each edition's figures for the desk's Editions page: recipients, sent, failed, and the
-readers who unsubscribed after it (read queries only)."""
+"""Each edition's figures for the desk's Editions page and `digest status`: recipients, sent,
+failed, the readers who unsubscribed after it, and its bounces and complaints (read queries
+only)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import and_, exists, func, select
 
 from digest.models import DeliveryState
 from digest.store.repository import Store
-from digest.store.tables import deliveries, delivery_summaries, suppressions
+from digest.store.tables import bounce_events, deliveries, delivery_summaries, suppressions
 
 D = DeliveryState
 
@@ -22,6 +23,25 @@ class Figures:
     sent: int = 0
     failed: int = 0
     unsubscribes: int = 0  # unsubscribed after this edition, before the next reached them
+    # Readers whose message of this edition came back (each reader counted once per kind).
+    hard: int = 0
+    soft: int = 0
+    complaints: int = 0
+
+    def rate(self, n: int) -> float:
+        """``n`` as a share of the messages sent (0 before any was sent)."""
+        return n / self.sent if self.sent else 0.0
+
+    def returns(self) -> dict[str, float | int]:
+        """The bounce and complaint counts and rates, as `--json` shows them."""
+        return {
+            "hard_bounces": self.hard,
+            "soft_bounces": self.soft,
+            "complaints": self.complaints,
+            "hard_bounce_rate": round(self.rate(self.hard), 6),
+            "soft_bounce_rate": round(self.rate(self.soft), 6),
+            "complaint_rate": round(self.rate(self.complaints), 6),
+        }
 
 
 def edition_figures(store: Store, ids: Sequence[int]) -> dict[int, Figures]:
@@ -58,7 +78,23 @@ def edition_figures(store: Store, ids: Sequence[int]) -> dict[int, Figures]:
         )
         .group_by(deliveries.c.edition_id)
     )
+    # A bounce or complaint names the message it was about (its return path or the
+    # Message-ID it quotes): the ledger row with that Message-ID is the edition's.
+    returned = (
+        select(
+            deliveries.c.edition_id,
+            bounce_events.c.kind,
+            func.count(bounce_events.c.email.distinct()),
+        )
+        .join(bounce_events, bounce_events.c.message_id == deliveries.c.message_id)
+        .where(deliveries.c.edition_id.in_(ids))
+        .where(deliveries.c.message_id != "")
+        .group_by(deliveries.c.edition_id, bounce_events.c.kind)
+    )
+    back: dict[int, dict[str, int]] = {i: {} for i in ids}
     with store.reading() as conn:
+        for edition_id, kind, n in conn.execute(returned):
+            back[int(edition_id)][str(kind)] = int(n)
         for edition_id, state, n in conn.execute(by_state):
             counts[int(edition_id)][str(state)] = int(n)
         for edition_id, text in conn.execute(kept):  # pruned editions keep only counts
@@ -70,6 +106,9 @@ def edition_figures(store: Store, ids: Sequence[int]) -> dict[int, Figures]:
             sent=c.get(D.SENT.value, 0),
             failed=c.get(D.FAILED.value, 0),
             unsubscribes=gone.get(i, 0),
+            hard=back[i].get("hard", 0),
+            soft=back[i].get("soft", 0),
+            complaints=back[i].get("complaint", 0),
         )
         for i, c in counts.items()
     }

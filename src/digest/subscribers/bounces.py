@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from digest.deliverability import Report, parse
+from digest.deliverability.imap import Mailbox
 from digest.deliverability.model import Delivery
 from digest.exceptions import BounceError
 from digest.store.bounces import IGNORED, BounceStore, Event, Policy, apply_all
@@ -28,6 +29,7 @@ Finder = Callable[[Delivery], Sent | None]
 
 _QUOTED_FROM = re.compile(rb"^>+From ")
 BATCH = 500  # messages per transaction: few commits, and a crash loses at most one batch
+IMAP_BATCH = 100  # messages fetched, stored, then moved at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,4 +260,41 @@ def poll_maildir(
                 "give digest write access to the Maildir"
             ) from None
         outcomes.append(outcome)
+    return outcomes
+
+
+def poll_imap(
+    store: Store,
+    mailbox: Mailbox,
+    *,
+    folder: str,
+    done_folder: str,
+    now: datetime,
+    soft_limit: int = 3,
+    soft_window_days: int = 30,
+    find: Finder | None = None,
+) -> list[Outcome]:
+    """Import what arrived in ``folder`` of the logged-in ``mailbox`` and move each message
+    to ``done_folder`` once its batch is committed (the same intake as ``poll_maildir``).
+
+    Crash-safe: a message is moved only after what it said is in the store, so digest
+    dying mid-way leaves it in ``folder`` to be read again, and read twice it counts once.
+    """
+    outcomes: list[Outcome] = []
+    uids = mailbox.uids(folder)
+    for start in range(0, len(uids), IMAP_BATCH):
+        chunk = uids[start : start + IMAP_BATCH]
+        fetched = list(mailbox.fetch(chunk))
+        items = [Item(f"{mailbox.host}/{folder}/UID {uid}", data) for uid, data in fetched]
+        outcomes += import_bounces(  # one transaction: IMAP_BATCH <= BATCH
+            store,
+            items,
+            now=now,
+            soft_limit=soft_limit,
+            soft_window_days=soft_window_days,
+            find=find,
+        )
+        # Only what was read and stored is moved: a message the server did not return
+        # (gone meanwhile, or an answer digest could not parse) stays for the next tick.
+        mailbox.move([uid for uid, _ in fetched], done_folder)
     return outcomes

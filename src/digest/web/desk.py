@@ -220,6 +220,7 @@ class Desk(Pages):
             tested=request.query_params.get("to", ""),
             hidden_fields={"t": viewer.token, "revision": str(edition.revision)},
             progress=self.progress_of(edition),
+            returned=self.app.bounces.figures([edition.id])[edition.id],
             approved_by_me=viewer.name in approvals,
         )
 

@@ -184,12 +184,7 @@ def test_the_morning_desk_runs_the_whole_send(
     assert len(_readers(sink)) == paused_at
 
     # Resume; the page follows the send by itself until it is sent.
-    import time
-
-    t0 = time.monotonic()
     page.click("#resume")
-    page.wait_for_load_state()
-    print("DEBUG", time.monotonic() - t0, page.url)
     page.wait_for_url(re.compile(r"n=resumed"))
     page.wait_for_selector("#state[data-state=sent]", timeout=60_000)
     assert page.inner_text("#p-sent") == str(READERS)

@@ -307,6 +307,15 @@ class Desk(Pages):
 
     def approve(self, request: Request, form: FormData | None) -> Response:
         edition, viewer, revision = self._action(request, form)
+        errors = self.app.editions.preflight_errors(edition)
+        if errors:
+            # What would go out broken is not approved; the page names each error to fix.
+            raise Refused(
+                409,
+                "Not approved: preflight errors",
+                f"Edition {edition.id} fails preflight, so it was not approved: "
+                + "; ".join(errors),
+            )
         result = self.app.editions.approve(
             edition.id, by=viewer.email, via="web", revision=revision
         )

@@ -4,7 +4,8 @@ Sign in -> Today -> add a story by URL -> move it up (the page stays at it; no p
 mailed) -> Send proofs
 (to the other editor only) -> approve -> send now (the confirmation names the recipients)
 -> pause (exact, counted at the SMTP sink) -> resume -> the progress reaches "sent" by
-itself -> the edition's figures on the Editions page. Every page at 375x812 and 1280x800:
+itself -> the edition's figures on the Editions page -> Sources -> Readers (a reader paused
+on their behalf). Every page at 375x812 and 1280x800:
 no horizontal scroll, controls >= 44 px on the phone, no console errors; screenshots to
 $DIGEST_SCREENSHOTS.
 """
@@ -210,5 +211,18 @@ def test_the_morning_desk_runs_the_whole_send(
     page.wait_for_url(re.compile(r"/sources$"))
     assert page.locator("#sources li.source").count() == 2
     look("sources")
+
+    # The Readers page: the counts after the send, one reader found and paused for them.
+    page.click("a.tab:has-text('Readers')")
+    page.wait_for_url(re.compile(r"/readers$"))
+    assert page.inner_text("#c-active") == str(READERS)
+    assert page.locator("#growth td.joined").last.inner_text() == str(READERS)  # this week
+    look("readers")
+    page.fill("#r-q", emails[3])
+    page.click("#find")
+    page.click("#r-pause")
+    page.wait_for_url(re.compile(r"n=paused"))
+    assert page.inner_text("#r-state") == "paused"
+    look("readers-paused")
     assert errors == []
     context.close()

@@ -164,6 +164,15 @@ def test_the_morning_desk_runs_the_whole_send(
     assert page.locator("#approve").count() == 0
     look("review-approved")
 
+    # Move the send time within the lateness (07:47 -> 08:00); "Send now" still sends now.
+    page.click("#send-time summary")
+    page.fill("#move-at", "08:00")
+    page.click("#move")
+    page.wait_for_url(re.compile(r"n=moved"))
+    assert "(moved to 08:00)" in page.inner_text("#send-time summary")
+    assert "at 08:00" in page.inner_text("#send-line")
+    look("review-send-time")
+
     # Send now, after a confirmation naming the recipients.
     page.click("#send-now")
     page.wait_for_url(re.compile(r"/e/1/send$"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from digest.app import App
@@ -196,7 +196,8 @@ def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
             say(f"slot {slot.key}: edition {edition.id} is {edition.state}; nothing sent")
             return
         _release_proofs(app, slot, edition, now, say)
-    if now < slot.first_wave:
+    delay = app.schedule.delay(edition)  # an editor may have moved it within the lateness
+    if now < slot.first_wave + delay:
         return
     if edition.state is S.PENDING_APPROVAL:
         say(f"slot {slot.key}: edition {edition.id} still awaits approval")
@@ -206,7 +207,7 @@ def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
         say(f"slot {slot.key}: edition {edition.id} too late to send; expired")
         return
     if edition.state in (S.APPROVED, S.SENDING):
-        _send(app, slot, edition, now, say)
+        _send(app, slot, edition, now, say, delay)
 
 
 def _build(app: App, slot: Slot, now: datetime, say: Echo) -> Edition | None:
@@ -256,7 +257,9 @@ def _release_proofs(app: App, slot: Slot, edition: Edition, now: datetime, say: 
     say(f"slot {slot.key}: proofs of edition {edition.id} sent (held during quiet hours)")
 
 
-def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> None:
+def _send(
+    app: App, slot: Slot, edition: Edition, now: datetime, say: Echo, delay: timedelta
+) -> None:
     sched = app.settings.schedule
     zone = sched.timezone
     late = app.schedule.lateness
@@ -274,7 +277,8 @@ def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> N
 
     def not_before(reader_zone: str) -> datetime:
         # Each reader is due at their wave; quiet hours hold sending but never lateness.
-        return slot.wave(reader_zone or zone) if sched.local_delivery else slot.first_wave
+        wave = slot.wave(reader_zone or zone) if sched.local_delivery else slot.first_wave
+        return wave + delay
 
     report = app.sending.send(
         edition.id,

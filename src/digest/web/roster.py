@@ -1,8 +1,8 @@
 """The desk's Readers page (`/readers`): how many readers in each state, who came and went
 week by week, and one address found, paused or unsubscribed on the reader's behalf.
 
-The figures are grouped queries (store.reader_figures), so the page is as quick at a million
-readers as at ten. A change is a POST with the session's CSRF token, and the reader's consent
+The figures are a few grouped queries (store.reader_figures), never a row per reader in
+Python; benchmarks/desk_readers.py times them at a million readers. A change is a POST with the session's CSRF token, and the reader's consent
 trail names the editor who made it (`digest subscribers show` prints it).
 """
 

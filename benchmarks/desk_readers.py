@@ -2,10 +2,10 @@
 
 Usage: python benchmarks/desk_readers.py [--subscribers 1000000] [--suppressions 100000] [-n 5]
 
-Fills a fresh SQLite state file (readers confirmed evenly over five years, as a list grows,
-a tenth of them suppressed), then times what the page computes: the counts by state and the 12 weeks of
-growth (store.reader_figures), and one address found by its key. Prints one JSON line with
-p50 and max in milliseconds.
+Fills a fresh SQLite state file (readers confirmed evenly over five years, as a list
+grows, a tenth of them suppressed), then times what the page computes: the counts by state
+and the 12 weeks of growth (store.reader_figures), and one address found by its key.
+Prints one JSON line with p50 and max in milliseconds.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 week by week, and one address found, paused or unsubscribed on the reader's behalf.
 
 The figures are a few grouped queries (store.reader_figures), never a row per reader in
-Python; benchmarks/desk_readers.py times them at a million readers. A change is a POST with the session's CSRF token, and the reader's consent
-trail names the editor who made it (`digest subscribers show` prints it).
+Python; benchmarks/desk_readers.py times them at a million readers. A change is a POST
+with the session's CSRF token, and the reader's consent trail names the editor who made it
+(`digest subscribers show` prints it).
 """
 
 from __future__ import annotations

@@ -111,6 +111,28 @@ def apply(
     return entry
 
 
+def record(
+    tx: Transaction, edition: Edition, *, actor: str, via: str, now: datetime, note: str
+) -> AuditEntry:
+    """An audit entry that leaves the state as it is (a moved send time), written through
+    the same compare-and-set: StateError if another process changed the edition first."""
+    if not actor.strip():
+        raise StateError("a change needs the name of who makes it (--by NAME)")
+    entry = AuditEntry(
+        edition_id=edition.id,
+        from_state=edition.state,
+        to_state=edition.state,
+        actor=actor,
+        via=via,
+        at=now,
+        revision=edition.revision,
+        content_hash=edition.content_hash,
+        note=note,
+    )
+    tx.write_transition(entry)
+    return entry
+
+
 def move(
     store: Store,
     edition: Edition,

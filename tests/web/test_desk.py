@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from digest.backends import memory
 from digest.web.app import create_app
 from digest.web.server import BackgroundServer
 
-from conftest import EDITORS, SECRET, Clock, Project, loopback_client, proof_links
+from conftest import EDITORS, ROOT, SECRET, Clock, Project, loopback_client, proof_links
 
 SCHEDULE = 'schedule:\n  time: "07:47"\n'  # NOW is 07:00 in Berlin: the send is 47 min away
 DEADLINE = "  deadline_minutes: 30\n"
@@ -358,3 +359,30 @@ def test_add_a_story_by_hand_at_a_place_and_bad_links_refused(review: Review) ->
         assert refused.status_code == 400
         assert "is not an http(s) address" in refused.text
     assert review.app.store.get_edition(1).revision == edition.revision
+
+
+def test_preflight_errors_stop_an_approval_with_their_message(
+    project: Project, tmp_path: Path
+) -> None:
+    # A newsroom's text template that lists the stories backwards: the parts differ.
+    source = (ROOT / "templates" / "digest.txt.j2").read_text(encoding="utf-8")
+    loop = "{% for story in section.stories %}"
+    assert loop in source
+    (tmp_path / "t").mkdir()
+    broken = source.replace(loop, "{% for story in section.stories | reverse %}")
+    (tmp_path / "t" / "digest.txt.j2").write_text(broken, encoding="utf-8")
+    (project.root / "subscribers.yaml").write_text(READERS, encoding="utf-8")
+    project.write_config(extra=EDITORS + SCHEDULE + f"templates_dir: {tmp_path / 't'}\n")
+    assert project.cli("build").exit_code == 0
+    app = App(project.config, clock=Clock())
+    with (
+        BackgroundServer(create_app(app, environ={"DIGEST_SECRET": SECRET})) as server,
+        loopback_client(server.url, follow_redirects=False) as http,
+    ):
+        review = Review(project, Clock(), http, app, proof_links()["review"].split("t=", 1)[1])
+        refused = review.post("approve")
+        assert refused.status_code == 409
+        assert "Not approved: preflight errors" in refused.text
+        assert "the HTML and text parts list the stories in different orders" in refused.text
+        assert review.status()["state"] == "pending_approval"
+    app.close()

@@ -145,3 +145,35 @@ def test_cancel_from_the_desk(desk: Desk) -> None:
     )
     assert desk.rosa.get("/e/1/send").status_code == 409
     assert _readers() == []
+
+
+def test_move_the_send_time_from_the_desk(desk: Desk) -> None:
+    page = desk.rosa.get("/e/1").text
+    window = re.search(r"Send at \(([^)]+)\), (\d\d):(\d\d) to (\d\d:\d\d)</label>", page)
+    assert window, page
+    zone, hour, minute, latest = window.groups()
+    later = f"{hour}:{int(minute) + 20:02d}" if int(minute) < 40 else f"{int(hour) + 1:02d}:00"
+    # Another site's form, and a proof link's viewer, move nothing.
+    forged = desk.rosa.post(
+        "/e/1/reschedule", data={"at": later, "csrf": desk.csrf()}, headers={"origin": EVIL}
+    )
+    assert forged.status_code == 403
+    stranger = desk.stranger.post("/e/1/reschedule", data={"at": later})
+    assert stranger.status_code == 403
+    moved = desk.rosa.post("/e/1/reschedule", data={"at": later, "csrf": desk.csrf()})
+    assert moved.status_code == 303, moved.text
+    assert moved.headers["location"] == "/e/1?n=moved#send-time"
+    shown = desk.rosa.get("/e/1").text
+    assert f"(moved to {later})" in shown
+    assert f'value="{later}"' in shown
+    trail = json.loads(desk.project.cli("status", "1", "--json").stdout)["audit"]
+    assert (trail[-1]["by"], trail[-1]["via"], trail[-1]["to"]) == ("Rosa Diaz", "web", "approved")
+    assert trail[-1]["note"].startswith("send time moved to ")
+    assert f" {later} " in trail[-1]["note"]
+    # Past the lateness: a page naming the window, nothing changed.
+    beyond = f"{(int(latest[:2]) + 1) % 24:02d}:{latest[3:]}"
+    refused = desk.rosa.post("/e/1/reschedule", data={"at": beyond, "csrf": desk.csrf()})
+    assert refused.status_code == 400
+    assert f"{beyond} is outside edition 1&#39;s send window" in refused.text
+    assert f"{latest} CET ({zone})" in refused.text
+    assert len(json.loads(desk.project.cli("status", "1", "--json").stdout)["audit"]) == len(trail)

@@ -4,7 +4,8 @@ Sign in -> Today -> add a story by URL -> move it up (the page stays at it; no p
 mailed) -> Send proofs
 (to the other editor only) -> approve -> send now (the confirmation names the recipients)
 -> pause (exact, counted at the SMTP sink) -> resume -> the progress reaches "sent" by
-itself -> the edition's figures on the Editions page. Every page at 375x812 and 1280x800:
+itself -> the edition's figures on the Editions page -> Sources -> Readers (a reader paused
+on their behalf). Every page at 375x812 and 1280x800:
 no horizontal scroll, controls >= 44 px on the phone, no console errors; screenshots to
 $DIGEST_SCREENSHOTS.
 """
@@ -163,6 +164,15 @@ def test_the_morning_desk_runs_the_whole_send(
     assert page.locator("#approve").count() == 0
     look("review-approved")
 
+    # Move the send time within the lateness (07:47 -> 08:00); "Send now" still sends now.
+    page.click("#send-time summary")
+    page.fill("#move-at", "08:00")
+    page.click("#move")
+    page.wait_for_url(re.compile(r"n=moved"))
+    assert "(moved to 08:00)" in page.inner_text("#send-time summary")
+    assert "at 08:00" in page.inner_text("#send-line")
+    look("review-send-time")
+
     # Send now, after a confirmation naming the recipients.
     page.click("#send-now")
     page.wait_for_url(re.compile(r"/e/1/send$"))
@@ -184,12 +194,7 @@ def test_the_morning_desk_runs_the_whole_send(
     assert len(_readers(sink)) == paused_at
 
     # Resume; the page follows the send by itself until it is sent.
-    import time
-
-    t0 = time.monotonic()
     page.click("#resume")
-    page.wait_for_load_state()
-    print("DEBUG", time.monotonic() - t0, page.url)
     page.wait_for_url(re.compile(r"n=resumed"))
     page.wait_for_selector("#state[data-state=sent]", timeout=60_000)
     assert page.inner_text("#p-sent") == str(READERS)
@@ -215,5 +220,18 @@ def test_the_morning_desk_runs_the_whole_send(
     page.wait_for_url(re.compile(r"/sources$"))
     assert page.locator("#sources li.source").count() == 2
     look("sources")
+
+    # The Readers page: the counts after the send, one reader found and paused for them.
+    page.click("a.tab:has-text('Readers')")
+    page.wait_for_url(re.compile(r"/readers$"))
+    assert page.inner_text("#c-active") == str(READERS)
+    assert page.locator("#growth td.joined").last.inner_text() == str(READERS)  # this week
+    look("readers")
+    page.fill("#r-q", emails[3])
+    page.click("#find")
+    page.click("#r-pause")
+    page.wait_for_url(re.compile(r"n=paused"))
+    assert page.inner_text("#r-state") == "paused"
+    look("readers-paused")
     assert errors == []
     context.close()

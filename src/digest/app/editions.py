@@ -21,6 +21,7 @@ from digest.pipeline import Plan
 from digest.proofs import send_proofs
 from digest.render.message import prepare_message
 from digest.render.personalise import Personaliser
+from digest.render.preflight import preflight
 from digest.render.variants import ALL
 from digest.store.desk import DeskState
 from digest.store.ledger import Ledger
@@ -187,6 +188,18 @@ class Editions:
         if not result.approved:
             return result
         return replace(result, edition=self.expire_late(edition_id))
+
+    def preflight_errors(self, edition: Edition) -> list[str]:
+        """The error-level preflight findings of ``edition`` (what `digest check N` fails
+        on): the desk refuses an approval while there are any."""
+        pub = self.context.settings.publication
+        found = preflight(
+            edition.rendered,
+            stories=edition.stories,
+            postal_address=pub.postal_address,
+            html_budget=self.context.settings.email.html_budget,
+        )
+        return [f.message for f in found if f.level == "error"]
 
     def reject(
         self, edition_id: int, *, by: str, reason: str, via: str, revision: int | None = None

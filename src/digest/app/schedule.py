@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import cached_property
+from zoneinfo import ZoneInfo
 
 from digest import workflow
 from digest.app.context import Context
 from digest.app.readers import Readers
+from digest.delivery import control
 from digest.exceptions import DigestError
 from digest.models import Edition, EditionState
-from digest.slots import Slot, make_slot, next_slot, parse_key, slots_between
+from digest.slots import (
+    Slot,
+    local_label,
+    make_slot,
+    next_slot,
+    parse_key,
+    slots_between,
+    wall_time,
+)
+from digest.store.sendtime import SendTimes
 
 S = EditionState
 
@@ -97,3 +109,60 @@ class Schedule:
             slot=self.slot_for(edition.slot),
             lateness=self.lateness,
         )
+
+    # An editor's move of one edition's send time (`digest reschedule`, the desk's form).
+
+    def delay(self, edition: Edition) -> timedelta:
+        """How much later than its slot's time the edition goes (zero unless moved): every
+        wave of the slot is delayed by it."""
+        moved = SendTimes(self.context.store).get(edition.id)
+        if moved is None:
+            return timedelta(0)
+        return moved - self._own_time(self.slot_for(edition.slot))
+
+    def send_time(self, edition: Edition) -> datetime:
+        """When the edition's first wave goes: the slot's, or later if an editor moved it."""
+        return self.slot_for(edition.slot).first_wave + self.delay(edition)
+
+    def window(self, edition: Edition) -> tuple[datetime, datetime]:
+        """The send times the edition may be moved to: its slot's time to the lateness."""
+        start = self._own_time(self.slot_for(edition.slot))
+        return start, start + self.lateness
+
+    def reschedule(self, edition_id: int, clock: str, *, by: str, via: str) -> Edition:
+        """Move the edition's send time to ``clock`` (HH:MM in the schedule's zone) within
+        its slot's lateness; DigestError naming the window otherwise. Audited."""
+        edition = self.context.store.get_edition(edition_id)
+        zone = self.context.settings.schedule.timezone
+        found = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", clock)
+        if not found or int(found[1]) > 23 or int(found[2]) > 59:
+            raise DigestError(f"{clock.strip()!r} is not a time: give HH:MM in {zone} (e.g. 07:30)")
+        start, end = self.window(edition)
+        at = time(int(found[1]), int(found[2]))
+        local = start.astimezone(ZoneInfo(zone))
+        moved = wall_time(local.date(), at, zone)
+        if moved < start:  # past midnight: a slot at 23:30 may go at 00:15 the next day
+            moved = wall_time(local.date() + timedelta(days=1), at, zone)
+        label = local_label(moved, zone)
+        if not start <= moved <= end:
+            raise DigestError(
+                f"{clock.strip()} is outside edition {edition_id}'s send window, "
+                f"{local_label(start, zone, with_zone=False)} to {local_label(end, zone)} "
+                f"(its slot's time up to schedule.max_lateness_minutes); nothing was changed"
+            )
+        if moved < self.context.now() and moved != start:
+            raise DigestError(f"{label} has passed; give a later time (nothing was changed)")
+        note = f"send time moved to {label} (slot time {local_label(start, zone)})"
+        return control.move_send(
+            self.context.store,
+            edition_id,
+            at=None if moved == start else moved,
+            by=by,
+            via=via,
+            now=self.context.now(),
+            note=note,
+        )
+
+    def _own_time(self, slot: Slot) -> datetime:
+        """The slot's time in the schedule's own zone (what HH:MM is measured from)."""
+        return wall_time(slot.local_date, slot.at, self.context.settings.schedule.timezone)

@@ -9,6 +9,7 @@ from digest.app import App
 from digest.cli.group import cli, edition_dict, pass_app
 from digest.cli.output import emit_json
 from digest.cli.progress import send_with_progress
+from digest.slots import local_label
 
 _BY = "Who acts (recorded in the audit trail)."
 _JSON_HELP = "Print the result as JSON (for scripts)."
@@ -82,3 +83,27 @@ def cancel(app: App, edition_id: int, by: str, as_json: bool) -> None:
         emit_json(edition_dict(edition))
         return
     click.echo(f"edition {edition_id} cancelled by {by}; it will not be sent")
+
+
+@cli.command()
+@click.argument("edition_id", metavar="EDITION", type=int)
+@click.argument("at", metavar="HH:MM")
+@click.option("--by", "by", required=True, help=_BY)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@pass_app
+def reschedule(app: App, edition_id: int, at: str, by: str, as_json: bool) -> None:
+    """Move an edition's send time to HH:MM (the schedule's zone), between its slot's time
+    and schedule.max_lateness_minutes after it; the scheduler sends it then. The slot's
+    time itself puts it back.
+
+    \b
+    Example:
+      digest reschedule 3 07:30 --by "Rosa Diaz"
+    """
+    edition = app.schedule.reschedule(edition_id, at, by=by, via="cli")
+    send_at = app.schedule.send_time(edition)
+    if as_json:
+        emit_json({**edition_dict(edition), "send_at": send_at.isoformat()})
+        return
+    zone = app.settings.schedule.timezone
+    click.echo(f"edition {edition_id} now goes at {local_label(send_at, zone)}; moved by {by}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from digest.approval import apply
+from digest.approval import apply, record
 from digest.exceptions import StateError
 from digest.models import DeliveryState, Edition, EditionState
 from digest.store import Store
 from digest.store.pause import Paused, Pauses
+from digest.store.sendtime import SendTimes
 
 S = EditionState
 D = DeliveryState
@@ -58,6 +59,31 @@ def cancel(store: Store, edition_id: int, *, by: str, via: str, now: datetime) -
     with store.transaction() as tx:
         note = "cancelled before the first message"
         apply(tx, edition, S.REJECTED, actor=by, via=via, now=now, note=note)
+    return store.get_edition(edition_id)
+
+
+def move_send(
+    store: Store,
+    edition_id: int,
+    *,
+    at: datetime | None,
+    by: str,
+    via: str,
+    now: datetime,
+    note: str,
+) -> Edition:
+    """Record a moved send time (``at``; None puts it back at the slot's time) with its audit
+    row; StateError once the edition is sending or can no longer be sent. The caller has
+    checked ``at`` against the slot's lateness."""
+    edition = store.get_edition(edition_id)
+    if edition.state not in (S.PENDING_APPROVAL, S.APPROVED):
+        raise StateError(
+            f"edition {edition_id} is {edition.state.replace('_', ' ')}: only an edition not "
+            "yet sending can move its send time"
+        )
+    with store.transaction() as tx:
+        SendTimes.put(tx.conn, edition_id, at=at, by=by)
+        record(tx, edition, actor=by, via=via, now=now, note=note)
     return store.get_edition(edition_id)
 
 

@@ -221,7 +221,8 @@ def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
             say(f"slot {slot.key}: edition {edition.id} is {edition.state}; nothing sent")
             return
         _release_proofs(app, slot, edition, now, say)
-    if now < slot.first_wave:
+    delay = app.schedule.delay(edition)  # an editor may have moved it within the lateness
+    if now < slot.first_wave + delay:
         return
     if edition.state is S.PENDING_APPROVAL:
         say(f"slot {slot.key}: edition {edition.id} still awaits approval")
@@ -231,7 +232,7 @@ def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
         say(f"slot {slot.key}: edition {edition.id} too late to send; expired")
         return
     if edition.state in (S.APPROVED, S.SENDING):
-        _send(app, slot, edition, now, say)
+        _send(app, slot, edition, now, say, delay)
 
 
 def _build(app: App, slot: Slot, now: datetime, say: Echo) -> Edition | None:
@@ -281,7 +282,9 @@ def _release_proofs(app: App, slot: Slot, edition: Edition, now: datetime, say: 
     say(f"slot {slot.key}: proofs of edition {edition.id} sent (held during quiet hours)")
 
 
-def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> None:
+def _send(
+    app: App, slot: Slot, edition: Edition, now: datetime, say: Echo, delay: timedelta
+) -> None:
     sched = app.settings.schedule
     zone = sched.timezone
     late = app.schedule.lateness
@@ -299,7 +302,8 @@ def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> N
 
     def not_before(reader_zone: str) -> datetime:
         # Each reader is due at their wave; quiet hours hold sending but never lateness.
-        return slot.wave(reader_zone or zone) if sched.local_delivery else slot.first_wave
+        wave = slot.wave(reader_zone or zone) if sched.local_delivery else slot.first_wave
+        return wave + delay
 
     report = app.sending.send(
         edition.id,

@@ -399,6 +399,7 @@ subscribers = Table(
     Column("updated_at", Timestamp, nullable=False),
     Index("subscribers_state", "state", "key"),
     Index("subscribers_topics", "state", "topics"),
+    Index("subscribers_since", "since"),  # the desk's growth per week (migration 0013)
 )
 
 # What a reader agreed to, when and how: one row per sign-up, confirmation or change.

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -88,20 +88,49 @@ def _stored(email: str) -> str:
         return email.strip()
 
 
-def remove(store: Store, email: str, *, now: datetime) -> Record:
-    """Unsubscribe ``email`` on their behalf: suppressed, so no sync adds them again."""
+def remove(store: Store, email: str, *, now: datetime, by: str = "", via: str = "cli") -> Record:
+    """Unsubscribe ``email`` on their behalf: suppressed, so no sync adds them again.
+    ``by`` names the editor in the reader's consent trail (the desk knows who)."""
     email = _stored(email)
     subs = SubscriberStore(store)
     if subs.get(email) is None:
         raise DigestError(f"{email.strip()} is not on the list; `digest subscribers list` shows it")
+    who = f"an editor ({by})" if by else "an editor"
     done = subs.opt_out(
         email,
-        reason="unsubscribed: removed by an editor",
+        reason=f"unsubscribed: removed by {who}",
         now=now,
-        consent=("unsubscribe", "cli", "", "removed by an editor"),
+        consent=("unsubscribe", via, "", f"removed by {who}"),
     )
     assert done is not None
     return done
+
+
+def pause(store: Store, email: str, *, weeks: int, now: datetime, by: str, via: str) -> Record:
+    """Pause an active (or paused) reader for ``weeks`` on their behalf, as their preference
+    page would; the consent trail names the editor ``by``."""
+    email = _stored(email)
+    subs = SubscriberStore(store)
+    record = subs.get(email)
+    if record is None:
+        raise DigestError(f"{email.strip()} is not on the list; nothing was paused")
+    if record.state not in (S.ACTIVE, S.PAUSED):
+        raise DigestError(
+            f"{record.email} is {record.state}; only a reader getting editions pauses"
+        )
+    if not 1 <= weeks <= 52:
+        raise DigestError(f"a pause is 1 to 52 weeks, not {weeks}")
+    note = f"paused for {weeks} week(s) by an editor ({by})"
+    subs.change(
+        record.id,
+        now=now,
+        consent=("pause", via, "", note),
+        state=S.PAUSED,
+        paused_until=now + timedelta(weeks=weeks),
+    )
+    found = subs.get(email)
+    assert found is not None  # just written
+    return found
 
 
 def show(store: Store, email: str) -> dict[str, Any]:

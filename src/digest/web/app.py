@@ -26,6 +26,7 @@ from digest.web.common import SecurityHeaders
 from digest.web.desk import Desk
 from digest.web.metrics import Operations
 from digest.web.readers import Readers
+from digest.web.roster import Roster
 from digest.web.sends import Sends
 from digest.web.signin import SignIn
 from digest.web.sources import Sources
@@ -53,6 +54,7 @@ def create_app(
         *Desk(app, env, accounts).routes(),
         *Sends(app, env, accounts).routes(),
         *Sources(app, env, accounts).routes(),
+        *Roster(app, env, accounts).routes(),
         *Readers(app, env, accounts).routes(),
         *Operations(app, env).routes(),
         Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),

@@ -48,6 +48,7 @@ _NOTICES = {
     "paused": "Paused: no new message goes out; those already in flight finish.",
     "resumed": "Resumed: the rest is going out.",
     "cancelled": "Cancelled: the edition will not be sent.",
+    "moved": "The send time is moved; the schedule sends it then.",
 }
 _DONE = {Kind.REMOVE: "removed", Kind.RESTORE: "restored"}
 
@@ -233,7 +234,8 @@ class Desk(Pages):
     def when(self, edition: Edition, now: datetime) -> dict[str, object]:
         """The send time and approval deadline, in the schedule's zone and from now."""
         sched, policy = self.settings.schedule, self.settings.approval
-        send_at = self.app.schedule.slot_for(edition.slot).first_wave
+        send_at = self.app.schedule.send_time(edition)  # moved by an editor, or the slot's
+        earliest, latest = self.app.schedule.window(edition)
         deadline = self.app.schedule.deadline(edition)
         outcome = (
             "it is sent anyway (approval.at_deadline: send)"
@@ -251,6 +253,9 @@ class Desk(Pages):
             "deadline_passed": deadline <= now,
             "outcome": outcome,
             "local": sched.local_delivery,
+            "moved": send_at != self.app.schedule.slot_for(edition.slot).first_wave,
+            "earliest": clock(earliest, sched.timezone),
+            "latest": clock(latest, sched.timezone),
         }
 
     def send_line(self, edition: Edition, audience: Audience, now: datetime) -> str:
@@ -308,6 +313,15 @@ class Desk(Pages):
 
     def approve(self, request: Request, form: FormData | None) -> Response:
         edition, viewer, revision = self._action(request, form)
+        errors = self.app.editions.preflight_errors(edition)
+        if errors:
+            # What would go out broken is not approved; the page names each error to fix.
+            raise Refused(
+                409,
+                "Not approved: preflight errors",
+                f"Edition {edition.id} fails preflight, so it was not approved: "
+                + "; ".join(errors),
+            )
         result = self.app.editions.approve(
             edition.id, by=viewer.email, via="web", revision=revision
         )

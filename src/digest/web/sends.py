@@ -84,6 +84,7 @@ class Sends(Desk):
             Route("/e/{id}/pause", h(self.pause, form=True), methods=["POST"]),
             Route("/e/{id}/resume", h(self.resume, form=True), methods=["POST"]),
             Route("/e/{id}/cancel", h(self.cancel, form=True), methods=["POST"]),
+            Route("/e/{id}/reschedule", h(self.reschedule, form=True), methods=["POST"]),
             Route("/e/{id}/progress.json", h(self.progress, form=False), methods=["GET"]),
         ]
 
@@ -142,6 +143,13 @@ class Sends(Desk):
         edition, viewer = self._control(request, form)
         self.app.sending.cancel(edition.id, by=viewer.name, via="web")
         return self._back(edition, "cancelled")
+
+    def reschedule(self, request: Request, form: FormData | None) -> Response:
+        edition, viewer = self._control(request, form)
+        assert form is not None  # _control refuses a missing form
+        at = str(form.get("at", ""))
+        self.app.schedule.reschedule(edition.id, at, by=viewer.name, via="web")
+        return RedirectResponse(f"/e/{edition.id}?n=moved#send-time", 303)
 
     def progress(self, request: Request, _form: FormData | None) -> Response:
         edition = self.edition(request.path_params["id"])

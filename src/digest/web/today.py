@@ -45,7 +45,7 @@ class Today(Pages):
         for e in editions:
             if e.state is S.PENDING_APPROVAL:
                 deadline = self.app.schedule.deadline(e)
-                send_at = self.app.schedule.slot_for(e.slot).first_wave
+                send_at = self.app.schedule.send_time(e)
                 pending.append(
                     {
                         "edition": e,

@@ -66,9 +66,16 @@ class FeedSource(Source):
                 reason = result.get("bozo_exception", "unreadable XML")
                 raise SourceError(f"{self.name}: malformed feed at {fetched.url} ({reason})")
         atom = str(result.get("version", "")).startswith("atom")
-        return self.select(s for e in entries if (s := self._story(e, fetched, atom)) is not None)
+        # An Atom entry without an author has the feed's (RFC 4287, 4.2.1).
+        channel = result.get("feed", {})
+        inherited = byline(*(str(a.get("name") or "") for a in channel.get("authors", [])))
+        return self.select(
+            s
+            for e in entries
+            if (s := self._story(e, fetched, atom, inherited if atom else "")) is not None
+        )
 
-    def _story(self, entry: Any, fetched: Fetched, atom: bool) -> Story | None:
+    def _story(self, entry: Any, fetched: Fetched, atom: bool, inherited: str) -> Story | None:
         link = _entry_link(entry)
         url = safe_http_url(canonical_url(link, base=fetched.url)) if link else None
         if url is None:
@@ -82,12 +89,15 @@ class FeedSource(Source):
         if not title:
             return None
         # Our own parser first: feedparser reads a zone it does not know ("IST") as UTC.
+        # dict.get: feedparser's own get() maps a missing "updated" to "published" with a
+        # DeprecationWarning.
         published, undated = parse_date(
-            entry.get("published") or entry.get("updated"), fallback=fetched.fetched_at
+            dict.get(entry, "published") or dict.get(entry, "updated"),
+            fallback=fetched.fetched_at,
         )
         if undated:
             published, undated = parse_date(
-                entry.get("published_parsed") or entry.get("updated_parsed"),
+                dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed"),
                 fallback=fetched.fetched_at,
             )
         link_base = urljoin(fetched.url, link)
@@ -101,7 +111,7 @@ class FeedSource(Source):
             image=_image(entry, link_base, caption),
             undated=undated,
             weight=self.weight,
-            author=_author(entry, atom),
+            author=_author(entry, atom) or _credited_author(entry) or inherited,
             word_count=_full_text_words(entry, caption),
         )
 
@@ -151,6 +161,17 @@ def _author(entry: Any, atom: bool) -> str:
         others = [str(a.get("name") or "") for a in authors if not a.get("email")]
         return byline(raw, *others)
     return byline(*(str(a.get("name") or "") for a in authors)) or byline(raw)
+
+
+def _credited_author(entry: Any) -> str:
+    """media:credit role="author" (video sites name the uploader so)."""
+    return byline(
+        *(
+            str(c.get("content") or "")
+            for c in entry.get("media_credit", [])
+            if str(c.get("role") or "").lower() == "author"
+        )
+    )
 
 
 def _content(entry: Any, caption: str) -> str:

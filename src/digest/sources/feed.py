@@ -230,6 +230,10 @@ def _image_urls(entry: Any) -> list[str]:
     itunes = entry.get("image")
     if isinstance(itunes, dict) and (itunes.get("href") or itunes.get("url")):
         urls.append(str(itunes.get("href") or itunes.get("url")))
+    # An RSS <image><url> inside an item (Medscape's feeds): feedparser leaves it as "href".
+    stray = str(dict.get(entry, "href") or "").strip()
+    if stray and is_image("", stray):
+        urls.append(stray)
     return urls
 
 

@@ -151,6 +151,7 @@ PIXELS = (
     '<img class="wp-smiley emoji" src="https://s.w.org/images/core/emoji/14/72x72/1f600.png">'
     '<img src="https://cdn.example/icons/share.png" width="16" height="16">'
     '<img src="https://stats.wordpress.com/b.gif?host=x" alt="">'
+    '<a class="slashpop"><img src="https://a.fsdn.com/sd/twitter_icon_large.png"></a>'
 )
 
 

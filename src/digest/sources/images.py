@@ -28,7 +28,7 @@ _NOT_A_PHOTO = re.compile(
     r"|pixel|tracking|tracker|beacon|spacer|blank\.gif|clear\.gif|transparent\.(?:gif|png)"
     r"|1x1|stats\.wordpress\.com|pixel\.wp\.com|/b\.gif|s\.w\.org/images/core/emoji"
     r"|/emoji/|gravatar\.com/avatar|/avatars?/|doubleclick\.net|/ads?/|analytics"
-    r"|counter\.|/count\.gif|[/_.-]icons?[/_.-]|favicon|badge",
+    r"|counter\.|/count\.gif|/icons?/|[_-]icons?[_.-]|favicon|badge",
     re.IGNORECASE,
 )
 _NOT_A_PHOTO_CLASS = re.compile(r"emoji|smiley|icon|avatar|pixel|tracker|badge", re.IGNORECASE)

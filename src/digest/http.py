@@ -77,6 +77,7 @@ class _Decoder:
         self._raw = encoding in ("", "identity")
         self._obj: zlib._Decompress | None = None
         self._deflate = encoding == "deflate"
+        self._head = b""  # deflate bytes held until the first two say which kind it is
         if encoding in ("gzip", "x-gzip"):
             self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif not (self._raw or self._deflate):
@@ -87,7 +88,13 @@ class _Decoder:
         if self._raw:
             return chunk
         if self._obj is None:
-            # "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
+            # "deflate" is meant to be zlib-wrapped, but some servers send raw deflate; the
+            # zlib header takes two bytes, and a network read may bring only one.
+            chunk = self._head + chunk
+            if len(chunk) < 2:
+                self._head = chunk
+                return b""
+            self._head = b""
             wrapped = (
                 len(chunk) >= 2 and chunk[0] & 0x0F == 8 and (chunk[0] << 8 | chunk[1]) % 31 == 0
             )
@@ -101,6 +108,16 @@ class _Decoder:
         if self._obj.unconsumed_tail:
             out += b"\x00"  # more output is pending: signal "over the cap" without inflating it
         return out
+
+    def finish(self) -> bytes:
+        """What is left once the body has ended: a lone held byte decoded as raw deflate."""
+        if not self._head:
+            return b""
+        self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            return self._obj.decompress(self._head)
+        except zlib.error as exc:
+            raise FetchError(f"{self._url}: corrupt compressed body ({exc})") from exc
 
 
 class Fetcher:
@@ -410,6 +427,7 @@ class Fetcher:
             parts.append(out)
             if ex.left() <= 0:
                 raise self._late(url)
+        parts.append(decoder.finish())
         return b"".join(parts)
 
 

@@ -157,11 +157,78 @@ def _strip_markup(value: str) -> str:
     """``value`` without tags; entities decoded, repeated while decoding reveals more tags."""
     text = value
     for _ in range(4):
-        stripped = html.unescape(nh3.clean(_BLOCK_TAG.sub(" ", text), tags=set()))
+        stripped = html.unescape(nh3.clean(_literal_tags(_BLOCK_TAG.sub(" ", text)), tags=set()))
         if stripped == text:
             return text
         text = stripped
     return text.replace("<", "").replace(">", "")  # escaped too deep to be honest text
+
+
+# A bare "<name>" (no attributes) that is never closed in the same text is words in angle
+# brackets ("Die Rückkehr von <i> und <b>", "Vec<T>"), not markup: markup closes what it
+# opens. Elements that are dangerous or meaningful alone are always markup.
+_BARE_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]{0,15})>")
+_ALWAYS_MARKUP = frozenset(
+    [
+        "script",
+        "style",
+        "iframe",
+        "frame",
+        "frameset",
+        "object",
+        "embed",
+        "applet",
+        "svg",
+        "math",
+        "img",
+        "image",
+        "video",
+        "audio",
+        "source",
+        "track",
+        "picture",
+        "link",
+        "meta",
+        "base",
+        "form",
+        "input",
+        "button",
+        "textarea",
+        "select",
+        "option",
+        "noscript",
+        "template",
+        "plaintext",
+        "xmp",
+        "noembed",
+        "noframes",
+        "title",
+        "head",
+        "body",
+        "html",
+        "wbr",
+        "area",
+        "param",
+        "keygen",
+        "dialog",
+        "portal",
+    ]
+)
+
+
+def _literal_tags(text: str) -> str:
+    """``text`` with bare unclosed tags (see _BARE_TAG) escaped, so sanitising keeps them."""
+    if "<" not in text:
+        return text
+    lowered = text.lower()
+
+    def escape(found: re.Match[str]) -> str:
+        name = found.group(1).lower()
+        if name in _ALWAYS_MARKUP or f"</{name}" in lowered:
+            return found.group(0)
+        return f"&lt;{found.group(1)}&gt;"
+
+    return _BARE_TAG.sub(escape, text)
 
 
 def strip_tokens(text: str) -> str:
@@ -328,21 +395,52 @@ def parse_date(
 
 def _from_struct(value: time.struct_time) -> datetime | None:
     try:
-        return datetime(*value[:6], tzinfo=UTC)
+        return _real(datetime(*value[:6], tzinfo=UTC))
     except (TypeError, ValueError, OverflowError):
         return None
 
 
 _NO_DATE = datetime(1, 1, 1)
+# Publishing systems write these for "no date" (an unset field, a zero timestamp): taken
+# as a date, every such story would be dropped as decades too old.
+_PLACEHOLDER_DAYS = frozenset({(1900, 1, 1), (1970, 1, 1), (1969, 12, 31)})
+EARLIEST_YEAR = 1900
+# Zone abbreviations seen in feeds and pages, as UTC offsets in minutes. dateutil knows
+# only UTC/GMT (it warns on the rest and ignores them), and email.utils only the US ones.
+# Ambiguous ones take their most common meaning in news feeds: IST is India's.
+_ZONE_TABLE = """
+UT:0 UTC:0 GMT:0 Z:0 WET:0 WEST:60 BST:60 IST:330 CET:60 CEST:120 MET:60 MEST:120
+EET:120 EEST:180 MSK:180 EST:-300 EDT:-240 CST:-360 CDT:-300 MST:-420 MDT:-360
+PST:-480 PDT:-420 AKST:-540 AKDT:-480 HST:-600 AST:-240 ADT:-180 NST:-210 NDT:-150
+BRT:-180 ART:-180 PKT:300 NPT:345 ICT:420 WIB:420 HKT:480 SGT:480 PHT:480 AWST:480
+JST:540 KST:540 ACST:570 ACDT:630 AEST:600 AEDT:660 NZST:720 NZDT:780 SAST:120 CAT:120
+EAT:180 WAT:60
+"""
+ZONES: dict[str, int] = {
+    name: int(minutes) for name, _, minutes in (z.partition(":") for z in _ZONE_TABLE.split())
+}
+_ZONE = re.compile(r"(?<![A-Za-z])(" + "|".join(sorted(ZONES, key=len, reverse=True)) + r")\s*$")
+
+
+# A year 0000-0009 ("Mon, 01 Jan 0001"), which email.utils would read as 2000-2009.
+_ZERO_YEAR = re.compile(r"(?<![\d+\-:])000\d(?![\d:])")
 
 
 def _from_string(value: str) -> datetime | None:
+    if _ZERO_YEAR.search(value):
+        return None
+    zone = _ZONE.search(value)
+    if zone is not None and zone.group(1) not in ("UT", "UTC", "GMT", "Z"):
+        # A numeric offset every parser below understands, and no warning from dateutil.
+        minutes = ZONES[zone.group(1)]
+        sign = "-" if minutes < 0 else "+"
+        value = f"{value[: zone.start()]}{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
     try:
-        return email.utils.parsedate_to_datetime(value)
+        return _real(email.utils.parsedate_to_datetime(value))
     except (TypeError, ValueError, IndexError):
         pass
     try:
-        return datetime.fromisoformat(value)
+        return _real(datetime.fromisoformat(value))
     except ValueError:
         pass
     # The many other dialects feeds and pages use ("24th November 2026, 6:30 pm", ...).
@@ -351,7 +449,14 @@ def _from_string(value: str) -> datetime | None:
         parsed = dateparser.parse(value, default=_NO_DATE)
     except (ValueError, OverflowError, TypeError):
         return None
-    return None if parsed.year == 1 else parsed
+    return None if parsed.year == 1 else _real(parsed)
+
+
+def _real(value: datetime) -> datetime | None:
+    """``value`` unless it is a placeholder for "no date" (see _PLACEHOLDER_DAYS)."""
+    if value.year < EARLIEST_YEAR or (value.year, value.month, value.day) in _PLACEHOLDER_DAYS:
+        return None
+    return value
 
 
 def _as_utc(value: datetime) -> datetime:

@@ -19,9 +19,10 @@ from digest.normalize import (
     safe_http_url,
 )
 from digest.sources.base import Fetched, Source
+from digest.sources.bylines import FULL_TEXT_WORDS, byline, word_count
+from digest.sources.images import first_inline_image, is_image
 
 _XML_ENCODING = re.compile(r"""(^\s*<\?xml[^>]*?encoding\s*=\s*["'])[^"']*(["'])""")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
 TITLE_FROM_TEASER = 100
 
 
@@ -64,9 +65,17 @@ class FeedSource(Source):
             if result.get("bozo") and not result.get("feed", {}).get("title"):
                 reason = result.get("bozo_exception", "unreadable XML")
                 raise SourceError(f"{self.name}: malformed feed at {fetched.url} ({reason})")
-        return self.select(s for e in entries if (s := self._story(e, fetched)) is not None)
+        atom = str(result.get("version", "")).startswith("atom")
+        # An Atom entry without an author has the feed's (RFC 4287, 4.2.1).
+        channel = result.get("feed", {})
+        inherited = byline(*(str(a.get("name") or "") for a in channel.get("authors", [])))
+        return self.select(
+            s
+            for e in entries
+            if (s := self._story(e, fetched, atom, inherited if atom else "")) is not None
+        )
 
-    def _story(self, entry: Any, fetched: Fetched) -> Story | None:
+    def _story(self, entry: Any, fetched: Fetched, atom: bool, inherited: str) -> Story | None:
         link = _entry_link(entry)
         url = safe_http_url(canonical_url(link, base=fetched.url)) if link else None
         if url is None:
@@ -79,13 +88,19 @@ class FeedSource(Source):
             title = cut_teaser(teaser, TITLE_FROM_TEASER)
         if not title:
             return None
+        # Our own parser first: feedparser reads a zone it does not know ("IST") as UTC.
+        # dict.get: feedparser's own get() maps a missing "updated" to "published" with a
+        # DeprecationWarning.
         published, undated = parse_date(
-            entry.get("published_parsed")
-            or entry.get("updated_parsed")
-            or entry.get("published")
-            or entry.get("updated"),
+            dict.get(entry, "published") or dict.get(entry, "updated"),
             fallback=fetched.fetched_at,
         )
+        if undated:
+            published, undated = parse_date(
+                dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed"),
+                fallback=fetched.fetched_at,
+            )
+        link_base = urljoin(fetched.url, link)
         return Story(
             url=url,
             title=title,
@@ -93,9 +108,11 @@ class FeedSource(Source):
             source=self.name,
             published=published,
             section=self.section or _first_category(entry),
-            image=_image(entry, fetched.url, caption),
+            image=_image(entry, link_base, caption),
             undated=undated,
             weight=self.weight,
+            author=_author(entry, atom) or _credited_author(entry) or inherited,
+            word_count=_full_text_words(entry, caption),
         )
 
 
@@ -134,6 +151,43 @@ def _summary(entry: Any, caption: str) -> str:
     return caption
 
 
+def _author(entry: Any, atom: bool) -> str:
+    """dc:creator, RSS author ("jo@x.org (Jo Lee)") and Atom author/name, every one listed."""
+    raw = str(entry.get("author") or "")
+    authors = [a for a in entry.get("authors", []) if isinstance(a, dict)]
+    if "@" in raw and not atom:
+        # feedparser splits "address (name)" with a pattern that cuts long top-level domains
+        # ("tom@news.example" -> name "ple (Tom"), so that author is read from its raw text.
+        others = [str(a.get("name") or "") for a in authors if not a.get("email")]
+        return byline(raw, *others)
+    return byline(*(str(a.get("name") or "") for a in authors)) or byline(raw)
+
+
+def _credited_author(entry: Any) -> str:
+    """media:credit role="author" (video sites name the uploader so)."""
+    return byline(
+        *(
+            str(c.get("content") or "")
+            for c in entry.get("media_credit", [])
+            if str(c.get("role") or "").lower() == "author"
+        )
+    )
+
+
+def _content(entry: Any, caption: str) -> str:
+    """content:encoded or Atom content (the full text where the feed carries it), else ""."""
+    for item in entry.get("content", []):
+        value = str(item.get("value") or "")
+        if value and clean_text(value) != caption:
+            return value
+    return ""
+
+
+def _full_text_words(entry: Any, caption: str) -> int:
+    words = word_count(_content(entry, caption))
+    return words if words >= FULL_TEXT_WORDS else 0
+
+
 def _first_category(entry: Any) -> str:
     for tag in entry.get("tags", []):
         term = clean_text(str(tag.get("term") or tag.get("label") or ""))
@@ -152,27 +206,38 @@ def _image(entry: Any, base: str, caption: str) -> Image | None:
         absolute = safe_http_url(urljoin(base, url.strip()))
         if absolute is not None:
             return Image(url=absolute, alt=caption, caption=caption, credit=credit)
+    inline = first_inline_image(_inline_html(entry), base)
+    if inline is not None:
+        return Image(url=inline.url, alt=inline.alt, credit=credit)
     return None
 
 
 def _image_urls(entry: Any) -> list[str]:
-    """Candidate image URLs, best first: media:content, media:thumbnail, enclosures."""
+    """Candidate image URLs, best first: media:content, media:thumbnail, enclosures,
+    itunes:image (feedparser files an item's itunes:image as its ``image``)."""
     urls: list[str] = []
     for item in entry.get("media_content", []):
         url = str(item.get("url") or "")
         kind = str(item.get("type") or "")
         medium = str(item.get("medium") or "")
-        if url and (_is_image(kind, url) or medium == "image"):
+        if url and (is_image(kind, url) or medium == "image"):
             urls.append(url)
     urls.extend(str(i["url"]) for i in entry.get("media_thumbnail", []) if i.get("url"))
     for link in entry.get("links", []):
         href = str(link.get("href") or "")
-        if link.get("rel") == "enclosure" and href and _is_image(str(link.get("type") or ""), href):
+        if link.get("rel") == "enclosure" and href and is_image(str(link.get("type") or ""), href):
             urls.append(href)
+    itunes = entry.get("image")
+    if isinstance(itunes, dict) and (itunes.get("href") or itunes.get("url")):
+        urls.append(str(itunes.get("href") or itunes.get("url")))
+    # An RSS <image><url> inside an item (Medscape's feeds): feedparser leaves it as "href".
+    stray = str(dict.get(entry, "href") or "").strip()
+    if stray and is_image("", stray):
+        urls.append(stray)
     return urls
 
 
-def _is_image(kind: str, url: str) -> bool:
-    if kind:
-        return kind.lower().startswith("image/")
-    return url.lower().split("?", 1)[0].endswith(IMAGE_SUFFIXES)
+def _inline_html(entry: Any) -> str:
+    """The item's HTML (content, then summary), where its first real <img> may be."""
+    values = [str(c.get("value") or "") for c in entry.get("content", [])]
+    return "\n".join([*values, str(entry.get("summary") or "")])

@@ -19,6 +19,9 @@ source (digest.sources.article) settles the final title, teaser and date from th
 - site name: JSON-LD ``publisher.name`` > ``og:site_name`` > ``application-name``
 - section: JSON-LD ``articleSection`` > ``article:section`` > ``parsely-section``
 - URL: ``<link rel="canonical">`` > ``og:url`` > JSON-LD ``url`` > the fetched URL
+- authors: JSON-LD ``author`` (object, list or string; else ``creator``) >
+  ``<meta name="author">`` (``article:author``, ``parsely-author``, ``dc.creator``...);
+  word count: JSON-LD ``wordCount``
 
 JSON-LD is read also when wrapped in CDATA or an HTML comment, or with trailing commas.
 """
@@ -110,6 +113,9 @@ class ArticleMeta:
     html_title: str = ""  # <title>
     site_names: tuple[str, ...] = ()  # every name the site gives itself
     titles: tuple[str, ...] = ()  # every metadata title, in order of preference
+    authors: tuple[str, ...] = ()  # JSON-LD author names
+    meta_authors: tuple[str, ...] = ()  # <meta name=author> & co., each a whole byline
+    word_count: int = 0  # JSON-LD wordCount, 0 when the page does not say
 
 
 def parse_html(body: bytes | str, headers: Mapping[str, str], what: str) -> Any:
@@ -243,7 +249,37 @@ def article_meta(doc: Any, nodes: list[dict[str, Any]]) -> ArticleMeta:
         h1=_h1(doc),
         html_title=title_el.text_content() if title_el is not None else "",
         site_names=site_names,
+        authors=_authors(ld.get("author") or ld.get("creator")),
+        meta_authors=tuple(
+            v
+            for v in (
+                meta.get("author"),
+                meta.get("article:author"),
+                meta.get("parsely-author"),
+                meta.get("sailthru.author"),
+                meta.get("dc.creator"),
+                meta.get("byl"),
+            )
+            if v and v.strip()
+        ),
+        word_count=_int(ld.get("wordCount")),
     )
+
+
+def _authors(value: Any) -> tuple[str, ...]:
+    """Names of a JSON-LD ``author``: a Person or Organization, a list of them, or a string."""
+    values = value if isinstance(value, list) else [value]
+    return tuple(n for v in values if (n := _name(v) if isinstance(v, dict) else _text(v)))
+
+
+def _int(value: Any) -> int:
+    """A JSON-LD number that may be written as a string ("1234"); 0 otherwise."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int | float):
+        return max(int(value), 0)
+    text = _text(value).replace(",", "")
+    return int(text) if text.isdigit() else 0
 
 
 def _article_signals(meta: dict[str, str]) -> bool:

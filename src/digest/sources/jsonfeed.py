@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 from digest.charsets import decode_json
 from digest.exceptions import SourceError
 from digest.models import Image, Story
-from digest.normalize import canonical_url, clean_text, cut_teaser, parse_date, safe_http_url
+from digest.normalize import (
+    canonical_url,
+    clean_text,
+    cut_teaser,
+    parse_date,
+    safe_http_url,
+)
 from digest.sources.base import Fetched, Source
+from digest.sources.bylines import FULL_TEXT_WORDS, byline, word_count
+from digest.sources.images import first_inline_image
 
-VERSION_PREFIX = "https://jsonfeed.org/version/1"
+# "https://jsonfeed.org/version/1.1" by the spec; real feeds also write http, leave out
+# the minor version or add a slash ("http://jsonfeed.org/version/1").
+VERSION = re.compile(r"^https?://(?:www\.)?jsonfeed\.org/version/1(?:\.\d+)?/?$", re.IGNORECASE)
 TITLE_FROM_TEASER = 100
 
 
@@ -25,7 +36,7 @@ def looks_like_jsonfeed(body: bytes) -> bool:
     except ValueError:
         return False
     version = doc.get("version") if isinstance(doc, dict) else None
-    return isinstance(version, str) and version.startswith(VERSION_PREFIX)
+    return isinstance(version, str) and VERSION.match(version.strip()) is not None
 
 
 class JsonFeedSource(Source):
@@ -42,21 +53,27 @@ class JsonFeedSource(Source):
         except json.JSONDecodeError as exc:
             raise SourceError(f"{self.name}: {fetched.url} is not JSON ({exc})") from exc
         version = doc.get("version") if isinstance(doc, dict) else None
-        if not (isinstance(version, str) and version.startswith(VERSION_PREFIX)):
+        if not (isinstance(version, str) and VERSION.match(version.strip())):
+            found = f"version {version!r}" if version else "no version"
             raise SourceError(
-                f"{self.name}: {fetched.url} is not a JSON Feed (no jsonfeed.org version)"
+                f"{self.name}: {fetched.url} is not a JSON Feed ({found}; a JSON Feed"
+                " declares https://jsonfeed.org/version/1.1)"
             )
         items = doc.get("items")
         if not isinstance(items, list):
             raise SourceError(f"{self.name}: JSON Feed at {fetched.url} has no items list")
         base = _str(doc.get("home_page_url")) or fetched.url
+        feed_authors = _authors(doc)
         return self.select(
             s
             for item in items
-            if isinstance(item, dict) and (s := self._story(item, fetched, base)) is not None
+            if isinstance(item, dict)
+            and (s := self._story(item, fetched, base, feed_authors)) is not None
         )
 
-    def _story(self, item: dict[str, Any], fetched: Fetched, base: str) -> Story | None:
+    def _story(
+        self, item: dict[str, Any], fetched: Fetched, base: str, feed_authors: str
+    ) -> Story | None:
         link = _str(item.get("url")) or _str(item.get("external_url"))
         if not link and _str(item.get("id")).startswith(("http://", "https://")):
             link = _str(item.get("id"))  # ids are often permalinks; the spec allows it
@@ -86,6 +103,11 @@ class JsonFeedSource(Source):
             if _str(item.get(key)) and src:
                 image = Image(url=src)
                 break
+        content = _str(item.get("content_html"))
+        if image is None:
+            inline = first_inline_image(content, canonical_url(url, base=base))
+            image = Image(url=inline.url, alt=inline.alt) if inline else None
+        words = word_count(content or _str(item.get("content_text")))
         return Story(
             url=url,
             title=title,
@@ -96,7 +118,18 @@ class JsonFeedSource(Source):
             image=image,
             undated=undated,
             weight=self.weight,
+            author=_authors(item) or feed_authors,
+            word_count=words if words >= FULL_TEXT_WORDS else 0,
         )
+
+
+def _authors(node: dict[str, Any]) -> str:
+    """JSON Feed 1.1 ``authors`` (a list), else 1.0 ``author`` (one object): their names."""
+    found = node.get("authors")
+    if not isinstance(found, list):
+        found = [node.get("author")]
+    names = [a.get("name") if isinstance(a, dict) else a for a in found]
+    return byline(*(n for n in names if isinstance(n, str)))
 
 
 def _str(value: Any) -> str:

@@ -29,6 +29,7 @@ from digest.normalize import (
 )
 from digest.sources.article import Extracted, body_teaser, extract, title_of
 from digest.sources.base import Fetched, Source
+from digest.sources.bylines import FULL_TEXT_WORDS, byline, word_count
 from digest.sources.htmlmeta import ArticleMeta, article_meta, drop_unsafe, json_ld, parse_html
 
 SELECTORS = ("item", "link", "title", "teaser", "image", "caption", "credit")
@@ -79,15 +80,32 @@ class PageSource(Source):
         doc = parse_html(text, fetched.headers, f"{self.name}: {fetched.url}")
         meta = article_meta(doc, json_ld(doc))
         drop_unsafe(doc)
+        moved = _moved(doc, meta)
+        if moved is not None:
+            where = f" to {moved}" if moved else ""
+            raise SourceError(
+                f"{self.name}: {fetched.url} is a redirect page{where}, not an article;"
+                " set the source's url to where it points"
+            )
         mode = self.mode
         cards: list[Any] = []
         if mode != "article":
             cards = [c for c in self._find(doc, "item") if self._links(c)]
             if mode == "auto":
-                front = len(cards) >= 2 and not meta.is_article and not _article_url(fetched.url)
-                mode = "front" if front and not _prose_outside(doc, cards) else "article"
+                mode = _auto_mode(doc, cards, meta, fetched.url)
+                if mode == "article" and len(cards) >= 2 and not meta.is_article:
+                    fetched.warn(
+                        f"{self.name}: {fetched.url} was read as one article although it has"
+                        f" {len(cards)} teaser cards; set mode: front (or article) to choose"
+                    )
         if mode == "front":
             stories = [s for c in cards if (s := self._card(c, fetched)) is not None]
+            dropped = len(cards) - len(stories)
+            if dropped:
+                fetched.warn(
+                    f"{self.name}: {dropped} teaser card(s) at {fetched.url} have no headline"
+                    " or link text and were skipped; set the page source's title selector"
+                )
             if not stories:
                 raise SourceError(
                     f"{self.name}: no teaser items with a link found at {fetched.url}"
@@ -131,6 +149,12 @@ class PageSource(Source):
         published, undated = parse_date(meta.published or None, fallback=fetched.fetched_at)
         if undated:
             published, undated = parse_date(extraction().date or None, fallback=published)
+        author = byline(*meta.authors) or next(
+            (b for name in meta.meta_authors if (b := byline(name))), ""
+        )
+        words = meta.word_count
+        if not words and extracted is not None:  # counted only when it was read anyway
+            words = word_count(" ".join(extracted.paragraphs))
         return Story(
             url=url,
             title=title,
@@ -141,6 +165,8 @@ class PageSource(Source):
             image=image,
             undated=undated,
             weight=self.weight,
+            author=author,
+            word_count=words if words >= FULL_TEXT_WORDS else 0,
         )
 
     def _find(self, el: Any, key: str) -> list[Any]:
@@ -160,7 +186,25 @@ class PageSource(Source):
         url = safe_http_url(canonical_url(href, base=fetched.url)) if href else None
         if url is None:
             return None
-        title = self._text(card, "title") or clean_text(links[0].text_content())
+        # Cards without a heading: the link's text, any link's text, its title or aria-label,
+        # else the alt text of the card's image.
+        title = self._text(card, "title") or next(
+            (
+                t
+                for el in (links[0], *card.iter("a"))
+                for t in (
+                    clean_text(el.text_content()),
+                    clean_text(el.get("title") or ""),
+                    clean_text(el.get("aria-label") or ""),
+                )
+                if t
+            ),
+            "",
+        )
+        if not title:
+            title = next(
+                (t for el in card.iter("img") if (t := clean_text(el.get("alt") or ""))), ""
+            )
         if not title:
             return None
         credit = self._text(card, "credit")
@@ -210,13 +254,71 @@ class PageSource(Source):
 
 
 # A date, a long id, a wiki title or a slug of three words or more: one article's path.
-_ARTICLE_PATH = re.compile(r"/\d{4}/\d{1,2}/|\d{5,}|/wiki/.|[^/_-]+[-_][^/_-]+[-_][^/]+/?$")
+# Underscores join the words of section names ("/news/world/us_and_canada"), so a slug of
+# underscores needs five words to be an article's.
+_ARTICLE_PATH = re.compile(
+    r"/\d{4}/\d{1,2}/|\d{5,}|/wiki/.|[^/_-]+-[^/_-]+-[^/]+/?$"
+    r"|/[^/_-]+(?:_[^/_-]+){4,}/?$"
+)
 
 
 def _article_url(url: str) -> bool:
     """Whether ``url`` looks like one article's (a date, an id, a slug), not a front page."""
     path = urlsplit(url).path
     return bool(path.strip("/")) and bool(_ARTICLE_PATH.search(path))
+
+
+FRONT_CARDS = 4  # this many teaser cards make a front page, even with a lead in full
+_MOVED = re.compile(
+    r"^(?:document|object|page|resource|file)\s+(?:has\s+)?moved|moved\s+(?:permanently|temporarily)"
+    r"|^(?:30[12378]\s+)?(?:found|see other|temporary redirect|permanent redirect)$|^redirect",
+    re.IGNORECASE,
+)
+_REFRESH_URL = re.compile(r"url\s*=\s*['\"]?([^'\";]+)", re.IGNORECASE)
+STUB_TEXT = 600  # a redirect stub says little more than where to go
+
+
+def _auto_mode(doc: Any, cards: list[Any], meta: ArticleMeta, url: str) -> str:
+    """``front`` or ``article`` for a page in auto mode (see the module docstring)."""
+    if len(cards) < 2 or meta.is_article or _article_url(url):
+        return "article"
+    # A front page may show its lead story in full above the cards: with enough cards the
+    # prose is that lead, not an article the cards are "related" to, unless the page's
+    # unlinked <h1> headline sits in it (the article's own <article>).
+    if not _prose_outside(doc, cards):
+        return "front"
+    return "front" if len(cards) >= FRONT_CARDS and not _own_headline(doc, cards) else "article"
+
+
+def _own_headline(doc: Any, cards: list[Any]) -> bool:
+    """Whether an <h1> without a link, the page's own headline, is inside one of ``cards``."""
+    held = {el for card in cards for el in card.iter("h1")}  # held, so identity is stable
+    return any(
+        h1 in held and not h1.xpath(".//a[@href]") and h1.text_content().strip()
+        for h1 in doc.iter("h1")
+    )
+
+
+def _moved(doc: Any, meta: ArticleMeta) -> str | None:
+    """Where a "Document Moved" / meta-refresh stub points ("" if it does not say), or None
+    when the page is not such a stub."""
+    body_text = " ".join(doc.text_content().split())
+    if len(body_text) > STUB_TEXT:
+        return None
+    heads = [meta.html_title, meta.h1]
+    refresh = [
+        el.get("content") or ""
+        for el in doc.iter("meta")
+        if (el.get("http-equiv") or "").lower() == "refresh"
+    ]
+    if not any(_MOVED.search(" ".join(h.split())) for h in heads if h) and not refresh:
+        return None
+    for content in refresh:
+        found = _REFRESH_URL.search(content)
+        if found:
+            return found.group(1).strip()
+    links = doc.xpath("//a/@href")
+    return str(links[0]).strip() if links else ""
 
 
 PROSE = 400  # characters of paragraph text outside the cards that make a page an article

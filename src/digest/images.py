@@ -153,6 +153,7 @@ def images_for(settings: Settings) -> tuple[Frame, ImageWork | None]:
         preferences=True,
         signup_url=email.signup_url,
         html_budget=email.html_budget,
+        greeting=email.greeting,
     )
     if images.mode != "own":
         return frame, None

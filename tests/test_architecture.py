@@ -133,6 +133,7 @@ LAYERS: list[tuple[str, ...]] = [
         "digest.gcpause",
         "digest.logline",
         "digest.http",
+        "digest.isolate",
         "digest.models",
         "digest.netpin",
         "digest.passwords",

@@ -53,7 +53,8 @@ def test_build_approve_send_delivers_valid_messages(
         assert not msg.defects
         assert msg["From"] == "The Morning Brief <brief@news.example.org>"
         assert rcpt in msg["To"]
-        assert msg["Subject"].startswith("The Morning Brief: ")
+        # The lead's headline; "The Morning Brief: " before it would not fit in 60.
+        assert msg["Subject"] == "Putin poaches the neighbors for his Ukraine invasion"
         assert msg["Date"]
         assert re.fullmatch(r"<[^@<>]+@news\.example\.org>", msg["Message-ID"])
         message_ids.add(msg["Message-ID"])

@@ -159,6 +159,7 @@ def images_for(settings: Settings) -> tuple[Frame, ImageWork | None]:
             else ""
         ),
         html_budget=email.html_budget,
+        greeting=email.greeting,
     )
     if images.mode != "own":
         return frame, None

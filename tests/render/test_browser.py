@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from digest.models import Image, Publication, Rendition, Story
+from digest.models import Coverage, Image, Publication, Rendition, Story
 from digest.render.edition import render_edition
 from digest.render.environment import make_environment
 from digest.render.frame import LAYOUTS, Frame, Picture
@@ -197,6 +197,13 @@ def edition_stories(server: FixtureServer) -> list[Story]:
                 renditions=_own(server, photo(*SHAPES["16x9"])),
             ),
             also_in=("Le Monde",),
+            # A grouped event: the other sources that told it, linked under it.
+            coverage=tuple(
+                Coverage(
+                    name, f"https://{slug}.example.org/harbour", f"Harbour reopens ({name})", NOW
+                )
+                for name, slug in (("Harbour Herald", "herald"), ("Coast Times", "coast"))
+            ),
         )
     ]
     for n in range(1, 9):
@@ -217,6 +224,11 @@ def edition_stories(server: FixtureServer) -> list[Story]:
                 published=NOW,
                 section=("World", "Business", "")[n % 3],
                 image=image,
+                author="Sam Lee" if n % 3 == 1 else "",
+                word_count=400 * n,
+                coverage=(Coverage("Daily Wire", "https://wire.example.org/1", "Story 1", NOW),)
+                if n == 1
+                else (),
             )
         )
     stories.insert(  # second in the running order: in the contents list too
@@ -281,7 +293,9 @@ def pages(images: FixtureServer) -> dict[str, str]:
             frame=frame,
         )
         recipient = Recipient(
-            email="anna@example.org", name="Anna", unsubscribe_url="https://news.example.org/u/t"
+            email="anna@example.org",
+            name="Anna Schmidt",
+            unsubscribe_url="https://news.example.org/u/t",
         )
         data = prepare_message(
             rendered, PUB, preferences_url="https://news.example.org/p"
@@ -290,6 +304,7 @@ def pages(images: FixtureServer) -> dict[str, str]:
         assert part is not None
         content = part.get_content()
         assert isinstance(content, str)
+        assert "Hello, Anna!" in content  # the first name only
         out[layout] = content
     return out
 

@@ -17,6 +17,7 @@ BAD = [
     ("email:\n  preferences_url: preferences\n", "email.preferences_url"),
     ("email:\n  signup_url: 'https://news.example.org/sign up'\n", "email.signup_url"),
     ("email:\n  layout: magazine\n", "email.layout"),
+    ("email:\n  greeting: full_name\n", "email.greeting"),
     ("email:\n  logo: missing.png\n", "email.logo"),
     ("email:\n  logo_dark: logo.png\n", "email.logo_dark"),
     ("images:\n  mode: lazy\n", "images.mode"),

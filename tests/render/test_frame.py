@@ -96,19 +96,62 @@ def test_editor_note_from_config_or_for_one_edition() -> None:
     assert "Here is today" in render().rendered.html  # no note: the plain greeting
 
 
-def test_contents_list_links_to_the_stories_in_running_order() -> None:
-    html = render().rendered.html
+def toc_of(html: str) -> list[str]:
     toc = html.split('<ul class="toc">', 1)[1].split("</ul>", 1)[0]
-    anchors = re.findall(r'href="#(s\d+)"', toc)
-    # The lead, then Business (1, 3, 5, 7), the first section: the order stories appear in.
-    assert anchors == ["s1", "s2", "s4", "s6", "s8"]
+    return re.findall(r'href="#(s\d+)"', toc)
+
+
+def test_contents_list_links_to_the_top_of_each_section_in_running_order() -> None:
+    html = render().rendered.html
+    anchors = toc_of(html)
+    # The lead, then the top of Business (1, 3, 5, 7), the first section, then of World
+    # (2, 4, 6): one line per section, in the order the edition runs them.
+    assert anchors == ["s1", "s2", "s3"]
     for anchor in anchors:
         assert f'id="{anchor}"' in html
     assert preflight(render().rendered, stories=STORIES, postal_address=PUB.postal_address) == []
     text = render().rendered.text
-    assert "IN TODAY'S EDITION\n- Headline number 0\n- Headline number 1\n" in text
+    assert (
+        "IN TODAY'S EDITION\n- Headline number 0\n- Headline number 1\n- Headline number 2\n\n"
+        in text
+    )
     few = render(STORIES[:2]).rendered
     assert 'class="toc"' not in few.html  # no contents list for two stories
+
+
+def test_photos_are_links_to_their_stories_and_headlines_look_like_links() -> None:
+    html = render().rendered.html
+    lead_photo = re.search(r'<a class="pl" href="([^"]+)"[^>]*><img class="li"', html)
+    assert lead_photo is not None
+    assert lead_photo.group(1) == "https://news.example.org/0"
+    thumbs = re.findall(r'<a class="pl" href="([^"]+)"[^>]*><img class="ti"', html)
+    assert thumbs == [f"https://news.example.org/{n}" for n in (1, 3, 5, 7, 2, 4, 6)]
+    assert '<h3 id="s2" class="h"><a href="https://news.example.org/1">' in html
+    # Kept in <style> (shared classes): underlined, where links used to hide as text.
+    assert re.search(r"\.h a \{[^}]*text-decoration: underline;", html)
+
+
+def test_the_greeting_can_be_left_out() -> None:
+    plain = render(greeting="none").rendered
+    assert "Hello" not in plain.html
+    assert "Hello" not in plain.text
+    assert "Here is today" in plain.html
+    assert "Here is today's digest." in plain.text
+    assert "Hello{{ recipient.greeting_name }}!" not in plain.text
+    assert "GREETING_NAME" in render().rendered.html  # the default greets by name
+
+
+def test_a_busy_section_does_not_fill_the_contents_list() -> None:
+    # The issue's edition: after the lead, four Sport stories first, World further down.
+    sections = ["Sport"] * 4 + ["World"] * 3 + ["Business"] * 3
+    stories = [story(0), *(story(n + 1, section=s) for n, s in enumerate(sections))]
+    anchors = toc_of(render(stories).rendered.html)
+    assert anchors == ["s1", "s2", "s6", "s9"]  # lead, top of Sport, World, Business
+
+
+def test_without_sections_the_contents_list_is_the_first_five_events() -> None:
+    stories = [story(n, section="") for n in range(8)]
+    assert toc_of(render(stories).rendered.html) == ["s1", "s2", "s3", "s4", "s5"]
 
 
 def test_byline_reading_time_and_the_lead_marked_in_the_text() -> None:
@@ -124,18 +167,29 @@ def test_byline_reading_time_and_the_lead_marked_in_the_text() -> None:
     ("title", "expected"),
     [
         ("Short subject", "Short subject"),
+        # The label goes (the sender's name says it) before the headline is cut.
         (
             "The Morning Brief: Putin poaches the neighbors for his Ukraine invasion",
-            "The Morning Brief: Putin poaches the neighbors for his…",
+            "Putin poaches the neighbors for his Ukraine invasion",
         ),
         (
-            "The Morning Brief: leaders meet, talk, and part — without a deal after all",
-            "The Morning Brief: leaders meet, talk, and part — without a…",
+            "The Harbour Herald: Open-source browser engine passes 95% of web platform tests",
+            "Open-source browser engine passes 95% of web platform tests",
         ),
+        # Cut after a whole phrase, never inside one.
+        (
+            "The Morning Brief: leaders meet, talk, and part — without a deal after all",
+            "The Morning Brief: leaders meet, talk, and part…",
+        ),
+        (
+            "Brief: Storm Bert floods Wales; rail lines shut, thousands without power again",
+            "Brief: Storm Bert floods Wales; rail lines shut…",
+        ),
+        # One long phrase: at a word, as a last resort.
         ("x" * 80, "x" * 59 + "…"),
     ],
 )
-def test_fit_keeps_subjects_to_sixty_characters_at_a_word(title: str, expected: str) -> None:
+def test_fit_keeps_subjects_to_sixty_characters_at_a_phrase(title: str, expected: str) -> None:
     assert fit(title) == expected
     assert len(fit(title)) <= 60
 
@@ -144,6 +198,11 @@ def test_default_subject_uses_fit() -> None:
     long = story(0, title="An extraordinarily long headline that goes on and on about it all")
     subject = render([long, *STORIES[1:]]).rendered.subject
     assert subject == "The Morning Brief: An extraordinarily long headline that…"
+    labelled = story(0, title="Leaders meet, talk, and part without a deal after a long night")
+    assert (
+        render([labelled, *STORIES[1:]]).rendered.subject
+        == "The Morning Brief: Leaders meet, talk…"
+    )
 
 
 def test_rtl_and_language_per_story() -> None:

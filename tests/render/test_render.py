@@ -153,7 +153,9 @@ def test_text_part_same_stories_same_order_and_wrapped(rendered: RenderedEdition
     text = rendered.text
     found = positions(text, [f"\n{stories[i].url}\n" for i in EXPECTED_ORDER])
     assert found == sorted(found)
-    found = positions(text, [stories[i].title for i in EXPECTED_ORDER])
+    # Below the contents list (the lead and each section's top story), in running order.
+    body = text.split("TOP STORY", 1)[1]
+    found = positions(body, [stories[i].title for i in EXPECTED_ORDER])
     assert found == sorted(found)
     for line in text.splitlines():
         assert len(line) <= 72 or line.startswith(("https://", placeholders.PREFIX)), line
@@ -190,6 +192,23 @@ def test_substitute_fills_values() -> None:
     assert placeholders.substitute(text, values) == "Hello! a@b.org"
     values = placeholders.values_for(name="Anna", email="a@b.org", unsubscribe_url="https://u")
     assert placeholders.substitute(text, values) == "Hello, Anna! a@b.org"
+
+
+@pytest.mark.parametrize(
+    ("name", "greeted"),
+    [
+        ("Anna Schmidt", "Anna"),
+        ("  Anna   Maria Schmidt ", "Anna"),
+        ("Schmidt, Anna", "Anna"),
+        ("山田太郎", "山田太郎"),
+        ("Anna", "Anna"),
+        ("", ""),
+    ],
+)
+def test_the_greeting_uses_the_first_name(name: str, greeted: str) -> None:
+    values = placeholders.values_for(name=name, email="a@b.org", unsubscribe_url="https://u")
+    assert values[placeholders.GREETING_NAME] == (f", {greeted}" if greeted else "")
+    assert values[placeholders.NAME] == name  # {{ recipient.name }} stays the whole name
 
 
 def test_html_stays_small_for_fifteen_stories() -> None:

@@ -232,7 +232,9 @@ def test_note_and_subject_reach_the_sent_email(review: Review) -> None:
     notes = [a["note"] for a in review.status()["audit"]]  # type: ignore[union-attr]
     note, subject = (n for n in notes if n.startswith(("revision 2", "revision 3")))
     assert note.startswith('revision 2: editor\'s note: "" -> "Good morning. A short one today')
-    assert subject.startswith('revision 3: subject: "The Morning Brief: ')
+    assert subject.startswith(
+        'revision 3: subject: "Putin poaches the neighbors for his Ukraine invasion"'
+    )
     assert subject.endswith('-> "Storm edition: what you need to know"')
 
 

@@ -54,7 +54,9 @@ def test_build_mails_each_editor_a_proof_with_warnings_and_links(project: Projec
     assert sorted(proofs) == ["rosa@news.example.org", "sam@news.example.org"]
     signer = Signer([SECRET], salt=APPROVAL_SALT, clock=Clock())
     for editor, msg in proofs.items():
-        assert str(msg["Subject"]).startswith("[Proof r1] The Morning Brief: ")
+        assert (
+            str(msg["Subject"]) == "[Proof r1] Putin poaches the neighbors for his Ukraine invasion"
+        )
         assert msg["X-Digest-Proof"] == "edition=1; revision=1"
         assert editor in str(msg["To"])
         text, html = _parts(msg)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from digest.addresses import valid_address
 from digest.config.yamlsrc import Located
 from digest.exceptions import ConfigError
-from digest.render.frame import LAYOUTS
+from digest.render.frame import GREETINGS, LAYOUTS
 from digest.render.links import check_utm
 
 IMAGE_MODES = ("own", "hotlink")
@@ -76,6 +76,10 @@ def check_email(doc: Located, email: dict[str, Any], base: Path) -> None:
         raise doc.error(("email", "html_budget"), "email.html_budget must be a positive number")
     if email["layout"] not in LAYOUTS:
         raise doc.error(("email", "layout"), f"email.layout must be one of {', '.join(LAYOUTS)}")
+    if email["greeting"] not in GREETINGS:
+        raise doc.error(
+            ("email", "greeting"), f"email.greeting must be one of {', '.join(GREETINGS)}"
+        )
     mailto = email["unsubscribe_mailto"]
     if mailto and not (mailto.startswith("mailto:") and _sendable(mailto[7:].split("?", 1)[0])):
         raise doc.error(

@@ -55,6 +55,7 @@ class EmailSettings:
     dkim_domain: str = setting("", "The DKIM d= domain.")
     html_budget: int = setting(100_000, "Bytes of HTML; fitted at build (Gmail clips ~102 KB).")
     layout: str = setting("cards", "cards or briefing.")
+    greeting: str = setting("first_name", 'first_name ("Hello, Anna!") or none.')
     editor_note: str = setting("", "An editor's note atop every edition.")
     logo: Path | None = setting(None, "Masthead logo file.", accepts=(str,))
     logo_dark: Path | None = setting(None, "Logo for dark mode (needs logo).", accepts=(str,))

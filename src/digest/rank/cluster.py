@@ -34,6 +34,7 @@ BLOCK_MAX_DF = 0.005  # terms in more than this share of stories propose no cand
 BLOCK_MIN_DF = 40  # ... unless the batch is small (then every term may)
 CHUNK = 200_000  # candidate pairs scored at once
 NEIGHBOURS = 5  # most similar stories each story is compared with
+SHORTLIST = 10  # candidates per story scored exactly, by shared key weight, in large batches
 FLOOR = 0.05  # candidate pairs less similar than this are treated as unrelated
 # Coverage of one event comes within hours: a pair's similarity halves every day apart.
 TIME_HALF_LIFE_HOURS = 24.0
@@ -61,14 +62,17 @@ def _text(story: Story) -> str:
     return unicodedata.normalize("NFKC", f"{story.title}\n{teaser}" if teaser else story.title)
 
 
-def _terms(text: str) -> list[str]:
-    """The terms of ``text``: its words, casefolded (pairs of characters in unspaced
-    scripts); for each long word its first PREFIX letters, a crude stem that lets
+def _words(text: str) -> list[str]:
+    return _WORD.findall(_spaced(_DIGITS.sub("", unicodedata.normalize("NFKC", text))))
+
+
+def _terms(words: list[str], text: str) -> list[str]:
+    """The terms of a text of ``words``: its words, casefolded (pairs of characters in
+    unspaced scripts); for each long word its first PREFIX letters, a crude stem that lets
     "explodes", "exploded" and "explosion" meet in any language written in Latin letters;
     and again, marked, its names and figures (the strongest sign that two headlines tell one
     event): capitalised words but the first, katakana words (mostly foreign names: Trump,
     CrowdStrike) and numbers, thousands separators dropped ("2,300" meets "2 300")."""
-    words = _WORD.findall(_spaced(_DIGITS.sub("", text)))
     out = [w.casefold() for w in words]
     out += [w[:PREFIX] + "~" for w in out if len(w) > PREFIX and w.isalpha()]
     out += ["@" + w.casefold() for w in words[1:] if w[0].isupper() and len(w) > 1]
@@ -77,13 +81,38 @@ def _terms(text: str) -> list[str]:
     return out
 
 
-def _keys(title: str) -> list[str]:
+def _keys(words: list[str]) -> list[str]:
     """What two headlines of one event share, at the least: a word of four letters or more
     or its stem (short words are mostly "the", "of", "and" in some language), a number, or
     a pair of characters of an unspaced script."""
-    words = _WORD.findall(_spaced(_DIGITS.sub("", unicodedata.normalize("NFKC", title))))
     out = [w.casefold() for w in words if len(w) > 3 or w.isdigit() or _UNSPACED.match(w)]
     return out + [w[:PREFIX] for w in out if len(w) > PREFIX]
+
+
+def _count(lists: Sequence[list[str]], *, binary: bool) -> Any:
+    """A story x term CSR matrix of counts (or of ones) of the terms in ``lists``.
+
+    Built here rather than with scikit-learn's CountVectorizer: importing scikit-learn
+    alone costs a second of CPU, more than the whole grouping of 20,000 stories."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    vocabulary: dict[str, int] = {}
+    index = vocabulary.setdefault
+    columns: list[int] = []
+    indptr = [0]
+    for terms in lists:
+        columns.extend(index(t, len(vocabulary)) for t in terms)
+        indptr.append(len(columns))
+    data = np.ones(len(columns))
+    matrix = csr_matrix(
+        (data, np.array(columns, dtype=np.int32), np.array(indptr, dtype=np.int64)),
+        shape=(len(lists), max(1, len(vocabulary))),
+    )
+    matrix.sum_duplicates()  # a term twice in one story: its count
+    if binary:
+        matrix.data[:] = 1
+    return matrix
 
 
 def vectors(stories: Sequence[Story]) -> Any:
@@ -93,26 +122,35 @@ def vectors(stories: Sequence[Story]) -> Any:
     customary ``+ 1`` a term that every story carries weighs nothing, so in a batch of a
     dozen stories "story" or "news" shared by all makes no two of them alike.
     """
-    # Imported here: scikit-learn takes a noticeable moment to import, and most commands
-    # never group events.
-    import numpy as np
-    from scipy.sparse import csr_matrix, diags
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.preprocessing import normalize
+    return _weighted(_count([_story_terms(s)[0] for s in stories], binary=False))
 
-    try:
-        counts = CountVectorizer(analyzer=_terms).fit_transform([_text(s) for s in stories])
-    except ValueError:  # not one term in any story (titles of punctuation only)
-        return csr_matrix((len(stories), 1))
-    counts = counts.astype(np.float64)
+
+def _story_terms(story: Story) -> tuple[list[str], list[str]]:
+    """A story's terms (headline and teaser) and its headline's keys, from one tokenising
+    of each (the two texts are tokenised apart: no word spans the line between them)."""
+    title = _words(story.title)
+    teaser = story.teaser[:TEASER_CHARS]
+    words = [*title, *_words(teaser)] if teaser else title
+    text = unicodedata.normalize("NFKC", f"{story.title}\n{teaser}" if teaser else story.title)
+    return _terms(words, text), _keys(title)
+
+
+def _weighted(counts: Any) -> Any:
+    import numpy as np
+    from scipy.sparse import diags
+
+    n = counts.shape[0]
     counts.data = 1 + np.log(counts.data)
-    df = np.diff(counts.tocsc().indptr)
-    idf = np.log((1 + len(stories)) / (1 + df))
-    return normalize(counts @ diags(idf))
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    idf = np.log((1 + n) / (1 + df))
+    matrix = (counts @ diags(idf)).tocsr()
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1
+    return diags(1 / norms) @ matrix
 
 
 def candidate_pairs(
-    stories: Sequence[Story], matrix: Any, *, window: timedelta
+    stories: Sequence[Story], matrix: Any, *, window: timedelta, keys: Any = None
 ) -> dict[tuple[int, int], float]:
     """Pairs ``(i, j)``, ``i < j``, published within ``window`` of each other, with their
     similarity (the cosine, halved for every TIME_HALF_LIFE_HOURS between them) when it
@@ -121,30 +159,38 @@ def candidate_pairs(
     Only pairs whose headlines share a selective key are candidates (see ``_keys``): a
     key carried by more than BLOCK_MAX_DF of the stories proposes none. Teasers count in
     the similarity, never in the candidates: two teasers alike in their boilerplate
-    ("Read more from our science desk") do not make two stories one event.
+    ("Read more from our science desk") do not make two stories one event. ``keys`` is
+    the story x key matrix when the caller has it already.
+
+    In a large batch the exact cosine is computed only for each story's SHORTLIST
+    candidates that share the most key weight with it (a cheap sparse product): scoring
+    every one of a million candidate pairs would cost more than all the rest.
     """
     import numpy as np
-    from scipy.sparse import triu
-    from sklearn.feature_extraction.text import CountVectorizer
+    from scipy.sparse import diags, triu
 
     n = matrix.shape[0]
     if n < 2:
         return {}
-    try:
-        keys = CountVectorizer(analyzer=_keys, binary=True).fit_transform(
-            [s.title for s in stories]
-        )
-    except ValueError:  # not one key in any headline
+    if keys is None:
+        keys = _count([_keys(_words(s.title)) for s in stories], binary=True)
+    if keys.nnz == 0:
         return {}
-    df = np.diff(keys.tocsc().indptr)
+    df = np.bincount(keys.indices, minlength=keys.shape[1])
     cap = max(BLOCK_MIN_DF, int(BLOCK_MAX_DF * n))
-    block = keys[:, np.flatnonzero(df <= cap)]
+    selective = (df <= cap) & (df > 1)
+    # A rarer shared key says more: weight each by its idf so the shortlist is the best.
+    block = keys @ diags(np.where(selective, np.log((1 + n) / (1 + df)), 0.0))
     found = triu(block @ block.T, k=1).tocoo()
-    rows, cols = found.row, found.col
+    rows, cols, shared = found.row, found.col, found.data
     stamps = np.array([s.published.timestamp() for s in stories])
     apart = np.abs(stamps[rows] - stamps[cols])
-    near = apart <= window.total_seconds()
-    rows, cols, apart = rows[near], cols[near], apart[near]
+    near = (apart <= window.total_seconds()) & (shared > 0)
+    rows, cols, shared = rows[near], cols[near], shared[near]
+    if len(rows) > SHORTLIST * n:
+        keep = _nearest(rows, cols, shared / (1 + shared.max()), n, SHORTLIST)
+        rows, cols = rows[keep], cols[keep]
+    apart = np.abs(stamps[rows] - stamps[cols])
     # The exact cosine over every term, common ones and n-grams included, for candidates
     # only, a slice at a time (the rows of a million pairs at once would not fit).
     exact = np.empty(len(rows))
@@ -154,7 +200,7 @@ def candidate_pairs(
     exact *= 0.5 ** (apart / 3600 / TIME_HALF_LIFE_HOURS)
     some = exact >= FLOOR
     rows, cols, exact = rows[some], cols[some], exact[some]
-    keep = _nearest(rows, cols, exact, n)
+    keep = _nearest(rows, cols, exact, n, NEIGHBOURS)
     return dict(
         zip(
             zip(rows[keep].tolist(), cols[keep].tolist(), strict=True),
@@ -164,10 +210,10 @@ def candidate_pairs(
     )
 
 
-def _nearest(rows: Any, cols: Any, values: Any, n: int) -> Any:
-    """Which pairs are among the NEIGHBOURS most similar of either of their two stories:
-    a sparse nearest-neighbour graph, so a story in a crowd of loose likenesses costs
-    NEIGHBOURS pairs, not thousands."""
+def _nearest(rows: Any, cols: Any, values: Any, n: int, neighbours: int) -> Any:
+    """Which pairs are among the ``neighbours`` most similar of either of their two
+    stories: a sparse nearest-neighbour graph, so a story in a crowd of loose likenesses
+    costs a few pairs, not thousands."""
     import numpy as np
 
     keep = np.zeros(len(values), dtype=bool)
@@ -177,7 +223,7 @@ def _nearest(rows: Any, cols: Any, values: Any, n: int) -> Any:
         ranked = mine[order]
         starts = np.searchsorted(ranked, np.arange(n))
         place = np.arange(len(order)) - starts[ranked]
-        keep[order[place < NEIGHBOURS]] = True
+        keep[order[place < neighbours]] = True
     return keep
 
 
@@ -200,7 +246,10 @@ def group_events(
     """
     n = len(stories)
     if threshold > 0 and n > 1:
-        pairs = _connected(n, candidate_pairs(stories, vectors(stories), window=window), threshold)
+        terms, keys = zip(*map(_story_terms, stories), strict=True)
+        matrix = _weighted(_count(terms, binary=False))
+        found = candidate_pairs(stories, matrix, window=window, keys=_count(keys, binary=True))
+        pairs = _connected(n, found, threshold)
         side = {url: k for k, urls in enumerate(apart) for url in urls}
         groups = average_link(
             n,

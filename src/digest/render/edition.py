@@ -52,6 +52,15 @@ def group_sections(stories: Sequence[Story]) -> tuple[Section, ...]:
     return tuple(Section(title=t, stories=tuple(s)) for t, s in groups.items())
 
 
+def today_list(lead: Story, sections: Sequence[Section]) -> tuple[Story, ...]:
+    """ "In today's edition": the lead and the top story of each section, in running order,
+    so every section shows; without sections (or one), the first TOC_SIZE stories, which
+    are the best-scored events in the order the edition runs them."""
+    if sum(1 for section in sections if section.stories) > 1:
+        return (lead, *(section.stories[0] for section in sections if section.stories))
+    return (lead, *(s for section in sections for s in section.stories))[:TOC_SIZE]
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -196,13 +205,12 @@ def render_fitted(
     def once(full: int, more: int) -> RenderedEdition:
         shown = tuple(stories[:full])
         sections = group_sections(shown[1:])
-        running = (shown[0], *(s for section in sections for s in section.stories))
         context = {
             **base,
             "stories": shown,
             "sections": sections,
             "more": tuple(stories[full : full + more]),
-            "toc": running[:TOC_SIZE],
+            "toc": today_list(shown[0], sections),
             "subject": subject,
             "preheader": preheader,
             "recipient": recipient,

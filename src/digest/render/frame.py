@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -13,7 +14,8 @@ LAYOUTS = ("cards", "briefing")
 SUBJECT_FIT = 60
 """Subjects longer than this are cut by clients (and read worse): `fit` keeps to it."""
 DEFAULT_SUBJECT = '{{ (publication.name ~ ": " ~ lead.title) | fit }}'
-TOC_SIZE = 5
+TOC_SIZE = 5  # "In today's edition" without sections: the first stories of the running order
+GREETINGS = ("first_name", "none")
 WORDS_PER_MINUTE = 230
 COVERAGE_SHOWN = 4  # other sources linked under a story; the rest are counted
 # Languages written right to left (ISO 639 primary subtags).
@@ -37,6 +39,8 @@ RTL_LANGUAGES = frozenset(
     }
 )
 _TRAILING = " ,;:–—-"
+# Where a phrase ends: after a comma, semicolon or colon, or before a spaced dash.
+_PHRASE_END = re.compile(r"[,;:](?=\s)|\s[–—-]\s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,7 @@ class Frame:
     preferences: bool = False
     signup_url: str = ""
     html_budget: int = 0  # 0: no fitting
+    greeting: str = "first_name"  # "Hello, Anna!" ("Hello!" without a name), or none
 
     def shows_thumbnails(self) -> bool:
         return self.layout == "cards"
@@ -81,14 +86,38 @@ class Frame:
 
 
 def fit(text: str, width: int = SUBJECT_FIT) -> str:
-    """``text`` in at most ``width`` characters, cut at a word boundary with "…"."""
+    """``text`` in at most ``width`` characters, never cut inside a phrase if it can help it.
+
+    In order: the whole text; cut after its last phrase (at a comma, semicolon, colon or
+    dash) if that keeps at least half the width; the text after a leading label ("The
+    Harbour Herald: ...", the sender's name already says it) if that fits or can be cut at
+    a phrase; only then, for one long phrase, at a word boundary with "…".
+    """
     text = " ".join(str(text).split())
     if len(text) <= width:
         return text
+    cut = _at_phrase(text, width)
+    if cut:
+        return cut
+    label, colon, rest = text.partition(": ")
+    if colon and rest and len(label) < width // 2:
+        if len(rest) <= width:
+            return rest
+        cut = _at_phrase(rest, width)
+        if cut:
+            return cut
     cut = text[: width - 1]
     if text[width - 1] != " " and " " in cut:
         cut = cut.rsplit(" ", 1)[0]
     return cut.rstrip(_TRAILING) + "…"
+
+
+def _at_phrase(text: str, width: int) -> str:
+    """``text`` up to its last phrase boundary within ``width`` (with "…"), or ""."""
+    ends = [m.start() for m in _PHRASE_END.finditer(text) if m.start() <= width - 1]
+    if not ends or ends[-1] < width // 2:
+        return ""
+    return text[: ends[-1]].rstrip(_TRAILING) + "…"
 
 
 def is_rtl(language: str) -> bool:

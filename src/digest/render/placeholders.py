@@ -134,8 +134,9 @@ def values_for(
     date_line: str = "",
 ) -> dict[str, str]:
     """Map each token to its value for one recipient (``name`` already sanitised)."""
+    first = first_name(name)
     return {
-        GREETING_NAME: f", {name}" if name else "",
+        GREETING_NAME: f", {first}" if first else "",
         NAME: name,
         EMAIL: email,
         UNSUBSCRIBE_URL: unsubscribe_url,
@@ -145,6 +146,15 @@ def values_for(
         SIGNED_UP: signed_up,
         DATE_LINE: date_line,
     }
+
+
+def first_name(name: str) -> str:
+    """What a greeting calls a reader: "Anna" for "Anna Schmidt" and for "Schmidt, Anna";
+    a name of one word (or written without spaces, as 山田太郎) whole."""
+    name = " ".join(name.split())
+    if "," in name:
+        name = name.split(",", 1)[1].strip() or name.split(",", 1)[0]
+    return name.split(" ", 1)[0] if name else ""
 
 
 def split(text: str, marker: str = "") -> list[str]:

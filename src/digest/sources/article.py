@@ -15,12 +15,16 @@ newsletter notices.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from digest.exceptions import SourceError
+from digest.isolate import Isolated
 from digest.sources.htmlmeta import ArticleMeta
 
 # A title part between these separators may be the site's name.
@@ -42,6 +46,12 @@ _DATEISH = re.compile(r"^[\d\s:/.,\-–+apmAPMUTCGMT]*$|^\w+ \d{1,2},? \d{4}")
 MIN_PARAGRAPH = 60  # in "width" (CJK characters count twice): shorter is chrome, not prose
 TEASER_ROOM = 600  # enough paragraph text to cut a teaser from
 
+# Tests only: a page containing this text makes the extracting worker abort, as a native
+# crash would (read in the collecting process, passed to the worker with each page).
+CRASH_HOOK = "DIGEST_TEST_ABORT_ON"
+# trafilatura and lxml are not safe across threads: extraction runs in worker processes.
+EXTRACTORS = Isolated(preload=("trafilatura",))
+
 _log = logging.getLogger(__name__)
 # trafilatura logs every page it finds little text on; that is our caller's business.
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
@@ -58,11 +68,23 @@ class Extracted:
 
 
 def extract(html_text: str, url: str) -> Extracted:
-    """The main text and metadata of ``html_text`` according to trafilatura.
+    """The main text and metadata of ``html_text`` according to trafilatura, worked out in
+    one of EXTRACTORS' processes; SourceError naming ``url`` when the page crashes it."""
+    try:
+        return EXTRACTORS.run(extract_here, html_text, url, os.environ.get(CRASH_HOOK, ""))
+    except BrokenProcessPool:
+        raise SourceError(
+            f"{url}: the article extractor crashed on this page (the rest of the collection"
+            " goes on); if it happens every time, give the source an item selector or"
+            " report the page"
+        ) from None
 
-    Precision first (less chrome); a page it finds nothing in (old table layouts) gets a
-    second, recall-minded pass.
-    """
+
+def extract_here(html_text: str, url: str, crash_on: str = "") -> Extracted:
+    """``extract`` in this process: precision first (less chrome); a page it finds nothing
+    in (old table layouts) gets a second, recall-minded pass."""
+    if crash_on and crash_on in html_text:
+        os.abort()
     import trafilatura  # on first use: ~28 MB that a sending process never needs
 
     found = Extracted("", "", ())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from digest import notices
 from digest.app.context import Context
+from digest.deliverability.hooks import HookEvent
 from digest.deliverability.model import Delivery
 from digest.exceptions import ConfigError
 from digest.models import Edition, Subscriber, Variant
@@ -19,7 +20,7 @@ from digest.returnpath import PREFIX, ReturnPaths
 from digest.store import Store
 from digest.store.returns import Returns, Sent
 from digest.store.subscribers import Receiving, SubscriberStore
-from digest.subscribers.bounces import Finder, Outcome, poll_maildir
+from digest.subscribers.bounces import Finder, Outcome, poll_maildir, take_webhook
 from digest.subscribers.files import count_subscribers, entries
 from digest.subscribers.links import FooterMaker, archive_url
 from digest.subscribers.signup import Readers as ReaderPages
@@ -182,6 +183,22 @@ class Readers:
             self.context.store,
             bounces.maildir,
             now=self.context.now(),
+            soft_limit=bounces.soft_limit,
+            soft_window_days=bounces.soft_window_days,
+            find=self.delivery_finder(),
+        )
+
+    def take_webhook(
+        self, provider: str, events: list[HookEvent], *, request_id: str = ""
+    ) -> list[str]:
+        """Apply a verified provider webhook's events (bounces, complaints) to the list."""
+        bounces = self.context.settings.bounces
+        return take_webhook(
+            self.context.store,
+            provider,
+            events,
+            now=self.context.now(),
+            request_id=request_id,
             soft_limit=bounces.soft_limit,
             soft_window_days=bounces.soft_window_days,
             find=self.delivery_finder(),

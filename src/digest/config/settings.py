@@ -146,6 +146,18 @@ class BounceSettings:
     maildir: Path | None = setting(
         None, "A Maildir the return path delivers to; tick reads its new mail.", accepts=(str,)
     )
+    sns_topics: tuple[str, ...] = setting(
+        (), "SNS topic ARNs whose SES notices /hooks/ses takes (empty: off)."
+    )
+    postmark_auth_env: str = setting(
+        "", "Variable holding user:password of /hooks/postmark's Basic auth (empty: off)."
+    )
+    mailgun_key_env: str = setting(
+        "", "Variable holding the Mailgun webhook signing key for /hooks/mailgun (empty: off)."
+    )
+    sendgrid_public_key: str = setting(
+        "", "SendGrid's event webhook verification key, base64, for /hooks/sendgrid (empty: off)."
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,6 +262,16 @@ bounce_events = Table(
     Index("bounce_events_email", "email", "at"),
 )
 
+# Provider webhook events already taken (an SNS MessageId, a Mailgun token, ...): a replay
+# or a provider's retry of one is answered 200 and changes nothing.
+webhook_seen = Table(
+    "webhook_seen",
+    metadata,
+    Column("provider", String(20), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("at", Timestamp, nullable=False),
+)
+
 # What the scheduler decided about a slot that has no edition to show it (missed, skipped).
 slot_log = Table(
     "slot_log",

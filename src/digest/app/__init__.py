@@ -7,6 +7,7 @@ and four collaborators the CLI and the web call by name:
 - ``app.schedule``  slots, waves, lateness, deadlines
 - ``app.editions``  build, proofs, approve / reject / revise, test sends, deadlines
 - ``app.sending``   send and resume an edition, one worker pass
+- ``app.webhooks``  outgoing webhooks from the state database's queue
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from digest.app.editions import Editions
 from digest.app.readers import Readers
 from digest.app.schedule import Schedule
 from digest.app.sending import Sending
+from digest.app.webhooks import Webhooks
 from digest.config import Settings
 from digest.store import Store
 
@@ -44,6 +46,7 @@ class App:
         self.schedule = Schedule(self.context, self.readers)
         self.editions = Editions(self.context, self.readers, self.schedule)
         self.sending = Sending(self.context, self.readers)
+        self.webhooks = Webhooks(self.context)
 
     # The shared context's most used parts, by their plain names.
 

@@ -161,6 +161,16 @@ class BounceSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """One entry of ``webhooks``: a receiver of Standard Webhooks."""
+
+    url: str = setting(doc="The receiver's http(s) URL.")
+    secret_env: str = setting(doc="Variable holding its whsec_ secret.")
+    events: tuple[str, ...] = setting((), "Events it gets (empty: all of them).")
+    allow_private: bool = setting(False, "Allow loopback and private addresses.")
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduleSettings:
     """The ``schedule`` section: slots, waves, lateness, quiet hours."""
 
@@ -270,6 +280,7 @@ class Settings:
     notices: NoticeSettings = setting(doc="Notices to the editors.", factory=NoticeSettings)
     retention: RetentionSettings = setting(doc="What is kept.", factory=RetentionSettings)
     bounces: BounceSettings = setting(doc="Bounce policy.", factory=BounceSettings)
+    webhooks: tuple[WebhookSettings, ...] = setting((), "Outgoing webhooks (Standard Webhooks).")
     templates_dir: Path | None = setting(
         None, "Templates overriding the built-in ones.", accepts=(str,)
     )

@@ -97,6 +97,7 @@ def tick(app: App, *, echo: Echo) -> TickResult:
     if waiting and (line := drain_line(app.readers.pages().drain())):
         say(line)
     _bounces(app, say)
+    _webhooks(app, say)
     for note in app.notes:
         say(f"warning: {note}")
     app.notes.clear()
@@ -122,6 +123,19 @@ def _bounces(app: App, say: Echo) -> None:
     if counts:
         done = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
         say(f"bounces: {sum(counts.values())} read from bounces.maildir ({done})")
+
+
+def _webhooks(app: App, say: Echo) -> None:
+    """Post the queued outgoing webhooks that are due (a receiver down is retried later)."""
+    try:
+        done = app.webhooks.deliver()
+    except DigestError as exc:
+        say(f"warning: webhooks: {exc}")
+        return
+    if line := done.line():
+        say(line)
+    for error in done.errors:
+        say(f"warning: webhook {error}")
 
 
 def _label(app: App, moment: datetime) -> str:

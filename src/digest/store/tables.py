@@ -272,6 +272,31 @@ webhook_seen = Table(
     Column("at", Timestamp, nullable=False),
 )
 
+# Outgoing webhooks (Standard Webhooks): each event is written with the change it reports,
+# in the same transaction; tick fans it out into one send per configured receiver.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event", String(40), nullable=False),  # edition.sent, reader.bounced, ...
+    Column("payload", Text, nullable=False),  # the JSON body, as sent
+    Column("at", Timestamp, nullable=False),
+)
+webhook_sends = Table(
+    "webhook_sends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("msg_id", String(40), nullable=False),  # webhook-id: the same on every retry
+    Column("url", Text, nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(10), nullable=False),  # pending, sent, dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", Timestamp, nullable=False),
+    Column("error", Text, nullable=False, default=""),
+    Index("webhook_sends_due", "state", "next_at"),
+)
+
 # What the scheduler decided about a slot that has no edition to show it (missed, skipped).
 slot_log = Table(
     "slot_log",

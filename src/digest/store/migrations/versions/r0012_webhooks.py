@@ -1,4 +1,4 @@
-"""Revision 0012: provider webhook events already taken (replays change nothing)."""
+"""Revision 0012: webhooks: provider events already taken, and the outgoing queue."""
 
 from __future__ import annotations
 
@@ -20,6 +20,26 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(200), primary_key=True),
         sa.Column("at", Timestamp, nullable=False),
     )
+    op.create_table(
+        "webhook_outbox",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("event", sa.String(40), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("at", Timestamp, nullable=False),
+    )
+    op.create_table(
+        "webhook_sends",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("msg_id", sa.String(40), nullable=False),
+        sa.Column("url", sa.Text, nullable=False),
+        sa.Column("event", sa.String(40), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("state", sa.String(10), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_at", Timestamp, nullable=False),
+        sa.Column("error", sa.Text, nullable=False, server_default=""),
+    )
+    op.create_index("webhook_sends_due", "webhook_sends", ["state", "next_at"])
 
 
 def downgrade() -> None:

@@ -45,6 +45,9 @@ class WebhookQueue:
         """One send per (event, receiver wanting it; no events named: all); the number made.
         Events nobody wants are dropped, so the outbox stays small without webhooks."""
         made = 0
+        with self.store.reading() as conn:  # most ticks: nothing new, and no write lock
+            if conn.execute(select(webhook_outbox.c.id).limit(1)).first() is None:
+                return 0
         with writing(self.store) as conn:
             rows = conn.execute(select(webhook_outbox).order_by(webhook_outbox.c.id)).all()
             for row in rows:

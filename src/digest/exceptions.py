@@ -16,6 +16,7 @@ DigestError
 │   └── ImageError         an image we will not use (the story stays, without it)
 ├── TokenError             a signed link is tampered with, expired or signed with another key
 ├── BounceError            a returned mail or the bounce mailbox cannot be read
+├── WebhookError           a provider webhook failed its check (signature, host, age, size)
 ├── StoreError             the state database failed
 │   └── SchemaError        the database's schema is older or newer than this digest's
 ├── StateError             an edition is not in a state that allows the requested action
@@ -71,6 +72,15 @@ class DeadlineExceeded(FetchError):
 class BounceError(DigestError):
     """A file given as a returned mail cannot be read as one (the caller names the file), or
     the bounce mailbox (bounces.imap) cannot be reached, secured or logged in to."""
+
+
+class WebhookError(DigestError):
+    """A provider's webhook request is refused: ``status`` is the HTTP answer it gets
+    (400 unreadable, 401 bad credentials, 403 bad signature or host, 413 too large)."""
+
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class RankError(DigestError):

@@ -8,6 +8,7 @@ and five collaborators the CLI and the web call by name:
 - ``app.editions``  build, proofs, approve / reject / revise, test sends, deadlines
 - ``app.sending``   send and resume an edition, one worker pass
 - ``app.bounces``   the return path's mailboxes, bounce and complaint figures and alarms
+- ``app.webhooks``  outgoing webhooks from the state database's queue
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from digest.app.editions import Editions
 from digest.app.readers import Readers
 from digest.app.schedule import Schedule
 from digest.app.sending import Sending
+from digest.app.webhooks import Webhooks
 from digest.config import Settings
 from digest.store import Store
 
@@ -47,6 +49,7 @@ class App:
         self.editions = Editions(self.context, self.readers, self.schedule)
         self.sending = Sending(self.context, self.readers)
         self.bounces = Bounces(self.context, self.readers)
+        self.webhooks = Webhooks(self.context)
 
     # The shared context's most used parts, by their plain names.
 

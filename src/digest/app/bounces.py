@@ -12,10 +12,11 @@ from digest import notices
 from digest.app.context import Context
 from digest.app.readers import Readers
 from digest.config.settings import ImapSettings
+from digest.deliverability.hooks import HookEvent
 from digest.deliverability.imap import Mailbox
 from digest.exceptions import BounceError
 from digest.store.figures import Figures, edition_figures
-from digest.subscribers.bounces import Outcome, poll_imap, poll_maildir
+from digest.subscribers.bounces import Outcome, poll_imap, poll_maildir, take_webhook
 
 Poll = Callable[[], list[Outcome]]
 
@@ -72,6 +73,23 @@ class Bounces:
                 poll_imap, mailbox=mailbox, folder=imap.folder, done_folder=imap.done_folder
             )
             return self._poll(run)
+
+    def take_webhook(
+        self, provider: str, events: list[HookEvent], *, request_id: str = ""
+    ) -> list[str]:
+        """Apply a verified provider webhook's events (bounces, complaints) to the list,
+        through the same policy as the mailboxes."""
+        settings = self.context.settings.bounces
+        return take_webhook(
+            self.context.store,
+            provider,
+            events,
+            now=self.context.now(),
+            request_id=request_id,
+            soft_limit=settings.soft_limit,
+            soft_window_days=settings.soft_window_days,
+            find=self.readers.delivery_finder(),
+        )
 
     def figures(self, edition_ids: Iterable[int]) -> dict[int, Figures]:
         return edition_figures(self.context.store, sorted(set(edition_ids)))

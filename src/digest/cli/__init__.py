@@ -12,12 +12,24 @@ from digest.cli import (
     ops,
     status,
     subscribers,
+    webhooks,
 )
 from digest.cli.group import cli
 
 __all__ = ["cli", "main"]
 # Importing them registers their commands on ``cli``.
-_COMMANDS = (bounces, control, delivery, editions, editors, init, ops, status, subscribers)
+_COMMANDS = (
+    bounces,
+    control,
+    delivery,
+    editions,
+    editors,
+    init,
+    ops,
+    status,
+    subscribers,
+    webhooks,
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,6 +30,7 @@ from digest.config.settings import (
     Settings,
     SignupSettings,
     SourceSettings,
+    WebhookSettings,
     parse_rate,
 )
 from digest.config.yamlsrc import Located, load_yaml
@@ -38,6 +39,7 @@ from digest.models import Publication
 from digest.rank.settings import RankingSettings, check_ranking
 from digest.schema import keys
 from digest.slots import parse_days
+from digest.store.events import EVENTS
 
 Path_ = tuple[str | int, ...]
 # A web origin as browsers send it in the Origin header: scheme, host, optional port.
@@ -94,6 +96,7 @@ def load_settings(path: Path) -> Settings:
         "secret_env": top.get("secret_env", "DIGEST_SECRET"),
         "retention": _retention(doc, top.get("retention", {})),
         "bounces": _bounces(doc, top.get("bounces", {}), base),
+        "webhooks": _webhooks(doc, top.get("webhooks", [])),
         "state_url": _state_url(doc, top.get("state_url", "")),
         **_readers(doc, top),
     }
@@ -339,6 +342,35 @@ def _imap(doc: Located, data: Any, base: Path) -> ImapSettings:
     if values["ca_file"] is not None:
         values["ca_file"] = base / Path(values["ca_file"]).expanduser()
     return build(ImapSettings, values)  # type: ignore[no-any-return]
+
+
+def _webhooks(doc: Located, raw: Any) -> tuple[WebhookSettings, ...]:
+    if not isinstance(raw, list):
+        raise doc.error(("webhooks",), "webhooks must be a list (- url: ... secret_env: ...)")
+    out = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise doc.error(
+                ("webhooks", i), "each webhook must be a mapping with url and secret_env"
+            )
+        values = {
+            **_defaults(WebhookSettings),
+            **read_section(doc, ("webhooks", i), entry, WebhookSettings),
+        }
+        if not re.match(r"https?://[^/\s]", values["url"]):
+            raise doc.error(("webhooks", i, "url"), "webhooks[].url must be an http(s) URL")
+        if not values["secret_env"].strip():
+            raise doc.error(
+                ("webhooks", i, "secret_env"), "webhooks[].secret_env must name a variable"
+            )
+        for event in values["events"]:
+            if event not in EVENTS:
+                raise doc.error(
+                    ("webhooks", i, "events"),
+                    f"unknown webhook event {event!r}; use {', '.join(EVENTS)}",
+                )
+        out.append(build(WebhookSettings, values))
+    return tuple(out)
 
 
 def _state_url(doc: Located, url: str) -> str:

@@ -167,6 +167,28 @@ class BounceSettings:
     imap: ImapSettings | None = setting(None, "An IMAP mailbox the return path delivers to.")
     complaint_alert: float = setting(0.001, "Complaints per sent message that alert editors.")
     hard_bounce_alert: float = setting(0.02, "Hard bounces per sent message that alert editors.")
+    sns_topics: tuple[str, ...] = setting(
+        (), "SNS topic ARNs whose SES notices /hooks/ses takes (empty: off)."
+    )
+    postmark_auth_env: str = setting(
+        "", "Variable holding user:password of /hooks/postmark's Basic auth (empty: off)."
+    )
+    mailgun_key_env: str = setting(
+        "", "Variable holding the Mailgun webhook signing key for /hooks/mailgun (empty: off)."
+    )
+    sendgrid_public_key: str = setting(
+        "", "SendGrid's event webhook verification key, base64, for /hooks/sendgrid (empty: off)."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """One entry of ``webhooks``: a receiver of Standard Webhooks."""
+
+    url: str = setting(doc="The receiver's http(s) URL.")
+    secret_env: str = setting(doc="Variable holding its whsec_ secret.")
+    events: tuple[str, ...] = setting((), "Events it gets (empty: all of them).")
+    allow_private: bool = setting(False, "Allow loopback and private addresses.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +315,7 @@ class Settings:
     notices: NoticeSettings = setting(doc="Notices to the editors.", factory=NoticeSettings)
     retention: RetentionSettings = setting(doc="What is kept.", factory=RetentionSettings)
     bounces: BounceSettings = setting(doc="Bounce policy.", factory=BounceSettings)
+    webhooks: tuple[WebhookSettings, ...] = setting((), "Outgoing webhooks (Standard Webhooks).")
     templates_dir: Path | None = setting(
         None, "Templates overriding the built-in ones.", accepts=(str,)
     )

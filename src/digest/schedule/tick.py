@@ -103,6 +103,7 @@ def tick(app: App, *, echo: Echo) -> TickResult:
         # An edition a worker ended whose notice never went (it died just after): once.
         for edition_id in unnoticed_ends(store, now - timedelta(days=1)):
             app.sending.ended(edition_id)
+    _webhooks(app, say)
     for note in app.notes:
         say(f"warning: {note}")
     app.notes.clear()
@@ -146,6 +147,19 @@ def _bounces(app: App, say: Echo) -> None:
             say(f"bounces: {sum(counts.values())} read from {key} ({done})")
     for edition_id in app.bounces.alert(read):
         say(f"bounces: edition {edition_id} is past bounces.complaint_alert or hard_bounce_alert")
+
+
+def _webhooks(app: App, say: Echo) -> None:
+    """Post the queued outgoing webhooks that are due (a receiver down is retried later)."""
+    try:
+        done = app.webhooks.deliver()
+    except DigestError as exc:
+        say(f"warning: webhooks: {exc}")
+        return
+    if line := done.line():
+        say(line)
+    for error in done.errors:
+        say(f"warning: webhook {error}")
 
 
 def _label(app: App, moment: datetime) -> str:

@@ -21,7 +21,7 @@ from digest.models import SubscriberState
 from digest.store import suppress
 from digest.store.repository import Store
 from digest.store.subscribers import address_key, writing
-from digest.store.tables import bounce_events, suppressions
+from digest.store.tables import bounce_events, suppressions, webhook_seen
 
 S = SubscriberState
 SUPPRESSED = "suppressed"
@@ -141,6 +141,19 @@ class Batch:
             )
         )
         return action
+
+    def first_time(self, provider: str, event_id: str, *, now: datetime) -> bool:
+        """Note that ``provider``'s event ``event_id`` is taken; False if it already was
+        (a replay, or the provider's retry after an answer it did not get)."""
+        query = select(webhook_seen.c.at).where(
+            (webhook_seen.c.provider == provider) & (webhook_seen.c.event_id == event_id[:200])
+        )
+        if self.conn.execute(query).first() is not None:
+            return False
+        self.conn.execute(
+            insert(webhook_seen).values(provider=provider, event_id=event_id[:200], at=now)
+        )
+        return True
 
     def _seen(self, key: str, event: Event) -> bool:
         """Already recorded: the same mail read again (an import run twice over a mailbox),

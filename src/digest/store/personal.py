@@ -27,6 +27,8 @@ from digest.store.tables import (
     erasures,
     subscribers,
     suppressions,
+    webhook_outbox,
+    webhook_sends,
 )
 
 D = DeliveryState
@@ -150,6 +152,10 @@ def erase(store: Store, email: str, *, now: datetime) -> dict[str, int]:
         counts["bounce_events"] = int(
             conn.execute(delete(bounce_events).where(bounce_events.c.email == key)).rowcount
         )
+        # Webhook events about the reader, sent or not: an erased reader is not reported.
+        for table in (webhook_outbox, webhook_sends):
+            about = table.c.payload.contains(json.dumps(key), autoescape=True)
+            counts[table.name] = int(conn.execute(delete(table).where(about)).rowcount)
         # The ledger keeps its counts, but no longer whom a row was for; a row still due is
         # never sent.
         due = [D.PENDING.value, D.DEFERRED.value, D.IN_FLIGHT.value]

@@ -35,6 +35,7 @@ from digest.store.engine import (
     writable,
     write_transaction,
 )
+from digest.store.events import EVENTS, enqueue
 from digest.store.sql import insert_ignore, upsert
 from digest.store.tables import (
     approvals,
@@ -132,6 +133,10 @@ class Transaction:
                 note=entry.note,
             )
         )
+        event = f"edition.{entry.to_state.value}"  # approved, sent, expired: webhooks
+        if event in EVENTS and entry.from_state is not entry.to_state:
+            data = {"edition": entry.edition_id, "revision": entry.revision, "by": entry.actor}
+            enqueue(self.conn, event, data, now=entry.at)
 
     def add_approval(
         self,

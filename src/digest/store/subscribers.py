@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from digest.models import Subscriber, SubscriberState
 from digest.store import receiving, suppress
+from digest.store.events import enqueue
 from digest.store.repository import Store
 from digest.store.subscriber_rows import (
     ERASED_SALT,
@@ -367,6 +368,7 @@ class SubscriberStore:
             conn.execute(delete(erasures).where(erasures.c.hash == address_hash(row.key)))
             _consent(conn, row.id, ("subscribe", "web", r.ip, r.text), r.created_at)
             _consent(conn, row.id, ("confirm", "web", ip, "confirmed the e-mailed link"), now)
+            enqueue(conn, "reader.confirmed", {"email": row.key}, now=now)
         return self.get_id(int(row.id))
 
     def purge_pending(self, *, before: datetime) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from digest.models import SubscriberState
 from digest.reader_states import strongest
+from digest.store.events import EVENTS, enqueue
 from digest.store.tables import suppressions
 
 
@@ -23,6 +24,7 @@ def record(
     found = conn.execute(select(suppressions.c.kind).where(suppressions.c.email == key)).scalar()
     if found is None:
         conn.execute(insert(suppressions).values(email=key, reason=reason, kind=kind.value, at=now))
+        _event(conn, key, reason, kind, now)
         return kind
     current = SubscriberState(found)
     kept = strongest(current, kind)
@@ -32,4 +34,12 @@ def record(
             .where(suppressions.c.email == key)
             .values(reason=reason, kind=kept.value, at=now)
         )
+        _event(conn, key, reason, kept, now)
     return kept
+
+
+def _event(conn: Connection, key: str, reason: str, kind: SubscriberState, now: datetime) -> None:
+    """The webhook event of a new or stronger suppression, in the same transaction."""
+    name = f"reader.{kind.value}"
+    if name in EVENTS:
+        enqueue(conn, name, {"email": key, "reason": reason}, now=now)

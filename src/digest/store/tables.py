@@ -1,4 +1,5 @@
-"""Every table of the state database: ONE MetaData, one timestamp type.
+"""Every table of the state database, on the ONE MetaData of ``store.columns`` (the
+webhooks' tables are in ``store.webhook_tables``, imported here so they are registered).
 
 The schema is versioned by the Alembic migrations in ``store/migrations``; a test checks
 that migrating an empty database to the head gives exactly these tables.
@@ -6,68 +7,26 @@ that migrating an empty database to the head gives exactly these tables.
 
 from __future__ import annotations
 
-import functools
-import json
-from datetime import UTC, datetime
-from typing import Any
-
 from sqlalchemy import (
     Column,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
 )
-from sqlalchemy.types import TypeDecorator
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
-"""The one stored form of a time: UTC, microseconds, so strings compare like the times."""
-
-
-@functools.lru_cache(maxsize=1024)
-def topics_text(topics: tuple[str, ...]) -> str:
-    """The one stored form of a topic selection: a JSON list (cached: readers share a few)."""
-    return json.dumps(list(topics), ensure_ascii=False)
-
-
-@functools.lru_cache(maxsize=1024)
-def topics_of(text: str) -> tuple[str, ...]:
-    """The topic selection a ``topics_text`` value holds."""
-    return tuple(json.loads(text))
-
-
-def stamp(value: datetime) -> str:
-    """``value`` in the stored form (aware times only)."""
-    return value.astimezone(UTC).strftime(TIME_FORMAT)
-
-
-class Timestamp(TypeDecorator[datetime]):
-    """An aware datetime stored as fixed-format UTC text; ``""`` (never/none) reads as None.
-
-    Text rather than a native type so SQLite and PostgreSQL hold the same values and the
-    empty string keeps meaning "not yet" (due now, never sent) in comparisons.
-    """
-
-    impl = String(40)
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, str):
-            return value  # "" and already-stamped values compare as stored
-        return stamp(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        return datetime.fromisoformat(value) if value else None
-
-
-metadata = MetaData()
+from digest.store.columns import TIME_FORMAT as TIME_FORMAT
+from digest.store.columns import Timestamp as Timestamp
+from digest.store.columns import metadata as metadata
+from digest.store.columns import stamp as stamp
+from digest.store.columns import topics_of as topics_of
+from digest.store.columns import topics_text as topics_text
+from digest.store.webhook_tables import webhook_outbox as webhook_outbox
+from digest.store.webhook_tables import webhook_seen as webhook_seen
+from digest.store.webhook_tables import webhook_sends as webhook_sends
 
 editions = Table(
     "editions",

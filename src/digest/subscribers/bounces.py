@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from digest.deliverability import Report, parse
+from digest.deliverability.hooks import HookEvent
 from digest.deliverability.imap import Mailbox
 from digest.deliverability.model import Delivery
 from digest.exceptions import BounceError
@@ -28,6 +29,7 @@ from digest.store.returns import Sent
 Finder = Callable[[Delivery], Sent | None]
 
 _QUOTED_FROM = re.compile(rb"^>+From ")
+REPLAY = "replay"  # a webhook event taken before: nothing changes
 BATCH = 500  # messages per transaction: few commits, and a crash loses at most one batch
 IMAP_BATCH = 100  # messages fetched, stored, then moved at a time
 
@@ -298,3 +300,38 @@ def poll_imap(
         # (gone meanwhile, or an answer digest could not parse) stays for the next tick.
         mailbox.move([uid for uid, _ in fetched], done_folder)
     return outcomes
+
+
+def take_webhook(
+    store: Store,
+    provider: str,
+    events: Iterable[HookEvent],
+    *,
+    now: datetime,
+    request_id: str = "",
+    soft_limit: int = 3,
+    soft_window_days: int = 30,
+    find: Finder | None = None,
+) -> list[str]:
+    """Apply a verified provider webhook's events through the bounce policy, in one
+    transaction; the action per event (suppressed, counted, ignored or replay).
+
+    Each event id, and the request's own ``request_id`` when its signature covers no
+    event (Mailgun's token), is taken once: a replay, or the provider retrying after an
+    answer it did not get, changes nothing.
+    """
+    bounces = BounceStore(store, Policy(soft_limit, timedelta(days=soft_window_days)))
+    with bounces.batch() as batch:
+        if request_id and not batch.first_time(f"{provider}-request", request_id, now=now):
+            return [REPLAY]
+        actions = []
+        for e in events:
+            if not batch.first_time(provider, e.event_id, now=now):
+                actions.append(REPLAY)
+                continue
+            sent = find(Delivery(message_id=e.message_id)) if find and e.message_id else None
+            address = sent.email if sent is not None else e.email
+            message_id = sent.message_id if sent is not None else e.message_id
+            event = Event(address, e.kind, e.status, e.reason, f"{provider} webhook", message_id)
+            actions.append(batch.apply(event, now=now))
+        return actions

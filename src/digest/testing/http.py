@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -105,12 +106,20 @@ class _Handler(BaseHTTPRequestHandler):
 class FixtureServer:
     """``with FixtureServer(root) as srv: fetch(srv.base_url + "/feed.rss")``.
 
+    With ``tls`` (a server-side context holding the test's certificate) it speaks HTTPS.
+
     ``requests`` records each request's (method, path, headers), and ``bodies`` at the same
     index the body it carried (a POST's; b"" for GET and HEAD). A POST gets the same routed
     answers as a GET.
     """
 
-    def __init__(self, root: Path | None = None, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.root = root
         self.stopping = threading.Event()
         self.routes: dict[str, list[_Route]] = {}
@@ -122,6 +131,9 @@ class FixtureServer:
         self._httpd.fixture = self
         self.port: int = self._httpd.server_address[1]
         self.base_url = f"http://{host}:{self.port}"
+        if tls is not None:  # an HTTPS server: the certificate the test made for it
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+            self.base_url = f"https://{host}:{self.port}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -24,6 +24,7 @@ from digest.tokens import secrets_from_env
 from digest.web.auth import Accounts
 from digest.web.common import SecurityHeaders
 from digest.web.desk import Desk
+from digest.web.hooks import Hooks, Outbound
 from digest.web.metrics import Operations
 from digest.web.readers import Readers
 from digest.web.roster import Roster
@@ -42,9 +43,14 @@ async def favicon(_request: Request) -> Response:
 
 
 def create_app(
-    app: App, *, environ: Mapping[str, str] | None = None, backoff: Backoff | None = None
+    app: App,
+    *,
+    environ: Mapping[str, str] | None = None,
+    backoff: Backoff | None = None,
+    outbound: Outbound | None = None,
 ) -> Starlette:
-    """The ASGI app for ``app``'s config; ConfigError at once if the signing key is missing."""
+    """The ASGI app for ``app``'s config; ConfigError at once if the signing key (or a
+    webhook's secret) is missing. ``outbound`` is how the SES webhook reaches SNS."""
     env = os.environ if environ is None else environ
     accounts = Accounts(app, secrets_from_env(app.settings.secret_env, env), env, backoff)
     static = StaticFiles(directory=STATIC)
@@ -57,6 +63,7 @@ def create_app(
         *Roster(app, env, accounts).routes(),
         *Readers(app, env, accounts).routes(),
         *Operations(app, env).routes(),
+        *Hooks(app, env, outbound).routes(),
         Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
         Mount("/static", app=static, name="static"),
     ]

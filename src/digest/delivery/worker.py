@@ -471,7 +471,10 @@ class Sender:
             due = self._backoff(row)
             return Outcome(email, D.DEFERRED, f"{IN_DOUBT}{failure}", due), holder, None
         if isinstance(failure, TemporaryFailure):
-            return Outcome(email, D.DEFERRED, str(failure), self._backoff(row)), holder, None
+            due = self._backoff(row)
+            if failure.retry_after:  # the server said when: not before that
+                due = max(due, self.clock() + timedelta(seconds=failure.retry_after))
+            return Outcome(email, D.DEFERRED, str(failure), due), holder, None
         # The backend as a whole failed (login refused, bad certificate) before this
         # message went out: the row goes back to pending and the run stops.
         return Outcome(email, D.PENDING, str(failure)), holder, failure

@@ -12,6 +12,7 @@ from email.parser import BytesParser
 
 import pytest
 
+from digest.store.returns import Returns
 from digest.testing.providers import TEST_SECRET, ProviderServer
 
 from conftest import NOW, Project
@@ -63,6 +64,12 @@ def test_digest_send_through_the_provider(project: Project, api: ProviderServer)
     try:
         assert store.is_suppressed("ben@example.net")  # like an SMTP 5xx: a hard bounce
         assert not store.is_suppressed("anna@example.org")
+        # The provider's id of each message is recorded: its events find the delivery.
+        for got in api.received:
+            found = Returns(store).by_provider_id(got.provider_id)
+            assert found is not None
+            assert (found.edition_id, found.email) == (edition, got.recipient)
+        assert Returns(store).by_provider_id("not-an-id") is None
     finally:
         store.close()
 

@@ -109,7 +109,20 @@ def test_db_upgrade_lists_each_migration_in_the_order_it_ran(project: Project) -
     lines = result.stdout.splitlines()
     assert lines[0] == f"{project.state}: schema upgraded from legacy to {head()}, in order:"
     # The revision names are not the order they run in: the labels say what each one is.
-    order = ["0001", "0002", "0006", "0007", "0004", "0003", "0005", "0008", "0009", "0010", "0011"]
+    order = [
+        "0001",
+        "0002",
+        "0006",
+        "0007",
+        "0004",
+        "0003",
+        "0005",
+        "0008",
+        "0009",
+        "0010",
+        "0011",
+        "0012",
+    ]
     assert [line.split()[0] for line in lines[1:]] == order
     assert lines[4] == "  0007  the notices log (notices to editors and proofs, each sent once)"
     again = json.loads(project.cli("db", "upgrade", "--json").stdout)

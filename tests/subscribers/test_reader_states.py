@@ -70,6 +70,8 @@ def test_the_migration_writes_down_the_kind_old_reasons_meant(project: Project) 
             "DROP TABLE signup_queue;"
             "ALTER TABLE editions DROP COLUMN marker;"  # 0011
             "ALTER TABLE edition_variants DROP COLUMN marker;"
+            "DROP INDEX deliveries_provider;"  # 0012
+            "ALTER TABLE deliveries DROP COLUMN provider_message_id;"
             "INSERT INTO suppressions (email, reason, at) VALUES"
             " ('x@example.org', 'hard bounce: 550 no such user', '2026-11-25T06:00:00+00:00'),"
             " ('y@example.org', 'complaint (feedback loop)', '2026-11-25T06:00:00+00:00'),"

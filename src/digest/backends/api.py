@@ -78,6 +78,9 @@ class APIBackend(Backend):
         self.key_env = key_env
         self._fetcher: Fetcher | None = None
         self._down = False
+        # The provider's id of each message accepted, by our Message-ID, until the worker
+        # takes it for the ledger (provider_id).
+        self.provider_ids: dict[str, str] = {}
 
     def fail(self, problem: str) -> NoReturn:
         raise BackendError(f"backend {self.name!r}: {problem}")
@@ -87,6 +90,9 @@ class APIBackend(Backend):
         """False after the API could not be reached or said "too many requests" (the
         worker then pauses this connection a little before the next message)."""
         return not self._down
+
+    def provider_id(self, envelope: Envelope) -> str:
+        return self.provider_ids.pop(envelope.message_id, "")
 
     def secret(self, variable: str, option: str = "key_env") -> str:
         value = os.environ.get(variable, "")

@@ -34,7 +34,6 @@ class MailgunBackend(APIBackend):
             self.fail(f"domain must be your Mailgun sending domain, not {domain!r}")
         self.domain = domain
         self.region = region
-        self.provider_ids: dict[str, str] = {}
 
     def send(self, envelope: Envelope) -> None:
         self.check_size(envelope)

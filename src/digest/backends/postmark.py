@@ -44,9 +44,6 @@ class PostmarkBackend(APIBackend):
             self.fail(f"batch_size must be from 1 to {BATCH_LIMIT}, not {batch_size}")
         self.message_stream = message_stream
         self.batch_size = batch_size
-        # Postmark's id of each message accepted, by our Message-ID (its webhooks carry
-        # both, and our Message-ID also rides along as Metadata).
-        self.provider_ids: dict[str, str] = {}
 
     def send(self, envelope: Envelope) -> None:
         failure = self._batch([envelope])[0]

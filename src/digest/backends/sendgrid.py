@@ -26,10 +26,6 @@ class SendGridBackend(APIBackend):
     default_key_env: ClassVar[str] = "SENDGRID_API_KEY"
     max_message_bytes: ClassVar[int] = 30_000_000  # 30 MB per request
 
-    def __init__(self, **rest: Any) -> None:
-        super().__init__(**rest)
-        self.provider_ids: dict[str, str] = {}
-
     def send(self, envelope: Envelope) -> None:
         self.check_size(envelope)
         key = self.secret(self.key_env)

@@ -60,7 +60,6 @@ class SESBackend(APIBackend):
         self.region = region
         self.configuration_set = configuration_set
         self.secret_env = secret_env
-        self.provider_ids: dict[str, str] = {}
 
     def check_credentials(self) -> None:
         self.secret(self.key_env)

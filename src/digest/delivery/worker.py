@@ -440,8 +440,9 @@ class Sender:
                 closing = item is None
 
         for failure in backend.send_each(envelopes()):
-            row, _, holder = taken.popleft()
-            result = self._outcome(row, holder, failure)
+            row, sent, holder = taken.popleft()
+            provider_id = backend.provider_id(sent) if failure is None else ""
+            result = self._outcome(row, holder, failure, provider_id)
             self.results.put(result)
             if result[2] is not None:
                 break  # the backend as a whole failed: nothing more goes out
@@ -454,14 +455,14 @@ class Sender:
             backend.send(envelope)
         except BackendError as exc:
             return self._outcome(row, holder, exc)
-        return self._outcome(row, holder, None)
+        return self._outcome(row, holder, None, backend.provider_id(envelope))
 
     def _outcome(
-        self, row: Row, holder: str, failure: BackendError | None
+        self, row: Row, holder: str, failure: BackendError | None, provider_id: str = ""
     ) -> tuple[Outcome, str, BaseException | None]:
         email = row.subscriber.email
         if failure is None:
-            return Outcome(email, D.SENT), holder, None
+            return Outcome(email, D.SENT, provider_id=provider_id), holder, None
         if isinstance(failure, PermanentFailure):
             return Outcome(email, D.FAILED, str(failure)), holder, None
         if isinstance(failure, InDoubtFailure):

@@ -54,7 +54,7 @@ def _essentials(data: bytes) -> tuple[str, str, str, str]:
     msg = BytesParser(policy=email.policy.default).parsebytes(data)
     assert isinstance(msg, EmailMessage)
     body = msg.get_body(("plain",))
-    text = body.get_content() if body is not None else ""
+    text = body.get_content().replace("\r\n", "\n") if body is not None else ""
     return str(msg["To"]), str(msg["Subject"]), str(msg["Message-ID"]), text
 
 
@@ -329,3 +329,35 @@ def test_mailgun_region_picks_the_base_url() -> None:
         load_backend("mailgun", {"domain": "mg.example.com", "region": "asia"})
     ses = load_backend("ses", {"region": "eu-west-1"})
     assert ses.endpoint == "https://email.eu-west-1.amazonaws.com"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("provider", ["postmark", "sendgrid"])
+def test_fields_providers_get_the_decoded_name_subject_and_bodies(
+    keys: None, provider: str
+) -> None:
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = '"Müller, Zeitung" <news@digest.example>'
+    msg["To"] = "alice@example.com"
+    msg["Subject"] = "Grüße aus Köln: 5 Geschichten"
+    msg["Message-ID"] = "<umlaut.1@digest.example>"
+    msg["List-Unsubscribe"] = "<https://digest.example/u/abc>"
+    msg.set_content("Guten Morgen, café\n")
+    msg.add_alternative("<p>Guten Morgen, café</p>", subtype="html")
+    sent = Envelope("news@digest.example", "alice@example.com", msg.as_bytes(), msg["Message-ID"])
+    with ProviderServer(provider, key=KEY) as api:
+        load_backend(provider, options(api)).send(sent)
+    got = api.received[0].fields
+    if provider == "postmark":
+        assert got["From"] == '"Müller, Zeitung" <news@digest.example>'
+        assert (got["Subject"], got["TextBody"]) == (
+            "Grüße aus Köln: 5 Geschichten",
+            "Guten Morgen, café\n",
+        )
+        assert got["HtmlBody"].startswith("<p>Guten Morgen, café</p>")
+    else:
+        assert got["from"] == {"email": "news@digest.example", "name": "Müller, Zeitung"}
+        assert got["subject"] == "Grüße aus Köln: 5 Geschichten"
+        assert [c["value"][:20] for c in got["content"]] == [
+            "Guten Morgen, café\n",
+            "<p>Guten Morgen, caf",
+        ]

@@ -15,7 +15,7 @@ import pytest
 
 from digest.backends import sigv4
 from digest.backends.base import Backend, Envelope, load_backend
-from digest.exceptions import BackendError, PermanentFailure, TemporaryFailure
+from digest.exceptions import BackendError, InDoubtFailure, PermanentFailure, TemporaryFailure
 from digest.testing.contract import BackendContract, envelope
 from digest.testing.providers import TEST_SECRET, ProviderServer
 
@@ -212,6 +212,16 @@ def test_429_with_retry_after_defers_and_pauses_the_connection(api: ProviderServ
     backend.send(envelope(2))  # the next try goes through, and the connection is healthy
     assert backend.connected is True
     assert [r.recipient for r in api.received] == ["alice@example.com"]
+
+
+def test_no_answer_after_the_request_went_out_is_in_doubt(api: ProviderServer) -> None:
+    api.fail(0)  # the request is read, then the connection closes without a word
+    backend = load_backend(api.provider, options(api))
+    with pytest.raises(InDoubtFailure):
+        backend.send(envelope(1))
+    assert backend.connected is False
+    backend.send(envelope(2))
+    assert len(api.received) == 1
 
 
 @pytest.mark.parametrize("status", [500, 503])

@@ -132,12 +132,12 @@ class APIBackend(Backend):
             raise InDoubtFailure(f"{self.name}: no answer from the API ({exc})") from exc
         except FetchError as exc:
             text = str(exc)
-            if "timed out" in text:
-                self._down = True
-                raise InDoubtFailure(f"{self.name}: {text}") from exc
-            if "connection failed" in text or "cannot resolve" in text:
-                self._down = True
+            if "ConnectError" in text or "cannot resolve" in text:
+                self._down = True  # the request never left: simply later
                 raise TemporaryFailure(f"{self.name}: {text}") from exc
+            if "timed out" in text or "connection failed" in text:
+                self._down = True  # lost after the request went out: it may have arrived
+                raise InDoubtFailure(f"{self.name}: {text}") from exc
             self.fail(text)  # a refused address or scheme: configuration, not weather
         self._down = answer.status == 429
         return answer

@@ -89,7 +89,8 @@ class ProviderServer:
     # what tests tell it -------------------------------------------------------------------
 
     def fail(self, status: int, *, times: int = 1, retry_after: str = "") -> None:
-        """Answer the next ``times`` requests with ``status`` (429 carries ``retry_after``)."""
+        """Answer the next ``times`` requests with ``status`` (429 carries ``retry_after``);
+        status 0 reads the request and hangs up without an answer."""
         with self.lock:
             self._faults += [(status, retry_after)] * times
 
@@ -324,6 +325,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {k.lower(): v for k, v in self.headers.items()}
         status, extra, out = self.server.fake.answer(self.path, headers, body)
+        if status == 0:
+            self.close_connection = True
+            return
         self.send_response(status)
         for name, value in extra.items():
             self.send_header(name, value)

@@ -136,10 +136,16 @@ class BackendError(DigestError):
 
 
 class TemporaryFailure(BackendError):
-    """A single message was deferred (4xx reply, dropped connection); retry later."""
+    """A single message was deferred (4xx reply, dropped connection); retry later.
 
-    def __init__(self, message: str, *, code: int | None = None) -> None:
+    ``retry_after`` (seconds) is the server's own wish (an API's 429 Retry-After): the
+    retry is not due before it."""
+
+    def __init__(
+        self, message: str, *, code: int | None = None, retry_after: float | None = None
+    ) -> None:
         self.code = code
+        self.retry_after = retry_after
         super().__init__(message)
 
 

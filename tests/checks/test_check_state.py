@@ -124,6 +124,7 @@ def test_db_upgrade_lists_each_migration_in_the_order_it_ran(project: Project) -
         "0012",
         "0013",
         "0014",
+        "0015",
     ]
     assert [line.split()[0] for line in lines[1:]] == order
     assert lines[4] == "  0007  the notices log (notices to editors and proofs, each sent once)"

@@ -73,6 +73,8 @@ def test_the_migration_writes_down_the_kind_old_reasons_meant(project: Project) 
             "ALTER TABLE confirmations DROP COLUMN timezone;"  # 0012
             "DROP INDEX subscribers_since;"  # 0013
             "DROP TABLE webhook_seen; DROP TABLE webhook_outbox; DROP TABLE webhook_sends;"  # 0014
+            "DROP INDEX deliveries_provider;"  # 0015
+            "ALTER TABLE deliveries DROP COLUMN provider_message_id;"
             "INSERT INTO suppressions (email, reason, at) VALUES"
             " ('x@example.org', 'hard bounce: 550 no such user', '2026-11-25T06:00:00+00:00'),"
             " ('y@example.org', 'complaint (feedback loop)', '2026-11-25T06:00:00+00:00'),"

@@ -79,6 +79,11 @@ class Backend(ABC):
         before retrying it); True otherwise, and always for a backend without one."""
         return True
 
+    def provider_id(self, envelope: Envelope) -> str:
+        """The id the provider gave ``envelope``, once ``send()`` accepted it ("" if the
+        backend has none); the ledger records it beside the Message-ID."""
+        return ""
+
     def open(self) -> None:  # noqa: B027 - optional hook, most backends need no connection
         """Prepare to send (connect, create folders)."""
 

@@ -6,7 +6,7 @@ import dataclasses
 import difflib
 import re
 import typing
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +30,7 @@ from digest.config.settings import (
     Settings,
     SignupSettings,
     SourceSettings,
+    WarmupSettings,
     WebhookSettings,
     parse_rate,
 )
@@ -292,7 +293,33 @@ def _send(doc: Located, data: Any) -> SendSettings:
                 ("send", "domain_limits", domain), f"send.domain_limits: {exc}"
             ) from None
     values["domain_limits"] = {str(k).lower(): v for k, v in values["domain_limits"].items()}
+    values["warmup"] = _warmup(doc, values["warmup"])
     return build(SendSettings, values)  # type: ignore[no-any-return]
+
+
+def _warmup(doc: Located, data: Any) -> WarmupSettings:
+    if isinstance(data, WarmupSettings):
+        return data  # not given: the default, no warm-up
+    where = ("send", "warmup")
+    values = {**_defaults(WarmupSettings), **read_section(doc, where, data, WarmupSettings)}
+    if values["start_date"]:
+        try:
+            date.fromisoformat(values["start_date"])
+        except ValueError:
+            raise doc.error(
+                (*where, "start_date"),
+                f"send.warmup.start_date must be a date like 2026-12-01, not "
+                f"{values['start_date']!r}",
+            ) from None
+    if values["first_day"] < 1 or values["growth"] < 1:
+        raise doc.error(where, "send.warmup: first_day must be at least 1 and growth at least 1")
+    if not all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in values["schedule"]
+    ):
+        raise doc.error((*where, "schedule"), "send.warmup.schedule must list positive integers")
+    if values["target"] < 0:
+        raise doc.error((*where, "target"), "send.warmup.target must not be negative")
+    return build(WarmupSettings, values)  # type: ignore[no-any-return]
 
 
 def _retention(doc: Located, data: Any) -> RetentionSettings:

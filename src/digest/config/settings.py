@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,31 @@ class BackendSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WarmupSettings:
+    """``send.warmup``: a daily cap for a new sending domain that grows day by day."""
+
+    start_date: str = setting("", "YYYY-MM-DD, day 1 of the warm-up; empty: no warm-up.")
+    first_day: int = setting(50, "Messages allowed on day 1.")
+    growth: float = setting(1.5, "Each day's cap is the day before's times this.")
+    schedule: tuple[int, ...] = setting((), "Caps per day instead, e.g. [50, 100, 250].")
+    target: int = setting(0, "The warm-up ends once a day's cap reaches this (0: never).")
+
+
+def warmup_cap(warmup: WarmupSettings, day: date) -> int | None:
+    """How many messages may go out on ``day`` (a UTC date); None when no cap applies
+    (no warm-up, or it is over). Days before ``start_date`` count as day 1."""
+    if not warmup.start_date:
+        return None
+    n = max(0, (day - date.fromisoformat(warmup.start_date)).days)
+    if warmup.schedule:
+        return warmup.schedule[n] if n < len(warmup.schedule) else None
+    cap = warmup.first_day * warmup.growth**n
+    if warmup.target and cap >= warmup.target:
+        return None
+    return int(min(cap, 2**31))
+
+
+@dataclass(frozen=True, slots=True)
 class SendSettings:
     """How the engine sends (digest.delivery); limits of 0 mean unlimited."""
 
@@ -104,6 +129,7 @@ class SendSettings:
         doc='Recipient domain -> "N/s|min|h|day" (key default: every other domain).',
         factory=dict,
     )
+    warmup: WarmupSettings = setting(doc="A growing daily cap.", factory=WarmupSettings)
 
 
 _UNITS = {

@@ -203,7 +203,7 @@ def _pass(store: Store, edition_id: int, setup: Setup, report: SendReport) -> No
     timeout = setup.backends[0].timeout
     # A permit counts at most this long while its message is busy (a dead worker's).
     busy = setup.options.lock_ttl_seconds + 6 * timeout
-    setup.limits = Limits(store, setup.options, busy_seconds=busy)
+    setup.limits = Limits(store, setup.options, busy_seconds=busy, today=setup.clock)
     setup.heartbeat = Heartbeat(ledger, ttl=setup.options.lock_ttl_seconds)
     setup.heartbeat.start()
     try:

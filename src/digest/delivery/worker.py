@@ -440,8 +440,9 @@ class Sender:
                 closing = item is None
 
         for failure in backend.send_each(envelopes()):
-            row, _, holder = taken.popleft()
-            result = self._outcome(row, holder, failure)
+            row, sent, holder = taken.popleft()
+            provider_id = backend.provider_id(sent) if failure is None else ""
+            result = self._outcome(row, holder, failure, provider_id)
             self.results.put(result)
             if result[2] is not None:
                 break  # the backend as a whole failed: nothing more goes out
@@ -454,14 +455,14 @@ class Sender:
             backend.send(envelope)
         except BackendError as exc:
             return self._outcome(row, holder, exc)
-        return self._outcome(row, holder, None)
+        return self._outcome(row, holder, None, backend.provider_id(envelope))
 
     def _outcome(
-        self, row: Row, holder: str, failure: BackendError | None
+        self, row: Row, holder: str, failure: BackendError | None, provider_id: str = ""
     ) -> tuple[Outcome, str, BaseException | None]:
         email = row.subscriber.email
         if failure is None:
-            return Outcome(email, D.SENT), holder, None
+            return Outcome(email, D.SENT, provider_id=provider_id), holder, None
         if isinstance(failure, PermanentFailure):
             return Outcome(email, D.FAILED, str(failure)), holder, None
         if isinstance(failure, InDoubtFailure):
@@ -471,7 +472,10 @@ class Sender:
             due = self._backoff(row)
             return Outcome(email, D.DEFERRED, f"{IN_DOUBT}{failure}", due), holder, None
         if isinstance(failure, TemporaryFailure):
-            return Outcome(email, D.DEFERRED, str(failure), self._backoff(row)), holder, None
+            due = self._backoff(row)
+            if failure.retry_after:  # the server said when: not before that
+                due = max(due, self.clock() + timedelta(seconds=failure.retry_after))
+            return Outcome(email, D.DEFERRED, str(failure), due), holder, None
         # The backend as a whole failed (login refused, bad certificate) before this
         # message went out: the row goes back to pending and the run stops.
         return Outcome(email, D.PENDING, str(failure)), holder, failure

@@ -26,6 +26,7 @@ from digest.store.freeze import INTO, Copy
 from digest.store.pause import pause_name
 from digest.store.raw import RawConnection
 from digest.store.repository import Store
+from digest.store.returns import provider_ids_statement
 from digest.store.subscribers import Receiving
 from digest.store.tables import (
     deliveries,
@@ -97,6 +98,7 @@ class Outcome:
     state: DeliveryState
     error: str = ""
     next_attempt_at: datetime | None = None
+    provider_id: str = ""  # a provider API's id of the message it accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +419,10 @@ class Ledger:
                 ),
                 (state, error, due, *((at,) if sent else ()), at, edition_id, token, *emails),
             )
+        ids = [(o.email, o.provider_id) for o in outcomes if o.provider_id and o.state is D.SENT]
+        if ids:
+            sql, params = provider_ids_statement(edition_id, ids)
+            cur.execute(self.raw.sql(sql), params)
 
     # reading and housekeeping ----------------------------------------------------------
 

@@ -140,6 +140,19 @@ class Permits:
             return now + 0.1
         return max(now + 0.01, datetime.fromisoformat(row[0]).timestamp() + lim.seconds)
 
+    def forget(self, prefix: str, *, keep: str) -> None:
+        """Drop the permits and counters of keys starting with ``prefix`` except ``keep``
+        (a warm-up's past days: their keys are never asked about again)."""
+
+        def run(cur: Any) -> None:
+            for table in ("send_permits", "send_limits"):
+                cur.execute(
+                    self.raw.sql(f"DELETE FROM {table} WHERE key LIKE ? AND key <> ?"),
+                    (prefix + "%", keep),
+                )
+
+        self.raw.transaction(run)
+
     @staticmethod
     def release_statement(holders: Sequence[str], *, at: float) -> tuple[str, tuple[str, ...]]:
         """SQL (``?`` style) that ends the permits of ``holders`` at ``at``; run it in the

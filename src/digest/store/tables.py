@@ -128,6 +128,8 @@ deliveries = Table(
     Column("sent_at", Timestamp, nullable=False, default=""),
     Column("last_error", Text, nullable=False, default=""),
     Column("message_id", String(400), nullable=False, default=""),
+    # The id a provider's HTTP API gave the message ("" over SMTP): its events name it.
+    Column("provider_message_id", String(400), nullable=False, default="", server_default=""),
     # The content hash of the approved variant this delivery carried.
     Column("variant_hash", String(64), nullable=False, default=""),
     Column("updated_at", Timestamp, nullable=False),
@@ -137,6 +139,7 @@ deliveries = Table(
     Index("deliveries_due", "edition_id", "state", "next_attempt_at"),
     # From a returned message (a bounce quoting its Message-ID) back to its delivery.
     Index("deliveries_message", "message_id"),
+    Index("deliveries_provider", "provider_message_id"),
 )
 
 # One row per edition whose recipient list is being or has been frozen into the ledger:

@@ -1,9 +1,12 @@
 """One worker's pass over an edition: claim due rows, take permits, mark, send, record.
 
-Every row is committed as in flight (fenced by this worker's claim) before its message goes
-on the wire, and its outcome is written only while the claim is still this worker's. At
-most ``32 x connections`` rows (256 for a local backend) are in flight at once, so a crash
-leaves at most that many in doubt (of which at most ``connections`` were on the wire).
+Rows are claimed and personalised ahead in batches, but a row is committed as in flight
+(fenced by this worker's claim) only as it is handed to a connection, in the same small
+commit that records the outcomes that came back since the last one. So at most
+``2 x connections`` rows (one on the wire and one pipelined behind it per connection;
+``LOCAL_WINDOW`` for a local backend) are in flight at once: a crash leaves only those in
+doubt, and rows that were merely claimed go back to the queue untouched. The outcome is
+written only while the claim is still this worker's.
 """
 
 from __future__ import annotations
@@ -38,10 +41,11 @@ from digest.store.limits import Permits
 from digest.store.repository import Store
 
 D = DeliveryState
-LOCAL_BATCH = 256  # rows in flight at once for a local backend (no network round trips)
-PER_CONNECTION = 32  # rows in flight per SMTP connection: one on the wire, the rest queued
-# (fewer, larger ledger commits: on PostgreSQL, 32 instead of 8 cut the machine's CPU per
-# message by about a tenth, and a crash still leaves only ``connections`` rows on the wire)
+LOCAL_WINDOW = 8  # rows in flight at once for a local backend: one commit per 8 messages
+ON_WIRE = 2  # rows in flight per SMTP connection: the one sent, the one pipelined behind it
+AHEAD = 16  # rows per connection claimed, personalised and permitted ahead of the wire
+# (claims and permits in batches keep their cost per message small; marking in flight is
+# what bounds a crash's doubt, and it follows the results one small commit at a time)
 STEP = 0.2  # the longest the loop goes without looking at stop, lease and heartbeat
 Item = tuple[Row, Envelope, str]  # row, message, permit holder
 IN_DOUBT = "in doubt: "
@@ -78,12 +82,12 @@ class Sender:
         self.heartbeat, self.limits = setup.heartbeat, setup.limits
         self.token = setup.heartbeat.token
         self.parallel = setup.backends[0].parallel
-        self.window = PER_CONNECTION * len(setup.backends) if self.parallel else LOCAL_BATCH
-        # Rows are marked in flight half a window at a time: one commit per batch, not per
-        # message, while the queued half keeps every connection busy meanwhile.
-        self.refill = max(1, self.window // 2)
-        self.claim_size = 4 * self.window
-        self.buffer: deque[Row] = deque()
+        connections = len(setup.backends)
+        self.window = ON_WIRE * connections if self.parallel else LOCAL_WINDOW
+        self.ahead = AHEAD * connections if self.parallel else 4 * LOCAL_WINDOW
+        self.claim_size = 4 * self.ahead
+        self.buffer: deque[Row] = deque()  # claimed, not yet personalised
+        self.ready: deque[tuple[Row, Envelope, str, str]] = deque()  # permitted, not marked
         self.work: queue.Queue[Item | None] = queue.Queue()
         self.results: queue.Queue[tuple[Outcome, str, BaseException | None]] = queue.Queue()
         self.inflight = 0
@@ -160,14 +164,14 @@ class Sender:
         while not self._halted():
             if self.s.progress:
                 self.s.progress(self.report)
-            room = self.window - self.inflight
             waiting = self._throttled > time.time()
-            if room > 0 and not waiting and (room >= self.refill or not self.inflight):
-                self._fill(room)
-            elif waiting and (self._done or self._ended):
-                # Record what finished while waiting: its permits end, so the window opens.
-                self._commit([])
-            if self.inflight == 0 and not self.buffer:
+            if len(self.ready) < self.window and not waiting:
+                self._prepare()
+            room = self.window - self.inflight
+            if (room > 0 and self.ready) or self._done or self._ended:
+                # One small commit: what came back is recorded, the next rows go in flight.
+                self._dispatch(room)
+            if self.inflight == 0 and not self.ready and not self.buffer:
                 if not self._empty and not waiting:
                     continue  # the next fill claims more
                 self._commit([])
@@ -179,9 +183,11 @@ class Sender:
             elif waiting:
                 self.s.sleep(min(STEP, max(self._throttled - time.time(), 0.001)))
 
-    def _fill(self, room: int) -> None:
+    def _prepare(self) -> None:
+        """Claim, personalise and take permits for the rows ahead of the wire."""
         now = self.clock()
-        if len(self.buffer) < room and not self._empty:
+        want = self.ahead - len(self.ready)
+        if len(self.buffer) < want and not self._empty:
             rows = self.ledger.claim(
                 self.edition_id,
                 self.token,
@@ -191,32 +197,39 @@ class Sender:
             )
             self.buffer.extend(rows)
             self._empty = not rows
-        ready: list[Item] = []
-        skipped: list[Outcome] = []
-        while self.buffer and len(ready) < room:
+        made: list[Item] = []
+        while self.buffer and len(made) < want:
             row = self.buffer.popleft()
-            email = row.subscriber.email
-            made = (
+            envelope = (
                 None
                 if row.suppressed
                 else self.s.envelope_for(row.subscriber, now, row.message_id or None)
             )
-            if made is None:
+            if envelope is None:
                 why = "unsubscribed or suppressed" if row.suppressed else "nothing in your topics"
-                skipped.append(Outcome(email, D.SKIPPED, why))
+                self._done.append(Outcome(row.subscriber.email, D.SKIPPED, why))
+                self.report.skipped += 1
                 continue
-            ready.append((row, made[0], made[1]))
-        permitted = self._permitted(ready)
-        if permitted and not self.heartbeat.valid_for(2 * STEP):
-            self.buffer.extendleft(reversed([r for r, _, _, _ in permitted]))
-            permitted = []
-        marks = [Mark(r.subscriber.email, e.message_id, v) for r, e, v, _ in permitted]
-        marked = self._commit(skipped, marks)
-        self.report.skipped += len(skipped) + sum(1 for m in marks if m.email not in marked)
-        for row, envelope, _, holder in permitted:
+            made.append((row, envelope[0], envelope[1]))
+        self.ready.extend(self._permitted(made))
+
+    def _dispatch(self, room: int) -> None:
+        """Record the outcomes that came back and mark up to ``room`` ready rows in flight,
+        in one transaction; hand the marked ones to the connections."""
+        go: list[tuple[Row, Envelope, str, str]] = []
+        if room > 0 and self.ready:
+            if self.heartbeat.valid_for(2 * STEP):
+                while self.ready and len(go) < room:
+                    go.append(self.ready.popleft())
+            elif not self.inflight:
+                self.s.sleep(0.01)  # the heartbeat thread renews it in a moment
+        marks = [Mark(r.subscriber.email, e.message_id, v) for r, e, v, _ in go]
+        marked = self._commit([], marks)
+        for row, envelope, _, holder in go:
             if row.subscriber.email not in marked:
+                self.report.skipped += 1  # unsubscribed since the claim, or claim lost
                 if holder:
-                    self._ended.append(holder)  # suppressed since the claim, or claim lost
+                    self._ended.append(holder)
                 continue
             self.inflight += 1
             if self.parallel:
@@ -299,8 +312,9 @@ class Sender:
             )
 
     def _drain(self) -> None:
-        """Stopping: rows not yet handed to a connection go back to pending, claimed rows
-        back to the queue; what is on the wire is finished and recorded."""
+        """Stopping: rows handed to a connection but not yet taken go back to pending, claimed
+        and ready rows back to the queue (their permits end); what is on the wire is finished
+        and recorded."""
         while True:
             try:
                 item = self.work.get_nowait()
@@ -317,8 +331,14 @@ class Sender:
                 )
         while self.inflight > 0:
             self._collect(timeout=None)
+        unsent = [r.subscriber.email for r in self.buffer]
+        for row, _, _, holder in self.ready:
+            unsent.append(row.subscriber.email)
+            if holder:
+                self._ended.append(holder)  # its permit ends unused
+        self.ready.clear()
         self._commit([])
-        self.ledger.release(self.edition_id, self.token, [r.subscriber.email for r in self.buffer])
+        self.ledger.release(self.edition_id, self.token, unsent)
         self.buffer.clear()
 
     def _next_pass(self) -> bool:

@@ -117,7 +117,7 @@ def test_throttle_holds_across_a_kill_a_resume_and_two_editions(project: Project
 @pytest.mark.parametrize("policy", ["resend", "skip"])
 def test_killed_sender_resumes_without_losing_anyone(project: Project, policy: str) -> None:
     emails = _subscribers(project, 2000)
-    window = 2 * 4  # in flight at most: 2 x connections (one sent, one pipelined behind)
+    window = 3 * 4  # in flight at most: 3 x connections (sent, pipelined, queued)
     rng = random.Random(policy)
     with SMTPSink() as sink:
         project.write_config(
@@ -238,7 +238,7 @@ def test_three_workers_survive_twenty_kills(project: Project, policy: str) -> No
     """The crash test: `send --workers 3`, one worker SIGKILLed at 20 random moments of a
     10,000-message send to an SMTP server that records every message before its 250.
 
-    Only rows handed to a connection are in flight, so a kill leaves at most 2 per
+    Only rows handed to the connections are in flight, so a kill leaves at most 3 per
     connection in doubt: duplicates stay within KILLS x connections, each one a row that was
     in flight at a kill, and with `skip` every `unknown` reader is such a row."""
     emails = _subscribers(project, 10_000, csv=True)
@@ -296,7 +296,7 @@ def test_three_workers_survive_twenty_kills(project: Project, policy: str) -> No
         received = Counter(r for m in sink.messages for r in m.rcpt_tos)
         ids = _message_ids(sink)
     assert kills == KILLS, (kills, out, err)
-    assert all(n <= 2 * CONNECTIONS for n in caught), caught
+    assert all(n <= 3 * CONNECTIONS for n in caught), caught
     twice = {e for e, n in received.items() if n > 1}
     assert twice <= doubtful
     assert sum(n - 1 for n in received.values()) <= KILLS * CONNECTIONS

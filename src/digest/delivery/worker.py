@@ -42,14 +42,11 @@ from digest.store.repository import Store
 
 D = DeliveryState
 LOCAL_WINDOW = 8  # rows in flight at once for a local backend: one commit per 8 messages
-# Rows in flight per SMTP connection: the message whose data is on the wire, the one
-# pipelined behind it, and one waiting in the hand-off queue, so that a connection finds its
-# next message there while the loop commits; the loop commits when the queue runs low, not
-# for every answer (a commit per message cost 100-150 us of CPU, most of a message's).
+# In flight per connection: the message sent, the one pipelined behind it, and one waiting
+# in the queue, which the connection takes while the loop commits (the loop commits when the
+# queue runs low: a commit per answer cost 100-150 us of CPU, most of a message's).
 ON_WIRE = 3
-AHEAD = 16  # rows per connection claimed, personalised and permitted ahead of the wire
-# (claims and permits in batches keep their cost per message small; marking in flight is
-# what bounds a crash's doubt, and it follows the results one small commit at a time)
+AHEAD = 16  # rows per connection claimed, personalised and permitted in one batch
 STEP = 0.2  # the longest the loop goes without looking at stop, lease and heartbeat
 Item = tuple[Row, Envelope, str]  # row, message, permit holder
 IN_DOUBT = "in doubt: "
@@ -327,14 +324,8 @@ class Sender:
             except queue.Empty:
                 break
             if item is not None:
-                row, _, holder = item
-                self._take(
-                    (
-                        Outcome(row.subscriber.email, D.PENDING, "interrupted before sending"),
-                        holder,
-                        None,
-                    )
-                )
+                back = Outcome(item[0].subscriber.email, D.PENDING, "interrupted before sending")
+                self._take((back, item[2], None))
         while self.inflight > 0:
             self._collect(timeout=None)
         unsent = [r.subscriber.email for r in self.buffer]

@@ -58,7 +58,9 @@ def main() -> None:
         rendered = render_edition(
             env, stories=items, publication=PUBLICATION, edition_date=date(2026, 11, 24)
         )
-        variants = app.renderer.variants(items, [t.split(";") for t in TOPICS if t], now=NOW)
+        variants = app.context.renderer.variants(
+            items, [t.split(";") for t in TOPICS if t], now=NOW
+        )
         with app.store.transaction() as tx:
             edition_id = tx.insert_edition(
                 slot="2026-11-24T07:00",
@@ -78,15 +80,15 @@ def main() -> None:
             app.store.suppress(f"reader{i:07d}@example.org", reason="unsubscribed", now=NOW)
         edition = app.store.get_edition(edition_id)
         start = time.perf_counter()
-        counted = app.audience(edition)
+        counted = app.editions.audience(edition)
         seconds = time.perf_counter() - start
         start = time.perf_counter()
-        app.audience(edition)  # the next page view: the count is kept
+        app.editions.audience(edition)  # the next page view: the count is kept
         again = time.perf_counter() - start
         # The same count again under tracemalloc, for the memory figure only (it is slow).
         tracemalloc.start()
         app._audience = None
-        app.audience(edition)
+        app.editions.audience(edition)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         app.close()

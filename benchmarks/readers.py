@@ -54,6 +54,7 @@ backend:
 signup:
   enabled: true
   topics: [World, Technology, Culture]
+  per_form: 1000000  # -n above the default 300 sign-ups per window
 """
 
 
@@ -97,7 +98,7 @@ def sent_edition(app: App) -> int:
         )
         for i in range(15)
     ]
-    rendered = app.renderer.render(stories, now=NOW)
+    rendered = app.context.renderer.render(stories, now=NOW)
     with app.store.transaction() as tx:
         edition_id = tx.insert_edition(
             slot="bench", revision=Revision(stories, rendered, []), now=NOW, warnings=[]
@@ -138,7 +139,7 @@ def main() -> None:
     setup_s = time.perf_counter() - start
     edition = sent_edition(app)
     environ = {"DIGEST_SECRET": SECRET}
-    readers = app.readers(environ)
+    readers = app.readers.pages(environ)
     subs = SubscriberStore(app.store)
     signer = Signer([SECRET], salt=UNSUBSCRIBE_SALT, clock=lambda: NOW)
     pick = random.Random(7)

@@ -155,7 +155,7 @@ def main() -> None:
         # The readers are in the state database already, as on any day but the first: the
         # one-time import of the file is timed on its own (sync_s), not as part of the send.
         start = time.perf_counter()
-        app.sync_subscribers()
+        app.readers.sync()
         sync_s = time.perf_counter() - start
         start, busy, cpu = time.perf_counter(), busy_seconds(), own_cpu_seconds()
         if args.workers > 1:
@@ -163,7 +163,7 @@ def main() -> None:
 
             report = send_with_workers(app, edition_id, args.workers)
         else:
-            report = app.send(edition_id)
+            report = app.sending.send(edition_id)
         seconds = time.perf_counter() - start
         busy = busy_seconds() - busy
         cpu = own_cpu_seconds() - cpu
@@ -188,7 +188,7 @@ def main() -> None:
         }
         if sink is not None:
             edition = app.store.get_edition(edition_id)
-            made = app.composer()(edition, app.store.variants(edition))(
+            made = app.readers.composer()(edition, app.store.variants(edition))(
                 Subscriber("reader0000000@example.org", "Reader 0", "Europe/Berlin"), NOW
             )
             assert made is not None

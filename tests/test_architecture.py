@@ -93,36 +93,144 @@ def test_no_import_cycle_between_modules() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-# Data flows one way: a module never imports from a layer above it.
-LAYERS = [
+# Data flows one way: a package never imports from a layer above it. Every package (a
+# subpackage or a top-level module of digest) has a layer, so a new one must be placed here.
+LAYERS: list[tuple[str, ...]] = [
     ("digest.__main__", "digest.testing"),
+    # people and clocks
     (
         "digest.cli",
         "digest.web",
         "digest.demo",
         "digest.preview",
         "digest.checks",
-        "digest.schedule.tick",
-        "digest.schedule.runner",
+        "digest.schedule",
     ),
-    ("digest.app",),
+    ("digest.app",),  # wiring
     ("digest.pipeline", "digest.workflow", "digest.proofs", "digest.notices", "digest.delivery"),
+    # the core: pure ranking, rendering and the lifecycle, fetching, the readers' rules
+    (
+        "digest.added",
+        "digest.approval",
+        "digest.collect",
+        "digest.config",
+        "digest.deliverability",
+        "digest.edits",
+        "digest.images",
+        "digest.normalize",
+        "digest.rank",
+        "digest.render",
+        "digest.scaffold",
+        "digest.sources",
+        "digest.subscribers",
+    ),
+    ("digest.store", "digest.backends"),
+    # pure leaves, below everything that uses them
+    (
+        "digest.addresses",
+        "digest.charsets",
+        "digest.exceptions",
+        "digest.gcpause",
+        "digest.logline",
+        "digest.http",
+        "digest.models",
+        "digest.netpin",
+        "digest.passwords",
+        "digest.reader_states",
+        "digest.returnpath",
+        "digest.schema",
+        "digest.slots",
+        "digest.tokens",
+        "digest.version",
+    ),
 ]
 
 
-def _layer(module: str) -> int:
+def package_of(module: str) -> str:
+    """``digest.store.ledger`` -> ``digest.store``; a top-level module is its own package."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Which packages each package imports (through any of its modules)."""
+    out: dict[str, set[str]] = {}
+    for module, deps in graph.items():
+        if module == "digest":
+            continue  # the public API re-exports from every layer
+        pkg = package_of(module)
+        out.setdefault(pkg, set()).update(package_of(d) for d in deps)
+        out[pkg].discard(pkg)
+    for deps in list(out.values()):
+        for dep in deps:
+            out.setdefault(dep, set())
+    return out
+
+
+def layer_of(module: str, layers: list[tuple[str, ...]]) -> int | None:
+    """The layer of ``module``'s package (0 is the top), or None when the table lacks it."""
     if module == "digest":
-        return -1  # the public API re-exports from every layer
-    for i, prefixes in enumerate(LAYERS):
-        if any(module == p or module.startswith(p + ".") for p in prefixes):
-            return i
-    return len(LAYERS)  # the core and the stores
+        return -1  # nothing may import the public API: it sits above everything
+    pkg = package_of(module)
+    return next((i for i, names in enumerate(layers) if pkg in names), None)
 
 
-@pytest.mark.parametrize("module", sorted(MODULES))
-def test_no_module_imports_from_a_layer_above_it(module: str) -> None:
-    above = [m for m in imports_of(module, MODULES[module]) if _layer(m) < _layer(module)]
-    assert not above, f"{module} imports {above}, which sit above it"
+def unlayered(graph: dict[str, set[str]], layers: list[tuple[str, ...]]) -> list[str]:
+    """Packages the layer table does not place."""
+    return sorted(p for p in package_graph(graph) if layer_of(p, layers) is None)
+
+
+def upward_imports(graph: dict[str, set[str]], layers: list[tuple[str, ...]]) -> list[str]:
+    """Every import of a package in a higher layer, as "module -> imported module"."""
+    found = []
+    for module, deps in sorted(graph.items()):
+        here = layer_of(module, layers)
+        if module == "digest" or here is None:
+            continue
+        for dep in sorted(deps):
+            there = layer_of(dep, layers)
+            if there is not None and there < here:
+                found.append(f"{module} -> {dep}")
+    return found
+
+
+def test_the_package_checks_find_a_package_cycle_and_an_upward_import() -> None:
+    # No module cycle, but package a uses b (a.x -> b.y) and b uses a (b.z -> a.w).
+    graph = {
+        "digest.a.x": {"digest.b.y"},
+        "digest.a.w": set(),
+        "digest.b.y": set(),
+        "digest.b.z": {"digest.a.w"},
+    }
+    assert find_cycle(graph) is None
+    assert find_cycle(package_graph(graph)) in (
+        ["digest.a", "digest.b", "digest.a"],
+        ["digest.b", "digest.a", "digest.b"],
+    )
+    # A longer ring through a top-level module: a -> b -> c -> a.
+    ring = {"digest.a.x": {"digest.b.y"}, "digest.b.y": {"digest.c"}, "digest.c": {"digest.a.w"}}
+    assert find_cycle(package_graph(ring)) == ["digest.a", "digest.b", "digest.c", "digest.a"]
+    assert find_cycle(package_graph({"digest.a.x": {"digest.b.y"}, "digest.b.y": set()})) is None
+    layers = [("digest.top",), ("digest.low",)]
+    upward = {"digest.low.m": {"digest.top.n", "digest.low.k"}, "digest.top.n": {"digest.low.k"}}
+    assert upward_imports(upward, layers) == ["digest.low.m -> digest.top.n"]
+    assert upward_imports({"digest.top.n": {"digest.low.k"}}, layers) == []
+    assert unlayered({"digest.top.n": {"digest.elsewhere"}}, layers) == ["digest.elsewhere"]
+
+
+def test_no_import_cycle_between_packages() -> None:
+    cycle = find_cycle(package_graph(_graph()))
+    assert cycle is None, "package import cycle: " + " -> ".join(cycle or [])
+
+
+def test_every_package_has_a_layer() -> None:
+    assert unlayered(_graph(), LAYERS) == [], "add these packages to LAYERS"
+    listed = [name for names in LAYERS for name in names]
+    assert sorted(listed) == sorted(set(listed)), "a package is in two layers"
+    assert set(listed) <= set(package_graph(_graph())), "LAYERS names a package that is gone"
+
+
+def test_no_package_imports_from_a_layer_above_it() -> None:
+    assert upward_imports(_graph(), LAYERS) == []
 
 
 def test_one_metadata_and_no_sql_outside_the_store() -> None:

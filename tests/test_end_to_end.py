@@ -9,6 +9,8 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from urllib.parse import urlsplit
 
+from digest.returnpath import ReturnPaths
+from digest.store.returns import Returns
 from digest.testing.smtp import SMTPSink
 from digest.tokens import UNSUBSCRIBE_SALT, Signer, read_unsubscribe_token
 
@@ -149,3 +151,63 @@ def test_send_without_secret_refuses(project: Project) -> None:
     result = project.cli("send", str(edition), env={"DIGEST_SECRET": ""})
     assert result.exit_code == 1
     assert "DIGEST_SECRET is not set" in result.output
+
+
+def test_each_sent_message_leads_back_to_its_delivery(
+    project: Project, smtp_server: SMTPSink
+) -> None:
+    """What a bounce quotes (the Message-ID, with or without brackets) finds the delivery."""
+    _smtp_config(project, smtp_server)
+    edition = _build(project)
+    assert project.cli("approve", str(edition), "--by", "Editor").exit_code == 0
+    assert project.cli("send", str(edition)).exit_code == 0
+    store = project.open_store()
+    try:
+        returns = Returns(store)
+        for raw in smtp_server.messages:
+            msg = BytesParser(policy=policy.default).parsebytes(raw.data)
+            found = returns.by_message_id(msg["Message-ID"])
+            assert found is not None
+            assert (found.edition_id, found.email) == (edition, raw.rcpt_tos[0])
+            assert returns.by_message_id(msg["Message-ID"].strip("<>")) == found
+        assert returns.by_message_id("<nobody@news.example.org>") is None
+        assert returns.by_message_id("") is None
+    finally:
+        store.close()
+
+
+def test_a_return_path_per_message_names_its_delivery(
+    project: Project, smtp_server: SMTPSink
+) -> None:
+    """email.return_path_domain: MAIL FROM is bounces+TOKEN@domain; a forged token is no one."""
+    project.write_config(
+        "smtp",
+        {"host": smtp_server.host, "port": smtp_server.port, "security": "none"},
+        extra="email:\n  return_path_domain: bounce.news.example.org\n",
+    )
+    edition = _build(project)
+    assert project.cli("approve", str(edition), "--by", "Editor").exit_code == 0
+    assert project.cli("send", str(edition)).exit_code == 0
+    paths = ReturnPaths("bounce.news.example.org", [SECRET])
+    store = project.open_store()
+    try:
+        returns = Returns(store)
+        senders = set()
+        for raw in smtp_server.messages:
+            sender = raw.mail_from
+            senders.add(sender)
+            assert re.fullmatch(r"bounces\+[0-9a-f.]+@bounce\.news\.example\.org", sender)
+            assert len(sender.partition("@")[0]) <= 64
+            message_id = paths.message_id(sender.upper(), domain="news.example.org")
+            assert message_id is not None
+            found = returns.by_message_id(message_id)
+            assert found is not None
+            assert found.email == raw.rcpt_tos[0]
+            # A bounce mailed to a guessed or altered return path names nobody.
+            forged = sender.replace(sender[-30], "0" if sender[-30] != "0" else "1", 1)
+            assert paths.message_id(forged, domain="news.example.org") is None
+            other = ReturnPaths("bounce.news.example.org", ["another key"])
+            assert other.message_id(sender, domain="news.example.org") is None
+        assert len(senders) == 3
+    finally:
+        store.close()

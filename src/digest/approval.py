@@ -23,7 +23,8 @@ TRANSITIONS: dict[EditionState, frozenset[EditionState]] = {
     S.PENDING_APPROVAL: frozenset(
         {S.PENDING_APPROVAL, S.APPROVED, S.REJECTED, S.EXPIRED, S.SUPERSEDED}
     ),
-    S.APPROVED: frozenset({S.SENDING, S.EXPIRED, S.SUPERSEDED}),
+    # approved -> rejected is an editor's cancel before the first message (delivery.control).
+    S.APPROVED: frozenset({S.SENDING, S.EXPIRED, S.SUPERSEDED, S.REJECTED}),
     S.REJECTED: frozenset(),
     # sending -> sending is a resume after a crash; failed -> sending is a retry.
     S.SENDING: frozenset({S.SENT, S.FAILED, S.SENDING}),
@@ -139,7 +140,7 @@ def check_revision(edition: Edition, revision: int | None) -> None:
 def deadline_for(wave: datetime, *, minutes_before: int) -> datetime:
     """The approval deadline: ``minutes_before`` the earliest wave the edition must serve.
 
-    Arithmetic on the absolute instant (schedule.slots.served_wave), never on a wall clock,
+    Arithmetic on the absolute instant (slots.served_wave), never on a wall clock,
     so a daylight-saving day moves neither the deadline past the send nor before the build.
     """
     return wave.astimezone(UTC) - timedelta(minutes=minutes_before)

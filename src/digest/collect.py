@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from digest.exceptions import SourceError
+from digest.exceptions import DeadlineExceeded, SourceError
 from digest.gcpause import fresh_only
-from digest.http import DeadlineExceeded, Fetcher, FetchSettings
+from digest.http import Fetcher, FetchSettings
 from digest.models import Story
+from digest.normalize import untrusted_story
 from digest.sources.base import Fetched, Source
 from digest.sources.detect import AutoSource
 from digest.store.sources import CacheEntry, Health, Outcome, SourceState
@@ -136,7 +137,8 @@ def collect(
                     f" (last success: {since}); fix its URL or remove it"
                 )
     return CollectResult(
-        stories=[story for r in runs for story in r.stories],
+        # Every source kind's stories, cached ones too, pass the same last guard.
+        stories=[untrusted_story(story) for r in runs for story in r.stories],
         warnings=warnings + alerts,
         failed=[s.name for s, r in pairs if r.error],
         not_modified=[s.name for s, r in pairs if r.not_modified],

@@ -74,7 +74,7 @@ def run_demo(app: App, folder: Path, *, echo: Callable[[str], None]) -> None:
         echo(f"serving {folder} at {base} (the example sources)")
         settings = app.settings
         if not os.environ.get("DIGEST_NOW"):
-            app.clock = lambda: DEMO_NOW
+            app.context.clock = lambda: DEMO_NOW
             echo(f"demo clock: {DEMO_NOW.isoformat()} (the morning of the example feeds)")
         if settings.backend.name in NETWORK_BACKENDS:
             raise DigestError(
@@ -93,10 +93,10 @@ def run_demo(app: App, folder: Path, *, echo: Callable[[str], None]) -> None:
         # mailed, and never touches (or deletes) the newsroom's real state file.
         state = demo_state_path(settings.state_path)
         fresh_state(state)
-        app.state_path = state
+        app.context.state_path = state
         app.store.log_slot(DEMO_MARK, status="demo", note="made by digest demo", now=app.now())
         echo(f"demo state: {state} (its own file; {settings.state_path} is not touched)")
-        edition = app.build()
+        edition = app.editions.build()
     for warning in edition.warnings:
         echo(f"warning: {warning}")
     echo(
@@ -104,7 +104,7 @@ def run_demo(app: App, folder: Path, *, echo: Callable[[str], None]) -> None:
     )
     echo("approved automatically: the example config sets approval.auto_approve: true")
     preview = write_preview(app, edition.id, email=None, out_dir=None)
-    report = app.send(edition.id, actor="demo")
+    report = app.sending.send(edition.id, actor="demo")
     echo(report.summary())
     echo(f"preview: {preview.files['html']} (HTML), {preview.files['text']} (text)")
     outbox = settings.backend.options.get("path")

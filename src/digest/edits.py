@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from digest.exceptions import DigestError
-from digest.models import Story
+from digest.models import Coverage, Story
 
 HEADLINE_MAX = 300
 TEASER_MAX = 2000
@@ -20,7 +20,10 @@ NOTE_MAX = 2000
 SUBJECT_MAX = 200
 _QUOTE = 80  # how much of an old or new wording the audit line quotes
 
-NOTHING_TO_CHANGE = "nothing to change: give --remove URL, --pin URL, --note TEXT or --subject TEXT"
+NOTHING_TO_CHANGE = (
+    "nothing to change: give --remove URL, --pin URL, --split URL, --merge URL URL, "
+    "--note TEXT or --subject TEXT"
+)
 
 
 class Kind(enum.StrEnum):
@@ -35,6 +38,9 @@ class Kind(enum.StrEnum):
     TEASER = "teaser"
     NOTE = "note"  # the editor's note, an intro paragraph ("" removes it)
     SUBJECT = "subject"  # the edition's subject ("" goes back to email.subject)
+    SPLIT = "split"  # ``url``: a story of an event's coverage becomes an item of its own
+    MERGE = "merge"  # ``text``'s event joins ``url``'s: one item, ``url`` leading
+    ADD = "add"  # ``story`` (digest.added) at ``position``
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +51,7 @@ class Edit:
     url: str = ""
     text: str = ""
     position: int = 1
+    story: Story | None = None  # for ADD
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,18 @@ def _one(
     if kind is Kind.SUBJECT:
         new = _text(edit.text, SUBJECT_MAX, "subject")
         return _set_extra(extra, "subject", new, "subject", old_default=subject)
+    if kind is Kind.SPLIT:
+        return _split(edit.url, stories, edition_id)
+    if kind is Kind.MERGE:
+        return _merge(edit.url, edit.text, stories, edition_id)
+    if kind is Kind.ADD:
+        if edit.story is None:
+            raise DigestError(f"edition {edition_id}: nothing to add")
+        if any(s.url == edit.story.url for s in stories):
+            raise DigestError(f"edition {edition_id} has {edit.story.url} already")
+        at = min(max(edit.position, 1), len(stories) + 1)
+        stories.insert(at - 1, edit.story)
+        return f"added {edit.story.url} at {at}"
     if kind is Kind.RESTORE:
         for i, (position, story) in enumerate(aside):
             if story.url == edit.url:
@@ -138,6 +157,64 @@ def _one(
         raise DigestError("nothing to change: the teaser is as it was")
     stories[index] = replace(story, teaser=teaser)
     return f"teaser of {story.url}: {_quote(story.teaser)} -> {_quote(teaser)}"
+
+
+def _split(url: str, stories: list[Story], edition_id: int) -> str:
+    """The story ``url`` leaves the coverage of the event it was grouped into and becomes
+    an item of its own, right after that event's lead, in the lead's section."""
+    for i, lead in enumerate(stories):
+        found = next((c for c in lead.coverage if c.url == url), None)
+        if found is None:
+            continue
+        rest = tuple(c for c in lead.coverage if c.url != url)
+        still = {c.source for c in rest}
+        # Its source stays in also_in only if it carries the event another way.
+        also = tuple(n for n in lead.also_in if n != found.source or n in still)
+        stories[i] = replace(lead, coverage=rest, also_in=also)
+        alone = Story(
+            url=found.url,
+            title=found.title,
+            teaser="",
+            source=found.source,
+            published=found.published,
+            section=lead.section,
+        )
+        stories.insert(i + 1, alone)
+        return f"split {url} from the event of {lead.url}: now an item of its own at {i + 2}"
+    if any(s.url == url for s in stories):
+        raise DigestError(
+            f"edition {edition_id}: {url} leads its own item; split a story listed under "
+            "another (`digest status` shows each item's coverage)"
+        )
+    raise DigestError(
+        f"edition {edition_id} has no story with URL {url} in any event's coverage; "
+        f"`digest status {edition_id}` lists its stories"
+    )
+
+
+def _merge(url: str, other: str, stories: list[Story], edition_id: int) -> str:
+    """The item ``other`` (and its own coverage) joins the event led by ``url``."""
+    if url == other:
+        raise DigestError(f"edition {edition_id}: give two different stories to --merge")
+    into = _index(stories, url, edition_id)
+    gone = _index(stories, other, edition_id)
+    lead, joined = stories[into], stories[gone]
+    seen = {lead.url, *(c.url for c in lead.coverage)}
+    more = [
+        c
+        for c in (
+            Coverage(joined.source, joined.url, joined.title, joined.published),
+            *joined.coverage,
+        )
+        if c.url not in seen
+    ]
+    names = [joined.source, *joined.also_in]
+    also = lead.also_in + tuple(
+        dict.fromkeys(n for n in names if n != lead.source and n not in lead.also_in)
+    )
+    stories[into] = replace(lead, coverage=lead.coverage + tuple(more), also_in=also)
+    del stories[gone]
+    return f"merged {other} into the event of {url}"
 
 
 def _index(stories: Sequence[Story], url: str, edition_id: int) -> int:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import random
-import socket
 import ssl
 import threading
 import time
@@ -13,38 +11,35 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from types import TracebackType
 
-import httpcore
 import httpx
 
-from digest.exceptions import FetchError
-from digest.netpin import Exchange, PinnedBackend, exchange
+from digest.exceptions import DeadlineExceeded, FetchError
+from digest.netpin import (
+    METADATA_HOSTS,
+    AddressCheck,
+    Exchange,
+    PinnedTransport,
+    Resolver,
+    exchange,
+    is_metadata_address,
+    is_public_address,
+    parse_address,
+    system_resolver,
+)
 from digest.schema import internal, setting
 from digest.version import __version__
 
 ALLOWED_SCHEMES = ("http", "https")
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 RETRY_CODES = frozenset({429, 500, 502, 503, 504})
-# Cloud metadata endpoints, refused even with allow_private: a feed URL (or a redirect) must
-# never read instance credentials. Link-local ranges are refused as a whole too.
-METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
-)
-METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog"})
 RETRY_AFTER_CAP = 5.0
+API_ACCEPT = "application/json, */*;q=0.5"  # what POST asks for, unless told otherwise
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9,"
     " text/xml;q=0.9, application/json;q=0.9, text/html;q=0.8, */*;q=0.5"
 )
-
-Resolver = Callable[[str], list[str]]
-AddressCheck = Callable[[str], bool]
-
-
-class DeadlineExceeded(FetchError):
-    """The exchange did not finish within its deadline (connect, headers, body, retries)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,54 +60,13 @@ class FetchSettings:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A successful answer: 2xx with the decoded body, or 304 with an empty one."""
+    """An answer with its decoded body: from ``fetch`` a 2xx, or a 304 with an empty body;
+    from ``post`` whatever status the server gave."""
 
     url: str
     status: int
     body: bytes
     headers: Mapping[str, str]
-
-
-def system_resolver(host: str) -> list[str]:
-    """Every address ``host`` resolves to through the system resolver."""
-    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
-def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        addr = ipaddress.ip_address(value.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
-
-
-# Both are pure functions of the address text, asked a few times per request: parsing an
-# address with ipaddress costs more than the rest of the check.
-@lru_cache(maxsize=4096)
-def is_metadata_address(value: str) -> bool:
-    """True for cloud metadata endpoints and link-local addresses: never fetched."""
-    addr = _address(value)
-    return addr is None or addr in METADATA_ADDRESSES or addr.is_link_local
-
-
-@lru_cache(maxsize=4096)
-def is_public_address(value: str) -> bool:
-    """True when ``value`` is a globally routable unicast address we may connect to."""
-    addr = _address(value)
-    if addr is None or is_metadata_address(value):
-        return False
-    return not (
-        addr.is_loopback
-        or addr.is_private
-        or addr.is_link_local
-        or addr.is_reserved
-        or addr.is_multicast
-        or addr.is_unspecified
-        or not addr.is_global
-    )
 
 
 class _Decoder:
@@ -197,7 +151,7 @@ class Fetcher:
         if transport is None and self._tls is None:
             self._tls = httpx.create_ssl_context(trust_env=False)  # loading CAs takes ~25 ms
         return httpx.Client(
-            transport=transport or _PinnedTransport(limits, self._tls),
+            transport=transport or PinnedTransport(limits, self._tls),
             timeout=httpx.Timeout(s.timeout),
             follow_redirects=False,
             trust_env=False,
@@ -249,11 +203,9 @@ class Fetcher:
         current = url
         with exchange(deadline) as ex:
             for _hop in range(self.settings.max_redirects + 1):
-                try:
-                    target = self._check_url(current, ex, allow_private=allow_private)
-                except _Refused as exc:
-                    hop = "" if current == url else f"redirect to {current}: "
-                    raise FetchError(f"{url}: {hop}{exc}") from exc.__cause__
+                hop = "" if current == url else f"redirect to {current}: "
+                where = f"{url}: {hop}"
+                target = self._check_url(current, ex, allow_private=allow_private, where=where)
                 seen.add(str(target))
                 result = self._get_with_retries(target, headers, ex, allow_private)
                 if isinstance(result, Response):
@@ -267,47 +219,90 @@ class Fetcher:
                 current = nxt
         raise FetchError(f"{url}: too many redirects (more than {self.settings.max_redirects})")
 
+    def post(
+        self,
+        url: str,
+        *,
+        json: object = None,
+        form: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        allow_private: bool = False,
+        deadline: float | None = None,
+    ) -> Response:
+        """POST one body to ``url`` (an HTTP API) and return the answer, whatever its status.
+
+        The body is ``json`` (serialised as application/json), ``form`` (URL-encoded) or
+        ``content`` (these bytes; give their Content-Type in ``headers``), at most one.
+        ``headers`` (Authorization, say) go with this request only. The checks are those of
+        ``fetch``: scheme, the host's addresses checked and pinned (``allow_private``), the
+        size cap on the answer, and the whole-exchange ``deadline`` (DeadlineExceeded).
+        Unlike ``fetch``, a redirect is returned, not followed (the Authorization header
+        must not travel to where a server points), and nothing is retried: a repeated POST
+        can send a message twice, so retrying is the caller's decision.
+        """
+        if sum(body is not None for body in (json, form, content)) > 1:
+            raise ValueError("post() takes one body: json, form or content")
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.deadline
+        sent = {"Accept": API_ACCEPT, **(headers or {})}
+        with exchange(deadline) as ex:
+            target = self._check_url(url, ex, allow_private=allow_private, where=f"{url}: ")
+            with self._slot(target.host, ex):
+                try:
+                    with self._client(allow_private).stream(
+                        "POST", target, json=json, data=form, content=content, headers=sent
+                    ) as resp:
+                        body = self._read_body(target, resp, ex)
+                        return Response(str(target), resp.status_code, body, _headers(resp))
+                except httpx.TransportError as exc:  # timeouts included
+                    if ex.left() <= 0:
+                        raise self._late(target) from exc
+                    raise FetchError(f"{url}: {_failure(exc, self.settings.timeout)}") from exc
+
     def _late(self, url: httpx.URL | str) -> DeadlineExceeded:
         return DeadlineExceeded(f"{url}: no answer within {self.settings.deadline:g} s")
 
-    def _check_url(self, url: str, ex: Exchange, *, allow_private: bool) -> httpx.URL:
-        """``url`` parsed with its host's checked addresses pinned in ``ex``, or _Refused.
+    def _check_url(self, url: str, ex: Exchange, *, allow_private: bool, where: str) -> httpx.URL:
+        """``url`` parsed with its host's checked addresses pinned in ``ex``.
 
-        Refused: a wrong scheme, no host, a metadata address (always), or a non-public
-        address without ``allow_private``.
+        FetchError (its message starting with ``where``) for a wrong scheme, no host, a
+        metadata address (always), or a non-public address without ``allow_private``.
         """
         try:
             parsed = httpx.URL(url)
             host = parsed.raw_host.decode("ascii").lower()
         except (httpx.InvalidURL, ValueError) as exc:
-            raise _Refused(f"invalid URL ({exc})") from exc
+            raise FetchError(f"{where}invalid URL ({exc})") from exc
         if parsed.scheme not in ALLOWED_SCHEMES:
-            raise _Refused(
-                f"scheme {parsed.scheme or '(none)'!r} is not allowed (only http, https)"
+            raise FetchError(
+                f"{where}scheme {parsed.scheme or '(none)'!r} is not allowed (only http, https)"
             )
         if not host:
-            raise _Refused("no host in URL")
+            raise FetchError(f"{where}no host in URL")
         if host.rstrip(".") in METADATA_HOSTS:
-            raise _Refused(f"host {host!r} is a cloud metadata service; it is never fetched")
-        addresses = [host] if _address(host) is not None else self._resolve(host, ex)
+            raise FetchError(
+                f"{where}host {host!r} is a cloud metadata service; it is never fetched"
+            )
+        addresses = [host] if parse_address(host) is not None else self._resolve(host, ex, where)
         if not addresses:
-            raise _Refused(f"host {host!r} has no address")
+            raise FetchError(f"{where}host {host!r} has no address")
         meta = [a for a in addresses if is_metadata_address(a)]
         if meta:
-            raise _Refused(
-                f"host {host!r} resolves to {meta[0]}, a metadata or link-local address;"
+            raise FetchError(
+                f"{where}host {host!r} resolves to {meta[0]}, a metadata or link-local address;"
                 " it is never fetched, allow_private or not"
             )
         bad = [a for a in addresses if not self._is_public(a)]
         if bad and not allow_private:
-            raise _Refused(
-                f"host {host!r} resolves to non-public address {bad[0]};"
+            raise FetchError(
+                f"{where}host {host!r} resolves to non-public address {bad[0]};"
                 " set allow_private for this source if that is intended"
             )
         ex.pins[host] = addresses
         return parsed
 
-    def _resolve(self, host: str, ex: Exchange) -> list[str]:
+    def _resolve(self, host: str, ex: Exchange, where: str) -> list[str]:
         """``host``'s addresses; the lookup runs aside so a hung resolver meets the deadline."""
         out: list[list[str]] = []
         err: list[BaseException] = []
@@ -322,7 +317,7 @@ class Fetcher:
         worker.start()
         worker.join(max(0.0, ex.left()))
         if err:
-            raise _Refused(f"cannot resolve host {host!r} ({err[0]})") from err[0]
+            raise FetchError(f"{where}cannot resolve host {host!r} ({err[0]})") from err[0]
         if not out:  # a deadline, not a refusal: collect reports the source as late
             raise DeadlineExceeded(
                 f"no answer within {self.settings.deadline:g} s (resolving {host})"
@@ -335,21 +330,21 @@ class Fetcher:
         """A Response, or the Location of a redirect; retries transient failures."""
         attempt = 0
         while True:
-            try:
-                with self._slot(url.host, ex):
-                    return self._get_once(url, headers, ex, private)
-            except _Retryable as exc:
-                if attempt >= self.settings.retries:
-                    raise FetchError(f"{url}: {exc.reason}") from exc.__cause__
-                delay = exc.retry_after
-                if delay is None:
-                    # Exponential backoff with jitter, so many sources do not retry in step.
-                    delay = min(0.5 * 2**attempt, RETRY_AFTER_CAP) + random.uniform(0, 0.25)
-                if delay >= ex.left():
-                    raise FetchError(
-                        f"{url}: {exc.reason} (no time left to retry within"
-                        f" {self.settings.deadline:g} s)"
-                    ) from exc.__cause__
+            with self._slot(url.host, ex):
+                result = self._get_once(url, headers, ex, private)
+            if not isinstance(result, _Retry):
+                return result
+            if attempt >= self.settings.retries:
+                raise FetchError(f"{url}: {result.reason}") from result.cause
+            delay = result.retry_after
+            if delay is None:
+                # Exponential backoff with jitter, so many sources do not retry in step.
+                delay = min(0.5 * 2**attempt, RETRY_AFTER_CAP) + random.uniform(0, 0.25)
+            if delay >= ex.left():
+                raise FetchError(
+                    f"{url}: {result.reason} (no time left to retry within"
+                    f" {self.settings.deadline:g} s)"
+                ) from result.cause
             attempt += 1
             self._sleep(delay)
 
@@ -376,7 +371,7 @@ class Fetcher:
 
     def _get_once(
         self, url: httpx.URL, headers: dict[str, str], ex: Exchange, private: bool
-    ) -> Response | str:
+    ) -> Response | str | _Retry:
         try:
             with self._client(private).stream("GET", url, headers=headers) as resp:
                 status = resp.status_code
@@ -386,21 +381,17 @@ class Fetcher:
                         raise FetchError(f"{url}: HTTP {status} redirect without Location")
                     return location
                 if status in RETRY_CODES:
-                    raise _Retryable(f"HTTP {status} {resp.reason_phrase}", _retry_after(resp))
+                    return _Retry(f"HTTP {status} {resp.reason_phrase}", _retry_after(resp))
                 if status == 304:
                     return Response(str(url), 304, b"", _headers(resp))
                 if not 200 <= status < 300:
                     raise FetchError(f"{url}: HTTP {status} {resp.reason_phrase}")
                 body = self._read_body(url, resp, ex)
                 return Response(str(url), status, body, _headers(resp))
-        except httpx.TimeoutException as exc:
+        except httpx.TransportError as exc:  # timeouts included
             if ex.left() <= 0:
                 raise self._late(url) from exc
-            raise _Retryable(f"timed out after {self.settings.timeout:g}s", None) from exc
-        except httpx.TransportError as exc:
-            if ex.left() <= 0:
-                raise self._late(url) from exc
-            raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})", None) from exc
+            return _Retry(_failure(exc, self.settings.timeout), None, exc)
 
     def _read_body(self, url: httpx.URL, resp: httpx.Response, ex: Exchange) -> bytes:
         cap = self.settings.max_bytes
@@ -422,36 +413,19 @@ class Fetcher:
         return b"".join(parts)
 
 
-class _PinnedTransport(httpx.HTTPTransport):
-    """httpx's transport on a pool whose network backend connects to pinned addresses.
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """A failure worth another attempt: why, the server's Retry-After, the error behind it."""
 
-    httpx.HTTPTransport takes no network backend, so its pool is replaced by an
-    equivalent one that has ours (same limits and TLS context as httpx would build).
-    """
-
-    def __init__(self, limits: httpx.Limits, tls: ssl.SSLContext | None) -> None:
-        tls = tls or httpx.create_ssl_context(trust_env=False)
-        super().__init__(verify=tls, limits=limits, trust_env=False)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=tls,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=PinnedBackend(),
-        )
+    reason: str
+    retry_after: float | None
+    cause: BaseException | None = None
 
 
-class _Refused(Exception):
-    """Internal: the URL may not be fetched; the caller adds which URL."""
-
-
-class _Retryable(Exception):
-    """Internal: a failure worth another attempt."""
-
-    def __init__(self, reason: str, retry_after: float | None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
+def _failure(exc: httpx.TransportError, timeout: float) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {timeout:g}s"
+    return f"connection failed ({type(exc).__name__}: {exc})"
 
 
 def _headers(resp: httpx.Response) -> dict[str, str]:

@@ -8,12 +8,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from digest.config.settings import Settings
-from digest.exceptions import DigestError, FetchError
+from digest.exceptions import DigestError, FetchError, ImageError
 from digest.http import Fetcher
 from digest.models import Image, Rendition, Story
 from digest.render import placeholders
 from digest.render.frame import Frame, Picture
-from digest.render.images import LEAD, THUMB, ImageError, Processed, Shape, logo, renditions
+from digest.render.images import LEAD, THUMB, Processed, Shape, logo, renditions
 
 ACCEPTED_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 

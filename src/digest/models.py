@@ -72,6 +72,33 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
+class Coverage:
+    """Another story of the same real-world event, listed under the one that leads it."""
+
+    source: str
+    url: str
+    title: str
+    published: datetime
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "source": self.source,
+            "url": self.url,
+            "title": self.title,
+            "published": self.published.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Coverage:
+        return cls(
+            source=data["source"],
+            url=data["url"],
+            title=data["title"],
+            published=datetime.fromisoformat(data["published"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Story:
     """One normalised item from a source.
 
@@ -79,6 +106,8 @@ class Story:
     ``teaser`` is plain text. ``undated`` is true when the source gave no date and
     ``published`` is the fetch time. ``author``, ``word_count`` (0: unknown) and ``language``
     (a BCP 47 tag such as "ar" or "zh-Hant", "" when unknown) are set when the source says.
+    ``coverage`` is the other stories of the same event, set by ranking when it groups them
+    (``also_in`` names their sources).
     """
 
     url: str
@@ -94,6 +123,7 @@ class Story:
     author: str = ""
     word_count: int = 0
     language: str = ""
+    coverage: tuple[Coverage, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +140,7 @@ class Story:
             "author": self.author,
             "word_count": self.word_count,
             "language": self.language,
+            "coverage": [c.to_dict() for c in self.coverage],
         }
 
     @classmethod
@@ -130,6 +161,7 @@ class Story:
             author=data.get("author", ""),
             word_count=int(data.get("word_count", 0)),
             language=data.get("language", ""),
+            coverage=tuple(Coverage.from_dict(c) for c in data.get("coverage", ())),
         )
 
 
@@ -279,13 +311,16 @@ class RenderedEdition:
     """What an edition looks like once rendered: frozen, hashed, shared by all recipients.
 
     ``html`` and ``text`` still contain the personalisation placeholders of
-    render.placeholders; they are filled per recipient at send time.
+    render.placeholders, spelled with ``marker`` (random per rendering; "" in editions
+    rendered before markers existed); they are filled per recipient at send time. The
+    marker is inside ``html`` and ``text``, so the content hash covers it.
     """
 
     subject: str
     preheader: str
     html: str
     text: str
+    marker: str = ""
 
     @property
     def content_hash(self) -> str:

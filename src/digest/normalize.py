@@ -7,14 +7,16 @@ import html
 import re
 import time
 import unicodedata
+from dataclasses import replace
 from datetime import UTC, datetime
-from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urljoin, urlsplit, urlunsplit
 
 import ftfy
 import nh3
 from dateutil import parser as dateparser
 
-from digest.render.placeholders import TOKEN_RE
+from digest.models import Story
+from digest.render import placeholders
 
 # Query parameters that only identify a campaign or a click, never the content.
 TRACKING_PARAMS: tuple[str, ...] = (
@@ -49,7 +51,23 @@ _BLOCK_TAG = re.compile(
 )
 # U+FFFD is kept on purpose: it marks characters that could not be decoded (never drop
 # characters silently).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff]")
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff\u202a-\u202e\u2066-\u2069]"
+)
+# Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder whole runs:
+# "gnp\u202e.exe" ... shows as "exe.png". Dropped from all third-party text. The marks
+# U+200E/U+200F (LRM/RLM) are kept: they are how Arabic and Hebrew text places neutrals
+# (digits, punctuation) correctly, and cannot reverse a run of letters.
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+# Any spelling of a placeholder token, whatever its marker or case (strip_tokens), and the
+# token prefix itself (defuse): "__DIGEST_" in third-party text keeps one underscore.
+_ANY_TOKEN = re.compile(placeholders.ANY_TOKEN, re.IGNORECASE)
+_PREFIX = re.compile(r"_{2,}(?=digest_)", re.IGNORECASE)
+# What untrusted_text / untrusted_url can change at all: without an underscore or a bidi
+# control (and, in a URL, without an escape that could spell one) a field is left as it is,
+# so the common story skips both (collect runs this over every story, cached ones too).
+_TEXT_SUSPECT = re.compile(r"[_\u202a-\u202e\u2066-\u2069]")
+_URL_SUSPECT = re.compile(r"[_%&\u202a-\u202e\u2066-\u2069]")
 # ftfy repairs mojibake only: no width folding (it would turn "＜" into "<" and rewrite
 # CJK punctuation), quotes and HTML left to us.
 _FTFY = ftfy.TextFixerConfig(fix_character_width=False, uncurl_quotes=False, unescape_html=False)
@@ -147,16 +165,76 @@ def _strip_markup(value: str) -> str:
 
 
 def strip_tokens(text: str) -> str:
-    """``text`` without per-recipient placeholder tokens, so a feed cannot inject them.
+    """``text`` without per-recipient placeholder tokens (any marker, any case), and with the
+    token prefix "__DIGEST_" left as "_DIGEST_", so a feed cannot inject them.
 
     Removing one token can join the halves of another ("__DIGEST___DIGEST_EMAIL__EMAIL__"),
     so this repeats until nothing changes.
     """
     while True:
-        stripped = TOKEN_RE.sub("", text)
+        stripped = _ANY_TOKEN.sub("", text)
         if stripped == text:
-            return text
+            return _PREFIX.sub("_", text)
         text = stripped
+
+
+def untrusted_text(text: str) -> str:
+    """Third-party text as it may reach a reader: no bidi controls, no placeholder syntax.
+
+    The last guard for every field (clean_text did the same and more for most of them).
+    """
+    return strip_tokens(_BIDI.sub("", text))
+
+
+def untrusted_url(url: str) -> str:
+    """A third-party URL that spells the placeholder prefix in any way (plain, mixed case,
+    percent- or entity-encoded) gets every "_" percent-encoded: the same URL for the server
+    (RFC 3986 2.3), and no literal "__DIGEST_" that a placeholder could ever match."""
+    decoded = url
+    for _ in range(4):  # double encodings ("%255F") peel one layer a round
+        before = decoded
+        decoded = unquote(html.unescape(decoded))
+        if decoded == before:
+            break
+    if "digest_" not in decoded.casefold() or not _PREFIX.search(_BIDI.sub("", decoded)):
+        return url
+    return url.replace("_", "%5F")
+
+
+def untrusted_story(story: Story) -> Story:
+    """``story`` with every field a source filled passed through untrusted_text/_url.
+
+    Collect applies it to every story, whatever its source kind, so a new source cannot
+    forget it.
+    """
+    image = story.image
+    texts: tuple[str, ...] = (story.title, story.teaser, story.source, story.section, story.author)
+    texts += story.also_in
+    urls: tuple[str, ...] = (story.url,)
+    if image is not None:
+        texts += (image.alt, image.caption, image.credit)
+        urls += (image.url,)
+    if not any(map(_TEXT_SUSPECT.search, texts)) and not any(map(_URL_SUSPECT.search, urls)):
+        return story
+    if image is not None:
+        image = replace(
+            image,
+            url=untrusted_url(image.url),
+            alt=untrusted_text(image.alt),
+            caption=untrusted_text(image.caption),
+            credit=untrusted_text(image.credit),
+        )
+    return replace(
+        story,
+        url=untrusted_url(story.url),
+        title=untrusted_text(story.title),
+        teaser=untrusted_text(story.teaser),
+        source=untrusted_text(story.source),
+        section=untrusted_text(story.section),
+        author=untrusted_text(story.author),
+        also_in=tuple(untrusted_text(a) for a in story.also_in),
+        image=image,
+    )
 
 
 def drop_leading(text: str, *prefixes: str) -> str:

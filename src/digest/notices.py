@@ -7,6 +7,7 @@ that cannot be mailed never stops the work that caused it: it becomes a warning 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -138,4 +139,17 @@ def source_failing(
         f"The source {name} ({url}) failed {failures} runs in a row; last success: {since}.\n\n"
         f"Last error: {last_error or 'unknown'}\n\nFix its URL in the config or remove it; "
         "`digest sources` shows every source's health.",
+    )
+
+
+def subscribers_broken(problem: str) -> Notice:
+    """The subscriber file cannot be read: the schedule goes on with the last good list."""
+    digest_of = hashlib.sha256(problem.encode("utf-8")).hexdigest()[:16]
+    return Notice(
+        "subscribers_broken",
+        f"subscribers:{digest_of}",  # once per problem, not once per tick
+        "The subscriber file has a mistake: editions go to the last good list",
+        f"{problem}\n\nUntil it is fixed, the schedule builds and sends as planned, to the "
+        "readers of the last subscriber file that could be read. `digest check` names every "
+        "mistake; the next tick after the fix syncs the file again.",
     )

@@ -18,7 +18,7 @@ from digest.rank import RankingSettings, choose, thin_day_message
 from digest.render.images import Processed
 from digest.render.preflight import GMAIL_CLIP_BYTES, clipped
 from digest.render.renderer import Renderer
-from digest.schedule.slots import slot_day
+from digest.slots import slot_day
 from digest.sources.base import Source
 from digest.store import Revision, Store
 from digest.store.images import ImageStore

@@ -48,7 +48,7 @@ def write_preview(
     else:
         # Nothing may be written to the state file here: it is opened read-only, and a
         # missing one is not created. The subscriber's variant is rendered for this look.
-        plan = app.plan(order=order)
+        plan = app.editions.plan(order=order)
         result.warnings.extend(plan.warnings)
         result.candidates = plan.candidates
         edition = Edition(
@@ -61,22 +61,22 @@ def write_preview(
             created_at=app.now(),
             content_hash=plan.rendered.content_hash,
         )
-        variants = app.renderer.variants(
+        variants = app.context.renderer.variants(
             plan.stories, [subscriber.topics], now=app.now(), extra=plan.extra
         )
         stem = "preview"
     result.warnings.extend(
         f"preflight: {f}" for f in edition_findings(settings, edition.rendered, edition.stories)
     )
-    if app.signer(required=False) is None:
+    if app.context.signer(required=False) is None:
         result.note = (
             f"note: {settings.secret_env} is not set, so the unsubscribe link is a placeholder"
         )
     # The subscriber's own topic variant, as the send engine would build it.
     store, own = _reading(app)
     try:
-        with app.footers(store) as about:
-            compose = app.composer(signer_required=False, about=about)
+        with app.readers.footers(store) as about:
+            compose = app.readers.composer(signer_required=False, about=about)
             made = compose(edition, variants)(subscriber, app.now())
     finally:
         if own:
@@ -122,7 +122,7 @@ def _pick_subscriber(app: App, email: str | None) -> Subscriber:
     finally:
         if own:
             store.close()
-    for sub in app.file_subscribers():  # streamed: a million-line file is never held
+    for sub in app.readers.in_file():  # streamed: a million-line file is never held
         if email is None or sub.email.lower() == email.lower():
             return sub
     if email is None:
@@ -136,7 +136,7 @@ def _reading(app: App) -> tuple[Store, bool]:
     """The state file to read readers from, and whether the caller must close it: the file
     itself when it exists (a read-only immutable view would miss what is still in its
     write-ahead log), else an empty one, so a preview never creates a state file."""
-    where = app.state_location()
+    where = app.context.state_location()
     if isinstance(where, str) or where.exists():  # a database server, or an existing file
         return app.store, False
-    return app.readonly_store(), True
+    return app.context.readonly_store(), True

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -19,8 +19,8 @@ from digest.exceptions import BackendError, ConfigError
 from digest.models import Edition
 from digest.render import placeholders
 from digest.render.dates import date_label
-from digest.render.message import clean_name, make_message_id, sender_address
-from digest.schedule.slots import local_label, slot_day
+from digest.render.message import clean_name, mailbox, make_message_id, sender_address
+from digest.slots import local_label, slot_day
 from digest.tokens import APPROVAL_SALT, Signer, approval_token, secrets_from_env
 
 _BANNER = jinja2.Environment(autoescape=True).from_string(
@@ -108,7 +108,9 @@ def proof_envelope(
         p="margin:0 0 6px 0",
     )
     body = placeholders.substitute(
-        edition.rendered.html, {k: html.escape(v, quote=True) for k, v in values.items()}
+        edition.rendered.html,
+        {k: html.escape(v, quote=True) for k, v in values.items()},
+        edition.rendered.marker,
     )
     match = _BODY_OPEN.search(body)
     at = match.end() if match else 0
@@ -123,13 +125,13 @@ def proof_envelope(
         f"(links expire {expires}; they open a page, nothing changes until you confirm)\n\n"
         + "-" * 60
         + "\n\n"
-        + placeholders.substitute(edition.rendered.text, values)
+        + placeholders.substitute(edition.rendered.text, values, edition.rendered.marker)
     )
     pub = settings.publication
     message_id = make_message_id(pub.sender_domain)
     msg = EmailMessage()
     msg["From"] = pub.sender
-    msg["To"] = formataddr((name, editor.email))
+    msg["To"] = mailbox(name, editor.email)
     msg["Subject"] = f"[Proof r{edition.revision}] {edition.rendered.subject}"
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id

@@ -6,19 +6,25 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from digest.addresses import normalise_address
 from digest.approval import apply, check_revision, deadline_for, transition
 from digest.backends.base import Backend, Envelope
 from digest.config.settings import ApprovalSettings, EditorSettings
 from digest.edits import NOTHING_TO_CHANGE, Draft, Edit, Kind, apply_edits
-from digest.exceptions import BackendError, DigestError, StateError
+from digest.exceptions import (
+    AddressError,
+    BackendError,
+    DigestError,
+    SendLimitReached,
+    StateError,
+)
 from digest.models import Edition, EditionState, Subscriber, Variant
 from digest.render.preflight import GMAIL_CLIP_BYTES, clipped
 from digest.render.renderer import Renderer
 from digest.render.variants import approved_variant
-from digest.schedule.slots import Slot, served_wave, slot_day
+from digest.slots import Slot, served_wave, slot_day
 from digest.store import Revision, Store
 from digest.store.desk import DeskState
-from digest.subscribers.files import valid_address
 
 S = EditionState
 
@@ -42,6 +48,19 @@ def find_editor(policy: ApprovalSettings, who: str) -> EditorSettings | None:
         if key in (editor.name.lower(), editor.email.lower()):
             return editor
     return None
+
+
+def counting(policy: ApprovalSettings) -> set[str] | None:
+    """The editor keys whose approvals count (the store keeps lower-cased names), or None
+    for any: with editors configured, ``policy`` (App.policy) leaves revoked ones out, so an
+    approval given before a revocation stops counting toward approvals_needed."""
+    return {e.name.lower() for e in policy.editors} if policy.editors else None
+
+
+def counted_approvers(store: Store, edition: Edition, policy: ApprovalSettings) -> list[str]:
+    """Who approved the current revision and still counts (see ``counting``), in order."""
+    keys = counting(policy)
+    return [a for a in store.approvers(edition) if keys is None or a.lower() in keys]
 
 
 def editor_name(policy: ApprovalSettings, by: str) -> str:
@@ -84,7 +103,9 @@ def approve(
     needed = policy.approvals_needed
     transition(edition, S.APPROVED, actor=name, via=via, now=now)  # refuses a wrong state early
     with store.transaction() as tx:
-        count = tx.add_approval(edition, editor=name.lower(), actor=name, via=via, now=now)
+        count = tx.add_approval(
+            edition, editor=name.lower(), actor=name, via=via, now=now, among=counting(policy)
+        )
         if count == 0:
             raise StateError(
                 f"{name} has already approved revision {edition.revision} of edition "
@@ -191,10 +212,6 @@ def revise(
     return store.get_edition(edition_id)
 
 
-class SendLimitReached(DigestError):
-    """Too many test sends by one editor within the hour (approval.test_sends_per_hour)."""
-
-
 def send_test(
     store: Store,
     edition_id: int,
@@ -214,9 +231,10 @@ def send_test(
     limited to ``policy.test_sends_per_hour`` per editor. ``envelope(edition, to)`` makes
     the message of the variant chosen by the caller.
     """
-    address = to.strip()
-    if not valid_address(address):
-        raise DigestError(f"{to!r} is not an e-mail address a test can be sent to")
+    try:
+        address = normalise_address(to)  # an IDN domain as punycode, as readers' are
+    except AddressError:
+        raise DigestError(f"{to!r} is not an e-mail address a test can be sent to") from None
     edition = store.get_edition(edition_id)
     check_revision(edition, revision)
     name = editor_name(policy, by)
@@ -299,7 +317,7 @@ def deadline(
     edition: Edition, *, policy: ApprovalSettings, slot: Slot, lateness: timedelta
 ) -> datetime:
     """When the edition must be approved by: ``deadline_minutes`` before the earliest wave
-    of its slot it must serve (schedule.slots.served_wave), as an absolute instant."""
+    of its slot it must serve (slots.served_wave), as an absolute instant."""
     wave = served_wave(slot, edition.created_at, lateness)
     return deadline_for(wave, minutes_before=policy.deadline_minutes)
 
@@ -319,7 +337,7 @@ def enforce_deadline(
         return edition
     if now < deadline:
         return edition
-    got = len(store.approvers(edition))
+    got = len(counted_approvers(store, edition, policy))
     needed = policy.approvals_needed
     too_big = clipped(edition.rendered, store.variants(edition))
     if policy.at_deadline == "send" and too_big:

@@ -75,6 +75,10 @@ class TestSMTPContract(BackendContract):
     def delivered(self) -> list[bytes]:
         return [m.data for m in self.server.messages]
 
+    def lose_connection(self) -> bool:
+        self.server.stop()
+        return True
+
 
 class TestOutboxContract(BackendContract):
     name = "outbox"

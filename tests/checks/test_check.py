@@ -158,7 +158,7 @@ def test_secret_that_is_missing_or_too_short(project: Project, value: str, fix: 
 
 
 def test_password_hash_mangled_by_double_quotes(project: Project) -> None:
-    from digest.web.auth import hash_password
+    from digest.passwords import hash_password
 
     project.write_config(
         extra="approval:\n  editors:\n    - name: Rosa Diaz\n      email: rosa@news.example.org\n"

@@ -130,9 +130,10 @@ def test_a_bad_slot_is_one_line(project: Project) -> None:
 def test_tick_explains_nothing_due(project: Project) -> None:
     project.write_config(extra=BERLIN)
     out = project.cli("tick", env={"DIGEST_NOW": "2026-11-24T12:00:00+00:00"}).stdout
-    assert out.strip() == (
-        "nothing due; next: slot 2026-11-25T07:00 builds at Wed 25 Nov 2026 06:00 CET "
-        "(Europe/Berlin), sends at Wed 25 Nov 2026 07:00 CET (Europe/Berlin)"
+    assert out.strip() == (  # each tick line starts with its UTC time
+        "2026-11-24T12:00:00Z nothing due; next: slot 2026-11-25T07:00 builds at "
+        "Wed 25 Nov 2026 06:00 CET (Europe/Berlin), sends at Wed 25 Nov 2026 07:00 CET "
+        "(Europe/Berlin)"
     )
     _build(project, "2026-11-24T12:00:00+00:00")
     out = project.cli("tick", env={"DIGEST_NOW": "2026-11-24T12:05:00+00:00"}).stdout

@@ -114,7 +114,7 @@ def test_preview_open_without_a_display_prints_the_path(project: Project) -> Non
 
 
 def test_hash_password_says_how_to_set_it_safely(project: Project) -> None:
-    from digest.web.auth import check_password
+    from digest.passwords import check_password
 
     result = CliRunner().invoke(
         cli,

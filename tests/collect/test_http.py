@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from digest.exceptions import FetchError
-from digest.http import DeadlineExceeded, Fetcher, FetchSettings, is_public_address
+from digest.exceptions import DeadlineExceeded, FetchError
+from digest.http import Fetcher, FetchSettings
+from digest.netpin import is_public_address
 from digest.testing.http import FixtureServer
 
 PUBLIC_IP = "93.184.215.14"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from datetime import UTC, datetime, timedelta, timezone
 
+import nh3
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from digest.normalize import (
     parse_date,
     safe_http_url,
 )
+from digest.sources.base import Fetched, load_source
 
 FALLBACK = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 
@@ -194,3 +197,41 @@ def test_parse_date_fallback_converted_to_utc() -> None:
     parsed, undated = parse_date(None, fallback=datetime(2026, 11, 24, 8, 0, tzinfo=berlin))
     assert (parsed, undated) == (FALLBACK, True)
     assert parsed.tzinfo is UTC
+
+
+def _sanitise_until_stable(text: str) -> str:
+    """What the sanitiser alone does however often it runs: nh3, then entity decoding."""
+    while True:
+        out = html.unescape(nh3.clean(text, tags=set()))
+        if out == text:
+            return out
+        text = out
+
+
+@pytest.mark.parametrize("ignorable", ["feff", "200b", "202e"])
+def test_one_sanitising_pass_is_not_enough_the_repeat_makes_it_safe(ignorable: str) -> None:
+    # Entities twice encoded: the first decoding shows only text, sanitising decodes the
+    # rest into "<\ufeffimg ...>", which no HTML parser takes for a tag (so nh3 keeps it)
+    # but which is markup once the invisible character is dropped.
+    payload = f"Hi &amp;lt;&amp;#x{ignorable};img src=x onerror=alert(1)&amp;gt; there"
+    first = html.unescape(payload)
+    assert chr(int(ignorable, 16)) not in first  # nothing to drop before sanitising
+    one_pass = _sanitise_until_stable(first)
+    assert one_pass == f"Hi <{chr(int(ignorable, 16))}img src=x onerror=alert(1)> there"
+    cleaned = clean_text(payload)  # drops the character, then sanitises again
+    assert cleaned == "Hi there"
+
+
+def test_a_feed_cannot_smuggle_markup_through_the_sanitiser() -> None:
+    rss = (
+        '<rss version="2.0"><channel><title>t</title><item><title>A&amp;amp;lt;&amp;amp;#xfeff;'
+        "img src=x onerror=alert(1)&amp;amp;gt;B</title><link>https://x.example/a</link>"
+        "<description>&amp;amp;lt;&amp;amp;#xfeff;script&amp;amp;gt;alert(2)"
+        "&amp;amp;lt;/script&amp;amp;gt;</description></item></channel></rss>"
+    )
+    fetched = Fetched(url="https://x.example/f", body=rss.encode(), headers={}, fetched_at=FALLBACK)
+    (story,) = load_source("feed", name="x", url=fetched.url).parse(fetched)
+    for value in (story.title, story.teaser):
+        assert "<" not in value
+        assert "onerror" not in value
+        assert "script" not in value

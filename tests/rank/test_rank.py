@@ -201,7 +201,10 @@ def test_near_identical_headlines_keep_only_the_best() -> None:
     assert dropped.reason == (
         "near-identical headline to https://news.example.org/a (ranking.diversity)"
     )
-    assert len(selected(rank(items, now=NOW, settings=settings(diversity=0)))) == 3
+    # Without the headline rule the two are still one event (ranking.events); with
+    # neither, all three stay.
+    assert urls(selected(rank(items, now=NOW, settings=settings(diversity=0)))) == ["a", "c"]
+    assert len(selected(rank(items, now=NOW, settings=settings(diversity=0, events=0)))) == 3
 
 
 def test_equal_scores_prefer_breadth_across_sources() -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 import dkim
 import pytest
 
+from digest.app import App
+from digest.backends import memory
 from digest.exceptions import ConfigError
 from digest.models import Publication, RenderedEdition, Story
 from digest.render.dkim import DkimSigner, load_dkim
@@ -19,8 +21,10 @@ from digest.render.edition import render_edition
 from digest.render.environment import make_environment
 from digest.render.message import Recipient, prepare_message
 from digest.testing.mail import parse_clean
+from digest.web.app import create_app
+from digest.web.server import BackgroundServer
 
-from conftest import Project
+from conftest import EDITORS, SECRET, Project, loopback_client, sign_in_by_link
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 PUB = Publication(
@@ -181,3 +185,44 @@ def test_dkim_config_errors_name_the_file(project: Project, tmp_path: Path) -> N
     result = project.cli("check")
     assert result.exit_code == 1
     assert f"{project.root / 'nokey.pem'}: cannot read the DKIM key" in result.output
+
+
+def test_every_kind_of_message_is_signed(project: Project, key: tuple[Path, bytes]) -> None:
+    """Confirmations, proofs, notices and sign-in links verify, like the editions."""
+    project.write_config(
+        extra=f"email:\n  dkim_key_path: {key[0]}\n  dkim_selector: mail\n"
+        + EDITORS
+        + "signup:\n  enabled: true\n"
+    )
+    assert project.cli("build").exit_code == 0  # proofs to both editors
+    assert project.cli("approve", "1", "--by", "Rosa Diaz").exit_code == 0
+    assert project.cli("send", "1").exit_code == 0  # editions, then the "sent" notice
+    app = App(project.config)
+    try:
+        readers = app.readers.pages({"DIGEST_SECRET": SECRET})
+        assert readers.sign_up(email="new@example.com", name="N", topics=[], ip="") == "mailed"
+        with (
+            BackgroundServer(create_app(app, environ={"DIGEST_SECRET": SECRET})) as server,
+            loopback_client(server.url, follow_redirects=False) as http,
+        ):
+            sign_in_by_link(http, "rosa@news.example.org")
+    finally:
+        app.close()
+    kinds: dict[str, int] = {}
+    for envelope in memory.outbox:
+        msg = parse_clean(envelope.data)
+        kind = (
+            "proof"
+            if msg["X-Digest-Proof"]
+            else "notice"
+            if msg["X-Digest-Notice"]
+            else "confirmation"
+            if str(msg["Subject"]).startswith("Confirm your subscription")
+            else "sign-in"
+            if str(msg["Subject"]).startswith("Sign in to")
+            else "edition"
+        )
+        kinds[kind] = kinds.get(kind, 0) + 1
+        assert len(msg.get_all("DKIM-Signature") or []) == 1, kind  # signed once, not twice
+        assert dkim.verify(envelope.data, dnsfunc=dns_for(key[1])), kind
+    assert kinds.keys() == {"proof", "notice", "confirmation", "sign-in", "edition"}, kinds

@@ -218,7 +218,7 @@ def test_a_clipped_edition_is_not_approved_at_the_deadline_either(
     at = datetime(2026, 11, 24, 5, 30, tzinfo=UTC)  # 30 minutes before 07:00 in Berlin
     app = App(project.config)
     try:
-        deadline = app.deadline(app.store.get_edition(1))
+        deadline = app.schedule.deadline(app.store.get_edition(1))
         assert deadline == at
         edition = enforce_deadline(
             app.store, 1, policy=app.settings.approval, deadline=deadline, now=at

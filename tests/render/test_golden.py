@@ -59,6 +59,7 @@ def render_fixture(fixture: Fixture, layout: str) -> RenderedEdition:
         publication=fixture.publication,
         edition_date=fixture.edition_date,
         frame=Frame(layout=layout, **fixture.frame),
+        marker="",  # the canonical spelling, which editions stored before markers hold
     )
 
 

@@ -14,10 +14,11 @@ import PIL.Image
 import pytest
 
 from digest.app import App
+from digest.exceptions import ImageError
 from digest.http import Fetcher
 from digest.images import own_images
 from digest.models import Image, Story
-from digest.render.images import LEAD, THUMB, ImageError, crop_resize, logo
+from digest.render.images import LEAD, THUMB, crop_resize, logo
 from digest.store import Store
 from digest.store.images import ImageStore
 from digest.testing.http import FixtureServer

@@ -95,6 +95,7 @@ def render(
         stories=fixture_stories() if stories is None else stories,
         publication=PUB,
         edition_date=DAY,
+        marker="",  # the canonical spelling: these tests are about where the templates put them
     )
 
 
@@ -348,6 +349,7 @@ def test_utm_parameters_go_on_story_links_only() -> None:
         publication=PUB,
         edition_date=DAY,
         utm={"utm_source": "digest", "utm_medium": "email", "utm_campaign": "brief-{date}"},
+        marker="",
     )
     tail = "utm_source=digest&utm_medium=email&utm_campaign=brief-2026-11-25"
     assert f"https://news.example.org/story-0?a=1&b=2&{tail}\n" in rendered.text

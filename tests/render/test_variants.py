@@ -255,7 +255,7 @@ def test_reader_joining_after_approval_gets_an_approved_variant_byte_for_byte(
     )
     escaped = {k: htmlmod.escape(v, quote=True) for k, v in viewer.items()}
     assert htmlmod.unescape(frame.group(1)) == placeholders.substitute(
-        chosen.rendered.html, escaped
+        chosen.rendered.html, escaped, chosen.rendered.marker
     )
     carl = next(e for e in memory.outbox if e.recipient == "carl@example.org")
     text, body = parts(carl.data)
@@ -270,7 +270,9 @@ def test_reader_joining_after_approval_gets_an_approved_variant_byte_for_byte(
     mine = {k: htmlmod.escape(v, quote=True) for k, v in mine.items()}
     # The wire has CRLF line ends (SMTP); the stored variant has what the renderer made.
     sent_html = body.replace("\r\n", "\n")
-    assert sent_html == placeholders.substitute(chosen.rendered.html, mine).replace("\r\n", "\n")
+    assert sent_html == placeholders.substitute(
+        chosen.rendered.html, mine, chosen.rendered.marker
+    ).replace("\r\n", "\n")
 
 
 def test_lead_can_be_left_out_of_variants(desk: Project) -> None:

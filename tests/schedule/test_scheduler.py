@@ -315,7 +315,7 @@ def _units_for_this_machine(tmp_path: Path) -> Path:
             text = unit.read_text()
             text = text.replace("/srv/digest/.venv/bin/digest", str(digest))
             text = text.replace("/srv/digest", str(ROOT))
-            text = text.replace("/etc/digest/secrets.env", str(tmp_path / "secrets.env"))
+            text = text.replace("/etc/digest/digest.env", str(tmp_path / "secrets.env"))
             (tmp_path / unit.name).write_text(text)
     return tmp_path
 
@@ -338,7 +338,7 @@ def test_crontab_calls_tick() -> None:
 
 
 def test_slot_key_utc_conversion() -> None:
-    from digest.schedule.slots import wall_time
+    from digest.slots import wall_time
 
     assert wall_time(date(2026, 3, 29), datetime(2000, 1, 1, 2, 30).time(), "Europe/Berlin") == (
         datetime(2026, 3, 29, 1, 30, tzinfo=UTC)

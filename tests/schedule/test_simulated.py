@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest.app import App
-from digest.schedule.slots import wall_time
 from digest.schedule.tick import tick
+from digest.slots import wall_time
 
 from conftest import SECRET, Project
 
@@ -178,8 +178,10 @@ def test_waves_across_dst_and_outages(
     for edition in editions:
         trail = app.store.audit_trail(edition.id)
         settled = next(a for a in trail if a.via == "deadline")
-        deadline = app.deadline(edition)
-        ahead = min(w.at for w in app.slot_for(edition.slot).waves if w.at > edition.created_at)
+        deadline = app.schedule.deadline(edition)
+        ahead = min(
+            w.at for w in app.schedule.slot_for(edition.slot).waves if w.at > edition.created_at
+        )
         assert deadline == ahead - timedelta(minutes=30)
         assert settled.at == _first_tick_at_or_after(ticks, deadline)
         assert edition.created_at < deadline < ahead
@@ -224,7 +226,7 @@ def test_deadline_on_dst_days_is_the_right_instant(
     start_at = _utc(start)
     app, _ticks = _run(project, start, (start_at + timedelta(hours=20)).isoformat()[:16], [])
     edition = next(e for e in app.store.list_editions() if e.slot == slot)
-    assert app.deadline(edition) == _utc(deadline_utc)
+    assert app.schedule.deadline(edition) == _utc(deadline_utc)
     settled = next(a for a in app.store.audit_trail(edition.id) if a.via == "deadline")
     assert settled.at == _utc(deadline_utc)
     assert settled.at > edition.created_at

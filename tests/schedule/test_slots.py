@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from digest.schedule.slots import (
+from digest.slots import (
     local_label,
     make_slot,
     next_slot,

@@ -48,7 +48,7 @@ def test_a_full_disk_mid_send_stops_with_one_line_and_loses_no_record(
             engine.dispose()
 
         with pytest.raises(StoreError) as info:
-            app.send(edition, on_sending=fill_the_disk, stop=threading.Event())
+            app.sending.send(edition, on_sending=fill_the_disk, stop=threading.Event())
         app.close()
         message = str(info.value)
         assert "\n" not in message

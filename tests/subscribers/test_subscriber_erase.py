@@ -60,7 +60,7 @@ def _link(path: str) -> str:
 def test_erase_leaves_no_personal_data_in_the_database(project: Project) -> None:
     project.write_config(extra=SIGNUP)
     app = App(project.config, clock=Clock())
-    readers = app.readers({"DIGEST_SECRET": SECRET})
+    readers = app.readers.pages({"DIGEST_SECRET": SECRET})
     # A web sign-up (IP and consent), confirmed from another address, a preference change.
     readers.sign_up(email=ADDRESS, name="Nora Lind", topics=["World"], ip="203.0.113.9")
     token = _link("/confirm/").rsplit("/", 1)[1]

@@ -48,9 +48,13 @@ def opt_out(store: Store, email: str, how: str) -> None:
     if how == "unsubscribed":
         subs.opt_out(email, reason="unsubscribed", now=NOW, consent=("unsubscribe", "link", "", ""))
     elif how == "bounced":
-        store.suppress(email, reason="hard bounce: 550 no such user", now=NOW)
+        store.suppress(
+            email, reason="hard bounce: 550 no such user", now=NOW, kind=SubscriberState.BOUNCED
+        )
     elif how == "complained":
-        store.suppress(email, reason="complaint (feedback loop)", now=NOW)
+        store.suppress(
+            email, reason="complaint (feedback loop)", now=NOW, kind=SubscriberState.COMPLAINED
+        )
     else:
         erase(store, email, now=NOW)
 

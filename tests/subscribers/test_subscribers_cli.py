@@ -180,6 +180,7 @@ def test_erase_names_the_line_of_the_subscriber_file_still_listing_it(project: P
         "consents": [],
         "pending_confirmations": [],
         "suppressed": None,
+        "bounces": [],
         "erased": True,
         "deliveries": [],
     }

@@ -56,14 +56,14 @@ class Review:
         revision = re.search(r'id="revision">(\d+)<', page.text)
         assert revision
         data = {
-            "csrf": self.http.cookies["digest_csrf"],
+            "csrf": re.findall(r'name="csrf" value="([^"]+)"', page.text)[0],
             "t": self.token,
             "revision": revision.group(1),
             **fields,
         }
         response = self.http.post(f"/e/1/{route}", data=data)
         if response.status_code == 303:
-            self.token = response.headers["location"].rsplit("t=", 1)[1]
+            self.token = response.headers["location"].split("#", 1)[0].rsplit("t=", 1)[1]
         return response
 
     def edit(self, action: str, **fields: str) -> httpx.Response:
@@ -312,3 +312,49 @@ def test_times_and_counts_in_plain_words() -> None:
         "1 recipient",
         "1,204 recipients",
     )
+
+
+def test_merge_and_split_events_from_the_review_page(review: Review) -> None:
+    page = review.page()
+    assert 'value="merge"' in page.text  # each story's edit panel offers "Same event as"
+    lead = review.app.store.get_edition(1).stories[0].url
+    merged = review.edit("merge", url=lead, text=HAITI)
+    stories = merged.text.split('id="stories"', 1)[1].split("</ol>", 1)[0]
+    assert "Also in 1 other story of this event" in stories
+    assert 'value="split"' in stories
+    edition = review.app.store.get_edition(1)
+    assert HAITI not in [s.url for s in edition.stories]
+    assert [c.url for c in edition.stories[0].coverage] == [HAITI]
+    review.edit("split", url=HAITI)
+    edition = review.app.store.get_edition(1)
+    assert [s.url for s in edition.stories][:2] == [lead, HAITI]
+    assert edition.stories[0].coverage == ()
+    notes = [a["note"] for a in review.status()["audit"]][-2:]  # type: ignore[union-attr]
+    assert notes[0] == f"revision 2: merged {HAITI} into the event of {lead}"
+    assert notes[1].startswith(f"revision 3: split {HAITI} from the event of {lead}")
+
+
+def test_add_a_story_by_hand_at_a_place_and_bad_links_refused(review: Review) -> None:
+    added = review.post(
+        "add",
+        title="Harbour  reopens\n",
+        link="https://harbour.example/reopens",
+        teaser="Ships are back after the storm.",
+        image="https://harbour.example/ship.jpg",
+        position="2",
+    )
+    assert added.status_code == 303, added.text
+    assert added.headers["location"].endswith("#story-2")
+    edition = review.app.store.get_edition(1)
+    story = edition.stories[1]
+    assert (story.url, story.title) == ("https://harbour.example/reopens", "Harbour reopens")
+    assert story.image is not None
+    assert story.image.url == "https://harbour.example/ship.jpg"
+    assert "Ships are back after the storm." in edition.rendered.text
+    note = review.status()["audit"][-1]["note"]  # type: ignore[index]
+    assert note == "revision 2: added https://harbour.example/reopens at 2"
+    for link, image in (("javascript:alert(1)", ""), ("https://ok.example/a", "data:x")):
+        refused = review.post("add", title="X", link=link, image=image)
+        assert refused.status_code == 400
+        assert "is not an http(s) address" in refused.text
+    assert review.app.store.get_edition(1).revision == edition.revision

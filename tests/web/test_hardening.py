@@ -71,6 +71,10 @@ def test_redact() -> None:
     assert redact("/e/12") == "/e/12"
     assert redact("/u/abc.def/confirm?x=1") == "/u/[redacted]/confirm?[redacted]"
     assert redact("/static/site.css?v=1") == "/static/site.css?v=1"
+    assert redact("/confirm/abc.def?x=1") == "/confirm/[redacted]?[redacted]"
+    assert redact("/archive/3?k=abc&page=2") == "/archive/3?k=[redacted]&page=2"
+    assert redact("/archive/?page=2&T=abc") == "/archive/?page=2&T=[redacted]"
+    assert redact("/signin?next=/e/1") == "/signin?next=/e/1"
 
 
 def test_plain_http_base_url_gets_no_secure_flag_and_no_hsts(project: Project) -> None:

@@ -51,8 +51,14 @@ class Site:
         return SubscriberStore(self.app.store)
 
     def sign_up(self, email: str, **extra: object) -> httpx.Response:
+        """POST the form, then drain the queue (as `digest serve` does every second)."""
         data = {"email": email, "name": "", "website": "", **extra}
-        return self.http.post("/subscribe", data=data)
+        answer = self.http.post("/subscribe", data=data)
+        self.drain()
+        return answer
+
+    def drain(self) -> list[str]:
+        return self.app.readers.pages({"DIGEST_SECRET": SECRET}).drain()
 
     def state(self, email: str) -> SubscriberState | None:
         record = self.list().get(email)
@@ -108,7 +114,9 @@ def _subscribed(site: Site, email: str, **extra: object) -> None:
 
 def test_the_answer_is_the_same_whether_or_not_the_address_is_known(site: Site) -> None:
     assert site.project.cli("subscribers", "sync").exit_code == 0  # anna, ben, dmitri
-    site.app.store.suppress("ben@example.net", reason="hard bounce: 550", now=site.clock())
+    site.app.store.suppress(
+        "ben@example.net", reason="hard bounce: 550", now=site.clock(), kind=SubscriberState.BOUNCED
+    )
     site.list().opt_out(
         "dmitri@example.org",
         reason="unsubscribed",
@@ -156,18 +164,31 @@ def test_redirect_url_after_signing_up(project: Project) -> None:
         answer = httpx.post(server.url + "/subscribe", data={"email": "a@example.org"})
         assert answer.status_code == 303
         assert answer.headers["location"] == "https://news.example.org/thanks"
+        assert app.readers.pages({"DIGEST_SECRET": SECRET}).drain() == ["mailed"]
     app.close()
     assert len(mails_to("a@example.org")) == 1
 
 
 def test_limits_per_address_and_per_client(site: Site) -> None:
-    for _ in range(4):
+    for _ in range(3):
         assert site.sign_up("same@example.com").status_code == 200
-    assert len(mails_to("same@example.com")) == 3  # the fourth is not mailed
+    assert len(mails_to("same@example.com")) == 3
+    assert site.sign_up("same@example.com").status_code == 429  # signup.per_address
     assert site.sign_up("other@example.com").status_code == 200
     refused = site.sign_up("third@example.com")  # the sixth from this client in minutes
     assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
     assert mails_to("third@example.com") == []
+
+
+def test_confirmations_per_address_per_day_whatever_the_window(project: Project) -> None:
+    clock = Clock()
+    for s in serve(project, clock):
+        for _ in range(4):
+            assert s.sign_up("daily@example.com").status_code == 200
+            clock.now += timedelta(minutes=11)  # a new window for the form's limits
+        assert len(mails_to("daily@example.com")) == 3  # the fourth is not mailed
+        assert s.drain() == []
 
 
 # double opt-in --------------------------------------------------------------------------
@@ -204,7 +225,7 @@ def test_confirmation_links_expire_and_unconfirmed_sign_ups_are_forgotten(site: 
     expired = site.http.post(link)
     assert expired.status_code == 400
     assert "expired" in expired.text
-    assert site.app.sync_subscribers().mode == "add"  # a sync forgets the stale sign-up
+    assert site.app.readers.sync().mode == "add"  # a sync forgets the stale sign-up
     assert site.list().get("late@example.com") is None
 
 
@@ -240,13 +261,13 @@ def test_pause_resumes_by_itself_and_topics_outside_the_offer_are_ignored(site: 
     record = site.list().get("pia@example.com")
     assert record is not None
     assert (record.state, record.topics) == (SubscriberState.PAUSED, ("Technology",))
-    receiving = [s.email for s in site.app.iter_subscribers()]
+    receiving = [s.email for s in site.app.readers.receiving()]
     assert "pia@example.com" not in receiving
     page = site.http.get(link)
     assert "Paused until 8 December 2026" in page.text
     site.clock.now += timedelta(weeks=2, minutes=1)
-    assert "pia@example.com" in [s.email for s in site.app.iter_subscribers()]
-    assert ("Technology",) in site.app.selections()
+    assert "pia@example.com" in [s.email for s in site.app.readers.receiving()]
+    assert ("Technology",) in site.app.readers.selections()
     site.http.post(link, data={"topics": [], "pause": "0"})
     record = site.list().get("pia@example.com")
     assert record is not None

@@ -67,6 +67,8 @@ class Newsroom:
     def mails(self, to: str) -> list[EmailMessage]:
         """Every message in the outbox to ``to``, oldest first."""
         found = []
+        if not self.outbox.exists():  # nothing mailed yet
+            return found
         for path in sorted(self.outbox.iterdir(), key=lambda p: p.stat().st_mtime_ns):
             msg = parse_clean(path.read_bytes())
             if msg["To"].addresses[0].addr_spec == to:
@@ -170,6 +172,8 @@ def _sign_up_and_read(room: Newsroom, http: httpx.Client) -> None:
     )
     assert answer.status_code == 200
     assert "Check your inbox" in answer.text
+    # The answer only queued the sign-up; `digest serve`'s drain mails it a moment later.
+    wait_for(lambda: room.mails("nora@example.com"), what="the confirmation mail")
     [confirmation] = room.mails("nora@example.com")
     link = link_after(text_of(confirmation), r"Open this link and press the button to confirm")
     assert room.listed() == []  # not a subscriber before confirming
@@ -306,6 +310,7 @@ def test_a_reader_at_375_px(newsroom: Newsroom, browser: Browser, tmp_path: Path
     check_phone_layout(phone, "sent")
     phone.screenshot(path=str(folder / "readers-sent-375.png"), full_page=True)
 
+    wait_for(lambda: room.mails("ola@example.org"), what="the confirmation mail")
     mail = room.mails("ola@example.org")[0]
     link = link_after(text_of(mail), r"Open this link and press the button to confirm")
     html = mail.get_body(("html",))

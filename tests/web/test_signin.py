@@ -18,8 +18,8 @@ import pytest
 
 from digest.app import App
 from digest.backends import memory
+from digest.passwords import hash_password
 from digest.web.app import create_app
-from digest.web.auth import hash_password
 from digest.web.server import BackgroundServer
 
 from conftest import (
@@ -34,6 +34,8 @@ from conftest import (
 )
 
 ROSA, SAM = "rosa@news.example.org", "sam@news.example.org"
+# The site is https (publication.base_url), so its cookies carry the __Host- prefix.
+SESSION, PRE = "__Host-digest_session", "__Host-digest_csrf"
 SAM_PASSWORD = "correct horse battery"
 WITH_PASSWORD = EDITORS.replace(
     "      email: sam@news.example.org\n",
@@ -50,10 +52,7 @@ class Desk:
     http: httpx.Client
 
     def csrf(self, path: str = "/signin") -> str:
-        page = self.http.get(path)
-        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert found, page.text
-        return found.group(1)
+        return csrf_in(self.http.get(path).text)
 
     def ask_link(self, email: str, next_path: str = "/") -> httpx.Response:
         data = {"email": email, "csrf": self.csrf(), "next": next_path}
@@ -77,6 +76,12 @@ class Desk:
 
     def cli(self, *args: str) -> Any:
         return self.project.cli(*args)
+
+
+def csrf_in(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
 
 
 def serve(project: Project, clock: Clock, environ: dict[str, str]) -> BackgroundServer:
@@ -153,9 +158,9 @@ def test_short_or_forged_tokens_refused(desk: Desk) -> None:
         page = desk.http.get(f"/s/{token}")
         assert page.status_code == 403
         assert "not valid" in page.text
-    desk.http.cookies.set("digest_session", "abcd")
+    desk.http.cookies.set(SESSION, "abcd")
     assert desk.http.get("/").status_code == 303
-    desk.http.cookies.set("digest_session", "y" * 43)
+    desk.http.cookies.set(SESSION, "y" * 43)
     assert desk.http.get("/").status_code == 303
 
 
@@ -195,7 +200,7 @@ def test_hash_password_command() -> None:
     from click.testing import CliRunner
 
     from digest.cli import cli
-    from digest.web.auth import check_password
+    from digest.passwords import check_password
 
     short = CliRunner().invoke(cli, ["hash-password"], input="short\nshort\n")
     assert short.exit_code == 1
@@ -245,12 +250,12 @@ def test_link_requests_are_throttled_too(desk: Desk) -> None:
 
 def test_sign_out_ends_the_session_at_once(desk: Desk) -> None:
     desk.sign_in(ROSA)
-    cookie = desk.http.cookies["digest_session"]
-    out = desk.http.post("/signout", data={"csrf": desk.http.cookies["digest_csrf"]})
+    cookie = desk.http.cookies[SESSION]
+    out = desk.http.post("/signout", data={"csrf": desk.csrf("/")})
     assert out.status_code == 303
     # The old cookie, replayed, is worthless: the server forgot the session.
     with loopback_client(desk.url) as replay:
-        replay.cookies.set("digest_session", cookie)
+        replay.cookies.set(SESSION, cookie)
         response = replay.get("/")
         assert response.status_code == 303
         assert response.headers["location"].startswith("/signin")
@@ -305,7 +310,7 @@ def test_editors_commands_name_unknown_editors(desk: Desk) -> None:
 def _approve(desk: Desk, token: str = "") -> httpx.Response:
     page = desk.http.get("/e/1" + (f"?t={token}" if token else ""))
     assert page.status_code == 200, page.text
-    csrf = desk.http.cookies["digest_csrf"]
+    csrf = csrf_in(page.text)
     revision = re.search(r'id="revision">(\d+)<', page.text)
     assert revision
     data = {"csrf": csrf, "revision": revision.group(1), "t": token}
@@ -318,6 +323,8 @@ def test_two_approvals_need_two_editors(desk: Desk) -> None:
     assert first.status_code == 303
     page = desk.http.get(first.headers["location"])
     assert "Your approval is recorded: 1 of 2" in page.text
+    assert 'id="approve"' not in page.text  # not offered to her again
+    assert "You approved revision 1; it needs 1 more editor" in page.text
     # Rosa again, through her proof link this time: still one person, refused.
     token = proof_links(ROSA)["review"].split("t=", 1)[1]
     again = _approve(desk, token)
@@ -325,7 +332,7 @@ def test_two_approvals_need_two_editors(desk: Desk) -> None:
     assert "Rosa Diaz has already approved revision 1" in again.text
     assert json.loads(desk.cli("status", "1", "--json").stdout)["state"] == "pending_approval"
     # Sam, signed in as himself, makes it two.
-    desk.http.post("/signout", data={"csrf": desk.http.cookies["digest_csrf"]})
+    desk.http.post("/signout", data={"csrf": desk.csrf("/")})
     assert desk.password(SAM, SAM_PASSWORD).status_code == 303
     assert _approve(desk).status_code == 303
     status = json.loads(desk.cli("status", "1", "--json").stdout)

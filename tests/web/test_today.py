@@ -67,7 +67,7 @@ def test_today_shows_failing_sources_sending_progress_and_sent_counts(
     stop = threading.Event()
     stop.set()  # the send freezes the list, goes to sending, and stops before any message
     monkeypatch.setenv("DIGEST_SECRET", SECRET)
-    report = app.send(1, stop=stop)
+    report = app.sending.send(1, stop=stop)
     assert report.state.value == "sending"
     page = http.get("/").text
     assert "Tech Wire</strong> is failing: 3 times in a row." in page
@@ -78,3 +78,34 @@ def test_today_shows_failing_sources_sending_progress_and_sent_counts(
     assert project.cli("send", "1").exit_code == 0
     sent = _section(http.get("/").text, "Sent")
     assert "Edition 1</a> · 2026-11-24 07:47: 3 sent" in sent
+
+
+def test_today_lists_the_most_urgent_pending_edition_first(
+    today: tuple[Project, App, httpx.Client],
+) -> None:
+    project, _, http = today
+    later = project.cli("build", "--slot", "2026-11-25T07:47")  # built second, due a day later
+    assert later.exit_code == 0, later.output
+    now = _section(http.get("/").text, "Needs you now")
+    assert re.findall(r"<strong>#(\d) ·", now) == ["1", "2"]
+
+
+def test_sources_page_shows_health_last_items_and_last_error(
+    today: tuple[Project, App, httpx.Client],
+) -> None:
+    _, app, http = today
+    failure = Outcome(name="Tech Wire", url="http://x.invalid/", ok=False, error="HTTP 503")
+    SourceState(app.store).record([failure], now=app.now())
+    page = http.get("/sources")
+    assert page.status_code == 200
+    cards = dict(
+        re.findall(r'data-name="([^"]+)">(.*?)</li>\n?(?=<li class="card|</ul>)', page.text, re.S)
+    )
+    assert set(cards) == {"World Desk", "Tech Wire"}
+    assert '"badge sent status">healthy' in cards["World Desk"]
+    assert "Haiti sets an election date" in cards["World Desk"]  # a last item
+    assert "failing" in cards["Tech Wire"]
+    assert "Last error (just now): HTTP 503" in cards["Tech Wire"]
+    assert "Failed 1 time in a row." in cards["Tech Wire"]
+    http.cookies.clear()
+    assert http.get("/sources").headers["location"] == "/signin?next=/sources"

@@ -233,10 +233,15 @@ def test_approve_through_the_link_with_csrf(site: Site) -> None:
     assert state["state"] == "approved"
     last = state["audit"][-1]  # type: ignore[index]
     assert (last["by"], last["via"], last["to"]) == ("Rosa Diaz", "web", "approved")
-    # Approving again is refused with a clear page, not a crash.
+    # The approve link again (a second click, the back button): the edition as it is now,
+    # with nothing to approve, not an error page.
     again = site.http.get(site.local(link))
-    assert again.status_code == 409
-    assert "approved" in again.text
+    assert again.status_code == 303
+    assert again.headers["location"].startswith("/e/1?")
+    shown = site.http.get(again.headers["location"])
+    assert shown.status_code == 200
+    assert 'data-state="approved"' in shown.text
+    assert 'id="approve"' not in shown.text
 
 
 def test_reject_needs_a_reason_and_then_sends_nothing(site: Site) -> None:

@@ -24,11 +24,11 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from digest.app import App
 from digest.models import edition_hash
+from digest.passwords import hash_password
 from digest.render import placeholders
 from digest.store import Store
 from digest.testing.smtp import SMTPSink
 from digest.web.app import create_app
-from digest.web.auth import hash_password
 from digest.web.server import BackgroundServer
 
 from conftest import BASE, EDITORS, SECRET, Clock, Project, footer_values, wait_for
@@ -312,8 +312,10 @@ def _assert_sent_is_approved(project: Project, outbox: Path) -> None:
             **footer_values(text_of(msg)),
         )
         html_values = {k: html.escape(v, quote=True) for k, v in values.items()}
-        assert text_of(msg, "html") == placeholders.substitute(stored.html, html_values)
-        assert text_of(msg) == placeholders.substitute(stored.text, values)
+        assert text_of(msg, "html") == placeholders.substitute(
+            stored.html, html_values, stored.marker
+        )
+        assert text_of(msg) == placeholders.substitute(stored.text, values, stored.marker)
         assert str(msg["Subject"]) == stored.subject
         assert "as much power as a small city" in text_of(msg)
     assert rows["ben@example.net"] != rows["anna@example.org"]  # Ben got his variant

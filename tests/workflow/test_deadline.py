@@ -36,7 +36,7 @@ def app(project: Project) -> Iterator[App]:
 
 
 def _enforce(app: App, edition_id: int, now: datetime) -> Any:
-    deadline = app.deadline(app.store.get_edition(edition_id))
+    deadline = app.schedule.deadline(app.store.get_edition(edition_id))
     return enforce_deadline(
         app.store, edition_id, policy=app.settings.approval, deadline=deadline, now=now
     )
@@ -50,7 +50,7 @@ def _status(project: Project) -> dict[str, Any]:
 
 def test_deadline_is_minutes_before_the_slot(project: Project, app: App) -> None:
     _setup(project, "skip")
-    assert app.deadline(app.store.get_edition(1)) == AT
+    assert app.schedule.deadline(app.store.get_edition(1)) == AT
 
 
 def test_skip_expires_at_the_deadline_and_sends_nothing(project: Project, app: App) -> None:

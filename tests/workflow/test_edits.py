@@ -139,7 +139,7 @@ def test_a_subject_override_is_text_not_a_template(project: Project) -> None:
     app = App(project.config, clock=Clock())
     try:
         subject = Edit(Kind.SUBJECT, text="{{ publication.name }} & more")
-        edition = app.revise(1, by="Rosa Diaz", via="test", edits=[subject])
+        edition = app.editions.revise(1, by="Rosa Diaz", via="test", edits=[subject])
     finally:
         app.close()
     assert edition.rendered.subject == "{{ publication.name }} & more"

@@ -138,3 +138,29 @@ def test_notices_go_where_the_config_says(project: Project, sink: SMTPSink) -> N
     result = project.cli("check")
     assert result.exit_code == 1
     assert "unknown notice event 'exploded'" in result.output
+
+
+def test_a_bad_subscriber_line_never_stops_the_schedule(project: Project, sink: SMTPSink) -> None:
+    """The tick goes on with the last good list, names the line each time and mails the
+    editors once; commands run by hand still refuse the broken file."""
+    _setup(project, sink, 'schedule:\n  time: "07:00"\n')
+    assert project.cli("subscribers", "sync").exit_code == 0  # the last good list
+    subscribers = project.root / "subscribers.yaml"
+    subscribers.write_text(
+        subscribers.read_text(encoding="utf-8") + "  - email: not an address\n", encoding="utf-8"
+    )
+    build = project.cli("tick", env={"DIGEST_NOW": "2026-11-24T05:00:00+00:00"})
+    assert build.exit_code == 0, build.output
+    assert "subscribers.yaml" in build.output
+    assert "the last good subscriber list is used" in build.output
+    assert "edition 1" in build.output  # the slot's edition was built all the same
+    notices = _notices(sink, "subscribers_broken")
+    assert sorted(str(m["To"]) for m in notices) == [ROSA, SAM]
+    assert "subscribers.yaml" in _body(notices[0])
+    again = project.cli("tick", env={"DIGEST_NOW": "2026-11-24T05:05:00+00:00"})
+    assert again.exit_code == 0, again.output
+    assert "the last good subscriber list is used" in again.output
+    assert len(_notices(sink, "subscribers_broken")) == 2  # not mailed again
+    refused = project.cli("subscribers", "sync")
+    assert refused.exit_code == 1
+    assert "subscribers.yaml" in refused.output

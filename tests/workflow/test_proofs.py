@@ -133,3 +133,18 @@ def test_no_proofs_when_auto_approved(project: Project) -> None:
     refused = project.cli("proof", "1")
     assert refused.exit_code == 1
     assert "only a pending one is proofed" in refused.output
+
+
+def test_an_editors_name_with_a_comma_stays_one_address(project: Project) -> None:
+    editors = EDITORS.replace("name: Rosa Diaz", 'name: "O\'Brien, Seán"').replace(
+        "name: Sam Lee", 'name: "Lee, Sam (desk) \\"SL\\""'
+    )
+    project.write_config(extra=editors)
+    assert project.cli("build").exit_code == 0
+    proofs = _proofs()
+    for address, name in (
+        ("rosa@news.example.org", "O'Brien, Seán"),
+        ("sam@news.example.org", 'Lee, Sam (desk) "SL"'),
+    ):
+        [to] = proofs[address]["To"].addresses
+        assert (to.display_name, to.addr_spec) == (name, address)

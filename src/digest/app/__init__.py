@@ -1,106 +1,75 @@
-"""Wiring: turn a config file into the collaborators the pipeline, workflow and engine need.
+"""Wiring: one config file's collaborators, composed by name.
 
-``App`` is built up in layers, one module each: base (settings, store, renderer, pipeline,
-messages), schedule (slots and deadlines), editions (build, proofs, decisions), and the
-send here."""
+``App`` holds a shared :class:`Context` (settings, store, backend, signers, renderer, notices)
+and four collaborators the CLI and the web call by name:
+
+- ``app.readers``   the readers' list, the subscriber file, each reader's message
+- ``app.schedule``  slots, waves, lateness, deadlines
+- ``app.editions``  build, proofs, approve / reject / revise, test sends, deadlines
+- ``app.sending``   send and resume an edition, one worker pass
+"""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
-from digest import notices
-from digest.app.base import Progress, make_clock
+from digest.app.context import Context, Progress, make_clock
 from digest.app.editions import Editions
-from digest.delivery.engine import send_edition, work_edition
-from digest.delivery.report import SendReport
-from digest.exceptions import DigestError, LockedError
-from digest.models import EditionState
+from digest.app.readers import Readers
+from digest.app.schedule import Schedule
+from digest.app.sending import Sending
+from digest.config import Settings
+from digest.store import Store
 
-S = EditionState
-
-__all__ = ["App", "Progress", "make_clock"]
+__all__ = ["App", "Context", "Progress", "make_clock"]
 
 
-class App(Editions):
-    """One config file's collaborators, created on first use."""
+class App:
+    """One config file's collaborators, each created once and sharing one Context."""
 
-    def send(
+    def __init__(
         self,
-        edition_id: int,
+        config_path: Path,
         *,
-        actor: str = "cli",
-        dry_run: bool = False,
-        progress: Progress | None = None,
-        stop: threading.Event | None = None,
-        not_before: Callable[[str], datetime] | None = None,
-        until: datetime | None = None,
-        stale_before: datetime | None = None,
-        on_sending: Callable[[], None] | None = None,
-    ) -> SendReport:
-        """Send (or resume) an edition with this config's backend and send settings; the
-        editors get a notice when it finishes or stops.
+        clock: Callable[[], datetime] | None = None,
+        state_path: Path | None = None,
+        state_url: str | None = None,
+    ) -> None:
+        self.context = Context(
+            config_path, clock or make_clock(), state_path=state_path, state_url=state_url
+        )
+        self.readers = Readers(self.context)
+        self.schedule = Schedule(self.context, self.readers)
+        self.editions = Editions(self.context, self.readers, self.schedule)
+        self.sending = Sending(self.context, self.readers)
 
-        The subscriber file is synchronised first (a bad entry stops here, before any state
-        change); the recipients are then the state database's readers, streamed.
-        """
-        before = self.store.get_edition(edition_id)
-        try:
-            if not dry_run:
-                self.sync_subscribers()
-            with self.footers() as about:
-                report = send_edition(
-                    self.store,
-                    edition_id,
-                    subscribers=self.iter_subscribers(),
-                    backend=self.backend,
-                    make=self.composer(about=about),
-                    clock=self.clock,
-                    actor=actor,
-                    dry_run=dry_run,
-                    options=self.settings.send,
-                    progress=progress,
-                    stop=stop,
-                    not_before=not_before,
-                    until=until,
-                    stale_before=stale_before,
-                    on_sending=on_sending,
-                )
-        except LockedError:
-            raise  # another process is sending it: nothing stopped
-        except DigestError as exc:
-            if not dry_run and self.store.get_edition(edition_id).state is S.SENDING:
-                self.notify(notices.stopped(edition_id, before.slot, str(exc), at=self.now()))
-            raise
-        if dry_run:
-            return report
-        if report.state in (S.SENT, S.FAILED) and before.state is not report.state:
-            summary = report.summary()
-            self.notify(notices.sent(edition_id, before.slot, summary, report.totals))
-        elif report.interrupted:
-            why = "interrupted (SIGTERM or Ctrl-C) before every reader got it"
-            self.notify(notices.stopped(edition_id, before.slot, why, at=self.now()))
-        return report
+    # The shared context's most used parts, by their plain names.
 
-    def work(
-        self,
-        edition_id: int,
-        *,
-        stop: threading.Event | None = None,
-        progress: Progress | None = None,
-        wait_for_retries: bool = False,
-    ) -> SendReport:
-        """One worker pass over an edition that is sending (`digest worker`)."""
-        with self.footers() as about:
-            return work_edition(
-                self.store,
-                edition_id,
-                backend=self.backend,
-                make=self.composer(about=about),
-                clock=self.clock,
-                options=self.settings.send,
-                stop=stop,
-                progress=progress,
-                wait_for_retries=wait_for_retries,
-            )
+    @property
+    def config_path(self) -> Path:
+        return self.context.config_path
+
+    @property
+    def settings(self) -> Settings:
+        return self.context.settings
+
+    @property
+    def store(self) -> Store:
+        return self.context.store
+
+    @property
+    def notes(self) -> list[str]:
+        """Problems that did not stop the work (a notice that could not be mailed)."""
+        return self.context.notes
+
+    @property
+    def state_url(self) -> str | None:
+        return self.context.state_url
+
+    def now(self) -> datetime:
+        return self.context.now()
+
+    def close(self) -> None:
+        self.context.close()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import cached_property
 
 from digest import notices, workflow
+from digest.app.context import Context
+from digest.app.readers import Readers
 from digest.app.schedule import Schedule
 from digest.backends.base import Envelope
 from digest.collect import ProgressCallback
@@ -15,7 +16,6 @@ from digest.config import ApprovalSettings
 from digest.edits import Edit
 from digest.exceptions import ConfigError, DigestError, StateError
 from digest.models import DeliveryState, Edition, EditionState, Subscriber
-from digest.notices import Notifier
 from digest.pipeline import Plan
 from digest.proofs import send_proofs
 from digest.render.message import prepare_message
@@ -30,8 +30,15 @@ from digest.store.subscribers import SubscriberStore
 S = EditionState
 
 
-class Editions(Schedule):
-    """Building and deciding on editions, with this config's policy and collaborators."""
+class Editions:
+    """Building and deciding on editions, with this config's policy and collaborators
+    (``app.editions``)."""
+
+    def __init__(self, context: Context, readers: Readers, schedule: Schedule) -> None:
+        self.context = context
+        self.readers = readers
+        self.schedule = schedule
+        self._audience: tuple[object, workflow.Audience] | None = None
 
     def build(
         self,
@@ -45,24 +52,24 @@ class Editions(Schedule):
         supersedes the slot's pending or approved one; proofs are mailed unless ``proofs``
         is false (held: the scheduler mails them after quiet hours). Problems are warnings.
         The subscriber file is synced into the state database first."""
-        self.sync_subscribers()
-        now = self.now()
-        key = slot or self.build_slot(now).key
-        self.slot_for(key)  # a malformed --slot fails before anything is fetched
-        latest = self.store.latest_for_slot(key)
+        self.readers.sync()
+        now = self.context.now()
+        key = slot or self.schedule.build_slot(now).key
+        self.schedule.slot_for(key)  # a malformed --slot fails before anything is fetched
+        latest = self.context.store.latest_for_slot(key)
         if latest is not None and latest.state in (S.SENDING, S.SENT, S.FAILED):
             # Checked again in the build's own transaction; this saves the fetching.
             raise StateError(
                 f"slot {key} already has edition {latest.id} ({latest.state}); a slot is sent "
                 "once, so build for another slot (--slot YYYY-MM-DDTHH:MM)"
             )
-        with self.pipeline() as pipeline:
+        with self.context.pipeline() as pipeline:
             edition = pipeline.build(
                 now=now,
                 slot=key,
-                selections=self.selections(),
+                selections=self.readers.selections(),
                 order=order,
-                auto_approve=self.settings.approval.auto_approve,
+                auto_approve=self.context.settings.approval.auto_approve,
                 progress=progress,
             )
         problems = self.proofs(edition) if proofs else self._hold_proofs(edition)
@@ -71,24 +78,34 @@ class Editions(Schedule):
 
     def plan(self, *, order: Sequence[str] = ()) -> Plan:
         """What would be built now; the state file is only read."""
-        now = self.now()
-        store = self.readonly_store()
+        now = self.context.now()
+        store = self.context.readonly_store()
         try:
-            with self.pipeline(store) as pipeline:
-                return pipeline.plan(now=now, slot=self.next_slot(now).key, order=order)
+            with self.context.pipeline(store) as pipeline:
+                return pipeline.plan(now=now, slot=self.schedule.next_slot(now).key, order=order)
         finally:
             store.close()
 
-    def proofs(self, edition: Edition) -> list[str]:
-        """Mail the proof of a pending edition to the editors; one line per problem."""
-        if edition.state is not EditionState.PENDING_APPROVAL or not self.settings.approval.editors:
+    def proofs(self, edition: Edition, *, skip: str = "") -> list[str]:
+        """Mail the proof of a pending edition to the editors but ``skip`` (an address: the
+        editor asking for them, who is looking at it); one line per problem."""
+        if (
+            edition.state is not EditionState.PENDING_APPROVAL
+            or not self.context.settings.approval.editors
+        ):
             return []
-        now = self.now()
-        settings = replace(self.settings, approval=self.policy())
+        now = self.context.now()
+        policy = self.policy()
+        kept = tuple(e for e in policy.editors if e.email.lower() != skip.lower())
+        settings = replace(self.context.settings, approval=replace(policy, editors=kept))
         problems = send_proofs(
-            settings, edition, now=now, backend=self.backend, deadline=self.deadline(edition)
+            settings,
+            edition,
+            now=now,
+            backend=self.context.mail_backend,
+            deadline=self.schedule.deadline(edition),
         )
-        NoticeLog(self.store).put(
+        NoticeLog(self.context.store).put(
             proof_key(edition),
             kind="proof",
             edition_id=edition.id,
@@ -100,40 +117,30 @@ class Editions(Schedule):
         return problems
 
     def _hold_proofs(self, edition: Edition) -> list[str]:
-        if edition.state is EditionState.PENDING_APPROVAL and self.settings.approval.editors:
-            NoticeLog(self.store).put(
+        if (
+            edition.state is EditionState.PENDING_APPROVAL
+            and self.context.settings.approval.editors
+        ):
+            NoticeLog(self.context.store).put(
                 proof_key(edition),
                 kind="proof",
                 edition_id=edition.id,
                 status="held",
                 recipients="",
                 note="quiet hours",
-                now=self.now(),
+                now=self.context.now(),
             )
         return []
 
     def proofs_held(self, edition: Edition) -> bool:
-        found = NoticeLog(self.store).get(proof_key(edition))
+        found = NoticeLog(self.context.store).get(proof_key(edition))
         return found is not None and found.status == "held"
 
-    # notices ----------------------------------------------------------------------------
-
-    @cached_property
-    def notifier(self) -> Notifier:
-        s = self.settings
-        return Notifier(s.notices, s.approval, s.publication, self.backend, NoticeLog(self.store))
-
-    def notify(self, notice: notices.Notice) -> list[str]:
-        """Mail a notice to the editors (once); problems are kept in ``notes`` too."""
-        problems = self.notifier.send(notice, now=self.now())
-        self.notes.extend(problems)
-        return problems
-
     def _source_notices(self) -> None:
-        alert = self.settings.fetch.failure_alert
-        for h in SourceState(self.store).health().values():
+        alert = self.context.settings.fetch.failure_alert
+        for h in SourceState(self.context.store).health().values():
             if alert > 0 and h.consecutive_failures >= alert:
-                self.notify(
+                self.context.notify(
                     notices.source_failing(
                         h.name, h.url, h.consecutive_failures, h.last_error, h.last_success
                     )
@@ -145,8 +152,8 @@ class Editions(Schedule):
 
         DigestError when ``acting`` (who is about to approve, reject or edit) is revoked.
         """
-        approval = self.settings.approval
-        revoked = DeskState(self.store).revoked() if approval.editors else set()
+        approval = self.context.settings.approval
+        revoked = DeskState(self.context.store).revoked() if approval.editors else set()
         if not revoked:
             return approval
         who = workflow.find_editor(approval, acting) if acting else None
@@ -164,12 +171,12 @@ class Editions(Schedule):
         """Record an approval; an edition approved after its slot passed its maximum
         lateness expires at once (it would never be sent)."""
         result = workflow.approve(
-            self.store,
+            self.context.store,
             edition_id,
             policy=self.policy(acting=by),
             by=by,
             via=via,
-            now=self.now(),
+            now=self.context.now(),
             revision=revision,
         )
         if not result.approved:
@@ -180,13 +187,13 @@ class Editions(Schedule):
         self, edition_id: int, *, by: str, reason: str, via: str, revision: int | None = None
     ) -> Edition:
         return workflow.reject(
-            self.store,
+            self.context.store,
             edition_id,
             policy=self.policy(acting=by),
             by=by,
             reason=reason,
             via=via,
-            now=self.now(),
+            now=self.context.now(),
             revision=revision,
         )
 
@@ -201,24 +208,27 @@ class Editions(Schedule):
         pin: str | None = None,
         position: int = 1,
         revision: int | None = None,
+        proofs: bool = True,
     ) -> Edition:
-        """A new revision (variants for today's selections rendered with it), re-proofed."""
+        """A new revision (variants for today's selections rendered with it), re-proofed
+        unless ``proofs`` is false (the desk: the editor asks for them when done)."""
         edition = workflow.revise(
-            self.store,
+            self.context.store,
             edition_id,
             policy=self.policy(acting=by),
-            renderer=self.renderer,
-            selections=self.selections(),
+            renderer=self.context.renderer,
+            selections=self.readers.selections(),
             by=by,
             via=via,
-            now=self.now(),
+            now=self.context.now(),
             edits=edits,
             remove=remove,
             pin=pin,
             position=position,
             revision=revision,
         )
-        return replace(edition, warnings=(*edition.warnings, *self.proofs(edition)))
+        problems = self.proofs(edition) if proofs else []
+        return replace(edition, warnings=(*edition.warnings, *problems))
 
     def send_test(
         self,
@@ -231,14 +241,14 @@ class Editions(Schedule):
     ) -> Edition:
         """Mail the current revision (one variant) to ``to`` as a [TEST]; audited, no delivery."""
         return workflow.send_test(
-            self.store,
+            self.context.store,
             edition_id,
             policy=self.policy(acting=by),
             by=by,
             to=to,
-            now=self.now(),
+            now=self.context.now(),
             envelope=lambda edition, address: self.test_envelope(edition, variant, address),
-            backend=self.backend,
+            backend=self.context.backend,
             revision=revision,
             variant=variant,
         )
@@ -248,20 +258,22 @@ class Editions(Schedule):
 
         Its unsubscribe link is the inert preview one: a test reader cannot unsubscribe.
         """
-        shown = {ALL: edition.rendered} | {v.key: v.rendered for v in self.store.variants(edition)}
+        shown = {ALL: edition.rendered} | {
+            v.key: v.rendered for v in self.context.store.variants(edition)
+        }
         if variant not in shown:
             raise DigestError(f"edition {edition.id} has no variant {variant}")
         rendered = replace(shown[variant], subject=f"[TEST] {shown[variant].subject}")
-        email = self.settings.email
+        email = self.context.settings.email
         prepared = prepare_message(
             rendered,
-            self.settings.publication,
+            self.context.settings.publication,
             unsubscribe_mailto="",
             extra_headers=dict(email.headers),
-            dkim=self.dkim,
+            dkim=self.context.dkim,
         )
-        personaliser = Personaliser(prepared, self.settings.publication, None)
-        return personaliser.envelope(Subscriber(email=to), now=self.now())
+        personaliser = Personaliser(prepared, self.context.settings.publication, None)
+        return personaliser.envelope(Subscriber(email=to), now=self.context.now())
 
     def audience(self, edition: Edition) -> workflow.Audience:
         """How many subscribers the edition goes to, and per variant: counted from the
@@ -270,41 +282,41 @@ class Editions(Schedule):
         The streamed count is kept until the edition's content, the subscriber file or the
         suppression list changes (a review page is opened often; the list is read once).
         """
-        if Ledger(self.store).frozen(edition.id):
-            counts = self.store.delivery_counts(edition.id)
+        if Ledger(self.context.store).frozen(edition.id):
+            counts = self.context.store.delivery_counts(edition.id)
             skipped = counts.get(DeliveryState.SKIPPED.value, 0)
             total = sum(counts.values()) - skipped
             return workflow.Audience(total, {}, skipped, frozen=True)
-        desk = DeskState(self.store)
+        desk = DeskState(self.context.store)
         # What a send would find: the subscriber file synced first (cheap when unchanged);
         # a broken file leaves the last synced list, which `digest check` names.
         with contextlib.suppress(ConfigError):
-            self.sync_subscribers()
-        listed = SubscriberStore(self.store).version()
+            self.readers.sync()
+        listed = SubscriberStore(self.context.store).version()
         key = (edition.id, edition.content_hash, listed, desk.suppression_count())
         if self._audience is None or self._audience[0] != key:
             counted = workflow.audience(
                 edition,
-                self.store.variants(edition),
-                self.iter_subscribers(),
+                self.context.store.variants(edition),
+                self.readers.receiving(),
                 suppressed=desk.suppressed_among,
-                keep_lead=self.settings.ranking.lead_in_every_variant,
+                keep_lead=self.context.settings.ranking.lead_in_every_variant,
             )
             self._audience = (key, counted)
         return self._audience[1]
 
     def enforce_deadline(self, edition_id: int) -> Edition:
         """Settle a pending edition at its deadline; an expiry is mailed to the editors."""
-        edition = self.store.get_edition(edition_id)
+        edition = self.context.store.get_edition(edition_id)
         after = workflow.enforce_deadline(
-            self.store,
+            self.context.store,
             edition_id,
-            policy=self.settings.approval,
-            deadline=self.deadline(edition),
-            now=self.now(),
+            policy=self.policy(),  # revoked editors' approvals do not count
+            deadline=self.schedule.deadline(edition),
+            now=self.context.now(),
         )
         if edition.state is not after.state and after.state is EditionState.EXPIRED:
-            self.notify(
+            self.context.notify(
                 notices.expired(
                     after, "not approved by its approval deadline (approval.at_deadline: skip)"
                 )
@@ -313,11 +325,13 @@ class Editions(Schedule):
 
     def expire_late(self, edition_id: int) -> Edition:
         """Expire an approved edition whose every wave passed its maximum lateness."""
-        edition = self.store.get_edition(edition_id)
-        until = self.slot_for(edition.slot).last_wave + self.lateness
-        after = workflow.expire_late(self.store, edition_id, until=until, now=self.now())
+        edition = self.context.store.get_edition(edition_id)
+        until = self.schedule.slot_for(edition.slot).last_wave + self.schedule.lateness
+        after = workflow.expire_late(
+            self.context.store, edition_id, until=until, now=self.context.now()
+        )
         if edition.state is not after.state:
-            self.notify(
+            self.context.notify(
                 notices.expired(
                     after,
                     "approved, but not sent before its slot passed schedule.max_lateness_minutes",

@@ -30,16 +30,30 @@ class Envelope:
 class Backend(ABC):
     """Delivers serialised messages, one at a time, over a connection it manages.
 
-    Contract:
+    Contract (everything the send engine and its worker rely on; digest.testing.contract
+    checks it for every backend):
     - The constructor takes keyword options only and raises BackendError for an unknown
       option or a conflict (so a typo fails at start-up, not on send day). It must not
       connect: ``open()`` does.
+    - ``open()`` may raise TemporaryFailure (the server refused or did not answer for now:
+      a deferral for this connection, whose next ``send()`` tries again) or BackendError
+      (a wrong password or certificate: the run stops). ``open()``/``close()`` may be
+      called repeatedly, in any order; the backend is a context manager.
     - ``send()`` returns normally only when the message was accepted (SMTP 250). It raises
       TemporaryFailure when it may succeed later (4xx, connection refused or dropped before
       the data was sent), PermanentFailure when it never will (5xx), and InDoubtFailure when
-      the connection was lost after the data was sent, so the server may have it.
+      the connection was lost after the data was sent, so the server may have it. Any other
+      BackendError means the backend as a whole failed: the run stops.
       After any of these the backend stays usable: the next ``send()`` reconnects if needed.
-    - ``open()``/``close()`` may be called repeatedly; the backend is a context manager.
+    - ``send_each()`` yields one outcome per message it took, in order (see there).
+    - ``connected`` is False only while a connection the backend needs is down after a
+      failure; the worker then waits a little (doubling, up to 5 s) before that connection
+      tries again, so one dead connection does not defer every message. A backend without
+      a connection keeps the default, True.
+    - ``parallel`` says whether several instances may send at once (one connection each).
+    - ``timeout`` bounds, in seconds, each step of one ``send()``; the rate limits hold a
+      busy message's permit for at most six times this (plus the send lock's time to live),
+      so a worker that died mid-send does not hold its permit for ever.
     - Backends never log secrets.
     """
 
@@ -48,6 +62,8 @@ class Backend(ABC):
     # True when several instances may send at once (one connection each); the engine then
     # opens `send.connections` of them. Local backends keep one.
     parallel: ClassVar[bool] = False
+    # Local backends finish a message in well under this; a network backend sets its own.
+    timeout: float = 10.0
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - self.options)
@@ -56,6 +72,12 @@ class Backend(ABC):
             raise BackendError(
                 f"backend {self.name!r}: unknown option(s) {', '.join(unknown)}; valid: {valid}"
             )
+
+    @property
+    def connected(self) -> bool:
+        """False while a needed connection is down after a failure (the worker then waits
+        before retrying it); True otherwise, and always for a backend without one."""
+        return True
 
     def open(self) -> None:  # noqa: B027 - optional hook, most backends need no connection
         """Prepare to send (connect, create folders)."""

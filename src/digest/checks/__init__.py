@@ -1,9 +1,10 @@
 """`digest check`: everything a send depends on, validated without sending anything.
 
 Each problem is one line naming the file:line (or the key) and the fix. Settings are
-checked first (checks.settings), then the templates through Jinja and MJML
-(checks.templates), then, unless offline, the network: the SMTP backend is contacted
-(connect, EHLO, STARTTLS, AUTH, QUIT) and every source fetched once (checks.network).
+checked first (checks.settings), then the state database (checks.state), then the
+templates through Jinja and MJML (checks.templates), then, unless offline, the network:
+the SMTP backend is contacted (connect, EHLO, STARTTLS, AUTH, QUIT) and every source
+fetched once (checks.network).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from digest.app import App
 from digest.checks.base import Problem, Report, Where
 from digest.checks.network import check_backend, fetch_sources
 from digest.checks.settings import check_schedule, check_settings, check_topics
+from digest.checks.state import check_state
 from digest.checks.templates import check_templates_render
 from digest.config import Settings
 from digest.models import RenderedEdition, Story
@@ -28,10 +30,11 @@ def run_checks(app: App, *, offline: bool = False) -> Report:
     report = Report()
     where = Where.of(settings.path)
     report.ok(f"config: {settings.path} is valid")
-    report.ok(f"subscribers: {app.count_subscribers()} in {settings.subscribers_path}")
-    sources = app.sources()
+    report.ok(f"subscribers: {app.readers.count_file()} in {settings.subscribers_path}")
+    sources = app.context.sources()
     report.ok(f"sources: {len(sources)} ({', '.join(s.name for s in sources)})")
     check_settings(app, where, report)
+    check_state(app, where, report)
     check_schedule(app, where, report)
     check_templates_render(app, edition_findings, report)
     sections: set[str] | None = None

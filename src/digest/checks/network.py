@@ -23,7 +23,7 @@ def check_backend(app: App, where: Where, report: Report) -> None:
     ):
         return  # reported by checks.settings, with the variable's name
     try:
-        backend = app.backend()
+        backend = app.context.backend()
         with backend:  # open() connects and logs in; close() says QUIT
             pass
     except (BackendError, ConfigError) as exc:
@@ -35,7 +35,7 @@ def check_backend(app: App, where: Where, report: Report) -> None:
 
 def fetch_sources(app: App, where: Where, report: Report) -> set[str]:
     """Fetch each source once (nothing is cached or recorded); the sections seen."""
-    sources = app.sources()
+    sources = app.context.sources()
     settings = app.settings
     with Fetcher(settings=settings.fetch) as fetcher:
         result = collect(sources, fetcher, now=app.now(), max_workers=settings.fetch.concurrency)

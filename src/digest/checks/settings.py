@@ -8,13 +8,14 @@ from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from digest.addresses import valid_address
 from digest.app import App
 from digest.checks.base import Report, Where, key_name, line_of, names
 from digest.exceptions import BackendError, ConfigError
+from digest.passwords import check_password
 from digest.render.message import make_message_id
 from digest.render.variants import topic_names
-from digest.schedule.slots import unsendable_waves
-from digest.subscribers.files import valid_address
+from digest.slots import unsendable_waves
 from digest.tokens import secrets_from_env
 
 SECRET_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105
@@ -29,14 +30,16 @@ def check_settings(app: App, where: Where, report: Report) -> None:
     _secrets(app, where, report)
     _folders(app, where, report)
     try:
-        app.backend()
+        app.context.backend()
         report.ok(f"backend: {app.settings.backend.name} accepts its options")
     except BackendError as exc:
         report.error(where("backend"), f"{exc}")
     _smtp_variables(app, where, report)
     try:
-        if app.dkim is not None:
-            report.ok(f"dkim: signing as {app.dkim.dns_name} (publish the public key there)")
+        if app.context.dkim is not None:
+            report.ok(
+                f"dkim: signing as {app.context.dkim.dns_name} (publish the public key there)"
+            )
     except ConfigError as exc:
         report.raised(exc, where("email", "dkim_key_path"))
 
@@ -118,8 +121,6 @@ def _secrets(app: App, where: Where, report: Report) -> None:
                 f"{variable} is not set, so {editor.name} signs in by mailed link only",
             )
         if hashed:
-            from digest.web.auth import check_password
-
             try:
                 check_password("probe", hashed, env_name=variable)
             except ConfigError:
@@ -194,7 +195,7 @@ def check_schedule(app: App, where: Where, report: Report) -> None:
     found = unsendable_waves(
         zone=sched.timezone,
         times=sched.times,
-        wave_zones=app.wave_zones,
+        wave_zones=app.schedule.wave_zones,
         window=sched.quiet_hours,
         lateness=late,
         start=app.now().date(),
@@ -223,7 +224,7 @@ def check_topics(app: App, where: Where, report: Report, *, fetched: set[str] | 
     known = topic_names(configured | (fetched or set()))
     fixed = all(s.section for s in sources)
     seen: set[tuple[str, ...]] = set()
-    for sub in app.file_subscribers():
+    for sub in app.readers.in_file():
         missing = sorted(topic_names(sub.topics) - known)
         if not missing or (sub.topics in seen and not fixed):
             continue

@@ -40,13 +40,81 @@ _VOID = frozenset(
 )
 
 
+# Every element MJML 4 defines. MRML, our compiler, passes an element it does not know
+# through silently, so a typo (<mj-colum>) would only show as a broken layout in inboxes.
+MJML_TAGS = frozenset(
+    [
+        "mjml",
+        "mj-head",
+        "mj-body",
+        "mj-attributes",
+        "mj-all",
+        "mj-class",
+        "mj-breakpoint",
+        "mj-font",
+        "mj-html-attributes",
+        "mj-html-attribute",
+        "mj-selector",
+        "mj-preview",
+        "mj-style",
+        "mj-title",
+        "mj-include",
+        "mj-raw",
+        "mj-accordion",
+        "mj-accordion-element",
+        "mj-accordion-title",
+        "mj-accordion-text",
+        "mj-button",
+        "mj-carousel",
+        "mj-carousel-image",
+        "mj-column",
+        "mj-divider",
+        "mj-group",
+        "mj-hero",
+        "mj-image",
+        "mj-navbar",
+        "mj-navbar-link",
+        "mj-section",
+        "mj-social",
+        "mj-social-element",
+        "mj-spacer",
+        "mj-table",
+        "mj-text",
+        "mj-wrapper",
+    ]
+)
+_MJ_TAG = re.compile(r"<(mj-[\w.-]*|mjml[\w.-]+)", re.IGNORECASE)
+
+
+def unknown_mjml(templates_dir: Path | None) -> list[tuple[str, str]]:
+    """("file:line", tag) of every element in the MJML overrides that MJML does not define
+    (Jinja blanked out, every branch checked)."""
+    if templates_dir is None or not templates_dir.is_dir():
+        return []
+    found: list[tuple[str, str]] = []
+    for path in sorted(templates_dir.glob("*.mjml.j2")):
+        text = _JINJA.sub(lambda m: _blank(m.group()), path.read_text(encoding="utf-8"))
+        for match in _MJ_TAG.finditer(text):
+            if match.group(1).lower() not in MJML_TAGS:
+                line = text.count("\n", 0, match.start()) + 1
+                found.append((f"{path}:{line}", match.group(1)))
+    return found
+
+
 def check_templates_render(app: App, findings: Findings, report: Report) -> None:
     settings = app.settings
     where = str(settings.templates_dir) if settings.templates_dir else "the built-in templates"
     try:
-        check_templates(app.renderer.env)
+        check_templates(app.context.renderer.env)
     except ConfigError as exc:
         report.raised(exc, where)
+        return
+    unknown = unknown_mjml(settings.templates_dir)
+    for at, tag in unknown:
+        report.error(
+            at, f"<{tag}> is not an MJML element; fix the name (MJML would drop it silently)"
+        )
+    if unknown:
         return
     report.ok(f"templates: compile cleanly ({where})")
     # A sample edition finds undefined variables (file:line), markup MJML cannot compile
@@ -55,7 +123,7 @@ def check_templates_render(app: App, findings: Findings, report: Report) -> None
     try:
         for thin_day in (False, True):
             extra = {"thin_day": thin_day, "note": "A sample editor's note."}
-            fit = app.renderer.fit(stories, now=app.now(), extra=extra)
+            fit = app.context.renderer.fit(stories, now=app.now(), extra=extra)
     except RenderError as exc:
         located = mjml_culprit(settings.templates_dir) if "MJML" in str(exc) else None
         if located is not None:

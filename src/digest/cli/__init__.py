@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from digest.cli import delivery, editions, editors, init, ops, status, subscribers
+from digest.cli import (
+    bounces,
+    control,
+    delivery,
+    editions,
+    editors,
+    init,
+    ops,
+    status,
+    subscribers,
+)
 from digest.cli.group import cli
 
 __all__ = ["cli", "main"]
 # Importing them registers their commands on ``cli``.
-_COMMANDS = (delivery, editions, editors, init, ops, status, subscribers)
+_COMMANDS = (bounces, control, delivery, editions, editors, init, ops, status, subscribers)
 
 
 def main(argv: list[str] | None = None) -> None:

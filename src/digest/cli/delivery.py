@@ -13,11 +13,13 @@ from datetime import timedelta
 import click
 
 from digest.app import App
-from digest.cli.group import cli, pass_app
+from digest.cli.group import cli, log_format_option, log_lines, pass_app
 from digest.cli.output import emit_json
 from digest.cli.progress import send_with_progress, stop_on_sigterm
 from digest.delivery.report import SendReport
 from digest.models import EditionState
+from digest.store.signups import SignupQueue
+from digest.subscribers.signup import drain_line
 
 IN_DOUBT_EXIT = 4
 """`digest send` did its work, but some deliveries are unknown: in doubt, not resent."""
@@ -46,11 +48,20 @@ IN_DOUBT_EXIT = 4
     hidden=True,
     help="For `send --workers`: start, then work only after a line on stdin (EOF: exit).",
 )
+@log_format_option
 @pass_app
 def worker(
-    app: App, edition_id: int | None, once: bool, poll: float, as_json: bool, wait_for_go: bool
+    app: App,
+    edition_id: int | None,
+    once: bool,
+    poll: float,
+    as_json: bool,
+    wait_for_go: bool,
+    log_format: str,
 ) -> None:
     """Send every edition that is `sending`, claiming ledger rows; run any number, anywhere.
+
+    Without --edition it also mails the confirmations the sign-up form queued.
 
     Runs until SIGTERM or SIGINT, which finish what is on the wire, give unsent rows back
     to the queue and exit 0.
@@ -60,23 +71,37 @@ def worker(
       digest worker
       digest worker --edition 3 --json
     """
+    log = log_lines(app, log_format, "worker")
     if wait_for_go and not sys.stdin.readline():
         return  # the send that started this helper ended before its recipients were frozen
     with stop_on_sigterm() as stop:
         try:
             while not stop.is_set():
+                if edition_id is None and app.settings.signup.enabled:
+                    _drain_signups(app, as_json)
                 ids = [edition_id] if edition_id else app.store.editions_in(EditionState.SENDING)
                 for i in ids:
-                    report = app.work(i, stop=stop, wait_for_retries=edition_id is not None)
+                    report = app.sending.work(i, stop=stop, wait_for_retries=edition_id is not None)
                     if as_json:
                         click.echo(json.dumps(report.to_dict()))
                     elif report.sent or report.failed or report.deferred or report.interrupted:
-                        click.echo(report.summary())
+                        log.event(report.summary(), edition=i, counts=counts(report))
                 if once or edition_id is not None:
                     return
                 stop.wait(poll)
         except KeyboardInterrupt:
             return
+
+
+def _drain_signups(app: App, as_json: bool) -> None:
+    """Mail the confirmations the sign-up form queued (when `digest serve` does not)."""
+    if not SignupQueue(app.store).waiting():
+        return
+    line = drain_line(app.readers.pages().drain())
+    if as_json:
+        click.echo(json.dumps({"signups": line}))
+    elif line:
+        click.echo(line)
 
 
 @cli.command()
@@ -125,6 +150,12 @@ def prune(app: App, days: int | None, dry_run: bool, as_json: bool) -> None:
     )
 
 
+def counts(report: SendReport) -> dict[str, int]:
+    """What a run did, for a log line's counts."""
+    done = ("sent", "failed", "deferred", "skipped", "in_doubt", "unknown")
+    return {name: int(getattr(report, name)) for name in done}
+
+
 def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
@@ -164,7 +195,7 @@ def send_with_workers(app: App, edition_id: int, workers: int) -> SendReport:
     with stop_on_sigterm() as stop:
         threading.Thread(target=forward, daemon=True).start()
         try:
-            report = app.send(edition_id, stop=stop, on_sending=start)
+            report = app.sending.send(edition_id, stop=stop, on_sending=start)
         finally:
             for proc in helpers:
                 out, _ = proc.communicate()  # closes stdin: a helper never told to go exits
@@ -174,7 +205,7 @@ def send_with_workers(app: App, edition_id: int, workers: int) -> SendReport:
             done.set()
         if helpers and not report.interrupted and not stop.is_set():
             # The helpers may have sent the last rows: this run ends the edition.
-            final = app.send(edition_id, stop=stop)
+            final = app.sending.send(edition_id, stop=stop)
             report.add(final)
             report.state, report.totals, report.total = final.state, final.totals, final.total
             report.deferred = final.deferred

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from digest.app import App
-from digest.cli.group import cli, edition_dict, pass_app
+from digest.cli.group import cli, edition_dict, log_format_option, log_lines, pass_app
 from digest.cli.output import EXIT_THIN_DAY, emit_json, local, warn
 from digest.edits import Edit, Kind
 from digest.exceptions import DigestError
@@ -36,12 +36,12 @@ def _order(value: str) -> list[str]:
 
 def what_next(app: App, edition: Edition) -> str:
     """What happens to an edition now, in words: when it goes out, or why it will not."""
-    slot = app.slot_for(edition.slot)
+    slot = app.schedule.slot_for(edition.slot)
     zone = app.settings.schedule.timezone
     now = app.now()
-    until = slot.last_wave + app.lateness
+    until = slot.last_wave + app.schedule.lateness
     if edition.state is S.PENDING_APPROVAL:
-        deadline = app.deadline(edition)
+        deadline = app.schedule.deadline(edition)
         passed = " (passed)" if deadline <= now else ""
         return (
             f"awaits approval: `digest approve {edition.id} --by NAME` by "
@@ -97,9 +97,9 @@ def build(app: App, as_json: bool, explain: bool, order: str, slot_key: str | No
     from digest.rank.explain import explain_json, explain_lines
 
     now = app.now()
-    slot = app.slot_for(slot_key) if slot_key else app.build_slot(now)
+    slot = app.schedule.slot_for(slot_key) if slot_key else app.schedule.build_slot(now)
     zone = app.settings.schedule.timezone
-    if now > slot.last_wave + app.lateness:
+    if now > slot.last_wave + app.schedule.lateness:
         raise DigestError(
             f"slot {slot.key} is over: its last wave ({local(slot.last_wave, zone)}) passed "
             f"schedule.max_lateness_minutes; choose a later --slot"
@@ -107,7 +107,7 @@ def build(app: App, as_json: bool, explain: bool, order: str, slot_key: str | No
     before = app.store.latest_for_slot(slot.key)
     try:
         with collect_progress() as progress:
-            edition = app.build(order=_order(order), slot=slot.key, progress=progress)
+            edition = app.editions.build(order=_order(order), slot=slot.key, progress=progress)
     except ThinDay as exc:
         if as_json:
             data: dict[str, Any] = {"id": None, "thin_day": True, "reason": str(exc)}
@@ -127,7 +127,7 @@ def build(app: App, as_json: bool, explain: bool, order: str, slot_key: str | No
     candidates = built[0] if built else []
     variants = [v.key for v in app.store.variants(edition)]
     pending = edition.state is S.PENDING_APPROVAL
-    deadline = app.deadline(edition) if pending else None
+    deadline = app.schedule.deadline(edition) if pending else None
     if as_json:
         data = {
             **edition_dict(edition),
@@ -243,7 +243,7 @@ def approve(app: App, edition_id: int, by: str, as_json: bool) -> None:
     Example:
       digest approve 3 --by "Rosa Diaz"
     """
-    result = app.approve(edition_id, by=by, via="cli")
+    result = app.editions.approve(edition_id, by=by, via="cli")
     edition = result.edition
     if as_json:
         emit_json(
@@ -278,7 +278,7 @@ def reject(app: App, edition_id: int, by: str, reason: str, as_json: bool) -> No
     Example:
       digest reject 3 --by "Rosa Diaz" --reason "wrong lead story"
     """
-    edition = app.reject(edition_id, by=by, reason=reason, via="cli")
+    edition = app.editions.reject(edition_id, by=by, reason=reason, via="cli")
     if as_json:
         emit_json(edition_dict(edition))
         return
@@ -290,9 +290,29 @@ def reject(app: App, edition_id: int, by: str, reason: str, as_json: bool) -> No
 @click.argument("edition_id", metavar="EDITION", type=int)
 @click.option("--remove", "remove", multiple=True, metavar="URL", help="Drop this story.")
 @click.option("--pin", "pin", metavar="URL", help="Move this story to --position.")
+@click.option(
+    "--add-url",
+    "add_url",
+    metavar="URL",
+    help="Add the article at URL (read like a page source's) at --position.",
+)
 @click.option("--position", type=int, default=1, show_default=True, help="1 is the lead.")
 @click.option("--note", metavar="TEXT", help="This edition's editor's note ('' removes it).")
 @click.option("--subject", metavar="TEXT", help="This edition's subject ('' for email.subject).")
+@click.option(
+    "--split",
+    "split",
+    multiple=True,
+    metavar="URL",
+    help="Take this story out of the event it was grouped into: an item of its own.",
+)
+@click.option(
+    "--merge",
+    "merge",
+    nargs=2,
+    metavar="URL URL",
+    help="One event: the second item (and its coverage) goes under the first.",
+)
 @click.option("--by", "by", required=True, help="Who edits (recorded in the audit trail).")
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_app
@@ -301,27 +321,39 @@ def edit(
     edition_id: int,
     remove: tuple[str, ...],
     pin: str | None,
+    add_url: str | None,
     position: int,
     note: str | None,
     subject: str | None,
+    split: tuple[str, ...],
+    merge: tuple[str, str] | None,
     by: str,
     as_json: bool,
 ) -> None:
-    """Remove or pin stories, or set the editor's note or subject, of a pending edition: a
-    new revision, re-proofed to the editors.
+    """Remove or pin stories, split or merge events, or set the editor's note or subject, of
+    a pending edition: a new revision, re-proofed to the editors.
 
     \b
     Examples:
       digest edit 3 --by Rosa --remove https://example.org/story
       digest edit 3 --by Rosa --pin https://example.org/scoop --position 1
       digest edit 3 --by Rosa --note "Good morning. Three elections today."
+      digest edit 3 --by Rosa --split https://example.org/other-quake
+      digest edit 3 --by Rosa --merge https://example.org/lead https://example.org/same
+      digest edit 3 --by Rosa --add-url https://example.org/scoop --position 2
     """
+    from digest.added import fetch_story
+
+    added = fetch_story(app.settings, add_url, now=app.now()) if add_url else None
     edits = [
+        *(Edit(Kind.SPLIT, url) for url in split),
+        *([Edit(Kind.MERGE, merge[0], text=merge[1])] if merge else []),
+        *([Edit(Kind.ADD, url=added.url, story=added, position=position)] if added else []),
         *([Edit(Kind.NOTE, text=note)] if note is not None else []),
         *([Edit(Kind.SUBJECT, text=subject)] if subject is not None else []),
     ]
     before = len(app.store.get_edition(edition_id).warnings)
-    edition = app.revise(
+    edition = app.editions.revise(
         edition_id, by=by, via="cli", remove=remove, pin=pin, position=position, edits=edits
     )
     warn(edition.warnings[before:])
@@ -351,7 +383,7 @@ def proof(app: App, edition_id: int, as_json: bool) -> None:
         raise DigestError(f"edition {edition_id} is {edition.state}; only a pending one is proofed")
     if not app.settings.approval.editors:
         raise DigestError(f"{app.settings.path}: no approval.editors to send the proof to")
-    problems = app.proofs(edition)
+    problems = app.editions.proofs(edition)
     warn(problems)
     if problems:
         raise DigestError(f"{len(problems)} proof(s) of edition {edition_id} not sent")
@@ -375,8 +407,11 @@ def proof(app: App, edition_id: int, as_json: bool) -> None:
     help="Processes on this host that send the edition together.",
 )
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@log_format_option
 @pass_app
-def send(app: App, edition_id: int, dry_run: bool, workers: int, as_json: bool) -> None:
+def send(
+    app: App, edition_id: int, dry_run: bool, workers: int, as_json: bool, log_format: str
+) -> None:
     """Send an approved edition (or resume one that was interrupted).
 
     Safe to run again after a crash: the delivery ledger says who got it already.
@@ -388,22 +423,33 @@ def send(app: App, edition_id: int, dry_run: bool, workers: int, as_json: bool) 
     """
     from dataclasses import asdict
 
-    from digest.cli.delivery import IN_DOUBT_EXIT, send_with_workers
+    from digest.cli.delivery import IN_DOUBT_EXIT, counts, send_with_workers
     from digest.cli.progress import send_with_progress
 
     if workers > 1 and not dry_run:
         report = send_with_workers(app, edition_id, workers)
     else:
         report = send_with_progress(app, edition_id, dry_run=dry_run)
-    warn(app.notes)
-    if as_json:
-        emit_json({**asdict(report), "state": str(report.state)})
+    if log_format == "json" and not as_json:
+        # One object per line on stdout, warnings included, for a log shipper.
+        log = log_lines(app, log_format, "send")
+        for note in app.notes:
+            log.event(f"warning: {note}", edition=edition_id)
+        log.event(report.summary(), edition=edition_id, counts=counts(report))
     else:
-        click.echo(report.summary())
+        warn(app.notes)
+        if as_json:
+            emit_json({**asdict(report), "state": str(report.state)})
+        else:
+            click.echo(report.summary())
     if report.interrupted:
         raise DigestError(f"interrupted; run `digest send {edition_id}` again to resume")
+    held = app.sending.progress(edition_id).paused if not dry_run else None
+    if held is not None:
+        click.echo(f"paused by {held.by}; `digest resume {edition_id} --by NAME` sends the rest")
+        return
     if (report.deferred or report.totals.get("pending") or report.totals.get("in_flight")) and (
-        not as_json
+        not as_json and log_format == "text"
     ):
         click.echo(f"some deliveries are still due; run `digest send {edition_id}` again later")
     if not dry_run and report.state.value == "failed":

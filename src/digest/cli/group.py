@@ -12,6 +12,7 @@ from digest.cli import output
 from digest.cli.output import EXIT_CODES
 from digest.config import DEFAULT_CONFIG
 from digest.exceptions import DigestError
+from digest.logline import FORMATS, LogLines
 from digest.models import Edition
 from digest.version import __version__
 
@@ -68,6 +69,21 @@ def cli(ctx: click.Context, config_path: Path, state_url: str | None) -> None:
 
 def warn(lines: list[str] | tuple[str, ...]) -> None:
     output.warn(lines)
+
+
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text: a UTC timestamp, then the words; json: one object per line "
+    "(timestamp, level, event, edition, counts, message).",
+)
+
+
+def log_lines(app: App, fmt: str, event: str, *, err: bool = False) -> LogLines:
+    """Lines of a long-running command in ``fmt``, on stdout (or stderr)."""
+    return LogLines(fmt, event, app.now, lambda line: click.echo(line, err=err))
 
 
 def edition_dict(edition: Edition, counts: dict[str, int] | None = None) -> dict[str, Any]:

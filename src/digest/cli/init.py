@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from digest.addresses import valid_address
 from digest.cli.group import cli
 from digest.cli.output import emit_json
 from digest.exceptions import DigestError
 from digest.scaffold import ENV_TEXT, SECRET_COMMAND, SUBSCRIBERS_TEXT, Newsroom, config_text
-from digest.subscribers.files import valid_address
 
 
 def _editor(value: str) -> tuple[str, str]:

@@ -7,20 +7,27 @@ from pathlib import Path
 import click
 
 from digest.app import App
-from digest.cli.group import cli, pass_app
+from digest.cli.group import cli, log_format_option, log_lines, pass_app
 from digest.cli.output import emit_json, local, table, warn
 from digest.exceptions import DigestError
+from digest.passwords import hash_password as make_hash
 
 
 @cli.command()
 @click.argument("urls", metavar="[URL]...", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="Print the stories as a JSON array.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the stories as a JSON array (each with its event's coverage).",
+)
 @click.option(
     "--allow-private", is_flag=True, help="With URLs: allow loopback and private addresses."
 )
 @pass_app
 def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool) -> None:
-    """Fetch every source (or just the URLs given, no config needed) and print the stories.
+    """Fetch every source (or just the URLs given, no config needed) and print the stories,
+    one per event: the others that told it are its coverage (ranking.events).
 
     \b
     Examples:
@@ -29,6 +36,7 @@ def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool)
     """
     from digest.cli.collecting import collect_progress
     from digest.collect import collect_urls
+    from digest.rank import RankingSettings, group
 
     if allow_private and not urls:
         raise DigestError("--allow-private applies to URLs given on the command line only")
@@ -37,18 +45,30 @@ def collect(app: App, urls: tuple[str, ...], as_json: bool, allow_private: bool)
             result = collect_urls(
                 urls, allow_private=allow_private, now=app.now(), progress=progress
             )
+            ranking = RankingSettings()  # no config: the defaults
         else:
-            with app.pipeline() as pipeline:
+            with app.context.pipeline() as pipeline:
                 result = pipeline.collect(now=app.now(), progress=progress)
+            ranking = app.settings.ranking
     warn(result.warnings)
+    # One per event, listed in the order collected (ranking's own order is by weight).
+    place = {s.url: i for i, s in reversed(list(enumerate(result.stories)))}
+    stories = sorted(group(result.stories, settings=ranking).stories, key=lambda s: place[s.url])
     if as_json:
-        emit_json([s.to_dict() for s in result.stories])
+        emit_json([s.to_dict() for s in stories])
     else:
         table(
-            ["published (UTC)", "source", "section", "title", "url"],
+            ["published (UTC)", "source", "section", "title", "url", "also in"],
             [
-                [f"{s.published:%Y-%m-%d %H:%M}", s.source, s.section, s.title, s.url]
-                for s in result.stories
+                [
+                    f"{s.published:%Y-%m-%d %H:%M}",
+                    s.source,
+                    s.section,
+                    s.title,
+                    s.url,
+                    ", ".join(s.also_in),
+                ]
+                for s in stories
             ],
         )
     if not result.stories and result.failed:
@@ -65,7 +85,7 @@ def sources(app: App, as_json: bool) -> None:
     Example:
       digest sources
     """
-    rows = app.source_health()
+    rows = app.context.source_health()
     if as_json:
         emit_json(rows)
         return
@@ -106,8 +126,9 @@ def _when(value: object, zone: str) -> str:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@log_format_option
 @pass_app
-def serve(app: App, host: str, port: int) -> None:
+def serve(app: App, host: str, port: int, log_format: str) -> None:
     """Serve the editors' review pages and the unsubscribe endpoint (until Ctrl-C).
 
     \b
@@ -119,9 +140,22 @@ def serve(app: App, host: str, port: int) -> None:
     from digest.web.server import serve_warnings
 
     asgi = create_app(app)
-    warn(serve_warnings(app.settings, host))
-    click.echo(f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})")
-    run_server(asgi, host=host, port=port)
+    started = f"serving on http://{host}:{port} (public URL {app.settings.publication.base_url})"
+    if log_format == "text":
+        warn(serve_warnings(app.settings, host))  # on stderr, as before
+        click.echo(started)
+    else:
+        log = log_lines(app, log_format, "serve")
+        for line in serve_warnings(app.settings, host):
+            log(f"warning: {line}")
+        log(started)
+    if not app.settings.signup.enabled:
+        run_server(asgi, host=host, port=port)
+        return
+    from digest.web.drain import Drainer
+
+    with Drainer(app.readers.pages()):  # mails the confirmations the form queues
+        run_server(asgi, host=host, port=port)
 
 
 @cli.command("hash-password")
@@ -136,8 +170,6 @@ def hash_password(ctx: click.Context, as_json: bool) -> None:
     Example:
       digest hash-password
     """
-    from digest.web.auth import hash_password as make_hash
-
     # Each editor names their own variable (approval.editors[].password_hash_env).
     variable = "DIGEST_PASSWORD_ROSA"
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
@@ -214,8 +246,9 @@ def check(app: App, edition_id: int | None, offline: bool, as_json: bool) -> Non
 
 
 @cli.command()
+@log_format_option
 @pass_app
-def run(app: App) -> None:
+def run(app: App, log_format: str) -> None:
     """Run the scheduler: build, approve and send at the configured times (until SIGTERM).
 
     \b
@@ -224,13 +257,14 @@ def run(app: App) -> None:
     """
     from digest.schedule.runner import run_forever
 
-    run_forever(app, echo=click.echo)
+    run_forever(app, echo=log_lines(app, log_format, "run"), log_format=log_format)
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@log_format_option
 @pass_app
-def tick(app: App, as_json: bool) -> None:
+def tick(app: App, as_json: bool, log_format: str) -> None:
     """Do whatever the schedule says is due now (build, send or expire), then exit.
 
     When nothing is due it says when the next slot is built and sent.
@@ -241,7 +275,8 @@ def tick(app: App, as_json: bool) -> None:
     """
     from digest.schedule.tick import tick as do_tick
 
-    result = do_tick(app, echo=(lambda _line: None) if as_json else click.echo)
+    log = log_lines(app, log_format, "tick")
+    result = do_tick(app, echo=(lambda _line: None) if as_json else log)
     if as_json:
         emit_json({"done": result.lines, "idle": result.idle, "next": result.next_slot})
 
@@ -288,16 +323,23 @@ def db_upgrade(app: App, as_json: bool) -> None:
     Example:
       cp .digest/digest.db .digest/digest.db.bak && digest db upgrade
     """
-    from digest.store.engine import open_engine, upgrade
+    from digest.store.engine import migrations, open_engine, upgrade
 
-    engine, path = open_engine(app.state_location())
+    engine, path = open_engine(app.context.state_location())
     try:
         before, after = upgrade(engine, path)
     finally:
         engine.dispose()
+    applied = migrations(before) if before != after else []
     if as_json:
-        emit_json({"state_path": str(path), "before": before, "after": after})
+        steps = [{"revision": rev, "label": label} for rev, label in applied]
+        emit_json({"state_path": str(path), "before": before, "after": after, "applied": steps})
     elif before == after:
         click.echo(f"{path}: schema {after} is current; nothing to do")
+    elif not applied:
+        click.echo(f"{path}: schema created at {after}")
     else:
-        click.echo(f"{path}: schema upgraded from {before or 'empty'} to {after}")
+        # Revision names are not in running order (0006 runs before 0005): list each step.
+        click.echo(f"{path}: schema upgraded from {before} to {after}, in order:")
+        for rev, label in applied:
+            click.echo(f"  {rev}  {label}")

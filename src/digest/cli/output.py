@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from digest.schedule.slots import local_label
+from digest.slots import local_label
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # a DigestError: one line naming the file, line, source or edition

@@ -39,7 +39,7 @@ def stop_on_sigterm() -> Iterator[threading.Event]:
 def send_with_progress(app: App, edition_id: int, *, dry_run: bool = False) -> SendReport:
     with stop_on_sigterm() as stop:
         if dry_run:
-            return app.send(edition_id, dry_run=True)
+            return app.sending.send(edition_id, dry_run=True)
         if sys.stdout.isatty():
             with Progress(
                 TextColumn(f"edition {edition_id}"),
@@ -49,8 +49,8 @@ def send_with_progress(app: App, edition_id: int, *, dry_run: bool = False) -> S
                 TimeRemainingColumn(),
             ) as bar:
                 task = bar.add_task("send", total=None, rate=0.0)
-                return app.send(edition_id, progress=_bar(bar, task), stop=stop)
-        return app.send(edition_id, progress=_log_lines(), stop=stop)
+                return app.sending.send(edition_id, progress=_bar(bar, task), stop=stop)
+        return app.sending.send(edition_id, progress=_log_lines(), stop=stop)
 
 
 def _done(report: SendReport) -> int:

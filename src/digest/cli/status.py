@@ -8,7 +8,9 @@ from digest.app import App
 from digest.cli.editions import what_next
 from digest.cli.group import cli, edition_dict, pass_app
 from digest.cli.output import counts, emit_json, local, pairs, table
-from digest.schedule.slots import parse_key, wall_time
+from digest.slots import parse_key, wall_time
+
+LATEST = 50  # editions listed without --all
 
 
 def _slot_label(app: App, key: str) -> str:
@@ -23,8 +25,11 @@ def _slot_label(app: App, key: str) -> str:
 @cli.command()
 @click.argument("edition_id", metavar="[EDITION]", type=int, required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--all", "show_all", is_flag=True, help=f"Every edition, not only the latest {LATEST}."
+)
 @pass_app
-def status(app: App, edition_id: int | None, as_json: bool) -> None:
+def status(app: App, edition_id: int | None, as_json: bool, show_all: bool) -> None:
     """List editions with their states and delivery counts, or show one with its audit trail.
 
     Times are shown in the schedule's zone, named; --json gives ISO 8601 UTC times.
@@ -32,15 +37,22 @@ def status(app: App, edition_id: int | None, as_json: bool) -> None:
     \b
     Examples:
       digest status
+      digest status --all
       digest status 3 --json
     """
     store = app.store
     zone = app.settings.schedule.timezone
     if edition_id is None:
-        editions = store.list_editions()
+        editions = store.list_editions(limit=None if show_all else LATEST + 1)
+        cut = len(editions) > LATEST and not show_all
+        editions = editions[:LATEST] if cut else editions
         rows = [edition_dict(e, store.delivery_counts(e.id)) for e in editions]
+        # Said on stderr, so that --json stays one parseable document on stdout.
+        more = f"showing the latest {LATEST} editions; `digest status --all` lists every one"
         if as_json:
             emit_json(rows)
+            if cut:
+                click.echo(more, err=True)
             return
         if not rows:
             click.echo("no editions yet; `digest build` makes one")
@@ -59,6 +71,8 @@ def status(app: App, edition_id: int | None, as_json: bool) -> None:
                     for r in rows
                 ],
             )
+        if cut:
+            click.echo(more)
         logged = store.logged_slots()
         if logged:
             click.echo("")

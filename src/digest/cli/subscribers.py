@@ -206,7 +206,7 @@ def sync(app: App, dry_run: bool, as_json: bool) -> None:
 
     Example: digest subscribers sync --dry-run
     """
-    _report(app.sync_subscribers(force=True, dry_run=dry_run), as_json)
+    _report(app.readers.sync(force=True, dry_run=dry_run), as_json)
 
 
 @cli.group()

@@ -12,16 +12,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from digest.addresses import valid_address
 from digest.config.yamlsrc import Located
 from digest.exceptions import ConfigError
 from digest.render.frame import LAYOUTS
 from digest.render.links import check_utm
 
 IMAGE_MODES = ("own", "hotlink")
-_ADDR = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
-)
+
+
+def _sendable(addr: str) -> bool:
+    # Used verbatim in From and the SMTP envelope: valid, and already ASCII (an IDN domain
+    # in its punycode form).
+    return addr.isascii() and valid_address(addr)
+
+
 _PRINTABLE = re.compile(r"[!-~]+")
 
 
@@ -37,7 +42,7 @@ def _url(doc: Located, path: tuple[str, str], value: str, *, https: bool = False
 
 def _address(doc: Located, path: tuple[str, str], value: str) -> None:
     addr = parseaddr(value)[1]
-    if not _ADDR.fullmatch(addr) or "\r" in value or "\n" in value:
+    if not _sendable(addr) or "\r" in value or "\n" in value:
         raise doc.error(
             path,
             f"{'.'.join(path)} {value!r} is not an e-mail address; "
@@ -70,9 +75,7 @@ def check_email(doc: Located, email: dict[str, Any], base: Path) -> None:
     if email["layout"] not in LAYOUTS:
         raise doc.error(("email", "layout"), f"email.layout must be one of {', '.join(LAYOUTS)}")
     mailto = email["unsubscribe_mailto"]
-    if mailto and not (
-        mailto.startswith("mailto:") and _ADDR.fullmatch(mailto[7:].split("?", 1)[0])
-    ):
+    if mailto and not (mailto.startswith("mailto:") and _sendable(mailto[7:].split("?", 1)[0])):
         raise doc.error(
             ("email", "unsubscribe_mailto"),
             f"email.unsubscribe_mailto must be 'mailto:' and an address, not {mailto!r}; "

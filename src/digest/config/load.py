@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from digest.addresses import valid_address
 from digest.config.email import check_email, check_images, check_publication
 from digest.config.settings import (
     NOTICE_EVENTS,
     ApprovalSettings,
     ArchiveSettings,
     BackendSettings,
+    BounceSettings,
     EditorSettings,
     EmailSettings,
     ImagesSettings,
@@ -33,10 +35,12 @@ from digest.config.yamlsrc import Located, load_yaml
 from digest.http import FetchSettings
 from digest.models import Publication
 from digest.rank.settings import RankingSettings, check_ranking
-from digest.schedule.slots import parse_days
 from digest.schema import keys
+from digest.slots import parse_days
 
 Path_ = tuple[str | int, ...]
+# A web origin as browsers send it in the Origin header: scheme, host, optional port.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 
 
 def load_settings(path: Path) -> Settings:
@@ -88,6 +92,7 @@ def load_settings(path: Path) -> Settings:
         "notices": _notices(doc, top.get("notices", {})),
         "secret_env": top.get("secret_env", "DIGEST_SECRET"),
         "retention": _retention(doc, top.get("retention", {})),
+        "bounces": _bounces(doc, top.get("bounces", {}), base),
         "state_url": _state_url(doc, top.get("state_url", "")),
         **_readers(doc, top),
     }
@@ -216,7 +221,7 @@ def _approval(doc: Located, data: Any, lead_minutes: int) -> ApprovalSettings:
                 "password_hash_env is the name of an environment variable",
             )
         editor = EditorSettings(name=raw["name"], email=raw["email"], password_hash_env=variable)
-        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", editor.email):
+        if not (editor.email.isascii() and valid_address(editor.email)):
             raise doc.error((*where, "email"), f"{editor.email!r} is not an e-mail address")
         if editor.email.lower() in {e.email.lower() for e in editors}:
             raise doc.error((*where, "email"), f"editor {editor.email} is listed twice")
@@ -289,6 +294,18 @@ def _retention(doc: Located, data: Any) -> RetentionSettings:
     if values["deliveries_days"] < 1:
         raise doc.error(("retention", "deliveries_days"), "retention.deliveries_days must be >= 1")
     return build(RetentionSettings, values)  # type: ignore[no-any-return]
+
+
+def _bounces(doc: Located, data: Any, base: Path) -> BounceSettings:
+    values = {**_defaults(BounceSettings), **read_section(doc, ("bounces",), data, BounceSettings)}
+    for key in ("soft_limit", "soft_window_days"):
+        if values[key] < 1:
+            raise doc.error(("bounces", key), f"bounces.{key} must be >= 1")
+    if values["maildir"] is not None:
+        if not str(values["maildir"]).strip():
+            raise doc.error(("bounces", "maildir"), "bounces.maildir must name a folder")
+        values["maildir"] = base / Path(values["maildir"]).expanduser()  # relative to the file
+    return build(BounceSettings, values)  # type: ignore[no-any-return]
 
 
 def _state_url(doc: Located, url: str) -> str:
@@ -368,6 +385,18 @@ def _readers(doc: Located, top: dict[str, Any]) -> dict[str, Any]:
     url = signup.get("redirect_url", "")
     if url and not re.match(r"https?://[^\s]+$", url):
         raise doc.error(("signup", "redirect_url"), "signup.redirect_url must be an http(s) URL")
+    for key in ("per_client", "per_address", "per_form", "window_minutes"):
+        if signup.get(key, 1) < 1:
+            raise doc.error(("signup", key), f"signup.{key} must be a whole number of 1 or more")
+    origins = signup.get("allowed_origins", [])
+    for origin in origins:
+        if not (isinstance(origin, str) and _ORIGIN.fullmatch(origin)):
+            raise doc.error(
+                ("signup", "allowed_origins"),
+                f"signup.allowed_origins: {origin!r} is not an origin; write it like "
+                "https://www.example.org (scheme, host, optional port; no path)",
+            )
+    signup["allowed_origins"] = [o.lower() for o in origins]
     archive = read_section(doc, ("archive",), top.get("archive", {}), ArchiveSettings)
     return {
         "subscribers_sync": mode,

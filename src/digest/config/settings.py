@@ -61,6 +61,9 @@ class EmailSettings:
     archive_url: str = setting("", '"View in browser" URL; {date} is the edition date.')
     preferences_url: str = setting("", '"Manage preferences" URL.')
     signup_url: str = setting("", '"Forwarded this? Subscribe" URL.')
+    return_path_domain: str = setting(
+        "", "Per-message return path bounces+TOKEN@DOMAIN (VERP); empty: the sender."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,17 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BounceSettings:
+    """The ``bounces`` section: when soft bounces suppress an address (`digest bounces`)."""
+
+    soft_limit: int = setting(3, "Soft bounces within the window that suppress an address.")
+    soft_window_days: int = setting(30, "The window, in days, that soft bounces are counted in.")
+    maildir: Path | None = setting(
+        None, "A Maildir the return path delivers to; tick reads its new mail.", accepts=(str,)
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduleSettings:
     """The ``schedule`` section: slots, waves, lateness, quiet hours."""
 
@@ -185,7 +199,7 @@ class ApprovalSettings:
     test_sends_per_hour: int = setting(10, "Test e-mails one editor may send per hour.")
 
 
-NOTICE_EVENTS = ("expired", "sent", "stopped", "source_failing")
+NOTICE_EVENTS = ("expired", "sent", "stopped", "source_failing", "subscribers_broken")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +217,14 @@ class SignupSettings:
     enabled: bool = setting(False, "Serve the sign-up form at /subscribe.")
     topics: tuple[str, ...] = setting((), "Topics offered (default: the configured sections).")
     redirect_url: str = setting("", "Where the browser goes after signing up.")
+    allowed_origins: tuple[str, ...] = setting((), "Other sites whose pages may post the form.")
+    per_client: int = setting(5, "Sign-ups per IPv4 address or IPv6 /64 per window.")
+    per_address: int = setting(3, "Sign-ups for one e-mail address per window.")
+    per_form: int = setting(300, "Sign-ups for the whole form per window.")
+    window_minutes: int = setting(10, "The window of the sign-up limits, in minutes.")
+    check_deliverability: bool = setting(
+        False, "Ask DNS whether a new address's domain takes mail."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +257,7 @@ class Settings:
     images: ImagesSettings = setting(doc="Story images.", factory=ImagesSettings)
     notices: NoticeSettings = setting(doc="Notices to the editors.", factory=NoticeSettings)
     retention: RetentionSettings = setting(doc="What is kept.", factory=RetentionSettings)
+    bounces: BounceSettings = setting(doc="Bounce policy.", factory=BounceSettings)
     templates_dir: Path | None = setting(
         None, "Templates overriding the built-in ones.", accepts=(str,)
     )

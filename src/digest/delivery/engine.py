@@ -200,7 +200,7 @@ def _setup(
 def _pass(store: Store, edition_id: int, setup: Setup, report: SendReport) -> None:
     """Register as a worker (heartbeat thread), send, and always unregister."""
     ledger = Ledger(store)
-    timeout = float(getattr(setup.backends[0], "timeout", 10.0))
+    timeout = setup.backends[0].timeout
     # A permit counts at most this long while its message is busy (a dead worker's).
     busy = setup.options.lock_ttl_seconds + 6 * timeout
     setup.limits = Limits(store, setup.options, busy_seconds=busy)

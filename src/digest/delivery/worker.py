@@ -34,7 +34,7 @@ from digest.exceptions import (
     PermanentFailure,
     TemporaryFailure,
 )
-from digest.models import DeliveryState
+from digest.models import DeliveryState, SubscriberState
 from digest.render.personalise import EnvelopeFactory
 from digest.store.ledger import Ledger, Mark, Outcome, Row
 from digest.store.limits import Permits
@@ -311,7 +311,10 @@ class Sender:
             setattr(self.report, name, getattr(self.report, name) + 1)
         if outcome.state is D.FAILED:
             self.store.suppress(
-                outcome.email, reason=f"hard bounce: {outcome.error}", now=self.clock()
+                outcome.email,
+                reason=f"hard bounce: {outcome.error}",
+                now=self.clock(),
+                kind=SubscriberState.BOUNCED,
             )
 
     def _drain(self) -> None:
@@ -421,7 +424,7 @@ class Sender:
                     return
                 # A connection that cannot reach the server waits before its next try, so
                 # one dead connection does not defer every row; the others go on.
-                if not getattr(backend, "connected", True):
+                if not backend.connected:
                     pause = min(max(pause * 2, 0.5), 5.0)
                     self.s.stop.wait(pause)
                 else:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from digest.rank.score import FACTORS, Ranking, choose, rank, score, selected, thin_day_message
+from digest.rank.score import (
+    FACTORS,
+    Ranking,
+    choose,
+    group,
+    rank,
+    score,
+    selected,
+    thin_day_message,
+)
 from digest.rank.settings import Pin, RankingSettings, Rule, check_ranking, compile_pattern
 
 __all__ = [
@@ -14,6 +23,7 @@ __all__ = [
     "check_ranking",
     "choose",
     "compile_pattern",
+    "group",
     "rank",
     "score",
     "selected",

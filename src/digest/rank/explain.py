@@ -29,7 +29,17 @@ def explain_lines(candidates: Sequence[Candidate]) -> list[str]:
         lines.append(f"{pos:>3}  {c.score:>8.4f}  {factors}  [{c.story.source}]{section} {title}")
         reason = c.reason if c.kept else f"dropped: {c.reason}"
         lines.append(f"{'':>5}{reason} | {c.story.url}")
+        if c.story.also_in:
+            # What the coverage factor counts: the other sources that told the same event.
+            lines.append(f"{'':>5}coverage: also in {_sources(c.story.also_in)}")
     return lines
+
+
+def _sources(names: Sequence[str], shown: int = 6) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{len(names)} other source{'s' if len(names) != 1 else ''}: " + (
+        ", ".join(names[:shown]) + more
+    )
 
 
 def explain_json(candidates: Sequence[Candidate]) -> list[dict[str, Any]]:
@@ -45,6 +55,8 @@ def explain_json(candidates: Sequence[Candidate]) -> list[dict[str, Any]]:
             "title": c.story.title,
             "source": c.story.source,
             "section": c.story.section,
+            "also_in": list(c.story.also_in),
+            "coverage": [k.to_dict() for k in c.story.coverage],
         }
         for c in candidates
     ]

@@ -5,15 +5,15 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from digest.exceptions import RankError
 from digest.gcpause import pausing
 from digest.models import Candidate, Story
 from digest.normalize import canonical_url
-from digest.rank.dedupe import dedupe
+from digest.rank.dedupe import Deduped, dedupe
 from digest.rank.settings import Pin, RankingSettings
 
 FACTORS = ("recency", "source", "coverage", "section", "keywords")
@@ -52,6 +52,41 @@ def score(
         "keywords": keywords,
     }
     return math.prod(factors[f] for f in FACTORS), factors
+
+
+def group(
+    stories: Iterable[Story],
+    *,
+    settings: RankingSettings,
+    keep: Collection[str] = (),
+    apart: Collection[frozenset[str]] = (),
+    joined: Collection[tuple[str, str]] = (),
+    now: datetime | None = None,
+) -> Deduped:
+    """One story per URL, near-identical headline and event, as ``settings`` say (what
+    ranking starts from and `digest collect` shows); see ``dedupe``. With ``now`` (ranking
+    for an edition), events are grouped among the ``ranking.event_pool`` stories that score
+    best before coverage; without it (`digest collect`), among every story."""
+    priority = None
+    if now is not None:
+
+        def priority(story: Story) -> float:
+            age_hours = (now - story.published).total_seconds() / 3600
+            if age_hours > settings.max_age_hours or _blocked(story, settings):
+                return -1.0  # never in the edition: no event to lead
+            return score(story, now=now, settings=settings)[0]
+
+    return dedupe(
+        stories,
+        threshold=settings.diversity,
+        keep=keep,
+        events=settings.events,
+        window=timedelta(hours=settings.event_window_hours),
+        apart=apart,
+        joined=joined,
+        pool=settings.event_pool if now is not None else 0,
+        priority=priority,
+    )
 
 
 def _blocked(story: Story, settings: RankingSettings) -> str:
@@ -100,7 +135,7 @@ def choose(
     urls: set[str] = set()
     # Deduplication happens here, once: by URL, then near-identical headlines merged into
     # one story whose also_in lists the other sources (the coverage factor counts them).
-    unique = dedupe(stories, threshold=settings.diversity, keep={*forced, *pins})
+    unique = group(stories, settings=settings, keep={*forced, *pins}, now=now)
     for story, why in unique.dropped:
         value, factors = score(story, now=now, settings=settings)
         dropped.append(Candidate(story, value, factors, reason=why))

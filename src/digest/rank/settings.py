@@ -51,6 +51,9 @@ class RankingSettings:
     section_order: tuple[str, ...] = setting((), "Sections in this order after the lead.")
     max_per_source: int = setting(0, "At most N stories per source (0: no limit).")
     diversity: float = setting(0.7, "Share of shared headline words that is a near-duplicate.")
+    events: float = setting(0.14, "Similarity that makes stories one event (0: off).")
+    event_window_hours: float = setting(48.0, "Stories further apart are never one event.")
+    event_pool: int = setting(500, "Group events among this many best-scored stories (0: all).")
     boost: tuple[Rule, ...] = setting((), "Pattern -> factor >= 1.", accepts=(dict,))
     bury: tuple[Rule, ...] = setting((), "Pattern -> factor between 0 and 1.", accepts=(dict,))
     pins: tuple[Pin, ...] = setting((), "Stories always in.", accepts=(list,))
@@ -89,14 +92,19 @@ def check_ranking(ranking: dict[str, Any], error: Fail) -> RankingSettings:
         path = ("ranking", *((key,) if isinstance(key, str) else key))
         return error(path, f"ranking.{path[1]}: {message}")
 
-    for key in ("half_life_hours", "max_age_hours", "coverage_weight", "diversity"):
+    positive = ("half_life_hours", "event_window_hours")
+    for key in ("max_age_hours", "coverage_weight", "diversity", "events", *positive):
         out[key] = float(out[key])
-        if out[key] < 0 or (key == "half_life_hours" and out[key] == 0):
+        if out[key] < 0 or (key in positive and out[key] == 0):
             raise fail(key, "must be a positive number")
     if out["max_stories"] < 1:
         raise fail("max_stories", "must be at least 1")
     if out["diversity"] > 1:
         raise fail("diversity", "is a share of words between 0 (off) and 1")
+    if out["events"] > 1:
+        raise fail("events", "is a similarity between 0 (off) and 1 (identical)")
+    if out["event_pool"] < 0:
+        raise fail("event_pool", "must be 0 (every story) or more")
     if out["max_per_source"] < 0:
         raise fail("max_per_source", "must be 0 (no limit) or more")
     if not 0 <= out["min_stories"] <= out["max_stories"]:

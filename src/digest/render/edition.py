@@ -15,6 +15,7 @@ import mjml
 
 from digest.exceptions import RenderError
 from digest.models import Publication, RenderedEdition, Story
+from digest.render import placeholders
 from digest.render.dates import date_label
 from digest.render.fit import Fitted, fit_to_budget
 from digest.render.frame import (
@@ -24,11 +25,11 @@ from digest.render.frame import (
     Frame,
     Pictures,
     byline,
+    coverage_links,
     direction,
     fit,
 )
 from digest.render.links import add_utm, expand_utm
-from digest.render.placeholders import recipient_tokens
 
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -150,12 +151,15 @@ def render_fitted(
     extra: Mapping[str, Any] | None = None,
     utm: Mapping[str, str] | None = None,
     frame: Frame | None = None,
+    marker: str | None = None,
 ) -> Fitted:
     """Render one edition variant within ``frame.html_budget``; the first story is the lead.
 
     ``extra`` reaches the templates as ``extra`` (``extra.thin_day`` shows a short note,
     ``extra.note`` is this edition's editor's note); ``utm`` parameters (``{date}`` is the
-    edition date) are added to every story link.
+    edition date) are added to every story link. The per-recipient placeholders are spelled
+    with ``marker`` (None: a fresh random one, see render.placeholders; golden files pass
+    their own).
     """
     if not stories:
         raise RenderError(f"edition of {edition_date.isoformat()} has no stories; nothing to send")
@@ -183,6 +187,11 @@ def render_fitted(
         subject = subject[: SUBJECT_MAX - 1].rstrip() + "…"
     preheader = _render_string(preheader_template, "preheader", base)
     pictures = Pictures(frame, stories)
+    marker = placeholders.new_marker() if marker is None else marker
+    recipient = placeholders.recipient_tokens(marker)
+    archive_url = frame.archive_link(edition_date)
+    if archive_url == placeholders.VIEW_URL:  # the configured default: the reader's own link
+        archive_url = recipient.view_url
 
     def once(full: int, more: int) -> RenderedEdition:
         shown = tuple(stories[:full])
@@ -196,7 +205,7 @@ def render_fitted(
             "toc": running[:TOC_SIZE],
             "subject": subject,
             "preheader": preheader,
-            "recipient": recipient_tokens(),
+            "recipient": recipient,
             "frame": frame,
             "layout": frame.layout,
             "note": note,
@@ -204,13 +213,14 @@ def render_fitted(
             "anchor": pictures.anchor,
             "direction": direction,
             "byline": byline,
-            "archive_url": frame.archive_link(edition_date),
+            "coverage": coverage_links,
+            "archive_url": archive_url,
         }
         html = inline_css(compile_mjml(_render_file(env, HTML_TEMPLATE, context)))
         text = _render_file(env, TEXT_TEMPLATE, context)
         if not text.endswith("\n"):
             text += "\n"
-        return RenderedEdition(subject=subject, preheader=preheader, html=html, text=text)
+        return RenderedEdition(subject, preheader, html, text, marker)
 
     return fit_to_budget(once, stories, frame.html_budget)
 
@@ -226,6 +236,7 @@ def render_edition(
     extra: Mapping[str, Any] | None = None,
     utm: Mapping[str, str] | None = None,
     frame: Frame | None = None,
+    marker: str | None = None,
 ) -> RenderedEdition:
     """render_fitted without the report: the rendered edition only."""
     return render_fitted(
@@ -238,4 +249,5 @@ def render_edition(
         extra=extra,
         utm=utm,
         frame=frame,
+        marker=marker,
     ).rendered

@@ -42,7 +42,7 @@ def wrap72(text: str, width: int = 72, indent: str = "") -> str:
 def safe_url(url: str) -> str:
     """Return ``url`` if it is http(s) or mailto, else "#" (no javascript: links in mail)."""
     value = str(url).strip()
-    if value in placeholders.TOKENS:
+    if placeholders.is_token(value):
         return value  # filled at send time with a URL digest made and checked itself
     if urlsplit(value).scheme.lower() in {"http", "https", "mailto"}:
         return value

@@ -15,6 +15,7 @@ SUBJECT_FIT = 60
 DEFAULT_SUBJECT = '{{ (publication.name ~ ": " ~ lead.title) | fit }}'
 TOC_SIZE = 5
 WORDS_PER_MINUTE = 230
+COVERAGE_SHOWN = 4  # other sources linked under a story; the rest are counted
 # Languages written right to left (ISO 639 primary subtags).
 RTL_LANGUAGES = frozenset(
     {
@@ -117,9 +118,38 @@ def byline(story: Story) -> str:
     if minutes:
         parts.append(f"{minutes} min read")
     parts.append(story.source)
-    if story.also_in:
+    # A story leading an event lists its other sources on a line of their own, linked
+    # (coverage_links); only a story without that line names them here.
+    if story.also_in and not story.coverage:
         parts.append("also in " + ", ".join(story.also_in))
     return " · ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True, slots=True)
+class Covered:
+    """One source under an event's lead: its story's URL, or "" (the same page as the
+    lead's, carried by that source too)."""
+
+    source: str
+    url: str = ""
+    title: str = ""
+
+
+def coverage_links(story: Story, shown: int = COVERAGE_SHOWN) -> tuple[list[Covered], int]:
+    """The other sources that told ``story``'s event, for "Also in: X, Y": one entry per
+    source other than its own, those with a story of their own first (linked), at most
+    ``shown``; and how many more there are. Empty for a story that leads no event."""
+    if not story.coverage:
+        return [], 0
+    first: dict[str, Covered] = {}
+    for c in story.coverage:
+        if c.source != story.source:
+            first.setdefault(c.source, Covered(c.source, c.url, c.title))
+    for name in story.also_in:
+        if name != story.source:
+            first.setdefault(name, Covered(name))
+    links = list(first.values())
+    return links[:shown], max(0, len(links) - shown)
 
 
 class Pictures:

@@ -11,16 +11,12 @@ from dataclasses import dataclass
 import PIL.Image
 import PIL.ImageOps
 
-from digest.exceptions import RenderError
+from digest.exceptions import ImageError
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
 SCALE = 2  # files carry twice the display pixels each way, for retina screens
 JPEG_QUALITY = 80
-
-
-class ImageError(RenderError):
-    """An image we will not use (wrong type, too big, too small, corrupt); the story stays."""
 
 
 @dataclass(frozen=True, slots=True)

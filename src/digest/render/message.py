@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
-from email.utils import format_datetime, formataddr, parseaddr
+from email.headerregistry import Address
+from email.utils import format_datetime, parseaddr
 
 from digest.exceptions import ConfigError
 from digest.models import Publication, RenderedEdition
@@ -50,7 +51,7 @@ _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII excep
 _ADDR = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _MSGID = re.compile(r"<[!-;=?-~]+@[A-Za-z0-9.-]+>")
 _URL = re.compile(r"[!-;=?-~]+")  # printable ASCII without spaces, "<" or ">"
-# A display name formataddr() leaves unquoted (no RFC 5322 specials): the usual case.
+# A display name Address() leaves unquoted (no RFC 5322 specials): the usual case.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
 # Values shared by many readers (the edition's archive link, "You signed up on ..."): their
 # encodings are kept, up to this many, instead of being made again for every message.
@@ -96,6 +97,15 @@ def _check_addr(addr: str, what: str) -> str:
     return addr
 
 
+def mailbox(display: str, addr: str) -> Address:
+    """``display <addr>`` for an address header, quoted and encoded by the email package
+    (a comma or a quote in a name never becomes a second address); ``display`` already
+    passed through clean_name(). Split here rather than parsed: an address our checks let
+    through (a..b@example.org) must not stop a message."""
+    local, _, domain = addr.rpartition("@")
+    return Address(display_name=display, username=local, domain=domain)
+
+
 def sender_address(publication: Publication) -> str:
     """The bare addr-spec of the publication's sender, for the SMTP envelope."""
     return _check_addr(parseaddr(publication.sender)[1], "sender address")
@@ -134,7 +144,7 @@ def _address_header(name: str, display: str, addr: str) -> bytes:
     if display.isascii():
         if len(name) + len(display) + len(addr) + 5 <= MAX_LINE and _PLAIN_NAME.fullmatch(display):
             return f"{name}: {display} <{addr}>\r\n".encode("ascii")  # what folding would give
-        words = formataddr((display, addr)).split(" ")
+        words = str(mailbox(display, addr)).split(" ")
     else:
         words = [*_phrase_words(display, name), f"<{addr}>"]
     return _fold_words(name, words)
@@ -226,6 +236,7 @@ class PreparedMessage:
         mailto: str,
         dkim: DkimSigner | None = None,
         preferences_url: str = "",
+        marker: str = "",
     ) -> None:
         b = boundary.encode("ascii")
         self._head = head
@@ -255,8 +266,10 @@ class PreparedMessage:
             + CRLF
         )
         self._tail = CRLF + b"--" + b + b"--" + CRLF
-        self._text = self._chunks(text)
-        self._html = self._chunks(html_body)
+        # Only the tokens spelled with the rendering's marker are slots: any other spelling
+        # (a feed's "__DIGEST_EMAIL__" in a link) is static text like the rest.
+        self._text = self._chunks(text, marker)
+        self._html = self._chunks(html_body, marker)
         # Only the tokens a part holds are encoded for each recipient.
         self._text_tokens = frozenset(c for c in self._text if isinstance(c, str))
         self._html_tokens = frozenset(c for c in self._html if isinstance(c, str))
@@ -265,9 +278,9 @@ class PreparedMessage:
         self._links: set[str] = set()  # view and preference links already checked
 
     @staticmethod
-    def _chunks(body: str) -> tuple[bytes | str, ...]:
+    def _chunks(body: str, marker: str) -> tuple[bytes | str, ...]:
         # Static pieces are encoded now; tokens stay as str slots for personalise().
-        pieces = placeholders.split(_normalise(body))
+        pieces = placeholders.split(_normalise(body), marker)
         return tuple(_qp(p) if i % 2 == 0 else p for i, p in enumerate(pieces))
 
     def personalise(self, recipient: Recipient, *, date: datetime, message_id: str) -> bytes:
@@ -411,4 +424,5 @@ def prepare_message(
         mailto=unsubscribe_mailto,
         dkim=dkim,
         preferences_url=preferences_url,
+        marker=rendered.marker,
     )

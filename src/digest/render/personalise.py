@@ -58,6 +58,9 @@ class Personaliser:
     sender: str = ""  # the SMTP envelope sender, parsed once from publication.sender
     domain: str = ""  # the Message-ID domain, parsed once
     view_url: str = ""
+    # Each message's own envelope sender (returnpath.ReturnPaths.address), or None for
+    # ``sender``: a bounce then names its message even when it quotes nothing of it.
+    return_path: Callable[[str], str] | None = None
     about: Callable[[Subscriber], Footer] | None = None
     _base: str = field(default="", init=False, repr=False)  # base_url without a final "/"
     # Message-IDs: 96 random bits once, then a counter (unique without a syscall each).
@@ -94,7 +97,8 @@ class Personaliser:
             date_line=local_date_line(now, subscriber.timezone or self.publication.timezone),
         )
         data = self.prepared.personalise(recipient, date=now, message_id=message_id)
-        return Envelope(self.sender, subscriber.email, data, message_id, dot_safe=True)
+        sender = self.return_path(message_id) if self.return_path else self.sender
+        return Envelope(sender, subscriber.email, data, message_id, dot_safe=True)
 
 
 @functools.lru_cache(maxsize=1024)

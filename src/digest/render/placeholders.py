@@ -1,10 +1,22 @@
-"""Per-recipient placeholder tokens rendered once per edition and filled in at send time."""
+"""Per-recipient placeholder tokens rendered once per edition and filled in at send time.
+
+Each rendering gets a random ``marker`` (stored with it) and its tokens are spelled with it:
+``__DIGEST_3f9c..._EMAIL__``. Only that spelling is filled in, so a feed that puts
+``__DIGEST_EMAIL__`` into a link cannot collect readers' addresses: it cannot know the marker
+of an edition rendered after it was collected. The constants below are the canonical
+(marker-less) spellings, which are also what editions rendered before markers existed hold;
+values are always keyed by them.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from digest.exceptions import RenderError
 
 # Tokens use only ASCII letters and underscores: Jinja autoescape, MJML, lxml (premailer),
 # URL attribute escaping and quoted-printable all leave such a word untouched.
@@ -44,11 +56,43 @@ TOKENS: tuple[str, ...] = (
     DATE_LINE,
 )
 
-TOKEN_RE = re.compile(
-    r"(__DIGEST_(?:GREETING_NAME|NAME|EMAIL|UNSUBSCRIBE_URL|PREFERENCES_URL|VIEW_URL|REASON"
-    r"|SIGNED_UP|DATE_LINE)__)"
-)
-"""Capturing pattern: ``TOKEN_RE.split(text)`` alternates static text and tokens."""
+_NAMES = "|".join(t[len(PREFIX) : -len(SUFFIX)] for t in TOKENS)
+MARKER = re.compile(r"[0-9a-f]{16}")
+"""A marker: 64 random bits in lower-case hex (letters and digits survive every encoder)."""
+
+
+def new_marker() -> str:
+    """A fresh random marker for one rendering."""
+    return secrets.token_hex(8)
+
+
+def token(canonical: str, marker: str) -> str:
+    """The spelling of ``canonical`` (e.g. EMAIL) in a rendering made with ``marker``."""
+    return f"{PREFIX}{marker}_{canonical[len(PREFIX) :]}" if marker else canonical
+
+
+@functools.lru_cache(maxsize=256)
+def pattern(marker: str) -> re.Pattern[str]:
+    """Capturing pattern of the tokens spelled with ``marker`` ("" : the canonical ones).
+
+    A marked pattern never matches a canonical token nor one with another marker.
+    """
+    if marker and not MARKER.fullmatch(marker):
+        raise RenderError(f"placeholder marker {marker!r} is not 16 hex digits")
+    middle = f"{marker}_" if marker else ""
+    return re.compile(f"{PREFIX}{middle}({_NAMES}){SUFFIX}")
+
+
+TOKEN_RE = pattern("")
+"""The canonical tokens (editions rendered before markers existed)."""
+ANY_TOKEN = f"{PREFIX}(?:[0-9a-f]{{16}}_)?(?:{_NAMES}){SUFFIX}"
+"""Any token, spelled with any marker or none (a pattern: normalize compiles it too)."""
+_ANY = re.compile(ANY_TOKEN)
+
+
+def is_token(value: str) -> bool:
+    """Whether ``value`` is one token, spelled with any marker or none (templates' links)."""
+    return _ANY.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +110,16 @@ class RecipientTokens:
     date_line: str = DATE_LINE
 
 
-def recipient_tokens() -> RecipientTokens:
-    """The ``recipient`` object to put in a template context."""
-    return RecipientTokens()
+def recipient_tokens(marker: str = "") -> RecipientTokens:
+    """The ``recipient`` object to put in a template context, tokens spelled with ``marker``."""
+    pattern(marker)  # refuses a malformed marker
+    return RecipientTokens(*(token(t, marker) for t in TOKENS))
+
+
+def canonical(value: str, marker: str) -> str | None:
+    """The canonical token ``value`` spells with ``marker``, else None."""
+    found = pattern(marker).fullmatch(value)
+    return f"{PREFIX}{found.group(1)}{SUFFIX}" if found else None
 
 
 def values_for(
@@ -96,14 +147,18 @@ def values_for(
     }
 
 
-def split(text: str) -> list[str]:
-    """Split text into static pieces (even indexes) and tokens (odd indexes)."""
-    return TOKEN_RE.split(text)
+def split(text: str, marker: str = "") -> list[str]:
+    """Split text into static pieces (even indexes) and the canonical tokens (odd indexes)
+    of the tokens spelled with ``marker``; other spellings stay static text."""
+    pieces = pattern(marker).split(text)
+    pieces[1::2] = [f"{PREFIX}{name}{SUFFIX}" for name in pieces[1::2]]
+    return pieces
 
 
-def substitute(text: str, values: Mapping[str, str]) -> str:
-    """Replace every token by its value (previews and proofs; the send path uses message.py).
+def substitute(text: str, values: Mapping[str, str], marker: str = "") -> str:
+    """Replace every token spelled with ``marker`` by its value, ``values`` keyed by the
+    canonical tokens (previews and proofs; the send path uses message.py).
 
     The values must already be escaped for the target (HTML-escape them for an HTML body).
     """
-    return TOKEN_RE.sub(lambda m: values[m.group(1)], text)
+    return pattern(marker).sub(lambda m: values[f"{PREFIX}{m.group(1)}{SUFFIX}"], text)

@@ -88,9 +88,9 @@ def preflight(
         *_size(rendered.html, html_budget),
         *_subject(rendered.subject),
         *_images(collector.images),
-        *_links(collector.links, stories, collector.ids),
+        *_links(collector.links, stories, collector.ids, rendered.marker),
         *_same_stories(collector.links, rendered.text, stories),
-        *_unsubscribe(collector.links, rendered.text),
+        *_unsubscribe(collector.links, rendered.text, rendered.marker),
         *_postal(rendered, postal_address),
     ]
     return sorted(findings, key=lambda f: f.level != "error")
@@ -171,7 +171,9 @@ def _images(images: Sequence[_Element]) -> list[Finding]:
     return out
 
 
-def _links(links: Sequence[_Element], stories: Sequence[Story], ids: set[str]) -> list[Finding]:
+def _links(
+    links: Sequence[_Element], stories: Sequence[Story], ids: set[str], marker: str
+) -> list[Finding]:
     out = []
     for story in stories:
         if urlsplit(story.url).scheme.lower() not in _WEB:
@@ -185,7 +187,7 @@ def _links(links: Sequence[_Element], stories: Sequence[Story], ids: set[str]) -
             )
     for a in links:
         href = (a.attrs.get("href") or "").strip()
-        if href in placeholders.TOKENS or href.startswith("mailto:"):
+        if placeholders.canonical(href, marker) or href.startswith("mailto:"):
             continue
         if href.startswith("#") and len(href) > 1:
             if href[1:] not in ids:
@@ -260,9 +262,10 @@ def _same_stories(links: Sequence[_Element], text: str, stories: Sequence[Story]
     return out
 
 
-def _unsubscribe(links: Sequence[_Element], text: str) -> list[Finding]:
+def _unsubscribe(links: Sequence[_Element], text: str, marker: str) -> list[Finding]:
     out = []
-    if not any((a.attrs.get("href") or "").strip() == placeholders.UNSUBSCRIBE_URL for a in links):
+    wanted = placeholders.token(placeholders.UNSUBSCRIBE_URL, marker)
+    if not any((a.attrs.get("href") or "").strip() == wanted for a in links):
         out.append(
             Finding(
                 "error",
@@ -271,7 +274,7 @@ def _unsubscribe(links: Sequence[_Element], text: str) -> list[Finding]:
                 '<a href="{{ recipient.unsubscribe_url }}"> to the template',
             )
         )
-    if placeholders.UNSUBSCRIBE_URL not in text:
+    if wanted not in text:
         out.append(
             Finding(
                 "error",

@@ -1,1 +1,1 @@
-"""The schedule: slots (pure arithmetic), tick (what is due now), runner (APScheduler)."""
+"""The schedule: tick (what is due now), runner (APScheduler); the arithmetic is digest.slots."""

@@ -19,25 +19,27 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.app import App
 from digest.delivery.lease import Lease
 from digest.exceptions import DigestError
+from digest.logline import LogLines
 from digest.schedule.tick import STOP, Echo, tick
 
 
-def scheduled_tick(config_path: str) -> None:
+def scheduled_tick(config_path: str, log_format: str = "text") -> None:
     """The job APScheduler stores and runs: one tick on a fresh App (picklable by name)."""
     app = App(Path(config_path))
+    log = LogLines(log_format, "tick", app.now, lambda line: print(line, flush=True))
     try:
         Lease(
             app.store, "scheduler", ttl=max(120.0, 3.0 * app.settings.schedule.tick_seconds)
         ).acquire()
-        tick(app, echo=lambda line: print(line, flush=True))
+        tick(app, echo=log)
     except DigestError as exc:
         # A bad day (all sources down, SMTP refused) must not stop tomorrow's run.
-        print(f"error: {exc}", flush=True)
+        log(f"error: {exc}")
     finally:
         app.close()
 
 
-def run_forever(app: App, *, echo: Echo) -> None:
+def run_forever(app: App, *, echo: Echo, log_format: str = "text") -> None:
     """Block, ticking every `schedule.tick_seconds`, until SIGINT or SIGTERM.
 
     The tick job lives in APScheduler's SQLAlchemy job store in the state database, so a
@@ -53,7 +55,7 @@ def run_forever(app: App, *, echo: Echo) -> None:
     scheduler.add_job(
         scheduled_tick,
         IntervalTrigger(seconds=settings.schedule.tick_seconds),
-        args=[str(app.config_path.resolve())],
+        args=[str(app.config_path.resolve()), log_format],
         id="digest-tick",
         replace_existing=True,
         coalesce=True,

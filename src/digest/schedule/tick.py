@@ -3,7 +3,7 @@
 All decisions live here, driven by the store (editions keyed by slot, the ledger, lease
 locks), never by timing, so a second scheduler, a cron job and a manual `digest send`
 racing for one slot send it once. Every judgement is on UTC instants from the slot's
-waves (schedule.slots): lateness and "missed" per wave, the deadline before the earliest
+waves (digest.slots): lateness and "missed" per wave, the deadline before the earliest
 wave it serves. schedule.runner calls this from APScheduler.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 from digest.app import App
 from digest.approval import deadline_for
 from digest.delivery.lease import Lease
-from digest.exceptions import LockedError, ThinDay
+from digest.exceptions import DigestError, LockedError, ThinDay
 from digest.models import Edition, EditionState
-from digest.schedule.slots import (
+from digest.slots import (
     Slot,
     in_quiet_hours,
     local_label,
@@ -30,6 +30,8 @@ from digest.schedule.slots import (
 )
 from digest.store.ledger import Ledger
 from digest.store.ops import mark_tick, open_slots
+from digest.store.signups import SignupQueue
+from digest.subscribers.signup import drain_line
 
 Echo = Callable[[str], None]
 S = EditionState
@@ -52,10 +54,10 @@ def due_slots(app: App, now: datetime, previous: datetime, first: datetime) -> l
     """Slots with something to do now: built (or due to be) and not over before the first
     tick ever. Every slot since the previous tick is looked at, however long the outage,
     and so is every slot whose edition is still open."""
-    late = app.lateness
-    seen = {s.key: s for s in app.slots_between(min(previous, now) - late, now)}
+    late = app.schedule.lateness
+    seen = {s.key: s for s in app.schedule.slots_between(min(previous, now) - late, now)}
     for key in open_slots(app.store):
-        seen.setdefault(key, app.slot_for(key))
+        seen.setdefault(key, app.schedule.slot_for(key))
     slots = sorted(seen.values(), key=lambda s: (s.first_wave, s.key))
     return [s for s in slots if s.build_at <= now and s.last_wave + late >= first]
 
@@ -69,7 +71,10 @@ def tick(app: App, *, echo: Echo) -> TickResult:
     """
     now = app.now()
     store = app.store
-    app.sync_subscribers()  # the readers' zones decide the waves; cheap when unchanged
+    # A mistake in the subscriber file must not stop the schedule: the last good list is
+    # used and the editors are told (once per mistake); every other command still refuses.
+    app.readers.lenient = True
+    app.readers.sync()  # the readers' zones decide the waves; cheap when unchanged
     store.log_slot(FIRST_TICK, status="first tick", note="", now=now)
     first = store.slot_logged_at(FIRST_TICK) or now
     previous = mark_tick(store, now) or now
@@ -87,6 +92,11 @@ def tick(app: App, *, echo: Echo) -> TickResult:
                 _handle(app, slot, now, say)
         except LockedError:
             say(f"slot {slot.key}: another process is handling it")
+    # The confirmations the sign-up form queued (with `digest serve`, its drain does it).
+    waiting = app.settings.signup.enabled and SignupQueue(store).waiting()
+    if waiting and (line := drain_line(app.readers.pages().drain())):
+        say(line)
+    _bounces(app, say)
     for note in app.notes:
         say(f"warning: {note}")
     app.notes.clear()
@@ -96,13 +106,31 @@ def tick(app: App, *, echo: Echo) -> TickResult:
     return result
 
 
+def _bounces(app: App, say: Echo) -> None:
+    """What came back to the return path since the last tick (bounces.maildir)."""
+    try:
+        outcomes = app.readers.poll_bounces()
+    except DigestError as exc:
+        say(f"warning: {exc}")
+        return
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        if outcome.report is None:
+            say(f"warning: bounces: {outcome.name}: {outcome.error}; filed as read")
+            continue
+        counts[outcome.action] = counts.get(outcome.action, 0) + 1
+    if counts:
+        done = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+        say(f"bounces: {sum(counts.values())} read from bounces.maildir ({done})")
+
+
 def _label(app: App, moment: datetime) -> str:
     return local_label(moment, app.settings.schedule.timezone)
 
 
 def _idle(app: App, now: datetime) -> tuple[str, dict[str, Any]]:
     """Why nothing was due: the next slot, when it is built and sent, and open editions."""
-    slot = app.next_slot(now)
+    slot = app.schedule.next_slot(now)
     sends = f"sends at {_label(app, slot.first_wave)}"
     if len(slot.waves) > 1:
         sends = (
@@ -118,7 +146,7 @@ def _idle(app: App, now: datetime) -> tuple[str, dict[str, Any]]:
         if edition.state is S.PENDING_APPROVAL:
             line += (
                 f"; edition {edition.id} ({edition.slot}) awaits approval until "
-                f"{_label(app, app.deadline(edition))}"
+                f"{_label(app, app.schedule.deadline(edition))}"
             )
         else:
             line += f"; edition {edition.id} ({edition.slot}) is {edition.state}"
@@ -140,7 +168,7 @@ def _settled(app: App, slot: Slot) -> bool:
 
 def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
     store = app.store
-    late = app.lateness
+    late = app.schedule.lateness
     edition = store.latest_for_slot(slot.key)
     live = slot.live_waves(now, late)
     if edition is None or edition.state is S.REJECTED:
@@ -163,7 +191,7 @@ def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
     if edition.state is S.PENDING_APPROVAL:
         # The deadline comes before the earliest wave the edition serves; the policy (skip:
         # expire, send: auto-approve) is applied once it has passed.
-        edition = app.enforce_deadline(edition.id)
+        edition = app.editions.enforce_deadline(edition.id)
         if edition.state is S.EXPIRED:
             say(f"slot {slot.key}: edition {edition.id} is {edition.state}; nothing sent")
             return
@@ -174,7 +202,7 @@ def _handle(app: App, slot: Slot, now: datetime, say: Echo) -> None:
         say(f"slot {slot.key}: edition {edition.id} still awaits approval")
         return
     if edition.state is S.APPROVED and not live:
-        app.expire_late(edition.id)
+        app.editions.expire_late(edition.id)
         say(f"slot {slot.key}: edition {edition.id} too late to send; expired")
         return
     if edition.state in (S.APPROVED, S.SENDING):
@@ -188,18 +216,20 @@ def _build(app: App, slot: Slot, now: datetime, say: Echo) -> Edition | None:
     hold = False
     if quiet:
         # Proofs wait for the end of quiet hours, unless the deadline comes first.
-        wave = served_wave(slot, now, app.lateness)
+        wave = served_wave(slot, now, app.schedule.lateness)
         deadline = deadline_for(wave, minutes_before=app.settings.approval.deadline_minutes)
         ends = quiet_end(now, sched.quiet_hours, zone)
         hold = ends < deadline
     try:
-        edition = app.build(slot=slot.key, proofs=not hold)
+        edition = app.editions.build(slot=slot.key, proofs=not hold)
     except ThinDay as exc:
         # Recorded once, so later ticks do not rebuild every minute until the slot.
         app.store.log_slot(slot.key, status="thin day", note=str(exc), now=now)
         say(f"slot {slot.key}: no edition: {exc}")
         return None
     say(f"slot {slot.key}: built edition {edition.id} ({edition.state})")
+    for problem in edition.warnings:  # a failing source, a failed proof: said, not hidden
+        say(f"warning: slot {slot.key}: edition {edition.id}: {problem}")
     if quiet and edition.state is S.PENDING_APPROVAL:
         if hold:
             say(
@@ -216,9 +246,11 @@ def _build(app: App, slot: Slot, now: datetime, say: Echo) -> Edition | None:
 
 def _release_proofs(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> None:
     sched = app.settings.schedule
-    if not app.proofs_held(edition) or in_quiet_hours(now, sched.quiet_hours, sched.timezone):
+    if not app.editions.proofs_held(edition) or in_quiet_hours(
+        now, sched.quiet_hours, sched.timezone
+    ):
         return
-    problems = app.proofs(edition)
+    problems = app.editions.proofs(edition)
     for problem in problems:
         say(f"warning: {problem}")
     say(f"slot {slot.key}: proofs of edition {edition.id} sent (held during quiet hours)")
@@ -227,7 +259,7 @@ def _release_proofs(app: App, slot: Slot, edition: Edition, now: datetime, say: 
 def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> None:
     sched = app.settings.schedule
     zone = sched.timezone
-    late = app.lateness
+    late = app.schedule.lateness
     ledger = Ledger(app.store)
     if edition.state is S.SENDING and ledger.frozen(edition.id):
         due = ledger.next_due_at(edition.id)
@@ -244,7 +276,7 @@ def _send(app: App, slot: Slot, edition: Edition, now: datetime, say: Echo) -> N
         # Each reader is due at their wave; quiet hours hold sending but never lateness.
         return slot.wave(reader_zone or zone) if sched.local_delivery else slot.first_wave
 
-    report = app.send(
+    report = app.sending.send(
         edition.id,
         actor="schedule",
         stop=STOP,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from digest.store.repository import Revision, Store, Transaction
+from digest.store.edition_rows import Revision
+from digest.store.repository import Store, Transaction
 
 __all__ = ["Revision", "Store", "Transaction"]

@@ -7,7 +7,7 @@ the random values the browser holds, so a copy of the state file signs nobody in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -155,35 +155,31 @@ class DeskState:
 
     # throttle ----------------------------------------------------------------------------
 
-    def blocked_until(self, keys: Sequence[str], *, now: datetime) -> datetime | None:
-        """The latest time any of ``keys`` is blocked until, if that is after ``now``."""
-        query = select(func.max(signin_throttle.c.blocked_until)).where(
-            signin_throttle.c.key.in_(list(keys))
-        )
-        with self.store.reading() as conn:
-            value = conn.execute(query).scalar()
-        if isinstance(value, str):  # func.max may hand back the stored text
-            value = datetime.fromisoformat(value) if value else None
-        return value if isinstance(value, datetime) and value > now else None
+    def attempt(self, keys: Iterable[str], *, now: datetime, backoff: Backoff) -> datetime | None:
+        """Count one attempt against each key BEFORE it is checked; None if it may go on.
 
-    def fail(self, keys: Iterable[str], *, now: datetime, backoff: Backoff) -> float:
-        """Count one failure against each key; the longest block it sets, in seconds."""
-        keys = list(keys)
-        longest = 0.0
+        If any key is blocked, nothing is counted and the answer is when the longest block
+        ends. Reading and counting are one transaction holding the rows' lock (SQLite:
+        BEGIN IMMEDIATE; PostgreSQL: FOR UPDATE after inserting missing rows), so parallel
+        attempts are counted one after another and at most ``backoff.free`` get through
+        before the first block. A success should ``clear`` the keys.
+        """
+        keys = list(dict.fromkeys(keys))
+        window = timedelta(seconds=backoff.window)
         with self.store.transaction() as tx:
-            rows = {
-                r.key: r
-                for r in tx.conn.execute(
-                    select(signin_throttle).where(signin_throttle.c.key.in_(keys))
-                )
-            }
+            empty = {"failures": 0, "blocked_until": "", "last_failure_at": now}
+            insert_ignore(tx.conn, signin_throttle, [{"key": k, **empty} for k in keys])
+            query = select(signin_throttle).where(signin_throttle.c.key.in_(keys))
+            rows = {r.key: r for r in tx.conn.execute(query.with_for_update())}
+            ends: list[datetime] = [r.blocked_until for r in rows.values() if r.blocked_until]
+            if ends and max(ends) > now:
+                return max(ends)
             out = []
             for key in keys:
-                row = rows.get(key)
-                fresh = row is None or row.last_failure_at < now - timedelta(seconds=backoff.window)
-                failures = 1 if fresh or row is None else int(row.failures) + 1
+                row = rows[key]
+                fresh = row.last_failure_at < now - window
+                failures = 1 if fresh else int(row.failures) + 1
                 delay = backoff.delay(failures)
-                longest = max(longest, delay)
                 until = now + timedelta(seconds=delay) if delay else ""
                 out.append(
                     {
@@ -194,7 +190,7 @@ class DeskState:
                     }
                 )
             upsert(tx.conn, signin_throttle, out)
-        return longest
+        return None
 
     def clear(self, keys: Iterable[str]) -> None:
         with self.store.transaction() as tx:

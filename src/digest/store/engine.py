@@ -304,6 +304,46 @@ def upgrade(engine: Engine, where: str) -> tuple[str | None, str]:
         return before, head()
 
 
+def migrations(before: str | None) -> list[tuple[str, str]]:
+    """(revision, label) of each migration from ``before`` to the head, in the order they
+    run. The revision names are not in that order (0006 comes before 0005), so the labels
+    say what each step is."""
+    script = scripts()
+    if before is None:
+        return []
+    lower = "base" if before == "legacy" else before
+    steps = list(script.iterate_revisions(head(), lower))
+    steps.reverse()
+    return [(rev.revision, _label(rev.doc)) for rev in steps if rev.revision != before]
+
+
+def _label(doc: str) -> str:
+    first = " ".join(doc.split())
+    return (first.split(": ", 1)[1] if ": " in first else first).rstrip(".")
+
+
+def probe(location: Path | str) -> tuple[str | None, str]:
+    """Connect to the state database, read its schema version and check this user can write
+    to it (a change rolled back); (version or None when empty, how to name it). A
+    StoreError names the database and the cause in one line."""
+    engine, where = open_engine(location)
+    try:
+        with guarded(where), engine.connect() as conn:
+            version = current(conn)
+            conn.rollback()
+            # A write this user may or may not make, undone: a read-only file, a read-only
+            # role or a full disk fail here, not at send time.
+            conn.exec_driver_sql(
+                "CREATE TEMPORARY TABLE digest_check_write (x INTEGER)"
+                if version is None
+                else "UPDATE alembic_version SET version_num = version_num"
+            )
+            conn.rollback()
+        return version, where
+    finally:
+        engine.dispose()
+
+
 def _serialise(conn: Connection) -> None:
     """On PostgreSQL, one schema change at a time (SQLite's write lock already does this)."""
     if conn.dialect.name == "postgresql":

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from digest.models import SubscriberState
+from digest.store import receiving
 from digest.store.tables import stamp
 
 INTO = (
@@ -21,7 +22,6 @@ INTO = (
 )
 _BOUND = "SELECT key FROM subscribers WHERE state = ? AND key > ? ORDER BY key LIMIT 1 OFFSET ?"
 _RANGE = " FROM subscribers WHERE state = ? AND key > ?"
-_PAUSE_OVER = " AND paused_until <> '' AND paused_until <= ?"
 # The WHERE before ON CONFLICT matters on SQLite: it keeps the parser from reading "ON" as
 # a join's constraint (the upsert documentation's "parsing ambiguity").
 _COPY = (
@@ -69,8 +69,9 @@ class Copy:
             due_args += (stamp(self.due("")),)
             if zones:
                 due_sql = "CASE timezone " + "WHEN ? THEN ? " * len(zones) + "ELSE ? END"
-        paused = self.state == SubscriberState.PAUSED.value
-        text = _COPY.format(due=due_sql, upper=upper, paused=_PAUSE_OVER if paused else "")
+        paused = receiving.needs_pause_over(SubscriberState(self.state))
+        pause_sql = " AND " + receiving.pause_over_sql() if paused else ""
+        text = _COPY.format(due=due_sql, upper=upper, paused=pause_sql)
         args = (self.edition_id, *due_args, self.at, *span) + ((self.now,) if paused else ())
         cur.execute(self.sql(text), args)
         if found is None:

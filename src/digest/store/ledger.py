@@ -17,17 +17,20 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import String, delete, func, literal, select, update
+from sqlalchemy import String, delete, exists, func, literal, select, update
 
-from digest.models import DeliveryState, Subscriber, SubscriberState
+from digest.models import DeliveryState, Subscriber
+from digest.store import receiving
 from digest.store.engine import guarded, write_transaction
 from digest.store.freeze import INTO, Copy
+from digest.store.pause import pause_name
 from digest.store.raw import RawConnection
 from digest.store.repository import Store
 from digest.store.subscribers import Receiving
 from digest.store.tables import (
     deliveries,
     ledger_meta,
+    locks,
     send_permits,
     stamp,
     topics_of,
@@ -39,6 +42,7 @@ D = DeliveryState
 CHUNK = 5000  # rows per freeze transaction: tens of milliseconds of SQLite's write lock
 LIVE = "SELECT token FROM workers WHERE alive_until > ?"
 SUPPRESSED = "SELECT 1 FROM suppressions WHERE suppressions.email = lower(deliveries.email)"
+PAUSED = "SELECT 1 FROM locks WHERE name = ?"  # store.pause: nothing is claimed or marked
 _INSERT = (
     INTO + " VALUES (?, ?, ?, ?, ?, 'pending', 0, '', ?, '', '', '', '', ?, '')"
     " ON CONFLICT DO NOTHING"
@@ -59,7 +63,8 @@ _RETURNED = (
 _CLAIM_SQLITE = (
     "UPDATE deliveries SET claim = ? WHERE rowid IN (SELECT rowid FROM deliveries"
     " WHERE edition_id = ? AND state IN ('pending', 'deferred') AND next_attempt_at <= ?"
-    f" AND (claim = '' OR claim NOT IN ({LIVE})) LIMIT ?) RETURNING {_RETURNED}, rowid"
+    f" AND (claim = '' OR claim NOT IN ({LIVE})) AND NOT EXISTS ({PAUSED}) LIMIT ?)"
+    f" RETURNING {_RETURNED}, rowid"
 )
 # The locked rows are found through the primary key (email = ANY of the locked ones): a
 # join with the subquery made the planner hash the whole edition, a scan of every row of
@@ -67,7 +72,8 @@ _CLAIM_SQLITE = (
 _CLAIM_PG = (
     "UPDATE deliveries SET claim = ? WHERE email = ANY(ARRAY(SELECT email FROM deliveries"
     " WHERE edition_id = ? AND state IN ('pending', 'deferred') AND next_attempt_at <= ?"
-    f" AND (claim = '' OR claim NOT IN ({LIVE})) LIMIT ? FOR UPDATE SKIP LOCKED))"
+    f" AND (claim = '' OR claim NOT IN ({LIVE})) AND NOT EXISTS ({PAUSED})"
+    " LIMIT ? FOR UPDATE SKIP LOCKED))"
     f" AND edition_id = ? RETURNING {_RETURNED}, 0"
 )
 
@@ -157,7 +163,7 @@ class Ledger:
                 return 0
         total = 0
         if isinstance(subscribers, Receiving) and subscribers.store.engine is self.engine:
-            for state in (SubscriberState.ACTIVE, SubscriberState.PAUSED):
+            for state in receiving.STATES:
                 copy = Copy(
                     self.raw.sql,
                     edition_id=edition_id,
@@ -296,7 +302,8 @@ class Ledger:
     ) -> list[Row]:
         """Claim up to ``limit`` due rows (pending, or deferred whose retry time has come)."""
         sql = _CLAIM_SQLITE if self.raw.sqlite else _CLAIM_PG
-        params: tuple[object, ...] = (token, edition_id, stamp(now), live, limit)
+        paused = pause_name(edition_id)
+        params: tuple[object, ...] = (token, edition_id, stamp(now), live, paused, limit)
         if not self.raw.sqlite:
             params += (edition_id,)
         found = self.raw.transaction(lambda cur: cur.execute(self.raw.sql(sql), params).fetchall())
@@ -364,14 +371,14 @@ class Ledger:
                 f" ELSE first_attempt_at END FROM (VALUES {values}) AS v"
                 " WHERE deliveries.edition_id = ? AND deliveries.email = v.column1"
                 " AND deliveries.claim = ? AND deliveries.state IN ('pending', 'deferred')"
-                f" AND NOT EXISTS ({SUPPRESSED})"
+                f" AND NOT EXISTS ({SUPPRESSED}) AND NOT EXISTS ({PAUSED})"
                 " AND EXISTS (SELECT 1 FROM workers WHERE token = ? AND alive_until > ?)"
                 " RETURNING deliveries.email"
             )
             params: list[object] = [at, at]
             for m in in_flight:
                 params += [m.email, m.message_id, m.variant_hash]
-            params += [edition_id, token, token, live]
+            params += [edition_id, token, pause_name(edition_id), token, live]
             marked = {r[0] for r in cur.execute(self.raw.sql(sql), params).fetchall()}
             left = [m.email for m in in_flight if m.email not in marked]
             if left:
@@ -425,6 +432,7 @@ class Ledger:
             select(deliveries.c.state, func.min(deliveries.c.next_attempt_at.cast(String)))
             .where(deliveries.c.edition_id == edition_id)
             .where(deliveries.c.state.in_([D.PENDING.value, D.DEFERRED.value]))
+            .where(~exists().where(locks.c.name == pause_name(edition_id)))  # nothing is due
             .group_by(deliveries.c.state)
         )
         if live is not None:

@@ -19,6 +19,7 @@ from digest.store.repository import Store
 from digest.store.sql import insert_ignore
 from digest.store.subscribers import address_hash, address_key, writing
 from digest.store.tables import (
+    bounce_events,
     confirmations,
     consents,
     deliveries,
@@ -145,6 +146,9 @@ def erase(store: Store, email: str, *, now: datetime) -> dict[str, int]:
         )
         counts["suppressions"] = int(
             conn.execute(delete(suppressions).where(suppressions.c.email == key)).rowcount
+        )
+        counts["bounce_events"] = int(
+            conn.execute(delete(bounce_events).where(bounce_events.c.email == key)).rowcount
         )
         # The ledger keeps its counts, but no longer whom a row was for; a row still due is
         # never sent.

@@ -7,9 +7,8 @@ by approval.apply); reads are methods of Store. No other module holds SQL.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,11 @@ from digest.models import (
     Edition,
     EditionState,
     RenderedEdition,
-    Story,
+    SubscriberState,
     Variant,
-    edition_hash,
 )
+from digest.store import suppress
+from digest.store.edition_rows import Revision, content_of, edition_of
 from digest.store.engine import (
     guarded,
     prepare,
@@ -52,25 +52,6 @@ from digest.store.tables import (
 CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Revision:
-    """New content for a pending edition: its stories, rendering and variants.
-
-    ``extra`` (the templates' extra: editor's note, subject override) and ``set_aside``
-    (removed stories with their positions, for undo) replace the stored ones when given.
-    """
-
-    stories: Sequence[Story]
-    rendered: RenderedEdition
-    variants: Sequence[Variant]
-    extra: Mapping[str, Any] | None = None
-    set_aside: Sequence[tuple[int, Story]] | None = None
-
-    @property
-    def content_hash(self) -> str:
-        return edition_hash(self.rendered, self.variants)
-
-
 class Transaction:
     """Writes that must happen together; made by ``Store.transaction()``."""
 
@@ -84,7 +65,7 @@ class Transaction:
             "slot": slot,
             "state": EditionState.DRAFT.value,
             "revision": 1,
-            **_content(revision),
+            **content_of(revision),
             "warnings": json.dumps(list(warnings)),
             "created_at": now,
             "updated_at": now,
@@ -100,12 +81,12 @@ class Transaction:
         row = self.conn.execute(select(editions).where(editions.c.id == edition_id)).first()
         if row is None:
             raise StateError(f"edition {edition_id} does not exist; `digest status` lists them")
-        return _edition(row._mapping)
+        return edition_of(row._mapping)
 
     def slot_editions(self, slot: str) -> list[Edition]:
         """Every edition built for ``slot``, oldest first, as this transaction sees them."""
         query = select(editions).where(editions.c.slot == slot).order_by(editions.c.id)
-        return [_edition(r._mapping) for r in self.conn.execute(query)]
+        return [edition_of(r._mapping) for r in self.conn.execute(query)]
 
     def write_transition(self, entry: AuditEntry, *, revision: Revision | None = None) -> None:
         """THE writer of edition state: compare-and-set state (and revision), then audit.
@@ -117,7 +98,7 @@ class Transaction:
         expected = entry.revision - 1 if revision is not None else entry.revision
         values: dict[str, Any] = {"state": entry.to_state.value, "updated_at": entry.at}
         if revision is not None:
-            values.update(_content(revision), revision=entry.revision)
+            values.update(content_of(revision), revision=entry.revision)
         result = self.conn.execute(
             update(editions)
             .where(editions.c.id == entry.edition_id)
@@ -153,10 +134,18 @@ class Transaction:
         )
 
     def add_approval(
-        self, edition: Edition, *, editor: str, actor: str, via: str, now: datetime
+        self,
+        edition: Edition,
+        *,
+        editor: str,
+        actor: str,
+        via: str,
+        now: datetime,
+        among: Collection[str] | None = None,
     ) -> int:
         """Record one editor's approval of the current revision; the count so far, or 0 if
-        this editor had approved it already."""
+        this editor had approved it already. With ``among`` (lower-cased editor keys), only
+        approvals by those editors count: a revoked editor's earlier approval does not."""
         row = {
             "edition_id": edition.id,
             "revision": edition.revision,
@@ -167,14 +156,15 @@ class Transaction:
         }
         if insert_ignore(self.conn, approvals, [row]) != 1:
             return 0
-        return int(
-            self.conn.execute(
-                select(func.count())
-                .select_from(approvals)
-                .where(approvals.c.edition_id == edition.id)
-                .where(approvals.c.revision == edition.revision)
-            ).scalar_one()
+        query = (
+            select(func.count())
+            .select_from(approvals)
+            .where(approvals.c.edition_id == edition.id)
+            .where(approvals.c.revision == edition.revision)
         )
+        if among is not None:
+            query = query.where(approvals.c.editor.in_(list(among)))
+        return int(self.conn.execute(query).scalar_one())
 
     def save_ranking(
         self, edition_id: int, candidates: Sequence[Candidate], extra: dict[str, Any]
@@ -222,6 +212,7 @@ class Transaction:
                 "preheader": v.rendered.preheader,
                 "html": v.rendered.html,
                 "text": v.rendered.text,
+                "marker": v.rendered.marker,
                 "content_hash": v.rendered.content_hash,
                 "base_hash": revision.rendered.content_hash,
                 "created_at": now,
@@ -287,13 +278,13 @@ class Store:
             row = conn.execute(select(editions).where(editions.c.id == edition_id)).first()
         if row is None:
             raise StateError(f"edition {edition_id} does not exist; `digest status` lists them")
-        return _edition(row._mapping)
+        return edition_of(row._mapping)
 
     def latest_for_slot(self, slot: str) -> Edition | None:
         query = select(editions).where(editions.c.slot == slot).order_by(editions.c.id.desc())
         with self.reading() as conn:
             row = conn.execute(query.limit(1)).first()
-        return _edition(row._mapping) if row else None
+        return edition_of(row._mapping) if row else None
 
     def editions_in(self, state: EditionState) -> list[int]:
         """Ids of the editions in ``state``, oldest first (`digest worker` sends these)."""
@@ -301,10 +292,11 @@ class Store:
         with self.reading() as conn:
             return [int(i) for i in conn.execute(query).scalars()]
 
-    def list_editions(self, *, limit: int = 50) -> list[Edition]:
+    def list_editions(self, *, limit: int | None = 50) -> list[Edition]:
+        """The newest editions first; ``limit=None`` for every one."""
         query = select(editions).order_by(editions.c.id.desc()).limit(limit)
         with self.reading() as conn:
-            return [_edition(r._mapping) for r in conn.execute(query)]
+            return [edition_of(r._mapping) for r in conn.execute(query)]
 
     def audit_trail(self, edition_id: int) -> list[AuditEntry]:
         query = select(audit).where(audit.c.edition_id == edition_id).order_by(audit.c.id)
@@ -349,7 +341,7 @@ class Store:
             Variant(
                 r.key,
                 tuple(by_url[u] for u in json.loads(r.stories) if u in by_url),
-                RenderedEdition(subject=r.subject, preheader=r.preheader, html=r.html, text=r.text),
+                RenderedEdition(r.subject, r.preheader, r.html, r.text, r.marker),
             )
             for r in rows
             if r.base_hash == edition.rendered.content_hash
@@ -442,10 +434,17 @@ class Store:
 
     # suppression list ---------------------------------------------------------------------
 
-    def suppress(self, email: str, *, reason: str, now: datetime) -> None:
-        row = {"email": email.lower(), "reason": reason, "at": now}
+    def suppress(
+        self,
+        email: str,
+        *,
+        reason: str,
+        now: datetime,
+        kind: SubscriberState = SubscriberState.UNSUBSCRIBED,
+    ) -> None:
+        """Put an address on the suppression list as ``kind``, ``reason`` as evidence."""
         with self.transaction() as tx:
-            upsert(tx.conn, suppressions, [row])
+            suppress.record(tx.conn, email, reason=reason, kind=kind, now=now)
 
     def is_suppressed(self, email: str) -> bool:
         """A lookup by key: cheap however long the list is."""
@@ -456,32 +455,3 @@ class Store:
     def suppressed(self) -> dict[str, str]:
         with self.reading() as conn:
             return {r.email: r.reason for r in conn.execute(select(suppressions))}
-
-
-def _content(revision: Revision) -> dict[str, Any]:
-    r = revision.rendered
-    return {
-        "stories": json.dumps([s.to_dict() for s in revision.stories]),
-        "subject": r.subject,
-        "preheader": r.preheader,
-        "html": r.html,
-        "text": r.text,
-        "content_hash": revision.content_hash,
-    }
-
-
-def _edition(row: Any) -> Edition:
-    rendered = RenderedEdition(
-        subject=row["subject"], preheader=row["preheader"], html=row["html"], text=row["text"]
-    )
-    return Edition(
-        id=row["id"],
-        slot=row["slot"],
-        state=EditionState(row["state"]),
-        revision=row["revision"],
-        stories=tuple(Story.from_dict(s) for s in json.loads(row["stories"])),
-        rendered=rendered,
-        created_at=row["created_at"],
-        content_hash=row["content_hash"],
-        warnings=tuple(json.loads(row["warnings"])),
-    )

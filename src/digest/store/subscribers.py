@@ -7,29 +7,27 @@ keyset order, never loaded whole.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    and_,
-    case,
-    delete,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from digest.models import Subscriber, SubscriberState
-from digest.store.engine import guarded
+from digest.store import receiving, suppress
 from digest.store.repository import Store
+from digest.store.subscriber_rows import (
+    ERASED_SALT,
+    Pending,
+    Record,
+    address_hash,
+    address_key,
+    iso,
+    to_record,
+    with_state,
+    writing,
+)
 from digest.store.tables import (
     confirmations,
     consents,
@@ -40,172 +38,19 @@ from digest.store.tables import (
     topics_text,
 )
 
+__all__ = [
+    "ERASED_SALT",
+    "Pending",
+    "Receiving",
+    "Record",
+    "SubscriberStore",
+    "address_hash",
+    "address_key",
+    "writing",
+]
+
 S = SubscriberState
 CHUNK = 2000
-ERASED_SALT = "digest.erased.v1:"
-# Suppression reasons (store.suppress callers) and the state each one means.
-_REASON_STATE = case(
-    (suppressions.c.reason.like("hard bounce%"), literal(S.BOUNCED.value)),
-    (suppressions.c.reason.like("%complain%"), literal(S.COMPLAINED.value)),
-    else_=literal(S.UNSUBSCRIBED.value),
-)
-
-
-@contextmanager
-def writing(store: Store, *, dry_run: bool = False) -> Iterator[Connection]:
-    """One write transaction that takes SQLite's write lock at BEGIN (IMMEDIATE).
-
-    A deferred transaction that reads first fails at once with "database is locked" when
-    another process (a send, a tick, the web server) committed since its read, busy timeout
-    or not; one that waits for the lock up front cannot. ``dry_run`` rolls back at the end.
-    Any error rolls back, so nothing is half-written.
-    """
-    with guarded(store.where), store.engine.connect() as raw:
-        if raw.dialect.name != "sqlite":
-            transaction = raw.begin()
-            try:
-                yield raw
-            except BaseException:
-                transaction.rollback()
-                raise
-            transaction.rollback() if dry_run else transaction.commit()
-            return
-        conn = raw.execution_options(isolation_level="AUTOCOMMIT")
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.exec_driver_sql("ROLLBACK")
-            raise
-        conn.exec_driver_sql("ROLLBACK" if dry_run else "COMMIT")
-
-
-def address_key(email: str) -> str:
-    """The lookup key of an address: trimmed and lower-cased."""
-    return email.strip().lower()
-
-
-def address_hash(email: str) -> str:
-    """What is kept of an erased address: a salted SHA-256, enough to recognise it again."""
-    return hashlib.sha256((ERASED_SALT + address_key(email)).encode("utf-8")).hexdigest()
-
-
-def reason_state(reason: str) -> SubscriberState:
-    """The state a suppression reason stands for (as the SQL CASE above)."""
-    if reason.startswith("hard bounce"):
-        return S.BOUNCED
-    return S.COMPLAINED if "complain" in reason else S.UNSUBSCRIBED
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One stored subscriber; ``state`` already reflects the suppression list."""
-
-    id: int
-    email: str
-    name: str
-    timezone: str
-    topics: tuple[str, ...]
-    state: SubscriberState
-    paused_until: datetime | None
-    source: str
-    since: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def key(self) -> str:
-        return address_key(self.email)
-
-    def receives(self, now: datetime) -> bool:
-        """Whether the next edition goes to this reader."""
-        if self.state is S.PAUSED:
-            return self.paused_until is not None and self.paused_until <= now
-        return self.state is S.ACTIVE
-
-    def subscriber(self) -> Subscriber:
-        return Subscriber(self.email, self.name, self.timezone, self.topics)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "email": self.email,
-            "name": self.name,
-            "timezone": self.timezone,
-            "topics": list(self.topics),
-            "state": str(self.state),
-            "paused_until": _iso(self.paused_until),
-            "source": self.source,
-            "since": _iso(self.since),
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A sign-up waiting for its confirmation: what the reader asked for, and when."""
-
-    nonce: str
-    subscriber_id: int
-    name: str
-    topics: tuple[str, ...]
-    ip: str
-    text: str
-    created_at: datetime
-
-
-def _receiving(now: datetime) -> Any:
-    """Readers of the next edition: active, or paused until a moment that has passed."""
-    paused_over = and_(
-        subscribers.c.state == S.PAUSED.value,
-        subscribers.c.paused_until != "",
-        subscribers.c.paused_until <= now,
-    )
-    return or_(subscribers.c.state == S.ACTIVE.value, paused_over)
-
-
-def _iso(value: datetime | None) -> str:
-    return value.isoformat() if value else ""
-
-
-_COLUMNS = (
-    subscribers.c.id,
-    subscribers.c.email,
-    subscribers.c.name,
-    subscribers.c.timezone,
-    subscribers.c.topics,
-    subscribers.c.paused_until,
-    subscribers.c.source,
-    subscribers.c.since,
-    subscribers.c.created_at,
-    subscribers.c.updated_at,
-)
-
-
-def _with_state() -> Any:
-    """Subscribers with their effective state: a suppression overrides the stored one."""
-    state = case(
-        (suppressions.c.email.is_not(None), _REASON_STATE), else_=subscribers.c.state
-    ).label("state")
-    joined = subscribers.outerjoin(suppressions, suppressions.c.email == subscribers.c.key)
-    return select(*_COLUMNS, state).select_from(joined)
-
-
-def _record(row: Any) -> Record:
-    return Record(
-        id=row.id,
-        email=row.email,
-        name=row.name,
-        timezone=row.timezone,
-        topics=topics_of(row.topics),
-        state=S(row.state),
-        paused_until=row.paused_until,
-        source=row.source,
-        since=row.since,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,16 +79,16 @@ class SubscriberStore:
     # reads --------------------------------------------------------------------------------
 
     def get(self, email: str) -> Record | None:
-        query = _with_state().where(subscribers.c.key == address_key(email))
+        query = with_state().where(subscribers.c.key == address_key(email))
         with self.store.reading() as conn:
             row = conn.execute(query).first()
-        return _record(row) if row else None
+        return to_record(row) if row else None
 
     def get_id(self, subscriber_id: int) -> Record | None:
-        query = _with_state().where(subscribers.c.id == subscriber_id)
+        query = with_state().where(subscribers.c.id == subscriber_id)
         with self.store.reading() as conn:
             row = conn.execute(query).first()
-        return _record(row) if row else None
+        return to_record(row) if row else None
 
     def is_erased(self, email: str) -> bool:
         query = select(erasures.c.hash).where(erasures.c.hash == address_hash(email))
@@ -257,13 +102,11 @@ class SubscriberStore:
         return Receiving(self, now)
 
     def _receiving(self, now: datetime) -> Iterator[Subscriber]:
-        for state in (S.ACTIVE, S.PAUSED):
-            for row in self._keyset(state):
-                if state is S.PAUSED and not (row.paused_until and row.paused_until <= now):
-                    continue
+        for state in receiving.STATES:
+            for row in self._keyset(receiving.condition(state, now)):
                 yield Subscriber(row.email, row.name, row.timezone, topics_of(row.topics))
 
-    def _keyset(self, state: SubscriberState) -> Iterator[Any]:
+    def _keyset(self, where: Any) -> Iterator[Any]:
         last = ""
         while True:
             query = (
@@ -273,9 +116,8 @@ class SubscriberStore:
                     subscribers.c.name,
                     subscribers.c.timezone,
                     subscribers.c.topics,
-                    subscribers.c.paused_until,
                 )
-                .where(subscribers.c.state == state.value)
+                .where(where)
                 .where(subscribers.c.key > last)
                 .order_by(subscribers.c.key)
                 .limit(CHUNK)
@@ -289,14 +131,14 @@ class SubscriberStore:
 
     def selections(self, *, now: datetime) -> list[tuple[str, ...]]:
         """Every distinct topic selection among the readers of the next edition."""
-        query = select(subscribers.c.topics).distinct().where(_receiving(now))
+        query = select(subscribers.c.topics).distinct().where(receiving.clause(now))
         with self.store.reading() as conn:
             found = [topics_of(t) for t in conn.execute(query).scalars()]
         return list(dict.fromkeys(found))
 
     def timezones(self, *, now: datetime) -> set[str]:
         """The distinct time zones of the next edition's readers ("" for none given)."""
-        query = select(subscribers.c.timezone).distinct().where(_receiving(now))
+        query = select(subscribers.c.timezone).distinct().where(receiving.clause(now))
         with self.store.reading() as conn:
             return set(conn.execute(query).scalars())
 
@@ -306,7 +148,7 @@ class SubscriberStore:
         wanted = {s.value for s in states}
         while True:
             query = (
-                _with_state()
+                with_state()
                 .where(subscribers.c.key > last)
                 .order_by(subscribers.c.key)
                 .limit(CHUNK)
@@ -315,7 +157,7 @@ class SubscriberStore:
                 rows = conn.execute(query.add_columns(subscribers.c.key.label("k"))).all()
             for row in rows:
                 if not wanted or row.state in wanted:
-                    yield _record(row)
+                    yield to_record(row)
             if len(rows) < CHUNK:
                 return
             last = rows[-1].k
@@ -350,7 +192,7 @@ class SubscriberStore:
         with self.store.reading() as conn:
             return [
                 {
-                    "at": _iso(r.at),
+                    "at": iso(r.at),
                     "action": r.action,
                     "method": r.method,
                     "ip": r.ip,
@@ -432,9 +274,7 @@ class SubscriberStore:
         """Suppress an address and mark its subscriber unsubscribed, in one transaction."""
         key = address_key(email)
         with writing(self.store) as conn:
-            found = conn.execute(select(suppressions.c.email).where(suppressions.c.email == key))
-            if found.first() is None:
-                conn.execute(insert(suppressions).values(email=key, reason=reason, at=now))
+            suppress.record(conn, key, reason=reason, kind=S.UNSUBSCRIBED, now=now)
             conn.execute(
                 update(subscribers)
                 .where(subscribers.c.key == key)

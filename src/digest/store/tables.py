@@ -83,6 +83,8 @@ editions = Table(
     Column("text", Text, nullable=False),
     # What an approval covers: the whole edition and every topic variant (models.edition_hash).
     Column("content_hash", String(64), nullable=False),
+    # The random spelling of this rendering's placeholders ("" before revision 0008).
+    Column("marker", String(16), nullable=False, default="", server_default=""),
     Column("warnings", Text, nullable=False, default="[]"),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
@@ -102,6 +104,7 @@ edition_variants = Table(
     Column("content_hash", String(64), nullable=False),
     # The whole edition's rendered hash when this was rendered (its revision).
     Column("base_hash", String(64), nullable=False),
+    Column("marker", String(16), nullable=False, default="", server_default=""),
     Column("created_at", Timestamp, nullable=False),
 )
 
@@ -173,6 +176,8 @@ deliveries = Table(
     # while that worker's heartbeat is alive, and every write of an outcome is fenced by it.
     Column("claim", String(100), nullable=False, default=""),
     Index("deliveries_due", "edition_id", "state", "next_attempt_at"),
+    # From a returned message (a bounce quoting its Message-ID) back to its delivery.
+    Index("deliveries_message", "message_id"),
 )
 
 # One row per edition whose recipient list is being or has been frozen into the ledger:
@@ -232,8 +237,29 @@ suppressions = Table(
     "suppressions",
     metadata,
     Column("email", String(320), primary_key=True),
-    Column("reason", Text, nullable=False),
+    Column("reason", Text, nullable=False),  # the evidence: who or what, and why
+    # What it means for the reader: unsubscribed, bounced or complained (reader_states).
+    Column("kind", String(20), nullable=False, default="unsubscribed"),
     Column("at", Timestamp, nullable=False),
+)
+
+# Every bounce and complaint read for an address, with its evidence: soft bounces are
+# counted from here (bounces.soft_limit within bounces.soft_window_days), and `digest
+# subscribers show` lists them.
+bounce_events = Table(
+    "bounce_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),  # the lookup key (lower case)
+    Column("at", Timestamp, nullable=False),
+    Column("kind", String(20), nullable=False),  # hard, soft, complaint
+    Column("status", String(20), nullable=False, default=""),
+    Column("reason", String(80), nullable=False, default=""),
+    Column("action", String(20), nullable=False),  # suppressed, counted
+    Column("source", Text, nullable=False, default=""),  # the file it was read from
+    Column("message_id", Text, nullable=False, default=""),  # of the returned original
+    Column("mail", String(64), nullable=False, default=""),  # SHA-256 of the returned mail
+    Index("bounce_events_email", "email", "at"),
 )
 
 # What the scheduler decided about a slot that has no edition to show it (missed, skipped).
@@ -417,4 +443,20 @@ subscriber_sync = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("gen", Integer, nullable=False),
     Column("at", Timestamp, nullable=False),
+)
+
+# Sign-ups as the form took them, before anything is looked up: the web answer only adds a
+# row (the same work for every address), and a drain decides later who gets a mail. A
+# claim (token, lease) makes the drain at-least-once: a row is deleted only after its mail.
+signup_queue = Table(
+    "signup_queue",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("name", Text, nullable=False, default=""),
+    Column("topics", Text, nullable=False, default="[]"),
+    Column("ip", String(64), nullable=False, default=""),
+    Column("created_at", Timestamp, nullable=False),
+    Column("claim", String(64), nullable=False, default=""),
+    Column("claimed_until", Timestamp, nullable=False, default="", index=True),
 )

@@ -11,23 +11,21 @@ from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from digest.addresses import normalise_address
 from digest.config.yamlsrc import load_yaml
-from digest.exceptions import ConfigError
+from digest.exceptions import AddressError, ConfigError
 from digest.models import Subscriber
 
 _KEYS = frozenset({"email", "name", "timezone", "topics"})
 _CONTROL = re.compile(r"[\x00-\x1f]")
-# Deliberately strict: an address we cannot hand to an SMTP server as-is is a typo.
-_ADDRESS = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
 
 
-def valid_address(address: str) -> bool:
-    """True for a plain addr-spec we are willing to send to."""
-    local = address.rpartition("@")[0]
-    return bool(_ADDRESS.match(address)) and len(address) <= 254 and len(local) <= 64
+def _address(value: str) -> str | None:
+    """The stored form of a file's address (digest.addresses), None if it is not one."""
+    try:
+        return normalise_address(value)
+    except AddressError:
+        return None
 
 
 def load_subscribers(path: Path) -> list[Subscriber]:
@@ -110,11 +108,12 @@ def _yaml(path: Path) -> Iterator[tuple[int, Subscriber]]:
                 (*where, unknown[0]),
                 f"entry {i + 1}: unknown key {unknown[0]!r} (valid: {', '.join(sorted(_KEYS))})",
             )
-        email = entry.get("email")
-        if not isinstance(email, str) or not valid_address(email.strip()):
+        raw = entry.get("email")
+        email = _address(raw) if isinstance(raw, str) else None
+        if email is None:
             raise doc.error(
                 (*where, "email"),
-                f"entry {i + 1}: invalid email address {email!r}; fix or remove it",
+                f"entry {i + 1}: invalid email address {raw!r}; fix or remove it",
             )
         name = entry.get("name") or ""
         if not isinstance(name, str) or _CONTROL.search(name):
@@ -129,9 +128,7 @@ def _yaml(path: Path) -> Iterator[tuple[int, Subscriber]]:
             raise doc.error((*where, "topics"), f"entry {i + 1}: topics must be a list of names")
         yield (
             line,
-            Subscriber(
-                email=email.strip(), name=name.strip(), timezone=str(tz), topics=tuple(topics)
-            ),
+            Subscriber(email=email, name=name.strip(), timezone=str(tz), topics=tuple(topics)),
         )
 
 
@@ -170,9 +167,10 @@ def _csv(path: Path) -> Iterator[tuple[int, Subscriber]]:
 
 
 def _csv_row(path: Path, row: dict[str, str | None], line: int, i: int) -> tuple[int, Subscriber]:
-    email = (row.get("email") or "").strip()
-    if not valid_address(email):
-        raise ConfigError(f"entry {i}: invalid email address {email!r}", file=str(path), line=line)
+    raw = (row.get("email") or "").strip()
+    email = _address(raw)
+    if email is None:
+        raise ConfigError(f"entry {i}: invalid email address {raw!r}", file=str(path), line=line)
     name = (row.get("name") or "").strip()
     if _CONTROL.search(name):
         raise ConfigError(f"entry {i}: name must be one line of text", file=str(path), line=line)

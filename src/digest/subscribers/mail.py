@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 import jinja2
 
 from digest.backends.base import Envelope
 from digest.models import Publication
-from digest.render.message import clean_name, make_message_id, sender_address
+from digest.render.message import mailbox, make_message_id, sender_address
 
 # Inline styles: many mail clients drop <style> blocks.
 _STYLE = {
@@ -42,9 +42,14 @@ The link works for 7 days.</p>
 
 
 def confirmation_envelope(
-    publication: Publication, *, email: str, name: str, link: str, now: datetime
+    publication: Publication, *, email: str, link: str, now: datetime
 ) -> Envelope:
-    """The message that asks ``email`` to confirm; ``link`` opens the confirmation page."""
+    """The message that asks ``email`` to confirm; ``link`` opens the confirmation page.
+
+    Nothing a visitor typed is in it (the form's name goes in no header and no body): the
+    address is not confirmed yet, so whoever filled in the form may be a stranger using us
+    to carry their words ("Cheap pills at ...") into someone's inbox.
+    """
     text = (
         f"Confirm your subscription to {publication.name}\n\n"
         f"Someone, hopefully you, asked to send {publication.name} to {email}.\n"
@@ -57,7 +62,7 @@ def confirmation_envelope(
     message_id = make_message_id(publication.sender_domain)
     msg = EmailMessage()
     msg["From"] = publication.sender
-    msg["To"] = formataddr((clean_name(name), email))
+    msg["To"] = mailbox("", email)
     msg["Subject"] = f"Confirm your subscription to {publication.name}"
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id

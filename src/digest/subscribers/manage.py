@@ -11,22 +11,24 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.exceptions import ConfigError, DigestError
+from digest.addresses import normalise_address
+from digest.exceptions import AddressError, ConfigError, DigestError
 from digest.models import Subscriber, SubscriberState
 from digest.render.message import clean_name
 from digest.store import Store, personal
+from digest.store.bounces import BounceStore, Policy
 from digest.store.subscribers import Record, SubscriberStore, address_key
-from digest.subscribers.files import entries, valid_address
+from digest.subscribers.files import entries
 
 S = SubscriberState
 BY_EDITOR = "added by an editor with `digest subscribers add`"
 
 
 def _checked(email: str) -> str:
-    email = email.strip()
-    if not valid_address(email):
-        raise ConfigError(f"{email!r} is not an e-mail address digest can send to")
-    return email
+    try:
+        return normalise_address(email)
+    except AddressError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def add(
@@ -77,8 +79,18 @@ def add(
     return found
 
 
+def _stored(email: str) -> str:
+    """The form ``email`` is stored in (an IDN domain as punycode); as given if invalid, so
+    an address stored before the check can still be found."""
+    try:
+        return normalise_address(email)
+    except AddressError:
+        return email.strip()
+
+
 def remove(store: Store, email: str, *, now: datetime) -> Record:
     """Unsubscribe ``email`` on their behalf: suppressed, so no sync adds them again."""
+    email = _stored(email)
     subs = SubscriberStore(store)
     if subs.get(email) is None:
         raise DigestError(f"{email.strip()} is not on the list; `digest subscribers list` shows it")
@@ -94,6 +106,7 @@ def remove(store: Store, email: str, *, now: datetime) -> Record:
 
 def show(store: Store, email: str) -> dict[str, Any]:
     """Everything digest holds about one address (a GDPR access request)."""
+    email = _stored(email)
     subs = SubscriberStore(store)
     record = subs.get(email)
     return {
@@ -111,6 +124,7 @@ def show(store: Store, email: str) -> dict[str, Any]:
             for p in (subs.pending_for(record.id) if record else [])
         ],
         "suppressed": subs.suppression(email),
+        "bounces": BounceStore(store, Policy()).events(email),
         "erased": subs.is_erased(email),
         "deliveries": personal.deliveries_for(store, email),
     }
@@ -121,6 +135,7 @@ def erase(
 ) -> tuple[dict[str, int], int | None]:
     """Delete every personal datum about ``email``, keep its hash; and the line where the
     subscriber file still lists it (the file is the editor's to fix), if it does."""
+    email = _stored(email)
     counts = personal.erase(store, email, now=now)
     line = None
     if subscriber_file is not None and subscriber_file.exists():

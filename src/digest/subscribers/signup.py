@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from digest.backends.base import Backend
-from digest.exceptions import BackendError, ConfigError, TokenError
+from digest.addresses import normalise_address, valid_address
+from digest.backends.base import Backend, Envelope
+from digest.exceptions import BackendError, ConfigError, PermanentFailure, TokenError
 from digest.models import Publication, SubscriberState
 from digest.render.message import clean_name
 from digest.store import Store
+from digest.store.signups import Queued, SignupQueue
 from digest.store.subscribers import Pending, Record, SubscriberStore
-from digest.subscribers.files import valid_address
 from digest.subscribers.links import address_check, confirm_url
 from digest.subscribers.mail import confirmation_envelope
 from digest.tokens import LinkSigner, Signer, read_nonce_token, read_preferences_token
@@ -27,6 +29,11 @@ log = logging.getLogger("digest.readers")
 S = SubscriberState
 PAUSES = (1, 2, 4)  # weeks a reader may pause for
 PER_ADDRESS = 3  # confirmation mails to one address per day
+# How long a drain holds the sign-ups it claimed; a crashed drain's rows return after it.
+LEASE = timedelta(minutes=5)
+# Readers has a ``list`` property: these spell the builtin outside the class.
+Outcomes = list[str]
+Mails = list[tuple[Queued, Envelope]]
 
 
 def consent_text(publication: Publication) -> str:
@@ -43,6 +50,14 @@ def choose(offered: Sequence[str], picked: Sequence[str]) -> tuple[str, ...]:
     return tuple(t for t in offered if t.casefold() in wanted)
 
 
+def drain_line(outcomes: Sequence[str]) -> str:
+    """One log line for a drain: "sign-ups: 2 mailed, 1 known" ("" for none)."""
+    if not outcomes:
+        return ""
+    counts = Counter(outcomes)
+    return "sign-ups: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+
+
 @dataclass
 class Readers:
     """The readers' side of the list, for the web pages."""
@@ -54,53 +69,119 @@ class Readers:
     preferences: LinkSigner
     backend: Callable[[], Backend]
     clock: Callable[[], datetime]
+    check_deliverability: bool = False  # signup.check_deliverability: ask DNS at sign-up
 
     @property
     def list(self) -> SubscriberStore:
         return SubscriberStore(self.store)
 
-    def sign_up(self, *, email: str, name: str, topics: Sequence[str], ip: str) -> str:
-        """Ask ``email`` to confirm; "mailed", or why not ("known", "blocked", "throttled").
+    @property
+    def queue(self) -> SignupQueue:
+        return SignupQueue(self.store)
+
+    def enqueue(self, *, email: str, name: str, topics: Sequence[str], ip: str) -> None:
+        """Take a sign-up from the form: one queued row, whatever the address (no lookup).
 
         ValueError for an address we would never send to (the form says so: that tells
         nothing about who is subscribed).
         """
-        email = email.strip()
-        if not valid_address(email):
-            raise ValueError(f"{email!r} is not an e-mail address we can send to")
+        # AddressError is a ValueError: the form says the address is not one we send to.
+        email = normalise_address(email, check_deliverability=self.check_deliverability)
+        self.queue.add(email=email, name=name, topics=topics, ip=ip, now=self.clock())
+
+    def sign_up(self, *, email: str, name: str, topics: Sequence[str], ip: str) -> str:
+        """Queue a sign-up and drain the queue at once; this one's outcome (the Python API;
+        the web form only queues, so its answer does not wait for the mail)."""
+        self.enqueue(email=email, name=name, topics=topics, ip=ip)
+        outcomes = self.drain()
+        return outcomes[-1] if outcomes else "queued"
+
+    def drain(self, *, limit: int = 50, rounds: int = 20) -> Outcomes:
+        """Handle queued sign-ups: each one's outcome, "mailed" or why not ("known",
+        "blocked", "throttled", "failed"), in order.
+
+        At least once and crash-safe: rows are claimed under a lease, mailed, then deleted;
+        a drain that dies between the mail and the delete leaves its rows to be claimed
+        again when the lease runs out (one more confirmation mail, never a lost sign-up).
+        A failed mail leaves its row for the next drain.
+        """
+        outcomes: Outcomes = []
+        queue = self.queue
+        for _ in range(rounds):
+            batch = queue.claim(now=self.clock(), lease=LEASE, limit=limit)
+            if not batch:
+                break
+            mails: Mails = []
+            for item in batch:
+                outcome, envelope = self._decide(item)
+                if envelope is None:
+                    queue.done(item)
+                    outcomes.append(outcome)
+                else:
+                    mails.append((item, envelope))
+            outcomes += self._mail(mails)
+            if len(batch) < limit:
+                break
+        return outcomes
+
+    def _decide(self, item: Queued) -> tuple[str, Envelope | None]:
+        """What one queued sign-up gets: a confirmation mail, or nothing and why."""
+        if not valid_address(item.email):
+            # Not from the form (which checks): a hand-made row, or an older version's. It
+            # is dropped, not retried, so it cannot hold up the queue behind it.
+            log.warning("queued sign-up for %r dropped: not an address we send to", item.email)
+            return "unusable", None
         now = self.clock()
-        record = self.list.get(email)
+        record = self.list.get(item.email)
         if record is not None and record.state in (S.ACTIVE, S.PAUSED):
-            return "known"
+            return "known", None
         if record is not None and record.state in (S.BOUNCED, S.COMPLAINED):
-            return "blocked"
+            return "blocked", None
         if record is not None:
             recent = self.list.recent_requests(record.id, since=now - timedelta(days=1))
             if recent >= PER_ADDRESS:
-                return "throttled"
+                return "throttled", None
         nonce = secrets.token_urlsafe(24)
-        chosen = choose(self.topics, topics)
         self.list.request(
-            email,
+            item.email,
             nonce=nonce,
-            name=clean_name(name),
-            topics=chosen,
-            ip=ip,
+            name=clean_name(item.name),  # used once confirmed, never in a mail before
+            topics=choose(self.topics, item.topics),
+            ip=item.ip,
             text=consent_text(self.publication),
             now=now,
         )
         link = confirm_url(self.publication.base_url, self.confirms, nonce)
-        envelope = confirmation_envelope(
-            self.publication, email=email, name=name, link=link, now=now
-        )
+        envelope = confirmation_envelope(self.publication, email=item.email, link=link, now=now)
+        return "mailed", envelope
+
+    def _mail(self, mails: Mails) -> Outcomes:
+        """Send the confirmations over one connection; each row is deleted after its mail."""
+        if not mails:
+            return []
+        outcomes: Outcomes = []
         try:
             with self.backend() as connection:
-                connection.send(envelope)
+                for item, envelope in mails:
+                    try:
+                        connection.send(envelope)
+                    except PermanentFailure as exc:  # 5xx: it never will be accepted
+                        log.warning("confirmation mail refused: %s", exc)
+                        self.queue.done(item)
+                        outcomes.append("refused")
+                        continue
+                    except BackendError as exc:
+                        # The page looked the same whatever happened; the log says what did.
+                        # The row stays claimed: the next drain after the lease tries again.
+                        log.warning("confirmation mail not sent: %s", exc)
+                        outcomes.append("failed")
+                        continue
+                    self.queue.done(item)
+                    outcomes.append("mailed")
         except (BackendError, ConfigError) as exc:
-            # The page must look the same whatever happened; the log says what did.
-            log.warning("confirmation mail not sent: %s", exc)
-            return "failed"
-        return "mailed"
+            log.warning("confirmation mails not sent: %s", exc)
+            outcomes += ["failed"] * (len(mails) - len(outcomes))
+        return outcomes
 
     def pending(self, token: str) -> tuple[Pending, Record] | None:
         """The sign-up a confirmation link stands for; None once used or forgotten."""

@@ -1,8 +1,9 @@
 """The contract every delivery backend meets, as a test class to subclass (needs pytest).
 
-Subclass it once per backend and give ``backend()`` and ``delivered()``; pytest collects the
-``test_*`` methods. digest runs it against all of its own backends, the SMTP one against a
-real aiosmtpd server on loopback, like Django's shared mail backend tests.
+Subclass it once per backend and give ``backend()`` and ``delivered()`` (and, for a backend
+with a connection, ``lose_connection()``); pytest collects the ``test_*`` methods. digest
+runs it against all of its own backends, the SMTP one against a real aiosmtpd server on
+loopback, like Django's shared mail backend tests.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from digest.backends.base import Backend, Envelope, backend_names
-from digest.exceptions import BackendError
+from digest.exceptions import BackendError, TemporaryFailure
 
 SENDER = "news@digest.example"
 
@@ -43,6 +44,10 @@ class BackendContract:
     def delivered(self) -> list[bytes]:
         """Every message the backend delivered so far, in order."""
         raise NotImplementedError
+
+    def lose_connection(self) -> bool:
+        """Take the backend's server away (True); False for a backend with no connection."""
+        return False
 
     def assert_delivered(self, sent: list[Envelope]) -> None:
         assert self.delivered() == [e.data for e in sent]
@@ -95,3 +100,36 @@ class BackendContract:
         assert "hots" in message
         cls = type(self.backend())
         assert all(option in message for option in cls.options)
+
+    def test_what_the_worker_reads_between_messages(self) -> None:
+        backend = self.backend()
+        assert isinstance(type(backend).parallel, bool)
+        assert isinstance(backend.timeout, int | float)
+        assert backend.timeout > 0
+        with backend:
+            backend.send(envelope())
+            assert backend.connected is True  # healthy: the worker goes straight on
+        self.assert_delivered([envelope()])
+
+    def test_send_each_yields_one_outcome_per_message_in_order(self) -> None:
+        sent = [envelope(1), envelope(2, "bob@example.com"), envelope(3)]
+        with self.backend() as backend:
+            outcomes = list(backend.send_each(iter(sent)))
+        assert outcomes == [None, None, None]
+        self.assert_delivered(sent)
+
+    def test_a_lost_connection_is_a_deferral_and_shows_in_connected(self) -> None:
+        backend = self.backend()
+        backend.send(envelope(1))
+        if not self.lose_connection():
+            backend.send(envelope(2))
+            assert backend.connected is True  # nothing to lose: always ready
+            backend.close()
+            self.assert_delivered([envelope(1), envelope(2)])
+            return
+        with pytest.raises(TemporaryFailure):
+            backend.send(envelope(2))
+        # The worker pauses this connection before its next try, instead of spinning.
+        assert backend.connected is False
+        backend.close()
+        self.assert_delivered([envelope(1)])

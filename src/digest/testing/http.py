@@ -49,12 +49,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._answer("HEAD")
 
-    def _answer(self, method: str) -> None:
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._answer("POST", self.rfile.read(length))
+
+    def _answer(self, method: str, body: bytes = b"") -> None:
         fixture = self.server.fixture
         path = urlsplit(self.path).path
-        fixture.requests.append(
-            (method, self.path, {k.lower(): v for k, v in self.headers.items()})
-        )
+        with fixture.lock:
+            fixture.requests.append(
+                (method, self.path, {k.lower(): v for k, v in self.headers.items()})
+            )
+            fixture.bodies.append(body)
         route = fixture.next_route(self.path) or fixture.next_route(path) or fixture.file(path)
         if route is None:
             route = _Route(b"not found\n", 404, {"Content-Type": "text/plain"})
@@ -97,7 +103,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FixtureServer:
-    """``with FixtureServer(root) as srv: fetch(srv.base_url + "/feed.rss")``."""
+    """``with FixtureServer(root) as srv: fetch(srv.base_url + "/feed.rss")``.
+
+    ``requests`` records each request's (method, path, headers), and ``bodies`` at the same
+    index the body it carried (a POST's; b"" for GET and HEAD). A POST gets the same routed
+    answers as a GET.
+    """
 
     def __init__(self, root: Path | None = None, *, host: str = "127.0.0.1") -> None:
         self.root = root
@@ -105,6 +116,8 @@ class FixtureServer:
         self.routes: dict[str, list[_Route]] = {}
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.bodies: list[bytes] = []
+        self.lock = threading.Lock()  # keeps requests and bodies in step
         self._httpd = _Server((host, 0), _Handler)
         self._httpd.fixture = self
         self.port: int = self._httpd.server_address[1]

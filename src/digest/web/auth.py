@@ -3,7 +3,16 @@
 Every editor signs in as themselves, so an approval always names one person. A sign-in link
 is signed, names one editor, works once and for LINK_MINUTES; a session is a random cookie
 whose hash is a row in the store, so signing out or `digest editors revoke` ends it at once.
-Failed attempts are throttled per address and per client (store.desk.Backoff).
+Attempts are throttled per (address, client network) and per client network, never per
+address alone, so nobody can lock an editor out from elsewhere (store.desk.Backoff); an
+attempt is counted before its password is checked, in one transaction, so parallel guesses
+cannot slip past the limit. Proof links are never throttled: they always work.
+
+Forms carry a synchronizer token bound to the server-side session (or, before sign-in, to
+a random pre-session cookie): an HMAC of that cookie under the signing key, so a token
+from another session, or a cookie planted by a sibling subdomain, does not match. Cookie
+names take the ``__Host-`` prefix when the site is https (Secure, Path=/, no Domain), so a
+sibling subdomain cannot set them at all.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,53 +28,20 @@ from datetime import timedelta
 
 from digest.app import App
 from digest.config import EditorSettings
-from digest.exceptions import ConfigError, TokenError
+from digest.exceptions import Throttled, TokenError
+from digest.passwords import check_password, hash_password
 from digest.store.desk import Backoff, DeskState
-from digest.tokens import Signer, b64, unb64
+from digest.tokens import Signer, b64
 from digest.workflow import find_editor
 
 SESSION_COOKIE = "digest_session"
-CSRF_COOKIE = "digest_csrf"
+CSRF_COOKIE = "digest_csrf"  # the pre-session cookie that anonymous forms' tokens bind to
+HOST_PREFIX = "__Host-"  # browsers only accept it Secure, Path=/ and without Domain
+CSRF_SALT = b"digest.csrf.v2"
 SESSION_HOURS = 12
 LINK_MINUTES = 15
 LINK_SALT = "digest.signin-link.v1"
 MIN_TOKEN = 16  # no credential shorter than this is ever accepted
-# scrypt with n=2**14, r=8, p=1 costs ~16 MB and ~50 ms: slow for guessing, fine for sign-in.
-_N, _R, _P = 2**14, 8, 1
-
-
-class Throttled(Exception):
-    """Too many failed attempts from this address or client: answer 429, Retry-After."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            f"Too many sign-in attempts. Nothing was checked; wait {retry_after} seconds and "
-            "try again (each further failure doubles the wait)."
-        )
-        self.retry_after = retry_after
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """An scrypt hash "scrypt$n$r$p$salt$hash" for an editor's password_hash_env."""
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return "$".join(["scrypt", str(_N), str(_R), str(_P), b64(salt), b64(digest)])
-
-
-def check_password(password: str, encoded: str, *, env_name: str) -> bool:
-    """Whether ``password`` matches ``encoded``; ConfigError if ``encoded`` is not our hash."""
-    try:
-        scheme, n, r, p, salt, want = encoded.strip().split("$")
-        if scheme != "scrypt":
-            raise ValueError(scheme)
-        got = hashlib.scrypt(
-            password.encode(), salt=unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
-        )
-    except ValueError:
-        raise ConfigError(
-            f"{env_name} does not hold a digest password hash; make one with `digest hash-password`"
-        ) from None
-    return hmac.compare_digest(got, unb64(want))
 
 
 @functools.cache
@@ -105,11 +82,16 @@ class Accounts:
         self.environ = environ
         self.backoff = backoff or Backoff()
         self.links = Signer(keys, salt=LINK_SALT, clock=app.now)
+        self.csrf = CsrfTokens(keys)
+        secure = app.settings.publication.base_url.lower().startswith("https://")
+        prefix = HOST_PREFIX if secure else ""  # plain names for local use over http
+        self.session_cookie = prefix + SESSION_COOKIE
+        self.csrf_cookie = prefix + CSRF_COOKIE
 
     def editor(self, email: str) -> EditorSettings | None:
         """The editor (not revoked) with this address."""
         key = email.strip().lower()
-        found = find_editor(self.app.policy(), key)
+        found = find_editor(self.app.editions.policy(), key)
         return found if found is not None and found.email.lower() == key else None
 
     def passwords(self) -> bool:
@@ -119,14 +101,12 @@ class Accounts:
             for e in self.app.settings.approval.editors
         )
 
-    def _check(self, keys: list[str]) -> None:
-        until = self.desk.blocked_until(keys, now=self.app.now())
+    def _attempt(self, keys: list[str]) -> None:
+        """Count this attempt first; Throttled (nothing counted, nothing checked) if blocked."""
+        now = self.app.now()
+        until = self.desk.attempt(keys, now=now, backoff=self.backoff)
         if until is not None:
-            wait = max(1, int((until - self.app.now()).total_seconds() + 0.999))
-            raise Throttled(wait)
-
-    def _fail(self, keys: list[str]) -> None:
-        self.desk.fail(keys, now=self.app.now(), backoff=self.backoff)
+            raise Throttled(max(1, int((until - now).total_seconds() + 0.999)))
 
     # sign-in links -----------------------------------------------------------------------
 
@@ -135,12 +115,12 @@ class Accounts:
     ) -> tuple[EditorSettings, str] | None:
         """(editor, link URL) for a known address, else None; the same throttle either way.
 
-        Every request counts against the address and the client until a link is used, so
-        nobody can fill an editor's inbox or probe addresses faster than the backoff allows.
+        Every request counts against (address, client network) and the client network
+        until a link is used, so no network can fill an editor's inbox or probe addresses
+        faster than the backoff allows, and none can stop her asking from her own.
         """
-        keys = [f"link:{email.strip().lower()}", f"client:{client}"]
-        self._check(keys)
-        self._fail(keys)
+        net = network(client)
+        self._attempt([f"link:{email.strip().lower()}|{net}", f"client:{net}"])
         editor = self.editor(email)
         if editor is None:
             return None
@@ -171,33 +151,30 @@ class Accounts:
 
     def use_link(self, token: str, client: str) -> tuple[LinkClaim, str]:
         """Sign in with a link (once): (its claim, session cookie); TokenError if it cannot."""
-        keys = [f"client:{client}"]
-        self._check(keys)
-        try:
-            claim = self.read_link(token)
-            keep = timedelta(minutes=LINK_MINUTES + 5)
-            email = claim.editor.email
-            if not self.desk.use_link(claim.nonce_hash, email, now=self.app.now(), keep=keep):
-                raise TokenError("this sign-in link has been used already")
-        except TokenError:
-            self._fail(keys)
-            raise
-        self.desk.clear([f"link:{claim.editor.email.lower()}", *keys])
+        net = network(client)
+        keys = [f"client:{net}"]
+        self._attempt(keys)
+        claim = self.read_link(token)
+        keep = timedelta(minutes=LINK_MINUTES + 5)
+        email = claim.editor.email
+        if not self.desk.use_link(claim.nonce_hash, email, now=self.app.now(), keep=keep):
+            raise TokenError("this sign-in link has been used already")
+        self.desk.clear([f"link:{email.lower()}|{net}", *keys])
         return claim, self.open_session(claim.editor)
 
     # passwords ---------------------------------------------------------------------------
 
     def password(self, email: str, password: str, client: str) -> tuple[EditorSettings, str] | None:
         """(editor, session cookie) if the address and that editor's password match."""
-        keys = [f"password:{email.strip().lower()}", f"client:{client}"]
-        self._check(keys)
+        net = network(client)
+        keys = [f"password:{email.strip().lower()}|{net}", f"client:{net}"]
+        self._attempt(keys)
         editor = self.editor(email)
         variable = editor.password_hash_env if editor else ""
         encoded = self.environ.get(variable, "") if variable else ""
         ok = check_password(password, encoded or _decoy(), env_name=variable or "decoy")
         if editor is None or not encoded or not ok or len(password) < 1:
-            self._fail(keys)
-            return None
+            return None  # already counted by _attempt
         self.desk.clear(keys)
         return editor, self.open_session(editor)
 
@@ -223,12 +200,42 @@ class Accounts:
             self.desk.end_session(_hash(cookie))
 
 
+def network(client: str) -> str:
+    """The network a client counts as: its IPv4 address, or its IPv6 /64 (one host's
+    addresses usually share a /64, so counting single IPv6 addresses would count nothing)."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client  # "unknown", or a name from a proxy: counted as it is
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def new_csrf() -> str:
     return secrets.token_urlsafe(32)
 
 
-def csrf_ok(cookie: str | None, field: object) -> bool:
-    """Double-submit check: the form's hidden field equals the SameSite cookie."""
-    if not cookie or not isinstance(field, str) or len(field) < MIN_TOKEN:
-        return False
-    return hmac.compare_digest(cookie.encode(), field.encode())
+class CsrfTokens:
+    """Synchronizer tokens: HMAC-SHA256 of a binding (a session cookie, or before sign-in a
+    pre-session cookie) under the signing keys; the first key signs, all verify (rotation).
+
+    The browser never holds the token in a cookie, so planting a cookie cannot supply one.
+    """
+
+    def __init__(self, keys: list[str]) -> None:
+        self._keys = [k.encode() for k in keys]
+
+    def _mac(self, key: bytes, binding: str) -> str:
+        return b64(hmac.new(key, CSRF_SALT + b"\0" + binding.encode(), hashlib.sha256).digest())
+
+    def token(self, binding: str) -> str:
+        return self._mac(self._keys[0], binding)
+
+    def check(self, binding: str, field: object) -> bool:
+        """Whether ``field`` (the form's value) is the token of ``binding`` under any key."""
+        if not binding or not isinstance(field, str) or len(field) < MIN_TOKEN:
+            return False
+        return any(hmac.compare_digest(self._mac(k, binding), field) for k in self._keys)

@@ -1,4 +1,5 @@
-"""What every page shares: rendering with CSRF cookies, errors as pages, security headers."""
+"""What every page shares: rendering with CSRF tokens, the same-origin check of every form,
+errors as pages, security headers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -17,11 +18,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.app import App
-from digest.exceptions import DigestError, StateError
-from digest.web.auth import CSRF_COOKIE, Throttled, csrf_ok, new_csrf
+from digest.exceptions import DigestError, NeedSignIn, Refused, StateError, Throttled
+from digest.web.auth import MIN_TOKEN, Accounts, new_csrf
 
 CSP = (
     "default-src 'none'; img-src https: http: data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 _HEADERS = [
@@ -41,18 +43,6 @@ class Viewer:
     name: str
     email: str
     token: str = ""
-
-
-class Refused(Exception):
-    """Render a clear page with ``status`` instead of doing what was asked."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.title, self.message = status, title, message
-
-
-class NeedSignIn(Exception):
-    """No session and no proof link: send the browser to the sign-in page."""
 
 
 class SecurityHeaders:
@@ -77,14 +67,16 @@ class SecurityHeaders:
 class Pages:
     """Request handlers sharing one App (config, store, clock) and one template folder."""
 
-    def __init__(self, app: App, environ: Mapping[str, str]) -> None:
+    def __init__(self, app: App, environ: Mapping[str, str], accounts: Accounts) -> None:
         self.app = app
+        self.accounts = accounts
         self.settings = app.settings
         self.store = app.store
         self.environ = environ
         # Cookies are Secure whenever the public address is https, whatever the hop from a
         # proxy to this server looks like.
         self.secure = self.settings.publication.base_url.lower().startswith("https://")
+        self.origins = frozenset({origin_of(self.settings.publication.base_url)})
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("digest.web", "templates"), autoescape=True
         )
@@ -97,13 +89,25 @@ class Pages:
         self.env.globals.update(publication=self.settings.publication.name)
 
     def page(self, request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
-        """Render a template; make sure the browser holds a CSRF cookie for its forms."""
-        csrf = request.cookies.get(CSRF_COOKIE) or new_csrf()
+        """Render a template with the CSRF token of this browser's session (or pre-session,
+        made here if the browser has none yet)."""
+        binding = self.binding(request)
+        fresh = "" if binding else new_csrf()
+        csrf = self.accounts.csrf.token(binding or f"pre:{fresh}")
         html = self.env.get_template(name).render(csrf=csrf, **ctx)
         response = HTMLResponse(html, status_code=status)
-        if request.cookies.get(CSRF_COOKIE) != csrf:
-            self.cookie(response, CSRF_COOKIE, csrf)
+        if fresh:
+            self.cookie(response, self.accounts.csrf_cookie, fresh)
         return response
+
+    def binding(self, request: Request) -> str:
+        """What this browser's form tokens are bound to: its session cookie if it sends one,
+        else its pre-session cookie; "" if neither (no token can match then)."""
+        session = request.cookies.get(self.accounts.session_cookie, "")
+        if len(session) >= MIN_TOKEN:
+            return f"session:{session}"
+        pre = request.cookies.get(self.accounts.csrf_cookie, "")
+        return f"pre:{pre}" if len(pre) >= MIN_TOKEN else ""
 
     def cookie(self, response: Response, name: str, value: str, max_age: int | None = None) -> None:
         response.set_cookie(
@@ -145,7 +149,16 @@ class Pages:
         return endpoint
 
     def check_csrf(self, request: Request, form: FormData | None) -> None:
-        if form is None or not csrf_ok(request.cookies.get(CSRF_COOKIE), form.get("csrf")):
+        """Every state-changing form of the desk: same origin, and the session's token."""
+        verdict = cross_origin(request, self.origins)
+        if verdict:
+            raise Refused(
+                403,
+                "Form refused",
+                f"This form was sent from another site ({verdict}). Nothing was changed; "
+                "open the page on this site and send the form from there.",
+            )
+        if form is None or not self.accounts.csrf.check(self.binding(request), form.get("csrf")):
             raise Refused(
                 403,
                 "Form refused",
@@ -167,6 +180,54 @@ def safe_next(params: Mapping[str, Any]) -> str:
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of ``url``, lower case, without a default port ("" if none)."""
+    parts = urlsplit(url.strip().lower())
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    host = parts.hostname or ""
+    if not parts.scheme or not host:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def cross_origin(
+    request: Request, origins: frozenset[str], *, allowed: frozenset[str] = frozenset()
+) -> str:
+    """Why a POST comes from another site, or "" if it may be from this one.
+
+    Fetch metadata first (every current browser sends Sec-Fetch-Site): only same-origin and
+    none (typed, bookmarked) pass; same-site is refused too, because a sibling subdomain is
+    exactly the attacker SameSite cookies do not keep out. Then Origin, which browsers send
+    on every POST since about 2020; "null" (sandboxed frames, privacy redirects) is
+    refused. Then Referer, which our pages suppress (Referrer-Policy) but older browsers
+    may send. A client that sends none of them (curl, a script, a very old browser) is not
+    one an attacking page can drive, and still needs the session's token. The site's own
+    origin is publication.base_url's, or the one the request was addressed to (a local
+    address): a browser always names the origin it really is on.
+    """
+    own = origins | {origin_of(str(request.base_url))}
+    # A page of another site that may post here (signup.allowed_origins: the newsroom's own
+    # site embedding the sign-up form) passes by its Origin, whatever Sec-Fetch-Site says.
+    if allowed and origin_of(request.headers.get("origin", "")) in allowed:
+        return ""
+    site = request.headers.get("sec-fetch-site", "").strip().lower()
+    if site:
+        return "" if site in ("same-origin", "none") else f"Sec-Fetch-Site: {site}"
+    origin = request.headers.get("origin", "").strip()
+    if origin:
+        return "" if origin_of(origin) in own else f"Origin: {origin[:100]}"
+    referer = request.headers.get("referer", "").strip()
+    if referer and origin_of(referer) not in own:
+        return f"Referer from {origin_of(referer)[:100] or 'elsewhere'}"
+    return ""
 
 
 def client_of(request: Request) -> str:

@@ -2,17 +2,16 @@
 
 No reader page sets a cookie or needs one. Links from e-mails are signed URLs, and the
 signature is the credential: a GET only shows a page with a button, the POST acts. The
-sign-up form may be embedded on the newsroom's own site, so its POST needs no CSRF token: it
-only ever mails a confirmation link, and it answers the same whether or not the address is
-known. Every lookup is by key (address, id, nonce), never a scan.
+sign-up form may be embedded on the newsroom's own site, so its POST needs no CSRF token;
+instead a POST from another site's page is refused unless signup.allowed_origins lists it,
+and limits (web.guard) bound how much mail anyone can cause. It only queues the sign-up, so
+it answers the same, in the same time, whether or not the address is known. Every lookup is
+by key (address, id, nonce), never a scan.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from digest.app import App
-from digest.exceptions import TokenError
+from digest.exceptions import Refused, TokenError, TooMany
 from digest.models import SubscriberState
 from digest.render.dates import day_label
 from digest.store.images import ImageStore
@@ -40,50 +39,34 @@ from digest.tokens import (
     secrets_from_env,
 )
 from digest.web.archive import Archive, Links
-from digest.web.auth import SESSION_COOKIE, Accounts
-from digest.web.common import Pages, Refused
+from digest.web.auth import Accounts
+from digest.web.common import Pages, cross_origin, origin_of
+from digest.web.guard import SignupGuard
 
 log = logging.getLogger("digest.readers")
 S = SubscriberState
 
 
-class Throttle:
-    """At most ``limit`` requests per ``seconds`` from one client (sign-up POSTs)."""
-
-    def __init__(self, limit: int = 5, seconds: float = 600.0, *, keep: int = 10_000) -> None:
-        self.limit, self.seconds, self.keep = limit, seconds, keep
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, client: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._seen) > self.keep:  # forget quiet clients; memory stays bounded
-                self._seen = {
-                    k: v for k, v in self._seen.items() if v and v[-1] > now - self.seconds
-                }
-            hits = self._seen.setdefault(client, deque())
-            while hits and hits[0] <= now - self.seconds:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            return True
+_LIMITED = {
+    "client": "Too many sign-ups came from your network just now.",
+    "address": "Too many sign-ups were made for this address just now.",
+    "form": "Too many people are signing up just now.",
+}
 
 
 class Readers(Pages):
     """The readers' routes on one App."""
 
     def __init__(self, app: App, environ: Mapping[str, str], accounts: Accounts) -> None:
-        super().__init__(app, environ)
+        super().__init__(app, environ, accounts)
         keys = secrets_from_env(self.settings.secret_env, environ)
         self.unsubscribes = Signer(keys, salt=UNSUBSCRIBE_SALT, clock=app.now)
         self.archive_keys = Signer(keys, salt=ARCHIVE_SALT, clock=app.now)
-        self.accounts = accounts  # a signed-in editor may read a private archive
-        self.readers = app.readers(environ)
+        self.readers = app.readers.pages(environ)
         self.list = SubscriberStore(self.store)
         self.archive = Archive(self.env, self.settings, self.store)
-        self.throttle = Throttle()
+        # The app's clock (DIGEST_NOW, a test's), so the limits' windows move with it.
+        self.guard = SignupGuard(self.settings.signup, clock=lambda: app.now().timestamp())
         self.images = ImageStore(self.store)
         signup = self.settings.signup
         self.links = Links(signup="/subscribe" if signup.enabled else "")
@@ -123,7 +106,10 @@ class Readers(Pages):
         return HTMLResponse(self.env.get_template(template).render(**ctx), status_code=status)
 
     def refused(self, request: Request, exc: Refused) -> Response:
-        return self.show("reader_message.html", exc.status, title=exc.title, message=exc.message)
+        page = self.show("reader_message.html", exc.status, title=exc.title, message=exc.message)
+        if isinstance(exc, TooMany):
+            page.headers["retry-after"] = str(exc.retry_after)
+        return page
 
     # sign-up ------------------------------------------------------------------------------
 
@@ -161,19 +147,23 @@ class Readers(Pages):
         self._signup_open()
         if form is None:
             raise Refused(400, "Form not readable", "Nothing was changed; reload the page.")
+        self._same_site(request)
         client = request.client.host if request.client else ""
-        if not self.throttle.allow(client):
-            raise Refused(
-                429,
-                "Too many sign-ups",
-                "Too many sign-ups came from your network just now. Nothing was "
-                "changed; please try again in a few minutes.",
-            )
         email, name = str(form.get("email", "")).strip(), str(form.get("name", ""))
         topics = [str(t) for t in form.getlist("topics")]
+        limited = self.guard.check(host=client, email=email)
+        if limited is not None:
+            raise TooMany(
+                limited.retry_after,
+                f"{_LIMITED[limited.what]} Nothing was changed; please try again in "
+                f"{max(1, round(limited.retry_after / 60))} minute(s).",
+            )
+        # The same work for every address, known or not: one row queued. Whether it gets a
+        # confirmation is decided later, off the request (Readers.drain), so the answer's
+        # timing tells nothing about who is subscribed.
         if not form.get("website"):  # the honeypot: a robot filled in the hidden field
             try:
-                outcome = self.readers.sign_up(email=email, name=name, topics=topics, ip=client)
+                self.readers.enqueue(email=email, name=name, topics=topics, ip=client)
             except ValueError:
                 return self._form_page(
                     400,
@@ -182,10 +172,24 @@ class Readers(Pages):
                     chosen=tuple(topics),
                     error="Enter an e-mail address like name@example.org",
                 )
-            log.info("sign-up request: %s", outcome)
         if self.settings.signup.redirect_url:
             return RedirectResponse(self.settings.signup.redirect_url, 303)
         return self.show("signup_sent.html", title="Check your inbox")
+
+    def _same_site(self, request: Request) -> None:
+        """Refuse a POST another site's page made its visitor's browser send (CSRF)."""
+        own = frozenset({origin_of(self.settings.publication.base_url)})
+        allowed = frozenset(origin_of(o) for o in self.settings.signup.allowed_origins)
+        foreign = cross_origin(request, own, allowed=allowed)
+        if foreign:
+            log.info("sign-up refused: posted from %s", foreign)
+            raise Refused(
+                403,
+                "Sign-up refused",
+                "This form was sent from a page on another site. Nothing was changed; "
+                f"sign up at {self.settings.publication.base_url.rstrip('/')}/subscribe "
+                "(site owners: list your site in signup.allowed_origins).",
+            )
 
     def _pending(self, token: str) -> Any:
         try:
@@ -333,7 +337,7 @@ class Readers(Pages):
     # archive -----------------------------------------------------------------------------
 
     def _editor(self, request: Request) -> bool:
-        return self.accounts.session(request.cookies.get(SESSION_COOKIE)) is not None
+        return self.accounts.session(request.cookies.get(self.accounts.session_cookie)) is not None
 
     def _private(self) -> Refused:
         return Refused(404, "Not found", "There is no such page.")

@@ -1,7 +1,9 @@
 """Run the web app under uvicorn: in the foreground (`digest serve`) or in a background thread.
 
-The access log never holds a credential: query strings of /e/, /u/, /p/ and /s/ paths and
-the token segment of /u/, /p/ and /s/ paths are replaced before any handler sees the line.
+The access log never holds a credential: query strings of /confirm/, /e/, /u/, /p/ and /s/
+paths, the token segment of /confirm/, /u/, /p/ and /s/ paths, and the values of token-like
+query parameters (t, k, token, key) on any path are replaced before any handler sees the
+line.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ from digest.config import Settings
 from digest.exceptions import DigestError
 
 REDACTED = "[redacted]"
-_TOKEN_PATH = re.compile(r"^/(u|p|s)/[^/?]+")
-_SECRET_QUERY = re.compile(r"^/(e|u|p|s)/")
+_TOKEN_PATH = re.compile(r"^/(confirm|u|p|s)/[^/?]+")
+_SECRET_QUERY = re.compile(r"^/(confirm|e|u|p|s)/")
+# The archive's private key is ?k=; proof links use ?t=. Matched anywhere in a query string.
+_TOKEN_PARAM = re.compile(r"(^|[&;])(t|k|token|key)=[^&;#]*", re.IGNORECASE)
 
 
 def redact(path: str) -> str:
     """A request path as the log may show it: no tokens, no query string where they live."""
     if not _SECRET_QUERY.match(path):
-        return path
+        bare, mark, query = path.partition("?")
+        return bare + mark + _TOKEN_PARAM.sub(rf"\1\2={REDACTED}", query)
     bare, _, query = path.partition("?")
     bare = _TOKEN_PATH.sub(lambda m: f"/{m.group(1)}/{REDACTED}", bare)
     return f"{bare}?{REDACTED}" if query else bare

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
@@ -22,10 +22,10 @@ from starlette.routing import Route
 from digest.app import App
 from digest.backends.base import Envelope
 from digest.config import EditorSettings, Settings
-from digest.exceptions import BackendError, ConfigError, TokenError
-from digest.render.message import clean_name, make_message_id, sender_address
-from digest.web.auth import LINK_MINUTES, SESSION_COOKIE, SESSION_HOURS, Accounts
-from digest.web.common import Pages, Refused, client_of, safe_next
+from digest.exceptions import BackendError, ConfigError, Refused, TokenError
+from digest.render.message import clean_name, mailbox, make_message_id, sender_address
+from digest.web.auth import LINK_MINUTES, SESSION_HOURS, Accounts
+from digest.web.common import Pages, client_of, safe_next
 
 log = logging.getLogger("digest.web")
 
@@ -42,7 +42,7 @@ def link_envelope(settings: Settings, editor: EditorSettings, url: str, now: dat
     message_id = make_message_id(pub.sender_domain)
     msg = EmailMessage()
     msg["From"] = pub.sender
-    msg["To"] = formataddr((clean_name(editor.name), editor.email))
+    msg["To"] = mailbox(clean_name(editor.name), editor.email)
     msg["Subject"] = f"Sign in to {pub.name}"
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
@@ -55,8 +55,7 @@ class SignIn(Pages):
     """/signin, /s/TOKEN and /signout."""
 
     def __init__(self, app: App, environ: Mapping[str, str], accounts: Accounts) -> None:
-        super().__init__(app, environ)
-        self.accounts = accounts
+        super().__init__(app, environ, accounts)
 
     def routes(self) -> list[Route]:
         h = self.handle
@@ -106,7 +105,7 @@ class SignIn(Pages):
     def _mail(self, editor: EditorSettings, url: str) -> None:
         envelope = link_envelope(self.settings, editor, url, self.app.now())
         try:
-            with self.app.backend() as connection:
+            with self.app.context.mail_backend() as connection:
                 connection.send(envelope)
         except (BackendError, ConfigError) as exc:
             # Never the link itself: it is a credential.
@@ -147,19 +146,24 @@ class SignIn(Pages):
         except ConfigError as exc:
             raise Refused(503, "Sign-in is not set up", str(exc)) from exc
         if found is None:
-            return self.form(request, form, status=401, message="Wrong e-mail address or password.")
+            # The password form again, open, with the address as typed: only it was wrong.
+            typed = str(form.get("email", "")).strip()[:320]
+            message = "Wrong e-mail address or password."
+            return self.form(request, form, status=401, message=message, typed=typed)
         return self._signed_in(target, found[1])
 
     def _signed_in(self, target: str, cookie: str) -> Response:
         response = RedirectResponse(target, 303)
-        self.cookie(response, SESSION_COOKIE, cookie, max_age=SESSION_HOURS * 3600)
+        self.cookie(response, self.accounts.session_cookie, cookie, max_age=SESSION_HOURS * 3600)
         return response
 
     def signout(self, request: Request, form: FormData | None) -> Response:
         self.check_csrf(request, form)
-        self.accounts.end(request.cookies.get(SESSION_COOKIE))
+        self.accounts.end(request.cookies.get(self.accounts.session_cookie))
         response = RedirectResponse("/signin?out=1", 303)
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=self.secure, httponly=True)
+        response.delete_cookie(
+            self.accounts.session_cookie, path="/", secure=self.secure, httponly=True
+        )
         return response
 
 

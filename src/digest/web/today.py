@@ -12,9 +12,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.app import App
+from digest.exceptions import NeedSignIn
 from digest.models import DeliveryState, EditionState
-from digest.web.auth import SESSION_COOKIE, Accounts
-from digest.web.common import NeedSignIn, Pages, Viewer, clock, day, relative
+from digest.web.auth import Accounts
+from digest.web.common import Pages, Viewer, clock, day, relative
+from digest.workflow import counted_approvers
 
 S = EditionState
 D = DeliveryState
@@ -26,28 +28,29 @@ class Today(Pages):
     """The editor's start page after signing in."""
 
     def __init__(self, app: App, environ: Mapping[str, str], accounts: Accounts) -> None:
-        super().__init__(app, environ)
-        self.accounts = accounts
+        super().__init__(app, environ, accounts)
 
     def routes(self) -> list[Route]:
         return [Route("/", self.handle(self.today, form=False), methods=["GET"])]
 
     def today(self, request: Request, _form: FormData | None) -> Response:
-        session = self.accounts.session(request.cookies.get(SESSION_COOKIE))
+        session = self.accounts.session(request.cookies.get(self.accounts.session_cookie))
         if session is None:
             raise NeedSignIn
         now = self.app.now()
         zone = self.settings.schedule.timezone
         editions = self.store.list_editions(limit=30)
-        pending = []
+        policy = self.app.editions.policy()  # a revoked editor's approvals no longer count
+        pending: list[dict[str, Any]] = []
         for e in editions:
             if e.state is S.PENDING_APPROVAL:
-                deadline = self.app.deadline(e)
-                send_at = self.app.slot_for(e.slot).first_wave
+                deadline = self.app.schedule.deadline(e)
+                send_at = self.app.schedule.slot_for(e.slot).first_wave
                 pending.append(
                     {
                         "edition": e,
-                        "approvals": len(self.store.approvers(e)),
+                        "at": deadline,
+                        "approvals": len(counted_approvers(self.store, e, policy)),
                         "deadline": clock(deadline, zone),
                         "deadline_in": relative(deadline, now),
                         "passed": deadline <= now,
@@ -55,9 +58,10 @@ class Today(Pages):
                         "day": day(send_at, zone),
                     }
                 )
+        pending.sort(key=lambda p: p["at"])  # the most urgent (earliest deadline) first
         sending = [self._progress(e) for e in editions if e.state is S.SENDING]
         sent = [self._progress(e) for e in editions if e.state is S.SENT][:RECENT]
-        failing = [r for r in self.app.source_health(live=True) if r["alert"]]
+        failing = [r for r in self.app.context.source_health(live=True) if r["alert"]]
         slots = self._next_slots(now)
         shown = {s["edition"].id for s in slots if s["edition"] is not None}
         return self.page(
@@ -93,7 +97,7 @@ class Today(Pages):
     def _next_slots(self, now: Any) -> list[dict[str, Any]]:
         sched = self.settings.schedule
         zone = sched.timezone
-        every = self.app.slots_between(now, now + timedelta(days=8))
+        every = self.app.schedule.slots_between(now, now + timedelta(days=8))
         upcoming = [s for s in every if s.first_wave > now][:NEXT_SLOTS]
         out = []
         for s in upcoming:

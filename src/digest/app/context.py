@@ -1,4 +1,5 @@
-"""Wiring: a config file's collaborators (settings, store, renderer, pipeline, messages)."""
+"""What every collaborator of the App shares: one config file's settings, store, backend,
+signers, renderer, pipeline and the editors' notices, each created on first use."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from digest import workflow
+from digest import notices
 from digest.backends.base import Backend, load_backend
 from digest.config import Settings, load_settings
 from digest.delivery.report import SendReport
@@ -19,13 +20,16 @@ from digest.exceptions import ConfigError
 from digest.http import Fetcher
 from digest.images import ImageWork, images_for
 from digest.models import EditionState
+from digest.notices import Notifier
 from digest.pipeline import Pipeline
 from digest.render.dkim import DkimSigner, load_dkim
 from digest.render.environment import make_environment
 from digest.render.frame import Frame
 from digest.render.renderer import Renderer
+from digest.render.signed import SignedBackend
 from digest.sources.base import Source, load_sources
 from digest.store import Store
+from digest.store.ops import NoticeLog
 from digest.store.sources import SourceState
 from digest.tokens import UNSUBSCRIBE_SALT, Signer, secrets_from_env
 
@@ -47,8 +51,12 @@ def make_clock() -> Callable[[], datetime]:
 
 
 @dataclass
-class Base:
-    """One config file's collaborators, created on first use (App adds the workflows)."""
+class Context:
+    """One config file's shared collaborators, created on first use.
+
+    The App's named collaborators (readers, schedule, editions, sending) each hold the same
+    Context, so they see one store, one backend and one clock.
+    """
 
     config_path: Path
     clock: Callable[[], datetime] = field(default_factory=make_clock)
@@ -58,7 +66,6 @@ class Base:
     # Problems that must not stop the work (a notice that could not be mailed), for the
     # caller to print as warnings.
     notes: list[str] = field(default_factory=list, init=False, repr=False)
-    _audience: tuple[object, workflow.Audience] | None = field(default=None, init=False, repr=False)
 
     @cached_property
     def settings(self) -> Settings:
@@ -99,6 +106,12 @@ class Base:
         if settings.backend.name == "outbox" and "path" in options:
             options["path"] = str(settings.path.resolve().parent / Path(str(options["path"])))
         return load_backend(settings.backend.name, options)
+
+    def mail_backend(self) -> Backend:
+        """The backend for one-off messages (confirmations, proofs, notices, sign-in
+        links): each is DKIM-signed when a key is configured, like every edition."""
+        backend = self.backend()
+        return SignedBackend(inner=backend, signer=self.dkim) if self.dkim is not None else backend
 
     def signer(self, *, required: bool = True, salt: str = UNSUBSCRIBE_SALT) -> Signer | None:
         try:
@@ -179,6 +192,19 @@ class Base:
             return SourceState(store).report(sources, alert)
         finally:
             store.close()
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        s = self.settings
+        return Notifier(
+            s.notices, s.approval, s.publication, self.mail_backend, NoticeLog(self.store)
+        )
+
+    def notify(self, notice: notices.Notice) -> list[str]:
+        """Mail a notice to the editors (once); problems are kept in ``notes`` too."""
+        problems = self.notifier.send(notice, now=self.now())
+        self.notes.extend(problems)
+        return problems
 
     def close(self) -> None:
         if self._store is not None:

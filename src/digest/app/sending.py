@@ -1,0 +1,129 @@
+"""Wiring of the send: an edition to its readers through this config's backend
+(``app.sending``), with the editors told when it finishes or stops."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from digest import notices
+from digest.app.context import Context, Progress
+from digest.app.readers import Readers
+from digest.delivery import control
+from digest.delivery.engine import send_edition, work_edition
+from digest.delivery.report import SendReport
+from digest.exceptions import DigestError, LockedError
+from digest.models import Edition, EditionState
+
+S = EditionState
+
+
+class Sending:
+    """Sending and resuming editions (``app.sending``)."""
+
+    def __init__(self, context: Context, readers: Readers) -> None:
+        self.context = context
+        self.readers = readers
+
+    def send(
+        self,
+        edition_id: int,
+        *,
+        actor: str = "cli",
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+        not_before: Callable[[str], datetime] | None = None,
+        until: datetime | None = None,
+        stale_before: datetime | None = None,
+        on_sending: Callable[[], None] | None = None,
+    ) -> SendReport:
+        """Send (or resume) an edition with this config's backend and send settings; the
+        editors get a notice when it finishes or stops.
+
+        The subscriber file is synchronised first (a bad entry stops here, before any state
+        change); the recipients are then the state database's readers, streamed.
+        """
+        before = self.context.store.get_edition(edition_id)
+        try:
+            if not dry_run:
+                self.readers.sync()
+            with self.readers.footers() as about:
+                report = send_edition(
+                    self.context.store,
+                    edition_id,
+                    subscribers=self.readers.receiving(),
+                    backend=self.context.backend,
+                    make=self.readers.composer(about=about),
+                    clock=self.context.clock,
+                    actor=actor,
+                    dry_run=dry_run,
+                    options=self.context.settings.send,
+                    progress=progress,
+                    stop=stop,
+                    not_before=not_before,
+                    until=until,
+                    stale_before=stale_before,
+                    on_sending=on_sending,
+                )
+        except LockedError:
+            raise  # another process is sending it: nothing stopped
+        except DigestError as exc:
+            if not dry_run and self.context.store.get_edition(edition_id).state is S.SENDING:
+                self.context.notify(
+                    notices.stopped(edition_id, before.slot, str(exc), at=self.context.now())
+                )
+            raise
+        if dry_run:
+            return report
+        if report.state in (S.SENT, S.FAILED) and before.state is not report.state:
+            summary = report.summary()
+            self.context.notify(notices.sent(edition_id, before.slot, summary, report.totals))
+        elif report.interrupted:
+            why = "interrupted (SIGTERM or Ctrl-C) before every reader got it"
+            self.context.notify(
+                notices.stopped(edition_id, before.slot, why, at=self.context.now())
+            )
+        return report
+
+    def work(
+        self,
+        edition_id: int,
+        *,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+        wait_for_retries: bool = False,
+    ) -> SendReport:
+        """One worker pass over an edition that is sending (`digest worker`)."""
+        with self.readers.footers() as about:
+            return work_edition(
+                self.context.store,
+                edition_id,
+                backend=self.context.backend,
+                make=self.readers.composer(about=about),
+                clock=self.context.clock,
+                options=self.context.settings.send,
+                stop=stop,
+                progress=progress,
+                wait_for_retries=wait_for_retries,
+            )
+
+    # An editor's control of a send (`digest pause|resume|cancel`, the desk's buttons).
+
+    def pause(self, edition_id: int, *, by: str, via: str) -> Edition:
+        return control.pause(self.context.store, edition_id, by=by, via=via, now=self.context.now())
+
+    def resume(self, edition_id: int, *, by: str, via: str) -> Edition:
+        """Lift the pause; the caller sends the rest (`send`, or any running worker)."""
+        return control.resume(
+            self.context.store, edition_id, by=by, via=via, now=self.context.now()
+        )
+
+    def cancel(self, edition_id: int, *, by: str, via: str) -> Edition:
+        return control.cancel(
+            self.context.store, edition_id, by=by, via=via, now=self.context.now()
+        )
+
+    def progress(self, edition_id: int) -> control.Progress:
+        return control.progress(self.context.store, edition_id, now=self.context.now())

@@ -117,7 +117,9 @@ def test_throttle_holds_across_a_kill_a_resume_and_two_editions(project: Project
 @pytest.mark.parametrize("policy", ["resend", "skip"])
 def test_killed_sender_resumes_without_losing_anyone(project: Project, policy: str) -> None:
     emails = _subscribers(project, 2000)
-    window = 3 * 4  # in flight at most: 3 x connections (sent, pipelined, queued)
+    # In doubt after a kill: the messages on its connections (sent and pipelined behind it,
+    # two per connection); the rest of its batch in flight is settled by its journal.
+    wire = 2 * 4
     rng = random.Random(policy)
     with SMTPSink() as sink:
         project.write_config(
@@ -157,8 +159,7 @@ def test_killed_sender_resumes_without_losing_anyone(project: Project, policy: s
     assert all(n <= 1 + sum(e in kill for kill in in_flight_at_kills) for e, n in received.items())
     assert twice <= doubtful
     assert all(len(v) == 1 for v in ids.values())  # a resend carries the same Message-ID
-    for kill in in_flight_at_kills:
-        assert len(kill) <= window
+    assert sum(n - 1 for n in received.values()) <= 3 * wire
     sent = {e for e, s in states.items() if s == "sent"}
     if policy == "resend":
         assert set(received) == set(emails)
@@ -167,6 +168,7 @@ def test_killed_sender_resumes_without_losing_anyone(project: Project, policy: s
         assert twice == set()
         unknown = {e for e, s in states.items() if s == "unknown"}
         assert unknown <= doubtful
+        assert len(unknown) <= 3 * wire < len(doubtful)  # the rest of the batches was settled
         assert sent <= set(received) <= sent | unknown
         assert set(emails) == sent | unknown
 
@@ -238,9 +240,10 @@ def test_three_workers_survive_twenty_kills(project: Project, policy: str) -> No
     """The crash test: `send --workers 3`, one worker SIGKILLed at 20 random moments of a
     10,000-message send to an SMTP server that records every message before its 250.
 
-    Only rows handed to the connections are in flight, so a kill leaves at most 3 per
-    connection in doubt: duplicates stay within KILLS x connections, each one a row that was
-    in flight at a kill, and with `skip` every `unknown` reader is such a row."""
+    A kill leaves a batch in flight; the killed worker's journal settles all of it but the
+    messages on its connections (two per connection), so duplicates stay within KILLS x
+    connections, each one a row that was in flight at a kill, and with `skip` every
+    `unknown` reader is a row handed to a connection."""
     emails = _subscribers(project, 10_000, csv=True)
     rng = random.Random(f"{KILLS}-{policy}")
     with SMTPSink() as sink:
@@ -296,7 +299,7 @@ def test_three_workers_survive_twenty_kills(project: Project, policy: str) -> No
         received = Counter(r for m in sink.messages for r in m.rcpt_tos)
         ids = _message_ids(sink)
     assert kills == KILLS, (kills, out, err)
-    assert all(n <= 3 * CONNECTIONS for n in caught), caught
+    assert max(caught) > 2 * CONNECTIONS, caught  # a kill caught more than the wire's rows
     twice = {e for e, n in received.items() if n > 1}
     assert twice <= doubtful
     assert sum(n - 1 for n in received.values()) <= KILLS * CONNECTIONS
@@ -311,6 +314,7 @@ def test_three_workers_survive_twenty_kills(project: Project, policy: str) -> No
     else:
         unknown = {e for e, s in states.items() if s == "unknown"}
         assert unknown <= doubtful  # only rows that may have reached the server
+        assert len(unknown) <= KILLS * 2 * CONNECTIONS
         assert twice == set()
         sent = {e for e, s in states.items() if s == "sent"}
         assert sent | unknown == set(emails)  # nobody lost: sent, or named as unknown

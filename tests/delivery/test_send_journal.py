@@ -52,3 +52,19 @@ def test_a_journal_folder_that_cannot_be_made_stops_in_one_line(project: Project
     assert project.cli("send", str(edition)).exit_code == 0
     assert Counter(ledger(project, edition).values()) == {"sent": len(emails)}
     assert list((project.state.parent / "journal").iterdir()) == []  # spent and removed
+
+
+def test_a_spent_journal_of_a_dead_worker_is_removed(project: Project) -> None:
+    _subscribers(project, 3)
+    project.write_config("memory", {})
+    edition = approved(project)
+    folder = project.state.parent / "journal"
+    folder.mkdir(parents=True, exist_ok=True)
+    # A worker killed after its last commit: nothing of it in flight, its journal left.
+    spent = folder / f"gone_host_99_0123456789ab.e{edition}.journal"
+    other = folder / f"gone_host_99_0123456789ab.e{edition + 1}.journal"
+    for path in (spent, other):
+        path.write_text(f"h {path.name}@example.org\n")
+    assert project.cli("send", str(edition)).exit_code == 0
+    assert not spent.exists()
+    assert other.exists()  # another edition's: settled when that edition is sent

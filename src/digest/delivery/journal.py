@@ -29,7 +29,7 @@ from pathlib import Path
 
 from digest.exceptions import DigestError
 from digest.store.ledger import Ledger
-from digest.store.settle import dead_claims, settle_rows
+from digest.store.settle import dead_claims, live_tokens, settle_rows
 
 SENT, HANDED, REFUSED = "s", "h", "n"
 
@@ -90,4 +90,11 @@ def settle(ledger: Ledger, folder: Path, edition_id: int, *, now: datetime, live
         settled += settle_rows(ledger.raw, edition_id, token, read(path), now=now)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # only now: the ledger holds what it said
+    # A journal with nothing left in flight (its worker died between its last commit and
+    # removing it, or while it waited) is spent: removed, so the folder does not grow.
+    alive = {_path(folder, t, edition_id) for t in live_tokens(ledger.raw, live=live)}
+    for path in folder.glob(f"*.e{edition_id}.journal"):
+        if path not in alive:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
     return settled

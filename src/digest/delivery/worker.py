@@ -110,6 +110,8 @@ class Sender:
     # the loop ------------------------------------------------------------------------------
 
     def run(self) -> None:
+        folder = self.s.journal
+        self.journal = Journal(folder, self.token, self.edition_id) if folder else None
         # Connection threads hand results back every few hundred microseconds; the default
         # 5 ms GIL switch interval would make each handoff wait behind a busy thread.
         interval = sys.getswitchinterval()
@@ -122,8 +124,6 @@ class Sender:
             ]
         else:
             self._open(self.s.backends[0])
-        folder = self.s.journal
-        self.journal = Journal(folder, self.token, self.edition_id) if folder else None
         for t in threads:
             t.start()
         drained = False

@@ -39,6 +39,11 @@ def dead_claims(raw: RawConnection, edition_id: int, *, live: str) -> list[str]:
     )
 
 
+def live_tokens(raw: RawConnection, *, live: str) -> list[str]:
+    """The tokens of the workers alive at ``live``."""
+    return raw.transaction(lambda cur: [str(r[0]) for r in cur.execute(raw.sql(LIVE), (live,))])
+
+
 def settle_rows(
     raw: RawConnection, edition_id: int, token: str, events: dict[str, str], *, now: datetime
 ) -> int:

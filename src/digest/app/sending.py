@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from digest import notices
 from digest.app.context import Context, Progress
@@ -67,6 +68,7 @@ class Sending:
                     until=until,
                     stale_before=stale_before,
                     on_sending=on_sending,
+                    journal=self.journal(),
                 )
         except LockedError:
             raise  # another process is sending it: nothing stopped
@@ -138,10 +140,17 @@ class Sending:
                 stop=stop,
                 progress=progress,
                 wait_for_retries=wait_for_retries,
+                journal=self.journal(),
             )
         if report.state in (S.SENT, S.FAILED):
             self.ended(edition_id)
         return report
+
+    def journal(self) -> Path:
+        """The send journal's folder: beside the SQLite state file (with PostgreSQL, the
+        folder state_path names is still this host's), shared by this host's workers."""
+        context = self.context
+        return (context.state_path or context.settings.state_path).parent / "journal"
 
     # An editor's control of a send (`digest pause|resume|cancel`, the desk's buttons).
 

@@ -128,8 +128,15 @@ def status(app: App, edition_id: int | None, as_json: bool, show_all: bool) -> N
         }
         for a in store.audit_trail(edition_id)
     ]
+    # Readers whose delivery is in doubt and was not resent (send.in_doubt: skip): the
+    # server may or may not have their copy, and only a person can find out.
+    unknown = (
+        [str(r["email"]) for r in store.delivery_rows(edition_id, state="unknown")]
+        if store.delivery_counts(edition_id).get("unknown")
+        else []
+    )
     if as_json:
-        emit_json({**data, "audit": trail})
+        emit_json({**data, "unknown_readers": unknown, "audit": trail})
         return
     pairs(
         [
@@ -152,6 +159,10 @@ def status(app: App, edition_id: int | None, as_json: bool, show_all: bool) -> N
             ("next", what_next(app, edition)),
         ]
     )
+    if unknown:
+        click.echo(f"\nunknown (in doubt, not resent; the server may have them): {len(unknown)}")
+        for email in unknown:
+            click.echo(f"  {email}")
     click.echo("")
     table(
         [f"when ({zone})", "change", "by", "via", "revision", "note"],

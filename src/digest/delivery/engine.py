@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 
 from digest.approval import move, transition
 from digest.backends.base import Backend
@@ -52,6 +53,7 @@ def send_edition(
     until: datetime | None = None,
     on_sending: Callable[[], None] | None = None,
     stale_before: datetime | None = None,
+    journal: Path | None = None,
 ) -> SendReport:
     """Send an approved edition, or resume one that is sending; never send twice.
 
@@ -59,7 +61,8 @@ def send_edition(
     becomes sending; then this process sends as one worker among any others.
 
     With ``stale_before``, never-tried rows due (``not_before``) before it are skipped, not
-    sent late: on the first send after an outage as on a resume.
+    sent late: on the first send after an outage as on a resume. ``journal`` is the send
+    journal's folder (delivery.journal); without it a crash leaves whole batches in doubt.
     """
     options = options or SendSettings()
     edition = store.get_edition(edition_id)
@@ -120,6 +123,7 @@ def send_edition(
             until,
             lease=lease,
             wait=True,
+            journal=journal,
         )
         _pass(store, edition_id, setup, report)
     return _finish(store, edition, report, actor=actor, clock=clock)
@@ -138,6 +142,7 @@ def work_edition(
     progress: Progress | None = None,
     wait_for_retries: bool = False,
     actor: str = "worker",
+    journal: Path | None = None,
 ) -> SendReport:
     """One worker's pass over an edition in ``sending``: send what is due, end it if done."""
     options = options or SendSettings()
@@ -159,6 +164,7 @@ def work_edition(
         None,
         lease=None,
         wait=wait_for_retries,
+        journal=journal,
     )
     _pass(store, edition_id, setup, report)
     return _finish(store, edition, report, actor=actor, clock=clock)
@@ -176,6 +182,7 @@ def _setup(
     *,
     lease: Lease | None,
     wait: bool,
+    journal: Path | None,
 ) -> Setup:
     if isinstance(backend, Backend):
         backends = [backend]
@@ -194,6 +201,7 @@ def _setup(
         progress=progress,
         until=until,
         wait_for_retries=wait,
+        journal=journal,
     )
 
 

@@ -1,15 +1,15 @@
 """One worker's pass over an edition: claim due rows, take permits, mark, send, record.
 
 Every row is committed as in flight (fenced by this worker's claim) before its message goes
-on the wire, and its outcome is written only while the claim is still this worker's. At
-most ``32 x connections`` rows (256 for a local backend) are in flight at once, so a crash
-leaves at most that many in doubt (of which at most ``connections`` were on the wire).
+on the wire, and its outcome is written only while the claim is still this worker's. Both
+happen a batch at a time (``32 x connections`` rows, 256 for a local backend); the journal
+(delivery.journal) records each hand-over and answer as it happens, so a crash leaves in
+doubt only the messages on its connections, and the batch's other rows are settled.
 """
 
 from __future__ import annotations
 
 import queue
-import random
 import sys
 import threading
 import time
@@ -17,18 +17,19 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from digest.backends.base import Backend, Envelope
 from digest.config.settings import SendSettings
+from digest.delivery.answers import IN_DOUBT, answer
+from digest.delivery.journal import HANDED, REFUSED, SENT, Journal, settle
 from digest.delivery.lease import Heartbeat, Lease
 from digest.delivery.report import SendReport
 from digest.delivery.throttle import Limits, Want
 from digest.exceptions import (
     BackendError,
     DigestError,
-    InDoubtFailure,
-    PermanentFailure,
     TemporaryFailure,
 )
 from digest.models import DeliveryState, SubscriberState
@@ -44,7 +45,6 @@ PER_CONNECTION = 32  # rows in flight per SMTP connection: one on the wire, the 
 # message by about a tenth, and a crash still leaves only ``connections`` rows on the wire)
 STEP = 0.2  # the longest the loop goes without looking at stop, lease and heartbeat
 Item = tuple[Row, Envelope, str]  # row, message, permit holder
-IN_DOUBT = "in doubt: "
 
 
 @dataclass(slots=True)
@@ -63,6 +63,7 @@ class Setup:
     progress: Callable[[SendReport], None] | None = None
     until: datetime | None = None
     wait_for_retries: bool = True  # `digest send` waits for retries; a worker polls later
+    journal: Path | None = None  # the send journal's folder (None: no journal)
 
 
 class Sender:
@@ -88,6 +89,7 @@ class Sender:
         self.results: queue.Queue[tuple[Outcome, str, BaseException | None]] = queue.Queue()
         self.inflight = 0
         self.fatal: BaseException | None = None
+        self.journal: Journal | None = None
         self._done: list[Outcome] = []  # finished, recorded with the next commit
         self._ended: list[str] = []  # permit holders to release with the next commit
         self._throttled = 0.0  # real time until which a shared limit is full
@@ -108,6 +110,8 @@ class Sender:
     # the loop ------------------------------------------------------------------------------
 
     def run(self) -> None:
+        folder = self.s.journal
+        self.journal = Journal(folder, self.token, self.edition_id) if folder else None
         # Connection threads hand results back every few hundred microseconds; the default
         # 5 ms GIL switch interval would make each handoff wait behind a busy thread.
         interval = sys.getswitchinterval()
@@ -122,6 +126,7 @@ class Sender:
             self._open(self.s.backends[0])
         for t in threads:
             t.start()
+        drained = False
         try:
             self._recover()  # what a crashed run left in flight goes first
             self._loop()
@@ -130,6 +135,7 @@ class Sender:
         finally:
             try:
                 self._drain()
+                drained = True
                 if self.s.progress:
                     self.s.progress(self.report)
             finally:
@@ -140,6 +146,8 @@ class Sender:
                 if not self.parallel:
                     self.s.backends[0].close()
                 sys.setswitchinterval(interval)
+                if self.journal is not None:
+                    self.journal.close(remove=drained)  # kept for the recovery if not
         if self.fatal is not None:
             raise DigestError(f"sending stopped: {self.fatal}; fix it and run send again to resume")
 
@@ -356,6 +364,9 @@ class Sender:
     def _recover(self) -> int:
         """Rows dead workers left in flight: in doubt, resent or recorded as unknown."""
         resend = self.s.options.in_doubt == "resend"
+        if self.s.journal is not None:  # first what their journals tell (delivery.journal)
+            live, now = self.heartbeat.live(), self.clock()
+            settle(self.ledger, self.s.journal, self.edition_id, now=now, live=live)
         found = self.ledger.recover_in_doubt(
             self.edition_id, resend=resend, now=self.clock(), live=self.heartbeat.live()
         )
@@ -402,6 +413,7 @@ class Sender:
                 closing = self._chain(backend, item, taken)
                 for row, _, holder in taken:  # taken but not sent: back to the queue
                     back = Outcome(row.subscriber.email, D.PENDING, "interrupted before sending")
+                    self._note(REFUSED, back.email)
                     self.results.put((back, holder, None))
                 if closing:
                     return
@@ -432,6 +444,7 @@ class Sender:
                     )
                 else:
                     taken.append(item)
+                    self._note(HANDED, item[0].subscriber.email)
                     yield item[1]
                 try:
                     item = self.work.get_nowait()
@@ -451,37 +464,23 @@ class Sender:
     def _deliver(
         self, backend: Backend, row: Row, envelope: Envelope, holder: str
     ) -> tuple[Outcome, str, BaseException | None]:
+        self._note(HANDED, row.subscriber.email)
         try:
             backend.send(envelope)
         except BackendError as exc:
             return self._outcome(row, holder, exc)
         return self._outcome(row, holder, None, backend.provider_id(envelope))
 
+    def _note(self, kind: str, email: str) -> None:
+        if self.journal is not None:
+            self.journal.write(kind, email)
+
     def _outcome(
         self, row: Row, holder: str, failure: BackendError | None, provider_id: str = ""
     ) -> tuple[Outcome, str, BaseException | None]:
-        email = row.subscriber.email
-        if failure is None:
-            return Outcome(email, D.SENT, provider_id=provider_id), holder, None
-        if isinstance(failure, PermanentFailure):
-            return Outcome(email, D.FAILED, str(failure)), holder, None
-        if isinstance(failure, InDoubtFailure):
-            # Counted and reported (in _take); resent, same Message-ID, only under resend.
-            if self.s.options.in_doubt == "skip":
-                return Outcome(email, D.UNKNOWN, f"{IN_DOUBT}{failure}"), holder, None
-            due = self._backoff(row)
-            return Outcome(email, D.DEFERRED, f"{IN_DOUBT}{failure}", due), holder, None
-        if isinstance(failure, TemporaryFailure):
-            due = self._backoff(row)
-            if failure.retry_after:  # the server said when: not before that
-                due = max(due, self.clock() + timedelta(seconds=failure.retry_after))
-            return Outcome(email, D.DEFERRED, str(failure), due), holder, None
-        # The backend as a whole failed (login refused, bad certificate) before this
-        # message went out: the row goes back to pending and the run stops.
-        return Outcome(email, D.PENDING, str(failure)), holder, failure
-
-    def _backoff(self, row: Row) -> datetime:
-        o = self.s.options
-        base = o.retry_base_seconds * 2**row.attempts
-        delay = min(o.retry_max_seconds, base) * random.uniform(0.5, 1.5)
-        return self.clock() + timedelta(seconds=delay)
+        outcome, fatal = answer(row, failure, self.s.options, self.clock(), provider_id)
+        if outcome.state is D.SENT:
+            self._note(SENT, outcome.email)
+        elif outcome.state is not D.UNKNOWN and not outcome.error.startswith(IN_DOUBT):
+            self._note(REFUSED, outcome.email)  # answered, or never went out
+        return outcome, holder, fatal

@@ -397,12 +397,14 @@ class Store:
                 return {str(k): int(v) for k, v in json.loads(summary).items()}
             return {state: int(n) for state, n in conn.execute(query)}
 
-    def delivery_rows(self, edition_id: int) -> list[dict[str, Any]]:
+    def delivery_rows(self, edition_id: int, *, state: str | None = None) -> list[dict[str, Any]]:
         query = (
             select(deliveries)
             .where(deliveries.c.edition_id == edition_id)
             .order_by(deliveries.c.email)
         )
+        if state is not None:
+            query = query.where(deliveries.c.state == state)
         with self.reading() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 

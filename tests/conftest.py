@@ -374,11 +374,10 @@ def sign_in_by_link(http: Any, email: str) -> None:
     assert done.status_code == 303, done.text
 
 
-@pytest.fixture(scope="session")
-def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """A self-signed certificate for 127.0.0.1: its own CA, which the config names."""
-    folder = tmp_path_factory.mktemp("imapcert")
+def make_cert(folder: Path, name: str = "localhost") -> tuple[str, str]:
+    """A self-signed certificate (its own CA) for ``name`` and 127.0.0.1: (cert, key)."""
     certfile, keyfile = folder / "cert.pem", folder / "key.pem"
+    san = "IP:127.0.0.1" if name == "127.0.0.1" else f"DNS:{name},IP:127.0.0.1"
     subprocess.run(
         [
             "openssl",
@@ -396,11 +395,17 @@ def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
             "-days",
             "2",
             "-subj",
-            "/CN=127.0.0.1",
+            f"/CN={name}",
             "-addext",
-            "subjectAltName=IP:127.0.0.1",
+            f"subjectAltName={san}",
         ],
         check=True,
         capture_output=True,
     )
     return str(certfile), str(keyfile)
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: its own CA, which the config names."""
+    return make_cert(tmp_path_factory.mktemp("imapcert"), "127.0.0.1")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import email.policy
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from email.parser import BytesParser
 from pathlib import Path
@@ -31,7 +29,7 @@ from digest.exceptions import (
 from digest.testing.contract import SENDER, BackendContract, envelope
 from digest.testing.smtp import SMTPSink, free_port
 
-from conftest import Project
+from conftest import Project, make_cert
 
 PASSWORD = "s3cret-Pa55word"  # must never show up in an error
 
@@ -295,35 +293,7 @@ class TestSMTPDelivery:
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    folder = tmp_path_factory.mktemp("cert")
-    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(keyfile),
-            "-out",
-            str(certfile),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return str(certfile), str(keyfile)
+    return make_cert(tmp_path_factory.mktemp("cert"))
 
 
 @pytest.fixture

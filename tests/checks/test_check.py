@@ -17,7 +17,7 @@ from click.testing import Result
 from digest.demo import serve_folder
 from digest.testing.smtp import SMTPSink
 
-from conftest import ROOT, SECRET, Project
+from conftest import ROOT, SECRET, Project, make_cert
 
 PASSWORD = "correct horse battery staple"
 
@@ -242,35 +242,7 @@ def test_smtp_login_variables_unset(project: Project) -> None:
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is missing; ./test.sh installs it")
-    folder = tmp_path_factory.mktemp("cert")
-    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(keyfile),
-            "-out",
-            str(certfile),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return str(certfile), str(keyfile)
+    return make_cert(tmp_path_factory.mktemp("cert"))
 
 
 @pytest.mark.parametrize(("password", "ok"), [(PASSWORD, True), ("wrong password", False)])

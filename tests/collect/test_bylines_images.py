@@ -48,6 +48,19 @@ def test_rss_bylines_from_dc_creator_and_author_never_an_address() -> None:
     assert [s.author for s in stories] == ["Ana Ruiz", "Tom Li", "", "", "Mia Park, Raj Rao", ""]
 
 
+def test_a_label_written_into_the_name_is_not_part_of_the_byline() -> None:
+    # lukedorny.com's JSON Feed names its author "Author: Luke, most likely."
+    stories = parse(
+        rss(
+            item(1, "<dc:creator>Author: Luke Dorny</dc:creator>"),
+            item(2, "<dc:creator>Autorin: Jana Novak</dc:creator>"),
+            item(3, "<dc:creator>Posted by Sam Lee</dc:creator>"),
+            item(4, "<dc:creator>Authority Desk</dc:creator>"),
+        )
+    )
+    assert [s.author for s in stories] == ["Luke Dorny", "Jana Novak", "Sam Lee", "Authority Desk"]
+
+
 def test_atom_author_names() -> None:
     body = (
         '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'

@@ -156,6 +156,24 @@ def test_feed_images_from_every_kind_of_media_element() -> None:
     ]
 
 
+def test_rss_1_0_enclosure_module_images() -> None:
+    # Craigslist's RSS 1.0 feeds carry their photo as <enc:enclosure>.
+    body = (
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+        ' xmlns="http://purl.org/rss/1.0/" xmlns:enc="http://purl.oclc.org/net/rss_2.0/enc#">'
+        '<channel rdf:about="https://ads.example/"><title>Ads</title></channel>'
+        '<item rdf:about="https://ads.example/1"><title>Bike</title>'
+        "<link>https://ads.example/1</link>"
+        '<enc:enclosure rdf:resource="https://img.example/1.jpg" enc:type="image/jpeg"/></item>'
+        '<item rdf:about="https://ads.example/2"><title>Talk</title>'
+        "<link>https://ads.example/2</link>"
+        '<enc:enclosure rdf:resource="https://img.example/2.mp3" enc:type="audio/mpeg"/></item>'
+        "</rdf:RDF>"
+    )
+    images = [s.image.url if s.image else None for s in parse(body)]
+    assert images == ["https://img.example/1.jpg", None]
+
+
 PIXELS = (
     '<img src="https://feeds.feedburner.com/~r/news/~4/abc" height="1" width="1">'
     '<img src="https://feeds.feedblitz.com/~/i/123/0/news">'

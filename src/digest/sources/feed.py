@@ -213,8 +213,9 @@ def _image(entry: Any, base: str, caption: str) -> Image | None:
 
 
 def _image_urls(entry: Any) -> list[str]:
-    """Candidate image URLs, best first: media:content, media:thumbnail, enclosures,
-    itunes:image (feedparser files an item's itunes:image as its ``image``)."""
+    """Candidate image URLs, best first: media:content, media:thumbnail, enclosures (RSS 2.0
+    and RSS 1.0's enc:enclosure), itunes:image (feedparser files an item's itunes:image as
+    its ``image``)."""
     urls: list[str] = []
     for item in entry.get("media_content", []):
         url = str(item.get("url") or "")
@@ -226,6 +227,13 @@ def _image_urls(entry: Any) -> list[str]:
     for link in entry.get("links", []):
         href = str(link.get("href") or "")
         if link.get("rel") == "enclosure" and href and is_image(str(link.get("type") or ""), href):
+            urls.append(href)
+    # RSS 1.0's enclosure module (<enc:enclosure rdf:resource=... enc:type=...>, Craigslist).
+    enc = dict.get(entry, "enc_enclosure")
+    if isinstance(enc, dict):
+        # The module says rdf:resource and enc:type; Craigslist writes them unprefixed.
+        href = str(enc.get("rdf:resource") or enc.get("resource") or "")
+        if href and is_image(str(enc.get("enc:type") or enc.get("type") or ""), href):
             urls.append(href)
     itunes = entry.get("image")
     if isinstance(itunes, dict) and (itunes.get("href") or itunes.get("url")):

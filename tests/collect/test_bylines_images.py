@@ -174,6 +174,35 @@ def test_rss_1_0_enclosure_module_images() -> None:
     assert images == ["https://img.example/1.jpg", None]
 
 
+def test_relative_inline_images_of_a_link_blog_resolve_against_the_feeds_site() -> None:
+    # coding.monkeydom.de's items link to GitHub, their images are on the blog.
+    body = (
+        '<rss version="2.0"><channel><title>T</title><link>https://blog.example</link>'
+        "<item><title>Port mapper</title><link>https://github.com/someone/portmapper</link>"
+        '<description>&lt;img src="/assets/posts/screenshot.png" width="600"&gt;</description>'
+        "</item><item><title>Own post</title><link>https://blog.example/posts/2</link>"
+        '<description>&lt;img src="pics/two.png" width="600"&gt;</description></item>'
+        "</channel></rss>"
+    )
+    stories = parse(body, url="https://blog.example/posts.rss")
+    assert [s.image.url if s.image else None for s in stories] == [
+        "https://blog.example/assets/posts/screenshot.png",
+        "https://blog.example/posts/pics/two.png",
+    ]
+
+
+def test_relative_inline_images_follow_the_xml_base_of_the_content() -> None:
+    body = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
+        '<entry><title>Linked</title><link href="https://elsewhere.example/story"/>'
+        '<content type="html" xml:base="https://blog.example/linked/2016/">'
+        '&lt;img src="chart.png" width="600"&gt;</content></entry></feed>'
+    )
+    (story,) = parse(body, url="https://blog.example/feeds/main")
+    assert story.image is not None
+    assert story.image.url == "https://blog.example/linked/2016/chart.png"
+
+
 PIXELS = (
     '<img src="https://feeds.feedburner.com/~r/news/~4/abc" height="1" width="1">'
     '<img src="https://feeds.feedblitz.com/~/i/123/0/news">'

@@ -48,6 +48,19 @@ def test_rss_bylines_from_dc_creator_and_author_never_an_address() -> None:
     assert [s.author for s in stories] == ["Ana Ruiz", "Tom Li", "", "", "Mia Park, Raj Rao", ""]
 
 
+def test_a_label_written_into_the_name_is_not_part_of_the_byline() -> None:
+    # lukedorny.com's JSON Feed names its author "Author: Luke, most likely."
+    stories = parse(
+        rss(
+            item(1, "<dc:creator>Author: Luke Dorny</dc:creator>"),
+            item(2, "<dc:creator>Autorin: Jana Novak</dc:creator>"),
+            item(3, "<dc:creator>Posted by Sam Lee</dc:creator>"),
+            item(4, "<dc:creator>Authority Desk</dc:creator>"),
+        )
+    )
+    assert [s.author for s in stories] == ["Luke Dorny", "Jana Novak", "Sam Lee", "Authority Desk"]
+
+
 def test_atom_author_names() -> None:
     body = (
         '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
@@ -141,6 +154,53 @@ def test_feed_images_from_every_kind_of_media_element() -> None:
         "https://cdn.example/e4.png",
         None,
     ]
+
+
+def test_rss_1_0_enclosure_module_images() -> None:
+    # Craigslist's RSS 1.0 feeds carry their photo as <enc:enclosure>.
+    body = (
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+        ' xmlns="http://purl.org/rss/1.0/" xmlns:enc="http://purl.oclc.org/net/rss_2.0/enc#">'
+        '<channel rdf:about="https://ads.example/"><title>Ads</title></channel>'
+        '<item rdf:about="https://ads.example/1"><title>Bike</title>'
+        "<link>https://ads.example/1</link>"
+        '<enc:enclosure rdf:resource="https://img.example/1.jpg" enc:type="image/jpeg"/></item>'
+        '<item rdf:about="https://ads.example/2"><title>Talk</title>'
+        "<link>https://ads.example/2</link>"
+        '<enc:enclosure rdf:resource="https://img.example/2.mp3" enc:type="audio/mpeg"/></item>'
+        "</rdf:RDF>"
+    )
+    images = [s.image.url if s.image else None for s in parse(body)]
+    assert images == ["https://img.example/1.jpg", None]
+
+
+def test_relative_inline_images_of_a_link_blog_resolve_against_the_feeds_site() -> None:
+    # coding.monkeydom.de's items link to GitHub, their images are on the blog.
+    body = (
+        '<rss version="2.0"><channel><title>T</title><link>https://blog.example</link>'
+        "<item><title>Port mapper</title><link>https://github.com/someone/portmapper</link>"
+        '<description>&lt;img src="/assets/posts/screenshot.png" width="600"&gt;</description>'
+        "</item><item><title>Own post</title><link>https://blog.example/posts/2</link>"
+        '<description>&lt;img src="pics/two.png" width="600"&gt;</description></item>'
+        "</channel></rss>"
+    )
+    stories = parse(body, url="https://blog.example/posts.rss")
+    assert [s.image.url if s.image else None for s in stories] == [
+        "https://blog.example/assets/posts/screenshot.png",
+        "https://blog.example/posts/pics/two.png",
+    ]
+
+
+def test_relative_inline_images_follow_the_xml_base_of_the_content() -> None:
+    body = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
+        '<entry><title>Linked</title><link href="https://elsewhere.example/story"/>'
+        '<content type="html" xml:base="https://blog.example/linked/2016/">'
+        '&lt;img src="chart.png" width="600"&gt;</content></entry></feed>'
+    )
+    (story,) = parse(body, url="https://blog.example/feeds/main")
+    assert story.image is not None
+    assert story.image.url == "https://blog.example/linked/2016/chart.png"
 
 
 PIXELS = (

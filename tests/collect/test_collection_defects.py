@@ -244,3 +244,35 @@ def test_zone_abbreviations_parse_without_a_warning(stamp: str, utc: str) -> Non
         (story,), _ = auto("https://in.example/rss", body, RSS)
     assert story.published.isoformat() == utc
     assert not story.undated
+
+
+def test_a_json_feed_that_leaves_out_its_version_is_read() -> None:
+    # The shape of leancrew.com's feed kept in NetNewsWire's tests: no "version" at all.
+    doc = {
+        "title": "And now it's all this",
+        "feed_url": "http://leancrew.com/all-this/feed.json",
+        "items": [
+            {
+                "id": "1",
+                "url": "http://leancrew.com/all-this/2017/11/my-next-mac/",
+                "title": "My next Mac",
+                "author": {"name": "Dr. Drang"},
+            }
+        ],
+    }
+    got = fetched("http://leancrew.com/all-this/feed.json", json.dumps(doc), {})
+    assert detect_kind(got) == "jsonfeed"
+    (story,) = AutoSource(name="n", url=got.url).parse(got)
+    assert (story.title, story.author) == ("My next Mac", "Dr. Drang")
+
+
+def test_json_with_items_but_no_feed_address_or_version_is_not_a_feed() -> None:
+    doc = {"items": [{"id": "1", "url": "https://api.example/1", "title": "Row"}]}
+    got = fetched("https://api.example/rows.json", json.dumps(doc), {})
+    assert detect_kind(got) != "jsonfeed"
+    with pytest.raises(SourceError) as info:
+        load_source("jsonfeed", name="n", url=got.url).parse(got)
+    assert str(info.value) == (
+        "n: https://api.example/rows.json is not a JSON Feed (no version; a JSON Feed"
+        " declares https://jsonfeed.org/version/1.1)"
+    )

@@ -14,7 +14,7 @@ from digest.sources.detect import AutoSource
 
 DATA = Path(__file__).parent / "data" / "feeds_real"
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
-MIN_FEEDS = 65
+MIN_FEEDS = 100
 
 
 def manifest() -> list[dict[str, Any]]:

@@ -12,7 +12,12 @@ _WORD = re.compile(r"\w+")
 
 # A byline is a person or a desk, never a way to reach one.
 _CONTACT = re.compile(r"(?:https?://|www\.|mailto:)\S*|\S+@\S+\.\w+", re.IGNORECASE)
-_BY = re.compile(r"^(?:by|written by|von|par|por|door|di|av|af)\s+(?=\S)", re.IGNORECASE)
+# "By Jo Lee", or a label ("Author: Jo Lee", "Autor: ...") some feeds put in the name itself.
+_BY = re.compile(
+    r"^(?:(?:by|written by|posted by|von|par|por|door|di|av|af)\s+"
+    r"|(?:authors?|by|written by|posted by|autor(?:in)?|auteur|autore)\s*:\s*)(?=\S)",
+    re.IGNORECASE,
+)
 _EMPTY_BYLINE = re.compile(r"^[\s(),;:|/&·•\-–—]*$")
 BYLINE_LENGTH = 120
 

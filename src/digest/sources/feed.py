@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 from typing import Any, ClassVar
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from digest.charsets import decode_xml
 from digest.exceptions import SourceError
@@ -69,13 +69,16 @@ class FeedSource(Source):
         # An Atom entry without an author has the feed's (RFC 4287, 4.2.1).
         channel = result.get("feed", {})
         inherited = byline(*(str(a.get("name") or "") for a in channel.get("authors", [])))
+        site = urljoin(fetched.url, str(channel.get("link") or ""))
         return self.select(
             s
             for e in entries
-            if (s := self._story(e, fetched, atom, inherited if atom else "")) is not None
+            if (s := self._story(e, fetched, atom, inherited if atom else "", site)) is not None
         )
 
-    def _story(self, entry: Any, fetched: Fetched, atom: bool, inherited: str) -> Story | None:
+    def _story(
+        self, entry: Any, fetched: Fetched, atom: bool, inherited: str, site: str
+    ) -> Story | None:
         link = _entry_link(entry)
         url = safe_http_url(canonical_url(link, base=fetched.url)) if link else None
         if url is None:
@@ -108,12 +111,26 @@ class FeedSource(Source):
             source=self.name,
             published=published,
             section=self.section or _first_category(entry),
-            image=_image(entry, link_base, caption),
+            image=_image(entry, _content_base(entry, fetched.url, link_base, site), caption),
             undated=undated,
             weight=self.weight,
             author=_author(entry, atom) or _credited_author(entry) or inherited,
             word_count=_full_text_words(entry, caption),
         )
+
+
+def _content_base(entry: Any, feed_url: str, link_base: str, site: str) -> str:
+    """What relative URLs in an item's HTML are relative to: the xml:base the feed declares
+    for that content, else the item's link, unless that link goes to another site (a link
+    blog's item points at the story it quotes), when it says nothing about where the feed's
+    own images live and the feed's site is the base."""
+    for detail in [*entry.get("content", []), entry.get("summary_detail") or {}]:
+        # feedparser reports Content-Location (the feed's URL) when nothing is declared.
+        declared = str(detail.get("base") or "")
+        if declared and declared != feed_url:
+            return urljoin(feed_url, declared)
+    own = {urlsplit(feed_url).hostname, urlsplit(site).hostname}
+    return link_base if urlsplit(link_base).hostname in own else site
 
 
 def _entry_link(entry: Any) -> str:
@@ -213,8 +230,9 @@ def _image(entry: Any, base: str, caption: str) -> Image | None:
 
 
 def _image_urls(entry: Any) -> list[str]:
-    """Candidate image URLs, best first: media:content, media:thumbnail, enclosures,
-    itunes:image (feedparser files an item's itunes:image as its ``image``)."""
+    """Candidate image URLs, best first: media:content, media:thumbnail, enclosures (RSS 2.0
+    and RSS 1.0's enc:enclosure), itunes:image (feedparser files an item's itunes:image as
+    its ``image``)."""
     urls: list[str] = []
     for item in entry.get("media_content", []):
         url = str(item.get("url") or "")
@@ -226,6 +244,13 @@ def _image_urls(entry: Any) -> list[str]:
     for link in entry.get("links", []):
         href = str(link.get("href") or "")
         if link.get("rel") == "enclosure" and href and is_image(str(link.get("type") or ""), href):
+            urls.append(href)
+    # RSS 1.0's enclosure module (<enc:enclosure rdf:resource=... enc:type=...>, Craigslist).
+    enc = dict.get(entry, "enc_enclosure")
+    if isinstance(enc, dict):
+        # The module says rdf:resource and enc:type; Craigslist writes them unprefixed.
+        href = str(enc.get("rdf:resource") or enc.get("resource") or "")
+        if href and is_image(str(enc.get("enc:type") or enc.get("type") or ""), href):
             urls.append(href)
     itunes = entry.get("image")
     if isinstance(itunes, dict) and (itunes.get("href") or itunes.get("url")):

@@ -35,7 +35,21 @@ def looks_like_jsonfeed(body: bytes) -> bool:
         doc = json.loads(head.decode("utf-8", "replace"))
     except ValueError:
         return False
-    version = doc.get("version") if isinstance(doc, dict) else None
+    return is_jsonfeed(doc)
+
+
+def is_jsonfeed(doc: Any) -> bool:
+    """A JSON object that declares a jsonfeed.org version, or declares none at all and has
+    the shape of one (an ``items`` list and the feed's ``feed_url`` or ``home_page_url``):
+    real feeds leave the version out (NetNewsWire keeps one such as a test), while an API
+    answer with an ``items`` list but no feed address is not taken for a feed."""
+    if not isinstance(doc, dict):
+        return False
+    version = doc.get("version")
+    if version is None:
+        return isinstance(doc.get("items"), list) and bool(
+            _str(doc.get("feed_url")) or _str(doc.get("home_page_url"))
+        )
     return isinstance(version, str) and VERSION.match(version.strip()) is not None
 
 
@@ -53,7 +67,7 @@ class JsonFeedSource(Source):
         except json.JSONDecodeError as exc:
             raise SourceError(f"{self.name}: {fetched.url} is not JSON ({exc})") from exc
         version = doc.get("version") if isinstance(doc, dict) else None
-        if not (isinstance(version, str) and VERSION.match(version.strip())):
+        if not is_jsonfeed(doc):
             found = f"version {version!r}" if version else "no version"
             raise SourceError(
                 f"{self.name}: {fetched.url} is not a JSON Feed ({found}; a JSON Feed"

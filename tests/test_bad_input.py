@@ -47,6 +47,16 @@ def test_unknown_key_names_line_and_suggests(project: Project) -> None:
     assert "did you mean 'ranking'" in line
 
 
+def test_negative_db_retry_seconds_is_named(project: Project) -> None:
+    project.write_config(extra="send:\n  db_retry_seconds: -5\n")
+    line_no = project.config.read_text().splitlines().index("  db_retry_seconds: -5") + 1
+    result = project.cli("check")
+    assert result.exit_code == 1
+    line = _one_line_error(result.output)
+    assert f"{project.config}:{line_no}:" in line
+    assert "send.db_retry_seconds must not be negative" in line
+
+
 def test_unquoted_time_is_explained(project: Project) -> None:
     project.write_config(extra="schedule:\n  time: 7:30\n")
     line = _one_line_error(project.cli("check").output)

@@ -139,6 +139,33 @@ def test_outcomes_and_marks_are_fenced_by_the_claim(store: Store) -> None:
     ledger.close()
 
 
+def test_a_commit_run_again_after_a_lost_answer_changes_nothing(store: Store) -> None:
+    """A database blip can end the connection after the commit but before its answer; the
+    worker runs the whole commit again and must get the same rows back as marked."""
+    ledger, edition = _ledger(store, 3)
+    token = _worker(ledger, "w")
+    rows = ledger.claim(edition, token, now=NOW, live=LIVE, limit=3)
+    marks = [Mark(r.subscriber.email, f"<{i}@x>", "h") for i, r in enumerate(rows)]
+    first = ledger.commit(edition, token, outcomes=[], in_flight=marks, now=NOW, live=LIVE)
+    again = ledger.commit(edition, token, outcomes=[], in_flight=marks, now=NOW, live=LIVE)
+    assert first == again == {r.subscriber.email for r in rows}
+    done = [Outcome(rows[0].subscriber.email, D.SENT)]
+    ledger.commit(edition, token, outcomes=done, in_flight=[], now=NOW, live=LIVE)
+    ledger.commit(edition, token, outcomes=done, in_flight=[], now=NOW, live=LIVE)
+    assert list(_states(store, edition).values()).count("sent") == 1
+    # Sent and recorded (its claim cleared), the row is never marked in flight again.
+    assert (
+        ledger.commit(edition, token, outcomes=[], in_flight=marks[:1], now=NOW, live=LIVE) == set()
+    )
+    assert _states(store, edition)[rows[0].subscriber.email] == "sent"
+    # Another worker's rows are not this worker's, whatever Message-ID it names.
+    assert (
+        ledger.commit(edition, "other", outcomes=[], in_flight=marks[1:], now=NOW, live=LIVE)
+        == set()
+    )
+    ledger.close()
+
+
 def test_an_unsubscribe_after_the_claim_is_honoured_before_the_wire(store: Store) -> None:
     ledger, edition = _ledger(store, 2)
     me = _worker(ledger, "me")

@@ -73,7 +73,7 @@ class Sending:
         except LockedError:
             raise  # another process is sending it: nothing stopped
         except DigestError as exc:
-            if not dry_run and self.context.store.get_edition(edition_id).state is S.SENDING:
+            if not dry_run and self._still_sending(edition_id):
                 self.context.notify(notices.stopped(edition_id, before.slot, str(exc)))
             raise
         if dry_run:
@@ -84,6 +84,12 @@ class Sending:
             why = "interrupted (SIGTERM or Ctrl-C) before every reader got it"
             self.context.notify(notices.stopped(edition_id, before.slot, why))
         return report
+
+    def _still_sending(self, edition_id: int) -> bool:
+        try:
+            return self.context.store.get_edition(edition_id).state is S.SENDING
+        except DigestError:
+            return False  # the database is away: the error being raised says so already
 
     def ended(self, edition_id: int) -> None:
         """The ``sent`` notice of an edition that has ended, with the whole edition's figures

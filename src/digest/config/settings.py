@@ -125,6 +125,7 @@ class SendSettings:
     retry_in_run_seconds: float = setting(600.0, "How long one run waits for deferred rows.")
     retry_deadline_hours: float = setting(24.0, "Rows still failing this long fail as expired.")
     lock_ttl_seconds: float = setting(60.0, "Lease of the send lock and of worker claims.")
+    db_retry_seconds: float = setting(60.0, "How long a sender waits for a database gone away.")
     domain_limits: Mapping[str, str] = setting(
         doc='Recipient domain -> "N/s|min|h|day" (key default: every other domain).',
         factory=dict,

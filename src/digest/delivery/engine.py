@@ -16,6 +16,7 @@ from pathlib import Path
 from digest.approval import move, transition
 from digest.backends.base import Backend
 from digest.config.settings import SendSettings
+from digest.delivery.blip import Rider
 from digest.delivery.lease import Heartbeat, Lease
 from digest.delivery.report import SendReport
 from digest.delivery.throttle import Limits
@@ -126,7 +127,7 @@ def send_edition(
             journal=journal,
         )
         _pass(store, edition_id, setup, report)
-    return _finish(store, edition, report, actor=actor, clock=clock)
+    return _ride(options, edition_id)(_finish, store, edition, report, actor=actor, clock=clock)
 
 
 def work_edition(
@@ -167,7 +168,7 @@ def work_edition(
         journal=journal,
     )
     _pass(store, edition_id, setup, report)
-    return _finish(store, edition, report, actor=actor, clock=clock)
+    return _ride(options, edition_id)(_finish, store, edition, report, actor=actor, clock=clock)
 
 
 def _setup(
@@ -220,6 +221,12 @@ def _pass(store: Store, edition_id: int, setup: Setup, report: SendReport) -> No
         setup.heartbeat.stop()
         setup.limits.close()
         ledger.close()
+
+
+def _ride(options: SendSettings, edition_id: int) -> Rider:
+    """Ending the edition waits out a database blip as the sending did."""
+    again = f"run `digest send {edition_id}` again"
+    return Rider(seconds=options.db_retry_seconds, where=f"edition {edition_id}", resume=again)
 
 
 def _finish(

@@ -141,7 +141,13 @@ class Lease:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.release()
+        if exc is None:
+            self.release()
+            return
+        # Leaving on an error (the database went away for good): a release that fails too
+        # must not hide it; the lease runs out by itself (at once for a dead local holder).
+        with contextlib.suppress(DigestError):
+            self.release()
 
 
 class Heartbeat:

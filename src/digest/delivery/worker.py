@@ -23,6 +23,7 @@ from typing import Any
 from digest.backends.base import Backend, Envelope
 from digest.config.settings import SendSettings
 from digest.delivery.answers import IN_DOUBT, answer
+from digest.delivery.blip import Rider
 from digest.delivery.journal import HANDED, REFUSED, SENT, Journal, settle
 from digest.delivery.lease import Heartbeat, Lease
 from digest.delivery.report import SendReport
@@ -98,6 +99,9 @@ class Sender:
         self._floor: datetime | None = None
         self.started = setup.clock()
         self.left_for_later = False
+        # Ledger writes wait out a database that went away (send.db_retry_seconds).
+        again, where = f"run `digest send {edition_id}` again", f"edition {edition_id}"
+        self.db = Rider(seconds=setup.options.db_retry_seconds, where=where, resume=again)
 
     # the clock ---------------------------------------------------------------------------
 
@@ -190,7 +194,8 @@ class Sender:
     def _fill(self, room: int) -> None:
         now = self.clock()
         if len(self.buffer) < room and not self._empty:
-            rows = self.ledger.claim(
+            rows = self.db(
+                self.ledger.claim,
                 self.edition_id,
                 self.token,
                 now=now,
@@ -207,7 +212,7 @@ class Sender:
             made = (
                 None
                 if row.suppressed
-                else self.s.envelope_for(row.subscriber, now, row.message_id or None)
+                else self.db(self.s.envelope_for, row.subscriber, now, row.message_id or None)
             )
             if made is None:
                 why = "unsubscribed or suppressed" if row.suppressed else "nothing in your topics"
@@ -244,7 +249,7 @@ class Sender:
             self._seq += 1
             holders[f"{self.token}:{self._seq}"] = item
         wants = [Want(h, r.subscriber.email) for h, (r, _, _) in holders.items()]
-        grant = limits.acquire(wants, worker=self.token)
+        grant = self.db(limits.acquire, wants, worker=self.token)
         refused = [h for h in holders if h in grant.retry_at]
         if any(limits.is_shared(k) for k in grant.full):
             self._throttled = min(grant.retry_at.values())
@@ -253,9 +258,8 @@ class Sender:
             for h in refused:
                 wait = grant.retry_at[h] - time.time()
                 due = self.clock() + timedelta(seconds=max(wait, 0.0))
-                self.ledger.release(
-                    self.edition_id, self.token, [holders[h][0].subscriber.email], due=due
-                )
+                email = holders[h][0].subscriber.email
+                self.db(self.ledger.release, self.edition_id, self.token, [email], due=due)
         return [(*holders[h], h) for h in grant.granted]
 
     def _commit(self, skipped: list[Outcome], marks: list[Mark] | None = None) -> set[str]:
@@ -269,7 +273,8 @@ class Sender:
             def extra(cur: Any) -> None:
                 cur.execute(raw.sql(sql), params)
 
-        return self.ledger.commit(
+        return self.db(
+            self.ledger.commit,
             self.edition_id,
             self.token,
             outcomes=outcomes,
@@ -302,7 +307,8 @@ class Sender:
             name = counts[outcome.state]
             setattr(self.report, name, getattr(self.report, name) + 1)
         if outcome.state is D.FAILED:
-            self.store.suppress(
+            self.db(
+                self.store.suppress,
                 outcome.email,
                 reason=f"hard bounce: {outcome.error}",
                 now=self.clock(),
@@ -329,7 +335,8 @@ class Sender:
         while self.inflight > 0:
             self._collect(timeout=None)
         self._commit([])
-        self.ledger.release(self.edition_id, self.token, [r.subscriber.email for r in self.buffer])
+        left = [r.subscriber.email for r in self.buffer]
+        self.db(self.ledger.release, self.edition_id, self.token, left)
         self.buffer.clear()
 
     def _next_pass(self) -> bool:
@@ -337,8 +344,8 @@ class Sender:
         within the run's retry window (waited for here)."""
         s, now = self.s, self.clock()
         deadline = now - timedelta(hours=s.options.retry_deadline_hours)
-        self.report.failed += self.ledger.expire(
-            self.edition_id, first_attempt_before=deadline, now=now
+        self.report.failed += self.db(
+            self.ledger.expire, self.edition_id, first_attempt_before=deadline, now=now
         )
         self._empty = False
         if self._recover():
@@ -366,9 +373,13 @@ class Sender:
         resend = self.s.options.in_doubt == "resend"
         if self.s.journal is not None:  # first what their journals tell (delivery.journal)
             live, now = self.heartbeat.live(), self.clock()
-            settle(self.ledger, self.s.journal, self.edition_id, now=now, live=live)
-        found = self.ledger.recover_in_doubt(
-            self.edition_id, resend=resend, now=self.clock(), live=self.heartbeat.live()
+            self.db(settle, self.ledger, self.s.journal, self.edition_id, now=now, live=live)
+        found = self.db(
+            self.ledger.recover_in_doubt,
+            self.edition_id,
+            resend=resend,
+            now=self.clock(),
+            live=self.heartbeat.live(),
         )
         self.report.in_doubt += found
         self.report.unknown += 0 if resend else found
@@ -380,7 +391,7 @@ class Sender:
         run's start; None when the rest is left to a later run (or another worker)."""
         window = timedelta(seconds=self.s.options.retry_in_run_seconds)
         now = self.clock()
-        found = self.ledger.next_due(self.edition_id, live=self.heartbeat.live())
+        found = self.db(self.ledger.next_due, self.edition_id, live=self.heartbeat.live())
         if not found:
             return None
         options = []

@@ -65,6 +65,36 @@ def describe(where: str, exc: BaseException) -> str:
     return f"{where}: {raw}"
 
 
+# SQLSTATE classes of a server that went away: 08 (connection exception) and 57P01-57P03
+# (admin shutdown: `pg_ctl restart -m fast`; crash shutdown; "the database system is
+# starting up"). 57014 (a cancelled statement) is not one: the server is still there.
+_GONE_STATES = ("08", "57P01", "57P02", "57P03")
+# Connection-level failures carry no SQLSTATE; these mean a wrong setting, not a blip.
+_NOT_A_BLIP = ("password", "does not exist", "no password", "role ")
+
+
+def went_away(exc: BaseException) -> bool:
+    """Whether a database error (or one it was raised from) means the server went away:
+    refused or reset connections, a server that closed the connection, shut down or is
+    starting up. Such a failure rolled the whole transaction back, so trying it again is
+    safe; a constraint, a lock timeout or a bad login is not one."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain is short: StoreError <- SQLAlchemy <- driver
+        if seen is None:
+            return False
+        if getattr(seen, "connection_invalidated", False):
+            return True
+        names = {c.__name__ for c in type(seen).__mro__}
+        if "OperationalError" in names and type(seen).__module__.startswith("psycopg"):
+            state = getattr(seen, "sqlstate", None)
+            if state is None:
+                text = str(seen).lower()
+                return not any(words in text for words in _NOT_A_BLIP)
+            return bool(state.startswith(_GONE_STATES))
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
+
+
 @contextmanager
 def guarded(where: str) -> Iterator[None]:
     """Turn any database error raised inside into a StoreError naming ``where``."""

@@ -349,11 +349,10 @@ class Ledger:
     ) -> set[str]:
         """Record finished rows and mark the next ones in flight, in one transaction.
 
-        Both are fenced by ``token``; a mark also needs the worker alive and the address
-        not suppressed (an unsubscribe that came in since the claim is honoured here, and
-        the row is recorded as skipped). Returns the addresses marked: the caller sends
-        those, and only those, after this returns. ``extra(cursor)`` runs in the same
-        transaction (releasing throttle permits).
+        Both fenced by ``token``; a mark needs the worker alive and the address not suppressed
+        (an unsubscribe since the claim: recorded as skipped). Returns the addresses marked,
+        the only ones the caller sends; run again after a lost answer (a blip), a row marked
+        with the same Message-ID counts. ``extra(cursor)`` runs in the same transaction.
         """
         if not outcomes and not in_flight and extra is None:
             return set()
@@ -372,7 +371,8 @@ class Ledger:
                 " first_attempt_at = CASE WHEN first_attempt_at = '' THEN ?"
                 f" ELSE first_attempt_at END FROM (VALUES {values}) AS v"
                 " WHERE deliveries.edition_id = ? AND deliveries.email = v.column1"
-                " AND deliveries.claim = ? AND deliveries.state IN ('pending', 'deferred')"
+                " AND deliveries.claim = ? AND (deliveries.state IN ('pending', 'deferred')"
+                " OR deliveries.message_id = v.column2)"
                 f" AND NOT EXISTS ({SUPPRESSED}) AND NOT EXISTS ({PAUSED})"
                 " AND EXISTS (SELECT 1 FROM workers WHERE token = ? AND alive_until > ?)"
                 " RETURNING deliveries.email"

@@ -7,14 +7,17 @@ the address (so no sync, import or sign-up mails them again), then rewrites the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import PoolProxiedConnection, case, delete, select, update
 
+from digest.exceptions import StoreError
 from digest.models import DeliveryState
-from digest.store.engine import guarded
+from digest.store.engine import describe, guarded
+from digest.store.raw import database_error
 from digest.store.repository import Store
 from digest.store.sql import insert_ignore
 from digest.store.subscribers import address_hash, address_key, writing
@@ -62,6 +65,19 @@ class Lookup:
         return self._ahead.get(key)
 
     def _fetch(self, key: str) -> None:
+        try:
+            rows = self._read(key)
+        except Exception as exc:
+            if not database_error(exc):
+                raise
+            # The kept connection is broken (the server went away): the next call opens a
+            # new one, and the sender decides whether to wait for it (send.db_retry_seconds).
+            self.close(broken=True)
+            raise StoreError(describe(self.where, exc)) from exc
+        self._ahead = {r[0]: (int(r[1]), str(r[2]), str(r[3] or "")) for r in rows}
+        self._ahead.setdefault(key, None)  # not a subscriber (any more)
+
+    def _read(self, key: str) -> list[Any]:
         with guarded(self.where):
             if self._cursor is None:
                 self._raw = self._engine.raw_connection()
@@ -69,20 +85,21 @@ class Lookup:
             self._cursor.execute(self._sql, (key,))
             # fetchall: a statement left open keeps a read snapshot, which stops the WAL
             # checkpoints the send's ledger commits rely on.
-            rows = self._cursor.fetchall()
+            rows: list[Any] = self._cursor.fetchall()
             # And end the read: PostgreSQL opens a transaction for it, which would otherwise
             # stay idle in transaction for the whole send.
             self._raw.rollback()  # type: ignore[union-attr]
-        self._ahead = {r[0]: (int(r[1]), str(r[2]), str(r[3] or "")) for r in rows}
-        self._ahead.setdefault(key, None)  # not a subscriber (any more)
+        return rows
 
-    def close(self) -> None:
-        if self._cursor is not None:
-            self._cursor.close()
-            self._cursor = None
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
+    def close(self, *, broken: bool = False) -> None:
+        cursor, raw, self._cursor, self._raw = self._cursor, self._raw, None, None
+        with contextlib.suppress(Exception):  # a broken connection is being thrown away
+            if cursor is not None:
+                cursor.close()
+            if raw is not None:
+                if broken:
+                    raw.invalidate()  # not back to the pool: its reset would fail and log
+                raw.close()
 
 
 def _spellings(store: Store, email: str) -> list[str]:

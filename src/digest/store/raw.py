@@ -67,9 +67,9 @@ class RawConnection:
         except StoreError:
             raise
         except Exception as exc:
-            if not _database_error(exc):
+            if not database_error(exc):
                 raise
-            self.close()
+            self.close(broken=True)
             raise StoreError(describe(self.where, exc)) from exc
 
     def _begin(self, driver: Any) -> None:
@@ -83,14 +83,18 @@ class RawConnection:
                     raise
                 time.sleep(0.001)
 
-    def close(self) -> None:
+    def close(self, *, broken: bool = False) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):  # a broken connection is being thrown away
+                if broken:
+                    # Not back to the pool: its reset (a rollback on a dead socket) would
+                    # fail and log a traceback; a server that went away left nothing open.
+                    conn.invalidate()
                 conn.close()
 
 
-def _database_error(exc: BaseException) -> bool:
+def database_error(exc: BaseException) -> bool:
     """A DBAPI error of sqlite3 or psycopg (both name their base class ``Error``)."""
     return any(
         c.__name__ in ("Error", "DatabaseError", "OperationalError")

@@ -23,6 +23,7 @@ class SendReport:
     unknown: int = 0
     would_send: int = 0
     interrupted: bool = False
+    stopped: str = ""  # why the run stopped trying (a dead host); the rows wait for the next
     totals: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: SendReport) -> None:
@@ -32,6 +33,7 @@ class SendReport:
             if f.name in ("sent", "failed", "skipped", "in_doubt", "unknown"):
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         self.interrupted = self.interrupted or other.interrupted
+        self.stopped = self.stopped or other.stopped
 
     def to_dict(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "state"} | {
@@ -49,4 +51,4 @@ class SendReport:
             f"edition {self.edition_id} is {self.state}: sent {self.sent}, failed {self.failed}, "
             f"deferred {self.deferred}, skipped {self.skipped}, unknown {self.unknown}, "
             f"in doubt {self.in_doubt} (ledger: {ledger})"
-        )
+        ) + (f"; stopped: {self.stopped}" if self.stopped else "")

@@ -22,7 +22,8 @@ from typing import Any
 
 from digest.backends.base import Backend, Envelope
 from digest.config.settings import SendSettings
-from digest.delivery.answers import IN_DOUBT, answer
+from digest.delivery.answers import IN_DOUBT, answer, backoff
+from digest.delivery.breaker import Breaker, host_of
 from digest.delivery.journal import HANDED, REFUSED, SENT, Journal, settle
 from digest.delivery.lease import Heartbeat, Lease
 from digest.delivery.report import SendReport
@@ -98,6 +99,7 @@ class Sender:
         self._floor: datetime | None = None
         self.started = setup.clock()
         self.left_for_later = False
+        self.breaker = Breaker(setup.options.host_failures, setup.options.retry_in_run_seconds)
 
     # the clock ---------------------------------------------------------------------------
 
@@ -162,7 +164,9 @@ class Sender:
                 "lost its claims; other workers have them now"
             )
         paused = s.until is not None and self.clock() >= s.until
-        return paused or self.fatal is not None
+        # A dead or tarpitting host ends the run; its rows wait for the next (delivery.breaker).
+        self.report.stopped = self.report.stopped or self.breaker.stop_reason()
+        return paused or self.fatal is not None or bool(self.report.stopped)
 
     def _loop(self) -> None:
         while not self._halted():
@@ -319,18 +323,20 @@ class Sender:
                 break
             if item is not None:
                 row, _, holder = item
-                self._take(
-                    (
-                        Outcome(row.subscriber.email, D.PENDING, "interrupted before sending"),
-                        holder,
-                        None,
-                    )
-                )
+                self._take((self._unsent(row, self.report.stopped), holder, None))
         while self.inflight > 0:
             self._collect(timeout=None)
         self._commit([])
         self.ledger.release(self.edition_id, self.token, [r.subscriber.email for r in self.buffer])
         self.buffer.clear()
+
+    def _unsent(self, row: Row, why: str) -> Outcome:
+        """A row taken off the queue untried: deferred when its host is given up on."""
+        email = row.subscriber.email
+        if not why:
+            return Outcome(email, D.PENDING, "interrupted before sending")
+        due = backoff(row, self.s.options, self.clock())
+        return Outcome(email, D.DEFERRED, f"not tried: {why}", due)
 
     def _next_pass(self) -> bool:
         """Whether to go on: rows left in doubt by dead workers, or a row that comes due
@@ -396,8 +402,8 @@ class Sender:
     def _open(self, backend: Backend) -> None:
         try:
             backend.open()
-        except TemporaryFailure:
-            pass  # a deferral for this connection: its first send retries and defers
+        except TemporaryFailure as exc:  # a deferral for this connection: its first send
+            self.breaker.record(host_of(backend), exc)  # retries and defers
         except BackendError as exc:
             self.fatal = exc
 
@@ -412,7 +418,7 @@ class Sender:
                 taken: deque[Item] = deque()
                 closing = self._chain(backend, item, taken)
                 for row, _, holder in taken:  # taken but not sent: back to the queue
-                    back = Outcome(row.subscriber.email, D.PENDING, "interrupted before sending")
+                    back = self._unsent(row, self.breaker.blocked(host_of(backend)))
                     self._note(REFUSED, back.email)
                     self.results.put((back, holder, None))
                 if closing:
@@ -431,7 +437,7 @@ class Sender:
         """Send ``first`` and whatever is queued when the backend is ready for the next
         (SMTP pipelines each message's commands behind the one before); True if the queue
         said stop. Rows the backend took and did not send are left in ``taken``."""
-        closing = False
+        closing, host = False, host_of(backend)
 
         def envelopes() -> Iterator[Envelope]:
             nonlocal closing
@@ -442,6 +448,8 @@ class Sender:
                     self.results.put(
                         (Outcome(row.subscriber.email, D.PENDING, str(self.fatal)), holder, None)
                     )
+                elif why := self.breaker.blocked(host):
+                    self.results.put((self._unsent(item[0], why), item[2], None))
                 else:
                     taken.append(item)
                     self._note(HANDED, item[0].subscriber.email)
@@ -454,6 +462,7 @@ class Sender:
 
         for failure in backend.send_each(envelopes()):
             row, sent, holder = taken.popleft()
+            self.breaker.record(host, failure)
             provider_id = backend.provider_id(sent) if failure is None else ""
             result = self._outcome(row, holder, failure, provider_id)
             self.results.put(result)
@@ -468,7 +477,9 @@ class Sender:
         try:
             backend.send(envelope)
         except BackendError as exc:
+            self.breaker.record(host_of(backend), exc)
             return self._outcome(row, holder, exc)
+        self.breaker.record(host_of(backend), None)
         return self._outcome(row, holder, None, backend.provider_id(envelope))
 
     def _note(self, kind: str, email: str) -> None:

@@ -185,3 +185,10 @@ def test_check_finds_a_duplicate_in_a_csv_by_line(project: Project) -> None:
     assert result.exit_code == 1
     assert "subscribers.csv:52:" in result.output
     assert "duplicate subscriber Reader7@Example.org (first at line 9)" in result.output
+
+
+def test_negative_host_failures_is_named(project: Project) -> None:
+    project.write_config(extra="send:\n  host_failures: -1\n")
+    result = project.cli("check")
+    assert result.exit_code == 1
+    assert "send.host_failures must not be negative" in _one_line_error(result.output)

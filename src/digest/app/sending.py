@@ -83,6 +83,8 @@ class Sending:
         elif report.interrupted:
             why = "interrupted (SIGTERM or Ctrl-C) before every reader got it"
             self.context.notify(notices.stopped(edition_id, before.slot, why))
+        elif report.stopped:  # a dead or tarpitting server (delivery.breaker)
+            self.context.notify(notices.stopped(edition_id, before.slot, report.stopped))
         return report
 
     def _still_sending(self, edition_id: int) -> bool:

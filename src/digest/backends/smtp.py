@@ -2,7 +2,9 @@
 
 ``timeout`` is a deadline per phase of the dialogue (banner, EHLO, MAIL/RCPT, DATA, the
 final reply), not per socket read: a server that trickles one byte every few seconds runs
-into it as surely as one that says nothing.
+into it as surely as one that says nothing. A message's whole exchange (a new connection's
+banner, EHLO, TLS and login included) is bounded by one timeout too: a server that answers
+each phase just in time cannot hold one message for five timeouts.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ class _Conn(smtplib.SMTP):
 
     deadline = float("inf")
     phase_seconds = 30.0
+    exchange_end = float("inf")  # the current message's whole exchange ends here
 
     def phase(self) -> None:
-        self.deadline = time.monotonic() + self.phase_seconds
+        self.deadline = min(time.monotonic() + self.phase_seconds, self.exchange_end)
 
     def _left(self) -> float:
         left = self.deadline - time.monotonic()
@@ -165,6 +168,7 @@ class SMTPBackend(Backend):
         self.tls_verify = tls_verify
         self._conn: _Conn | None = None
         self._transactions = 0
+        self._exchange_end = float("inf")  # set per message by _transaction
         # send_each: the next message, once taken, and whether its commands went out.
         self._ahead: Envelope | None = None
         self._ahead_written = False
@@ -194,6 +198,7 @@ class SMTPBackend(Backend):
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        conn.exchange_end = float("inf")  # QUIT has its own phase, after any message
         try:
             conn.phase()
             conn.quit()
@@ -234,9 +239,15 @@ class SMTPBackend(Backend):
         """One message; the next one is taken from ``following`` into ``self._ahead``."""
         if self._conn is not None and self._transactions >= self.max_messages_per_connection:
             self.close()  # never reached with commands written ahead (see below)
-        if self._conn is None:
-            self._conn = self._connect()
-        conn = self._conn
+        # One timeout for the whole exchange, a new connection included: no phase passes it.
+        self._exchange_end = time.monotonic() + self.timeout
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            conn = self._conn
+            conn.exchange_end = self._exchange_end
+        finally:
+            self._exchange_end = float("inf")  # open() and close() keep their own phases
         self._transactions += 1
         rcpt = envelope.recipient
         pipelining = conn.has_extn("pipelining")
@@ -349,6 +360,7 @@ class SMTPBackend(Backend):
         else:
             conn = _Conn(local_hostname=self.local_hostname, timeout=self.timeout)
         conn.phase_seconds = self.timeout
+        conn.exchange_end = self._exchange_end
         conn._host = self.host  # type: ignore[attr-defined]  # the name TLS checks
         try:
             code, banner = conn.connect(self.host, self.port)

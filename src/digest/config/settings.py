@@ -123,6 +123,9 @@ class SendSettings:
     retry_base_seconds: float = setting(30.0, "First retry delay; doubles each attempt.")
     retry_max_seconds: float = setting(900.0, "Longest retry delay.")
     retry_in_run_seconds: float = setting(600.0, "How long one run waits for deferred rows.")
+    host_failures: int = setting(
+        3, "Timeouts or refused connections in a row before a run stops trying a host."
+    )
     retry_deadline_hours: float = setting(24.0, "Rows still failing this long fail as expired.")
     lock_ttl_seconds: float = setting(60.0, "Lease of the send lock and of worker claims.")
     db_retry_seconds: float = setting(60.0, "How long a sender waits for a database gone away.")

@@ -44,6 +44,28 @@ def answer(
     return Outcome(email, D.PENDING, str(failure)), failure
 
 
+def untried(row: Row, options: SendSettings, now: datetime, why: str) -> Outcome:
+    """A row taken off the queue untried: deferred when its host is given up on (``why``),
+    else back to pending (the run was interrupted)."""
+    email = row.subscriber.email
+    if not why:
+        return Outcome(email, D.PENDING, "interrupted before sending")
+    return Outcome(email, D.DEFERRED, f"not tried: {why}", backoff(row, options, now))
+
+
+def worth_waiting(
+    found: dict[str, datetime], *, now: datetime, started: datetime, window: timedelta
+) -> datetime | None:
+    """Of the next due times by state, the one a run waits for: a pending row due within
+    ``window`` from now, or a retry due within ``window`` of the run's start."""
+    options = []
+    if D.PENDING.value in found and found[D.PENDING.value] <= now + window:
+        options.append(found[D.PENDING.value])
+    if D.DEFERRED.value in found and found[D.DEFERRED.value] <= started + window:
+        options.append(found[D.DEFERRED.value])
+    return min(options) if options else None
+
+
 def backoff(row: Row, options: SendSettings, now: datetime) -> datetime:
     base = options.retry_base_seconds * 2**row.attempts
     delay = min(options.retry_max_seconds, base) * random.uniform(0.5, 1.5)

@@ -25,6 +25,7 @@ from digest.exceptions import StateError
 from digest.models import DeliveryState, Edition, EditionState, Subscriber, Variant, edition_hash
 from digest.render.personalise import EnvelopeFactory
 from digest.store import Store
+from digest.store.lateness import expire_late
 from digest.store.ledger import Ledger
 from digest.store.retention import Retention
 from digest.workflow import approved_hash
@@ -62,7 +63,8 @@ def send_edition(
     becomes sending; then this process sends as one worker among any others.
 
     With ``stale_before``, never-tried rows due (``not_before``) before it are skipped, not
-    sent late: on the first send after an outage as on a resume. ``journal`` is the send
+    sent late: on the first send after an outage as on a resume; so are deferred rows first
+    tried before it (store.lateness). ``journal`` is the send
     journal's folder (delivery.journal); without it a crash leaves whole batches in doubt.
     """
     options = options or SendSettings()
@@ -108,6 +110,11 @@ def send_edition(
                 report.skipped += ledger.skip_stale(
                     edition_id, due_before=stale_before, now=clock()
                 )
+                # Retries too: a deferred row whose wave is past the lateness is not sent late.
+                report.expired = expire_late(
+                    ledger, edition_id, tried_before=stale_before, now=clock()
+                )
+                report.skipped += report.expired
             finally:
                 ledger.close()
         if on_sending is not None:

@@ -22,8 +22,9 @@ from typing import Any
 
 from digest.backends.base import Backend, Envelope
 from digest.config.settings import SendSettings
-from digest.delivery.answers import IN_DOUBT, answer
+from digest.delivery.answers import IN_DOUBT, answer, untried, worth_waiting
 from digest.delivery.blip import Rider
+from digest.delivery.breaker import Breaker, host_of
 from digest.delivery.journal import HANDED, REFUSED, SENT, Journal, settle
 from digest.delivery.lease import Heartbeat, Lease
 from digest.delivery.report import SendReport
@@ -102,6 +103,7 @@ class Sender:
         # Ledger writes wait out a database that went away (send.db_retry_seconds).
         again, where = f"run `digest send {edition_id}` again", f"edition {edition_id}"
         self.db = Rider(seconds=setup.options.db_retry_seconds, where=where, resume=again)
+        self.breaker = Breaker(setup.options.host_failures, setup.options.retry_in_run_seconds)
 
     # the clock ---------------------------------------------------------------------------
 
@@ -166,7 +168,9 @@ class Sender:
                 "lost its claims; other workers have them now"
             )
         paused = s.until is not None and self.clock() >= s.until
-        return paused or self.fatal is not None
+        # A dead or tarpitting host ends the run; its rows wait for the next (delivery.breaker).
+        self.report.stopped = self.report.stopped or self.breaker.stop_reason()
+        return paused or self.fatal is not None or bool(self.report.stopped)
 
     def _loop(self) -> None:
         while not self._halted():
@@ -325,19 +329,16 @@ class Sender:
                 break
             if item is not None:
                 row, _, holder = item
-                self._take(
-                    (
-                        Outcome(row.subscriber.email, D.PENDING, "interrupted before sending"),
-                        holder,
-                        None,
-                    )
-                )
+                self._take((self._unsent(row, self.report.stopped), holder, None))
         while self.inflight > 0:
             self._collect(timeout=None)
         self._commit([])
         left = [r.subscriber.email for r in self.buffer]
         self.db(self.ledger.release, self.edition_id, self.token, left)
         self.buffer.clear()
+
+    def _unsent(self, row: Row, why: str) -> Outcome:
+        return untried(row, self.s.options, self.clock(), why)
 
     def _next_pass(self) -> bool:
         """Whether to go on: rows left in doubt by dead workers, or a row that comes due
@@ -394,21 +395,17 @@ class Sender:
         found = self.db(self.ledger.next_due, self.edition_id, live=self.heartbeat.live())
         if not found:
             return None
-        options = []
-        if D.PENDING.value in found and found[D.PENDING.value] <= now + window:
-            options.append(found[D.PENDING.value])
-        if D.DEFERRED.value in found and found[D.DEFERRED.value] <= self.started + window:
-            options.append(found[D.DEFERRED.value])
-        self.left_for_later = not options
-        return min(options) if options else None
+        due = worth_waiting(found, now=now, started=self.started, window=window)
+        self.left_for_later = due is None
+        return due
 
     # connections ---------------------------------------------------------------------------
 
     def _open(self, backend: Backend) -> None:
         try:
             backend.open()
-        except TemporaryFailure:
-            pass  # a deferral for this connection: its first send retries and defers
+        except TemporaryFailure as exc:  # a deferral for this connection: its first send
+            self.breaker.record(host_of(backend), exc)  # retries and defers
         except BackendError as exc:
             self.fatal = exc
 
@@ -423,7 +420,7 @@ class Sender:
                 taken: deque[Item] = deque()
                 closing = self._chain(backend, item, taken)
                 for row, _, holder in taken:  # taken but not sent: back to the queue
-                    back = Outcome(row.subscriber.email, D.PENDING, "interrupted before sending")
+                    back = self._unsent(row, self.breaker.blocked(host_of(backend)))
                     self._note(REFUSED, back.email)
                     self.results.put((back, holder, None))
                 if closing:
@@ -442,7 +439,7 @@ class Sender:
         """Send ``first`` and whatever is queued when the backend is ready for the next
         (SMTP pipelines each message's commands behind the one before); True if the queue
         said stop. Rows the backend took and did not send are left in ``taken``."""
-        closing = False
+        closing, host = False, host_of(backend)
 
         def envelopes() -> Iterator[Envelope]:
             nonlocal closing
@@ -453,6 +450,8 @@ class Sender:
                     self.results.put(
                         (Outcome(row.subscriber.email, D.PENDING, str(self.fatal)), holder, None)
                     )
+                elif why := self.breaker.blocked(host):
+                    self.results.put((self._unsent(item[0], why), item[2], None))
                 else:
                     taken.append(item)
                     self._note(HANDED, item[0].subscriber.email)
@@ -465,6 +464,7 @@ class Sender:
 
         for failure in backend.send_each(envelopes()):
             row, sent, holder = taken.popleft()
+            self.breaker.record(host, failure)
             provider_id = backend.provider_id(sent) if failure is None else ""
             result = self._outcome(row, holder, failure, provider_id)
             self.results.put(result)
@@ -479,7 +479,9 @@ class Sender:
         try:
             backend.send(envelope)
         except BackendError as exc:
+            self.breaker.record(host_of(backend), exc)
             return self._outcome(row, holder, exc)
+        self.breaker.record(host_of(backend), None)
         return self._outcome(row, holder, None, backend.provider_id(envelope))
 
     def _note(self, kind: str, email: str) -> None:

@@ -3,7 +3,9 @@
 It speaks enough ESMTP for digest (EHLO with PIPELINING, MAIL, RCPT, DATA, RSET, NOOP,
 QUIT), so the pipelined client path is exercised. Faults are drawn from a seeded random
 generator: 451 on RCPT or after DATA, connections closed in the middle of DATA, fixed 550s,
-421 greetings, and a tarpit banner trickled one byte at a time.
+421 greetings, a tarpit banner trickled one byte at a time, a server that goes silent
+(``silent_after``: it accepts that many messages, then never says another word), and one
+that waits ``pause`` seconds before each reply.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class FaultServer:
         delay: float = 0.0,
         greet_421: float = 0.0,
         trickle: float = 0.0,
+        silent_after: int | None = None,
+        pause: float = 0.0,
     ) -> None:
         self.rng = random.Random(seed)
         self.temp_rcpt, self.temp_data, self.drop_mid_data = temp_rcpt, temp_data, drop_mid_data
@@ -48,6 +52,8 @@ class FaultServer:
         self.delay = delay
         self.greet_421 = greet_421  # share of connections greeted "421 busy" and closed
         self.trickle = trickle  # seconds between the bytes of the banner (a tarpit)
+        self.silent_after = silent_after
+        self.pause = pause  # seconds before each reply, banner included (a slow server)
         self.messages: list[Received] = []
         self.faults = {"451-rcpt": 0, "451-data": 0, "drop": 0, "550": 0, "421": 0}
         self.lock = threading.Lock()
@@ -87,6 +93,15 @@ class FaultServer:
         with self.lock:
             return sum(1 for m in self.messages if m.rcpt == address.lower())
 
+    def _silent(self) -> bool:
+        with self.lock:
+            return self.silent_after is not None and len(self.messages) >= self.silent_after
+
+    async def _hang(self, reader: asyncio.StreamReader) -> None:
+        """Say nothing more: read and drop what comes until the client gives up."""
+        while await reader.read(4096):
+            pass
+
     def _roll(self, p: float) -> bool:
         with self.lock:
             return self.rng.random() < p
@@ -103,6 +118,10 @@ class FaultServer:
             return
         banner = b"220 fault.localhost ESMTP\r\n"
         try:
+            if self._silent():
+                await self._hang(reader)
+                return
+            await asyncio.sleep(self.pause)
             if self.trickle:
                 for i in range(len(banner)):
                     writer.write(banner[i : i + 1])
@@ -111,6 +130,10 @@ class FaultServer:
             else:
                 writer.write(banner)
             while line := await reader.readline():
+                if self._silent():
+                    await self._hang(reader)
+                    return
+                await asyncio.sleep(self.pause)
                 verb = line[:4].upper()
                 if verb == b"EHLO":
                     writer.write(
@@ -177,6 +200,9 @@ class FaultServer:
                 return False
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self._silent():
+            await self._hang(reader)
+            return False
         if self._roll(self.temp_data):
             self.faults["451-data"] += 1
             writer.write(b"451 4.3.0 message deferred\r\n")

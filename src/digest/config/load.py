@@ -282,13 +282,8 @@ def _send(doc: Located, data: Any) -> SendSettings:
     for key in ("connections", "window_seconds", "lock_ttl_seconds"):
         if values[key] <= 0:
             raise doc.error(("send", key), f"send.{key} must be positive")
-    for key in (
-        "rate_per_second",
-        "window_messages",
-        "retry_base_seconds",
-        "db_retry_seconds",
-        "host_failures",
-    ):
+    counts = ("rate_per_second", "window_messages", "retry_base_seconds", "db_retry_seconds")
+    for key in (*counts, "host_failures"):
         if values[key] < 0:
             raise doc.error(("send", key), f"send.{key} must not be negative")
     for domain, rate in values["domain_limits"].items():

@@ -33,6 +33,7 @@ TEASER_CHARS = 300  # a teaser's first sentences say what happened; the rest is 
 BLOCK_MAX_DF = 0.005  # terms in more than this share of stories propose no candidates
 BLOCK_MIN_DF = 40  # ... unless the batch is small (then every term may)
 CHUNK = 200_000  # candidate pairs scored at once
+ROUND_MERGES = 50  # fewer merges than this in a vectorised round: the heap does the rest
 NEIGHBOURS = 5  # most similar stories each story is compared with
 SHORTLIST = 10  # candidates per story scored exactly, by shared key weight, in large batches
 FLOOR = 0.05  # candidate pairs less similar than this are treated as unrelated
@@ -249,11 +250,10 @@ def group_events(
         terms, keys = zip(*map(_story_terms, stories), strict=True)
         matrix = _weighted(_count(terms, binary=False))
         found = candidate_pairs(stories, matrix, window=window, keys=_count(keys, binary=True))
-        pairs = _connected(n, found, threshold)
         side = {url: k for k, urls in enumerate(apart) for url in urls}
         groups = average_link(
             n,
-            pairs,
+            found,
             threshold,
             pinned=[s.url in keep for s in stories],
             sides=[side.get(s.url, -1) for s in stories],
@@ -261,26 +261,6 @@ def group_events(
     else:
         groups = [[i] for i in range(n)]
     return _join(stories, groups, joined) if joined else groups
-
-
-def _connected(
-    n: int, pairs: dict[tuple[int, int], float], threshold: float
-) -> dict[tuple[int, int], float]:
-    """The pairs that can matter to average-link: two groups only merge when some pair
-    across them is at least ``threshold``, so a group never leaves its connected component
-    of such pairs, and pairs across components (most of them, with thousands of stories)
-    are dropped before the agglomeration's slower loop."""
-    import numpy as np
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    strong = [(i, j) for (i, j), value in pairs.items() if value >= threshold]
-    if not strong:
-        return {}
-    rows, cols = np.array(strong).T
-    graph = coo_matrix((np.ones(len(strong)), (rows, cols)), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    return {(i, j): v for (i, j), v in pairs.items() if label[i] == label[j]}
 
 
 def _join(
@@ -312,6 +292,7 @@ def average_link(
     *,
     pinned: Sequence[bool],
     sides: Sequence[int],
+    round_merges: int = ROUND_MERGES,
 ) -> list[list[int]]:
     """Average-link agglomeration of ``n`` items over the sparse similarities ``pairs``.
 
@@ -319,18 +300,100 @@ def average_link(
     pairs count as 0) is at least ``threshold``; ties break on the lowest indices, so the
     result depends only on the input. Two groups that both hold a pinned item never merge,
     nor two groups on different ``sides`` (-1: any side; an editor's split sets the rest).
+
+    Most merges are made in vectorised rounds: two groups that are each other's most
+    similar mergeable neighbour are merged by the one-at-a-time agglomeration too, sooner
+    or later (average link is reducible: a union is never more similar to a third group
+    than the better of its parts, and mergeability is kept by unions too), so every such
+    pair merges at once. When a round merges only a few pairs, the rest is left to the
+    one-at-a-time heap, which is then small.
     """
-    size = [1] * n
-    members: list[list[int]] = [[i] for i in range(n)]
+    import numpy as np
+
+    label = np.arange(n)  # item -> its group
+    size: Any = np.ones(n)  # items per group (float: the divisor of the sums)
+    pin = np.array(pinned, dtype=bool)
+    side = np.array(sides, dtype=np.int64)
+    ends = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
+    values = np.fromiter(pairs.values(), dtype=float, count=len(pairs))
+    # Both directions of each pair, so that a row's entries are all of its group's links.
+    rows = np.concatenate([ends[:, 0], ends[:, 1]])
+    cols = np.concatenate([ends[:, 1], ends[:, 0]])
+    sums = np.concatenate([values, values])
+    groups = n
+    while len(rows):
+        mean = sums / (size[rows] * size[cols])
+        ok = (mean >= threshold) & ~(pin[rows] & pin[cols]) & (side[rows] == side[cols])
+        if not ok.any():
+            break
+        r, c = rows[ok], cols[ok]
+        order = np.lexsort((c, -mean[ok], r))  # by group, best first, lowest index on ties
+        r, c = r[order], c[order]
+        first = np.ones(len(r), dtype=bool)
+        first[1:] = r[1:] != r[:-1]
+        best = np.full(groups, -1)
+        best[r[first]] = c[first]
+        mine = np.arange(groups)
+        mutual = (best > mine) & (best[np.maximum(best, 0)] == mine)
+        if mutual.sum() < round_merges:
+            break  # a few merges a round: the heap is quicker for the rest
+        survives = np.ones(groups, dtype=bool)
+        survives[best[mutual]] = False
+        into = np.arange(groups)
+        into[best[mutual]] = mine[mutual]  # the lower index survives: its first story's place
+        into = (np.cumsum(survives) - 1)[into]
+        groups = int(survives.sum())
+        label = into[label]
+        size = np.bincount(into, weights=size, minlength=groups)
+        pin = np.bincount(into, weights=pin, minlength=groups) > 0
+        side = side[survives]  # both of a merged pair are on one side
+        rows, cols = into[rows], into[cols]
+        apart = rows != cols
+        rows, cols, sums = _summed(rows[apart], cols[apart], sums[apart], groups)
+    merged = _heap(
+        size.astype(int).tolist(),
+        dict(zip(zip(rows.tolist(), cols.tolist(), strict=True), sums.tolist(), strict=True)),
+        threshold,
+        pin.tolist(),
+        side.tolist(),
+    )
+    out: dict[int, list[int]] = {}
+    final = np.array(merged)[label].tolist() if n else []
+    for item, group in enumerate(final):
+        out.setdefault(group, []).append(item)
+    return [out[g] for g in sorted(out)]
+
+
+def _summed(rows: Any, cols: Any, values: Any, n: int) -> tuple[Any, Any, Any]:
+    """The entries of an ``n`` x ``n`` sparse matrix with duplicates added up."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+
+    matrix = coo_matrix((values, (rows, cols)), shape=(n, n)).tocsr()
+    matrix.sum_duplicates()
+    found = matrix.tocoo()
+    return found.row.astype(np.int64), found.col.astype(np.int64), found.data
+
+
+def _heap(
+    size: list[int],
+    links_in: dict[tuple[int, int], float],
+    threshold: float,
+    holds_pin: list[bool],
+    side: list[int],
+) -> list[int]:
+    """The one-at-a-time agglomeration of groups of ``size`` items with summed similarities
+    ``links_in`` (both directions): each group's final group, the lowest index of its own."""
+    n = len(size)
     links: list[dict[int, float]] = [{} for _ in range(n)]  # group -> summed similarity
-    holds_pin = list(pinned)
-    side = list(sides)
     heap: list[tuple[float, int, int]] = []
-    for (i, j), value in pairs.items():
-        links[i][j] = links[j][i] = value
-        if value >= threshold:
-            heap.append((-value, i, j))
+    for (i, j), total in links_in.items():
+        links[i][j] = total
+        mean = total / (size[i] * size[j])
+        if i < j and mean >= threshold:
+            heap.append((-mean, i, j))
     heapq.heapify(heap)
+    into = list(range(n))
     alive = [True] * n
     while heap:
         negative, a, b = heapq.heappop(heap)
@@ -342,8 +405,8 @@ def average_link(
         # The survivor is the lower index, so the group keeps its first story's place.
         a, b = min(a, b), max(a, b)
         alive[b] = False
+        into[b] = a
         size[a] += size[b]
-        members[a].extend(members[b])
         holds_pin[a] = holds_pin[a] or holds_pin[b]
         for c, value in links[b].items():
             if c == a:
@@ -357,4 +420,6 @@ def average_link(
             mean = total / (size[a] * size[c])
             if mean >= threshold:
                 heapq.heappush(heap, (-mean, min(a, c), max(a, c)))
-    return [sorted(members[i]) for i in range(n) if alive[i]]
+    for g in range(n):  # survivors have lower indices, so theirs are final already
+        into[g] = into[into[g]]
+    return into

@@ -4,10 +4,13 @@ the shapes where a wrong shortcut would show (a chain, a group that outgrows a p
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.rank.cluster import average_link
+from digest.models import Story
+from digest.rank.cluster import average_link, group_events
 
 
 @st.composite
@@ -54,3 +57,18 @@ def test_pinned_stories_and_split_sides_never_merge_in_a_round() -> None:
         6, pairs, 0.3, pinned=[True, True, False, False, False, False], sides=[-1, -1, 0, 1, 0, 0]
     )
     assert got == [[0], [1], [2], [3], [4, 5]]
+
+
+def test_a_title_holding_the_joining_character_still_groups() -> None:
+    # Titles are tokenised joined by NUL; one that holds a NUL itself must not shift them.
+    when = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    titles = [
+        "Volcano erupts near Reykjavik\x00 airport closed",
+        "Reykjavik airport closed as volcano erupts",
+        "Central bank raises interest rates again",
+    ]
+    stories = [
+        Story(url=f"https://news.example/{k}", title=t, teaser="", source=f"S{k}", published=when)
+        for k, t in enumerate(titles)
+    ]
+    assert group_events(stories, threshold=0.14, window=timedelta(hours=48)) == [[0, 1], [2]]

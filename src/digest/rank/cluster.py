@@ -45,6 +45,7 @@ _DIGITS = re.compile(r"(?<=\d)[,.\s](?=\d{3}(?!\d))")
 # Scripts written without spaces between words (Han, kana; Hangul too, for its compounds):
 # each run becomes its overlapping character pairs, which then serve as its words.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
+_SEP = "\x00"  # parts texts joined for one regex call over them all
 _KATAKANA = re.compile(r"[\u30a0-\u30ff]{2,}")  # mostly foreign names: Trump, CrowdStrike
 
 
@@ -122,6 +123,30 @@ def vectors(stories: Sequence[Story]) -> Any:
     dozen stories "story" or "news" shared by all makes no two of them alike.
     """
     return _weighted(_count([_story_terms(s)[0] for s in stories], binary=False))
+
+
+def _all_terms(stories: Sequence[Story]) -> tuple[list[list[str]], list[list[str]]]:
+    """``_story_terms`` of every story, the titles and the teasers each normalised and
+    rewritten in one call over all of them joined (per story, those calls cost more than
+    their work); NUL, which no text keeps, parts them."""
+    titles = [s.title for s in stories]
+    teasers = [s.teaser[:TEASER_CHARS] for s in stories]
+    if any(_SEP in t for t in itertools.chain(titles, teasers)):
+        each = [_story_terms(story) for story in stories]
+        return [terms for terms, _ in each], [keys for _, keys in each]
+    plain = [unicodedata.normalize("NFKC", _SEP.join(texts)) for texts in (titles, teasers)]
+    title_words, teaser_words = (
+        [_WORD.findall(part) for part in _spaced(_DIGITS.sub("", text)).split(_SEP)]
+        for text in plain
+    )
+    has_katakana = any(_KATAKANA.search(text) for text in plain)
+    title_texts, teaser_texts = (text.split(_SEP) for text in plain)
+    terms: list[list[str]] = []
+    for k, (title, teaser) in enumerate(zip(title_words, teaser_words, strict=True)):
+        # The katakana of "title\nteaser" are those of each: no run crosses the line.
+        text = f"{title_texts[k]}\n{teaser_texts[k]}" if has_katakana else ""
+        terms.append(_terms([*title, *teaser] if teaser else title, text))
+    return terms, [_keys(title) for title in title_words]
 
 
 def _story_terms(story: Story) -> tuple[list[str], list[str]]:
@@ -244,7 +269,7 @@ def group_events(
     """
     n = len(stories)
     if threshold > 0 and n > 1:
-        terms, keys = zip(*map(_story_terms, stories), strict=True)
+        terms, keys = _all_terms(stories)
         matrix = _weighted(_count(terms, binary=False))
         found = candidate_pairs(stories, matrix, window=window, keys=_count(keys, binary=True))
         side = {url: k for k, urls in enumerate(apart) for url in urls}

@@ -374,6 +374,7 @@ def _average_link(
         mean = sums / (size[rows] * size[cols])
         ok = (mean >= threshold) & ~(pin[rows] & pin[cols]) & (side[rows] == side[cols])
         if not ok.any():
+            rows = cols = rows[:0]  # nothing left to merge: the heap has nothing to do
             break
         r, c = rows[ok], cols[ok]
         order = np.lexsort((c, -mean[ok], r))  # by group, best first, lowest index on ties
@@ -385,7 +386,14 @@ def _average_link(
         mine = np.arange(groups)
         mutual = (best > mine) & (best[np.maximum(best, 0)] == mine)
         if mutual.sum() < round_merges:
-            break  # a few merges a round: the heap is quicker for the rest
+            # A few merges a round: the heap is quicker for the rest. A group with no
+            # mergeable pair now never merges (no union comes closer to it, and pins and
+            # sides only add up), so its pairs cannot matter and stay out of the heap.
+            active = np.zeros(groups, dtype=bool)
+            active[r] = True
+            live = active[rows] & active[cols]
+            rows, cols, sums = rows[live], cols[live], sums[live]
+            break
         survives = np.ones(groups, dtype=bool)
         survives[best[mutual]] = False
         into = np.arange(groups)
@@ -399,12 +407,16 @@ def _average_link(
         rows, cols = into[rows], into[cols]
         apart = rows != cols
         rows, cols, sums = _summed(rows[apart], cols[apart], sums[apart], groups)
-    merged = _heap(
-        size.astype(int).tolist(),
-        dict(zip(zip(rows.tolist(), cols.tolist(), strict=True), sums.tolist(), strict=True)),
-        threshold,
-        pin.tolist(),
-        side.tolist(),
+    merged = (
+        np.arange(groups)
+        if not len(rows)
+        else _heap(
+            size.astype(int).tolist(),
+            dict(zip(zip(rows.tolist(), cols.tolist(), strict=True), sums.tolist(), strict=True)),
+            threshold,
+            pin.tolist(),
+            side.tolist(),
+        )
     )
     out: dict[int, list[int]] = {}
     final = np.array(merged)[label].tolist() if n else []

@@ -33,6 +33,7 @@ TEASER_CHARS = 300  # a teaser's first sentences say what happened; the rest is 
 BLOCK_MAX_DF = 0.005  # terms in more than this share of stories propose no candidates
 BLOCK_MIN_DF = 40  # ... unless the batch is small (then every term may)
 CHUNK = 200_000  # candidate pairs scored at once
+ROUND_MERGES = 50  # fewer merges than this in a vectorised round: the heap does the rest
 NEIGHBOURS = 5  # most similar stories each story is compared with
 SHORTLIST = 10  # candidates per story scored exactly, by shared key weight, in large batches
 FLOOR = 0.05  # candidate pairs less similar than this are treated as unrelated
@@ -44,6 +45,7 @@ _DIGITS = re.compile(r"(?<=\d)[,.\s](?=\d{3}(?!\d))")
 # Scripts written without spaces between words (Han, kana; Hangul too, for its compounds):
 # each run becomes its overlapping character pairs, which then serve as its words.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
+_SEP = "\x00"  # parts texts joined for one regex call over them all
 _KATAKANA = re.compile(r"[\u30a0-\u30ff]{2,}")  # mostly foreign names: Trump, CrowdStrike
 
 
@@ -97,17 +99,15 @@ def _count(lists: Sequence[list[str]], *, binary: bool) -> Any:
     import numpy as np
     from scipy.sparse import csr_matrix
 
-    vocabulary: dict[str, int] = {}
-    index = vocabulary.setdefault
-    columns: list[int] = []
-    indptr = [0]
-    for terms in lists:
-        columns.extend(index(t, len(vocabulary)) for t in terms)
-        indptr.append(len(columns))
-    data = np.ones(len(columns))
+    flat = list(itertools.chain.from_iterable(lists))
+    # Columns in order of first use, looked up by C-level calls: a generator calling
+    # ``setdefault`` per term cost a fifth of the grouping.
+    vocabulary = {term: k for k, term in enumerate(dict.fromkeys(flat))}
+    columns = np.fromiter(map(vocabulary.__getitem__, flat), dtype=np.int32, count=len(flat))
+    indptr = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, lists), dtype=np.int64, count=len(lists)), out=indptr[1:])
     matrix = csr_matrix(
-        (data, np.array(columns, dtype=np.int32), np.array(indptr, dtype=np.int64)),
-        shape=(len(lists), max(1, len(vocabulary))),
+        (np.ones(len(flat)), columns, indptr), shape=(len(lists), max(1, len(vocabulary)))
     )
     matrix.sum_duplicates()  # a term twice in one story: its count
     if binary:
@@ -123,6 +123,30 @@ def vectors(stories: Sequence[Story]) -> Any:
     dozen stories "story" or "news" shared by all makes no two of them alike.
     """
     return _weighted(_count([_story_terms(s)[0] for s in stories], binary=False))
+
+
+def _all_terms(stories: Sequence[Story]) -> tuple[list[list[str]], list[list[str]]]:
+    """``_story_terms`` of every story, the titles and the teasers each normalised and
+    rewritten in one call over all of them joined (per story, those calls cost more than
+    their work); NUL, which no text keeps, parts them."""
+    titles = [s.title for s in stories]
+    teasers = [s.teaser[:TEASER_CHARS] for s in stories]
+    if any(_SEP in t for t in itertools.chain(titles, teasers)):
+        each = [_story_terms(story) for story in stories]
+        return [terms for terms, _ in each], [keys for _, keys in each]
+    plain = [unicodedata.normalize("NFKC", _SEP.join(texts)) for texts in (titles, teasers)]
+    title_words, teaser_words = (
+        [_WORD.findall(part) for part in _spaced(_DIGITS.sub("", text)).split(_SEP)]
+        for text in plain
+    )
+    has_katakana = any(_KATAKANA.search(text) for text in plain)
+    title_texts, teaser_texts = (text.split(_SEP) for text in plain)
+    terms: list[list[str]] = []
+    for k, (title, teaser) in enumerate(zip(title_words, teaser_words, strict=True)):
+        # The katakana of "title\nteaser" are those of each: no run crosses the line.
+        text = f"{title_texts[k]}\n{teaser_texts[k]}" if has_katakana else ""
+        terms.append(_terms([*title, *teaser] if teaser else title, text))
+    return terms, [_keys(title) for title in title_words]
 
 
 def _story_terms(story: Story) -> tuple[list[str], list[str]]:
@@ -151,10 +175,10 @@ def _weighted(counts: Any) -> Any:
 
 def candidate_pairs(
     stories: Sequence[Story], matrix: Any, *, window: timedelta, keys: Any = None
-) -> dict[tuple[int, int], float]:
+) -> tuple[Any, Any, Any]:
     """Pairs ``(i, j)``, ``i < j``, published within ``window`` of each other, with their
     similarity (the cosine, halved for every TIME_HALF_LIFE_HOURS between them) when it
-    is at least FLOOR.
+    is at least FLOOR: three arrays, of the ``i``, the ``j`` and the similarities.
 
     Only pairs whose headlines share a selective key are candidates (see ``_keys``): a
     key carried by more than BLOCK_MAX_DF of the stories proposes none. Teasers count in
@@ -170,12 +194,13 @@ def candidate_pairs(
     from scipy.sparse import diags, triu
 
     n = matrix.shape[0]
+    none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
     if n < 2:
-        return {}
+        return none
     if keys is None:
         keys = _count([_keys(_words(s.title)) for s in stories], binary=True)
     if keys.nnz == 0:
-        return {}
+        return none
     df = np.bincount(keys.indices, minlength=keys.shape[1])
     cap = max(BLOCK_MIN_DF, int(BLOCK_MAX_DF * n))
     selective = (df <= cap) & (df > 1)
@@ -201,13 +226,7 @@ def candidate_pairs(
     some = exact >= FLOOR
     rows, cols, exact = rows[some], cols[some], exact[some]
     keep = _nearest(rows, cols, exact, n, NEIGHBOURS)
-    return dict(
-        zip(
-            zip(rows[keep].tolist(), cols[keep].tolist(), strict=True),
-            exact[keep].tolist(),
-            strict=True,
-        )
-    )
+    return rows[keep].astype(np.int64), cols[keep].astype(np.int64), exact[keep]
 
 
 def _nearest(rows: Any, cols: Any, values: Any, n: int, neighbours: int) -> Any:
@@ -219,7 +238,11 @@ def _nearest(rows: Any, cols: Any, values: Any, n: int, neighbours: int) -> Any:
     keep = np.zeros(len(values), dtype=bool)
     for mine in (rows, cols):
         # By story, most similar first: similarities are below 1, so one float key does.
-        order = np.argsort(mine + (1 - np.clip(values, 0, 1)) * 0.5, kind="stable")
+        # Stories first, by a radix sort when their numbers fit 16 bits; the stable float
+        # sort then only meets runs already in order, which it merges quickly.
+        first = np.argsort(mine.astype(np.uint16) if n <= 1 << 16 else mine, kind="stable")
+        key = mine[first] + (1 - np.clip(values[first], 0, 1)) * 0.5
+        order = first[np.argsort(key, kind="stable")]
         ranked = mine[order]
         starts = np.searchsorted(ranked, np.arange(n))
         place = np.arange(len(order)) - starts[ranked]
@@ -246,14 +269,13 @@ def group_events(
     """
     n = len(stories)
     if threshold > 0 and n > 1:
-        terms, keys = zip(*map(_story_terms, stories), strict=True)
+        terms, keys = _all_terms(stories)
         matrix = _weighted(_count(terms, binary=False))
         found = candidate_pairs(stories, matrix, window=window, keys=_count(keys, binary=True))
-        pairs = _connected(n, found, threshold)
         side = {url: k for k, urls in enumerate(apart) for url in urls}
-        groups = average_link(
+        groups = _average_link(
             n,
-            pairs,
+            *found,
             threshold,
             pinned=[s.url in keep for s in stories],
             sides=[side.get(s.url, -1) for s in stories],
@@ -261,26 +283,6 @@ def group_events(
     else:
         groups = [[i] for i in range(n)]
     return _join(stories, groups, joined) if joined else groups
-
-
-def _connected(
-    n: int, pairs: dict[tuple[int, int], float], threshold: float
-) -> dict[tuple[int, int], float]:
-    """The pairs that can matter to average-link: two groups only merge when some pair
-    across them is at least ``threshold``, so a group never leaves its connected component
-    of such pairs, and pairs across components (most of them, with thousands of stories)
-    are dropped before the agglomeration's slower loop."""
-    import numpy as np
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    strong = [(i, j) for (i, j), value in pairs.items() if value >= threshold]
-    if not strong:
-        return {}
-    rows, cols = np.array(strong).T
-    graph = coo_matrix((np.ones(len(strong)), (rows, cols)), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    return {(i, j): v for (i, j), v in pairs.items() if label[i] == label[j]}
 
 
 def _join(
@@ -312,6 +314,7 @@ def average_link(
     *,
     pinned: Sequence[bool],
     sides: Sequence[int],
+    round_merges: int = ROUND_MERGES,
 ) -> list[list[int]]:
     """Average-link agglomeration of ``n`` items over the sparse similarities ``pairs``.
 
@@ -319,18 +322,139 @@ def average_link(
     pairs count as 0) is at least ``threshold``; ties break on the lowest indices, so the
     result depends only on the input. Two groups that both hold a pinned item never merge,
     nor two groups on different ``sides`` (-1: any side; an editor's split sets the rest).
+
+    Most merges are made in vectorised rounds: two groups that are each other's most
+    similar mergeable neighbour are merged by the one-at-a-time agglomeration too, sooner
+    or later (average link is reducible: a union is never more similar to a third group
+    than the better of its parts, and mergeability is kept by unions too), so every such
+    pair merges at once. When a round merges only a few pairs, the rest is left to the
+    one-at-a-time heap, which is then small.
     """
-    size = [1] * n
-    members: list[list[int]] = [[i] for i in range(n)]
+    import numpy as np
+
+    ends = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
+    values = np.fromiter(pairs.values(), dtype=float, count=len(pairs))
+    return _average_link(
+        n,
+        ends[:, 0],
+        ends[:, 1],
+        values,
+        threshold,
+        pinned=pinned,
+        sides=sides,
+        round_merges=round_merges,
+    )
+
+
+def _average_link(
+    n: int,
+    first: Any,
+    second: Any,
+    values: Any,
+    threshold: float,
+    *,
+    pinned: Sequence[bool],
+    sides: Sequence[int],
+    round_merges: int = ROUND_MERGES,
+) -> list[list[int]]:
+    """``average_link`` over the pairs ``(first[k], second[k])`` of similarity ``values[k]``
+    (numpy arrays, each pair once)."""
+    import numpy as np
+
+    label = np.arange(n)  # item -> its group
+    size: Any = np.ones(n)  # items per group (float: the divisor of the sums)
+    pin = np.array(pinned, dtype=bool)
+    side = np.array(sides, dtype=np.int64)
+    # Both directions of each pair, so that a row's entries are all of its group's links.
+    rows = np.concatenate([first, second])
+    cols = np.concatenate([second, first])
+    sums = np.concatenate([values, values])
+    groups = n
+    while len(rows):
+        mean = sums / (size[rows] * size[cols])
+        ok = (mean >= threshold) & ~(pin[rows] & pin[cols]) & (side[rows] == side[cols])
+        if not ok.any():
+            rows = cols = rows[:0]  # nothing left to merge: the heap has nothing to do
+            break
+        r, c = rows[ok], cols[ok]
+        order = np.lexsort((c, -mean[ok], r))  # by group, best first, lowest index on ties
+        r, c = r[order], c[order]
+        first = np.ones(len(r), dtype=bool)
+        first[1:] = r[1:] != r[:-1]
+        best = np.full(groups, -1)
+        best[r[first]] = c[first]
+        mine = np.arange(groups)
+        mutual = (best > mine) & (best[np.maximum(best, 0)] == mine)
+        if mutual.sum() < round_merges:
+            # A few merges a round: the heap is quicker for the rest. A group with no
+            # mergeable pair now never merges (no union comes closer to it, and pins and
+            # sides only add up), so its pairs cannot matter and stay out of the heap.
+            active = np.zeros(groups, dtype=bool)
+            active[r] = True
+            live = active[rows] & active[cols]
+            rows, cols, sums = rows[live], cols[live], sums[live]
+            break
+        survives = np.ones(groups, dtype=bool)
+        survives[best[mutual]] = False
+        into = np.arange(groups)
+        into[best[mutual]] = mine[mutual]  # the lower index survives: its first story's place
+        into = (np.cumsum(survives) - 1)[into]
+        groups = int(survives.sum())
+        label = into[label]
+        size = np.bincount(into, weights=size, minlength=groups)
+        pin = np.bincount(into, weights=pin, minlength=groups) > 0
+        side = side[survives]  # both of a merged pair are on one side
+        rows, cols = into[rows], into[cols]
+        apart = rows != cols
+        rows, cols, sums = _summed(rows[apart], cols[apart], sums[apart], groups)
+    merged = (
+        np.arange(groups)
+        if not len(rows)
+        else _heap(
+            size.astype(int).tolist(),
+            dict(zip(zip(rows.tolist(), cols.tolist(), strict=True), sums.tolist(), strict=True)),
+            threshold,
+            pin.tolist(),
+            side.tolist(),
+        )
+    )
+    out: dict[int, list[int]] = {}
+    final = np.array(merged)[label].tolist() if n else []
+    for item, group in enumerate(final):
+        out.setdefault(group, []).append(item)
+    return [out[g] for g in sorted(out)]
+
+
+def _summed(rows: Any, cols: Any, values: Any, n: int) -> tuple[Any, Any, Any]:
+    """The entries of an ``n`` x ``n`` sparse matrix with duplicates added up."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+
+    matrix = coo_matrix((values, (rows, cols)), shape=(n, n)).tocsr()
+    matrix.sum_duplicates()
+    found = matrix.tocoo()
+    return found.row.astype(np.int64), found.col.astype(np.int64), found.data
+
+
+def _heap(
+    size: list[int],
+    links_in: dict[tuple[int, int], float],
+    threshold: float,
+    holds_pin: list[bool],
+    side: list[int],
+) -> list[int]:
+    """The one-at-a-time agglomeration of groups of ``size`` items with summed similarities
+    ``links_in`` (both directions): each group's final group, the lowest index of its own."""
+    n = len(size)
     links: list[dict[int, float]] = [{} for _ in range(n)]  # group -> summed similarity
-    holds_pin = list(pinned)
-    side = list(sides)
     heap: list[tuple[float, int, int]] = []
-    for (i, j), value in pairs.items():
-        links[i][j] = links[j][i] = value
-        if value >= threshold:
-            heap.append((-value, i, j))
+    for (i, j), total in links_in.items():
+        links[i][j] = total
+        mean = total / (size[i] * size[j])
+        if i < j and mean >= threshold:
+            heap.append((-mean, i, j))
     heapq.heapify(heap)
+    into = list(range(n))
     alive = [True] * n
     while heap:
         negative, a, b = heapq.heappop(heap)
@@ -342,8 +466,8 @@ def average_link(
         # The survivor is the lower index, so the group keeps its first story's place.
         a, b = min(a, b), max(a, b)
         alive[b] = False
+        into[b] = a
         size[a] += size[b]
-        members[a].extend(members[b])
         holds_pin[a] = holds_pin[a] or holds_pin[b]
         for c, value in links[b].items():
             if c == a:
@@ -357,4 +481,6 @@ def average_link(
             mean = total / (size[a] * size[c])
             if mean >= threshold:
                 heapq.heappush(heap, (-mean, min(a, c), max(a, c)))
-    return [sorted(members[i]) for i in range(n) if alive[i]]
+    for g in range(n):  # survivors have lower indices, so theirs are final already
+        into[g] = into[into[g]]
+    return into

@@ -10,6 +10,7 @@ import pytest
 
 from digest.models import DeliveryState, RenderedEdition, Story, Subscriber, SubscriberState
 from digest.store import Revision, Store
+from digest.store.lateness import expire_retries
 from digest.store.ledger import Ledger, Mark, Outcome
 from digest.store.subscribers import Receiving, SubscriberStore
 from digest.store.tables import stamp
@@ -226,7 +227,8 @@ def test_deferred_rows_come_due_then_expire(store: Store) -> None:
     assert ledger.claim(edition, me, now=NOW, live=LIVE, limit=1) == []
     assert ledger.next_due_at(edition) == later
     assert [r.subscriber.email for r in ledger.claim(edition, me, now=later, live=LIVE, limit=1)]
-    assert ledger.expire(edition, first_attempt_before=NOW + timedelta(hours=1), now=later) == 1
+    late = NOW + timedelta(hours=1)
+    assert expire_retries(ledger, edition, first_attempt_before=late, now=later) == 1
     assert store.delivery_counts(edition) == {"failed": 1}
     assert ledger.next_due_at(edition) is None
     ledger.close()

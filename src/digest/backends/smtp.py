@@ -60,7 +60,7 @@ class _Conn(smtplib.SMTP):
     def _left(self) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError("the server took longer than the timeout for this step")
+            raise TimeoutError("timed out: the server took longer than the timeout for this step")
         return left
 
     def recv_by_deadline(self) -> bytes:

@@ -36,6 +36,7 @@ from digest.exceptions import (
 )
 from digest.models import DeliveryState, SubscriberState
 from digest.render.personalise import EnvelopeFactory
+from digest.store.lateness import expire_retries
 from digest.store.ledger import Ledger, Mark, Outcome, Row
 from digest.store.limits import Permits
 from digest.store.repository import Store
@@ -346,7 +347,7 @@ class Sender:
         s, now = self.s, self.clock()
         deadline = now - timedelta(hours=s.options.retry_deadline_hours)
         self.report.failed += self.db(
-            self.ledger.expire, self.edition_id, first_attempt_before=deadline, now=now
+            expire_retries, self.ledger, self.edition_id, first_attempt_before=deadline, now=now
         )
         self._empty = False
         if self._recover():

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import String, delete, exists, func, literal, select, update
+from sqlalchemy import String, delete, exists, func, select, update
 
 from digest.models import DeliveryState, Subscriber
 from digest.store import receiving
@@ -459,24 +459,6 @@ class Ledger:
         )
         with guarded(self.where), self.engine.connect() as conn:
             return conn.execute(query).first() is not None
-
-    def expire(self, edition_id: int, *, first_attempt_before: datetime, now: datetime) -> int:
-        """Deferred rows that kept failing past the retry deadline become failed (expired)."""
-        return self._update(
-            update(deliveries)
-            .where(deliveries.c.edition_id == edition_id)
-            .where(deliveries.c.state == D.DEFERRED.value)
-            .where(deliveries.c.first_attempt_at != "")
-            .where(deliveries.c.first_attempt_at < stamp(first_attempt_before))
-            .values(
-                state=D.FAILED.value,
-                updated_at=now,
-                claim="",
-                last_error=literal("expired: retry deadline passed; last error: ").concat(
-                    deliveries.c.last_error
-                ),
-            )
-        )
 
     def skip_stale(self, edition_id: int, *, due_before: datetime, now: datetime) -> int:
         """Never-tried rows whose delivery time passed long ago: skipped, not sent stale."""

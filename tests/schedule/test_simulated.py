@@ -22,6 +22,7 @@ from digest.app import App
 from digest.schedule.tick import tick
 from digest.slots import wall_time
 from digest.store.ops import NoticeLog
+from digest.testing.smtp import SMTPSink
 
 from conftest import SECRET, Project
 
@@ -267,3 +268,58 @@ def test_a_bad_subscriber_line_never_stops_the_next_slots(
     broken = [n for n in NoticeLog(app.store).recent() if n.kind == "subscribers_broken"]
     assert [n.status for n in broken] == ["sent"]  # one notice for the one mistake
     assert broken[0].recipients == "rosa@news.example.org"
+
+
+@pytest.mark.slow
+def test_an_smtp_outage_across_a_slot_sends_nothing_later_than_the_lateness(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+    zones = {"anna@example.org": "Europe/Berlin", "nora@example.com": "America/New_York"}
+    (project.root / "subscribers.yaml").write_text(
+        "".join(f"- email: {e}\n  timezone: {z}\n" for e, z in zones.items()), encoding="utf-8"
+    )
+    sinks = [SMTPSink()]
+    sinks[0].start()
+    port = sinks[0].port
+    sources = (
+        f"sources:\n  - name: Daily\n    url: {project.feeds.url('/daily.rss')}\n"
+        "    allow_private: true\n"
+    )
+    retries = "send:\n  retry_base_seconds: 60\n  retry_max_seconds: 300\n"
+    retries += "  retry_in_run_seconds: 0\n"
+    schedule = SINGLE + "  max_lateness_minutes: 120\n"
+    approval = EDITOR + "  deadline_minutes: 30\n  at_deadline: send\n"
+    project.write_config(
+        "smtp",
+        {"host": sinks[0].host, "port": port},
+        sources=sources,
+        extra=schedule + approval + retries,
+    )
+    # The mail server is down from before the second slot (01:00 UTC) until 4 h after it.
+    down = (_utc("2026-06-11T00:30"), _utc("2026-06-11T05:00"))
+
+    def server(now: datetime) -> None:
+        running = sinks[-1]._running
+        if down[0] <= now < down[1] and running:
+            sinks[-1].stop()
+        elif not down[0] <= now < down[1] and not running:
+            sinks.append(SMTPSink(port=port))
+            sinks[-1].start()
+
+    try:
+        app, _ticks = _run(project, "2026-06-09T12:00", "2026-06-12T12:00", [], server)
+    finally:
+        sinks[-1].stop()
+    states: dict[str, Counter[str]] = {}
+    for slot, row in _sent_rows(app):
+        states.setdefault(slot, Counter())[str(row["state"])] += 1
+        if row["state"] == "sent":  # D1 holds through the outage: nothing late
+            sent_at, wave = row["sent_at"], _wave(slot, "Europe/Berlin")
+            assert isinstance(sent_at, datetime)
+            assert wave <= sent_at <= wave + LATE, (slot, row["email"], sent_at)
+    assert states["2026-06-10T03:00"] == {"sent": 2}
+    assert states["2026-06-11T03:00"] == {"skipped": 2}  # tried, then expired: not sent late
+    assert states["2026-06-12T03:00"] == {"sent": 2}  # the next slot goes out on time
+    received = [r for s in sinks for m in s.messages for r in m.rcpt_tos]
+    assert sorted(r for r in received if r in zones) == sorted([*zones, *zones])

@@ -107,7 +107,8 @@ class Story:
     ``published`` is the fetch time. ``author``, ``word_count`` (0: unknown) and ``language``
     (a BCP 47 tag such as "ar" or "zh-Hant", "" when unknown) are set when the source says.
     ``coverage`` is the other stories of the same event, set by ranking when it groups them
-    (``also_in`` names their sources).
+    (``also_in`` names their sources). ``short_title`` is a shorter headline the source
+    itself gives ("" when it gives none; see render.frame.short_headline).
     """
 
     url: str
@@ -124,6 +125,7 @@ class Story:
     word_count: int = 0
     language: str = ""
     coverage: tuple[Coverage, ...] = ()
+    short_title: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +143,7 @@ class Story:
             "word_count": self.word_count,
             "language": self.language,
             "coverage": [c.to_dict() for c in self.coverage],
+            "short_title": self.short_title,
         }
 
     @classmethod
@@ -162,6 +165,7 @@ class Story:
             word_count=int(data.get("word_count", 0)),
             language=data.get("language", ""),
             coverage=tuple(Coverage.from_dict(c) for c in data.get("coverage", ())),
+            short_title=data.get("short_title", ""),
         )
 
 

@@ -28,6 +28,7 @@ from digest.render.frame import (
     coverage_links,
     direction,
     fit,
+    short_headline,
 )
 from digest.render.links import add_utm, expand_utm
 
@@ -146,6 +147,7 @@ def inline_css(html: str) -> str:
 def _context_env() -> jinja2.sandbox.SandboxedEnvironment:
     env = jinja2.sandbox.SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
     env.filters["fit"] = fit
+    env.filters["short_headline"] = short_headline
     return env
 
 

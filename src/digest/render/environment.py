@@ -10,7 +10,7 @@ import jinja2
 
 from digest.exceptions import ConfigError, RenderError
 from digest.render import placeholders
-from digest.render.frame import fit
+from digest.render.frame import fit, short_headline
 from digest.render.wrap import wrap_text
 
 TEMPLATE_SUFFIX = ".j2"
@@ -77,6 +77,7 @@ def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
     env.filters["wrap72"] = wrap72
     env.filters["safe_url"] = safe_url
     env.filters["fit"] = fit
+    env.filters["short_headline"] = short_headline
     return env
 
 

@@ -16,6 +16,8 @@ SUBJECT_FIT = 60
 DEFAULT_SUBJECT = '{{ (publication.name ~ ": " ~ lead.title) | fit }}'
 TOC_SIZE = 5  # "In today's edition" without sections: the first stories of the running order
 GREETINGS = ("first_name", "none")
+# Where a headline's first phrase ends: a comma, semicolon or spaced dash.
+_FIRST_PHRASE = re.compile(r"(?<=\S)(?:[,;]| [-–—]) ")
 WORDS_PER_MINUTE = 230
 COVERAGE_SHOWN = 4  # other sources linked under a story; the rest are counted
 # Languages written right to left (ISO 639 primary subtags).
@@ -83,6 +85,23 @@ class Frame:
 
     def archive_link(self, day: date) -> str:
         return self.archive_url.replace("{date}", day.isoformat())
+
+
+def short_headline(story: Story | str) -> str:
+    """The short headline of ``story`` (a story or a headline), for a subject that asks for
+    it (``{{ lead | short_headline }}``): the one its source gives (``short_title``), else
+    the headline without a leading label ("Brexit: ", "Live: ") and cut after its first
+    phrase when that phrase says enough on its own (four words or more): "Open-source
+    browser engine passes 95% of web platform tests, beating rivals" gives its first
+    clause, "Paris, Texas wins award" stays whole."""
+    if isinstance(story, Story) and story.short_title.strip():
+        return " ".join(story.short_title.split())
+    title = " ".join((story.title if isinstance(story, Story) else str(story)).split())
+    label, colon, rest = title.partition(": ")
+    if colon and rest and len(label.split()) <= 3:
+        title = rest
+    first = _FIRST_PHRASE.split(title, maxsplit=1)[0]
+    return first if first != title and len(first.split()) >= 4 else title
 
 
 def fit(text: str, width: int = SUBJECT_FIT) -> str:

@@ -4,12 +4,14 @@ Titles: the metadata title (JSON-LD, OpenGraph, parsely...) or else the page's `
 ``<title>``, without the site's name before or after a separator ("New Zealand -
 Wikipedia", "Brexit deal | Politics | The Guardian"). A part is the site's name when it
 matches a name the page gives itself or its host name; when nothing says so, a part equal
-to the page's ``<h1>`` is the headline.
+to the page's ``<h1>`` is the headline. When the ``<title>`` has the ``<h1>``'s words with
+other quotes or dashes, its plain wording is kept; a bare ``<title>`` (no metadata, no
+known site name) loses a short last part ("Headline | Jane Roe").
 
 Teasers and dates the page does not declare come from trafilatura, which finds an
 article's main text (skipping navigation, comments and boilerplate) and its date; from
 that text the first real paragraphs are taken, skipping bylines, captions, cookie and
-newsletter notices.
+newsletter notices (a short paragraph counts when it is a whole sentence).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ _NOTICE = re.compile(
 _DATEISH = re.compile(r"^[\d\s:/.,\-–+apmAPMUTCGMT]*$|^\w+ \d{1,2},? \d{4}")
 MIN_PARAGRAPH = 60  # in "width" (CJK characters count twice): shorter is chrome, not prose
 TEASER_ROOM = 600  # enough paragraph text to cut a teaser from
+SHORT_SENTENCE = 40  # the least width of a whole sentence that counts as a paragraph
+LABEL_WORDS = 4  # a <title>'s last part this short may be a name rather than headline
 
 # Tests only: a page containing this text makes the extracting worker abort, as a native
 # crash would (read in the collecting process, passed to the worker with each page).
@@ -133,12 +137,34 @@ def title_of(meta: ArticleMeta, url: str, extracted: str = "") -> str:
         if title:
             stripped.append(strip_site_name(title, names, host, h1))
     if headline_h1:
+        tab = strip_site_name(" ".join(meta.html_title.split()), names, host)
+        if tab != h1 and _letters(tab) == _letters(h1):
+            # The same words, quoted or dashed otherwise: the <title>'s plain wording (what
+            # tabs, bookmarks and other tools show) rather than the <h1>'s typography.
+            return tab
         for title in stripped:
             key = _key(title)
             # The same words, or the <h1> inside a title that adds a label or the site's name.
             if key == h1_key or (h1_key in key and len(h1_key) >= max(12, len(key) // 2)):
                 return h1
+    if not meta.titles and meta.html_title.strip():
+        tab = " ".join(meta.html_title.split())
+        if stripped and stripped[0] == tab:  # nothing in it was recognised as the site's
+            return _drop_last_label(tab)
     return next((t for t in stripped if t), h1)
+
+
+def _drop_last_label(title: str) -> str:
+    """A bare ``<title>`` (no metadata, no known site name) without its short last part:
+    "Headline | Author or Site" is by far the usual shape, so a last part of a few words
+    after a separator is the site's or author's name more often than the headline's."""
+    parts = _SEPARATOR.split(title)
+    if len(parts) < 3:
+        return title
+    last, rest = parts[-1].strip(), "".join(parts[:-2]).strip()
+    if len(last.split()) <= LABEL_WORDS and len(rest.split()) >= 3:
+        return rest
+    return title
 
 
 def strip_site_name(title: str, names: Sequence[str], host: str, h1: str = "") -> str:
@@ -183,6 +209,11 @@ def _is_site(part: str, keys: list[str], hosts: list[str]) -> bool:
     )
 
 
+def _letters(text: str) -> str:
+    """Letters and digits only, case kept: tells "Rates Rise" from "RATES RISE"."""
+    return "".join(c for c in unicodedata.normalize("NFKC", text) if c.isalnum())
+
+
 def _key(text: str) -> str:
     """Letters and digits only, case and accents folded: "Le Monde.fr" -> "lemondefr"."""
     folded = unicodedata.normalize("NFKD", text.casefold())
@@ -205,10 +236,21 @@ def body_teaser(paragraphs: Sequence[str], title: str) -> str:
     return " ".join(chosen)
 
 
+def _sentence(text: str, width: int) -> bool:
+    """A short paragraph that is still a whole sentence (a capital, seven words or more, a
+    full stop): an article may open with one ("X is written and produced by Y.")."""
+    return (
+        width >= SHORT_SENTENCE
+        and text[0].isupper()
+        and text[-1] in ".!?"
+        and len(text.split()) >= 7
+    )
+
+
 def _is_prose(text: str) -> bool:
     """A paragraph of the article, not a byline, caption, date, notice or button."""
     width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-    if width < MIN_PARAGRAPH or _DATEISH.match(text):
+    if (width < MIN_PARAGRAPH and not _sentence(text, width)) or _DATEISH.match(text):
         return False
     if _BYLINE.match(text) and width < 200:
         return False

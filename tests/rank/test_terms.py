@@ -51,11 +51,40 @@ def reference(story: Story) -> tuple[list[str], list[str]]:
 
 
 PIECES = [
-    "Volcano", "erupts", "near", "Reykjavik", "airport", "closed", "the", "of", "Über",
-    "straße", "2,300", "2 300", "1.000.000", "45", "ÉLECTIONS", "élections", "トランプ",
-    "大統領", "能登半島地震", "석유", "ｶﾀｶﾅ", "\x00", "COVID19", "x", "Ab", "ß", "", " ",
-    "Москва", "заявил", "-", ",", "’s",
-]  # fmt: off
+    "Volcano",
+    "erupts",
+    "near",
+    "Reykjavik",
+    "airport",
+    "closed",
+    "the",
+    "of",
+    "Über",
+    "straße",
+    "45",
+    "ÉLECTIONS",
+    "élections",
+    "トランプ",
+    "大統領",
+    "能登半島地震",
+    "석유",
+    "ｶﾀｶﾅ",
+    "COVID19",
+    "x",
+    "Ab",
+    "ß",
+    "Москва",
+    "заявил",
+    "-",
+    ",",
+    "’s",
+    "2,300",
+    "2 300",
+    "1.000.000",
+    "\x00",
+    "",
+    " ",
+]
 TEXTS = st.lists(st.sampled_from(PIECES), max_size=12).map(" ".join)
 
 

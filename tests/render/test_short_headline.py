@@ -8,11 +8,14 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
+from click.testing import CliRunner
 
+from digest.cli import cli
 from digest.models import Publication, Story
 from digest.render.edition import render_fitted
 from digest.render.environment import make_environment
 from digest.render.frame import DEFAULT_SUBJECT, short_headline
+from digest.testing.http import FixtureServer
 
 from conftest import Project
 
@@ -81,3 +84,48 @@ def test_the_setting_reaches_the_edition(project: Project) -> None:
     assert project.cli("check").exit_code == 0
     edition = json.loads(project.cli("build", "--json").stdout)
     assert edition["subject"] == "Putin poaches the neighbors for his Ukraine invasion (brief)"
+
+
+HEAD = """<html><head><title>{title} - The Harbour Herald</title>
+<meta property="og:site_name" content="The Harbour Herald">
+<meta property="og:type" content="article">
+<meta property="article:published_time" content="2026-11-24T05:00:00Z">
+<meta name="description" content="A small team's engine now renders nearly all of the web.">
+{extra}</head><body><article><h1>{title}</h1><p>Some text.</p></article></body></html>"""
+LONG = "Open-source browser engine passes 95% of web platform tests, beating rivals on speed"
+
+
+def og(title: str) -> str:
+    return f'<meta property="og:title" content="{title}">'
+
+
+def alternative(title: str) -> str:
+    node = {"@type": "NewsArticle", "headline": LONG, "alternativeHeadline": title}
+    return f'<script type="application/ld+json">{json.dumps(node)}</script>'
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (og("Browser engine passes 95% of web tests"), "Browser engine passes 95% of web tests"),
+        (og("Browser engine aces web tests | The Harbour Herald"), "Browser engine aces web tests"),
+        (alternative("Engine passes web tests"), "Engine passes web tests"),
+        # Not a short headline: cut short, two words, as long as the headline.
+        (og("Open-source browser engine passes 95%..."), ""),
+        (og("Browser engine"), ""),
+        (og(LONG), ""),
+    ],
+)
+def test_a_page_gives_its_short_headline(extra: str, expected: str) -> None:
+    page = HEAD.format(title=LONG, extra=extra).encode()
+    with FixtureServer() as server:
+        server.route("/a", page, headers={"Content-Type": "text/html; charset=utf-8"})
+        result = CliRunner().invoke(
+            cli,
+            ["--config", "none.yaml", "collect", "--allow-private", "--json", server.url("/a")],
+            catch_exceptions=False,
+        )
+    assert result.exit_code == 0, result.output
+    (story,) = json.loads(result.stdout)
+    assert story["title"] == LONG
+    assert story["short_title"] == expected

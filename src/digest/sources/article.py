@@ -48,6 +48,7 @@ _DATEISH = re.compile(r"^[\d\s:/.,\-–+apmAPMUTCGMT]*$|^\w+ \d{1,2},? \d{4}")
 MIN_PARAGRAPH = 60  # in "width" (CJK characters count twice): shorter is chrome, not prose
 TEASER_ROOM = 600  # enough paragraph text to cut a teaser from
 SHORT_SENTENCE = 40  # the least width of a whole sentence that counts as a paragraph
+SHORT_SHARE = 0.75  # a short headline is at most this share of the headline's length
 LABEL_WORDS = 4  # a <title>'s last part this short may be a name rather than headline
 
 # Tests only: a page containing this text makes the extracting worker abort, as a native
@@ -152,6 +153,22 @@ def title_of(meta: ArticleMeta, url: str, extracted: str = "") -> str:
         if stripped and stripped[0] == tab:  # nothing in it was recognised as the site's
             return _drop_last_label(tab)
     return next((t for t in stripped if t), h1)
+
+
+def short_title_of(meta: ArticleMeta, url: str, title: str) -> str:
+    """A shorter headline the page itself gives, or "": the shortest of its metadata titles
+    (JSON-LD ``alternativeHeadline`` too), without the site's name, that has three words or
+    more, is at most SHORT_SHARE of ``title``'s length and is not cut short ("...")."""
+    host = urlsplit(url).hostname or ""
+    names = [*meta.site_names, meta.section]
+    best = ""
+    for given in (meta.alternative, *meta.titles):
+        short = " ".join(strip_site_name(" ".join(given.split()), names, host).split())
+        if len(short.split()) < 3 or short.endswith(("…", "...")):
+            continue
+        if len(short) <= SHORT_SHARE * len(title) and (not best or len(short) < len(best)):
+            best = short
+    return best
 
 
 def _drop_last_label(title: str) -> str:

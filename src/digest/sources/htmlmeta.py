@@ -113,6 +113,7 @@ class ArticleMeta:
     html_title: str = ""  # <title>
     site_names: tuple[str, ...] = ()  # every name the site gives itself
     titles: tuple[str, ...] = ()  # every metadata title, in order of preference
+    alternative: str = ""  # JSON-LD alternativeHeadline
     authors: tuple[str, ...] = ()  # JSON-LD author names
     meta_authors: tuple[str, ...] = ()  # <meta name=author> & co., each a whole byline
     word_count: int = 0  # JSON-LD wordCount, 0 when the page does not say
@@ -200,6 +201,7 @@ def article_meta(doc: Any, nodes: list[dict[str, Any]]) -> ArticleMeta:
         is_article=bool(ld) or _article_signals(meta),
         title=titles[0] if titles else "",
         titles=titles,
+        alternative=_text(ld.get("alternativeHeadline")).strip(),
         teaser=_pick(
             _text(ld.get("description")),
             meta.get("og:description"),

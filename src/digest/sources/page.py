@@ -27,7 +27,7 @@ from digest.normalize import (
     parse_date,
     safe_http_url,
 )
-from digest.sources.article import Extracted, body_teaser, extract, title_of
+from digest.sources.article import Extracted, body_teaser, extract, short_title_of, title_of
 from digest.sources.base import Fetched, Source
 from digest.sources.bylines import FULL_TEXT_WORDS, byline, word_count
 from digest.sources.htmlmeta import ArticleMeta, article_meta, drop_unsafe, json_ld, parse_html
@@ -167,6 +167,7 @@ class PageSource(Source):
             weight=self.weight,
             author=author,
             word_count=words if words >= FULL_TEXT_WORDS else 0,
+            short_title=clean_text(short_title_of(meta, fetched.url, title)),
         )
 
     def _find(self, el: Any, key: str) -> list[Any]:

@@ -20,7 +20,8 @@ DigestError
 ├── StoreError             the state database failed
 │   └── SchemaError        the database's schema is older or newer than this digest's
 ├── StateError             an edition is not in a state that allows the requested action
-│   └── LockedError        another process holds the edition's send lock
+│   ├── LockedError        another process holds the edition's send lock
+│   └── PreflightFailed    an approval refused: the edition fails preflight (says why)
 ├── SendLimitReached       an editor's test sends are over approval.test_sends_per_hour
 └── BackendError           a delivery backend failed as a whole (cannot connect, bad options)
     ├── TemporaryFailure   one message was refused for now (4xx, dropped connection)
@@ -125,6 +126,10 @@ class StateError(DigestError):
 
 class LockedError(StateError):
     """Another live process holds the lock for this edition."""
+
+
+class PreflightFailed(StateError):
+    """An approval was refused: what would go out is broken (the message lists why)."""
 
 
 class SendLimitReached(DigestError):

@@ -363,10 +363,9 @@ def test_add_a_story_by_hand_at_a_place_and_bad_links_refused(review: Review) ->
     assert review.app.store.get_edition(1).revision == edition.revision
 
 
-def test_preflight_errors_stop_an_approval_with_their_message(
-    project: Project, tmp_path: Path
-) -> None:
-    # A newsroom's text template that lists the stories backwards: the parts differ.
+def _failing_preflight(project: Project, tmp_path: Path) -> None:
+    """An edition built with a newsroom's text template that lists the stories backwards:
+    its HTML and text parts differ, which preflight calls an error."""
     source = (ROOT / "templates" / "digest.txt.j2").read_text(encoding="utf-8")
     loop = "{% for story in section.stories %}"
     assert loop in source
@@ -376,6 +375,24 @@ def test_preflight_errors_stop_an_approval_with_their_message(
     (project.root / "subscribers.yaml").write_text(READERS, encoding="utf-8")
     project.write_config(extra=EDITORS + SCHEDULE + f"templates_dir: {tmp_path / 't'}\n")
     assert project.cli("build").exit_code == 0
+
+
+def test_preflight_errors_stop_a_cli_approval_in_one_line(project: Project, tmp_path: Path) -> None:
+    _failing_preflight(project, tmp_path)
+    result = project.cli("approve", "1", "--by", "Rosa Diaz")
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: edition 1 fails preflight, so it was not approved: ")
+    assert "the HTML and text parts list the stories in different orders" in line
+    assert "`digest check 1`" in line
+    status = json.loads(project.cli("status", "1", "--json").stdout)
+    assert status["state"] == "pending_approval"
+
+
+def test_preflight_errors_stop_an_approval_with_their_message(
+    project: Project, tmp_path: Path
+) -> None:
+    _failing_preflight(project, tmp_path)
     app = App(project.config, clock=Clock())
     with (
         BackgroundServer(create_app(app, environ={"DIGEST_SECRET": SECRET})) as server,

@@ -15,7 +15,7 @@ from digest.backends.base import Envelope
 from digest.collect import ProgressCallback
 from digest.config import ApprovalSettings
 from digest.edits import Edit
-from digest.exceptions import ConfigError, DigestError, StateError
+from digest.exceptions import ConfigError, DigestError, PreflightFailed, StateError
 from digest.models import DeliveryState, Edition, EditionState, Subscriber
 from digest.pipeline import Plan
 from digest.proofs import send_proofs
@@ -175,7 +175,16 @@ class Editions:
         self, edition_id: int, *, by: str, via: str, revision: int | None = None
     ) -> workflow.ApprovalResult:
         """Record an approval; an edition approved after its slot passed its maximum
-        lateness expires at once (it would never be sent)."""
+        lateness expires at once (it would never be sent). An edition that fails preflight
+        is not approved (PreflightFailed names each error), from the desk or the CLI alike."""
+        edition = self.context.store.get_edition(edition_id)
+        errors = self.preflight_errors(edition) if edition.state is S.PENDING_APPROVAL else []
+        if errors:
+            raise PreflightFailed(
+                f"edition {edition_id} fails preflight, so it was not approved: "
+                + "; ".join(errors)
+                + f" (fix them, then approve again; `digest check {edition_id}` lists them)"
+            )
         result = workflow.approve(
             self.context.store,
             edition_id,

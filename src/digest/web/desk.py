@@ -18,7 +18,14 @@ from digest.added import fetch_story, hand_story
 from digest.app import App
 from digest.checks import edition_findings
 from digest.edits import Edit, Kind
-from digest.exceptions import NeedSignIn, Refused, SendLimitReached, StateError, TokenError
+from digest.exceptions import (
+    NeedSignIn,
+    PreflightFailed,
+    Refused,
+    SendLimitReached,
+    StateError,
+    TokenError,
+)
 from digest.models import Edition, EditionState
 from digest.proofs import approval_signer, edition_date_line
 from digest.render import placeholders
@@ -313,18 +320,13 @@ class Desk(Pages):
 
     def approve(self, request: Request, form: FormData | None) -> Response:
         edition, viewer, revision = self._action(request, form)
-        errors = self.app.editions.preflight_errors(edition)
-        if errors:
-            # What would go out broken is not approved; the page names each error to fix.
-            raise Refused(
-                409,
-                "Not approved: preflight errors",
-                f"Edition {edition.id} fails preflight, so it was not approved: "
-                + "; ".join(errors),
+        try:
+            result = self.app.editions.approve(
+                edition.id, by=viewer.email, via="web", revision=revision
             )
-        result = self.app.editions.approve(
-            edition.id, by=viewer.email, via="web", revision=revision
-        )
+        except PreflightFailed as exc:
+            # What would go out broken is not approved; the page names each error to fix.
+            raise Refused(409, "Not approved: preflight errors", str(exc)) from None
         return self.back_to(result.edition, viewer, "approved")
 
     def reject(self, request: Request, form: FormData | None) -> Response:

@@ -127,3 +127,23 @@ def test_a_message_exchange_has_one_deadline_not_one_per_phase(project: Project)
     assert second["state"] == "deferred"
     assert "timed out" in str(second["last_error"])
     assert "before the message" in str(second["last_error"])
+
+
+def test_a_worker_that_stops_on_a_dead_server_tells_the_editors(project: Project) -> None:
+    _subscribers(project, 12)
+    with FaultServer(temp_rcpt=1.0) as busy:  # every reader deferred: the edition stays sending
+        extra = _send_settings(failures=1000, window=0.3, connections=1)
+        project.write_config("smtp", smtp(busy), extra=extra)
+        edition = approved(project)
+        assert project.cli("send", str(edition)).exit_code == 0
+    assert _stopped_notices() == []  # deferrals to retry later: nothing has stopped
+    assert set(ledger(project, edition).values()) == {"deferred"}
+    with FaultServer(trickle=0.5) as tarpit:  # then the server dies while a worker sends
+        config = {**smtp(tarpit), "timeout": 1}
+        project.write_config("smtp", config, extra=_send_settings())
+        result = project.cli("worker", "--edition", str(edition))
+        assert result.exit_code == 0, result.output
+    (notice,) = _stopped_notices()  # the worker's, once
+    host = f"smtp 127.0.0.1:{tarpit.port}"
+    assert f"Why: {host} timed out or refused the connection" in notice
+    assert f"digest send {edition}" in notice

@@ -73,8 +73,8 @@ class Sending:
         except LockedError:
             raise  # another process is sending it: nothing stopped
         except DigestError as exc:
-            if not dry_run and self._still_sending(edition_id):
-                self.context.notify(notices.stopped(edition_id, before.slot, str(exc)))
+            if not dry_run:
+                self._stopped(edition_id, str(exc))
             raise
         if dry_run:
             return report
@@ -135,24 +135,38 @@ class Sending:
         progress: Progress | None = None,
         wait_for_retries: bool = False,
     ) -> SendReport:
-        """One worker pass over an edition that is sending (`digest worker`); the worker
-        that ends it tells the editors."""
-        with self.readers.footers() as about:
-            report = work_edition(
-                self.context.store,
-                edition_id,
-                backend=self.context.backend,
-                make=self.readers.composer(about=about),
-                clock=self.context.clock,
-                options=self.context.settings.send,
-                stop=stop,
-                progress=progress,
-                wait_for_retries=wait_for_retries,
-                journal=self.journal(),
-            )
+        """One worker pass over an edition that is sending (`digest worker`, the helpers of
+        `send --workers`); the worker that ends it tells the editors, and so does one that
+        stops before the end (a dead server, a failing backend), once per cause."""
+        try:
+            with self.readers.footers() as about:
+                report = work_edition(
+                    self.context.store,
+                    edition_id,
+                    backend=self.context.backend,
+                    make=self.readers.composer(about=about),
+                    clock=self.context.clock,
+                    options=self.context.settings.send,
+                    stop=stop,
+                    progress=progress,
+                    wait_for_retries=wait_for_retries,
+                    journal=self.journal(),
+                )
+        except LockedError:
+            raise
+        except DigestError as exc:
+            self._stopped(edition_id, str(exc))
+            raise
         if report.state in (S.SENT, S.FAILED):
             self.ended(edition_id)
+        elif report.stopped and not report.interrupted:
+            self._stopped(edition_id, report.stopped)
         return report
+
+    def _stopped(self, edition_id: int, why: str) -> None:
+        if self._still_sending(edition_id):
+            slot = self.context.store.get_edition(edition_id).slot
+            self.context.notify(notices.stopped(edition_id, slot, why))
 
     def journal(self) -> Path:
         """The send journal's folder: beside the SQLite state file (with PostgreSQL, the

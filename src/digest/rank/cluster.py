@@ -20,10 +20,12 @@ from datetime import timedelta
 from typing import Any
 
 from digest.models import Story
+from digest.rank import dense
 from digest.rank.neighbours import candidate_pairs
 from digest.rank.terms import term_counts, weighted
 
 ROUND_MERGES = 50  # fewer merges than this in a vectorised round: the heap does the rest
+SUMMED_BY_SORT = 50_000  # graph entries up to which numpy sums a round's duplicates
 
 
 def group_events(
@@ -45,8 +47,11 @@ def group_events(
     """
     n = len(stories)
     if threshold > 0 and n > 1:
-        terms, keys = term_counts(stories)
-        found = candidate_pairs(stories, weighted(terms), keys, window=window)
+        if n <= dense.DENSE_MAX:  # an edition's pool: numpy alone
+            found = dense.candidate_pairs(stories, window=window)
+        else:
+            terms, keys = term_counts(stories)
+            found = candidate_pairs(stories, weighted(terms), keys, window=window)
         side = {url: k for k, urls in enumerate(apart) for url in urls}
         groups = _average_link(
             n,
@@ -203,6 +208,10 @@ def _average_link(
 def _summed(rows: Any, cols: Any, values: Any, n: int) -> tuple[Any, Any, Any]:
     """The entries of an ``n`` x ``n`` sparse matrix with duplicates added up."""
     import numpy as np
+
+    if len(rows) <= SUMMED_BY_SORT:  # a small graph: numpy alone, sparing scipy's import
+        codes, inverse = np.unique(rows * n + cols, return_inverse=True)
+        return codes // n, codes % n, np.bincount(inverse, weights=values)
     from scipy.sparse import coo_matrix
 
     matrix = coo_matrix((values, (rows, cols)), shape=(n, n)).tocsr()

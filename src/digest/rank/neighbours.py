@@ -55,7 +55,16 @@ def candidate_pairs(
     for at in range(0, len(rows), CHUNK):
         r, c = rows[at : at + CHUNK], cols[at : at + CHUNK]
         exact[at : at + CHUNK] = np.asarray(matrix[r].multiply(matrix[c]).sum(axis=1)).ravel()
-    exact *= 0.5 ** (np.abs(stamps[rows] - stamps[cols]) / 3600 / TIME_HALF_LIFE_HOURS)
+    return nearest(rows, cols, exact, stamps, n)
+
+
+def nearest(rows: Any, cols: Any, cosine: Any, stamps: Any, n: int) -> tuple[Any, Any, Any]:
+    """Of the candidate pairs ``(rows[k], cols[k])`` with their ``cosine``, those whose
+    similarity (halved for every TIME_HALF_LIFE_HOURS between the stories' ``stamps``) is
+    at least FLOOR and among the NEIGHBOURS greatest of either story, with it."""
+    import numpy as np
+
+    exact = cosine * 0.5 ** (np.abs(stamps[rows] - stamps[cols]) / 3600 / TIME_HALF_LIFE_HOURS)
     some = exact >= FLOOR
     rows, cols, exact = rows[some], cols[some], exact[some]
     both = _top(np.concatenate([rows, cols]), np.concatenate([exact, exact]), n, NEIGHBOURS)

@@ -24,6 +24,7 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from digest.models import Story
@@ -68,11 +69,10 @@ def _derivations(words: list[str]) -> tuple[Any, Any]:
     return terms, _ones([(key, 1), (prefix, 1)], v)
 
 
-def _ones(kinds: list[tuple[list[str], int]], v: int) -> Any:
+def _ones(kinds: list[tuple[list[str], int]], v: int) -> Pairs:
     """A matrix of ones from ``kinds``, each a list of one term per word ("" for none) and
     how many ``v``-row halves it fills; one column per distinct term."""
     import numpy as np
-    from scipy.sparse import csr_matrix
 
     vocabulary = dict.fromkeys(itertools.chain.from_iterable(terms for terms, _ in kinds))
     vocabulary.pop("", None)
@@ -84,9 +84,76 @@ def _ones(kinds: list[tuple[list[str], int]], v: int) -> Any:
         ids = np.fromiter(map(column.__getitem__, filter(None, terms)), np.int64, len(present))
         rows += [present + k * v for k in range(copies)]
         cols += [ids] * copies
-    row, col = np.concatenate(rows), np.concatenate(cols)
     height = v * max(copies for _, copies in kinds)
-    return csr_matrix((np.ones(len(row)), (row, col)), shape=(height, max(1, len(column))))
+    return Pairs(np.concatenate(rows), np.concatenate(cols), (height, max(1, len(column))))
+
+
+@dataclass(frozen=True, slots=True)
+class Pairs:
+    """A matrix given by its entries of one, ``(row[k], col[k])``; an entry given twice
+    counts twice. Kept as arrays until the end, where a large batch makes it a scipy
+    sparse matrix and a small one a numpy array (sparing the import of scipy)."""
+
+    row: Any
+    col: Any
+    shape: tuple[int, int]
+
+    def through(self, other: Pairs) -> Pairs:
+        """The entries of the product ``self @ other`` (each row's columns carried through
+        ``other``'s rows), duplicates kept."""
+        import numpy as np
+
+        order = np.argsort(other.row, kind="stable")
+        starts = np.zeros(other.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(other.row, minlength=other.shape[0]), out=starts[1:])
+        lengths = starts[self.col + 1] - starts[self.col]
+        total = int(lengths.sum())
+        # For each entry, its run of ``other``'s row: start + 0, 1, ... length - 1.
+        offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        picked = order[np.repeat(starts[self.col], lengths) + offsets]
+        return Pairs(
+            np.repeat(self.row, lengths), other.col[picked], (self.shape[0], other.shape[1])
+        )
+
+    def beside(self, other: Pairs) -> Pairs:
+        """``other``'s columns after this one's, row for row."""
+        import numpy as np
+
+        return Pairs(
+            np.concatenate([self.row, other.row]),
+            np.concatenate([self.col, other.col + self.shape[1]]),
+            (self.shape[0], self.shape[1] + other.shape[1]),
+        )
+
+    def csr(self, *, binary: bool = False) -> Any:
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
+        matrix = csr_matrix((np.ones(len(self.row)), (self.row, self.col)), shape=self.shape)
+        if binary:
+            matrix.data[:] = 1
+        matrix.sort_indices()  # sparse products and slices skip their own sorting
+        return matrix
+
+    def counted(self) -> tuple[Any, Any, Any]:
+        """Each distinct entry once, row-major: its row, its column and its count."""
+        import numpy as np
+
+        codes, counts = np.unique(self.row * self.shape[1] + self.col, return_counts=True)
+        return codes // self.shape[1], codes % self.shape[1], counts
+
+
+def _pairs_of(lists: Sequence[list[str]]) -> Pairs:
+    """The row x term entries of the terms in ``lists`` (row ``k``: ``lists[k]``)."""
+    import numpy as np
+
+    flat = list(itertools.chain.from_iterable(lists))
+    # Columns in order of first use, looked up by C-level calls.
+    vocabulary = {term: k for k, term in enumerate(dict.fromkeys(flat))}
+    columns = np.fromiter(map(vocabulary.__getitem__, flat), dtype=np.int64, count=len(flat))
+    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    rows = np.repeat(np.arange(len(lists)), lengths)
+    return Pairs(rows, columns, (len(lists), max(1, len(vocabulary))))
 
 
 def count(lists: Sequence[list[str]], *, binary: bool = False) -> Any:
@@ -94,32 +161,15 @@ def count(lists: Sequence[list[str]], *, binary: bool = False) -> Any:
 
     Built here rather than with scikit-learn's CountVectorizer: importing scikit-learn
     alone costs a second of CPU, more than the whole grouping of 20,000 stories."""
+    return _pairs_of(lists).csr(binary=binary)
+
+
+def term_pairs(stories: Sequence[Story]) -> tuple[Pairs, Pairs]:
+    """The story x term entries of ``stories`` (a term twice in a story: twice) and their
+    story x key entries."""
     import numpy as np
-    from scipy.sparse import csr_matrix
-
-    flat = list(itertools.chain.from_iterable(lists))
-    # Columns in order of first use, looked up by C-level calls.
-    vocabulary = {term: k for k, term in enumerate(dict.fromkeys(flat))}
-    columns = np.fromiter(map(vocabulary.__getitem__, flat), dtype=np.int32, count=len(flat))
-    indptr = np.zeros(len(lists) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, lists), dtype=np.int64, count=len(lists)), out=indptr[1:])
-    matrix = csr_matrix(
-        (np.ones(len(flat)), columns, indptr), shape=(len(lists), max(1, len(vocabulary)))
-    )
-    matrix.sum_duplicates()  # a term twice in one row: its count
-    if binary:
-        matrix.data[:] = 1
-    return matrix
-
-
-def term_counts(stories: Sequence[Story]) -> tuple[Any, Any]:
-    """The story x term counts of ``stories`` and their story x key matrix (ones)."""
-    import numpy as np
-    from scipy.sparse import csr_matrix, hstack
 
     n = len(stories)
-    if n == 0:
-        return csr_matrix((0, 1)), csr_matrix((0, 1))
     titles = [s.title.replace(_SEP, " ") for s in stories]
     teasers = [s.teaser[:TEASER_CHARS].replace(_SEP, " ") for s in stories]
     # Title and teaser apart (no word spans the line between them), story after story.
@@ -136,34 +186,37 @@ def term_counts(stories: Sequence[Story]) -> tuple[Any, Any]:
     title_length, teaser_length = lengths[0::2], lengths[1::2]
     word_of = np.delete(ids, cut)
     v = len(words)
+    story_length = title_length + teaser_length
+    story_of = np.repeat(np.arange(n), story_length)
+    starts = np.cumsum(story_length) - story_length
     # Each story's first word is counted in the second half of the ``2 * v`` columns,
     # whose terms leave out names (see ``_derivations``).
-    story_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(title_length + teaser_length, out=story_ptr[1:])
     columns = word_of.copy()
-    columns[story_ptr[:-1][story_ptr[1:] > story_ptr[:-1]]] += v
-    by_story = csr_matrix((np.ones(len(columns)), columns, story_ptr), shape=(n, 2 * v))
+    columns[starts[story_length > 0]] += v
     derived, keyed = _derivations(words)
-    terms = by_story @ derived
+    terms = Pairs(story_of, columns, (n, 2 * v)).through(derived)
     if unspaced and _KATAKANA.search(text):  # per story only when some story has any
         names = [
             ["@" + k for k in _KATAKANA.findall(unicodedata.normalize("NFKC", f"{t}\n{e}"))]
             for t, e in zip(titles, teasers, strict=True)
         ]
-        terms = hstack([terms, count(names)])
+        terms = terms.beside(_pairs_of(names))
     # The keys, of headlines only: the tokens of each story's title.
-    story_length = title_length + teaser_length
-    place = np.arange(len(word_of)) - np.repeat(story_ptr[:-1], story_length)
-    in_title = place < np.repeat(title_length, story_length)
-    title_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(title_length, out=title_ptr[1:])
-    heads = csr_matrix((np.ones(int(title_ptr[-1])), word_of[in_title], title_ptr), shape=(n, v))
-    keys = (heads @ keyed).tocsr()
-    keys.data[:] = 1
-    keys.sort_indices()
-    terms = terms.tocsr()
-    terms.sort_indices()  # sparse products and slices skip their own sorting
-    return terms, keys
+    in_title = np.arange(len(word_of)) - np.repeat(starts, story_length)
+    in_title = in_title < np.repeat(title_length, story_length)
+    heads = Pairs(story_of[in_title], word_of[in_title], (n, v))
+    return terms, heads.through(keyed)
+
+
+def term_counts(stories: Sequence[Story]) -> tuple[Any, Any]:
+    """The story x term counts of ``stories`` and their story x key matrix of ones (scipy
+    CSR matrices)."""
+    from scipy.sparse import csr_matrix
+
+    if not stories:
+        return csr_matrix((0, 1)), csr_matrix((0, 1))
+    terms, keys = term_pairs(stories)
+    return terms.csr(), keys.csr(binary=True)
 
 
 def weighted(counts: Any) -> Any:

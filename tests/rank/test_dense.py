@@ -21,44 +21,15 @@ from digest.rank.terms import term_counts, weighted
 
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 WINDOW = timedelta(hours=48)
-WORDS = [
-    "Storm",
-    "floods",
-    "Wales",
-    "rail",
-    "lines",
-    "shut",
-    "Bank",
-    "Japan",
-    "raises",
-    "rates",
-    "first",
-    "time",
-    "17",
-    "years",
-    "Volcano",
-    "erupts",
-    "near",
-    "Reykjavik",
-    "airport",
-    "closed",
-    "Apple",
-    "unveils",
-    "iPhone",
-    "Vision",
-    "Pro",
-    "earthquake",
-    "strikes",
-    "Hokkaido",
-    "coast",
-    "2,300",
-    "homes",
-    "Altman",
-    "OpenAI",
-    "board",
-    "fires",
-    "hires",
+HEADLINES = [
+    "Storm floods Wales, rail lines shut",
+    "Bank of Japan raises rates for first time in 17 years",
+    "Volcano erupts near Reykjavik; airport closed",
+    "Apple unveils iPhone and Vision Pro",
+    "Earthquake strikes Hokkaido coast, 2,300 homes damaged",
+    "OpenAI board fires Altman, Microsoft hires him",
 ]
+WORDS = [word for headline in HEADLINES for word in headline.split()]
 EVENTS = Path(__file__).parent / "data" / "events.jsonl"
 
 

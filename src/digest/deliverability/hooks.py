@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from digest.exceptions import WebhookError
@@ -39,6 +40,16 @@ def load_json(body: bytes, provider: str) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise WebhookError(f"{provider}: the body is not JSON", status=400) from None
+
+
+def check_fresh(provider: str, timestamp: str, now: datetime) -> None:
+    """Refuse a signed timestamp (Unix seconds) more than MAX_AGE from ``now``: a replay."""
+    try:
+        age = now.timestamp() - float(timestamp)
+    except ValueError:
+        raise WebhookError(f"{provider}: the timestamp is not a number", status=400) from None
+    if abs(age) > MAX_AGE:
+        raise WebhookError(f"{provider}: the timestamp is {int(age)} s off; refused as a replay")
 
 
 def plain(value: Any, limit: int = 200) -> str:

@@ -13,7 +13,7 @@ import hmac
 from datetime import datetime
 from typing import Any
 
-from digest.deliverability.hooks import MAX_AGE, HookEvent, angle, load_json, plain
+from digest.deliverability.hooks import HookEvent, angle, check_fresh, load_json, plain
 from digest.exceptions import WebhookError
 
 PROVIDER = "mailgun"
@@ -31,12 +31,7 @@ def verify(body: bytes, key: str, *, now: datetime) -> tuple[str, list[HookEvent
     expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
     if not token or not hmac.compare_digest(given.encode(), expected.encode()):
         raise WebhookError("mailgun: the signature does not match the signing key")
-    try:
-        age = now.timestamp() - float(timestamp)
-    except ValueError:
-        raise WebhookError("mailgun: the timestamp is not a number", status=400) from None
-    if abs(age) > MAX_AGE:
-        raise WebhookError(f"mailgun: the timestamp is {int(age)} s off; refused as a replay")
+    check_fresh("mailgun", timestamp, now)
     return token, _events(data.get("event-data"), token)
 
 

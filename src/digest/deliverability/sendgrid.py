@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from digest.deliverability.hooks import MAX_AGE, HookEvent, angle, load_json, plain
+from digest.deliverability.hooks import HookEvent, angle, check_fresh, load_json, plain
 from digest.exceptions import ConfigError, WebhookError
 
 PROVIDER = "sendgrid"
@@ -51,12 +51,7 @@ def verify(
         key.verify(signature, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     except (binascii.Error, ValueError, InvalidSignature):
         raise WebhookError("sendgrid: the signature does not match the public key") from None
-    try:
-        age = now.timestamp() - float(timestamp)
-    except ValueError:
-        raise WebhookError("sendgrid: the timestamp is not a number", status=400) from None
-    if abs(age) > MAX_AGE:
-        raise WebhookError(f"sendgrid: the timestamp is {int(age)} s off; refused as a replay")
+    check_fresh("sendgrid", timestamp, now)
     data = load_json(body, PROVIDER)
     if not isinstance(data, list):
         raise WebhookError("sendgrid: the body is not a list of events", status=400)

@@ -206,18 +206,7 @@ class SubscriberStore:
         query = select(confirmations).where(confirmations.c.nonce == nonce)
         with self.store.reading() as conn:
             r = conn.execute(query).first()
-        if r is None:
-            return None
-        return Pending(
-            r.nonce,
-            r.subscriber_id,
-            r.name,
-            topics_of(r.topics),
-            r.ip,
-            r.text,
-            r.created_at,
-            r.timezone,
-        )
+        return None if r is None else _pending(r)
 
     def pending_for(self, subscriber_id: int) -> list[Pending]:
         query = (
@@ -226,19 +215,7 @@ class SubscriberStore:
             .order_by(confirmations.c.created_at)
         )
         with self.store.reading() as conn:
-            return [
-                Pending(
-                    r.nonce,
-                    r.subscriber_id,
-                    r.name,
-                    topics_of(r.topics),
-                    r.ip,
-                    r.text,
-                    r.created_at,
-                    r.timezone,
-                )
-                for r in conn.execute(query)
-            ]
+            return [_pending(r) for r in conn.execute(query)]
 
     # writes -------------------------------------------------------------------------------
 
@@ -434,4 +411,18 @@ def _consent(
             ip=ip,
             text=text,
         )
+    )
+
+
+def _pending(r: Any) -> Pending:
+    """A confirmations row as a Pending sign-up."""
+    return Pending(
+        r.nonce,
+        r.subscriber_id,
+        r.name,
+        topics_of(r.topics),
+        r.ip,
+        r.text,
+        r.created_at,
+        r.timezone,
     )

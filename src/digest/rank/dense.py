@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from digest.models import Story
-from digest.rank.neighbours import BLOCK_MAX_DF, BLOCK_MIN_DF, nearest
+from digest.rank.neighbours import key_weights, nearest
 from digest.rank.terms import Pairs, term_pairs
 
 DENSE_MAX = 1000  # stories up to which the dense arrays are the quicker (and smaller) way
@@ -32,10 +32,8 @@ def candidate_pairs(stories: Sequence[Story], *, window: timedelta) -> tuple[Any
     terms, keys = term_pairs(stories)
     vectors = _unit_vectors(terms, n)
     row, col, _ = keys.counted()
-    df = np.bincount(col, minlength=keys.shape[1])
-    cap = max(BLOCK_MIN_DF, int(BLOCK_MAX_DF * n))
-    idf = np.where((df <= cap) & (df > 1), np.log((1 + n) / (1 + df)), 0.0)
-    block = _columns(row, col, idf[col], df > 1, n)
+    weights = key_weights(np.bincount(col, minlength=keys.shape[1]), n)
+    block = _columns(row, col, weights[col], weights > 0, n)
     rows, cols = np.triu_indices(n, 1)
     found = (block @ block.T)[rows, cols] > 0
     rows, cols = rows[found], cols[found]

@@ -45,10 +45,10 @@ def candidate_pairs(
     import numpy as np
 
     n = matrix.shape[0]
-    rows, cols = _shortlist(stories, keys, window=window)
+    stamps = np.array([s.published.timestamp() for s in stories])
+    rows, cols = _shortlist(stamps, keys, window=window)
     if not len(rows):
         return rows, cols, np.zeros(0)
-    stamps = np.array([s.published.timestamp() for s in stories])
     # The exact cosine over every term, common ones included, for candidates only, a
     # slice at a time (the rows of a million pairs at once would not fit).
     exact = np.empty(len(rows))
@@ -72,10 +72,20 @@ def nearest(rows: Any, cols: Any, cosine: Any, stamps: Any, n: int) -> tuple[Any
     return rows[keep], cols[keep], exact[keep]
 
 
-def _shortlist(stories: Sequence[Story], keys: Any, *, window: timedelta) -> tuple[Any, Any]:
-    """The candidate pairs ``(i, j)``, ``i < j``, row-major: in a batch of SHORTLIST_FROM
-    stories or more, those among the SHORTLIST of either story that share the most key
-    weight with it."""
+def key_weights(df: Any, n: int) -> Any:
+    """The weight of each key in a batch of ``n`` stories, by how many carry it (``df``):
+    its idf (a rarer shared key says more), 0 for a key of one story or one too common to
+    propose candidates (in more than BLOCK_MAX_DF of the stories)."""
+    import numpy as np
+
+    cap = max(BLOCK_MIN_DF, int(BLOCK_MAX_DF * n))
+    return np.where((df <= cap) & (df > 1), np.log((1 + n) / (1 + df)), 0.0)
+
+
+def _shortlist(stamps: Any, keys: Any, *, window: timedelta) -> tuple[Any, Any]:
+    """The candidate pairs ``(i, j)``, ``i < j``, of the stories published at ``stamps``,
+    row-major: in a batch of SHORTLIST_FROM stories or more, those among the SHORTLIST of
+    either story that share the most key weight with it."""
     import numpy as np
     from scipy.sparse import diags
 
@@ -83,13 +93,10 @@ def _shortlist(stories: Sequence[Story], keys: Any, *, window: timedelta) -> tup
     none = np.zeros(0, dtype=np.int64)
     if n < 2 or keys.nnz == 0:
         return none, none
-    df = np.bincount(keys.indices, minlength=keys.shape[1])
-    cap = max(BLOCK_MIN_DF, int(BLOCK_MAX_DF * n))
-    selective = np.flatnonzero((df <= cap) & (df > 1))
-    # A rarer shared key says more: weight each by its idf so the shortlist is the best.
-    block = (keys[:, selective] @ diags(np.log((1 + n) / (1 + df[selective])))).tocsr()
+    weights = key_weights(np.bincount(keys.indices, minlength=keys.shape[1]), n)
+    selective = np.flatnonzero(weights)
+    block = (keys[:, selective] @ diags(weights[selective])).tocsr()
     across = block.T.tocsr()
-    stamps = np.array([s.published.timestamp() for s in stories])
     timed = np.ptp(stamps) > window.total_seconds()  # a day's batch never needs the check
     limit = SHORTLIST if n >= SHORTLIST_FROM else 0
     found: list[Any] = []

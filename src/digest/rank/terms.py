@@ -241,8 +241,3 @@ def weighted(counts: Any) -> Any:
     out = (diags(1 / norms) @ matrix).tocsr()
     out.sort_indices()
     return out
-
-
-def vectors(stories: Sequence[Story]) -> Any:
-    """The row-normalised TF-IDF vectors of ``stories`` (a scipy CSR matrix)."""
-    return weighted(term_counts(stories)[0])
